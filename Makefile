@@ -1,0 +1,47 @@
+# The project's interface. `make test` works from a clean clone with only
+# Python 3.11 on the machine: it bootstraps uv into .tools/ and syncs .venv
+# from the committed uv.lock.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export PYTHONHASHSEED := 0
+
+.PHONY: help install test test-fast lint format bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced ## create .venv with everything (runtime, tests, lint, bench)
+
+test: install ## run the whole suite (unit, conformance, differential vs clingo)
+	$(VENV)/bin/python -m pytest -n 2 -q
+
+lint: install ## ruff check, ruff format --check, mypy on shared/
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared/entail
+
+format: install ## apply ruff's formatting and autofixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ## entail vs clingo: decision latency, transitive closure, same-generation
+	$(VENV)/bin/python bench/run.py
+
+clean: ## remove the environments and caches
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

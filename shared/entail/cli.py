@@ -1,0 +1,193 @@
+"""The ``entail`` command: check, test and run rulesets from the shell.
+
+Exit codes: 0 success; 1 program errors, failing tests or a failed
+evaluation; 2 bad usage or unreadable input files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .reasoning import (
+    EntailError,
+    Limits,
+    ProgramError,
+    Ruleset,
+    compile,
+)
+from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise TestFileError(f"{path}: {exc.strerror}") from None
+
+
+def _compile(path: str, err: TextIO, limits: Limits | None = None) -> Ruleset | None:
+    try:
+        rs = compile(_read(path), path, limits=limits)
+    except ProgramError as exc:
+        print(exc.render(), file=err)
+        errors = sum(d.severity == "error" for d in exc.diagnostics)
+        print(f"{path}: {errors} error(s)", file=err)
+        return None
+    for w in rs.warnings:
+        print(w.render(), file=err)
+    return rs
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        source = _read(args.program)
+        rs = compile(source, args.program)
+        diagnostics = list(rs.warnings)
+        ok = True
+    except ProgramError as exc:
+        diagnostics = list(exc.diagnostics)
+        ok = False
+    if args.format == "json":
+        json.dump({"ok": ok, "diagnostics": [d.to_json() for d in diagnostics]}, out, indent=2)
+        out.write("\n")
+    else:
+        for d in diagnostics:
+            print(d.render(), file=out)
+        errors = sum(d.severity == "error" for d in diagnostics)
+        warnings = len(diagnostics) - errors
+        print(f"{args.program}: {errors} error(s), {warnings} warning(s)", file=out)
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def cmd_test(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    rs = _compile(args.program, err)
+    if rs is None:
+        return EXIT_FAIL
+    cases = [c for t in args.tests for c in load_test_cases(Path(t))]
+    failed = 0
+    for case in cases:
+        outcome = run_test_case(rs, case)
+        if outcome.passed:
+            if args.verbose:
+                print(f"PASS  {case.name}", file=out)
+            continue
+        failed += 1
+        print(f"FAIL  {case.name}  ({case.source})", file=out)
+        for p in outcome.problems:
+            print(f"        {p}", file=out)
+    print(f"{len(cases) - failed} passed, {failed} failed", file=out)
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    base = Limits()
+    overrides: dict[str, Any] = {}
+    if args.max_derived_facts is not None:
+        overrides["derived_facts"] = args.max_derived_facts
+    if args.timeout_ms is not None:
+        overrides["wall_time_ms"] = args.timeout_ms
+    return Limits(**{**base.to_json(), **overrides})
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    limits = _limits(args)
+    rs = _compile(args.program, err, limits)
+    if rs is None:
+        return EXIT_FAIL
+    sources: list[tuple[str, Any]] = [("-", None)]
+    if args.facts:
+        sources = [(f, load_facts_file(Path(f))) for f in args.facts]
+    status = EXIT_OK
+    for name, facts in sources:
+        started = time.perf_counter()
+        try:
+            result = rs.evaluate(facts, args.query, explain=args.explain, limits=limits)
+        except EntailError as exc:
+            status = EXIT_FAIL
+            if args.format == "jsonl":
+                print(json.dumps({"facts": name, "error": exc.to_json()}), file=out)
+            else:
+                print(f"{name}: error[{exc.code}]: {exc}", file=err)
+            continue
+        elapsed = (time.perf_counter() - started) * 1000
+        if args.format == "atoms":
+            for atom in result.shown_atoms():
+                print(atom, file=out)
+        elif args.format == "text":
+            if len(sources) > 1:
+                print(f"== {name}", file=out)
+            print(result.render_text(), file=out)
+        else:
+            doc = result.to_json()
+            doc["facts"] = name
+            doc["stats"]["total_ms"] = round(elapsed, 3)
+            if args.format == "jsonl":
+                print(json.dumps(doc, ensure_ascii=False), file=out)
+            else:
+                json.dump(doc, out, indent=2, ensure_ascii=False)
+                out.write("\n")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="entail", description="Auditable Datalog reasoning: check, test and run rulesets."
+    )
+    parser.add_argument("--version", action="version", version=f"entail {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="report diagnostics; exit 1 on errors")
+    check.add_argument("program")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(func=cmd_check)
+
+    test = sub.add_parser("test", help="run example cases against a ruleset; exit 1 on any failure")
+    test.add_argument("program")
+    test.add_argument("tests", nargs="+", help="YAML/JSON test files or folders of them")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    test.set_defaults(func=cmd_test)
+
+    run = sub.add_parser("run", help="evaluate a ruleset against case facts")
+    run.add_argument("program")
+    run.add_argument(
+        "--facts",
+        action="append",
+        default=[],
+        help="facts file (.json or .lp); repeat to evaluate several cases",
+    )
+    run.add_argument("--query", action="append", default=[], help="query atom, e.g. 'path(1, X)'")
+    run.add_argument("--explain", action="store_true", help="include a proof for every answer")
+    run.add_argument("--format", choices=["atoms", "text", "json", "jsonl"], default="text")
+    run.add_argument("--max-derived-facts", type=int, default=None)
+    run.add_argument("--timeout-ms", type=int, default=None)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args, out, err)
+    except (TestFileError, ProgramError) as exc:
+        message = exc.render() if isinstance(exc, ProgramError) else str(exc)
+        print(f"entail: {message}", file=err)
+        return EXIT_USAGE
+    except EntailError as exc:
+        print(f"entail: error[{exc.code}]: {exc}", file=err)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""entail.reasoning — the Datalog engine: parse → analyse → plan → evaluate → prove.
+
+See docs/engine.md for the language, the API and the proof schema.
+"""
+
+from .errors import (
+    DerivedFactsLimitExceeded,
+    Diagnostic,
+    EntailError,
+    FactsError,
+    InputFactsLimitExceeded,
+    LimitExceeded,
+    ProgramError,
+    ProgramSizeLimitExceeded,
+    QueryError,
+    WallTimeLimitExceeded,
+)
+from .facts import FactSet, facts_from_json, parse_facts_lp
+from .limits import Limits
+from .prove import SCHEMA as PROOF_SCHEMA
+from .prove import render_text as render_proof
+from .query import Query, parse_query
+from .ruleset import ENGINE_VERSION, Answer, QueryResult, Result, Ruleset, check, compile
+from .terms import Const, format_atom, format_term
+
+__all__ = [
+    "ENGINE_VERSION",
+    "PROOF_SCHEMA",
+    "Answer",
+    "Const",
+    "DerivedFactsLimitExceeded",
+    "Diagnostic",
+    "EntailError",
+    "FactSet",
+    "FactsError",
+    "InputFactsLimitExceeded",
+    "LimitExceeded",
+    "Limits",
+    "ProgramError",
+    "ProgramSizeLimitExceeded",
+    "Query",
+    "QueryError",
+    "QueryResult",
+    "Result",
+    "Ruleset",
+    "WallTimeLimitExceeded",
+    "check",
+    "compile",
+    "facts_from_json",
+    "format_atom",
+    "format_term",
+    "parse_facts_lp",
+    "parse_query",
+    "render_proof",
+]

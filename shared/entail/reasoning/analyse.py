@@ -1,0 +1,459 @@
+"""Stage 2 — analyse: check a parsed program and split it into strata.
+
+Contract: ``analyse(program)`` returns an :class:`Analysis` (strata in
+evaluation order, the signature of every predicate, warnings) or raises
+:class:`~.errors.ProgramError` listing every arity clash, unsafe variable and
+cycle through ``not`` or an aggregate it finds — never just the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import Diagnostic, ProgramError, Span
+from .syntax import (
+    Aggregate,
+    AggregateElement,
+    Atom,
+    BinOp,
+    Comparison,
+    ConditionLiteral,
+    Literal,
+    Minus,
+    Negative,
+    Positive,
+    Program,
+    Rule,
+    TermNode,
+    Var,
+    term_vars,
+)
+
+Signature = tuple[str, int]
+AggGlobals = dict[int, set[str]]  # id(aggregate) -> its global variables, per rule
+
+
+@dataclass
+class Stratum:
+    """Predicates evaluated together; ``recursive`` when a rule reads its own stratum."""
+
+    predicates: list[Signature]
+    rules: list[Rule]
+    recursive: bool
+
+
+@dataclass
+class Analysis:
+    strata: list[Stratum]
+    signatures: list[Signature]  # every predicate, in order of first appearance
+    defined: set[Signature]  # predicates with a rule or a ruleset fact
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def sig_text(sig: Signature) -> str:
+    return f"{sig[0]}/{sig[1]}"
+
+
+class _Reporter:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.lines = program.source.split("\n")
+        self.items: list[Diagnostic] = []
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        severity: str = "error",
+        width: int | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        line_text = self.lines[span.line - 1] if 0 < span.line <= len(self.lines) else ""
+        end = span.end_column if width is None else span.column + width
+        self.items.append(
+            Diagnostic(
+                code,
+                message,
+                span.line,
+                span.column,
+                severity,
+                end,
+                self.program.filename,
+                line_text,
+                notes,
+            )
+        )
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+
+def body_atoms(lit: Literal) -> Iterator[tuple[Atom, bool]]:
+    """Atoms a literal reads, with True where the dependency is non-monotone."""
+    if isinstance(lit, Positive):
+        yield lit.atom, False
+    elif isinstance(lit, Negative):
+        yield lit.atom, True
+    elif isinstance(lit, Aggregate):
+        for el in lit.elements:
+            for c in el.condition:
+                if isinstance(c, Positive | Negative):
+                    yield c.atom, True
+
+
+def rule_atoms(rule: Rule) -> Iterator[Atom]:
+    yield rule.head
+    for lit in rule.body:
+        for atom, _ in body_atoms(lit):
+            yield atom
+
+
+def analyse(program: Program) -> Analysis:
+    rep = _Reporter(program)
+    signatures = _check_arities(program, rep)
+    for rule in program.rules:
+        _check_safety(rule, rep)
+    defined = {r.head.signature for r in program.rules}
+    strata = _stratify(program, rep)
+    if rep.errors:
+        raise ProgramError(sorted(rep.items, key=lambda d: (d.severity != "error", d.line, d.column)))
+    _warn_undefined(program, defined, rep)
+    return Analysis(strata, signatures, defined, rep.items)
+
+
+# arity -----------------------------------------------------------------------
+
+
+def _check_arities(program: Program, rep: _Reporter) -> list[Signature]:
+    first: dict[str, Atom] = {}
+    order: list[Signature] = []
+    seen: set[Signature] = set()
+    for rule in program.rules:
+        for atom in rule_atoms(rule):
+            prev = first.setdefault(atom.predicate, atom)
+            if prev.arity != atom.arity:
+                rep.add(
+                    "arity-mismatch",
+                    f"predicate '{atom.predicate}' is used with {atom.arity} argument(s) here "
+                    f"but with {prev.arity} at line {prev.span.line}, column {prev.span.column}",
+                    atom.span,
+                    width=len(atom.predicate),
+                )
+            elif atom.signature not in seen:
+                seen.add(atom.signature)
+                order.append(atom.signature)
+    return order
+
+
+# safety ----------------------------------------------------------------------
+
+
+def _plain_var(term: TermNode) -> Var | None:
+    return term if isinstance(term, Var) else None
+
+
+def _is_arith(term: TermNode) -> bool:
+    return isinstance(term, BinOp | Minus)
+
+
+def binding_closure(
+    literals: Iterable[Literal | ConditionLiteral], bound: set[str], globals_of: AggGlobals
+) -> set[str]:
+    """Variables bound by positive atoms and assignments, to a fixpoint."""
+    bound = set(bound)
+    pending = list(literals)
+    changed = True
+    while changed:
+        changed = False
+        for lit in pending:
+            new = binds(lit, bound, globals_of)
+            if new - bound:
+                bound |= new
+                changed = True
+    return bound
+
+
+def binds(lit: Literal | ConditionLiteral, bound: set[str], globals_of: AggGlobals) -> set[str]:
+    """Variables ``lit`` binds once the variables in ``bound`` are bound."""
+    if isinstance(lit, Positive):
+        return {a.name for a in lit.atom.args if isinstance(a, Var)}
+    if isinstance(lit, Comparison) and lit.op == "=":
+        for target, source in ((lit.left, lit.right), (lit.right, lit.left)):
+            var = _plain_var(target)
+            if var is not None and var.name not in bound and not var.anonymous:
+                if all(v.name in bound for v in term_vars(source)):
+                    return {var.name}
+        return set()
+    if isinstance(lit, Aggregate):
+        name = assigned_var(lit)
+        if name is not None and all(v in bound for v in aggregate_needs(lit, name, globals_of)):
+            return {name}
+    return set()
+
+
+def assigned_var(agg: Aggregate) -> str | None:
+    """The variable an aggregate assigns (``N = #count{..}`` / ``#count{..} = N``), if any."""
+    for guard in (agg.left, agg.right):
+        if guard is not None and guard.op == "=" and isinstance(guard.term, Var):
+            if (agg.left is None) != (agg.right is None):
+                return guard.term.name
+    return None
+
+
+def aggregate_needs(agg: Aggregate, assigned: str | None, globals_of: AggGlobals) -> set[str]:
+    """Named variables of an aggregate that must be bound before it is evaluated:
+    its guard variables (except the one it assigns) and its global variables."""
+    needed = set(globals_of.get(id(agg), set()))
+    for guard in (agg.left, agg.right):
+        if guard is not None:
+            needed |= {v.name for v in term_vars(guard.term)}
+    needed.discard(assigned or "")
+    return needed
+
+
+def aggregate_global_vars(rule: Rule, agg: Aggregate) -> set[str]:
+    """Element variables of ``agg`` that occur elsewhere in ``rule``."""
+    outside: set[str] = {v.name for v in rule.head.vars()}
+    for lit in rule.body:
+        if lit is agg:
+            for guard in (agg.left, agg.right):
+                if guard is not None:
+                    outside |= {v.name for v in term_vars(guard.term)}
+            continue
+        outside |= {v.name for v in literal_vars(lit)}
+    inside = {v.name for el in agg.elements for v in element_vars(el)}
+    return inside & outside
+
+
+def element_vars(el: AggregateElement) -> list[Var]:
+    out = [v for t in el.terms for v in term_vars(t)]
+    for c in el.condition:
+        out.extend(literal_vars(c))
+    return out
+
+
+def literal_vars(lit: Literal | ConditionLiteral) -> list[Var]:
+    if isinstance(lit, Positive | Negative):
+        return lit.atom.vars()
+    if isinstance(lit, Comparison):
+        return term_vars(lit.left) + term_vars(lit.right)
+    out: list[Var] = []
+    for guard in (lit.left, lit.right):
+        if guard is not None:
+            out.extend(term_vars(guard.term))
+    for el in lit.elements:
+        out.extend(element_vars(el))
+    return out
+
+
+def aggregate_globals(rule: Rule) -> AggGlobals:
+    """For each aggregate of the rule (by id), its global variables."""
+    return {id(lit): aggregate_global_vars(rule, lit) for lit in rule.body if isinstance(lit, Aggregate)}
+
+
+def _check_safety(rule: Rule, rep: _Reporter) -> None:
+    globals_of = aggregate_globals(rule)
+    bound = binding_closure(rule.body, set(), globals_of)
+    unsafe: dict[str, Var] = {}
+
+    def need(vars_: Iterable[Var]) -> None:
+        for v in vars_:
+            if v.name not in bound and v.name not in unsafe:
+                unsafe[v.name] = v
+
+    need(rule.head.vars())
+    for lit in rule.body:
+        if isinstance(lit, Positive):
+            for arg in lit.atom.args:
+                if _is_arith(arg):
+                    need(term_vars(arg))
+        elif isinstance(lit, Negative):
+            need(v for v in lit.atom.vars() if not v.anonymous)
+        elif isinstance(lit, Comparison):
+            need(term_vars(lit.left) + term_vars(lit.right))
+        elif isinstance(lit, Aggregate):
+            need(v for g in (lit.left, lit.right) if g is not None for v in term_vars(g.term))
+            globals_ = globals_of.get(id(lit), set())
+            for el in lit.elements:
+                local_bound = binding_closure(el.condition, bound | globals_, globals_of)
+                inner: list[Var] = [v for t in el.terms for v in term_vars(t)]
+                for c in el.condition:
+                    if isinstance(c, Positive):
+                        inner.extend(v for a in c.atom.args if _is_arith(a) for v in term_vars(a))
+                    elif isinstance(c, Negative):
+                        inner.extend(v for v in c.atom.vars() if not v.anonymous)
+                    else:
+                        inner.extend(term_vars(c.left) + term_vars(c.right))
+                for v in inner:
+                    if v.name not in local_bound and v.name not in unsafe:
+                        unsafe[v.name] = v
+    for name, var in unsafe.items():
+        shown = "_" if var.anonymous else name
+        where = "anonymous variable '_'" if var.anonymous else f"variable '{shown}'"
+        rep.add(
+            "unsafe-variable",
+            f"unsafe {where}: it must occur in a positive body atom or be assigned "
+            "(X = expression) from bound variables",
+            var.span,
+            width=len(shown),
+            notes=(f"in rule: {rule.text}",),
+        )
+
+
+# stratification --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Edge:
+    target: Signature
+    strict: bool
+    span: Span
+    text: str
+
+
+def _stratify(program: Program, rep: _Reporter) -> list[Stratum]:
+    graph: dict[Signature, list[_Edge]] = {}
+    rules_of: dict[Signature, list[Rule]] = {}
+    nodes: list[Signature] = []
+
+    def node(sig: Signature) -> None:
+        if sig not in graph:
+            graph[sig] = []
+            nodes.append(sig)
+
+    for rule in program.rules:
+        h = rule.head.signature
+        node(h)
+        rules_of.setdefault(h, []).append(rule)
+        for lit in rule.body:
+            for atom, strict in body_atoms(lit):
+                node(atom.signature)
+                text = str(lit) if not isinstance(lit, Aggregate) else f"#{lit.function}{{...}}"
+                graph[h].append(_Edge(atom.signature, strict, lit.span, text))
+    components = _tarjan(nodes, graph)
+    comp_of = {sig: i for i, comp in enumerate(components) for sig in comp}
+    strata: list[Stratum] = []
+    for i, comp in enumerate(components):
+        members = set(comp)
+        recursive = False
+        for sig in comp:
+            for edge in graph[sig]:
+                if comp_of[edge.target] != i:
+                    continue
+                recursive = True
+                if edge.strict:
+                    cycle = _cycle(graph, edge.target, sig, members)
+                    kind = "an aggregate" if edge.text.startswith("#") else "negation"
+                    path = " -> ".join(sig_text(s) for s in [sig, *cycle])
+                    rep.add(
+                        "unstratifiable",
+                        f"program is not stratified: '{sig_text(sig)}' depends on itself through "
+                        f"{kind} ({edge.text}); cycle: {path}",
+                        edge.span,
+                        width=3 if kind == "negation" else None,
+                    )
+        rules = [r for sig in comp for r in rules_of.get(sig, [])]
+        rules.sort(key=lambda r: r.index)
+        strata.append(Stratum(list(comp), rules, recursive))
+    return strata
+
+
+def _cycle(
+    graph: dict[Signature, list[_Edge]], start: Signature, goal: Signature, members: set[Signature]
+) -> list[Signature]:
+    """Shortest dependency path start → … → goal inside one component."""
+    prev: dict[Signature, Signature | None] = {start: None}
+    queue = [start]
+    while queue:
+        cur = queue.pop(0)
+        if cur == goal:
+            break
+        for e in graph[cur]:
+            if e.target in members and e.target not in prev:
+                prev[e.target] = cur
+                queue.append(e.target)
+    path: list[Signature] = []
+    at: Signature | None = goal
+    while at is not None:
+        path.append(at)
+        at = prev.get(at)
+    return list(reversed(path))
+
+
+def _tarjan(nodes: list[Signature], graph: dict[Signature, list[_Edge]]) -> list[list[Signature]]:
+    """Strongly connected components, dependencies before dependents (iterative)."""
+    index: dict[Signature, int] = {}
+    low: dict[Signature, int] = {}
+    on_stack: set[Signature] = set()
+    stack: list[Signature] = []
+    out: list[list[Signature]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[Signature, int]] = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            edges = graph[v]
+            recurse = False
+            while i < len(edges):
+                w = edges[i].target
+                i += 1
+                if w not in index:
+                    work.append((v, i))
+                    work.append((w, 0))
+                    recurse = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if recurse:
+                continue
+            if low[v] == index[v]:
+                comp: list[Signature] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                out.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return out
+
+
+def _warn_undefined(program: Program, defined: set[Signature], rep: _Reporter) -> None:
+    warned: set[Signature] = set()
+    for rule in program.rules:
+        for lit in rule.body:
+            for atom, _ in body_atoms(lit):
+                sig = atom.signature
+                if sig not in defined and sig not in warned:
+                    warned.add(sig)
+                    rep.add(
+                        "undefined-predicate",
+                        f"predicate '{sig_text(sig)}' is not defined by the program; "
+                        "it must come from the case facts",
+                        atom.span,
+                        severity="warning",
+                        width=len(atom.predicate),
+                    )
+    used = {a.signature for r in program.rules for a in rule_atoms(r)}
+    for show in program.shows:
+        if (show.predicate, show.arity) not in used:
+            rep.add(
+                "undefined-predicate",
+                f"'#show {show.predicate}/{show.arity}.' names a predicate the program never uses",
+                show.span,
+                severity="warning",
+                width=5,
+            )

@@ -1,0 +1,422 @@
+"""Stage 3b — code generation: join plans → Python functions.
+
+Contract: :class:`Layout` numbers predicates and the hash indexes that plans
+need; :func:`generate` turns the plans of a program into the source of one
+Python module whose functions each evaluate one rule variant::
+
+    def r7_d0(F, N, D, I, P, chk):  # full relations, new facts, deltas, indexes, provenance
+
+Each function is a nest of ``for`` loops over index buckets and ``if`` guards,
+written once per ruleset and then run against many fact sets; this is what
+makes the worker's hot path fast in pure Python. The source rule is written
+as a comment above its function so the generated module can be read.
+
+With ``explain=True`` the functions also record, for the first derivation of
+each new fact, the rule and the variable bindings (and, for aggregates, the
+contributing facts) — provenance taken during the one evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .analyse import Signature
+from .plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step
+from .syntax import Atom, BinOp, Minus, Num, Str, Sym, TermNode, Var, term_vars
+from .terms import Const
+
+TICK = 4096
+_CMP_FN = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
+
+
+@dataclass
+class Layout:
+    """Numbers for predicates, index slots and constants shared by all functions."""
+
+    pred_ids: dict[Signature, int] = field(default_factory=dict)
+    index_slots: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
+    constants: dict[str, Const] = field(default_factory=dict)
+
+    def pid(self, sig: Signature) -> int:
+        if sig not in self.pred_ids:
+            self.pred_ids[sig] = len(self.pred_ids)
+        return self.pred_ids[sig]
+
+    def slot(self, pid: int, cols: tuple[int, ...]) -> int:
+        key = (pid, cols)
+        if key not in self.index_slots:
+            self.index_slots[key] = len(self.index_slots)
+        return self.index_slots[key]
+
+    def const(self, name: str) -> str:
+        ident = f"k_{len(self.constants)}"
+        for existing, value in self.constants.items():
+            if value.name == name:
+                return existing
+        self.constants[ident] = Const(name)
+        return ident
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A generated function: which rule, and whether it reads a delta."""
+
+    name: str
+    rule_index: int
+    delta: bool
+    reads_delta_of: int | None  # predicate id read from delta
+
+
+def vname(name: str) -> str:
+    return "v_" + name.replace("'", "_q")
+
+
+class _Writer:
+    def __init__(self, layout: Layout, explain: bool) -> None:
+        self.layout = layout
+        self.explain = explain
+        self.lines: list[str] = []
+        self.helpers: list[str] = []
+        self.ind = 1
+        self.tmp = 0
+        self.hoisted: dict[str, str] = {}  # local name -> expression
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.ind + line)
+
+    def block(self, header: str) -> None:
+        self.emit(header)
+        self.ind += 1
+
+    def fresh(self, prefix: str = "t") -> str:
+        self.tmp += 1
+        return f"_{prefix}{self.tmp}"
+
+    def local(self, kind: str, number: int) -> str:
+        name = f"{kind.lower()}{number}"
+        self.hoisted.setdefault(name, f"{kind}[{number}]")
+        return name
+
+    def tick(self) -> None:
+        self.emit("c -= 1")
+        self.emit("if not c: c = chk()")
+
+    # terms -------------------------------------------------------------------
+    def simple(self, term: TermNode) -> str | None:
+        if isinstance(term, Var):
+            return vname(term.name)
+        if isinstance(term, Num):
+            return repr(term.value)
+        if isinstance(term, Str):
+            return repr(term.value)
+        if isinstance(term, Sym):
+            return self.layout.const(term.name)
+        return None
+
+    def value(self, term: TermNode) -> str:
+        """Python expression for a term; emits guards for arithmetic that may be undefined."""
+        s = self.simple(term)
+        if s is not None:
+            return s
+        return self.arith(term)
+
+    def arith(self, term: TermNode) -> str:
+        leaves = _leaves(term)
+        if any(isinstance(x, Str | Sym) for x in leaves):
+            self.block("if False:  # arithmetic on a non-integer is undefined")
+            return "None"
+        names = sorted({vname(v.name) for v in term_vars(term)})
+        t = self.fresh()
+        if not _has_division(term):
+            if names:
+                self.block("if " + " and ".join(f"type({n}) is int" for n in names) + ":")
+            self.emit(f"{t} = {_pyexpr(term)}")
+            self.emit(f"if not -2147483648 <= {t} <= 2147483647: {t} = _wrap({t})")
+            return t
+        fn = self._division_helper(term, names)
+        self.emit(f"{t} = {fn}({', '.join(names)})")
+        self.block(f"if {t} is not None:")
+        return t
+
+    def _division_helper(self, term: TermNode, names: list[str]) -> str:
+        fn = f"_x{len(self.helpers)}"
+        body: list[str] = [f"def {fn}({', '.join(names)}):"]
+        if names:
+            body.append("    if " + " or ".join(f"type({n}) is not int" for n in names) + ": return None")
+        counter = [0]
+
+        def walk(t: TermNode) -> str:
+            if isinstance(t, Num):
+                return repr(t.value)
+            if isinstance(t, Var):
+                return vname(t.name)
+            counter[0] += 1
+            out = f"a{counter[0]}"
+            if isinstance(t, Minus):
+                inner = walk(t.operand)
+                body.append(f"    {out} = _wrap(-{inner})")
+                return out
+            assert isinstance(t, BinOp)
+            left, right = walk(t.left), walk(t.right)
+            if t.op == "/":
+                body.append(f"    if {right} == 0: return None")
+                body.append(f"    {out} = _wrap(_div({left}, {right}))")
+            elif t.op == "\\":
+                body.append(f"    if {right} == 0: return None")
+                body.append(f"    {out} = _wrap(_mod({left}, {right}))")
+            else:
+                body.append(f"    {out} = _wrap({left} {t.op} {right})")
+            return out
+
+        body.append(f"    return {walk(term)}")
+        self.helpers.append("\n".join(body))
+        return fn
+
+    def compare(self, op: str, left: str, right: str) -> str:
+        if op == "=":
+            return f"{left} == {right}"
+        if op == "!=":
+            return f"{left} != {right}"
+        native = f"{left} {op} {right}"
+        return (
+            f"({native} if type({left}) is int and type({right}) is int else {_CMP_FN[op]}({left}, {right}))"
+        )
+
+    # steps -------------------------------------------------------------------
+    def scan(self, step: Scan, bound: set[str], fact_var: str | None) -> None:
+        atom = step.atom
+        pid = self.layout.pid(atom.signature)
+        pattern: list[str] = []
+        checks: list[str] = []
+        keys: list[tuple[int, str]] = []
+        fresh_here: set[str] = set()
+        for i, arg in enumerate(atom.args):
+            if isinstance(arg, Var) and arg.name not in bound:
+                if arg.name in fresh_here:
+                    tmp = self.fresh("r")
+                    pattern.append(tmp)
+                    checks.append(f"{tmp} == {vname(arg.name)}")
+                else:
+                    fresh_here.add(arg.name)
+                    pattern.append(vname(arg.name))
+            else:
+                keys.append((i, self.value(arg)))
+                pattern.append("_")
+        source = self.local("D" if step.delta else "F", pid)
+        if not atom.args:
+            self.block(f"if {source}:")
+            if fact_var:
+                self.emit(f"{fact_var} = ()")
+            return
+        if len(keys) == len(atom.args):
+            key = "(" + ", ".join(k for _, k in keys) + ",)"
+            if fact_var:
+                self.emit(f"{fact_var} = {key}")
+                self.block(f"if {fact_var} in {source}:")
+            else:
+                self.block(f"if {key} in {source}:")
+            return
+        if keys and not step.delta:
+            slot = self.layout.slot(pid, tuple(i for i, _ in keys))
+            index = self.local("I", slot)
+            key = keys[0][1] if len(keys) == 1 else "(" + ", ".join(k for _, k in keys) + ")"
+            iterable = f"{index}.get({key}, ())"
+        else:
+            iterable = source
+            # reading a delta: bound columns are compared, not looked up
+            for i, k in keys:
+                tmp = self.fresh("r")
+                pattern[i] = tmp
+                checks.append(f"{tmp} == {k}")
+        target = ", ".join(pattern) + ("," if len(pattern) == 1 else "")
+        if fact_var:
+            self.block(f"for {fact_var} in {iterable}:")
+            self.emit(f"{target} = {fact_var}")
+        else:
+            self.block(f"for {target} in {iterable}:")
+        self.tick()
+        if checks:
+            self.block("if " + " and ".join(checks) + ":")
+
+    def absent(self, step: Absent) -> None:
+        atom = step.atom
+        pid = self.layout.pid(atom.signature)
+        full = self.local("F", pid)
+        if not atom.args:
+            self.block(f"if not {full}:")
+            return
+        named = [(i, a) for i, a in enumerate(atom.args) if not (isinstance(a, Var) and a.anonymous)]
+        exprs = [(i, self.value(a)) for i, a in named]
+        if len(exprs) == len(atom.args):
+            self.block(f"if ({', '.join(e for _, e in exprs)},) not in {full}:")
+        elif not exprs:
+            self.block(f"if not {full}:")
+        else:
+            slot = self.layout.slot(pid, tuple(i for i, _ in exprs))
+            index = self.local("I", slot)
+            key = exprs[0][1] if len(exprs) == 1 else "(" + ", ".join(e for _, e in exprs) + ")"
+            self.block(f"if not {index}.get({key}):")
+
+    def steps(self, steps: list[Step] | tuple[Step, ...], bound: set[str], facts: list[str] | None) -> None:
+        for step in steps:
+            if isinstance(step, Scan):
+                fact_var = None
+                if facts is not None:
+                    fact_var = self.fresh("f")
+                    facts.append(f"({self.layout.pid(step.atom.signature)}, {fact_var})")
+                self.scan(step, bound, fact_var)
+                bound |= {v.name for v in step.atom.vars()}
+            elif isinstance(step, Filter):
+                c = step.comparison
+                left, right = self.value(c.left), self.value(c.right)
+                self.block(f"if {self.compare(c.op, left, right)}:")
+            elif isinstance(step, Assign):
+                c = step.comparison
+                source = c.right if step.value_on_right else c.left
+                self.emit(f"{vname(step.var)} = {self.value(source)}")
+                bound.add(step.var)
+            elif isinstance(step, Absent):
+                self.absent(step)
+            else:
+                self.aggregate(step, bound)
+
+    def aggregate(self, step: AggregateStep, bound: set[str]) -> None:
+        agg = step.aggregate
+        acc = self.fresh("g")
+        self.emit(f"{acc} = {{}}" if self.explain else f"{acc} = set()")
+        outer = self.ind
+        for el in step.elements:
+            facts: list[str] | None = [] if self.explain else None
+            self.steps(el.steps, set(bound), facts)
+            values = [self.value(t) for t in el.element.terms]
+            tup = "(" + ", ".join(values) + ",)"
+            if self.explain:
+                assert facts is not None
+                fact_tuple = "(" + "".join(f + ", " for f in facts) + ")"
+                key = self.fresh("e")
+                self.emit(f"{key} = {tup}")
+                self.block(f"if {key} not in {acc}:")
+                self.emit(f"{acc}[{key}] = {fact_tuple}")
+            else:
+                self.emit(f"{acc}.add({tup})")
+            self.ind = outer
+        val = self.fresh("v")
+        self.emit(f"{val} = _agg_{agg.function}({acc})")
+        if step.assigns is not None:
+            self.emit(f"{vname(step.assigns)} = {val}")
+            bound.add(step.assigns)
+        else:
+            if agg.left is not None:
+                self.block(f"if {self.compare(agg.left.op, self.value(agg.left.term), val)}:")
+            if agg.right is not None:
+                self.block(f"if {self.compare(agg.right.op, val, self.value(agg.right.term))}:")
+        if self.explain:
+            self.aggregates.append((step.literal_index, acc))
+
+    aggregates: list[tuple[int, str]]
+
+    def head(self, atom: Atom, rule_index: int, binding_vars: list[str]) -> None:
+        pid = self.layout.pid(atom.signature)
+        full = self.local("F", pid)
+        new = self.local("N", pid)
+        values = [self.value(a) for a in atom.args]
+        fact = "(" + "".join(v + ", " for v in values) + ")"
+        self.emit(f"_h = {fact}")
+        if not self.explain:
+            self.block(f"if _h not in {full}:")
+            self.emit(f"{new}.add(_h)")
+            return
+        prov = self.local("P", pid)
+        self.block(f"if _h not in {full} and _h not in {new}:")
+        self.emit(f"{new}.add(_h)")
+        bindings = "(" + "".join(vname(v) + ", " for v in binding_vars) + ")"
+        # ordered by body position so every variant of a rule records them alike
+        aggs = "(" + "".join(a + ", " for _, a in sorted(self.aggregates)) + ")"
+        self.emit(f"{prov}[_h] = ({rule_index}, {bindings}, {aggs})")
+
+
+def _leaves(term: TermNode) -> list[TermNode]:
+    if isinstance(term, BinOp):
+        return _leaves(term.left) + _leaves(term.right)
+    if isinstance(term, Minus):
+        return _leaves(term.operand)
+    return [term]
+
+
+def _has_division(term: TermNode) -> bool:
+    if isinstance(term, BinOp):
+        return term.op in "/\\" or _has_division(term.left) or _has_division(term.right)
+    if isinstance(term, Minus):
+        return _has_division(term.operand)
+    return False
+
+
+def _pyexpr(term: TermNode) -> str:
+    if isinstance(term, Num):
+        return f"({term.value})" if term.value < 0 else str(term.value)
+    if isinstance(term, Var):
+        return vname(term.name)
+    if isinstance(term, Minus):
+        return f"(-{_pyexpr(term.operand)})"
+    assert isinstance(term, BinOp)
+    return f"({_pyexpr(term.left)} {term.op} {_pyexpr(term.right)})"
+
+
+def binding_vars(plan_steps: list[Step]) -> list[str]:
+    """Top-level variables bound by a plan, in the order the rule's proof reports them."""
+    out: list[str] = []
+    for step in plan_steps:
+        names: list[str] = []
+        if isinstance(step, Scan):
+            names = [v.name for v in step.atom.vars()]
+        elif isinstance(step, Assign):
+            names = [step.var]
+        elif isinstance(step, AggregateStep) and step.assigns:
+            names = [step.assigns]
+        for n in names:
+            if n not in out:
+                out.append(n)
+    return sorted(out)
+
+
+def generate(
+    plans: list[RulePlan], layout: Layout, explain: bool
+) -> tuple[str, list[list[Variant]], list[list[Variant]]]:
+    """Source of a module with one function per rule variant.
+
+    Returns the source and, per rule (in ``plans`` order), its full-read
+    variant list and its delta variants.
+    """
+    chunks: list[str] = []
+    helpers: list[str] = []
+    fulls: list[list[Variant]] = []
+    deltas: list[list[Variant]] = []
+    for plan in plans:
+        rule = plan.rule
+        rule_full: list[Variant] = []
+        rule_deltas: list[Variant] = []
+        variants = [(plan.full, False)] + [(d, True) for d in plan.deltas]
+        for k, (steps, is_delta) in enumerate(variants):
+            name = f"r{rule.index}_{'d' if is_delta else 'f'}{k}"
+            w = _Writer(layout, explain)
+            w.aggregates = []
+            w.helpers = helpers
+            w.steps(steps, set(), None)
+            w.head(rule.head, rule.index, binding_vars(steps))
+            hoist = [f"    {n} = {e}" for n, e in w.hoisted.items()]
+            comment = f"# line {rule.span.line}: {rule.text}".replace("\n", " ")
+            src = "\n".join(
+                [comment, f"def {name}(F, N, D, I, P, chk):", f"    c = {TICK}", *hoist, *w.lines]
+            )
+            chunks.append(src)
+            delta_pid = None
+            if is_delta:
+                first = steps[0]
+                assert isinstance(first, Scan)
+                delta_pid = layout.pid(first.atom.signature)
+                rule_deltas.append(Variant(name, rule.index, True, delta_pid))
+            else:
+                rule_full.append(Variant(name, rule.index, False, None))
+        fulls.append(rule_full)
+        deltas.append(rule_deltas)
+    return "\n\n".join(helpers + chunks) + "\n", fulls, deltas

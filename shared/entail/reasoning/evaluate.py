@@ -1,0 +1,131 @@
+"""Stage 4 — evaluate: run a compiled program to its fixpoint over one fact set.
+
+Contract: ``evaluate(program, facts, limits, explain)`` returns a
+:class:`Store` holding the full model (one set of tuples per predicate) and,
+with ``explain``, the provenance of every derived fact. Strata run in order;
+inside a recursive stratum the semi-naive loop runs each rule's delta
+variants over the facts the previous round added (``D``) until a round adds
+nothing. Wall time and derived-fact limits are checked inside the generated
+loops (every few thousand steps) as well as between rounds, so a runaway
+program stops with a named error and bounded memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from .codegen import TICK
+from .errors import DerivedFactsLimitExceeded, WallTimeLimitExceeded
+from .limits import Limits
+
+RuleFn = Callable[..., None]
+_EMPTY: frozenset[tuple[Any, ...]] = frozenset()
+
+
+@dataclass
+class CompiledStratum:
+    pids: list[int]
+    recursive: bool
+    full: list[RuleFn]
+    delta: list[tuple[RuleFn, int]]  # function and the predicate it reads from delta
+
+
+@dataclass
+class Store:
+    """The model after evaluation: ``F[pid]`` is the set of tuples of predicate ``pid``."""
+
+    F: list[set[tuple[Any, ...]]]
+    P: list[dict[tuple[Any, ...], Any]] | None
+    derived: int = 0
+    rounds: int = 0
+    elapsed_ms: float = 0.0
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _key_fn(cols: tuple[int, ...]) -> Callable[[tuple[Any, ...]], Any]:
+    return itemgetter(*cols)
+
+
+def evaluate(
+    strata: list[CompiledStratum],
+    n_preds: int,
+    index_specs: list[list[tuple[int, tuple[int, ...]]]],
+    n_slots: int,
+    base: list[set[tuple[Any, ...]]],
+    limits: Limits,
+    explain: bool,
+) -> Store:
+    """Run ``strata`` over ``base`` (ruleset facts and case facts, per predicate id)."""
+    start = time.monotonic()
+    deadline = start + limits.wall_time_ms / 1000.0
+    F = base
+    N: list[set[tuple[Any, ...]]] = [set() for _ in range(n_preds)]
+    D: list[frozenset[tuple[Any, ...]] | set[tuple[Any, ...]]] = [_EMPTY] * n_preds
+    P: list[dict[tuple[Any, ...], Any]] | None = [{} for _ in range(n_preds)] if explain else None
+    I: list[defaultdict[Any, list[tuple[Any, ...]]]] = [defaultdict(list) for _ in range(n_slots)]
+    getters = [[(slot, _key_fn(cols)) for slot, cols in specs] for specs in index_specs]
+    for pid, facts in enumerate(F):
+        if facts:
+            for slot, key in getters[pid]:
+                index = I[slot]
+                for t in facts:
+                    index[key(t)].append(t)
+
+    derived = 0
+    rounds = 0
+    current: list[int] = []
+
+    def check() -> int:
+        now = time.monotonic()
+        if now > deadline:
+            raise WallTimeLimitExceeded(limits.wall_time_ms, int((now - start) * 1000))
+        pending = derived + sum(len(N[p]) for p in current)
+        if pending > limits.derived_facts:
+            raise DerivedFactsLimitExceeded(limits.derived_facts, pending)
+        return TICK
+
+    def commit() -> bool:
+        nonlocal derived
+        grew = False
+        for pid in current:
+            new = N[pid]
+            if new:
+                grew = True
+                F[pid] |= new
+                for slot, key in getters[pid]:
+                    index = I[slot]
+                    for t in new:
+                        index[key(t)].append(t)
+                derived += len(new)
+                N[pid] = set()
+                D[pid] = new
+            else:
+                D[pid] = _EMPTY
+        if derived > limits.derived_facts:
+            raise DerivedFactsLimitExceeded(limits.derived_facts, derived)
+        return grew
+
+    for stratum in strata:
+        current = stratum.pids
+        for fn in stratum.full:
+            fn(F, N, D, I, P, check)
+        rounds += 1
+        grew = commit()
+        if not stratum.recursive:
+            continue
+        while grew:
+            check()
+            for fn, delta_pid in stratum.delta:
+                if D[delta_pid]:
+                    fn(F, N, D, I, P, check)
+            rounds += 1
+            grew = commit()
+        for pid in current:
+            D[pid] = _EMPTY
+    store = Store(F, P, derived, rounds, (time.monotonic() - start) * 1000.0)
+    return store

@@ -1,0 +1,502 @@
+"""Stage 1 — parse: program text → :class:`~.syntax.Program`.
+
+Contract: ``parse(source)`` returns the program or raises
+:class:`~.errors.ProgramError` with ``syntax-error`` diagnostics that point at
+the offending token. It accepts the Datalog fragment of clingo's language
+(DESIGN §4) and names the clingo constructs it does not support, so that a
+user who pastes a clingo program learns what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import Diagnostic, ProgramError, Span
+from .syntax import (
+    Aggregate,
+    AggregateElement,
+    Atom,
+    BinOp,
+    Comparison,
+    ConditionLiteral,
+    Guard,
+    Literal,
+    Minus,
+    Negative,
+    Num,
+    Positive,
+    Program,
+    Rule,
+    Show,
+    Str,
+    Sym,
+    TermNode,
+    Var,
+)
+from .terms import INT_MAX
+
+AGGREGATES = ("count", "sum", "min", "max")
+COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "==", "<>")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # ident var anon num str dir op punct eof
+    text: str
+    line: int
+    column: int
+    value: object = None
+
+    @property
+    def span(self) -> Span:
+        return Span(self.line, self.column, self.column + max(1, len(self.text)))
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r\f\v]+)
+  | (?P<nl>\n)
+  | (?P<block>%\*)
+  | (?P<comment>%[^\n]*)
+  | (?P<num>[0-9]+)
+  | (?P<ident>_*[a-z][A-Za-z0-9_']*)
+  | (?P<var>_*[A-Z][A-Za-z0-9_']*)
+  | (?P<anon>_)
+  | (?P<str>")
+  | (?P<dir>\#[a-z_]+)
+  | (?P<op>:-|\.\.|!=|<>|<=|>=|==|\*\*|[-+*/\\=<>|&?^~@])
+  | (?P<punct>[(),.:;{}\[\]])
+    """,
+    re.VERBOSE,
+)
+
+_STRING_ESCAPES = {"n": "\n", "\\": "\\", '"': '"', "t": "\t"}
+
+
+class _Lexer:
+    def __init__(self, source: str, filename: str) -> None:
+        self.source = source
+        self.filename = filename
+        self.lines = source.split("\n")
+
+    def error(self, message: str, line: int, column: int, width: int = 1) -> ProgramError:
+        return ProgramError([syntax_diagnostic(self.lines, self.filename, message, line, column, width)])
+
+    def tokens(self) -> list[Token]:
+        src = self.source
+        pos = 0
+        line = 1
+        line_start = 0
+        out: list[Token] = []
+        n = len(src)
+        while pos < n:
+            m = _TOKEN.match(src, pos)
+            col = pos - line_start + 1
+            if m is None:
+                ch = src[pos]
+                raise self.error(f"unexpected character {ch!r}", line, col)
+            kind = m.lastgroup
+            text = m.group()
+            if kind == "ws" or kind == "comment":
+                pos = m.end()
+                continue
+            if kind == "nl":
+                pos = m.end()
+                line += 1
+                line_start = pos
+                continue
+            if kind == "block":
+                end = src.find("*%", pos + 2)
+                if end < 0:
+                    raise self.error("unterminated block comment (missing '*%')", line, col, 2)
+                chunk = src[pos : end + 2]
+                newlines = chunk.count("\n")
+                if newlines:
+                    line += newlines
+                    line_start = pos + chunk.rfind("\n") + 1
+                pos = end + 2
+                continue
+            if kind == "str":
+                value, end = self._string(pos, line, col)
+                out.append(Token("str", src[pos:end], line, col, value))
+                pos = end
+                continue
+            if kind == "num":
+                out.append(Token("num", text, line, col, int(text)))
+            else:
+                assert kind is not None
+                out.append(Token(kind, text, line, col))
+            pos = m.end()
+        out.append(Token("eof", "", line, pos - line_start + 1))
+        return out
+
+    def _string(self, start: int, line: int, col: int) -> tuple[str, int]:
+        src = self.source
+        i = start + 1
+        chars: list[str] = []
+        while i < len(src):
+            c = src[i]
+            if c == '"':
+                return "".join(chars), i + 1
+            if c == "\n":
+                break
+            if c == "\\":
+                nxt = src[i + 1] if i + 1 < len(src) else ""
+                if nxt not in _STRING_ESCAPES:
+                    raise self.error(
+                        f"unknown escape sequence '\\{nxt}' in string", line, col + (i - start), 2
+                    )
+                chars.append(_STRING_ESCAPES[nxt])
+                i += 2
+                continue
+            chars.append(c)
+            i += 1
+        raise self.error("unterminated string (missing closing '\"' on this line)", line, col)
+
+
+def syntax_diagnostic(
+    lines: list[str], filename: str, message: str, line: int, column: int, width: int = 1
+) -> Diagnostic:
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    return Diagnostic(
+        code="syntax-error",
+        message=message,
+        line=line,
+        column=column,
+        end_column=column + width,
+        filename=filename,
+        source_line=source_line,
+    )
+
+
+class _Parser:
+    def __init__(self, source: str, filename: str) -> None:
+        self.lexer = _Lexer(source, filename)
+        self.toks = self.lexer.tokens()
+        self.i = 0
+        self.source = source
+        self.filename = filename
+        self.anon = 0
+        self.line_offsets = [0]
+        for idx, ch in enumerate(source):
+            if ch == "\n":
+                self.line_offsets.append(idx + 1)
+
+    # token helpers -------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def advance(self) -> Token:
+        t = self.toks[self.i]
+        if t.kind != "eof":
+            self.i += 1
+        return t
+
+    def at(self, text: str) -> bool:
+        t = self.tok
+        return t.text == text and t.kind in ("punct", "op")
+
+    def fail(self, message: str, tok: Token | None = None) -> ProgramError:
+        t = tok or self.tok
+        return self.lexer.error(message, t.line, t.column, max(1, len(t.text)))
+
+    def describe(self, tok: Token) -> str:
+        return "end of input" if tok.kind == "eof" else repr(tok.text)
+
+    def expect(self, text: str, context: str) -> Token:
+        if not self.at(text):
+            raise self.fail(f"expected '{text}' {context}, found {self.describe(self.tok)}")
+        return self.advance()
+
+    def offset(self, tok: Token) -> int:
+        return self.line_offsets[tok.line - 1] + tok.column - 1
+
+    # program -------------------------------------------------------------
+    def program(self) -> Program:
+        prog = Program(source=self.source, filename=self.filename)
+        while self.tok.kind != "eof":
+            if self.tok.kind == "dir":
+                self.directive(prog)
+            else:
+                prog.rules.append(self.rule(len(prog.rules)))
+        return prog
+
+    def directive(self, prog: Program) -> None:
+        start = self.advance()
+        if start.text != "#show":
+            if start.text in (
+                "#const",
+                "#include",
+                "#program",
+                "#external",
+                "#minimize",
+                "#maximize",
+                "#heuristic",
+                "#project",
+                "#edge",
+                "#script",
+                "#defined",
+                "#theory",
+            ):
+                raise self.fail(f"directive '{start.text}' is not supported by Entail", start)
+            raise self.fail(f"unknown directive '{start.text}'", start)
+        if self.at("."):
+            self.advance()
+            prog.show_nothing = True
+            return
+        negated = False
+        if self.at("-"):
+            negated = True
+        if negated or self.tok.kind != "ident" or self.peek().text != "/":
+            raise self.fail("expected '#show name/arity.' (showing terms is not supported)")
+        name = self.advance()
+        self.advance()  # '/'
+        if self.tok.kind != "num":
+            raise self.fail(f"expected an arity after '{name.text}/'")
+        arity = self.advance()
+        self.expect(".", "after '#show name/arity'")
+        prog.shows.append(Show(name.text, int(arity.text), start.span))
+
+    def rule(self, index: int) -> Rule:
+        first = self.tok
+        if self.at(":-"):
+            raise self.fail(
+                "integrity constraints (rules without a head) are not supported: "
+                "derive a fact such as 'violation(...)' instead"
+            )
+        if self.at("{"):
+            raise self.fail("choice rules are not supported: Entail evaluates stratified Datalog")
+        if self.tok.kind == "ident" and self.tok.text == "not":
+            raise self.fail("'not' is not allowed in a rule head")
+        if self.at("-"):
+            raise self.fail("classical negation ('-p') is not supported")
+        head = self.atom("rule head")
+        if self.at(";") or self.at("|"):
+            raise self.fail("disjunctive heads are not supported")
+        body: list[Literal] = []
+        if self.at(":-"):
+            self.advance()
+            body.append(self.body_literal())
+            while self.at(","):
+                self.advance()
+                body.append(self.body_literal())
+            if self.at(";"):
+                raise self.fail("';' between body literals is not supported: use ','")
+        end = self.tok
+        if not self.at("."):
+            if end.kind == "eof":
+                raise self.fail("missing '.' at the end of the rule", self.toks[self.i - 1])
+            raise self.fail(f"expected '.' or ',' after a literal, found {self.describe(end)}")
+        self.advance()
+        text = self.source[self.offset(first) : self.offset(end) + 1]
+        text = " ".join(text.split())
+        return Rule(head, tuple(body), first.span, text, index)
+
+    # atoms and literals ----------------------------------------------------
+    def atom(self, where: str) -> Atom:
+        t = self.tok
+        if t.kind != "ident" or t.text == "not":
+            raise self.fail(f"expected an atom in {where}, found {self.describe(t)}")
+        self.advance()
+        args: tuple[TermNode, ...] = ()
+        if self.at("("):
+            args = self.arguments()
+        return Atom(t.text, args, t.span)
+
+    def arguments(self) -> tuple[TermNode, ...]:
+        self.expect("(", "")
+        if self.at(")"):
+            raise self.fail("empty argument list: write a 0-ary atom without parentheses")
+        args = [self.term()]
+        while self.at(","):
+            self.advance()
+            args.append(self.term())
+        if self.at(";"):
+            raise self.fail("pooling with ';' is not supported")
+        self.expect(")", "to close the argument list")
+        return tuple(args)
+
+    def body_literal(self) -> Literal:
+        t = self.tok
+        if t.kind == "ident" and t.text == "not":
+            self.advance()
+            if self.tok.kind == "ident" and self.tok.text == "not":
+                raise self.fail("double negation 'not not' is not supported")
+            if self.tok.kind == "dir":
+                raise self.fail("negated aggregates are not supported")
+            atom = self.atom("negative literal")
+            if self.at_comparison():
+                raise self.fail("negated comparisons are not supported: use the opposite operator")
+            return Negative(atom, t.span)
+        if t.kind == "dir":
+            return self.aggregate(None, t)
+        if t.kind == "ident" and self.peek().text == "(":
+            atom = self.atom("body")
+            if self.at_comparison():
+                raise self.fail("function terms are not supported", t)
+            return Positive(atom)
+        if t.kind == "ident" and not self.peek_is_comparison():
+            return Positive(self.atom("body"))
+        if self.at("{"):
+            raise self.fail("conditional literals and choice elements are not supported")
+        left = self.term()
+        if not self.at_comparison():
+            raise self.fail(f"expected a comparison operator after '{left}', found {self.describe(self.tok)}")
+        op_tok = self.advance()
+        op = _normalise_op(op_tok.text)
+        if self.tok.kind == "dir":
+            return self.aggregate(Guard(op, left), t)
+        right = self.term()
+        if self.at_comparison():
+            raise self.fail("chained comparisons are not supported: split them with ','")
+        return Comparison(op, left, right, _term_span(left))
+
+    def at_comparison(self) -> bool:
+        return self.tok.kind == "op" and self.tok.text in COMPARISONS
+
+    def peek_is_comparison(self) -> bool:
+        nxt = self.peek()
+        return nxt.kind == "op" and (nxt.text in COMPARISONS or nxt.text in "+-*/\\")
+
+    def aggregate(self, left: Guard | None, first: Token) -> Aggregate:
+        d = self.tok
+        name = d.text[1:]
+        if name not in AGGREGATES:
+            raise self.fail(f"unknown aggregate '{d.text}' (supported: #count #sum #min #max)")
+        self.advance()
+        self.expect("{", f"after '{d.text}'")
+        elements: list[AggregateElement] = []
+        if not self.at("}"):
+            elements.append(self.element())
+            while self.at(";"):
+                self.advance()
+                elements.append(self.element())
+        self.expect("}", "to close the aggregate")
+        right: Guard | None = None
+        if self.at_comparison():
+            op = _normalise_op(self.advance().text)
+            right = Guard(op, self.term())
+        if left is None and right is None:
+            raise self.fail("an aggregate needs a comparison, e.g. 'N = #count{...}' or '#count{...} > 2'", d)
+        return Aggregate(name, tuple(elements), left, right, first.span)
+
+    def element(self) -> AggregateElement:
+        start = self.tok
+        terms = [self.term()]
+        while self.at(","):
+            self.advance()
+            terms.append(self.term())
+        cond: list[ConditionLiteral] = []
+        if self.at(":"):
+            self.advance()
+            cond.append(self.condition_literal())
+            while self.at(","):
+                self.advance()
+                cond.append(self.condition_literal())
+        return AggregateElement(tuple(terms), tuple(cond), start.span)
+
+    def condition_literal(self) -> ConditionLiteral:
+        if self.tok.kind == "dir":
+            raise self.fail("nested aggregates are not supported")
+        lit = self.body_literal()
+        assert not isinstance(lit, Aggregate)
+        return lit
+
+    # terms ----------------------------------------------------------------
+    def term(self) -> TermNode:
+        left = self.product()
+        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
+            op = self.advance()
+            right = self.product()
+            left = BinOp(op.text, left, right, _term_span(left))
+        return left
+
+    def product(self) -> TermNode:
+        left = self.unary()
+        while self.tok.kind == "op" and self.tok.text in ("*", "/", "\\"):
+            op = self.advance()
+            right = self.unary()
+            left = BinOp(op.text, left, right, _term_span(left))
+        return left
+
+    def unary(self) -> TermNode:
+        t = self.tok
+        if t.kind == "op" and t.text == "-":
+            self.advance()
+            operand = self.unary()
+            if isinstance(operand, Num):
+                return Num(-operand.value, t.span)
+            return Minus(operand, t.span)
+        return self.primary()
+
+    def primary(self) -> TermNode:
+        t = self.tok
+        if t.kind == "num":
+            self.advance()
+            if self.at("..") or (self.tok.kind == "op" and self.tok.text == ".."):
+                raise self.fail("intervals ('a..b') are not supported")
+            value = int(t.text)
+            if value > INT_MAX:
+                raise self.fail(f"integer {t.text} does not fit in 32 bits", t)
+            return Num(value, t.span)
+        if t.kind == "str":
+            self.advance()
+            assert isinstance(t.value, str)
+            return Str(t.value, t.span)
+        if t.kind == "ident":
+            if t.text == "not":
+                raise self.fail("'not' cannot be used as a term")
+            self.advance()
+            if self.at("("):
+                raise self.fail("function terms are not supported", t)
+            return Sym(t.text, t.span)
+        if t.kind == "var":
+            self.advance()
+            return Var(t.text, t.span)
+        if t.kind == "anon":
+            self.advance()
+            self.anon += 1
+            return Var(f"_{self.anon}", t.span, anonymous=True)
+        if self.at("("):
+            self.advance()
+            inner = self.term()
+            if self.at(","):
+                raise self.fail("tuples are not supported as terms")
+            self.expect(")", "to close the parenthesis")
+            return inner
+        if t.kind == "op" and t.text == "..":
+            raise self.fail("intervals ('a..b') are not supported")
+        if t.kind == "op" and t.text == "|":
+            raise self.fail("absolute value '|X|' is not supported")
+        if t.kind == "dir" and t.text in ("#inf", "#sup"):
+            raise self.fail(f"'{t.text}' cannot be written in a program")
+        raise self.fail(f"expected a term, found {self.describe(t)}")
+
+
+def _normalise_op(op: str) -> str:
+    return {"==": "=", "<>": "!="}.get(op, op)
+
+
+def _term_span(term: TermNode) -> Span:
+    return term.span
+
+
+def parse(source: str, filename: str = "<program>") -> Program:
+    """Parse a program; raise ProgramError(syntax-error) pointing at the bad token."""
+    return _Parser(source, filename).program()
+
+
+def parse_atom(text: str, filename: str = "<query>") -> Atom:
+    """Parse a single atom such as ``decision(A, approved)`` (queries and fact lines)."""
+    p = _Parser(text, filename)
+    atom = p.atom("query")
+    if p.at("."):
+        p.advance()
+    if p.tok.kind != "eof":
+        raise p.fail(f"unexpected {p.describe(p.tok)} after the atom")
+    return atom

@@ -1,0 +1,341 @@
+"""The engine's front door: ``compile`` a program once, ``evaluate`` it many times.
+
+>>> from entail import reasoning
+>>> rs = reasoning.compile('''
+...     path(X, Y) :- edge(X, Y).
+...     path(X, Z) :- path(X, Y), edge(Y, Z).
+... ''')
+>>> result = rs.evaluate({"edge": [[1, 2], [2, 3]]}, ["path(1, X)"])
+>>> [a.atom for a in result.answers[0].answers]
+['path(1,2)', 'path(1,3)']
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .analyse import Analysis, Signature, analyse
+from .codegen import Layout, generate
+from .errors import InputFactsLimitExceeded, ProgramError, ProgramSizeLimitExceeded
+from .evaluate import CompiledStratum, RuleFn, Store, evaluate
+from .facts import FactSet, facts_from_json
+from .limits import Limits
+from .parse import parse
+from .plan import Assign, RulePlan, plan_rule
+from .prove import SCHEMA, ProofBuilder, RuleInfo, render_text
+from .query import Query, parse_query
+from .runtime import NAMESPACE, evaluate_term
+from .syntax import Program
+from .terms import Term, format_atom, sort_rows, to_json
+
+ENGINE_VERSION = "entail-reasoning/1"
+RESULT_SCHEMA = "entail.result.v1"
+
+
+@dataclass
+class Answer:
+    """One fact matching a query, with the query's variable bindings."""
+
+    atom: str
+    predicate: str
+    args: tuple[Term, ...]
+    bindings: dict[str, Term]
+    proof: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "atom": self.atom,
+            "args": [to_json(a) for a in self.args],
+            "bindings": {k: to_json(v) for k, v in self.bindings.items()},
+        }
+        if self.proof is not None:
+            out["proof"] = self.proof
+        return out
+
+
+@dataclass
+class QueryResult:
+    query: str
+    answers: list[Answer]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "answers": [a.to_json() for a in self.answers]}
+
+
+@dataclass
+class Result:
+    """The outcome of one evaluation: shown atoms, query answers, proofs, hash, stats."""
+
+    answers: list[QueryResult]
+    stats: dict[str, Any]
+    explain: bool
+    _store: Store = field(repr=False)
+    _ruleset: Ruleset = field(repr=False)
+    _sigs: list[Signature] = field(repr=False)
+
+    @functools.cached_property
+    def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
+        """Shown atoms as (predicate, args), in canonical order (computed on first use)."""
+        return self._ruleset._shown(self._store, self._sigs)
+
+    def shown_atoms(self) -> list[str]:
+        """Shown atoms in clingo's text form, in canonical order."""
+        return [format_atom(name, args) for name, args in self.shown]
+
+    def model_atoms(self) -> list[str]:
+        """Every atom of the model (shown or not), in canonical order."""
+        return [
+            format_atom(sig[0], t)
+            for pid, sig in sorted(enumerate(self._sigs), key=lambda p: p[1])
+            for t in sort_rows(self._store.F[pid])
+        ]
+
+    def facts(self, predicate: str, arity: int) -> list[tuple[Term, ...]]:
+        """All facts of one predicate in the model, in canonical order."""
+        if (predicate, arity) not in self._sigs:
+            return []
+        return sort_rows(self._store.F[self._sigs.index((predicate, arity))])
+
+    @functools.cached_property
+    def result_hash(self) -> str:
+        """sha256 over the canonical text of the shown atoms and every query's answers."""
+        lines = [RESULT_SCHEMA, "#shown", *self.shown_atoms()]
+        for q in self.answers:
+            lines.append(f"#query {q.query}")
+            lines.extend(a.atom for a in q.answers)
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": RESULT_SCHEMA,
+            "result_hash": self.result_hash,
+            "shown": self.shown_atoms(),
+            "answers": [q.to_json() for q in self.answers],
+            "stats": self.stats,
+        }
+        if self.explain:
+            out["proof_schema"] = SCHEMA
+        return out
+
+    def render_text(self) -> str:
+        """Human-readable: each query's answers with their proofs, or the shown atoms."""
+        parts: list[str] = []
+        if not self.answers:
+            parts.extend(self.shown_atoms())
+        for q in self.answers:
+            parts.append(f"?- {q.query}   ({len(q.answers)} answer(s))")
+            for a in q.answers:
+                parts.append(f"  {a.atom}")
+                if a.proof is not None:
+                    parts.append(render_text(a.proof, 2))
+        return "\n".join(parts)
+
+
+class Ruleset:
+    """A compiled program: parse, analysis, plans and generated code, reusable across cases."""
+
+    def __init__(self, program: Program, analysis: Analysis, limits: Limits) -> None:
+        self.program = program
+        self.analysis = analysis
+        self.hash = hashlib.sha256(program.source.encode()).hexdigest()
+        self.warnings = analysis.warnings
+        self._limits = limits
+        layout = Layout()
+        for sig in analysis.signatures:
+            layout.pid(sig)
+        self._layout = layout
+        self._sigs: list[Signature] = list(layout.pred_ids)
+        self._arities = dict(self._sigs)
+        strata_plans: list[list[RulePlan]] = []
+        self._ruleset_facts: list[set[tuple[Any, ...]]] = [set() for _ in self._sigs]
+        self._rule_infos: dict[int, RuleInfo] = {}
+        for stratum in analysis.strata:
+            recursive = set(stratum.predicates) if stratum.recursive else set()
+            plans: list[RulePlan] = []
+            for rule in stratum.rules:
+                if rule.is_fact:
+                    values = tuple(evaluate_term(a, {}) for a in rule.head.args)
+                    if all(v is not None for v in values):
+                        self._ruleset_facts[layout.pid(rule.head.signature)].add(values)
+                    continue
+                plan = plan_rule(rule, recursive)
+                plans.append(plan)
+                from .codegen import binding_vars
+
+                self._rule_infos[rule.index] = RuleInfo(
+                    rule,
+                    binding_vars(plan.full),
+                    {s.literal_index: s.var for s in plan.full if isinstance(s, Assign)},
+                )
+            strata_plans.append(plans)
+        self._strata_plans = strata_plans
+        self._plain = self._build(explain=False)
+        self._explaining: tuple[list[CompiledStratum], str] | None = None
+        self.source_code = self._plain[1]
+        # the layout is complete once code for both modes exists; build explain eagerly so
+        # index slots never change after construction (Rulesets are shared across threads)
+        self._explaining = self._build(explain=True)
+        self._index_specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in self._sigs]
+        for (pid, cols), slot in layout.index_slots.items():
+            self._index_specs[pid].append((slot, cols))
+
+    @property
+    def name(self) -> str:
+        return self.program.filename
+
+    def _build(self, explain: bool) -> tuple[list[CompiledStratum], str]:
+        all_plans = [p for plans in self._strata_plans for p in plans]
+        source, fulls, deltas = generate(all_plans, self._layout, explain)
+        namespace: dict[str, Any] = dict(NAMESPACE)
+        namespace.update(self._layout.constants)
+        code = builtins.compile(source, f"<entail rules {self.hash[:12]}>", "exec")
+        exec(code, namespace)
+        by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
+        compiled: list[CompiledStratum] = []
+        for stratum, plans in zip(self.analysis.strata, self._strata_plans, strict=True):
+            full_fns: list[RuleFn] = []
+            delta_fns: list[tuple[RuleFn, int]] = []
+            for plan in plans:
+                f, d = by_rule[plan.rule.index]
+                full_fns.extend(namespace[v.name] for v in f)
+                for v in d:
+                    assert v.reads_delta_of is not None
+                    delta_fns.append((namespace[v.name], v.reads_delta_of))
+            pids = [self._layout.pid(s) for s in stratum.predicates]
+            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns))
+        return compiled, source
+
+    # evaluation -------------------------------------------------------------
+    def evaluate(
+        self,
+        facts: Mapping[str, Any] | FactSet | None = None,
+        queries: Sequence[str | Query] = (),
+        *,
+        explain: bool = False,
+        limits: Limits | None = None,
+    ) -> Result:
+        """Evaluate against one case. Raises FactsError, QueryError or a LimitExceeded."""
+        limits = limits or self._limits
+        if len(self.program.source.encode()) > limits.program_bytes:
+            raise ProgramSizeLimitExceeded(limits.program_bytes, len(self.program.source.encode()))
+        parsed = [q if isinstance(q, Query) else parse_query(q) for q in queries]
+        if facts is None:
+            factset = FactSet()
+        elif isinstance(facts, FactSet):
+            factset = facts
+        else:
+            factset = facts_from_json(facts, self._arities)
+        n_input = len(factset)
+        if n_input > limits.input_facts:
+            raise InputFactsLimitExceeded(limits.input_facts, n_input)
+
+        layout = self._layout
+        extra: dict[Signature, int] = {}
+        base = [set(s) for s in self._ruleset_facts]
+        inputs: list[set[tuple[Any, ...]]] = [set() for _ in self._sigs]
+        for sig, rows in factset.facts.items():
+            pid = layout.pred_ids.get(sig)
+            if pid is None:
+                if sig[0] in self._arities:
+                    from .errors import FactsError
+
+                    raise FactsError(
+                        f"'{sig[0]}' has {sig[1]} argument(s) but the program uses "
+                        f"'{sig[0]}/{self._arities[sig[0]]}'",
+                        "/" + sig[0],
+                    )
+                extra[sig] = len(base)  # facts the program never reads: still part of the model
+                base.append(set(rows))
+                inputs.append(rows)
+                continue
+            base[pid] |= rows
+            inputs[pid] = rows
+        strata, _ = self._explaining if explain and self._explaining else self._plain
+        store = evaluate(
+            strata,
+            len(self._sigs),
+            self._index_specs,
+            len(layout.index_slots),
+            base,
+            limits,
+            explain,
+        )
+        sigs = self._sigs + list(extra)
+        pred_ids = dict(layout.pred_ids) | extra
+        builder = None
+        if explain:
+            assert store.P is not None
+            store.P.extend({} for _ in extra)
+            rf = self._ruleset_facts + [set() for _ in extra]
+            builder = ProofBuilder(self._rule_infos, sigs, pred_ids, store.P, inputs, rf, limits)
+        answers: list[QueryResult] = []
+        for q in parsed:
+            pid = pred_ids.get(q.signature)
+            matched = sort_rows(q.matches(store.F[pid])) if pid is not None else []
+            items = [
+                Answer(
+                    format_atom(q.predicate, r),
+                    q.predicate,
+                    r,
+                    q.bindings(r),
+                    builder.prove(pid, r) if builder is not None and pid is not None else None,
+                )
+                for r in matched
+            ]
+            answers.append(QueryResult(q.text, items))
+        stats = {
+            "input_facts": n_input,
+            "derived_facts": store.derived,
+            "model_facts": sum(len(s) for s in store.F),
+            "rounds": store.rounds,
+            "evaluation_ms": round(store.elapsed_ms, 3),
+        }
+        return Result(answers, stats, explain, store, self, sigs)
+
+    def _shown(self, store: Store, sigs: list[Signature]) -> list[tuple[str, tuple[Term, ...]]]:
+        prog = self.program
+        if prog.shows:
+            selected = {(s.predicate, s.arity) for s in prog.shows}
+        elif prog.show_nothing:
+            selected = set()
+        else:
+            selected = set(sigs)
+        items: list[tuple[str, tuple[Term, ...]]] = []
+        for pid, sig in sorted(enumerate(sigs), key=lambda p: p[1]):
+            if sig in selected:
+                name = sig[0]
+                items.extend((name, t) for t in sort_rows(store.F[pid]))
+        return items
+
+
+def compile(source: str, filename: str = "<program>", *, limits: Limits | None = None) -> Ruleset:
+    """Parse, analyse, plan and generate code for a program.
+
+    Raises ProgramError (with every diagnostic) or ProgramSizeLimitExceeded.
+    """
+    limits = limits or Limits()
+    size = len(source.encode())
+    if size > limits.program_bytes:
+        raise ProgramSizeLimitExceeded(limits.program_bytes, size)
+    program = parse(source, filename)
+    analysis = analyse(program)
+    return Ruleset(program, analysis, limits)
+
+
+def check(source: str, filename: str = "<program>") -> list[Any]:
+    """All diagnostics (errors and warnings) of a program, without raising."""
+    try:
+        rs = compile(source, filename)
+    except ProgramError as exc:
+        return list(exc.diagnostics)
+    return list(rs.warnings)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

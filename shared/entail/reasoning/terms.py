@@ -1,0 +1,155 @@
+"""Ground terms: how values are represented, ordered, printed and serialised.
+
+Values are plain Python objects so the evaluator's inner loops stay cheap:
+``int`` for integers, ``str`` for strings and :class:`Const` for symbolic
+constants (interned, so equality is identity). The special constants ``#inf``
+and ``#sup`` (results of ``#max``/``#min`` over empty sets) are ``Const``
+instances ordered below and above everything else, as in clingo.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+
+
+class Const:
+    """A symbolic constant such as ``approved``. Interned: ``Const("a") is Const("a")``."""
+
+    __slots__ = ("__weakref__", "name", "rank")
+    _interned: ClassVar[dict[str, Const]] = {}
+    name: str
+    rank: int
+
+    def __new__(cls, name: str) -> Const:
+        existing = cls._interned.get(name)
+        if existing is not None:
+            return existing
+        self = object.__new__(cls)
+        self.name = name
+        # rank places #inf first and #sup last in the total term order
+        self.rank = 0 if name == "#inf" else 4 if name == "#sup" else 2
+        cls._interned[name] = self
+        return self
+
+    def __repr__(self) -> str:
+        return f"Const({self.name!r})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Const, (self.name,))
+
+
+INF = Const("#inf")
+SUP = Const("#sup")
+
+Term = int | str | Const
+
+
+def wrap32(value: int) -> int:
+    """Two's complement 32-bit wrap-around: clingo's integers are 32-bit."""
+    return ((value - INT_MIN) & 0xFFFFFFFF) + INT_MIN
+
+
+def rank(value: Term) -> int:
+    """Position of a term's type in gringo's total order: #inf < int < const < str < #sup."""
+    if type(value) is int:
+        return 1
+    if type(value) is str:
+        return 3
+    return value.rank  # type: ignore[union-attr]
+
+
+def sort_key(value: Term) -> tuple[int, Any]:
+    """Key realising gringo's total order of terms."""
+    if type(value) is int:
+        return (1, value)
+    if type(value) is str:
+        return (3, value)
+    assert isinstance(value, Const)
+    return (value.rank, value.name)
+
+
+def compare(a: Term, b: Term) -> int:
+    """-1, 0 or 1 as ``a`` is below, equal to or above ``b`` in the term order."""
+    ta = type(a)
+    if ta is type(b) and ta is not Const:
+        return -1 if a < b else (1 if a > b else 0)  # type: ignore[operator]
+    ka, kb = sort_key(a), sort_key(b)
+    return -1 if ka < kb else (1 if ka > kb else 0)
+
+
+def lt(a: Term, b: Term) -> bool:
+    return compare(a, b) < 0
+
+
+def le(a: Term, b: Term) -> bool:
+    return compare(a, b) <= 0
+
+
+def gt(a: Term, b: Term) -> bool:
+    return compare(a, b) > 0
+
+
+def ge(a: Term, b: Term) -> bool:
+    return compare(a, b) >= 0
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n"}
+
+
+def quote(text: str) -> str:
+    """A string literal as clingo prints it."""
+    return '"' + "".join(_ESCAPES.get(c, c) for c in text) + '"'
+
+
+def format_term(value: Term) -> str:
+    """A term as clingo prints it: ``1``, ``"a"``, ``b``."""
+    if type(value) is str:
+        return quote(value)
+    return str(value)
+
+
+def format_atom(predicate: str, args: tuple[Term, ...]) -> str:
+    """An atom as clingo prints it: ``p(1,"a",b)``; a 0-ary atom is its name."""
+    if not args:
+        return predicate
+    return predicate + "(" + ",".join(format_term(a) for a in args) + ")"
+
+
+def to_json(value: Term) -> Any:
+    """Typed JSON of a term: int, string, or ``{"const": name}``."""
+    if type(value) is int or type(value) is str:
+        return value
+    assert isinstance(value, Const)
+    return {"const": value.name}
+
+
+def from_json(value: Any) -> Term:
+    """Inverse of :func:`to_json`."""
+    if isinstance(value, dict):
+        return Const(value["const"])
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"not a typed JSON term: {value!r}")
+    return value
+
+
+def row_key(row: tuple[Term, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple(sort_key(v) for v in row)
+
+
+def sort_rows(rows: Any) -> list[tuple[Term, ...]]:
+    """Tuples in canonical (term) order.
+
+    Native tuple comparison agrees with the term order whenever it only ever
+    compares values of the same type (int or str); it raises TypeError on a
+    mixed comparison or a constant, and then the exact key is used.
+    """
+    try:
+        return sorted(rows)
+    except TypeError:
+        return sorted(rows, key=row_key)
