@@ -69,7 +69,7 @@ def evaluate(
     P: list[dict[tuple[Any, ...], Any]] | None = [{} for _ in range(n_preds)] if explain else None
     I: list[defaultdict[Any, list[tuple[Any, ...]]]] = [defaultdict(list) for _ in range(n_slots)]
     getters = [[(slot, _key_fn(cols)) for slot, cols in specs] for specs in index_specs]
-    for pid, facts in enumerate(F):
+    for pid, facts in enumerate(F[:n_preds]):  # beyond n_preds: facts no rule reads
         if facts:
             for slot, key in getters[pid]:
                 index = I[slot]
