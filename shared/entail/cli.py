@@ -103,16 +103,20 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rs = _compile(args.program, err, limits)
     if rs is None:
         return EXIT_FAIL
-    sources: list[tuple[str, Any]] = [("-", None)]
-    if args.facts:
-        sources = [(f, load_facts_file(Path(f))) for f in args.facts]
+    sources: list[str] = args.facts or ["-"]
     status = EXIT_OK
-    for name, facts in sources:
+    for name in sources:
         started = time.perf_counter()
         try:
+            facts = None if name == "-" else load_facts_file(Path(name))
             result = rs.evaluate(facts, args.query, explain=args.explain, limits=limits)
+        except TestFileError:
+            raise
         except EntailError as exc:
             status = EXIT_FAIL
+            if isinstance(exc, ProgramError):  # an .lp facts file with a syntax error
+                print(exc.render(), file=err)
+                continue
             if args.format == "jsonl":
                 print(json.dumps({"facts": name, "error": exc.to_json()}), file=out)
             else:

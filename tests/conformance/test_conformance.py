@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from entail import reasoning
 
 CASES = Path(__file__).parent

@@ -216,10 +216,12 @@ def aggregate_needs(agg: Aggregate, assigned: str | None, globals_of: AggGlobals
 
 def aggregate_global_vars(rule: Rule, agg: Aggregate) -> set[str]:
     """Element variables of ``agg`` that occur elsewhere in ``rule``."""
+    # variables inside the elements of any aggregate are local to it unless they
+    # also occur in the head, a plain body literal or an aggregate guard
     outside: set[str] = {v.name for v in rule.head.vars()}
     for lit in rule.body:
-        if lit is agg:
-            for guard in (agg.left, agg.right):
+        if isinstance(lit, Aggregate):
+            for guard in (lit.left, lit.right):
                 if guard is not None:
                     outside |= {v.name for v in term_vars(guard.term)}
             continue

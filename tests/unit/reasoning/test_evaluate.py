@@ -43,7 +43,7 @@ def test_integer_semantics_follow_clingo() -> None:
     result = reasoning.compile(src).evaluate({"n": [[-7], [2], [0]], "big": [[100000]]})
     atoms = set(result.shown_atoms())
     assert {"d(-7,2,-3)", "m(-7,2,-1)", "d(2,-7,0)", "m(2,-7,2)", "w(1410065408)"} <= atoms
-    assert not any(a.startswith("d(-7,0") or a.startswith("m(2,0") for a in atoms)
+    assert not any(a.startswith(("d(-7,0", "m(2,0")) for a in atoms)
 
 
 def test_term_order_integers_constants_strings() -> None:
