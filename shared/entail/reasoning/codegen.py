@@ -97,10 +97,6 @@ class _Writer:
         self.hoisted.setdefault(name, f"{kind}[{number}]")
         return name
 
-    def tick(self) -> None:
-        self.emit("c -= 1")
-        self.emit("if not c: c = chk()")
-
     # terms -------------------------------------------------------------------
     def simple(self, term: TermNode) -> str | None:
         if isinstance(term, Var):
@@ -220,7 +216,7 @@ class _Writer:
             slot = self.layout.slot(pid, tuple(i for i, _ in keys))
             index = self.local("I", slot)
             key = keys[0][1] if len(keys) == 1 else "(" + ", ".join(k for _, k in keys) + ")"
-            iterable = f"{index}.get({key}, ())"
+            iterable = f"{index}.get({key})"
         else:
             iterable = source
             # reading a delta: bound columns are compared, not looked up
@@ -229,12 +225,20 @@ class _Writer:
                 pattern[i] = tmp
                 checks.append(f"{tmp} == {k}")
         target = ", ".join(pattern) + ("," if len(pattern) == 1 else "")
+        if iterable != source:
+            bucket = self.fresh("b")
+            self.emit(f"{bucket} = {iterable}")
+            self.block(f"if {bucket}:")
+            iterable = bucket
+        # account for the work before the loop, not per element: cheaper, and the
+        # total work of a call is still bounded between two checks
+        self.emit(f"c -= len({iterable})")
+        self.emit("if c <= 0: c = chk()")
         if fact_var:
             self.block(f"for {fact_var} in {iterable}:")
             self.emit(f"{target} = {fact_var}")
         else:
             self.block(f"for {target} in {iterable}:")
-        self.tick()
         if checks:
             self.block("if " + " and ".join(checks) + ":")
 
