@@ -26,6 +26,8 @@ from .syntax import Atom, BinOp, Minus, Num, Str, Sym, TermNode, Var, term_vars
 from .terms import Const
 
 TICK = 4096
+MAX_LOOPS = 12
+MAX_INDENT = 60
 _CMP_FN = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 
 
@@ -72,14 +74,46 @@ def vname(name: str) -> str:
 
 
 class _Writer:
-    def __init__(self, layout: Layout, explain: bool) -> None:
+    def __init__(self, layout: Layout, explain: bool, name: str, helpers: list[str]) -> None:
         self.layout = layout
         self.explain = explain
-        self.lines: list[str] = []
-        self.helpers: list[str] = []
-        self.ind = 1
+        self.helpers = helpers
+        self.aggregates: list[tuple[int, str]] = []
         self.tmp = 0
+        self.done: list[str] = []
+        self.base = name
+        self._start(name, "F, N, D, I, P, chk", [f"    c = {TICK}"])
+
+    def _start(self, name: str, params: str, prologue: list[str]) -> None:
+        self.name = name
+        self.params = params
+        self.prologue = prologue
+        self.lines: list[str] = []
         self.hoisted: dict[str, str] = {}  # local name -> expression
+        self.ind = 1
+        self.loops = 0
+
+    def _finish(self) -> None:
+        hoist = [f"    {n} = {e}" for n, e in self.hoisted.items()]
+        header = f"def {self.name}({self.params}):"
+        self.done.append("\n".join([header, *self.prologue, *hoist, *self.lines, "    return c"]))
+
+    def needs_split(self) -> bool:
+        # CPython refuses more than 20 nested loops and 100 indentation levels
+        return self.loops >= MAX_LOOPS or self.ind >= MAX_INDENT
+
+    def split(self, bound: set[str]) -> None:
+        """Continue the rule in a new function that receives every bound variable."""
+        cont = f"{self.base}_c{len(self.done) + 1}"
+        args = [vname(v) for v in sorted(bound)] + [acc for _, acc in self.aggregates]
+        joined = "".join(", " + a for a in args)
+        self.emit(f"c = {cont}(F, N, D, I, P, chk, c{joined})")
+        self._finish()
+        self._start(cont, f"F, N, D, I, P, chk, c{joined}", [])
+
+    def source(self, comment: str) -> str:
+        self._finish()
+        return comment + "\n" + "\n\n".join(self.done)
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.ind + line)
@@ -234,6 +268,7 @@ class _Writer:
         # total work of a call is still bounded between two checks
         self.emit(f"c -= len({iterable})")
         self.emit("if c <= 0: c = chk()")
+        self.loops += 1
         if fact_var:
             self.block(f"for {fact_var} in {iterable}:")
             self.emit(f"{target} = {fact_var}")
@@ -263,6 +298,8 @@ class _Writer:
 
     def steps(self, steps: list[Step] | tuple[Step, ...], bound: set[str], facts: list[str] | None) -> None:
         for step in steps:
+            if facts is None and self.needs_split():
+                self.split(bound)
             if isinstance(step, Scan):
                 fact_var = None
                 if facts is not None:
@@ -288,7 +325,7 @@ class _Writer:
         agg = step.aggregate
         acc = self.fresh("g")
         self.emit(f"{acc} = {{}}" if self.explain else f"{acc} = set()")
-        outer = self.ind
+        outer, loops = self.ind, self.loops
         for el in step.elements:
             facts: list[str] | None = [] if self.explain else None
             self.steps(el.steps, set(bound), facts)
@@ -303,7 +340,7 @@ class _Writer:
                 self.emit(f"{acc}[{key}] = {fact_tuple}")
             else:
                 self.emit(f"{acc}.add({tup})")
-            self.ind = outer
+            self.ind, self.loops = outer, loops
         val = self.fresh("v")
         self.emit(f"{val} = _agg_{agg.function}({acc})")
         if step.assigns is not None:
@@ -316,8 +353,6 @@ class _Writer:
                 self.block(f"if {self.compare(agg.right.op, val, self.value(agg.right.term))}:")
         if self.explain:
             self.aggregates.append((step.literal_index, acc))
-
-    aggregates: list[tuple[int, str]]
 
     def head(self, atom: Atom, rule_index: int, binding_vars: list[str]) -> None:
         pid = self.layout.pid(atom.signature)
@@ -402,17 +437,10 @@ def generate(
         variants = [(plan.full, False)] + [(d, True) for d in plan.deltas]
         for k, (steps, is_delta) in enumerate(variants):
             name = f"r{rule.index}_{'d' if is_delta else 'f'}{k}"
-            w = _Writer(layout, explain)
-            w.aggregates = []
-            w.helpers = helpers
+            w = _Writer(layout, explain, name, helpers)
             w.steps(steps, set(), None)
             w.head(rule.head, rule.index, binding_vars(steps))
-            hoist = [f"    {n} = {e}" for n, e in w.hoisted.items()]
-            comment = f"# line {rule.span.line}: {rule.text}".replace("\n", " ")
-            src = "\n".join(
-                [comment, f"def {name}(F, N, D, I, P, chk):", f"    c = {TICK}", *hoist, *w.lines]
-            )
-            chunks.append(src)
+            chunks.append(w.source(f"# line {rule.span.line}: {rule.text}"))
             delta_pid = None
             if is_delta:
                 first = steps[0]

@@ -10,6 +10,7 @@ user who pastes a clingo program learns what to change.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import Diagnostic, ProgramError, Span
@@ -71,7 +72,9 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
-_STRING_ESCAPES = {"n": "\n", "\\": "\\", '"': '"', "t": "\t"}
+_STRING_ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}  # exactly clingo's
+MAX_NESTING = 64
+MAX_OPERATORS = 100
 
 
 class _Lexer:
@@ -178,6 +181,8 @@ class _Parser:
         self.source = source
         self.filename = filename
         self.anon = 0
+        self.depth = 0
+        self.operators = 0
         self.line_offsets = [0]
         for idx, ch in enumerate(source):
             if ch == "\n":
@@ -408,10 +413,28 @@ class _Parser:
         return lit
 
     # terms ----------------------------------------------------------------
+    def operator(self) -> Token:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise self.fail(f"expression has more than {MAX_OPERATORS} operators; split it up")
+        return self.advance()
+
+    def nested(self, parse_inner: Callable[[], TermNode]) -> TermNode:
+        """Parse a nested term, refusing depths that would exhaust the stack later on."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"expression nested more than {MAX_NESTING} levels deep")
+        try:
+            return parse_inner()
+        finally:
+            self.depth -= 1
+
     def term(self) -> TermNode:
+        if self.depth == 0:
+            self.operators = 0
         left = self.product()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            op = self.advance()
+            op = self.operator()
             right = self.product()
             left = BinOp(op.text, left, right, _term_span(left))
         return left
@@ -419,7 +442,7 @@ class _Parser:
     def product(self) -> TermNode:
         left = self.unary()
         while self.tok.kind == "op" and self.tok.text in ("*", "/", "\\"):
-            op = self.advance()
+            op = self.operator()
             right = self.unary()
             left = BinOp(op.text, left, right, _term_span(left))
         return left
@@ -428,7 +451,7 @@ class _Parser:
         t = self.tok
         if t.kind == "op" and t.text == "-":
             self.advance()
-            operand = self.unary()
+            operand = self.nested(self.unary)
             if isinstance(operand, Num):
                 return Num(-operand.value, t.span)
             return Minus(operand, t.span)
@@ -464,7 +487,7 @@ class _Parser:
             return Var(f"_{self.anon}", t.span, anonymous=True)
         if self.at("("):
             self.advance()
-            inner = self.term()
+            inner = self.nested(self.term)
             if self.at(","):
                 raise self.fail("tuples are not supported as terms")
             self.expect(")", "to close the parenthesis")

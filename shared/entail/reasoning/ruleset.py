@@ -22,7 +22,7 @@ from typing import Any
 
 from .analyse import Analysis, Signature, analyse
 from .codegen import Layout, generate
-from .errors import InputFactsLimitExceeded, ProgramError, ProgramSizeLimitExceeded
+from .errors import Diagnostic, InputFactsLimitExceeded, ProgramError, ProgramSizeLimitExceeded
 from .evaluate import CompiledStratum, RuleFn, Store, evaluate
 from .facts import FactSet, facts_from_json
 from .limits import Limits
@@ -194,7 +194,21 @@ class Ruleset:
         source, fulls, deltas = generate(all_plans, self._layout, explain)
         namespace: dict[str, Any] = dict(NAMESPACE)
         namespace.update(self._layout.constants)
-        code = builtins.compile(source, f"<entail rules {self.hash[:12]}>", "exec")
+        try:
+            code = builtins.compile(source, f"<entail rules {self.hash[:12]}>", "exec")
+        except (SyntaxError, RecursionError, MemoryError) as exc:
+            # generated code beyond what CPython accepts (e.g. thousands of literals in one rule)
+            raise ProgramError(
+                [
+                    Diagnostic(
+                        "program-too-complex",
+                        f"a rule is too large to compile ({type(exc).__name__}); split it into smaller rules",
+                        1,
+                        1,
+                        filename=self.program.filename,
+                    )
+                ]
+            ) from None
         exec(code, namespace)
         by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
         compiled: list[CompiledStratum] = []

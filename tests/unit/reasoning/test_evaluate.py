@@ -155,3 +155,18 @@ def test_show_selects_output_and_bare_show_hides_everything() -> None:
         'extra("x")',
         "p(1)",
     ]
+
+
+def test_rules_deeper_than_python_nesting_limits() -> None:
+    # 40 joins and 40 assignments: more nested blocks than CPython allows in one function
+    n = 40
+    joins = ", ".join(f"p{i}(X{i}, X{i + 1})" for i in range(n))
+    sums = ", ".join(f"Y{i} = X{i} + {i}" for i in range(n))
+    facts = "".join(f"p{i}({i}, {i + 1}). p{i}({i}, {i + 2}).\n" for i in range(n))
+    rs = reasoning.compile(f"r(X0, X{n}, Y{n - 1}) :- {joins}, {sums}.\n{facts}")
+    result = rs.evaluate(queries=["r(A, B, C)"], explain=True)
+    answers = result.answers[0].answers
+    # only p39 may take its second edge; Y39 = X39 + 39
+    assert [a.atom for a in answers] == ["r(0,40,78)", "r(0,41,78)"]
+    assert answers[0].proof is not None
+    assert len(answers[0].proof["body"]) == 2 * n
