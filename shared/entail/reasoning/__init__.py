@@ -18,6 +18,7 @@ from .errors import (
 from .facts import FactSet, facts_from_json, parse_facts_lp
 from .limits import Limits
 from .prove import SCHEMA as PROOF_SCHEMA
+from .prove import proof_schema
 from .prove import render_text as render_proof
 from .query import Query, parse_query
 from .ruleset import ENGINE_VERSION, Answer, QueryResult, Result, Ruleset, check, compile
@@ -51,5 +52,6 @@ __all__ = [
     "format_term",
     "parse_facts_lp",
     "parse_query",
+    "proof_schema",
     "render_proof",
 ]

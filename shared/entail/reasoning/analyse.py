@@ -25,6 +25,7 @@ from .syntax import (
     Positive,
     Program,
     Rule,
+    Sym,
     TermNode,
     Var,
     term_vars,
@@ -434,21 +435,34 @@ def _tarjan(nodes: list[Signature], graph: dict[Signature, list[_Edge]]) -> list
 
 
 def _warn_undefined(program: Program, defined: set[Signature], rep: _Reporter) -> None:
-    warned: set[Signature] = set()
+    declared = {(d.predicate, d.arity) for d in program.defined}
+    warned: set[Signature] = set(declared)
     for rule in program.rules:
         for lit in rule.body:
             for atom, _ in body_atoms(lit):
                 sig = atom.signature
-                if sig not in defined and sig not in warned:
+                if sig in defined:
+                    continue
+                if sig not in warned:
                     warned.add(sig)
                     rep.add(
                         "undefined-predicate",
-                        f"predicate '{sig_text(sig)}' is not defined by the program; "
-                        "it must come from the case facts",
+                        f"predicate '{sig_text(sig)}' is not defined by the program; it must come "
+                        f"from the case facts (declare it with '#defined {sig_text(sig)}.')",
                         atom.span,
                         severity="warning",
                         width=len(atom.predicate),
                     )
+                for arg in atom.args:
+                    if isinstance(arg, Sym):
+                        rep.add(
+                            "constant-matches-no-json",
+                            f"'{arg.name}' is a constant, but case facts given as JSON hold strings: "
+                            f'write "{arg.name}" to match the string',
+                            arg.span,
+                            severity="warning",
+                            width=len(arg.name),
+                        )
     used = {a.signature for r in program.rules for a in rule_atoms(r)}
     for show in program.shows:
         if (show.predicate, show.arity) not in used:

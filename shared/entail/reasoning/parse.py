@@ -38,6 +38,10 @@ from .syntax import (
 from .terms import INT_MAX
 
 AGGREGATES = ("count", "sum", "min", "max")
+UNSUPPORTED_DIRECTIVES = (
+    "#const", "#include", "#program", "#external", "#minimize", "#maximize",
+    "#heuristic", "#project", "#edge", "#script", "#theory",
+)  # fmt: skip
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "==", "<>")
 
 
@@ -233,39 +237,26 @@ class _Parser:
 
     def directive(self, prog: Program) -> None:
         start = self.advance()
-        if start.text != "#show":
-            if start.text in (
-                "#const",
-                "#include",
-                "#program",
-                "#external",
-                "#minimize",
-                "#maximize",
-                "#heuristic",
-                "#project",
-                "#edge",
-                "#script",
-                "#defined",
-                "#theory",
-            ):
+        if start.text not in ("#show", "#defined"):
+            if start.text in UNSUPPORTED_DIRECTIVES:
                 raise self.fail(f"directive '{start.text}' is not supported by Entail", start)
             raise self.fail(f"unknown directive '{start.text}'", start)
-        if self.at("."):
+        if start.text == "#show" and self.at("."):
             self.advance()
             prog.show_nothing = True
             return
-        negated = False
-        if self.at("-"):
-            negated = True
-        if negated or self.tok.kind != "ident" or self.peek().text != "/":
-            raise self.fail("expected '#show name/arity.' (showing terms is not supported)")
+        if self.tok.kind != "ident" or self.peek().text != "/":
+            if start.text == "#show":
+                raise self.fail("expected '#show name/arity.' (showing terms is not supported)")
+            raise self.fail("expected '#defined name/arity.'")
         name = self.advance()
         self.advance()  # '/'
         if self.tok.kind != "num":
             raise self.fail(f"expected an arity after '{name.text}/'")
         arity = self.advance()
-        self.expect(".", "after '#show name/arity'")
-        prog.shows.append(Show(name.text, int(arity.text), start.span))
+        self.expect(".", f"after '{start.text} name/arity'")
+        sig = Show(name.text, int(arity.text), start.span)
+        (prog.shows if start.text == "#show" else prog.defined).append(sig)
 
     def rule(self, index: int) -> Rule:
         first = self.tok

@@ -10,7 +10,9 @@ every proof is well-founded. Facts already expanded in the same proof become
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from .limits import Limits
@@ -19,6 +21,14 @@ from .syntax import Aggregate, Atom, Comparison, Negative, Positive, Rule, Var
 from .terms import Term, format_atom, format_term, to_json
 
 SCHEMA = "entail.proof.v1"
+
+
+def proof_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every proof tree conforms to."""
+    schema: dict[str, Any] = json.loads(
+        resources.files("entail.reasoning").joinpath("schemas/proof.v1.json").read_text()
+    )
+    return schema
 
 
 @dataclass

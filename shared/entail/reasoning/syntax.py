@@ -236,6 +236,7 @@ class Program:
     rules: list[Rule] = field(default_factory=list)
     shows: list[Show] = field(default_factory=list)
     show_nothing: bool = False  # a bare "#show." hides every atom not shown explicitly
+    defined: list[Show] = field(default_factory=list)  # "#defined p/2.": supplied as case facts
     source: str = ""
     filename: str = "<program>"
 

@@ -73,3 +73,16 @@ def test_undefined_predicates_are_warnings() -> None:
 def test_check_returns_diagnostics_without_raising() -> None:
     diagnostics = reasoning.check("p(X) :- q(Y).")
     assert [d.code for d in diagnostics] == ["unsafe-variable"]
+
+
+def test_defined_declares_case_fact_predicates() -> None:
+    rs = reasoning.compile("#defined input/1.\np(X) :- input(X).\n")
+    assert rs.warnings == []
+    assert rs.evaluate({"input": [[1]]}).shown_atoms() == ["input(1)", "p(1)"]
+
+
+def test_constant_against_case_facts_is_flagged() -> None:
+    rs = reasoning.compile('#defined event/2.\nbad(A) :- event(A, default).\nok(A) :- event(A, "default").\n')
+    assert [(w.code, w.line, w.column) for w in rs.warnings] == [("constant-matches-no-json", 2, 20)]
+    result = rs.evaluate({"event": [["ann", "default"]]})
+    assert result.shown_atoms() == ['event("ann","default")', 'ok("ann")']

@@ -110,3 +110,21 @@ def test_text_rendering_is_readable() -> None:
     assert text.splitlines()[0].startswith('band("ann",4)  [rule, line 5:')
     assert '    applicant("ann")  [case fact]' in text
     assert "  B = I/1000  [B = 4]" in text
+
+
+def test_every_proof_conforms_to_the_published_schema() -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(reasoning.proof_schema())
+    facts = {
+        "applicant": [["ann"], ["bob"]],
+        "income": [["ann", 4200], ["bob", 100]],
+        "account": [["ann", "k1"], ["ann", "k2"]],
+    }
+    result = reasoning.compile(LOAN).evaluate(
+        facts, ["eligible(A)", "band(A, B)", "accounts(A, N)", "blocked(A)"], explain=True
+    )
+    proofs = [a.proof for q in result.answers for a in q.answers]
+    assert len(proofs) == 5
+    for proof in proofs:
+        validator.validate(proof)
