@@ -70,7 +70,8 @@ class Variant:
 
 
 def vname(name: str) -> str:
-    return "v_" + name.replace("'", "_q")
+    # '_' doubled first so that X' (v_X_q) and X_q (v_X__q) stay distinct
+    return "v_" + name.replace("_", "__").replace("'", "_q")
 
 
 class _Writer:
