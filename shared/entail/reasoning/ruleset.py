@@ -16,14 +16,14 @@ import builtins
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from .analyse import Analysis, Signature, analyse
 from .codegen import Layout, generate
 from .errors import Diagnostic, InputFactsLimitExceeded, ProgramError, ProgramSizeLimitExceeded
-from .evaluate import CompiledStratum, RuleFn, Store, evaluate
+from .evaluate import CompiledStratum, RuleFn, Store, evaluate, gc_paused
 from .facts import FactSet, facts_from_json
 from .limits import Limits
 from .parse import parse
@@ -83,6 +83,15 @@ class Result:
     def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
         """Shown atoms as (predicate, args), in canonical order (computed on first use)."""
         return self._ruleset._shown(self._store, self._sigs)
+
+    def shown_relations(self) -> dict[Signature, Set[tuple[Term, ...]]]:
+        """The shown part of the model as raw sets of tuples: no sorting, no formatting.
+
+        The fastest way to the answers as Python values (what a benchmark or a
+        bulk consumer wants); treat the sets as read-only.
+        """
+        selected = self._ruleset._shown_signatures(self._sigs)
+        return {sig: self._store.F[pid] for pid, sig in enumerate(self._sigs) if sig in selected}
 
     def shown_atoms(self) -> list[str]:
         """Shown atoms in clingo's text form, in canonical order."""
@@ -271,15 +280,16 @@ class Ruleset:
             base[pid] |= rows
             inputs[pid] = rows
         strata, _ = self._explaining if explain and self._explaining else self._plain
-        store = evaluate(
-            strata,
-            len(self._sigs),
-            self._index_specs,
-            len(layout.index_slots),
-            base,
-            limits,
-            explain,
-        )
+        with gc_paused():
+            store = evaluate(
+                strata,
+                len(self._sigs),
+                self._index_specs,
+                len(layout.index_slots),
+                base,
+                limits,
+                explain,
+            )
         sigs = self._sigs + list(extra)
         pred_ids = dict(layout.pred_ids) | extra
         builder = None
@@ -312,14 +322,16 @@ class Ruleset:
         }
         return Result(answers, stats, explain, store, self, sigs)
 
-    def _shown(self, store: Store, sigs: list[Signature]) -> list[tuple[str, tuple[Term, ...]]]:
+    def _shown_signatures(self, sigs: list[Signature]) -> set[Signature]:
         prog = self.program
         if prog.shows:
-            selected = {(s.predicate, s.arity) for s in prog.shows}
-        elif prog.show_nothing:
-            selected = set()
-        else:
-            selected = set(sigs)
+            return {(s.predicate, s.arity) for s in prog.shows}
+        if prog.show_nothing:
+            return set()
+        return set(sigs)
+
+    def _shown(self, store: Store, sigs: list[Signature]) -> list[tuple[str, tuple[Term, ...]]]:
+        selected = self._shown_signatures(sigs)
         items: list[tuple[str, tuple[Term, ...]]] = []
         for pid, sig in sorted(enumerate(sigs), key=lambda p: p[1]):
             if sig in selected:

@@ -99,12 +99,9 @@ def ge(a: Term, b: Term) -> bool:
     return compare(a, b) >= 0
 
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n"}
-
-
 def quote(text: str) -> str:
-    """A string literal as clingo prints it."""
-    return '"' + "".join(_ESCAPES.get(c, c) for c in text) + '"'
+    """A string literal as clingo prints it (escapes exactly ``\\``, ``"`` and newline)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def format_term(value: Term) -> str:
@@ -118,7 +115,8 @@ def format_atom(predicate: str, args: tuple[Term, ...]) -> str:
     """An atom as clingo prints it: ``p(1,"a",b)``; a 0-ary atom is its name."""
     if not args:
         return predicate
-    return predicate + "(" + ",".join(format_term(a) for a in args) + ")"
+    # str() prints ints and constants; only strings need quoting (this is a hot path)
+    return f"{predicate}({','.join([quote(a) if type(a) is str else str(a) for a in args])})"
 
 
 def to_json(value: Term) -> Any:

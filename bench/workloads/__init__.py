@@ -1,0 +1,1 @@
+"""Benchmark inputs: the loan ruleset and deterministic case and graph generators."""
