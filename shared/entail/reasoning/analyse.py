@@ -22,6 +22,7 @@ from .syntax import (
     Literal,
     Minus,
     Negative,
+    Num,
     Positive,
     Program,
     Rule,
@@ -180,7 +181,13 @@ def binding_closure(
 def binds(lit: Literal | ConditionLiteral, bound: set[str], globals_of: AggGlobals) -> set[str]:
     """Variables ``lit`` binds once the variables in ``bound`` are bound."""
     if isinstance(lit, Positive):
-        return {a.name for a in lit.atom.args if isinstance(a, Var)}
+        out = set()
+        for a in lit.atom.args:
+            if isinstance(a, Var):
+                out.add(a.name)
+            elif (lin := linear(a)) is not None:
+                out.add(lin[0])
+        return out
     if isinstance(lit, Comparison) and lit.op == "=":
         for target, source in ((lit.left, lit.right), (lit.right, lit.left)):
             var = _plain_var(target)
@@ -189,18 +196,62 @@ def binds(lit: Literal | ConditionLiteral, bound: set[str], globals_of: AggGloba
                     return {var.name}
         return set()
     if isinstance(lit, Aggregate):
-        name = assigned_var(lit)
+        name = assigned_var(lit, globals_of)
         if name is not None and all(v in bound for v in aggregate_needs(lit, name, globals_of)):
             return {name}
     return set()
 
 
-def assigned_var(agg: Aggregate) -> str | None:
-    """The variable an aggregate assigns (``N = #count{..}`` / ``#count{..} = N``), if any."""
+def linear(term: TermNode) -> tuple[str, int, int] | None:
+    """``(X, m, n)`` when ``term`` is ``m*X + n`` with ``m != 0``, else ``None``.
+
+    gringo inverts such a term in a positive body atom to bind ``X`` (``p(X+1)``
+    matched against ``p(5)`` binds ``X = 4``). The term must hold exactly one
+    occurrence of one named variable, combined with integers by ``+ - *`` and
+    unary minus: ``(X+1)*2`` is linear, ``X+X``, ``X*X``, ``X/2`` and ``X*0`` are not.
+    """
+    found = _linear(term)
+    if found is None or found[0] is None or found[1] == 0:
+        return None
+    return found[0], found[1], found[2]
+
+
+def _linear(term: TermNode) -> tuple[str | None, int, int] | None:
+    if isinstance(term, Num):
+        return None, 0, term.value
+    if isinstance(term, Var):
+        return None if term.anonymous else (term.name, 1, 0)
+    if isinstance(term, Minus):
+        inner = _linear(term.operand)
+        return None if inner is None else (inner[0], -inner[1], -inner[2])
+    if not isinstance(term, BinOp) or term.op not in "+-*":
+        return None
+    left, right = _linear(term.left), _linear(term.right)
+    if left is None or right is None or (left[0] is not None and right[0] is not None):
+        return None
+    var = left[0] if left[0] is not None else right[0]
+    if term.op == "+":
+        return var, left[1] + right[1], left[2] + right[2]
+    if term.op == "-":
+        return var, left[1] - right[1], left[2] - right[2]
+    factor, other = (right[2], left) if right[0] is None else (left[2], right)
+    if factor == 0 and var is not None:
+        return None
+    return var, other[1] * factor, other[2] * factor
+
+
+def assigned_var(agg: Aggregate, globals_of: AggGlobals) -> str | None:
+    """The variable an aggregate can assign (``N = #count{..}`` / ``#count{..} = N``), if any.
+
+    As in gringo, a guard variable that also occurs inside the aggregate's elements
+    is global there and must be bound by another literal: ``#count{X : e(X)} = X``
+    does not bind ``X``.
+    """
     for guard in (agg.left, agg.right):
         if guard is not None and guard.op == "=" and isinstance(guard.term, Var):
             if (agg.left is None) != (agg.right is None):
-                return guard.term.name
+                name = guard.term.name
+                return None if name in globals_of.get(id(agg), set()) else name
     return None
 
 

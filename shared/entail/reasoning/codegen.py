@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .analyse import Signature
+from .analyse import Signature, linear
 from .plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step
 from .syntax import Atom, BinOp, Minus, Num, Str, Sym, TermNode, Var, term_vars
 from .terms import Const
@@ -221,8 +221,14 @@ class _Writer:
         checks: list[str] = []
         keys: list[tuple[int, str]] = []
         fresh_here: set[str] = set()
+        # arithmetic over variables this atom binds is checked after unpacking
+        deferred: list[tuple[str, TermNode]] = []
         for i, arg in enumerate(atom.args):
-            if isinstance(arg, Var) and arg.name not in bound:
+            if not isinstance(arg, Var) and any(v.name not in bound for v in term_vars(arg)):
+                tmp = self.fresh("r")
+                pattern.append(tmp)
+                deferred.append((tmp, arg))
+            elif isinstance(arg, Var) and arg.name not in bound:
                 if arg.name in fresh_here:
                     tmp = self.fresh("r")
                     pattern.append(tmp)
@@ -277,6 +283,27 @@ class _Writer:
             self.block(f"for {target} in {iterable}:")
         if checks:
             self.block("if " + " and ".join(checks) + ":")
+        self.resolve(deferred, bound | fresh_here)
+
+    def resolve(self, deferred: list[tuple[str, TermNode]], bound: set[str]) -> None:
+        """Match arithmetic arguments against the unpacked values: invert a linear
+        argument whose variable is still unbound (``X+1`` against 5 binds ``X = 4``),
+        then check every argument forward with clingo's arithmetic."""
+        bound = set(bound)
+        for tmp, arg in deferred:
+            if all(v.name in bound for v in term_vars(arg)):
+                continue
+            lin = linear(arg)
+            assert lin is not None, f"planned an atom with a non-invertible argument {arg}"
+            var, m, n = lin
+            x = vname(var)
+            self.block(f"if type({tmp}) is int:")
+            self.emit(f"{x} = _wrap({tmp} - {n})")  # 32-bit, as gringo inverts
+            self.block(f"if {x} % {m} == 0:")
+            self.emit(f"{x} = _wrap({x} // {m})")
+            bound.add(var)
+        for tmp, arg in deferred:
+            self.block(f"if {tmp} == {self.value(arg)}:")
 
     def absent(self, step: Absent) -> None:
         atom = step.atom
@@ -444,9 +471,9 @@ def generate(
             chunks.append(w.source(f"# line {rule.span.line}: {rule.text}"))
             delta_pid = None
             if is_delta:
-                first = steps[0]
-                assert isinstance(first, Scan)
-                delta_pid = layout.pid(first.atom.signature)
+                # usually the first step, later when its arithmetic needs other atoms
+                scan = next(s for s in steps if isinstance(s, Scan) and s.delta)
+                delta_pid = layout.pid(scan.atom.signature)
                 rule_deltas.append(Variant(name, rule.index, True, delta_pid))
             else:
                 rule_full.append(Variant(name, rule.index, False, None))

@@ -277,10 +277,11 @@ class _Parser:
         body: list[Literal] = []
         if self.at(":-"):
             self.advance()
-            body.append(self.body_literal())
-            while self.at(","):
-                self.advance()
+            if not self.at("."):  # 'p :- .' is a fact, as in clingo
                 body.append(self.body_literal())
+                while self.at(","):
+                    self.advance()
+                    body.append(self.body_literal())
             if self.at(";"):
                 raise self.fail("';' between body literals is not supported: use ','")
         end = self.tok
@@ -442,6 +443,9 @@ class _Parser:
         t = self.tok
         if t.kind == "op" and t.text == "-":
             self.advance()
+            if self.tok.kind == "num" and int(self.tok.text) == INT_MAX + 1:  # -2147483648
+                self.advance()
+                return Num(-INT_MAX - 1, t.span)
             operand = self.nested(self.unary)
             if isinstance(operand, Num):
                 return Num(-operand.value, t.span)

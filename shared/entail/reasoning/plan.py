@@ -107,6 +107,14 @@ def _bound_args(atom: Atom, bound: set[str]) -> int:
     return n
 
 
+def _schedulable(atom: Atom, bound: set[str]) -> bool:
+    """An atom can be scanned once every variable of its arithmetic arguments is
+    bound: before it, by a plain variable argument of the atom itself
+    (``e(X, X+1)``), or by inverting a linear argument (``e(X+1)``)."""
+    own = bound | binds(Positive(atom), bound, {})
+    return all(v.name in own for a in atom.args if not isinstance(a, Var) for v in term_vars(a))
+
+
 def order(
     literals: list[tuple[int, Literal | ConditionLiteral]],
     bound: set[str],
@@ -125,7 +133,8 @@ def order(
 
     if first is not None:
         for idx, lit in pending:
-            if idx == first:
+            # the delta atom leads unless its arithmetic needs variables bound elsewhere
+            if idx == first and isinstance(lit, Positive) and _schedulable(lit.atom, bound):
                 take(idx, lit)
                 break
     while pending:
@@ -133,7 +142,9 @@ def order(
         if ready is not None:
             take(*ready)
             continue
-        atoms = [(i, lit) for i, lit in pending if isinstance(lit, Positive)]
+        atoms = [
+            (i, lit) for i, lit in pending if isinstance(lit, Positive) and _schedulable(lit.atom, bound)
+        ]
         if not atoms:
             raise AssertionError(f"unsafe literals left after analysis: {pending}")
         best: tuple[int, Literal | ConditionLiteral] = max(
@@ -160,7 +171,7 @@ def _ready_non_atom(
                 if all(v.name in bound for v in lit.atom.vars() if not v.anonymous):
                     return idx, lit
             elif rank == 3 and isinstance(lit, Aggregate):
-                var = assigned_var(lit)
+                var = assigned_var(lit, globals_of)
                 target = var if var is not None and var not in bound else None
                 if all(v in bound for v in aggregate_needs(lit, target, globals_of)):
                     return idx, lit
@@ -184,7 +195,7 @@ def _step(
         target = lit.left if isinstance(lit.left, Var) and lit.left.name not in bound else lit.right
         assert isinstance(target, Var)
         return Assign(target.name, lit, value_on_right=target is lit.left, literal_index=idx)
-    var = assigned_var(lit)
+    var = assigned_var(lit, globals_of)
     assigns = var if var is not None and var not in bound else None
     inner_bound = bound | globals_of.get(id(lit), set())
     elements = tuple(

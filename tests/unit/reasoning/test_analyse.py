@@ -28,7 +28,8 @@ def test_unsafe_variables_are_all_reported_with_positions() -> None:
         "p(X) :- q(Y), X < Y.",
         "p(Y) :- q(X), Y = Z + 1.",
         "p(N) :- N = #count{ X : q(Y) }.",
-        "p(X) :- q(X+1).",
+        "p(X) :- q(X*X).",
+        "p(X) :- q(X+Y), r(Y).",
         "p(_) :- q(1).",
     ],
 )

@@ -1,0 +1,1 @@
+"""Differential tests: random stratified programs, Entail against clingo."""
