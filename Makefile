@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONHASHSEED := 0
 
-.PHONY: help install test test-fast lint format bench clean
+.PHONY: help install run test lint format bench bench-load clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,19 +22,22 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml run_services/*/pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.synced ## create .venv with everything (runtime, tests, lint, bench)
 
-test: install ## run the whole suite (unit, conformance, differential vs clingo)
+run: install ## start the local stack: Redis, backend :3005, worker :4002, relay (Ctrl-C stops it)
+	$(VENV)/bin/entail up
+
+test: install ## run the whole suite (unit, conformance, differential, integration)
 	$(VENV)/bin/python -m pytest -n 2 -q
 
-lint: install ## ruff check, ruff format --check, mypy on shared/
+lint: install ## ruff check, ruff format --check, mypy on the library and services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared/entail
+	$(VENV)/bin/mypy shared/entail run_services/backend/entail_backend run_services/reasoning_worker/entail_worker
 
 format: install ## apply ruff's formatting and autofixes
 	$(VENV)/bin/ruff format .
@@ -43,5 +46,8 @@ format: install ## apply ruff's formatting and autofixes
 bench: install ## entail vs clingo: decision latency, transitive closure, same-generation
 	$(VENV)/bin/python bench/run.py
 
+bench-load: install ## decisions/s and latency through the whole local stack
+	$(VENV)/bin/python bench/load.py
+
 clean: ## remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail

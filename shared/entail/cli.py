@@ -174,7 +174,48 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-derived-facts", type=int, default=None)
     run.add_argument("--timeout-ms", type=int, default=None)
     run.set_defaults(func=cmd_run)
+
+    up = sub.add_parser("up", help="start the local stack (Redis, backend, worker, relay); Ctrl-C stops it")
+    up.set_defaults(func=cmd_up)
+
+    relay = sub.add_parser("relay", help="deliver bus messages to push subscribers (local Pub/Sub stand-in)")
+    relay.set_defaults(func=cmd_relay)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    new = keys_sub.add_parser("new", help="print a new API key and the entry to add to the keys file")
+    new.add_argument("--id", required=True, help="a name for the key, e.g. 'ci'")
+    new.add_argument("--tenant", required=True)
+    new.add_argument(
+        "--scope", action="append", required=True, choices=["decide", "author", "audit", "admin"]
+    )
+    new.set_defaults(func=cmd_keys_new)
     return parser
+
+
+def cmd_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .up import run as run_stack
+
+    return run_stack()
+
+
+def cmd_relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .bus.relay import run_relay
+    from .settings import Settings
+
+    run_relay(Settings())
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .auth import key_entry, new_key
+
+    key = new_key()
+    print(f"key (shown once): {key}", file=out)
+    print("entry for ENTAIL_API_KEYS_FILE / ENTAIL_API_KEYS_JSON:", file=out)
+    json.dump(key_entry(key, args.id, args.tenant, args.scope), out)
+    out.write("\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

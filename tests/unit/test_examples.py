@@ -1,4 +1,4 @@
-"""The bundled examples in docs/examples pass their own tests and the documented code runs."""
+"""The bundled examples in shared/entail/examples pass their own tests and the documented code runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from entail import reasoning
 from entail.reasoning.testing import load_test_cases, run_test_case
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").iterdir() if p.is_dir())
+EXAMPLES_DIR = ROOT / "shared" / "entail" / "examples"
+EXAMPLES = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])

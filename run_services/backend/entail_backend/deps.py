@@ -1,0 +1,83 @@
+"""Request dependencies: the services, the caller's key, scopes and rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from entail.auth import ApiKey
+from entail.bootstrap import Services
+
+from .problems import Problem
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def authenticate(request: Request, services: ServicesDep) -> ApiKey:
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <api key>'")
+    key = services.keys.lookup(token.strip())
+    if key is None:
+        raise _unauthorized("unknown or revoked API key")
+    request.state.api_key = key
+    return key
+
+
+def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
+    """The caller's key, which must hold one of ``scopes`` (admin holds all); then
+    one token from the key's rate-limit bucket."""
+
+    async def dependency(
+        request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(authenticate)]
+    ) -> ApiKey:
+        if not any(key.allows(s) for s in scopes):
+            raise Problem(
+                403,
+                "forbidden",
+                "Forbidden",
+                f"this API key lacks the scope {' or '.join(repr(s) for s in scopes)}",
+            )
+        settings = services.settings
+        decision = await services.rate_limiter.take(
+            key.id, settings.rate_limit_per_s, settings.rate_limit_burst
+        )
+        headers = {
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": str(decision.remaining),
+            "RateLimit-Reset": str(max(0, round(decision.reset_s))),
+        }
+        if not decision.allowed:
+            retry = max(1, round(decision.retry_after_s + 0.499))
+            raise Problem(
+                429,
+                "rate-limited",
+                "Too many requests",
+                f"rate limit of {settings.rate_limit_per_s:g} requests/s (burst {settings.rate_limit_burst}) "
+                f"exceeded for key {key.id!r}; retry after {retry} s",
+                headers={**headers, "Retry-After": str(retry)},
+            )
+        request.state.rate_headers = headers
+        return key
+
+    return dependency
+
+
+Decide = Annotated[ApiKey, Depends(require("decide"))]
+Author = Annotated[ApiKey, Depends(require("author"))]
+Reader = Annotated[ApiKey, Depends(require("decide", "author", "audit"))]

@@ -1,0 +1,249 @@
+"""Decisions: submit one or a batch, read one, follow one over SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from entail import reasoning
+from entail.auth import ApiKey
+from entail.bootstrap import Services
+from entail.bus.port import REASONING_JOBS
+from entail.models import (
+    JOB_SCHEMA,
+    DecisionRecord,
+    Job,
+    RulesetRef,
+    new_decision_id,
+    request_hash,
+    utcnow,
+)
+
+from ..deps import Decide, ServicesDep
+from ..metrics import DECISIONS
+from ..problems import Problem, not_found
+from ..schemas import BatchOut, BatchRequest, DecisionOut, DecisionRequest
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+SSE_KEEPALIVE_S = 15.0
+
+
+def public(record: DecisionRecord) -> dict[str, Any]:
+    out = record.model_dump(exclude={"schema_"})
+    return out
+
+
+def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
+    s = services.settings
+    cap = reasoning.Limits(
+        derived_facts=s.limit_derived_facts,
+        wall_time_ms=s.limit_wall_time_ms,
+        input_facts=s.limit_input_facts,
+        program_bytes=s.limit_program_bytes,
+    )
+    try:
+        return reasoning.Limits.from_mapping(requested).capped_by(cap).to_json()
+    except ValueError as exc:
+        raise Problem(422, "invalid-limits", "Invalid limits", f"/limits: {exc}") from None
+
+
+def _check_case(facts: dict[str, Any], query: list[str], where: str) -> None:
+    try:
+        reasoning.facts_from_json(facts)
+    except reasoning.FactsError as exc:
+        raise Problem(
+            422, "invalid-facts", "Invalid facts", f"{where}/facts{exc.path}: {exc}", path=exc.path
+        ) from None
+    for i, q in enumerate(query):
+        try:
+            reasoning.parse_query(q)
+        except reasoning.EntailError as exc:
+            raise Problem(422, "invalid-query", "Invalid query", f"{where}/query/{i}: {exc}") from None
+
+
+async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetRef:
+    version = await services.registry.resolve(key.tenant, ref)
+    if version is None:
+        raise not_found(f"ruleset {ref!r}")
+    return RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
+
+
+async def _submit(
+    services: Services,
+    key: ApiKey,
+    ruleset: RulesetRef,
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+) -> DecisionRecord:
+    """A cached decision, or a new pending one whose job is on the bus."""
+    digest = request_hash(facts, query, explain, limits)
+    cached_id = await services.cache.get(key.tenant, ruleset.hash, digest)
+    if cached_id is not None:
+        original = await services.decisions.get(key.tenant, cached_id)
+        if original is not None and original.status == "succeeded":
+            DECISIONS.labels("cached").inc()
+            return original.model_copy(update={"cached": True})
+    record = DecisionRecord(
+        decision_id=new_decision_id(),
+        tenant=key.tenant,
+        ruleset=ruleset,
+        request_hash=digest,
+        status="pending",
+        facts=facts,
+        query=query,
+        explain=explain,
+        submitted_at=utcnow(),
+    )
+    await services.decisions.create(record)
+    job = Job(
+        decision_id=record.decision_id,
+        tenant=key.tenant,
+        ruleset=ruleset,
+        facts=facts,
+        query=query,
+        explain=explain,
+        limits=limits,
+        request_hash=digest,
+        submitted_at=record.submitted_at,
+    )
+    await services.bus.publish(
+        REASONING_JOBS,
+        job.model_dump_json(by_alias=True).encode(),
+        {"decision_id": record.decision_id, "tenant": key.tenant, "schema": JOB_SCHEMA},
+    )
+    DECISIONS.labels("submitted").inc()
+    return record
+
+
+def _wait_s(services: Services, wait_ms: int) -> float:
+    return min(wait_ms, services.settings.wait_ms_max) / 1000
+
+
+def _respond(record: DecisionRecord, response: Response) -> dict[str, Any]:
+    if record.done:
+        DECISIONS.labels(record.status).inc()
+    else:
+        response.status_code = 202
+        response.headers["Location"] = f"/v1/decisions/{record.decision_id}"
+    return public(record)
+
+
+@router.post(
+    "",
+    response_model=DecisionOut,
+    responses={202: {"description": "accepted; not done within wait_ms", "model": DecisionOut}},
+)
+async def decide(body: DecisionRequest, response: Response, services: ServicesDep, key: Decide) -> Any:
+    """Evaluate a ruleset over case facts. 200 with the answers when done within
+    ``wait_ms``, else 202 with the decision id to poll or follow over SSE. The same
+    request against the same ruleset version returns the original decision, marked cached."""
+    _check_case(body.facts, body.query, "")
+    limits = _limits(services, body.limits)
+    ruleset = await _resolve(services, key, body.ruleset)
+    record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
+    if not record.done and body.wait_ms > 0:
+        done = await services.decisions.wait_done(
+            key.tenant, record.decision_id, _wait_s(services, body.wait_ms)
+        )
+        record = done or record
+    return _respond(record, response)
+
+
+@router.post("/batch", response_model=BatchOut)
+async def decide_batch(body: BatchRequest, response: Response, services: ServicesDep, key: Decide) -> Any:
+    """Many cases against one ruleset version, each its own decision."""
+    limit = services.settings.batch_max_cases
+    if len(body.cases) > limit:
+        raise Problem(
+            413, "batch-too-large", "Batch too large", f"{len(body.cases)} cases; at most {limit} per batch"
+        )
+    for i, case in enumerate(body.cases):
+        _check_case(case.facts, case.query if case.query is not None else body.query, f"/cases/{i}")
+    limits = _limits(services, body.limits)
+    ruleset = await _resolve(services, key, body.ruleset)
+    records = [
+        await _submit(
+            services,
+            key,
+            ruleset,
+            case.facts,
+            case.query if case.query is not None else body.query,
+            body.explain,
+            limits,
+        )
+        for case in body.cases
+    ]
+    if body.wait_ms > 0:
+        deadline = _wait_s(services, body.wait_ms)
+        waited = await asyncio.gather(
+            *(
+                services.decisions.wait_done(key.tenant, r.decision_id, deadline) if not r.done else _same(r)
+                for r in records
+            )
+        )
+        records = [w or r for w, r in zip(waited, records, strict=True)]
+    done = sum(r.done for r in records)
+    if done < len(records):
+        response.status_code = 202
+    return {"done": done, "total": len(records), "decisions": [public(r) for r in records]}
+
+
+async def _same(record: DecisionRecord) -> DecisionRecord:
+    return record
+
+
+@router.get("/{decision_id}", response_model=DecisionOut)
+async def get_decision(decision_id: str, services: ServicesDep, key: Decide) -> Any:
+    """A decision of the caller's tenant (404 for any other tenant's)."""
+    record = await services.decisions.get(key.tenant, decision_id)
+    if record is None:
+        raise not_found(f"decision {decision_id!r}")
+    return public(record)
+
+
+@router.get(
+    "/{decision_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"example": 'event: status\ndata: {"status": "pending"}\n\n'}}}
+    },
+)
+async def decision_events(
+    decision_id: str, request: Request, services: ServicesDep, key: Decide
+) -> StreamingResponse:
+    """Server-sent events: ``status`` with the current record, then ``done`` with
+    the final record when it completes; comments keep the connection alive."""
+    record = await services.decisions.get(key.tenant, decision_id)
+    if record is None:
+        raise not_found(f"decision {decision_id!r}")
+
+    async def stream() -> AsyncIterator[str]:
+        current = record
+        yield _event("status", public(current))
+        while not current.done:
+            if await request.is_disconnected():
+                return
+            done = await services.decisions.wait_done(key.tenant, decision_id, SSE_KEEPALIVE_S)
+            if done is None:
+                yield ": keep-alive\n\n"
+                continue
+            current = done
+        yield _event("done", public(current))
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

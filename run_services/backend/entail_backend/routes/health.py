@@ -1,0 +1,54 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from entail.bus.port import REASONING_JOBS
+from entail.bus.relay import pending_lag
+
+from ..deps import ServicesDep
+from ..metrics import BUS_LAG, REGISTRY
+from ..problems import Problem
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
+async def healthz() -> dict[str, str]:
+    """The process is up (no dependencies checked)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ready", "redis": "ok"}}}},
+        503: {"description": "Redis unreachable"},
+    },
+)
+async def readyz(services: ServicesDep) -> dict[str, str]:
+    """Ready to serve: Redis answers."""
+    try:
+        await services.redis.ping()
+    except Exception as exc:
+        raise Problem(503, "unavailable", "Service unavailable", f"Redis is unreachable: {exc}") from None
+    return {"status": "ready", "redis": "ok"}
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"example": "entail_http_requests_total{...} 3.0"}}}},
+)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Prometheus text format: requests, latency, decisions by status, bus lag."""
+    try:
+        BUS_LAG.labels("reasoning-worker").set(
+            await pending_lag(services.redis, REASONING_JOBS, "reasoning-worker")
+        )
+    except Exception:  # metrics stay available while Redis is down
+        BUS_LAG.labels("reasoning-worker").set(float("nan"))
+    return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,250 @@
+"""Request and response bodies of the HTTP API, with the examples shown in OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+LOAN_SOURCE = (
+    "eligible(A) :- applicant(A), income(A, I), I >= 30000, not bankrupt(A).\n"
+    "decision(A, approved) :- eligible(A).\n"
+    "decision(A, declined) :- applicant(A), not eligible(A).\n"
+    "#defined applicant/1. #defined income/2. #defined bankrupt/1.\n"
+)
+LOAN_FACTS: dict[str, JsonValue] = {"applicant": [["ann"]], "income": [["ann", 52000]]}
+
+
+def _examples(*examples: dict[str, JsonValue]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class ValidateRequest(BaseModel):
+    model_config = _examples({"source": "p(X) :- q(X).\nq(1)."})
+    source: str = Field(description="The program text")
+
+
+class DiagnosticOut(BaseModel):
+    code: str
+    severity: str
+    message: str
+    line: int
+    column: int
+    end_column: int | None = None
+    rendered: str = Field(description="file:line:col, the source line and a caret")
+
+
+class ValidateResponse(BaseModel):
+    model_config = _examples(
+        {
+            "ok": False,
+            "hash": None,
+            "diagnostics": [
+                {
+                    "code": "unsafe-variable",
+                    "severity": "error",
+                    "message": "unsafe variable 'X'",
+                    "line": 1,
+                    "column": 3,
+                    "end_column": 4,
+                    "rendered": "program.lp:1:3: error[unsafe-variable]: ...",
+                }
+            ],
+        }
+    )
+    ok: bool
+    hash: str | None
+    diagnostics: list[DiagnosticOut]
+
+
+class TestCaseIn(BaseModel):
+    """An example case run at publish time (the format of `entail test`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    __test__ = False
+    name: str = ""
+    facts: dict[str, Any] = Field(default_factory=dict)
+    query: list[str] = Field(default_factory=list)
+    expect: dict[str, list[str]] = Field(default_factory=dict)
+    absent: list[str] = Field(default_factory=list)
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "loan",
+                    "source": LOAN_SOURCE,
+                    "description": "consumer loan eligibility",
+                    "tests": [
+                        {
+                            "name": "ann is approved",
+                            "facts": LOAN_FACTS,
+                            "query": ["decision(A, D)"],
+                            "expect": {"decision(A, D)": ['decision("ann",approved)']},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+    source: str
+    description: str = ""
+    tests: list[TestCaseIn] = Field(default_factory=list, max_length=200)
+
+
+class RulesetVersionOut(BaseModel):
+    model_config = _examples(
+        {
+            "name": "loan",
+            "version": 3,
+            "hash": "9f2c…",
+            "description": "consumer loan eligibility",
+            "published_at": "2026-11-28T10:00:00.000Z",
+            "published_by": "dev",
+            "tests": 1,
+            "tags": ["prod"],
+        }
+    )
+    name: str
+    version: int
+    hash: str
+    description: str
+    published_at: str
+    published_by: str
+    tests: int = Field(description="number of example cases carried by this version")
+    tags: list[str] = Field(default_factory=list)
+    source: str | None = None
+    created: bool | None = None
+
+
+class RulesetOut(BaseModel):
+    model_config = _examples(
+        {"name": "loan", "latest": 3, "tags": {"prod": 2, "staging": 3}, "updated_at": "2026-11-28T10:00:00Z"}
+    )
+    name: str
+    latest: int
+    tags: dict[str, int]
+    updated_at: str
+    versions: list[RulesetVersionOut] | None = None
+
+
+class RulesetList(BaseModel):
+    model_config = _examples({"rulesets": [{"name": "loan", "latest": 3, "tags": {}, "updated_at": "..."}]})
+    rulesets: list[RulesetOut]
+
+
+class TagRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 3}]})
+    version: int = Field(ge=1)
+
+
+class TagMoveOut(BaseModel):
+    model_config = _examples(
+        {"tag": "prod", "version": 3, "previous": 2, "moved_by": "dev", "moved_at": "2026-11-28T10:00:00Z"}
+    )
+    tag: str
+    version: int
+    previous: int | None
+    moved_by: str
+    moved_at: str
+
+
+class TagsOut(BaseModel):
+    model_config = _examples({"tags": {"prod": 3}, "history": []})
+    tags: dict[str, int]
+    history: list[TagMoveOut]
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ruleset": "loan@prod",
+                    "facts": LOAN_FACTS,
+                    "query": ["decision(A, D)"],
+                    "explain": True,
+                    "wait_ms": 2000,
+                }
+            ]
+        },
+    )
+    ruleset: str = Field(description='"name", "name@3", "name@tag", "name@latest" or a version hash')
+    facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
+    query: list[str] = Field(default_factory=list, max_length=100)
+    explain: bool = False
+    wait_ms: int = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
+    limits: dict[str, int] = Field(default_factory=dict, description="lower the engine limits")
+
+
+class BatchCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    facts: dict[str, Any] = Field(default_factory=dict)
+    query: list[str] | None = None
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ruleset": "loan",
+                    "query": ["decision(A, D)"],
+                    "cases": [{"facts": LOAN_FACTS}, {"facts": {"applicant": [["bob"]]}}],
+                    "wait_ms": 5000,
+                }
+            ]
+        },
+    )
+    ruleset: str
+    cases: list[BatchCase] = Field(min_length=1)
+    query: list[str] = Field(default_factory=list, max_length=100)
+    explain: bool = False
+    wait_ms: int = Field(default=0, ge=0)
+    limits: dict[str, int] = Field(default_factory=dict)
+
+
+DECISION_EXAMPLE: dict[str, JsonValue] = {
+    "decision_id": "dec_0193f0c1a2b3c4d5e6f708090a0b0c0d0e",
+    "status": "succeeded",
+    "cached": False,
+    "ruleset": {"tenant": "dev", "name": "loan", "version": 3, "hash": "9f2c…"},
+    "query": ["decision(A, D)"],
+    "answers": [
+        {
+            "query": "decision(A, D)",
+            "answers": [
+                {
+                    "atom": 'decision("ann",approved)',
+                    "args": ["ann", {"const": "approved"}],
+                    "bindings": {"A": "ann", "D": {"const": "approved"}},
+                }
+            ],
+        }
+    ],
+    "result_hash": "4be1…",
+    "submitted_at": "2026-11-28T10:00:00.000Z",
+    "completed_at": "2026-11-28T10:00:00.004Z",
+}
+
+
+class DecisionOut(BaseModel):
+    """A decision: pending, running, or done with answers (and proofs) or an error."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DECISION_EXAMPLE]}, extra="allow")
+    decision_id: str
+    status: str
+    cached: bool = False
+
+
+class BatchOut(BaseModel):
+    model_config = _examples({"done": 2, "total": 2, "decisions": [DECISION_EXAMPLE]})
+    done: int
+    total: int
+    decisions: list[DecisionOut]

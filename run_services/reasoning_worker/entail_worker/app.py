@@ -1,0 +1,255 @@
+"""The reasoning worker: a Pub/Sub push endpoint for topic ``reasoning-jobs``.
+
+Per job: claim the decision id (a lease, renewed while evaluating, so a crashed
+worker's claim expires and a redelivery can finish the job), evaluate with limits,
+store the result, signal done, publish the decision record on ``decisions``.
+
+Responses drive redelivery: 2xx acknowledges (done, failed-and-recorded, or a
+duplicate); 400 a malformed envelope; 503 while another worker holds the claim
+or on a transient failure (Redis unreachable), so the message comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from entail import reasoning
+from entail.bootstrap import Services, bootstrap
+from entail.bus.port import DECISIONS
+from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, utcnow
+from entail.settings import Settings
+
+from .rulesets import RulesetCache
+
+log = logging.getLogger("entail.worker")
+
+REGISTRY = CollectorRegistry()
+JOBS = Counter("entail_worker_jobs_total", "Push deliveries by outcome", ["outcome"], registry=REGISTRY)
+EVAL_SECONDS = Histogram(
+    "entail_worker_evaluation_seconds",
+    "Engine time per decision",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30),
+    registry=REGISTRY,
+)
+
+PUSH_SECRET_HEADER = "x-entail-push-secret"
+
+
+def _reply(status: int, outcome: str, detail: str, **extra: Any) -> JSONResponse:
+    JOBS.labels(outcome).inc()
+    media = "application/json" if status < 400 else "application/problem+json"
+    body: dict[str, Any] = {"outcome": outcome, "detail": detail, **extra}
+    if status >= 400:
+        body = {"type": f"https://entail.dev/problems/{outcome}", "title": outcome, "status": status, **body}
+    return JSONResponse(body, status_code=status, media_type=media)
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    compiled = RulesetCache(settings.ruleset_cache_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or await bootstrap(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.aclose()
+
+    app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            await request.app.state.services.redis.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/push/reasoning-jobs")
+    async def push(request: Request) -> JSONResponse:
+        presented = request.headers.get(PUSH_SECRET_HEADER, "")
+        if not hmac.compare_digest(presented.encode(), settings.push_secret.encode()):
+            return _reply(401, "unauthorized", f"missing or wrong {PUSH_SECRET_HEADER} header")
+        svc: Services = request.app.state.services
+        try:
+            envelope = await request.json()
+            message = envelope["message"]
+            data = base64.b64decode(message["data"], validate=True)
+            attributes = message.get("attributes") or {}
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
+        try:
+            return await _handle(svc, settings, compiled, data, attributes)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("transient failure, message will be redelivered: %s", exc)
+            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+
+    return app
+
+
+async def _handle(
+    svc: Services, settings: Settings, compiled: RulesetCache, data: bytes, attributes: dict[str, str]
+) -> JSONResponse:
+    try:
+        job = Job.model_validate_json(data)
+    except ValidationError as exc:
+        return await _poison(svc, attributes, exc)
+
+    existing = await svc.decisions.get(job.tenant, job.decision_id)
+    if existing is not None and existing.done:
+        # a redelivery after the result was stored: make sure the audit trail has it
+        await _publish_record(svc, existing)
+        return _reply(200, "duplicate", f"decision {job.decision_id} is already {existing.status}")
+
+    if not await svc.decisions.claim(job.decision_id, settings.worker_id, settings.claim_lease_ms):
+        # try again later: the holder finishes it, or its lease expires (it crashed)
+        return _reply(503, "claimed", f"decision {job.decision_id} is being evaluated by another worker")
+
+    renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
+    try:
+        started = utcnow()
+        await svc.decisions.mark_running(job.decision_id, settings.worker_id, started)
+        record = await _evaluate(svc, settings, compiled, job, started)
+        stored = await svc.decisions.complete(record)
+        if stored and record.status == "succeeded":
+            await svc.cache.put(
+                job.tenant, job.ruleset.hash, job.request_hash, job.decision_id, settings.cache_ttl_s
+            )
+        final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
+        await _publish_record(svc, final)
+    finally:
+        renew.cancel()
+        with suppress(asyncio.CancelledError):
+            await renew
+    return _reply(200, final.status, f"decision {job.decision_id} {final.status}")
+
+
+async def _keep_claim(svc: Services, decision_id: str, settings: Settings) -> None:
+    """Renew the claim lease at a third of its length while the job runs."""
+    while True:
+        await asyncio.sleep(settings.claim_lease_ms / 3000)
+        await svc.decisions.claim_renew(decision_id, settings.worker_id, settings.claim_lease_ms)
+
+
+async def _evaluate(
+    svc: Services, settings: Settings, compiled: RulesetCache, job: Job, started: str
+) -> DecisionRecord:
+    base = DecisionRecord(
+        decision_id=job.decision_id,
+        tenant=job.tenant,
+        ruleset=job.ruleset,
+        request_hash=job.request_hash,
+        status="running",
+        facts=job.facts,
+        query=job.query,
+        explain=job.explain,
+        worker=settings.worker_id,
+        submitted_at=job.submitted_at,
+        started_at=started,
+    )
+    try:
+        ruleset = compiled.get(job.ruleset.hash)
+        if ruleset is None:
+            source = await svc.registry.source(job.ruleset.hash)
+            if source is None:
+                raise reasoning.EntailError(f"ruleset source {job.ruleset.hash} is not in the registry")
+            ruleset = await asyncio.to_thread(reasoning.compile, source, f"{job.ruleset.name}.lp")
+            compiled.put(job.ruleset.hash, ruleset)
+        limits = reasoning.Limits.from_mapping(job.limits) if job.limits else reasoning.Limits()
+        t0 = time.perf_counter()
+        result = await asyncio.to_thread(_run, ruleset, job, limits)
+        EVAL_SECONDS.observe(time.perf_counter() - t0)
+    except reasoning.EntailError as exc:
+        return base.model_copy(
+            update={"status": "failed", "error": DecisionError(**_error_json(exc)), "completed_at": utcnow()}
+        )
+    except ValueError as exc:  # limits that do not validate
+        error = DecisionError(code="invalid-job", message=str(exc))
+        return base.model_copy(update={"status": "failed", "error": error, "completed_at": utcnow()})
+    except (RedisConnectionError, RedisTimeoutError):
+        raise
+    except Exception as exc:  # an engine bug must not wedge the decision or the worker
+        log.exception("internal error evaluating %s", job.decision_id)
+        error = DecisionError(code="internal-error", message=f"{type(exc).__name__}: {exc}")
+        return base.model_copy(update={"status": "failed", "error": error, "completed_at": utcnow()})
+    answers, result_hash, stats = result
+    return base.model_copy(
+        update={
+            "status": "succeeded",
+            "answers": answers,
+            "result_hash": result_hash,
+            "stats": stats,
+            "completed_at": utcnow(),
+        }
+    )
+
+
+def _run(
+    ruleset: reasoning.Ruleset, job: Job, limits: reasoning.Limits
+) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    result = ruleset.evaluate(job.facts, job.query, explain=job.explain, limits=limits)
+    return [q.to_json() for q in result.answers], result.result_hash, dict(result.stats)
+
+
+def _error_json(exc: reasoning.EntailError) -> dict[str, Any]:
+    data = exc.to_json() if hasattr(exc, "to_json") else {"code": exc.code, "message": str(exc)}
+    return {
+        "code": str(data.get("code", "error")),
+        "message": str(data.get("message", exc)),
+        "diagnostics": list(data.get("diagnostics", [])),
+    }
+
+
+async def _poison(svc: Services, attributes: dict[str, str], exc: ValidationError) -> JSONResponse:
+    """A job that can never be evaluated: record a failed decision if we know
+    whose it is, and acknowledge so it is not redelivered forever."""
+    decision_id, tenant = attributes.get("decision_id"), attributes.get("tenant")
+    detail = f"invalid job: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+    if decision_id and tenant:
+        existing = await svc.decisions.get(tenant, decision_id)
+        if existing is not None and not existing.done:
+            failed = existing.model_copy(
+                update={
+                    "status": "failed",
+                    "error": DecisionError(code="invalid-job", message=detail),
+                    "completed_at": utcnow(),
+                }
+            )
+            if await svc.decisions.complete(failed):
+                await _publish_record(svc, failed)
+    log.error("poison message acknowledged (decision %s): %s", decision_id, detail)
+    return _reply(200, "poison", detail, decision_id=decision_id)
+
+
+async def _publish_record(svc: Services, record: DecisionRecord) -> None:
+    await svc.bus.publish(
+        DECISIONS,
+        record.model_dump_json(by_alias=True).encode(),
+        {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA},
+    )

@@ -1,0 +1,96 @@
+"""The bus on Redis Streams: one stream per topic, ``entail:bus:{topic}``.
+
+Each entry has three fields: ``data`` (the raw bytes), ``attributes`` (a JSON
+object of strings) and ``publish_time`` (RFC 3339, UTC, milliseconds). The
+stream id is the message id. Subscribers are consumer groups, delivered by
+:mod:`entail.bus.relay`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ..models import utcnow
+from .port import Bus, Message
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "entail:bus:"
+
+
+def stream_key(topic: str) -> str:
+    """The stream that holds a topic's messages."""
+    return f"{KEY_PREFIX}{topic}"
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def publish_time_of_id(entry_id: str) -> str:
+    """The publish time encoded in a stream id (its milliseconds part): the
+    fallback for entries written by hand without a ``publish_time`` field."""
+    millis = int(entry_id.split("-", 1)[0])
+    stamp = datetime.fromtimestamp(millis // 1000, UTC) + timedelta(milliseconds=millis % 1000)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decode_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> Message:
+    """A stream entry as a :class:`Message`. Lenient on purpose: an entry with
+    broken attributes is still delivered (and then acked or dead-lettered by the
+    subscriber), never left to block its group."""
+    ident = _text(entry_id)
+    raw: dict[str, bytes] = {
+        _text(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()
+    }
+    attributes: dict[str, str] = {}
+    if "attributes" in raw:
+        try:
+            parsed = json.loads(raw["attributes"])
+            if not isinstance(parsed, dict):
+                raise ValueError("not a JSON object")
+            attributes = {str(k): str(v) for k, v in parsed.items()}
+        except ValueError as exc:
+            log.warning("bus message %s: unreadable attributes (%s); delivered without them", ident, exc)
+    publish_time = raw["publish_time"].decode() if "publish_time" in raw else publish_time_of_id(ident)
+    return Message(id=ident, data=raw.get("data", b""), attributes=attributes, publish_time=publish_time)
+
+
+class RedisStreamsBus(Bus):
+    """Publishes with ``XADD``, trimming each stream to about ``max_len`` entries.
+
+    Trimming is approximate (``MAXLEN ~``) so that it costs nothing per publish;
+    ``max_len`` of 0 or less disables it. The Redis client belongs to the caller
+    (the composition root closes it), so :meth:`close` only stops publishing.
+    """
+
+    def __init__(self, redis: aioredis.Redis, max_len: int | None = None) -> None:
+        self._redis = redis
+        self._max_len = max_len if max_len and max_len > 0 else None
+        self._closed = False
+
+    async def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        if self._closed:
+            raise RuntimeError("publish on a closed bus")
+        entry_id = await self._redis.xadd(
+            stream_key(topic),
+            {
+                "data": data,
+                "attributes": json.dumps(attributes, sort_keys=True, separators=(",", ":")),
+                "publish_time": utcnow(),
+            },
+            maxlen=self._max_len,
+            approximate=True,
+        )
+        return _text(entry_id)
+
+    async def close(self) -> None:
+        self._closed = True

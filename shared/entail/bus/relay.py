@@ -1,0 +1,721 @@
+"""The push relay: Pub/Sub push subscriptions on top of Redis Streams (``entail relay``).
+
+Locally nothing pushes messages to the services the way Google Pub/Sub does in
+the cloud, so the relay does: one consumer group per :class:`Subscription`, and
+every message POSTed to the subscriber in the exact Pub/Sub push envelope, so the
+worker cannot tell the two apart. The delivery rules are Pub/Sub's:
+
+* acknowledged by an HTTP 102, 200, 201, 202 or 204 answer, nothing else;
+* anything else (another status, a refused connection, a timeout after the ack
+  deadline) is retried with exponential backoff and jitter, without holding up
+  the other messages of the subscription;
+* after ``max_attempts`` deliveries the message goes to the subscription's
+  dead-letter stream with the last error, and is acknowledged;
+* at least once, in no particular order: a relay that dies mid-delivery leaves
+  its messages pending, and any relay reclaims entries pending for longer than
+  the ack deadline (``XAUTOCLAIM``) and delivers them again.
+
+Keys, next to the topic's stream ``entail:bus:{topic}`` (consumer group = the
+subscription name):
+
+* ``entail:bus:{topic}:{sub}:attempts`` — hash, message id -> deliveries so far,
+  so that a restarted relay continues counting towards ``max_attempts``;
+* ``entail:bus:{topic}:{sub}:dead-letter`` — stream of the messages given up on.
+
+Several relays may serve the same subscriptions at once (each is one consumer of
+the groups); they share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import heapq
+import json
+import logging
+import os
+import random
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from redis.typing import StreamIdT
+
+from ..models import utcnow
+from ..settings import Settings
+from .port import REASONING_JOBS, Message
+from .redis_streams import decode_entry, stream_key
+
+log = logging.getLogger("entail.relay")
+
+PUSH_SUCCESS_STATUSES = frozenset({102, 200, 201, 202, 204})
+"""The answers Pub/Sub takes as an acknowledgement of a push (any other is a nack)."""
+
+REASONING_WORKER_SUBSCRIPTION = "reasoning-worker"
+"""The local subscription of the reasoning worker to ``reasoning-jobs`` (also the /metrics label)."""
+
+PUSH_SECRET_HEADER = "X-Entail-Push-Secret"
+ERROR_BODY_CHARS = 500
+ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is away
+IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, are removed after this
+
+
+@dataclass
+class Subscription:
+    """A push subscription: the messages of ``topic`` are POSTed to ``push_url``."""
+
+    name: str
+    topic: str
+    push_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    max_attempts: int = 5
+
+
+def attempts_key(topic: str, subscription: str) -> str:
+    return f"{stream_key(topic)}:{subscription}:attempts"
+
+
+def dead_letter_key(topic: str, subscription: str) -> str:
+    return f"{stream_key(topic)}:{subscription}:dead-letter"
+
+
+def subscription_path(name: str) -> str:
+    return f"projects/local/subscriptions/{name}"
+
+
+def push_envelope(message: Message, subscription: str, attempt: int) -> dict[str, Any]:
+    """The body of a Pub/Sub push request, field for field (both spellings of the
+    ids and times, as Pub/Sub sends them)."""
+    return {
+        "message": {
+            "data": base64.b64encode(message.data).decode("ascii"),
+            "attributes": dict(message.attributes),
+            "messageId": message.id,
+            "message_id": message.id,
+            "publishTime": message.publish_time,
+            "publish_time": message.publish_time,
+        },
+        "subscription": subscription_path(subscription),
+        "deliveryAttempt": attempt,
+    }
+
+
+def backoff_s(attempt: int, initial_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
+    """The wait before delivery ``attempt + 1``: ``initial_ms`` doubling per attempt,
+    capped at ``max_ms``, then uniformly between half and all of it, so that the
+    retries of messages that failed together (a subscriber restarting) spread out."""
+    capped = min(float(max_ms), initial_ms * 2.0 ** max(attempt - 1, 0))
+    return capped * (0.5 + 0.5 * rand()) / 1000
+
+
+def default_consumer() -> str:
+    """A consumer name unique to this process (host, pid and a random suffix)."""
+    return f"relay-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _describe(message: Message) -> str:
+    decision = message.attributes.get("decision_id")
+    return f"{message.id} (decision {decision})" if decision else message.id
+
+
+def _read_entries(reply: Any) -> list[tuple[bytes | str, Any]]:
+    """The (id, fields) entries of an ``XREADGROUP`` reply, RESP2 (a list of
+    ``[stream, entries]``) or RESP3 (a map of stream to entries)."""
+    if not reply:
+        return []
+    per_stream = reply.values() if isinstance(reply, dict) else (item[1] for item in reply)
+    out: list[tuple[bytes | str, Any]] = []
+    for entries in per_stream:
+        if entries and isinstance(entries[0], list) and entries[0] and isinstance(entries[0][0], list):
+            entries = entries[0]  # RESP3 wraps the entries once more
+        out.extend((entry[0], entry[1]) for entry in entries)
+    return out
+
+
+def _is_nogroup(exc: BaseException) -> bool:
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+
+
+@dataclass
+class _Owned:
+    """A message this relay is delivering or will retry."""
+
+    message: Message
+    touched: float  # time.monotonic() just after we last read or claimed it: its PEL idle clock restart
+
+
+class _SubscriptionRunner:
+    """Delivers one subscription: a reader of new messages, a retry scheduler and a
+    reclaimer of stale pending entries, each spawning deliveries; at most
+    ``max_in_flight`` deliveries run at a time."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        subscription: Subscription,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        consumer: str,
+        *,
+        max_in_flight: int,
+        block_ms: int,
+        max_retrying: int,
+    ) -> None:
+        self.redis = redis
+        self.sub = subscription
+        self.settings = settings
+        self.http = http
+        self.consumer = consumer
+        self.max_in_flight = max_in_flight
+        self.block_ms = block_ms
+        self.max_retrying = max_retrying
+        self.stream = stream_key(subscription.topic)
+        self.group = subscription.name
+        self.attempts_key = attempts_key(subscription.topic, subscription.name)
+        self.dead_letter_key = dead_letter_key(subscription.topic, subscription.name)
+        self.ack_deadline_ms = settings.relay_ack_deadline_ms
+        self.reclaim_interval_s = max(0.05, min(self.ack_deadline_ms / 2, 5_000) / 1000)
+        self.owned: dict[str, _Owned] = {}
+        self.retries: list[tuple[float, int, str]] = []  # heap of (due, sequence, message id)
+        self.sequence = 0
+        self.semaphore = asyncio.Semaphore(max_in_flight)
+        self.deliveries: set[asyncio.Task[None]] = set()
+        self.changed = asyncio.Event()  # a delivery ended, a retry was scheduled, or stop
+        self.stop = asyncio.Event()
+        self.group_tasks: asyncio.TaskGroup | None = None
+
+    @property
+    def name(self) -> str:
+        return self.sub.name
+
+    @property
+    def capacity(self) -> int:
+        return self.max_in_flight - len(self.deliveries)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as deliveries:
+            self.group_tasks = deliveries
+            async with asyncio.TaskGroup() as loops:
+                loops.create_task(self._watch(stop))
+                if not await self._create_group_until_stopped():
+                    return
+                log.info(
+                    "subscription %s: delivering %s to %s as consumer %s (max %d attempts, %d in flight)",
+                    self.name,
+                    self.sub.topic,
+                    self.sub.push_url,
+                    self.consumer,
+                    self.sub.max_attempts,
+                    self.max_in_flight,
+                )
+                loops.create_task(self._read_loop())
+                loops.create_task(self._retry_loop())
+                loops.create_task(self._reclaim_loop())
+            if self.deliveries:
+                log.info(
+                    "subscription %s: finishing %d deliveries in flight", self.name, len(self.deliveries)
+                )
+        await self._release_retries()
+        await self._forget_consumer()
+        log.info("subscription %s: stopped", self.name)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.stop.set()
+        self.changed.set()
+
+    async def _pause(self, seconds: float | None) -> None:
+        """Sleep until something changed (or stop), at most ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), seconds)
+
+    async def _create_group_until_stopped(self) -> bool:
+        while not self.stop.is_set():
+            try:
+                await self._create_group()
+                return True
+            except RedisError as exc:
+                log.warning(
+                    "subscription %s: cannot create the consumer group (%s); retrying", self.name, exc
+                )
+                await self._pause(ERROR_PAUSE_S)
+                self.changed.clear()
+        return False
+
+    async def _create_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            log.info("subscription %s: created consumer group on %s", self.name, self.stream)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+
+    async def _redis_error(self, where: str, exc: RedisError) -> None:
+        """Log, recreate the group when it vanished (a stream deleted or flushed), pause."""
+        if _is_nogroup(exc):
+            log.warning("subscription %s: consumer group missing during %s; recreating it", self.name, where)
+            with contextlib.suppress(RedisError):
+                await self._create_group()
+                return
+        log.warning("subscription %s: Redis error during %s: %s", self.name, where, exc)
+        await asyncio.sleep(0)  # let a stop be seen
+        if not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), ERROR_PAUSE_S)
+
+    # -- the three sources of deliveries --------------------------------------------
+
+    async def _read_loop(self) -> None:
+        """New messages (``XREADGROUP >``), as many as there are free delivery slots,
+        and none while too many messages wait for a retry (the subscriber is down:
+        there is no point pulling the whole stream into memory)."""
+        while not self.stop.is_set():
+            self.changed.clear()
+            if self.capacity <= 0 or len(self.retries) >= self.max_retrying:
+                await self._pause(None)
+                continue
+            try:
+                reply = await self.redis.xreadgroup(
+                    self.group,
+                    self.consumer,
+                    {self.stream: ">"},
+                    count=self.capacity,
+                    block=self.block_ms,
+                )
+            except RedisError as exc:
+                await self._redis_error("read", exc)
+                continue
+            now = time.monotonic()
+            for entry_id, fields in _read_entries(reply):
+                if fields is None:
+                    continue
+                message = decode_entry(entry_id, fields)
+                self.owned[message.id] = _Owned(message, now)
+                self._spawn(message, recheck=False)
+
+    async def _retry_loop(self) -> None:
+        while not self.stop.is_set():
+            self.changed.clear()
+            if not self.retries or self.capacity <= 0:
+                await self._pause(None)
+                continue
+            delay = self.retries[0][0] - time.monotonic()
+            if delay > 0:
+                await self._pause(delay)
+                continue
+            _, _, message_id = heapq.heappop(self.retries)
+            owned = self.owned.get(message_id)
+            if owned is not None:
+                self._spawn(owned.message, recheck=True)
+
+    async def _reclaim_loop(self) -> None:
+        """Entries pending longer than the ack deadline, whoever holds them: the
+        messages of a crashed (or hopelessly stalled) relay."""
+        while not self.stop.is_set():
+            try:
+                await self._reclaim()
+                await self._remove_idle_consumers()
+            except RedisError as exc:
+                await self._redis_error("reclaim", exc)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.reclaim_interval_s)
+
+    async def _reclaim(self) -> None:
+        cursor: bytes | str = "0-0"
+        claimed = 0
+        while not self.stop.is_set() and self.capacity > 0:
+            reply = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.ack_deadline_ms,
+                start_id=cursor,
+                count=self.capacity,
+            )
+            cursor, entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            now = time.monotonic()
+            for entry_id, fields in entries:
+                if fields is None:  # deleted from the stream (trimmed) while pending
+                    continue
+                ident = _text(entry_id)
+                if ident in self.owned:  # ours, in flight longer than the deadline: keep going
+                    self.owned[ident].touched = now
+                    continue
+                message = decode_entry(ident, fields)
+                self.owned[ident] = _Owned(message, now)
+                self._spawn(message, recheck=False)
+                claimed += 1
+            if deleted:
+                log.warning(
+                    "subscription %s: %d pending messages were trimmed from %s before delivery",
+                    self.name,
+                    len(deleted),
+                    self.stream,
+                )
+                await self.redis.hdel(self.attempts_key, *deleted)
+            if _text(cursor) == "0-0":
+                break
+        if claimed:
+            log.warning(
+                "subscription %s: reclaimed %d messages pending over %d ms (a relay stopped mid-delivery)",
+                self.name,
+                claimed,
+                self.ack_deadline_ms,
+            )
+
+    async def _remove_idle_consumers(self) -> None:
+        """Forget consumers of relays long gone that hold nothing (each relay process
+        is a new consumer; without this ``XINFO CONSUMERS`` only grows)."""
+        threshold = max(IDLE_CONSUMER_MS, 10 * self.ack_deadline_ms)
+        for info in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = _text(info["name"])
+            if name != self.consumer and int(info["pending"]) == 0 and int(info["idle"]) > threshold:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                log.info("subscription %s: removed idle consumer %s", self.name, name)
+
+    # -- one delivery -------------------------------------------------------------
+
+    def _spawn(self, message: Message, *, recheck: bool) -> None:
+        assert self.group_tasks is not None
+        task = self.group_tasks.create_task(self._deliver(message, recheck=recheck))
+        self.deliveries.add(task)
+        task.add_done_callback(self._delivery_done)
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self.deliveries.discard(task)
+        self.changed.set()
+
+    async def _deliver(self, message: Message, *, recheck: bool) -> None:
+        """Deliver once; then ack, dead-letter or schedule the next attempt. Never
+        raises: a Redis failure here leaves the entry pending, and the reclaimer
+        delivers it again after the ack deadline."""
+        keep = False
+        try:
+            async with self.semaphore:
+                if recheck and not await self._still_ours(message):
+                    log.info(
+                        "subscription %s: %s was acked or taken over elsewhere; retry dropped",
+                        self.name,
+                        _describe(message),
+                    )
+                    return
+                attempt = int(await self.redis.hincrby(self.attempts_key, message.id, 1))
+                if attempt > self.sub.max_attempts:  # counted by a relay that stopped mid-delivery
+                    await self._dead_letter(message, attempt - 1, "attempts exhausted before a relay restart")
+                    return
+                error = await self._post(message, attempt)
+                if error is None:
+                    await self._ack(message)
+                    log.debug("subscription %s: %s delivered (attempt %d)", self.name, message.id, attempt)
+                elif attempt >= self.sub.max_attempts:
+                    await self._dead_letter(message, attempt, error)
+                else:
+                    delay = backoff_s(
+                        attempt, self.settings.relay_backoff_initial_ms, self.settings.relay_backoff_max_ms
+                    )
+                    log.warning(
+                        "subscription %s: %s attempt %d/%d failed: %s; retry in %.2f s",
+                        self.name,
+                        _describe(message),
+                        attempt,
+                        self.sub.max_attempts,
+                        error,
+                        delay,
+                    )
+                    self.sequence += 1
+                    heapq.heappush(self.retries, (time.monotonic() + delay, self.sequence, message.id))
+                    keep = True
+        except RedisError as exc:
+            log.warning(
+                "subscription %s: %s left pending after a Redis error (%s); redelivered after %d ms",
+                self.name,
+                _describe(message),
+                exc,
+                self.ack_deadline_ms,
+            )
+        except Exception:
+            log.exception("subscription %s: unexpected failure delivering %s", self.name, _describe(message))
+        finally:
+            if not keep:
+                self.owned.pop(message.id, None)
+
+    async def _still_ours(self, message: Message) -> bool:
+        """Before a retry: restart the entry's idle clock (so no relay reclaims a
+        message we are merely backing off on), but only if nobody touched it since
+        we did: ``XCLAIM`` with a min-idle of the time since then fails when the entry
+        was acked, trimmed or claimed by another relay in the meantime."""
+        owned = self.owned.get(message.id)
+        if owned is None:
+            return False
+        since_ms = int((time.monotonic() - owned.touched) * 1000) - 5
+        claimed = await self.redis.xclaim(
+            self.stream, self.group, self.consumer, max(0, since_ms), [message.id], justid=True
+        )
+        if not claimed:
+            return False
+        owned.touched = time.monotonic()
+        return True
+
+    async def _post(self, message: Message, attempt: int) -> str | None:
+        """One push; None when acknowledged, else what went wrong."""
+        envelope = push_envelope(message, self.sub.name, attempt)
+        try:
+            response = await self.http.post(self.sub.push_url, json=envelope, headers=self.sub.headers)
+        except Exception as exc:  # refused, reset, timed out, bad URL: all a nack
+            detail = str(exc)
+            return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        if response.status_code in PUSH_SUCCESS_STATUSES:
+            return None
+        return f"HTTP {response.status_code}: {response.text[:ERROR_BODY_CHARS]}"
+
+    async def _ack(self, message: Message) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, self.group, message.id)
+            pipe.hdel(self.attempts_key, message.id)
+            await pipe.execute()
+
+    async def _dead_letter(self, message: Message, attempts: int, error: str) -> None:
+        max_len = self.settings.stream_max_len
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.dead_letter_key,
+                {
+                    "data": message.data,
+                    "attributes": json.dumps(message.attributes, sort_keys=True, separators=(",", ":")),
+                    "publish_time": message.publish_time,
+                    "original_id": message.id,
+                    "subscription": self.sub.name,
+                    "attempts": str(attempts),
+                    "last_error": error,
+                    "dead_lettered_at": utcnow(),
+                },
+                maxlen=max_len if max_len > 0 else None,
+                approximate=True,
+            )
+            pipe.xack(self.stream, self.group, message.id)
+            pipe.hdel(self.attempts_key, message.id)
+            await pipe.execute()
+        log.error(
+            "subscription %s: %s dead-lettered to %s after %d attempts; last error: %s",
+            self.name,
+            _describe(message),
+            self.dead_letter_key,
+            attempts,
+            error,
+        )
+
+    # -- stopping --------------------------------------------------------------------
+
+    async def _release_retries(self) -> None:
+        """Hand the messages still waiting for a retry to the next relay at once:
+        mark them idle for the full ack deadline, so any relay's next ``XAUTOCLAIM``
+        takes them (their attempt counts are in Redis)."""
+        ids = [message_id for _, _, message_id in self.retries if message_id in self.owned]
+        self.retries.clear()
+        if not ids:
+            return
+        try:
+            await self.redis.xclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                0,
+                list[StreamIdT](ids),
+                idle=self.ack_deadline_ms,
+                justid=True,
+            )
+            log.info("subscription %s: released %d messages waiting for a retry", self.name, len(ids))
+        except RedisError as exc:
+            log.warning("subscription %s: could not release %d retries (%s)", self.name, len(ids), exc)
+        finally:
+            self.owned.clear()
+
+    async def _forget_consumer(self) -> None:
+        """Remove this relay's consumer from the group when it holds nothing."""
+        try:
+            for info in await self.redis.xinfo_consumers(self.stream, self.group):
+                if _text(info["name"]) == self.consumer and int(info["pending"]) == 0:
+                    await self.redis.xgroup_delconsumer(self.stream, self.group, self.consumer)
+        except RedisError as exc:
+            log.debug("subscription %s: consumer %s not removed (%s)", self.name, self.consumer, exc)
+
+
+class Relay:
+    """Delivers every subscription until ``stop`` is set.
+
+    ``consumer`` names this relay in the consumer groups (unique per process by
+    default; tests pass their own). ``max_in_flight`` bounds concurrent deliveries
+    per subscription, ``block_ms`` the wait of one read for new messages (also the
+    longest a stop waits for a reader), ``max_retrying`` the messages per
+    subscription kept in memory waiting for a retry before reading stops.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        subscriptions: Sequence[Subscription],
+        settings: Settings,
+        *,
+        consumer: str | None = None,
+        max_in_flight: int = 16,
+        block_ms: int = 1_000,
+        max_retrying: int = 1_000,
+    ) -> None:
+        names = [s.name for s in subscriptions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"subscription names must be unique: {names}")
+        self.redis = redis
+        self.subscriptions = list(subscriptions)
+        self.settings = settings
+        self.consumer = consumer or default_consumer()
+        self.max_in_flight = max(1, max_in_flight)
+        # a blocking read must return before the client's socket timeout fires
+        self.block_ms = max(1, min(block_ms, settings.redis_socket_timeout_ms // 2))
+        self.max_retrying = max(1, max_retrying)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then finish the deliveries in flight and
+        return. Cancelling instead is a crash: nothing is acked or released, and
+        the pending messages are reclaimed by a relay after the ack deadline."""
+        timeout = httpx.Timeout(self.settings.relay_ack_deadline_ms / 1000)
+        async with (
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http,
+            asyncio.TaskGroup() as group,
+        ):
+            for subscription in self.subscriptions:
+                runner = _SubscriptionRunner(
+                    self.redis,
+                    subscription,
+                    self.settings,
+                    http,
+                    self.consumer,
+                    max_in_flight=self.max_in_flight,
+                    block_ms=self.block_ms,
+                    max_retrying=self.max_retrying,
+                )
+                group.create_task(runner.run(stop))
+
+
+async def dead_letters(
+    redis: aioredis.Redis, topic: str, sub: str, *, count: int | None = None
+) -> list[dict[str, Any]]:
+    """The dead letters of a subscription, oldest first: ``id`` (in the dead-letter
+    stream), ``original_id``, ``data`` (bytes), ``attributes`` (dict),
+    ``publish_time``, ``attempts`` (int), ``last_error``, ``dead_lettered_at``."""
+    out: list[dict[str, Any]] = []
+    for entry_id, fields in await redis.xrange(dead_letter_key(topic, sub), count=count) or []:
+        if entry_id is None or fields is None:
+            continue
+        raw = {_text(k): v for k, v in fields.items()}
+        message = decode_entry(raw.get("original_id", entry_id), fields)
+        out.append(
+            {
+                "id": _text(entry_id),
+                "original_id": message.id,
+                "data": message.data,
+                "attributes": message.attributes,
+                "publish_time": message.publish_time,
+                "subscription": _text(raw.get("subscription", sub)),
+                "attempts": int(raw.get("attempts", 0)),
+                "last_error": _text(raw.get("last_error", b"")),
+                "dead_lettered_at": _text(raw.get("dead_lettered_at", b"")),
+            }
+        )
+    return out
+
+
+async def pending_lag(redis: aioredis.Redis, topic: str, sub: str) -> int:
+    """Messages of ``topic`` not yet acknowledged by subscription ``sub``: never read
+    (the group's lag) plus read but not acked (its pending count). Before the relay
+    created the group, every message in the stream (the group starts at 0)."""
+    key = stream_key(topic)
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return 0
+        raise
+    for info in groups:
+        if _text(info["name"]) != sub:
+            continue
+        lag = info.get("lag")
+        if lag is None:  # Redis cannot tell after deletions inside the range: estimate
+            read = info.get("entries-read")
+            length = int(await redis.xlen(key))
+            lag = max(0, length - int(read)) if read is not None else length
+        return int(lag) + int(info["pending"])
+    return int(await redis.xlen(key))
+
+
+def default_subscriptions(settings: Settings) -> list[Subscription]:
+    """The local push subscriptions, all in one place.
+
+    Hook: the ``decisions`` → audit sink subscription is added to this list when
+    the audit sink exists (a later issue).
+    """
+    return [
+        Subscription(
+            name=REASONING_WORKER_SUBSCRIPTION,
+            topic=REASONING_JOBS,
+            push_url=settings.worker_push_url,
+            headers={PUSH_SECRET_HEADER: settings.push_secret},
+            max_attempts=settings.relay_max_attempts,
+        ),
+        # Subscription(name="audit-sink", topic=DECISIONS, push_url=..., headers=...),
+    ]
+
+
+async def serve(
+    settings: Settings,
+    subscriptions: Sequence[Subscription] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Connect, relay until SIGINT/SIGTERM (or ``stop``), close."""
+    from ..state.client import connect
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
+            pass
+    redis = connect(settings)
+    subs = list(subscriptions) if subscriptions is not None else default_subscriptions(settings)
+    log.info("relay: Redis %s, %d subscriptions", settings.redis_url, len(subs))
+    try:
+        await Relay(redis, subs, settings).run(stop)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await redis.aclose()
+    log.info("relay: stopped")
+
+
+def run_relay(settings: Settings) -> None:
+    """``entail relay``: run the default local subscriptions until SIGINT/SIGTERM."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    run_relay(Settings())

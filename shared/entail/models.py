@@ -1,0 +1,112 @@
+"""Pydantic models shared by the API, the messages between services and the audit rows.
+
+Messages travel as JSON in ``message.data`` with attributes ``decision_id``,
+``tenant`` and ``schema`` (DESIGN §5). Timestamps are UTC ISO-8601 strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+JOB_SCHEMA = "entail.job.v1"
+DECISION_SCHEMA = "entail.decision.v1"
+ENGINE_VERSION = "entail-0.1.0"
+
+DecisionStatus = Literal["pending", "running", "succeeded", "failed"]
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_decision_id() -> str:
+    """Time-ordered, unguessable: 12 hex digits of milliseconds, then 20 random."""
+    return f"dec_{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_hash(facts: dict[str, Any], query: list[str], explain: bool, limits: dict[str, int]) -> str:
+    """The cache key part of a decision request: same facts (any key order), same
+    queries (after whitespace normalisation), same explain flag and limits."""
+    doc = {
+        "facts": facts,
+        "query": [" ".join(q.split()) for q in query],
+        "explain": explain,
+        "limits": limits,
+    }
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+class RulesetRef(BaseModel):
+    """A resolved ruleset version."""
+
+    tenant: str
+    name: str
+    version: int
+    hash: str
+
+
+class Job(BaseModel):
+    """Topic ``reasoning-jobs``: one decision to evaluate."""
+
+    schema_: str = Field(default=JOB_SCHEMA, alias="schema")
+    decision_id: str
+    tenant: str
+    ruleset: RulesetRef
+    facts: dict[str, Any]
+    query: list[str]
+    explain: bool = False
+    limits: dict[str, int] = Field(default_factory=dict)
+    request_hash: str
+    submitted_at: str
+
+    model_config = {"populate_by_name": True}
+
+
+class DecisionError(BaseModel):
+    """Why a decision failed: the engine's error code, message and diagnostics."""
+
+    code: str
+    message: str
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DecisionRecord(BaseModel):
+    """A decision as stored in Redis, returned by the API and published on
+    ``decisions`` (the audit row)."""
+
+    schema_: str = Field(default=DECISION_SCHEMA, alias="schema")
+    decision_id: str
+    tenant: str
+    ruleset: RulesetRef
+    request_hash: str
+    status: DecisionStatus
+    facts: dict[str, Any] | None = None
+    query: list[str] = Field(default_factory=list)
+    explain: bool = False
+    answers: list[dict[str, Any]] | None = None  # QueryResult.to_json() per query, proofs inside
+    result_hash: str | None = None
+    error: DecisionError | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+    engine_version: str = ENGINE_VERSION
+    worker: str | None = None
+    cached: bool = False
+    submitted_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "failed")

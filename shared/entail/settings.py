@@ -1,0 +1,84 @@
+"""All configuration, from environment variables with the ``ENTAIL_`` prefix.
+
+One class for every entry point (backend, worker, relay, ``entail up``, tests);
+units are in the names. Cloud Run's ``PORT`` wins over the service defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "dev-push-secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENTAIL_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".entail")
+
+    # Redis. Services need a URL; `entail up` and the test fixtures start an
+    # embedded server and pass its URL on.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_socket_timeout_ms: int = 5_000
+
+    # HTTP services
+    backend_port: int = 3005
+    worker_port: int = 4002
+    host: str = "127.0.0.1"
+    public_base_url: str = ""  # shown in links and the `make run` banner; derived when empty
+
+    # API keys: a JSON file or a JSON string, each entry
+    # {"id", "sha256" (hex of the key), "tenant", "scopes": [...]}; keys are never stored in clear.
+    api_keys_file: Path | None = None
+    api_keys_json: str = ""
+    dev_api_key: str = ""  # `entail up` only: the key it prints (generated when empty)
+
+    # limits on requests
+    max_body_bytes: int = 1_000_000
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 100
+    wait_ms_max: int = 30_000
+    batch_max_cases: int = 100
+
+    # engine limits for one decision (caps on what a request may ask for)
+    limit_derived_facts: int = 1_000_000
+    limit_wall_time_ms: int = 10_000
+    limit_input_facts: int = 100_000
+    limit_program_bytes: int = 1_000_000
+
+    # state lifetimes
+    decision_ttl_s: int = 7 * 24 * 3600
+    cache_ttl_s: int = 24 * 3600
+    claim_lease_ms: int = 5_000  # renewed while the worker lives; a crashed worker's expires
+
+    # bus and push delivery
+    push_secret: str = "dev-push-secret"  # relay -> worker shared secret (local mode)
+    worker_push_url: str = "http://127.0.0.1:4002/push/reasoning-jobs"
+    relay_max_attempts: int = 5
+    relay_backoff_initial_ms: int = 500
+    relay_backoff_max_ms: int = 10_000
+    relay_ack_deadline_ms: int = 60_000  # pending longer than this (a crashed relay) is reclaimed
+    stream_max_len: int = 1_000_000
+
+    # worker
+    ruleset_cache_size: int = 256
+    worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.env == "production" and self.push_secret in PLACEHOLDER_SECRETS:
+            raise ValueError("ENTAIL_PUSH_SECRET must be set to a real secret outside development")
+        return self
+
+    def port_for(self, service: Literal["backend", "worker"]) -> int:
+        """Cloud Run's ``PORT`` wins over the service's default."""
+        port = os.environ.get("PORT")
+        if port:
+            return int(port)
+        return self.backend_port if service == "backend" else self.worker_port

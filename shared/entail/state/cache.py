@@ -1,0 +1,21 @@
+"""Result cache: (tenant, ruleset hash, canonical request hash) -> decision id."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from . import keys
+
+
+class ResultCache:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def get(self, tenant: str, ruleset_hash: str, request_hash: str) -> str | None:
+        raw = await self.redis.get(keys.cache(tenant, ruleset_hash, request_hash))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def put(
+        self, tenant: str, ruleset_hash: str, request_hash: str, decision_id: str, ttl_s: int
+    ) -> None:
+        await self.redis.set(keys.cache(tenant, ruleset_hash, request_hash), decision_id, ex=ttl_s)

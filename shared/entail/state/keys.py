@@ -1,0 +1,57 @@
+"""Every Redis key Entail uses, in one place. All live under ``entail:``.
+
+| key | type | holds |
+|---|---|---|
+| ``entail:decision:{id}`` | string (JSON) | a DecisionRecord, TTL ``decision_ttl_s`` |
+| ``entail:claim:{id}`` | string | the worker holding the decision, TTL = lease |
+| ``entail:done:{id}`` | pub/sub channel | "done" when the record is final |
+| ``entail:cache:{tenant}:{ruleset_hash}:{request_hash}`` | string | the decision id of a cached result |
+| ``entail:rs:{tenant}:names`` | hash | ruleset name -> latest version |
+| ``entail:rs:{tenant}:{name}:versions`` | hash | version -> RulesetVersion JSON |
+| ``entail:rs:{tenant}:{name}:bysource`` | hash | source hash -> version (idempotent publish) |
+| ``entail:rs:{tenant}:{name}:tags`` | hash | tag -> version |
+| ``entail:rs:{tenant}:{name}:taglog`` | list | TagMove JSON, newest first |
+| ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions (resolve by hash) |
+| ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
+| ``entail:rl:{key_id}`` | hash | token bucket of one API key |
+"""
+
+from __future__ import annotations
+
+PREFIX = "entail:"
+
+
+def decision(decision_id: str) -> str:
+    return f"entail:decision:{decision_id}"
+
+
+def claim(decision_id: str) -> str:
+    return f"entail:claim:{decision_id}"
+
+
+def done_channel(decision_id: str) -> str:
+    return f"entail:done:{decision_id}"
+
+
+def cache(tenant: str, ruleset_hash: str, request_hash: str) -> str:
+    return f"entail:cache:{tenant}:{ruleset_hash}:{request_hash}"
+
+
+def ruleset(tenant: str, name: str, part: str) -> str:
+    return f"entail:rs:{tenant}:{name}:{part}"
+
+
+def ruleset_names(tenant: str) -> str:
+    return f"entail:rs:{tenant}:names"
+
+
+def tenant_hashes(tenant: str) -> str:
+    return f"entail:rs:{tenant}:hashes"
+
+
+def source(digest: str) -> str:
+    return f"entail:src:{digest}"
+
+
+def rate_bucket(key_id: str) -> str:
+    return f"entail:rl:{key_id}"

@@ -1,0 +1,56 @@
+"""Per-key rate limits: one token bucket per API key, updated atomically in Lua.
+
+The script reads the server clock (``TIME``), so every backend instance agrees
+on refills whatever its own clock says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from . import keys
+
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil then tokens = burst; at = now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    remaining: int
+    limit: int
+    reset_s: float  # until the bucket is full again
+    retry_after_s: float  # until one token is available (0 when allowed)
+
+
+class RateLimiter:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._take = redis.register_script(_TAKE)
+
+    async def take(self, key_id: str, rate_per_s: float, burst: int) -> RateDecision:
+        allowed, raw = await self._take(keys=[keys.rate_bucket(key_id)], args=[rate_per_s, burst])
+        tokens = float(raw)
+        return RateDecision(
+            allowed=bool(allowed),
+            remaining=max(0, math.floor(tokens)),
+            limit=burst,
+            reset_s=(burst - tokens) / rate_per_s,
+            retry_after_s=0.0 if allowed else (1 - tokens) / rate_per_s,
+        )

@@ -1,0 +1,219 @@
+"""Ruleset registry: versions per tenant and name, sources by hash, tags.
+
+Versions are numbered from 1 per (tenant, name). Publishing is one Lua script,
+so concurrent publishes get distinct versions and the same source twice gets
+the existing version back.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import re
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from ..models import utcnow
+from . import keys
+
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+TAG_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
+HASH_RE = re.compile(r"[0-9a-f]{64}\Z")
+
+
+class RulesetVersion(BaseModel):
+    tenant: str
+    name: str
+    version: int
+    hash: str
+    description: str = ""
+    tests: list[dict[str, Any]] = Field(default_factory=list)
+    published_at: str
+    published_by: str
+
+
+class RulesetSummary(BaseModel):
+    name: str
+    latest: int
+    tags: dict[str, int]
+    updated_at: str
+
+
+class TagMove(BaseModel):
+    tag: str
+    version: int
+    previous: int | None
+    moved_by: str
+    moved_at: str
+
+
+# KEYS: versions, bysource, names, hashes, src
+# ARGV: name, hash, version JSON with "version":0 (filled in here), source
+_PUBLISH = """
+local existing = redis.call('HGET', KEYS[2], ARGV[2])
+if existing then
+  local latest = redis.call('HGET', KEYS[3], ARGV[1])
+  if latest == existing then
+    return {0, redis.call('HGET', KEYS[1], existing)}
+  end
+end
+local version = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1
+-- fill in the version without a decode/encode round trip (cjson turns [] into {})
+local marker = ',"version":0,'
+local at = string.find(ARGV[3], marker, 1, true)
+local text = string.sub(ARGV[3], 1, at - 1) .. ',"version":' .. version .. ','
+  .. string.sub(ARGV[3], at + #marker)
+redis.call('HSET', KEYS[1], tostring(version), text)
+redis.call('HSET', KEYS[2], ARGV[2], tostring(version))
+redis.call('HSET', KEYS[3], ARGV[1], tostring(version))
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[5], ARGV[4])
+return {1, text}
+"""
+
+# KEYS: tags, taglog; ARGV: tag, version, move JSON template
+_SET_TAG = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+local move = cjson.decode(ARGV[3])
+if previous then move['previous'] = tonumber(previous) end
+local text = cjson.encode(move)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('LPUSH', KEYS[2], text)
+return text
+"""
+
+
+def source_hash(source: str) -> str:
+    """The version hash: sha256 of the source text (as ``Ruleset.hash``)."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+class RulesetRegistry:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._publish = redis.register_script(_PUBLISH)
+        self._set_tag = redis.register_script(_SET_TAG)
+
+    async def publish(
+        self,
+        tenant: str,
+        name: str,
+        source: str,
+        description: str,
+        tests: builtins.list[dict[str, Any]],
+        published_by: str,
+    ) -> tuple[RulesetVersion, bool]:
+        """The new version and True, or the latest version and False when its
+        source is identical."""
+        if not NAME_RE.match(name):
+            raise ValueError(
+                f"invalid ruleset name {name!r}: letters, digits, '_', '.', '-'; start with a letter"
+            )
+        digest = source_hash(source)
+        template = RulesetVersion(
+            tenant=tenant,
+            name=name,
+            version=0,
+            hash=digest,
+            description=description,
+            tests=tests,
+            published_at=utcnow(),
+            published_by=published_by,
+        )
+        created, text = await self._publish(
+            keys=[
+                keys.ruleset(tenant, name, "versions"),
+                keys.ruleset(tenant, name, "bysource"),
+                keys.ruleset_names(tenant),
+                keys.tenant_hashes(tenant),
+                keys.source(digest),
+            ],
+            args=[name, digest, template.model_dump_json(), source],
+        )
+        return _version(text), bool(created)
+
+    async def list(self, tenant: str) -> builtins.list[RulesetSummary]:
+        names = await self.redis.hgetall(keys.ruleset_names(tenant))
+        out = []
+        for raw_name, raw_latest in sorted(names.items()):
+            name = _text(raw_name)
+            latest = await self.get(tenant, name, int(raw_latest))
+            tags = await self.redis.hgetall(keys.ruleset(tenant, name, "tags"))
+            out.append(
+                RulesetSummary(
+                    name=name,
+                    latest=int(raw_latest),
+                    tags={_text(k): int(v) for k, v in sorted(tags.items())},
+                    updated_at=latest.published_at if latest else "",
+                )
+            )
+        return out
+
+    async def summary(self, tenant: str, name: str) -> RulesetSummary | None:
+        return next((s for s in await self.list(tenant) if s.name == name), None)
+
+    async def versions(self, tenant: str, name: str) -> builtins.list[RulesetVersion]:
+        raw = await self.redis.hgetall(keys.ruleset(tenant, name, "versions"))
+        return sorted((_version(v) for v in raw.values()), key=lambda v: v.version)
+
+    async def get(self, tenant: str, name: str, version: int | str) -> RulesetVersion | None:
+        if version == "latest":
+            latest = await self.redis.hget(keys.ruleset_names(tenant), name)
+            if latest is None:
+                return None
+            version = int(latest)
+        raw = await self.redis.hget(keys.ruleset(tenant, name, "versions"), str(version))
+        return _version(raw) if raw is not None else None
+
+    async def resolve(self, tenant: str, ref: str) -> RulesetVersion | None:
+        """``name``, ``name@3``, ``name@latest``, ``name@tag``, or a version hash of this tenant."""
+        if HASH_RE.match(ref):
+            if not await self.redis.sismember(keys.tenant_hashes(tenant), ref):
+                return None
+            for summary in await self.list(tenant):
+                for v in await self.versions(tenant, summary.name):
+                    if v.hash == ref:
+                        found: RulesetVersion = v
+                        return found
+            return None
+        name, _, selector = ref.partition("@")
+        if not NAME_RE.match(name):
+            return None
+        if not selector or selector == "latest":
+            return await self.get(tenant, name, "latest")
+        if selector.isdigit():
+            return await self.get(tenant, name, int(selector))
+        tagged = await self.redis.hget(keys.ruleset(tenant, name, "tags"), selector)
+        return await self.get(tenant, name, int(tagged)) if tagged is not None else None
+
+    async def source(self, digest: str) -> str | None:
+        raw = await self.redis.get(keys.source(digest))
+        return _text(raw) if raw is not None else None
+
+    async def set_tag(self, tenant: str, name: str, tag: str, version: int, moved_by: str) -> TagMove:
+        if not TAG_RE.match(tag) or tag == "latest":
+            raise ValueError(
+                f"invalid tag {tag!r}: lower-case letters, digits, '_' and '-', starting with a letter "
+                "(at most 32; not 'latest')"
+            )
+        move = TagMove(tag=tag, version=version, previous=None, moved_by=moved_by, moved_at=utcnow())
+        text = await self._set_tag(
+            keys=[keys.ruleset(tenant, name, "tags"), keys.ruleset(tenant, name, "taglog")],
+            args=[tag, str(version), move.model_dump_json()],
+        )
+        return TagMove.model_validate(json.loads(text))
+
+    async def tag_history(self, tenant: str, name: str) -> builtins.list[TagMove]:
+        raw = await self.redis.lrange(keys.ruleset(tenant, name, "taglog"), 0, -1)
+        return [TagMove.model_validate_json(r) for r in raw]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _version(raw: bytes | str) -> RulesetVersion:
+    return RulesetVersion.model_validate_json(raw)

@@ -1,0 +1,330 @@
+"""``entail up`` / ``make run``: the whole local stack as child processes.
+
+Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set), the backend, the
+reasoning worker and the push relay, each with its output prefixed; waits until
+they are ready; publishes the bundled example rulesets for the ``dev`` tenant;
+prints the URLs, the dev API key and a curl that returns a decision with its proof.
+Ctrl-C (or SIGTERM, or any child dying) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import IO, Any
+
+import httpx
+import yaml
+
+from .auth import key_entry, new_key
+from .settings import Settings
+
+COLOURS = {"redis": 31, "backend": 32, "worker": 33, "relay": 36}
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says which part and why."""
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    pump: threading.Thread | None = field(default=None, repr=False)
+    retired: bool = False  # killed on purpose (tests): its exit is not a failure
+
+
+def _prefix_lines(name: str, stream: IO[bytes], out: IO[str], colour: bool) -> None:
+    label = f"{name:<8}|"
+    if colour:
+        label = f"\033[{COLOURS.get(name, 37)}m{label}\033[0m"
+    for raw in iter(stream.readline, b""):
+        out.write(f"{label} {raw.decode(errors='replace').rstrip()}\n")
+        out.flush()
+
+
+def _example_rulesets() -> list[dict[str, Any]]:
+    """The bundled examples, with their test cases inlined for publishing."""
+    root = resources.files("entail.examples")
+    out: list[dict[str, Any]] = []
+    for name, description in (
+        ("loan", "consumer loan eligibility: decision, reasons, referral"),
+        ("reachability", "graph reachability: reach, isolated places, counts"),
+    ):
+        folder = root / name
+        cases = yaml.safe_load((folder / "tests.yaml").read_text())["cases"]
+        tests = []
+        for case in cases:
+            facts = case.get("facts") or {}
+            if "facts_file" in case:
+                facts_text = (folder / case["facts_file"]).read_text()
+                if not case["facts_file"].endswith(".json"):
+                    continue  # .lp fact files are for `entail test`; the API takes JSON
+                facts = json.loads(facts_text)
+            expect = case.get("expect") or {}
+            tests.append(
+                {
+                    "name": case.get("name", ""),
+                    "facts": facts,
+                    "query": list(case.get("query") or expect.keys()),
+                    "expect": expect,
+                    "absent": case.get("absent") or [],
+                }
+            )
+        out.append(
+            {
+                "name": name,
+                "source": (folder / "program.lp").read_text(),
+                "description": description,
+                "tests": tests,
+            }
+        )
+    return out
+
+
+def example_case() -> dict[str, Any]:
+    facts: dict[str, Any] = json.loads((resources.files("entail.examples") / "loan" / "ann.json").read_text())
+    return facts
+
+
+class Stack:
+    """Owns the child processes; ``stop()`` is safe to call more than once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        out: IO[str] | None = None,
+        colour: bool | None = None,
+        extra_env: dict[str, str] | None = None,
+        extra_keys: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.extra_env = extra_env or {}
+        self.extra_keys = extra_keys or []
+        self.out = out or sys.stdout
+        self.colour = self.out.isatty() if colour is None else colour
+        self.children: list[Child] = []
+        self.redis: Any = None
+        self.api_key = settings.dev_api_key or new_key()
+        self.backend_url = f"http://127.0.0.1:{settings.backend_port}"
+        self.worker_url = f"http://127.0.0.1:{settings.worker_port}"
+        self._stopped = False
+        self.env: dict[str, str] = {}
+
+    # lifecycle -----------------------------------------------------------------
+    def start(self, *, publish_examples: bool = True, ready_timeout_s: float = 60.0) -> None:
+        data_dir = self.settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        redis_url = self.extra_env.get("ENTAIL_REDIS_URL") or os.environ.get("ENTAIL_REDIS_URL")
+        if not redis_url:
+            from .state.embedded import EmbeddedRedis
+
+            self.redis = EmbeddedRedis(data_dir / "redis").start()
+            redis_url = self.redis.url
+            self._say("redis", f"embedded valkey-server on {redis_url} (data in {data_dir / 'redis'})")
+        keys_file = data_dir / "keys.json"
+        entries = [key_entry(self.api_key, "dev", "dev", ["admin"]), *self.extra_keys]
+        keys_file.write_text(json.dumps(entries, indent=2))
+        keys_file.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if k != "PORT"}
+        env.update(
+            {
+                "ENTAIL_REDIS_URL": redis_url,
+                "ENTAIL_API_KEYS_FILE": str(keys_file),
+                "ENTAIL_PUSH_SECRET": os.environ.get("ENTAIL_PUSH_SECRET") or secrets.token_urlsafe(24),
+                "ENTAIL_BACKEND_PORT": str(self.settings.backend_port),
+                "ENTAIL_WORKER_PORT": str(self.settings.worker_port),
+                "ENTAIL_WORKER_PUSH_URL": f"{self.worker_url}/push/reasoning-jobs",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        self.env = env
+        python = sys.executable
+        self._spawn("backend", [python, "-m", "entail_backend"], env)
+        self._spawn("worker", [python, "-m", "entail_worker"], env)
+        self._spawn("relay", [python, "-m", "entail.bus.relay"], env)
+        self._wait_ready(f"{self.backend_url}/readyz", "backend", ready_timeout_s)
+        self._wait_ready(f"{self.worker_url}/readyz", "worker", ready_timeout_s)
+        if publish_examples:
+            self.publish_examples()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        try:
+            # a session of its own: Ctrl-C reaches only `entail up`, which stops
+            # the children in order (relay first, Redis last)
+            process = subprocess.Popen(
+                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        except OSError as exc:
+            self.stop()
+            raise StackError(f"{name}: cannot start {shlex.join(argv)}: {exc}") from None
+        assert process.stdout is not None
+        pump = threading.Thread(
+            target=_prefix_lines, args=(name, process.stdout, self.out, self.colour), daemon=True
+        )
+        pump.start()
+        self.children.append(Child(name, argv, env, process, pump))
+
+    def spawn(self, name: str, module: str, **env: str) -> Child:
+        """Start one more service process (tests: a second backend, a restarted worker)."""
+        self._spawn(name, [sys.executable, "-m", module], {**self.env, **env})
+        return self.children[-1]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the newest process called ``name``: a crash, not a shutdown."""
+        child = self.child(name)
+        child.retired = True
+        assert child.process is not None
+        child.process.kill()
+        child.process.wait()
+
+    def child(self, name: str) -> Child:
+        return next(c for c in reversed(self.children) if c.name == name)
+
+    def wait_ready(self, url: str, name: str, timeout_s: float = 60.0) -> None:
+        self._wait_ready(url, name, timeout_s)
+
+    def _wait_ready(self, url: str, name: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            dead = self.dead_child()
+            if dead is not None:
+                self.stop()
+                raise StackError(f"{dead} exited while starting; its output is above")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise StackError(f"{name} was not ready at {url} within {timeout_s:.0f} s")
+
+    def dead_child(self) -> str | None:
+        for child in self.children:
+            if not child.retired and child.process is not None and child.process.poll() is not None:
+                return f"{child.name} (exit code {child.process.returncode})"
+        return None
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for child in reversed(self.children):
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in reversed(self.children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        for child in self.children:
+            if child.pump is not None:
+                child.pump.join(timeout=2)
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    # examples and banner ------------------------------------------------------
+    def publish_examples(self, api_key: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key or self.api_key}"}
+        with httpx.Client(base_url=self.backend_url, headers=headers, timeout=30) as client:
+            for body in _example_rulesets():
+                response = client.post("/v1/rulesets", json=body)
+                if response.status_code not in (200, 201):
+                    raise StackError(f"publishing example {body['name']!r} failed: {response.text}")
+                data = response.json()
+                self._say(
+                    "up", f"ruleset {data['name']} version {data['version']} ({len(body['tests'])} tests)"
+                )
+
+    def curl_example(self) -> str:
+        body = {
+            "ruleset": "loan",
+            "facts": example_case(),
+            "query": ["decision(A, D)"],
+            "explain": True,
+            "wait_ms": 5000,
+        }
+        return (
+            f"curl -s {self.backend_url}/v1/decisions \\\n"
+            f"  -H 'Authorization: Bearer {self.api_key}' \\\n"
+            "  -H 'Content-Type: application/json' \\\n"
+            f"  -d '{json.dumps(body, separators=(',', ':'))}'"
+        )
+
+    def banner(self) -> str:
+        return "\n".join(
+            [
+                "",
+                "Entail is up.",
+                f"  API           {self.backend_url}   (OpenAPI: {self.backend_url}/docs)",
+                f"  worker        {self.worker_url}    (push endpoint; not for clients)",
+                f"  metrics       {self.backend_url}/metrics",
+                "  tenant        dev",
+                f"  API key       {self.api_key}",
+                "",
+                "A decision with its proof:",
+                "",
+                self.curl_example(),
+                "",
+                "Ctrl-C stops everything.",
+                "",
+            ]
+        )
+
+    def _say(self, name: str, text: str) -> None:
+        self.out.write(f"{name:<8}| {text}\n")
+        self.out.flush()
+
+
+def run(settings: Settings | None = None) -> int:
+    """Run the stack in the foreground until Ctrl-C / SIGTERM or a child dies."""
+    settings = settings or Settings()
+    stack = Stack(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"entail up: {exc}", file=sys.stderr)
+        return 1
+    print(stack.banner(), flush=True)
+    code = 0
+    try:
+        while not stop.wait(0.5):
+            dead = stack.dead_child()
+            if dead is not None:
+                print(f"entail up: {dead} stopped; stopping the stack", file=sys.stderr)
+                code = 1
+                break
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

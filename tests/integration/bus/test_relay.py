@@ -1,0 +1,460 @@
+"""The push relay against a real HTTP endpoint and a real Redis.
+
+Delivery is at least once and unordered: the tests never rely on the order of
+pushes, only on what each message went through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from entail.bus.port import REASONING_JOBS
+from entail.bus.redis_streams import RedisStreamsBus, stream_key
+from entail.bus.relay import (
+    PUSH_SECRET_HEADER,
+    REASONING_WORKER_SUBSCRIPTION,
+    Relay,
+    Subscription,
+    attempts_key,
+    backoff_s,
+    dead_letter_key,
+    dead_letters,
+    default_subscriptions,
+    pending_lag,
+    serve,
+)
+from entail.settings import Settings
+
+from .receiver import HANG, Push, Receiver, eventually, running
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+TOPIC = REASONING_JOBS
+STREAM = stream_key(TOPIC)
+
+
+def subscription(
+    receiver: Receiver, name: str = "sub", max_attempts: int = 5, **headers: str
+) -> Subscription:
+    return Subscription(name, TOPIC, receiver.push_url(f"/push/{name}"), dict(headers), max_attempts)
+
+
+def relay(
+    redis: aioredis.Redis, settings: Settings, *subs: Subscription, consumer: str = "relay-a", **kw: Any
+) -> Relay:
+    return Relay(redis, list(subs), settings, consumer=consumer, block_ms=50, **kw)
+
+
+async def publish(redis: aioredis.Redis, n: int = 1, **attributes: str) -> list[str]:
+    bus = RedisStreamsBus(redis, 10_000)
+    return [await bus.publish(TOPIC, f"job {i}".encode(), {"n": str(i), **attributes}) for i in range(n)]
+
+
+async def pending_count(redis: aioredis.Redis, group: str = "sub") -> int:
+    info = await redis.xpending(STREAM, group)
+    return int(info["pending"])
+
+
+async def acked(redis: aioredis.Redis, ids: list[str], group: str = "sub") -> bool:
+    """Every id delivered to the group and none of them pending."""
+    groups = {g["name"].decode(): g for g in await redis.xinfo_groups(STREAM)}
+    if group not in groups or groups[group]["lag"] != 0:
+        return False
+    pending = await redis.xpending_range(STREAM, group, min="-", max="+", count=10_000)
+    pending_ids = {p["message_id"].decode() for p in pending}
+    return not pending_ids & set(ids)
+
+
+# -- envelope and acknowledgement ---------------------------------------------------------
+
+
+async def test_envelope_is_the_exact_pubsub_push_format(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    data = b'\x00\xff{"job": 1}\xe2\x82'
+    attributes = {"decision_id": "dec_1", "tenant": "acme", "schema": "entail.job.v1"}
+    message_id = await RedisStreamsBus(redis, 100).publish(TOPIC, data, attributes)
+    sub = subscription(receiver, "jobs-sub", **{PUSH_SECRET_HEADER: "s3cret"})
+    async with running(relay(redis, relay_settings, sub)):
+        push = await eventually(lambda: receiver.of(message_id), what="the push")
+        await eventually(lambda: acked(redis, [message_id], "jobs-sub"), what="the ack")
+
+    [push] = receiver.pushes
+    envelope = push.envelope
+    assert set(envelope) == {"message", "subscription", "deliveryAttempt"}
+    assert set(envelope["message"]) == {
+        "data",
+        "attributes",
+        "messageId",
+        "message_id",
+        "publishTime",
+        "publish_time",
+    }
+    assert base64.b64decode(envelope["message"]["data"], validate=True) == data
+    assert envelope["message"]["attributes"] == attributes
+    assert envelope["message"]["messageId"] == envelope["message"]["message_id"] == message_id
+    publish_time = envelope["message"]["publishTime"]
+    assert RFC3339_MS.match(publish_time) and envelope["message"]["publish_time"] == publish_time
+    (_, fields), *_ = await redis.xrange(STREAM)
+    assert publish_time == fields[b"publish_time"].decode()
+    assert envelope["subscription"] == "projects/local/subscriptions/jobs-sub"
+    assert envelope["deliveryAttempt"] == 1
+    assert push.path == "/push/jobs-sub"
+    assert push.headers[PUSH_SECRET_HEADER.lower()] == "s3cret"
+    assert push.headers["content-type"] == "application/json"
+    assert await redis.hlen(attempts_key(TOPIC, "jobs-sub")) == 0
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204])
+async def test_pubsub_success_statuses_ack(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver, status: int
+) -> None:
+    receiver.plan = lambda push: status
+    ids = await publish(redis, 3)
+    async with running(relay(redis, relay_settings, subscription(receiver))):
+        await eventually(lambda: acked(redis, ids), what="three acks")
+    assert sorted(p.message_id for p in receiver.pushes) == sorted(ids)
+    assert await pending_count(redis) == 0
+    assert await pending_lag(redis, TOPIC, "sub") == 0
+
+
+@pytest.mark.parametrize("status", [203, 302, 400, 429])
+async def test_other_statuses_are_nacks(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver, status: int
+) -> None:
+    receiver.plan = lambda push: status
+    [message_id] = await publish(redis)
+    async with running(relay(redis, relay_settings, subscription(receiver, max_attempts=2))):
+        letters = await eventually(lambda: dead_letters(redis, TOPIC, "sub"), what="the dead letter")
+    assert [p.attempt for p in receiver.of(message_id)] == [1, 2]
+    assert letters[0]["last_error"].startswith(f"HTTP {status}")
+
+
+async def test_messages_published_while_running_are_delivered(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    async with running(relay(redis, relay_settings, subscription(receiver))):
+        await eventually(lambda: redis.exists(STREAM), what="the group's stream")
+        ids = await publish(redis, 25)
+        await eventually(lambda: acked(redis, ids), what="25 acks")
+    assert sorted({p.message_id for p in receiver.pushes}) == sorted(ids)
+
+
+# -- retries and dead letters -------------------------------------------------------------
+
+
+async def test_retried_with_backoff_until_success_on_third_attempt(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: {1: 503, 2: 500}.get(push.attempt, 200)
+    [message_id] = await publish(redis)
+    async with running(relay(redis, relay_settings, subscription(receiver))):
+        await eventually(lambda: acked(redis, [message_id]), what="the ack")
+    pushes = receiver.of(message_id)
+    assert [p.attempt for p in pushes] == [1, 2, 3]
+    # backoff: at least half of 20 ms, then half of 40 ms (jitter keeps half)
+    assert pushes[1].at - pushes[0].at >= 0.010
+    assert pushes[2].at - pushes[1].at >= 0.020
+    assert await redis.hlen(attempts_key(TOPIC, "sub")) == 0
+    assert await dead_letters(redis, TOPIC, "sub") == []
+
+
+async def test_permanent_500_goes_to_dead_letter_after_max_attempts(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: 500
+    receiver.body = lambda push, status: "E" * 2_000
+    [message_id] = await publish(redis, 1, decision_id="dec_9")
+    async with running(relay(redis, relay_settings, subscription(receiver, max_attempts=3))):
+        letters = await eventually(lambda: dead_letters(redis, TOPIC, "sub"), what="the dead letter")
+        await eventually(lambda: acked(redis, [message_id]), what="the original acked")
+
+    assert [p.attempt for p in receiver.of(message_id)] == [1, 2, 3]
+    [letter] = letters
+    assert letter["original_id"] == message_id
+    assert letter["data"] == b"job 0"
+    assert letter["attributes"] == {"n": "0", "decision_id": "dec_9"}
+    assert letter["attempts"] == 3
+    assert letter["last_error"] == "HTTP 500: " + "E" * 500
+    assert letter["subscription"] == "sub"
+    assert RFC3339_MS.match(letter["publish_time"]) and RFC3339_MS.match(letter["dead_lettered_at"])
+    raw = await redis.xrange(dead_letter_key(TOPIC, "sub"))
+    assert {b"data", b"attributes", b"original_id", b"attempts", b"last_error"} <= set(raw[0][1])
+    assert await pending_count(redis) == 0
+    assert await pending_lag(redis, TOPIC, "sub") == 0
+    assert await redis.hlen(attempts_key(TOPIC, "sub")) == 0
+
+
+async def test_unreachable_subscriber_dead_letters_with_the_exception(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    await receiver.stop()  # nothing listens on its port any more
+    [message_id] = await publish(redis)
+    async with running(relay(redis, relay_settings, subscription(receiver, max_attempts=2))):
+        letters = await eventually(lambda: dead_letters(redis, TOPIC, "sub"), what="the dead letter")
+    assert letters[0]["original_id"] == message_id
+    assert letters[0]["last_error"].startswith("ConnectError")
+
+
+async def test_a_poisoned_message_does_not_block_the_others(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: 500 if push.attributes.get("poison") else 200
+    [poison] = await publish(redis, 1, poison="yes")
+    good = await publish(redis, 40)
+    sub = subscription(receiver, max_attempts=1_000)
+    async with running(relay(redis, relay_settings, sub, max_in_flight=2)):
+        await eventually(lambda: acked(redis, good), what="the good messages")
+        await eventually(lambda: len(receiver.of(poison)) >= 3, what="the poison retried")
+        pending = await redis.xpending_range(STREAM, "sub", min="-", max="+", count=100)
+        assert [p["message_id"].decode() for p in pending] == [poison]
+    assert all(len(receiver.of(i)) == 1 for i in good)
+
+
+async def test_a_hanging_delivery_does_not_block_the_others(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: HANG if push.attributes.get("slow") else 200
+    [slow] = await publish(redis, 1, slow="yes")
+    fast = await publish(redis, 10)
+    async with running(relay(redis, relay_settings, subscription(receiver), max_in_flight=2)):
+        await eventually(lambda: acked(redis, fast), what="the fast messages")
+        assert await pending_count(redis) == 1
+        receiver.release.set()
+        await eventually(lambda: acked(redis, [slow]), what="the slow message")
+    assert len(receiver.of(slow)) == 1
+
+
+# -- stopping, crashing, restarting ----------------------------------------------------------
+
+
+async def test_graceful_stop_finishes_deliveries_in_flight(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: HANG
+    [message_id] = await publish(redis)
+    async with running(relay(redis, relay_settings, subscription(receiver))) as r:
+        await eventually(lambda: receiver.of(message_id), what="the push")
+        r.stop.set()
+        done, _ = await asyncio.wait({r.task}, timeout=0.2)
+        assert not done  # the stop waits for the delivery in flight
+        receiver.release.set()
+        await r.stopped()
+    assert await pending_count(redis) == 0
+    assert await redis.xinfo_consumers(STREAM, "sub") == []  # a clean stop leaves no consumer behind
+
+
+async def test_crashed_relay_mid_delivery_is_reclaimed_by_a_new_one(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    first_push = asyncio.Event()
+
+    def plan(push: Push) -> int:
+        if first_push.is_set():
+            return 200
+        first_push.set()
+        return HANG  # the first relay dies while the subscriber holds the request
+
+    receiver.plan = plan
+    [message_id] = await publish(redis)
+    sub = subscription(receiver)
+    async with running(relay(redis, relay_settings, sub, consumer="relay-a")) as a:
+        await eventually(lambda: receiver.of(message_id), what="the first push")
+        a.crash()
+    assert a.task.cancelled()
+    pending = await redis.xpending_range(STREAM, "sub", min="-", max="+", count=10)
+    assert [(p["message_id"].decode(), p["consumer"].decode()) for p in pending] == [(message_id, "relay-a")]
+
+    later = await publish(redis, 3)
+    fast_reclaim = relay_settings.model_copy(update={"relay_ack_deadline_ms": 300})
+    async with running(relay(redis, fast_reclaim, sub, consumer="relay-b")):
+        await eventually(lambda: acked(redis, [message_id, *later]), what="reclaim and delivery")
+    assert [p.attempt for p in receiver.of(message_id)] == [1, 2]  # counting went on across relays
+    assert all(len(receiver.of(i)) == 1 for i in later)
+
+
+async def test_message_read_by_a_relay_that_died_before_pushing_is_reclaimed(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    [message_id] = await publish(redis)
+    await redis.xgroup_create(STREAM, "sub", id="0")
+    read = await redis.xreadgroup("sub", "ghost", {STREAM: ">"}, count=10)
+    assert read[0][1][0][0].decode() == message_id  # read, never delivered, never acked
+    fast_reclaim = relay_settings.model_copy(update={"relay_ack_deadline_ms": 200})
+    started = time.monotonic()
+    async with running(relay(redis, fast_reclaim, subscription(receiver))):
+        await eventually(lambda: acked(redis, [message_id]), what="the reclaimed delivery")
+    assert time.monotonic() - started >= 0.15  # not before the ack deadline
+    assert [p.attempt for p in receiver.of(message_id)] == [1]
+
+
+async def test_restarted_relay_continues_the_attempt_count(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: 503
+    [message_id] = await publish(redis)
+    sub = subscription(receiver, max_attempts=4)
+    slow_retry = relay_settings.model_copy(
+        update={"relay_backoff_initial_ms": 60_000, "relay_backoff_max_ms": 60_000}
+    )
+    async with running(relay(redis, slow_retry, sub, consumer="relay-a")) as a:
+        await eventually(lambda: receiver.of(message_id), what="the first attempt")
+        await eventually(lambda: redis.hget(attempts_key(TOPIC, "sub"), message_id), what="the count")
+        await a.stopped()  # its retry, a minute away, is released to the next relay
+    assert await redis.hget(attempts_key(TOPIC, "sub"), message_id) == b"1"
+
+    started = time.monotonic()
+    async with running(relay(redis, relay_settings, sub, consumer="relay-b")):
+        letters = await eventually(lambda: dead_letters(redis, TOPIC, "sub"), what="the dead letter")
+    assert time.monotonic() - started < 5  # taken over at once, not after the ack deadline
+    assert [p.attempt for p in receiver.of(message_id)] == [1, 2, 3, 4]
+    assert letters[0]["attempts"] == 4 and letters[0]["last_error"].startswith("HTTP 503")
+
+
+async def test_two_relays_share_a_subscription(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    ids = await publish(redis, 60)
+    sub = subscription(receiver)
+    async with (
+        running(relay(redis, relay_settings, sub, consumer="relay-a")),
+        running(relay(redis, relay_settings, sub, consumer="relay-b")),
+    ):
+        await eventually(lambda: acked(redis, ids), what="all acks")
+    assert {p.message_id for p in receiver.pushes} == set(ids)  # at least once, any order
+
+
+async def test_each_subscription_gets_every_message(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    ids = await publish(redis, 5)
+    one, two = subscription(receiver, "one"), subscription(receiver, "two")
+    async with running(relay(redis, relay_settings, one, two)):
+        await eventually(lambda: acked(redis, ids, "one"), what="subscription one")
+        await eventually(lambda: acked(redis, ids, "two"), what="subscription two")
+    for name in ("one", "two"):
+        paths = [p.message_id for p in receiver.pushes if p.path == f"/push/{name}"]
+        assert sorted(paths) == sorted(ids)
+
+
+# -- metrics helpers, defaults and the entry point ----------------------------------------------
+
+
+async def test_pending_lag_counts_unread_and_unacked(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    assert await pending_lag(redis, TOPIC, "sub") == 0  # no stream yet
+    await publish(redis, 3)
+    assert await pending_lag(redis, TOPIC, "sub") == 3  # no group yet: all of them will be delivered
+    receiver.plan = lambda push: HANG
+    async with running(relay(redis, relay_settings, subscription(receiver))):
+        await eventually(lambda: len(receiver.pushes) == 3, what="three pushes in flight")
+        assert await pending_lag(redis, TOPIC, "sub") == 3  # read, not acked
+        await publish(redis, 2)
+        await eventually(lambda: len(receiver.pushes) == 5, what="five pushes in flight")
+        receiver.release.set()
+        await eventually(lambda: _lag_is_zero(redis), what="lag 0")
+    assert await dead_letters(redis, TOPIC, "sub") == []
+
+
+async def _lag_is_zero(redis: aioredis.Redis) -> bool:
+    return await pending_lag(redis, TOPIC, "sub") == 0
+
+
+def test_backoff_doubles_is_capped_and_jittered() -> None:
+    def low() -> float:
+        return 0.0
+
+    def high() -> float:
+        return 1.0
+
+    assert [backoff_s(n, 200, 10_000, high) for n in (1, 2, 3)] == [0.2, 0.4, 0.8]
+    assert [backoff_s(n, 200, 10_000, low) for n in (1, 2, 3)] == [0.1, 0.2, 0.4]
+    assert backoff_s(20, 200, 10_000, high) == 10.0
+    assert 5.0 <= backoff_s(20, 200, 10_000) <= 10.0
+
+
+def test_default_subscription_pushes_jobs_to_the_worker(settings: Settings) -> None:
+    [sub] = default_subscriptions(settings)
+    assert sub.name == REASONING_WORKER_SUBSCRIPTION == "reasoning-worker"
+    assert sub.topic == REASONING_JOBS
+    assert sub.push_url == settings.worker_push_url
+    assert sub.headers == {PUSH_SECRET_HEADER: settings.push_secret}
+    assert sub.max_attempts == settings.relay_max_attempts
+
+
+async def test_serve_delivers_the_default_subscription_until_stopped(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    settings = relay_settings.model_copy(
+        update={"worker_push_url": receiver.push_url("/push/reasoning-jobs"), "push_secret": "local-secret"}
+    )
+    [message_id] = await publish(redis)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop))
+
+    def pushed() -> list[Push]:
+        if task.done():  # failed to start: say why now rather than at the deadline
+            task.result()
+            raise AssertionError("serve returned before stop")
+        return receiver.of(message_id)
+
+    try:
+        push = (await eventually(pushed, what="the push"))[0]
+        await eventually(lambda: acked(redis, [message_id], "reasoning-worker"), what="the ack")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert push.path == "/push/reasoning-jobs"
+    assert push.headers["x-entail-push-secret"] == "local-secret"
+    assert push.envelope["subscription"] == "projects/local/subscriptions/reasoning-worker"
+
+
+async def test_module_entry_point_relays_and_stops_on_sigterm(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    env = {
+        **os.environ,
+        "ENTAIL_REDIS_URL": relay_settings.redis_url,
+        "ENTAIL_WORKER_PUSH_URL": receiver.push_url("/push/reasoning-jobs"),
+        "ENTAIL_PUSH_SECRET": "proc-secret",
+    }
+    env.pop("PORT", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "entail.bus.relay",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+    async def pushed() -> list[Push]:
+        if process.returncode is not None:  # died: show its output now rather than at the deadline
+            assert process.stdout is not None
+            raise AssertionError((await process.stdout.read()).decode())
+        return receiver.of(message_id)
+
+    try:
+        [message_id] = await publish(redis)
+        await eventually(pushed, timeout_s=30, what="the relay process to push")
+        await eventually(lambda: acked(redis, [message_id], "reasoning-worker"), what="the ack")
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, output.decode()
+    assert receiver.of(message_id)[0].headers["x-entail-push-secret"] == "proc-secret"
+    text = output.decode()
+    assert "reasoning-worker" in text and "stopped" in text

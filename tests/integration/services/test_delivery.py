@@ -1,0 +1,177 @@
+"""Delivery through the bus: crashes, poison jobs, dead letters, several instances."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+
+from .stack import LocalStack, decide, free_port, local_stack, wait_for
+
+JOBS_STREAM = "entail:bus:reasoning-jobs"
+DECISIONS_STREAM = "entail:bus:decisions"
+# transitive closure of a 450-node chain: about 100k facts, a second or two of work
+SLOW_SOURCE = "reach(X,Y) :- link(X,Y). reach(X,Z) :- reach(X,Y), link(Y,Z). #defined link/2."
+SLOW_FACTS = {"link": [[i, i + 1] for i in range(450)]}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with local_stack(
+        tmp_path_factory.mktemp("delivery"), ENTAIL_RELAY_MAX_ATTEMPTS="8", ENTAIL_RELAY_BACKOFF_MAX_MS="500"
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def r(stack: LocalStack) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stack.redis_url)
+    yield client
+    client.close()
+
+
+def published_records(r: redis.Redis, decision_id: str) -> list[dict[str, Any]]:
+    out = []
+    for _, fields in r.xrange(DECISIONS_STREAM):
+        record = json.loads(fields[b"data"])
+        if record["decision_id"] == decision_id:
+            out.append(record)
+    return out
+
+
+def test_worker_killed_mid_job_redelivers_and_completes_once(stack: LocalStack, r: redis.Redis) -> None:
+    with stack.client("acme") as acme:
+        assert acme.post("/v1/rulesets", json={"name": "slow", "source": SLOW_SOURCE}).status_code == 201
+        accepted = decide(acme, ruleset="slow", facts=SLOW_FACTS, query=["reach(0, X)"], wait_ms=0)
+        decision_id = accepted.json()["decision_id"]
+
+        def running() -> bool:
+            return bool(acme.get(f"/v1/decisions/{decision_id}").json()["status"] == "running")
+
+        wait_for(running, what="the worker to start the job")
+        stack.stack.kill("worker")
+        assert acme.get(f"/v1/decisions/{decision_id}").json()["status"] == "running"
+        stack.stack.spawn("worker", "entail_worker")
+        stack.stack.wait_ready(f"{stack.stack.worker_url}/readyz", "worker")
+
+        def done() -> dict[str, Any] | None:
+            record: dict[str, Any] = acme.get(f"/v1/decisions/{decision_id}").json()
+            return record if record["status"] == "succeeded" else None
+
+        record = wait_for(done, timeout_s=60, what="the redelivered job to complete")
+    assert len(record["answers"][0]["answers"]) == 450
+    assert len(published_records(r, decision_id)) == 1  # completed, and announced, exactly once
+
+
+def _enqueue(r: redis.Redis, data: bytes, attributes: dict[str, str]) -> None:
+    r.xadd(
+        JOBS_STREAM,
+        {"data": data, "attributes": json.dumps(attributes), "publish_time": utcnow()},
+    )
+
+
+def _pending_record(redis_url: str, tenant: str = "acme") -> str:
+    """A pending decision written the way the backend writes it."""
+    import redis.asyncio as aioredis
+
+    from entail.state.decisions import DecisionStore
+
+    record = DecisionRecord(
+        decision_id=new_decision_id(),
+        tenant=tenant,
+        ruleset=RulesetRef(tenant=tenant, name="loan", version=1, hash="0" * 64),
+        request_hash="0" * 64,
+        status="pending",
+        submitted_at=utcnow(),
+    )
+
+    async def create() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await DecisionStore(client, 3600).create(record)
+        finally:
+            await client.aclose()
+
+    asyncio.run(create())
+    return record.decision_id
+
+
+def test_poison_job_is_recorded_failed_and_acked(stack: LocalStack, r: redis.Redis) -> None:
+    decision_id = _pending_record(stack.redis_url)
+    _enqueue(r, b"{not a job", {"decision_id": decision_id, "tenant": "acme", "schema": "entail.job.v1"})
+    with stack.client("acme") as acme:
+
+        def failed() -> dict[str, Any] | None:
+            record: dict[str, Any] = acme.get(f"/v1/decisions/{decision_id}").json()
+            return record if record["status"] == "failed" else None
+
+        record = wait_for(failed, what="the poison job to be recorded as failed")
+    assert record["error"]["code"] == "invalid-job"
+    assert len(published_records(r, decision_id)) == 1
+    wait_for(lambda: not _dead_letters(r, decision_id), what="no dead letter")  # acked, not dead-lettered
+
+
+def _dead_letters(r: redis.Redis, decision_id: str) -> list[dict[bytes, bytes]]:
+    out = []
+    for key in r.scan_iter(match=b"entail:bus:reasoning-jobs:*dead-letter*"):
+        for _, fields in r.xrange(key):
+            if decision_id.encode() in fields.get(b"attributes", b""):
+                out.append(fields)
+    return out
+
+
+def test_message_always_refused_ends_in_dead_letter(stack: LocalStack, r: redis.Redis) -> None:
+    # a ghost worker holds the claim for good: every delivery gets 503
+    decision_id = _pending_record(stack.redis_url)
+    r.set(f"entail:claim:{decision_id}", b"ghost-worker", px=600_000)
+    job = {
+        "schema": "entail.job.v1",
+        "decision_id": decision_id,
+        "tenant": "acme",
+        "ruleset": {"tenant": "acme", "name": "loan", "version": 1, "hash": "0" * 64},
+        "facts": {},
+        "query": [],
+        "request_hash": "0" * 64,
+        "submitted_at": utcnow(),
+    }
+    _enqueue(r, json.dumps(job).encode(), {"decision_id": decision_id, "tenant": "acme"})
+    letters = wait_for(lambda: _dead_letters(r, decision_id), timeout_s=30, what="the dead letter")
+    text = json.dumps({k.decode(): v.decode(errors="replace") for k, v in letters[0].items()})
+    assert "503" in text and "another worker" in text
+
+
+def test_two_backends_two_workers(stack: LocalStack) -> None:
+    port_b, port_w = free_port(), free_port()
+    stack.stack.spawn("backend2", "entail_backend", ENTAIL_BACKEND_PORT=str(port_b))
+    stack.stack.spawn("worker2", "entail_worker", ENTAIL_WORKER_PORT=str(port_w))
+    stack.stack.spawn(
+        "relay2", "entail.bus.relay", ENTAIL_WORKER_PUSH_URL=f"http://127.0.0.1:{port_w}/push/reasoning-jobs"
+    )
+    other = f"http://127.0.0.1:{port_b}"
+    stack.stack.wait_ready(f"{other}/readyz", "backend2")
+    stack.stack.wait_ready(f"http://127.0.0.1:{port_w}/readyz", "worker2")
+    with stack.client("acme") as one, stack.client("acme", url=other) as two:
+        ids = [
+            decide(
+                one,
+                ruleset="loan",
+                facts={"applicant": [[f"m{i}"]], "income": [[f"m{i}", 1000 * i, "salary"]]},
+                query=["decision(A, D)"],
+            ).json()["decision_id"]
+            for i in range(20)
+        ]
+
+        def all_done() -> list[dict[str, Any]] | None:
+            records = [two.get(f"/v1/decisions/{i}").json() for i in ids]
+            return records if all(rec["status"] == "succeeded" for rec in records) else None
+
+        records = wait_for(all_done, timeout_s=30, what="decisions readable through the other backend")
+    workers = {rec["worker"] for rec in records}
+    print(f"workers that served the 20 decisions: {sorted(workers)}")
+    assert all(rec["answers"][0]["answers"] for rec in records)
