@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
@@ -175,3 +176,17 @@ def test_two_backends_two_workers(stack: LocalStack) -> None:
     workers = {rec["worker"] for rec in records}
     print(f"workers that served the 20 decisions: {sorted(workers)}")
     assert all(rec["answers"][0]["answers"] for rec in records)
+
+
+def test_worker_refuses_pushes_without_the_secret_and_bad_envelopes(stack: LocalStack) -> None:
+    push = f"{stack.stack.worker_url}/push/reasoning-jobs"
+    secret = stack.stack.env["ENTAIL_PUSH_SECRET"]
+    with httpx.Client(timeout=10) as client:
+        anonymous = client.post(push, json={"message": {"data": ""}})
+        assert anonymous.status_code == 401 and "x-entail-push-secret" in anonymous.json()["detail"]
+        wrong = client.post(push, json={}, headers={"X-Entail-Push-Secret": "guess"})
+        assert wrong.status_code == 401
+        for body in ({}, {"message": {}}, {"message": {"data": "%%%not base64"}}):
+            bad = client.post(push, json=body, headers={"X-Entail-Push-Secret": secret})
+            assert bad.status_code == 400, body
+            assert bad.headers["content-type"].startswith("application/problem+json")
