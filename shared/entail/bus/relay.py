@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -142,6 +143,16 @@ def _read_entries(reply: Any) -> list[tuple[bytes | str, Any]]:
             entries = entries[0]  # RESP3 wraps the entries once more
         out.extend((entry[0], entry[1]) for entry in entries)
     return out
+
+
+def _without_password(url: str) -> str:
+    """A Redis URL fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _is_nogroup(exc: BaseException) -> bool:
@@ -700,14 +711,14 @@ async def serve(
             pass
     redis = connect(settings)
     subs = list(subscriptions) if subscriptions is not None else default_subscriptions(settings)
-    log.info("relay: Redis %s, %d subscriptions", settings.redis_url, len(subs))
+    log.info("relaying %d subscriptions from Redis %s", len(subs), _without_password(settings.redis_url))
     try:
         await Relay(redis, subs, settings).run(stop)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
         await redis.aclose()
-    log.info("relay: stopped")
+    log.info("relay stopped")
 
 
 def run_relay(settings: Settings) -> None:

@@ -457,4 +457,4 @@ async def test_module_entry_point_relays_and_stops_on_sigterm(
     assert process.returncode == 0, output.decode()
     assert receiver.of(message_id)[0].headers["x-entail-push-secret"] == "proc-secret"
     text = output.decode()
-    assert "reasoning-worker" in text and "stopped" in text
+    assert "reasoning-worker" in text and "relay stopped" in text
