@@ -24,9 +24,9 @@ SLOW_FACTS = {"link": [[i, i + 1] for i in range(450)]}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(
-        tmp_path_factory.mktemp("delivery"), ENTAIL_RELAY_MAX_ATTEMPTS="8", ENTAIL_RELAY_BACKOFF_MAX_MS="500"
-    ) as s:
+    # the retries (about 9 s) outlast a worker restart and its claim lease (1.5 s)
+    tmp = tmp_path_factory.mktemp("delivery")
+    with local_stack(tmp, ENTAIL_RELAY_MAX_ATTEMPTS="12", ENTAIL_RELAY_BACKOFF_MAX_MS="1000") as s:
         yield s
 
 
