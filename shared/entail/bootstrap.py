@@ -6,7 +6,10 @@ the relay and the tests call it from their lifespans and close what it returns.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
@@ -53,4 +56,36 @@ async def bootstrap(
         rate_limiter=RateLimiter(client),
         keys=KeyRing.from_settings(settings),
         _owns_redis=redis is None,
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, services: Services | None = None) -> AsyncIterator[Services]:
+    """The services of an app's lifespan: built here and closed at the end, or
+    given by the caller (tests) and left open."""
+    if services is not None:
+        yield services
+        return
+    owned = await bootstrap(settings)
+    try:
+        yield owned
+    finally:
+        await owned.aclose()
+
+
+def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker"]) -> None:
+    """Run an ASGI app with uvicorn on 127.0.0.1 (``ENTAIL_HOST``) and ``PORT`` or the default."""
+    import logging
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port_for(service),
+        log_level="info",
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
     )

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 T = TypeVar("T")
@@ -716,6 +717,17 @@ def _positive_occurrences(body: str, name: str) -> int:
 @st.composite
 def _programs(draw: Callable[[st.SearchStrategy[Any]], Any]) -> Program:
     return _ProgramBuilder(_Chooser(draw)).build()
+
+
+# shared by the random tests: reproducible, no deadline, no explain phase (it
+# re-runs a failing example many times for little insight here)
+SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def stratified_programs() -> st.SearchStrategy[Program]:

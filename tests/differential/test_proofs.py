@@ -9,23 +9,14 @@ from typing import Any
 
 import clingo
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from entail import reasoning
 
 from .clingo_ref import clingo_symbols
-from .programs import Program, stratified_programs
+from .programs import SETTINGS, Program, stratified_programs
 from .proof_checker import ProofChecker, ProofError, parse_statements, try_evaluate
-
-SETTINGS = settings(
-    deadline=None,
-    derandomize=True,
-    report_multiple_bugs=False,
-    # no explain phase: it re-runs the failing example many times for little insight here
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def query_for(name: str, arity: int) -> str:

@@ -7,21 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 from clingo import ast
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 
 from entail import reasoning
 
 from .clingo_ref import clingo_model, fact_symbols
-from .programs import Program, stratified_programs
-
-SETTINGS = settings(
-    deadline=None,
-    derandomize=True,
-    report_multiple_bugs=False,
-    # no explain phase: it re-runs the failing example many times for little insight here
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+from .programs import SETTINGS, Program, stratified_programs
 
 
 def _signatures(program: Program) -> dict[str, set[int]]:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entail.bootstrap import Services, bootstrap
+from entail.bootstrap import Services, open_services
 from entail.settings import Settings
 
 from . import problems
@@ -75,13 +75,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
-        app.state.services = services or await bootstrap(settings)
-        try:
+        async with open_services(settings, services) as app.state.services:
             yield
-        finally:
-            if owned:
-                await app.state.services.aclose()
 
     app = FastAPI(
         title="Entail API",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
+from entail.bootstrap import serve_http
 from entail.settings import Settings
 
 from .app import create_app
@@ -13,15 +10,7 @@ from .app import create_app
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port_for("worker"),
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    serve_http(create_app(settings), settings, "worker")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from entail import reasoning
-from entail.bootstrap import Services, bootstrap
+from entail.bootstrap import Services, open_services
 from entail.bus.port import DECISIONS
 from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, utcnow
 from entail.settings import Settings
@@ -65,13 +65,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
-        app.state.services = services or await bootstrap(settings)
-        try:
+        async with open_services(settings, services) as app.state.services:
             yield
-        finally:
-            if owned:
-                await app.state.services.aclose()
 
     app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
 
