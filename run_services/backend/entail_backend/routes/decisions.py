@@ -35,8 +35,7 @@ SSE_KEEPALIVE_S = 15.0
 
 
 def public(record: DecisionRecord) -> dict[str, Any]:
-    out = record.model_dump(exclude={"schema_"})
-    return out
+    return record.model_dump(exclude={"schema_"})
 
 
 def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
@@ -182,22 +181,17 @@ async def decide_batch(body: BatchRequest, response: Response, services: Service
         for case in body.cases
     ]
     if body.wait_ms > 0:
-        deadline = _wait_s(services, body.wait_ms)
-        waited = await asyncio.gather(
-            *(
-                services.decisions.wait_done(key.tenant, r.decision_id, deadline) if not r.done else _same(r)
-                for r in records
-            )
+        wait_s = _wait_s(services, body.wait_ms)
+        pending = [r for r in records if not r.done]
+        finished = await asyncio.gather(
+            *(services.decisions.wait_done(key.tenant, r.decision_id, wait_s) for r in pending)
         )
-        records = [w or r for w, r in zip(waited, records, strict=True)]
+        by_id = {f.decision_id: f for f in finished if f is not None}
+        records = [by_id.get(r.decision_id, r) for r in records]
     done = sum(r.done for r in records)
     if done < len(records):
         response.status_code = 202
     return {"done": done, "total": len(records), "decisions": [public(r) for r in records]}
-
-
-async def _same(record: DecisionRecord) -> DecisionRecord:
-    return record
 
 
 @router.get("/{decision_id}", response_model=DecisionOut)
