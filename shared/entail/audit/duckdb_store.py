@@ -1,0 +1,328 @@
+"""The local audit store: one DuckDB file (or ``:memory:`` in tests).
+
+Tables are created from ``schema.py`` — the same definition the BigQuery
+adapter uses — mapping the logical types to DuckDB's (STRING→VARCHAR,
+INT64→BIGINT, BOOL→BOOLEAN, TIMESTAMP→TIMESTAMPTZ, JSON→JSON). BigQuery has no
+enforced keys; here the idempotency keys are PRIMARY KEYs, and an index on
+(tenant, completed_at) stands in for partitioning + clustering.
+
+One connection guarded by a lock: DuckDB allows a single writing process per
+file, and serialising the calls keeps "check duplicates, then insert" atomic.
+The session time zone is UTC so TIMESTAMPTZ values come back as UTC datetimes,
+which are returned in the ``models.utcnow()`` string form.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+from pydantic import ValidationError
+
+from ..models import DecisionRecord
+from .port import InsertResult, Rejection, SearchPage, build_search
+from .schema import (
+    DECISIONS_TABLE,
+    REJECTED_TABLE,
+    RETENTION_DAYS,
+    RULESETS_TABLE,
+    TABLES,
+    LogicalType,
+    RulesetRecord,
+    Table,
+    decision_to_row,
+    format_timestamp,
+    parse_timestamp,
+    row_to_decision,
+    row_to_ruleset,
+    ruleset_to_row,
+)
+
+DUCKDB_TYPES: dict[LogicalType, str] = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "JSON": "JSON",
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_table_sql(table: Table) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a schema.py table, columns in schema order."""
+    parts = [f"{_q(c.name)} {DUCKDB_TYPES[c.type]}{' NOT NULL' if c.required else ''}" for c in table.columns]
+    if table.primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(_q(k) for k in table.primary_key)})")
+    return f"CREATE TABLE IF NOT EXISTS {_q(table.name)} (\n  " + ",\n  ".join(parts) + "\n)"
+
+
+def _insert_sql(table: Table, *, on_conflict_ignore: bool) -> str:
+    cols = ", ".join(_q(c) for c in table.column_names)
+    marks = ", ".join("?" for _ in table.columns)
+    tail = " ON CONFLICT DO NOTHING" if on_conflict_ignore else ""
+    return f"INSERT INTO {_q(table.name)} ({cols}) VALUES ({marks}){tail}"
+
+
+def _to_native(table: Table, row: dict[str, Any]) -> list[Any]:
+    return [
+        parse_timestamp(row[c.name]) if c.type == "TIMESTAMP" and row[c.name] is not None else row[c.name]
+        for c in table.columns
+    ]
+
+
+def _from_native(table: Table, values: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c, v in zip(table.columns, values, strict=True):
+        out[c.name] = format_timestamp(v) if c.type == "TIMESTAMP" and v is not None else v
+    return out
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return f"not a valid decision record: {details}"
+    return str(exc)
+
+
+def _field(payload: Any, name: str) -> str | None:
+    value = payload.get(name) if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class DuckDBAuditStore:
+    """AuditStore on DuckDB. ``path`` is a file (created with its tables) or ``:memory:``."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._conn = duckdb.connect(self.path)
+        self._conn.execute("SET TimeZone = 'UTC'")
+        for t in TABLES.values():
+            self._conn.execute(create_table_sql(t))
+        self._conn.execute(
+            "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
+        )
+        self._decision_cols = ", ".join(_q(c) for c in DECISIONS_TABLE.column_names)
+        self._ruleset_cols = ", ".join(_q(c) for c in RULESETS_TABLE.column_names)
+
+    # --- decisions ---------------------------------------------------------------
+
+    def insert_decisions(self, records: Iterable[DecisionRecord | dict[str, Any]]) -> InsertResult:
+        now = format_timestamp(datetime.now(UTC))
+        rows: list[dict[str, Any]] = []
+        rejected: list[Rejection] = []
+        seen: set[str] = set()
+        duplicates = 0
+        for item in records:
+            payload: Any = (
+                item.model_dump(mode="json", by_alias=True) if isinstance(item, DecisionRecord) else item
+            )
+            try:
+                record = item if isinstance(item, DecisionRecord) else DecisionRecord.model_validate(item)
+                row = decision_to_row(record, inserted_at=now)
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                rejected.append(
+                    Rejection(
+                        _field(payload, "decision_id"), _field(payload, "tenant"), _reason(exc), payload
+                    )
+                )
+                continue
+            if row["decision_id"] in seen:
+                duplicates += 1
+                continue
+            seen.add(row["decision_id"])
+            rows.append(row)
+
+        with self._lock:
+            existing: dict[str, str] = {}
+            if rows:
+                marks = ", ".join("?" for _ in rows)
+                found = self._conn.execute(
+                    f"SELECT decision_id, tenant FROM decisions WHERE decision_id IN ({marks})",
+                    [r["decision_id"] for r in rows],
+                ).fetchall()
+                existing = {str(d): str(t) for d, t in found}
+            fresh: list[dict[str, Any]] = []
+            for row in rows:
+                owner = existing.get(row["decision_id"])
+                if owner is None:
+                    fresh.append(row)
+                elif owner == row["tenant"]:
+                    duplicates += 1
+                else:
+                    reason = "decision_id already recorded for another tenant"
+                    rejected.append(Rejection(row["decision_id"], row["tenant"], reason, row))
+            self._conn.begin()
+            try:
+                if fresh:
+                    self._conn.executemany(
+                        _insert_sql(DECISIONS_TABLE, on_conflict_ignore=True),
+                        [_to_native(DECISIONS_TABLE, r) for r in fresh],
+                    )
+                if rejected:
+                    self._conn.executemany(
+                        _insert_sql(REJECTED_TABLE, on_conflict_ignore=False),
+                        [
+                            _to_native(
+                                REJECTED_TABLE,
+                                {
+                                    "rejected_at": now,
+                                    "decision_id": r.decision_id,
+                                    "tenant": r.tenant,
+                                    "reason": r.reason,
+                                    "payload": json.dumps(r.payload, default=str, ensure_ascii=False),
+                                },
+                            )
+                            for r in rejected
+                        ],
+                    )
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+        return InsertResult(inserted=len(fresh), duplicates=duplicates, rejected=rejected)
+
+    def get_decision(self, tenant: str, decision_id: str) -> DecisionRecord | None:
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT {self._decision_cols} FROM decisions WHERE decision_id = ? AND tenant = ?",
+                [decision_id, tenant],
+            ).fetchone()
+        return row_to_decision(_from_native(DECISIONS_TABLE, found)) if found is not None else None
+
+    def search_decisions(
+        self,
+        tenant: str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        ruleset_name: str | None = None,
+        ruleset_version: int | None = None,
+        status: str | None = None,
+        predicate: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> SearchPage:
+        q = build_search(
+            tenant,
+            start,
+            end,
+            ruleset_name=ruleset_name,
+            ruleset_version=ruleset_version,
+            status=status,
+            predicate=predicate,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        where = ["tenant = ?", "completed_at >= ?", "completed_at < ?"]
+        params: list[Any] = [q.tenant, q.start, q.end]
+        if q.ruleset_name is not None:
+            where.append("ruleset_name = ?")
+            params.append(q.ruleset_name)
+        if q.ruleset_version is not None:
+            where.append("ruleset_version = ?")
+            params.append(q.ruleset_version)
+        if q.status is not None:
+            where.append("status = ?")
+            params.append(q.status)
+        if q.predicate is not None:
+            # answers: [{"query", "answers": [{"atom": "decision(a, b)", "args": [...]}]}]
+            where.append(
+                "EXISTS (SELECT 1 FROM unnest(json_extract(answers, '$[*].answers[*]')) AS u(a)"
+                " WHERE split_part(a ->> '$.atom', '(', 1) = ?"
+                " AND coalesce(json_array_length(a -> '$.args'), 0) = ?)"
+            )
+            params.extend(q.predicate)
+        if q.after is not None:
+            where.append("(completed_at < ? OR (completed_at = ? AND decision_id < ?))")
+            params.extend([q.after[0], q.after[0], q.after[1]])
+        sql = (
+            f"SELECT {self._decision_cols} FROM decisions WHERE {' AND '.join(where)}"
+            " ORDER BY completed_at DESC, decision_id DESC LIMIT ?"
+        )
+        params.append(q.page_size + 1)
+        with self._lock:
+            found = self._conn.execute(sql, params).fetchall()
+        more = len(found) > q.page_size
+        found = found[: q.page_size]
+        items = [row_to_decision(_from_native(DECISIONS_TABLE, r)) for r in found]
+        token = None
+        if more:
+            last = found[-1]
+            names = DECISIONS_TABLE.column_names
+            token = q.next_token(last[names.index("completed_at")], last[names.index("decision_id")])
+        return SearchPage(items=items, next_page_token=token)
+
+    def rejected(self, limit: int = 100) -> list[Rejection]:
+        """The most recent rejected rows (operator view; not part of the port)."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT decision_id, tenant, reason, payload FROM rejected ORDER BY rejected_at DESC LIMIT ?",
+                [limit],
+            ).fetchall()
+        return [Rejection(d, t, r, json.loads(p)) for d, t, r, p in found]
+
+    def expire(self, now: datetime | str) -> int:
+        cutoff = parse_timestamp(now) - timedelta(days=RETENTION_DAYS)
+        with self._lock:
+            deleted = self._conn.execute("DELETE FROM decisions WHERE completed_at < ?", [cutoff]).fetchone()
+        return int(deleted[0]) if deleted else 0
+
+    # --- rulesets ------------------------------------------------------------------
+
+    def put_ruleset(self, record: RulesetRecord) -> bool:
+        """Idempotent on (tenant, name, version). A version is immutable: the same key
+        with a different hash is a ValueError, never an overwrite."""
+        row = ruleset_to_row(record)
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT hash FROM rulesets WHERE tenant = ? AND name = ? AND version = ?",
+                [record.tenant, record.name, record.version],
+            ).fetchone()
+            if found is not None:
+                if found[0] != record.hash:
+                    raise ValueError(
+                        f"ruleset {record.name}@{record.version} of tenant {record.tenant} is already "
+                        f"recorded with hash {found[0]}, not {record.hash}: versions are immutable"
+                    )
+                return False
+            self._conn.execute(
+                _insert_sql(RULESETS_TABLE, on_conflict_ignore=True), _to_native(RULESETS_TABLE, row)
+            )
+        return True
+
+    def get_ruleset(self, tenant: str, name: str, version: int) -> RulesetRecord | None:
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT {self._ruleset_cols} FROM rulesets WHERE tenant = ? AND name = ? AND version = ?",
+                [tenant, name, version],
+            ).fetchone()
+        return row_to_ruleset(_from_native(RULESETS_TABLE, found)) if found is not None else None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> DuckDBAuditStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

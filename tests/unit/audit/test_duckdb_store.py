@@ -1,0 +1,407 @@
+"""The DuckDB audit store against real DuckDB files: schema, idempotency, rejection,
+tenant isolation, search filters, keyset pagination, retention, rulesets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from entail.audit import (
+    DECISIONS_TABLE,
+    RETENTION_DAYS,
+    RULESETS_TABLE,
+    TABLES,
+    AuditStore,
+    DuckDBAuditStore,
+    RulesetRecord,
+    bigquery_schema_json,
+    decision_to_row,
+    row_to_decision,
+)
+from entail.audit.duckdb_store import DUCKDB_TYPES
+from entail.audit.schema import format_timestamp
+from entail.models import DecisionError, DecisionRecord, RulesetRef
+from entail.state.registry import RulesetVersion
+
+T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
+DAY_START = "2026-11-01T00:00:00.000Z"
+DAY_END = "2026-12-31T00:00:00.000Z"
+
+
+def ts(dt: datetime) -> str:
+    return format_timestamp(dt)
+
+
+def answers(*atoms: tuple[str, list[Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "query": "q",
+            "answers": [
+                {
+                    "atom": f"{name}({', '.join(map(str, args))})" if args else name,
+                    "args": args,
+                    "bindings": {},
+                }
+                for name, args in atoms
+            ],
+        }
+    ]
+
+
+def record(
+    n: int,
+    *,
+    tenant: str = "acme",
+    ruleset: str = "loan",
+    version: int = 1,
+    status: str = "succeeded",
+    completed: datetime | None = None,
+    answer_atoms: list[tuple[str, list[Any]]] | None = None,
+    **extra: Any,
+) -> DecisionRecord:
+    done = completed if completed is not None else T0 + timedelta(seconds=n)
+    return DecisionRecord.model_validate(
+        {
+            "decision_id": f"dec_{n:06d}",
+            "tenant": tenant,
+            "ruleset": {"tenant": tenant, "name": ruleset, "version": version, "hash": "h" * 64},
+            "request_hash": f"r{n}",
+            "status": status,
+            "facts": {"applicant": [["alice", 30]]},
+            "query": ["decision(A, D)"],
+            "answers": answers(
+                *(answer_atoms if answer_atoms is not None else [("decision", ["alice", "approve"])])
+            ),
+            "result_hash": "x" * 64,
+            "stats": {"rules": 3},
+            "worker": "w1",
+            "submitted_at": ts(done - timedelta(seconds=2)),
+            "started_at": ts(done - timedelta(seconds=1)),
+            "completed_at": ts(done) if status in ("succeeded", "failed") else None,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBAuditStore]:
+    s = DuckDBAuditStore(tmp_path / "audit.duckdb")
+    yield s
+    s.close()
+
+
+def ids(items: list[DecisionRecord]) -> list[str]:
+    return [r.decision_id for r in items]
+
+
+# --- schema ----------------------------------------------------------------------
+
+
+def test_tables_created_from_schema(tmp_path: Path) -> None:
+    path = tmp_path / "a.duckdb"
+    DuckDBAuditStore(path).close()
+    DuckDBAuditStore(path).close()  # reopening an existing file is fine
+    conn = duckdb.connect(str(path))
+    try:
+        for table in TABLES.values():
+            cols = conn.execute(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = ? ORDER BY ordinal_position",
+                [table.name],
+            ).fetchall()
+            assert [c[0] for c in cols] == table.column_names
+            for (_, data_type, nullable), col in zip(cols, table.columns, strict=True):
+                expected = DUCKDB_TYPES[col.type].replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+                assert data_type == expected, col.name
+                assert (nullable == "NO") == col.required, col.name
+        indexes = [r[0] for r in conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()]
+        assert "decisions_tenant_completed" in indexes
+    finally:
+        conn.close()
+
+
+def test_bigquery_schema_json_matches_duckdb_columns(store: DuckDBAuditStore) -> None:
+    for name in ("decisions", "rulesets", "rejected"):
+        bq = bigquery_schema_json(name)
+        duck = [r[0] for r in store._conn.execute(f"DESCRIBE {name}").fetchall()]
+        assert [c["name"] for c in bq] == duck
+        assert all(set(c) == {"name", "type", "mode", "description"} for c in bq)
+        assert all(c["type"] in {"STRING", "INT64", "BOOL", "TIMESTAMP", "JSON"} for c in bq)
+        assert all(c["mode"] in {"REQUIRED", "NULLABLE"} and c["description"] for c in bq)
+    completed = next(c for c in bigquery_schema_json("decisions") if c["name"] == "completed_at")
+    assert completed == {**completed, "type": "TIMESTAMP", "mode": "REQUIRED"}
+    with pytest.raises(KeyError, match="unknown audit table"):
+        bigquery_schema_json("nope")
+
+
+def test_table_options() -> None:
+    d = DECISIONS_TABLE
+    assert (d.partition_type, d.partition_field) == ("DAY", "completed_at")
+    assert d.partition_expiration_days == RETENTION_DAYS == 2557
+    assert d.require_partition_filter is True
+    assert d.clustering == ("tenant", "ruleset_name")
+    assert RULESETS_TABLE.partition_expiration_days is None
+    assert RULESETS_TABLE.clustering == ("tenant", "name")
+    assert RULESETS_TABLE.primary_key == ("tenant", "name", "version")
+
+
+def test_store_satisfies_port(store: DuckDBAuditStore) -> None:
+    assert isinstance(store, AuditStore)
+
+
+def test_row_round_trip() -> None:
+    r = record(1, status="failed", error=DecisionError(code="E_LIMIT", message="too big"), answer_atoms=[])
+    row = decision_to_row(r, inserted_at="2026-11-28T10:00:05.000Z")
+    assert list(row) == DECISIONS_TABLE.column_names
+    assert row["ruleset_name"] == "loan" and row["query"] == '["decision(A, D)"]'
+    assert row_to_decision(row) == r
+
+
+# --- insert ----------------------------------------------------------------------
+
+
+def test_insert_and_get_round_trip(store: DuckDBAuditStore) -> None:
+    r = record(1, explain=True, cached=True)
+    result = store.insert_decisions([r])
+    assert (result.inserted, result.duplicates, result.rejected) == (1, 0, [])
+    got = store.get_decision("acme", r.decision_id)
+    assert got == r
+    assert got is not None and got.completed_at == "2026-11-28T10:00:01.000Z"
+
+
+def test_insert_is_idempotent(store: DuckDBAuditStore) -> None:
+    r = record(1)
+    assert store.insert_decisions([r]).inserted == 1
+    again = store.insert_decisions([r, r, record(2)])
+    assert (again.inserted, again.duplicates) == (1, 2)
+    count = store._conn.execute("SELECT count(*) FROM decisions WHERE decision_id = ?", [r.decision_id])
+    assert count.fetchone() == (1,)
+
+
+def test_rejected_rows_are_recorded_with_reason(store: DuckDBAuditStore) -> None:
+    running = record(2, status="running")
+    no_completed = record(3).model_copy(update={"completed_at": None})
+    garbage = {"decision_id": "dec_bad", "tenant": "acme", "status": "succeeded"}
+    bad_ts = record(4).model_copy(update={"completed_at": "yesterday"})
+    result = store.insert_decisions([record(1), running, no_completed, garbage, bad_ts])
+    assert result.inserted == 1
+    reasons = {r.decision_id: r.reason for r in result.rejected}
+    assert "not final" in reasons["dec_000002"]
+    assert "completed_at is missing" in reasons["dec_000003"]
+    assert reasons["dec_bad"].startswith("not a valid decision record") and "ruleset" in reasons["dec_bad"]
+    assert "invalid timestamp 'yesterday'" in reasons["dec_000004"]
+    stored = {r.decision_id: r for r in store.rejected()}
+    assert set(stored) == {"dec_000002", "dec_000003", "dec_bad", "dec_000004"}
+    assert stored["dec_bad"].payload == garbage
+    assert stored["dec_000002"].payload["status"] == "running"
+    assert stored["dec_000002"].tenant == "acme"
+    assert store.get_decision("acme", "dec_000002") is None
+
+
+def test_same_id_from_another_tenant_is_rejected(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(1, tenant="acme")])
+    result = store.insert_decisions([record(1, tenant="evil")])
+    assert result.inserted == 0 and result.duplicates == 0
+    assert result.rejected[0].reason == "decision_id already recorded for another tenant"
+    assert store.get_decision("evil", "dec_000001") is None
+
+
+def test_concurrent_inserts_from_threads(store: DuckDBAuditStore) -> None:
+    batch = [record(i) for i in range(40)]
+    results: list[int] = []
+
+    def work() -> None:
+        results.append(store.insert_decisions(batch).inserted)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(results) == 40
+    assert store._conn.execute("SELECT count(*) FROM decisions").fetchone() == (40,)
+
+
+# --- reads -----------------------------------------------------------------------
+
+
+def test_tenant_isolation(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(1, tenant="acme"), record(2, tenant="globex")])
+    assert store.get_decision("globex", "dec_000001") is None
+    assert store.get_decision("acme", "dec_000001") is not None
+    page = store.search_decisions("acme", DAY_START, DAY_END)
+    assert ids(page.items) == ["dec_000001"]
+    assert ids(store.search_decisions("globex", DAY_START, DAY_END).items) == ["dec_000002"]
+    assert store.search_decisions("initech", DAY_START, DAY_END).items == []
+
+
+def test_search_filters(store: DuckDBAuditStore) -> None:
+    store.insert_decisions(
+        [
+            record(1, ruleset="loan", version=1),
+            record(2, ruleset="loan", version=2),
+            record(3, ruleset="loan", version=2, status="failed", answer_atoms=[]),
+            record(4, ruleset="kyc", version=1),
+        ]
+    )
+
+    def search(**kw: Any) -> list[str]:
+        return ids(store.search_decisions("acme", DAY_START, DAY_END, **kw).items)
+
+    assert search() == ["dec_000004", "dec_000003", "dec_000002", "dec_000001"]
+    assert search(ruleset_name="loan") == ["dec_000003", "dec_000002", "dec_000001"]
+    assert search(ruleset_name="loan", ruleset_version=2) == ["dec_000003", "dec_000002"]
+    assert search(ruleset_version=1) == ["dec_000004", "dec_000001"]
+    assert search(status="failed") == ["dec_000003"]
+    assert search(status="succeeded", ruleset_name="kyc") == ["dec_000004"]
+    assert search(ruleset_name="nope") == []
+
+
+def test_search_time_range_is_half_open(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(i) for i in range(1, 6)])  # completed T0+1s … T0+5s
+    page = store.search_decisions("acme", T0 + timedelta(seconds=2), ts(T0 + timedelta(seconds=4)))
+    assert ids(page.items) == ["dec_000003", "dec_000002"]
+    with pytest.raises(ValueError, match="empty time range"):
+        store.search_decisions("acme", DAY_END, DAY_START)
+    with pytest.raises(ValueError, match="no time zone"):
+        store.search_decisions("acme", datetime(2026, 1, 1), DAY_END)
+    with pytest.raises(ValueError, match="page_size"):
+        store.search_decisions("acme", DAY_START, DAY_END, page_size=0)
+
+
+def test_search_by_predicate(store: DuckDBAuditStore) -> None:
+    store.insert_decisions(
+        [
+            record(1, answer_atoms=[("decision", ["alice", "approve"])]),
+            record(2, answer_atoms=[("decision", ["bob"])]),
+            record(3, answer_atoms=[("risk", ["carol", "high"]), ("decision", ["carol", "deny"])]),
+            record(4, answer_atoms=[("flagged", [])]),
+            record(5, status="failed", answer_atoms=[]),
+            record(6).model_copy(update={"answers": None}),
+            record(7, answer_atoms=[("decisions", ["x", "y"])]),
+        ]
+    )
+
+    def search(p: str) -> list[str]:
+        return ids(store.search_decisions("acme", DAY_START, DAY_END, predicate=p).items)
+
+    assert search("decision/2") == ["dec_000003", "dec_000001"]
+    assert search("decision/1") == ["dec_000002"]
+    assert search("risk/2") == ["dec_000003"]
+    assert search("flagged/0") == ["dec_000004"]
+    assert search("missing/1") == []
+    with pytest.raises(ValueError, match="name/arity"):
+        search("decision")
+
+
+def test_pagination_with_equal_timestamps(store: DuckDBAuditStore) -> None:
+    # 120 rows in 40 distinct timestamps: keyset ties are broken by decision_id
+    rows = [record(i, completed=T0 + timedelta(seconds=i // 3)) for i in range(120)]
+    store.insert_decisions(rows)
+    pages: list[list[str]] = []
+    token: str | None = None
+    while True:
+        page = store.search_decisions("acme", DAY_START, DAY_END, page_size=50, page_token=token)
+        pages.append(ids(page.items))
+        token = page.next_page_token
+        if token is None:
+            break
+    assert [len(p) for p in pages] == [50, 50, 20]
+    flat = [i for p in pages for i in p]
+    assert len(set(flat)) == 120
+    assert flat == sorted(flat, reverse=True)  # newest first == highest id here, no gaps
+
+
+def test_pagination_is_stable_while_rows_arrive(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(i) for i in range(10, 20)])
+    first = store.search_decisions("acme", DAY_START, DAY_END, page_size=4)
+    store.insert_decisions([record(i) for i in range(20, 25)])  # newer rows: must not shift pages
+    second = store.search_decisions("acme", DAY_START, DAY_END, page_size=4, page_token=first.next_page_token)
+    assert ids(first.items) == ["dec_000019", "dec_000018", "dec_000017", "dec_000016"]
+    assert ids(second.items) == ["dec_000015", "dec_000014", "dec_000013", "dec_000012"]
+
+
+def test_exact_page_boundary_has_no_next_token(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(i) for i in range(4)])
+    page = store.search_decisions("acme", DAY_START, DAY_END, page_size=4)
+    assert len(page.items) == 4 and page.next_page_token is None
+
+
+@pytest.mark.parametrize("token", ["not-base64!!", "e30", "eyJjIjogMX0", ""])
+def test_invalid_page_token(store: DuckDBAuditStore, token: str) -> None:
+    with pytest.raises(ValueError, match="invalid page token"):
+        store.search_decisions("acme", DAY_START, DAY_END, page_token=token)
+
+
+def test_page_token_bound_to_its_search(store: DuckDBAuditStore) -> None:
+    store.insert_decisions([record(i) for i in range(5)])
+    token = store.search_decisions("acme", DAY_START, DAY_END, page_size=2).next_page_token
+    assert token is not None
+    with pytest.raises(ValueError, match="different tenant, time range or filters"):
+        store.search_decisions("globex", DAY_START, DAY_END, page_size=2, page_token=token)
+    with pytest.raises(ValueError, match="different tenant, time range or filters"):
+        store.search_decisions("acme", DAY_START, DAY_END, status="failed", page_token=token)
+
+
+# --- retention -------------------------------------------------------------------
+
+
+def test_expire(store: DuckDBAuditStore) -> None:
+    now = T0
+    old = record(1, completed=now - timedelta(days=2558))
+    young = record(2, completed=now - timedelta(days=2556))
+    recent = record(3, completed=now - timedelta(hours=1))
+    store.insert_decisions([old, young, recent])
+    store.put_ruleset(ruleset(1, published_at=ts(now - timedelta(days=4000))))
+    assert store.expire(ts(now)) == 1
+    assert store.get_decision("acme", old.decision_id) is None
+    assert store.get_decision("acme", young.decision_id) is not None
+    assert store.get_decision("acme", recent.decision_id) is not None
+    assert store.get_ruleset("acme", "loan", 1) is not None  # rulesets never expire
+    assert store.expire(now) == 0
+
+
+# --- rulesets --------------------------------------------------------------------
+
+
+def ruleset(version: int, *, tenant: str = "acme", source: str = "a. b :- a.", **kw: Any) -> RulesetRecord:
+    v = RulesetVersion(
+        tenant=tenant,
+        name="loan",
+        version=version,
+        hash=f"{version:064d}",
+        description="loans",
+        tests=[{"name": "t1", "facts": {}, "expect": ["b"]}],
+        published_at=kw.pop("published_at", "2026-11-28T09:00:00.000Z"),
+        published_by="key_1",
+    )
+    return RulesetRecord.from_version(v, source)
+
+
+def test_rulesets_put_get_idempotent(store: DuckDBAuditStore) -> None:
+    r1 = ruleset(1)
+    assert store.put_ruleset(r1) is True
+    assert store.put_ruleset(r1) is False
+    assert store.put_ruleset(ruleset(2)) is True
+    assert store.get_ruleset("acme", "loan", 1) == r1
+    assert store.get_ruleset("acme", "loan", 3) is None
+    assert store.get_ruleset("globex", "loan", 1) is None  # tenant-isolated
+    assert store._conn.execute("SELECT count(*) FROM rulesets").fetchone() == (2,)
+    changed = r1.model_copy(update={"hash": "f" * 64})
+    with pytest.raises(ValueError, match="versions are immutable"):
+        store.put_ruleset(changed)
+
+
+def test_memory_store_and_ref_fields() -> None:
+    with DuckDBAuditStore(":memory:") as s:
+        r = record(9, version=7)
+        s.insert_decisions([r.model_dump(mode="json", by_alias=True)])  # a topic payload
+        got = s.get_decision("acme", r.decision_id)
+        assert got is not None
+        assert got.ruleset == RulesetRef(tenant="acme", name="loan", version=7, hash="h" * 64)
