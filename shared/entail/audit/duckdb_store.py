@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -100,21 +102,55 @@ def _field(payload: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
+
+
 class DuckDBAuditStore:
     """AuditStore on DuckDB. ``path`` is a file (created with its tables) or ``:memory:``."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", *, shared: bool = False) -> None:
+        """``shared=True`` opens the file for each operation and retries while
+        another process holds it: DuckDB allows one writing process at a time,
+        and locally the audit sink and the backend both use the file."""
         self.path = str(path)
+        self.shared = shared and self.path != ":memory:"
         self._lock = threading.Lock()
-        self._conn = duckdb.connect(self.path)
-        self._conn.execute("SET TimeZone = 'UTC'")
-        for t in TABLES.values():
-            self._conn.execute(create_table_sql(t))
-        self._conn.execute(
-            "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
-        )
+        self._conn: duckdb.DuckDBPyConnection | None = None if self.shared else self._open()
+        with self._session() as conn:
+            for t in TABLES.values():
+                conn.execute(create_table_sql(t))
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
+            )
         self._decision_cols = ", ".join(_q(c) for c in DECISIONS_TABLE.column_names)
         self._ruleset_cols = ", ".join(_q(c) for c in RULESETS_TABLE.column_names)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        conn = duckdb.connect(self.path)
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn
+
+    @contextmanager
+    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._conn is not None:
+                yield self._conn
+                return
+            if not self.shared:
+                raise RuntimeError("the audit store is closed")
+            deadline = time.monotonic() + LOCK_WAIT_S
+            while True:
+                try:
+                    conn = self._open()
+                    break
+                except duckdb.IOException as exc:  # another process holds the file
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+            try:
+                yield conn
+            finally:
+                conn.close()
 
     # --- decisions ---------------------------------------------------------------
 
@@ -144,11 +180,11 @@ class DuckDBAuditStore:
             seen.add(row["decision_id"])
             rows.append(row)
 
-        with self._lock:
+        with self._session() as conn:
             existing: dict[str, str] = {}
             if rows:
                 marks = ", ".join("?" for _ in rows)
-                found = self._conn.execute(
+                found = conn.execute(
                     f"SELECT decision_id, tenant FROM decisions WHERE decision_id IN ({marks})",
                     [r["decision_id"] for r in rows],
                 ).fetchall()
@@ -163,15 +199,15 @@ class DuckDBAuditStore:
                 else:
                     reason = "decision_id already recorded for another tenant"
                     rejected.append(Rejection(row["decision_id"], row["tenant"], reason, row))
-            self._conn.begin()
+            conn.begin()
             try:
                 if fresh:
-                    self._conn.executemany(
+                    conn.executemany(
                         _insert_sql(DECISIONS_TABLE, on_conflict_ignore=True),
                         [_to_native(DECISIONS_TABLE, r) for r in fresh],
                     )
                 if rejected:
-                    self._conn.executemany(
+                    conn.executemany(
                         _insert_sql(REJECTED_TABLE, on_conflict_ignore=False),
                         [
                             _to_native(
@@ -187,15 +223,15 @@ class DuckDBAuditStore:
                             for r in rejected
                         ],
                     )
-                self._conn.commit()
+                conn.commit()
             except BaseException:
-                self._conn.rollback()
+                conn.rollback()
                 raise
         return InsertResult(inserted=len(fresh), duplicates=duplicates, rejected=rejected)
 
     def get_decision(self, tenant: str, decision_id: str) -> DecisionRecord | None:
-        with self._lock:
-            found = self._conn.execute(
+        with self._session() as conn:
+            found = conn.execute(
                 f"SELECT {self._decision_cols} FROM decisions WHERE decision_id = ? AND tenant = ?",
                 [decision_id, tenant],
             ).fetchone()
@@ -252,8 +288,8 @@ class DuckDBAuditStore:
             " ORDER BY completed_at DESC, decision_id DESC LIMIT ?"
         )
         params.append(q.page_size + 1)
-        with self._lock:
-            found = self._conn.execute(sql, params).fetchall()
+        with self._session() as conn:
+            found = conn.execute(sql, params).fetchall()
         more = len(found) > q.page_size
         found = found[: q.page_size]
         items = [row_to_decision(_from_native(DECISIONS_TABLE, r)) for r in found]
@@ -266,8 +302,8 @@ class DuckDBAuditStore:
 
     def rejected(self, limit: int = 100) -> list[Rejection]:
         """The most recent rejected rows (operator view; not part of the port)."""
-        with self._lock:
-            found = self._conn.execute(
+        with self._session() as conn:
+            found = conn.execute(
                 "SELECT decision_id, tenant, reason, payload FROM rejected ORDER BY rejected_at DESC LIMIT ?",
                 [limit],
             ).fetchall()
@@ -275,8 +311,8 @@ class DuckDBAuditStore:
 
     def expire(self, now: datetime | str) -> int:
         cutoff = parse_timestamp(now) - timedelta(days=RETENTION_DAYS)
-        with self._lock:
-            deleted = self._conn.execute("DELETE FROM decisions WHERE completed_at < ?", [cutoff]).fetchone()
+        with self._session() as conn:
+            deleted = conn.execute("DELETE FROM decisions WHERE completed_at < ?", [cutoff]).fetchone()
         return int(deleted[0]) if deleted else 0
 
     # --- rulesets ------------------------------------------------------------------
@@ -285,8 +321,8 @@ class DuckDBAuditStore:
         """Idempotent on (tenant, name, version). A version is immutable: the same key
         with a different hash is a ValueError, never an overwrite."""
         row = ruleset_to_row(record)
-        with self._lock:
-            found = self._conn.execute(
+        with self._session() as conn:
+            found = conn.execute(
                 "SELECT hash FROM rulesets WHERE tenant = ? AND name = ? AND version = ?",
                 [record.tenant, record.name, record.version],
             ).fetchone()
@@ -297,14 +333,14 @@ class DuckDBAuditStore:
                         f"recorded with hash {found[0]}, not {record.hash}: versions are immutable"
                     )
                 return False
-            self._conn.execute(
+            conn.execute(
                 _insert_sql(RULESETS_TABLE, on_conflict_ignore=True), _to_native(RULESETS_TABLE, row)
             )
         return True
 
     def get_ruleset(self, tenant: str, name: str, version: int) -> RulesetRecord | None:
-        with self._lock:
-            found = self._conn.execute(
+        with self._session() as conn:
+            found = conn.execute(
                 f"SELECT {self._ruleset_cols} FROM rulesets WHERE tenant = ? AND name = ? AND version = ?",
                 [tenant, name, version],
             ).fetchone()
@@ -314,7 +350,9 @@ class DuckDBAuditStore:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> DuckDBAuditStore:
         return self

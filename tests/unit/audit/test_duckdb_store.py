@@ -3,6 +3,8 @@ tenant isolation, search filters, keyset pagination, retention, rulesets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -405,3 +407,30 @@ def test_memory_store_and_ref_fields() -> None:
         got = s.get_decision("acme", r.decision_id)
         assert got is not None
         assert got.ruleset == RulesetRef(tenant="acme", name="loan", version=7, hash="h" * 64)
+
+
+_WRITER = """
+import sys
+from datetime import timedelta
+sys.path.insert(0, {tests!r})
+from test_duckdb_store import record
+from entail.audit import DuckDBAuditStore
+store = DuckDBAuditStore({path!r}, shared=True)
+for n in range({start}, {start} + 60):
+    assert store.insert_decisions([record(n)]).inserted == 1
+"""
+
+
+def test_shared_mode_lets_two_processes_use_one_file(tmp_path: Path) -> None:
+    """Locally the audit sink writes while the backend reads and writes rulesets."""
+    path = tmp_path / "audit.duckdb"
+    mine = DuckDBAuditStore(path, shared=True)
+    script = _WRITER.format(tests=str(Path(__file__).parent), path=str(path), start=1000)
+    other = subprocess.Popen([sys.executable, "-c", script])
+    for n in range(60):
+        assert mine.insert_decisions([record(n)]).inserted == 1
+        mine.get_decision("acme", f"dec_{n:06d}")
+    assert other.wait(timeout=60) == 0
+    page = mine.search_decisions("acme", T0 - timedelta(days=1), T0 + timedelta(days=1), page_size=1000)
+    assert len(page.items) == 120
+    mine.close()
