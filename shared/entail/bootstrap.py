@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from .audit.factory import open_audit_store
+from .audit.port import AuditStore
 from .auth import KeyRing
 from .bus.port import Bus
 from .bus.redis_streams import RedisStreamsBus
@@ -34,16 +36,22 @@ class Services:
     registry: RulesetRegistry
     rate_limiter: RateLimiter
     keys: KeyRing
+    audit: AuditStore
     _owns_redis: bool = True
 
     async def aclose(self) -> None:
         await self.bus.close()
+        self.audit.close()
         if self._owns_redis:
             await self.redis.aclose()
 
 
 async def bootstrap(
-    settings: Settings, *, redis: aioredis.Redis | None = None, bus: Bus | None = None
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    bus: Bus | None = None,
+    audit: AuditStore | None = None,
 ) -> Services:
     client = redis if redis is not None else connect(settings)
     return Services(
@@ -55,6 +63,7 @@ async def bootstrap(
         registry=RulesetRegistry(client),
         rate_limiter=RateLimiter(client),
         keys=KeyRing.from_settings(settings),
+        audit=audit if audit is not None else open_audit_store(settings),
         _owns_redis=redis is None,
     )
 

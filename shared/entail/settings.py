@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     relay_ack_deadline_ms: int = 60_000  # pending longer than this (a crashed relay) is reclaimed
     stream_max_len: int = 1_000_000
 
+    # audit store: a DuckDB file shared by the audit sink and the backend (BigQuery comes with issue 4)
+    audit_duckdb_path: Path | None = None  # default: <data_dir>/audit.duckdb
+    audit_sink_url: str = "http://127.0.0.1:4003/"  # where the relay delivers topic `decisions` (CloudEvents)
+    audit_sink_port: int = 4003
+
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
@@ -75,6 +80,10 @@ class Settings(BaseSettings):
         if self.env == "production" and self.push_secret in PLACEHOLDER_SECRETS:
             raise ValueError("ENTAIL_PUSH_SECRET must be set to a real secret outside development")
         return self
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_duckdb_path or self.data_dir / "audit.duckdb"
 
     def port_for(self, service: Literal["backend", "worker"]) -> int:
         """Cloud Run's ``PORT`` wins over the service's default."""

@@ -16,7 +16,7 @@ from entail.settings import Settings
 from . import problems
 from .metrics import observe
 from .problems import Problem, problem_response
-from .routes import decisions, health, rulesets
+from .routes import audit, decisions, health, rulesets
 
 API_DESCRIPTION = """\
 Entail answers decisions over case facts with a published Datalog ruleset, with
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     problems.install(app)
     app.include_router(rulesets.router)
     app.include_router(decisions.router)
+    app.include_router(audit.router)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

@@ -81,3 +81,4 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
 Decide = Annotated[ApiKey, Depends(require("decide"))]
 Author = Annotated[ApiKey, Depends(require("author"))]
 Reader = Annotated[ApiKey, Depends(require("decide", "author", "audit"))]
+Auditor = Annotated[ApiKey, Depends(require("audit"))]

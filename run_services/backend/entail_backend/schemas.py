@@ -248,3 +248,34 @@ class BatchOut(BaseModel):
     done: int
     total: int
     decisions: list[DecisionOut]
+
+
+class AuditPage(BaseModel):
+    model_config = _examples({"items": [DECISION_EXAMPLE], "next_page_token": "eyJ0IjoxNz…"})
+    items: list[DecisionOut]
+    next_page_token: str | None = Field(description="pass as page_token for the next page; null at the end")
+
+
+class QueryDiff(BaseModel):
+    query: str
+    added: list[str] = Field(description="answers the replay gives and the original did not")
+    removed: list[str] = Field(description="answers the original gave and the replay does not")
+
+
+class ReplayOut(BaseModel):
+    model_config = _examples(
+        {
+            "decision_id": "dec_0193f0c1a2b3c4d5e6f708090a0b0c0d0e",
+            "identical": True,
+            "original_result_hash": "4be1…",
+            "replay_result_hash": "4be1…",
+            "ruleset": {"tenant": "dev", "name": "loan", "version": 3, "hash": "9f2c…"},
+            "diff": [],
+        }
+    )
+    decision_id: str
+    identical: bool
+    original_result_hash: str | None
+    replay_result_hash: str
+    ruleset: dict[str, Any]
+    diff: list[QueryDiff]

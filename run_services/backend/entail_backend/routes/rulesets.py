@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from entail import reasoning
+from entail.audit.schema import RulesetRecord
 from entail.reasoning.testing import TestFileError, cases_from_data, run_test_case
 
 from ..deps import Author, Reader, ServicesDep
@@ -102,6 +104,9 @@ async def publish(
     version, created = await services.registry.publish(
         key.tenant, body.name, body.source, body.description, tests, key.id
     )
+    # the audit trail has every version before any decision can use it; idempotent,
+    # so publishing the same source again repairs a version whose audit write failed
+    await asyncio.to_thread(services.audit.put_ruleset, RulesetRecord.from_version(version, body.source))
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/rulesets/{body.name}/versions/{version.version}"

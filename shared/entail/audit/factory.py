@@ -1,0 +1,14 @@
+"""Opens the audit store the settings ask for."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from .duckdb_store import DuckDBAuditStore
+from .port import AuditStore
+
+
+def open_audit_store(settings: Settings) -> AuditStore:
+    path = settings.audit_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # shared: the audit sink and the backend are separate processes on one file
+    return DuckDBAuditStore(path, shared=True)
