@@ -181,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     relay = sub.add_parser("relay", help="deliver bus messages to push subscribers (local Pub/Sub stand-in)")
     relay.set_defaults(func=cmd_relay)
 
+    audit = sub.add_parser("audit", help="the local audit store")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    expire = audit_sub.add_parser(
+        "expire", help="delete decisions completed more than 7 years (2557 days) ago; rulesets are kept"
+    )
+    expire.add_argument(
+        "--path", help="the DuckDB file (default: ENTAIL_AUDIT_DUCKDB_PATH or .entail/audit.duckdb)"
+    )
+    expire.set_defaults(func=cmd_audit_expire)
+
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     new = keys_sub.add_parser("new", help="print a new API key and the entry to add to the keys file")
@@ -204,6 +214,24 @@ def cmd_relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .settings import Settings
 
     run_relay(Settings())
+    return 0
+
+
+def cmd_audit_expire(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from datetime import UTC, datetime
+
+    from .audit import RETENTION_DAYS, DuckDBAuditStore
+    from .settings import Settings
+
+    path = Path(args.path) if args.path else Settings().audit_path
+    if not path.exists():
+        print(f"entail: no audit store at {path}", file=err)
+        return EXIT_USAGE
+    with DuckDBAuditStore(path, shared=True) as store:
+        removed = store.expire(datetime.now(UTC))
+    print(
+        f"removed {removed} decision(s) completed more than {RETENTION_DAYS} days ago from {path}", file=out
+    )
     return 0
 
 
