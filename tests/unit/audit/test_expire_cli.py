@@ -21,7 +21,7 @@ def test_expire_removes_only_decisions_past_retention(tmp_path: Path) -> None:
         )
     out, err = io.StringIO(), io.StringIO()
     assert main(["audit", "expire", "--path", str(path)], out, err) == 0
-    assert "removed 1 decision(s) completed over 2557 days ago" in out.getvalue()
+    assert "removed 1 decision(s) completed more than 2557 days ago" in out.getvalue()
     with DuckDBAuditStore(path) as store:
         assert store.get_decision("acme", "dec_000001") is None
         assert store.get_decision("acme", "dec_000002") is not None
