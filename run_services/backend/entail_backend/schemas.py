@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -279,3 +280,47 @@ class ReplayOut(BaseModel):
     replay_result_hash: str
     ruleset: dict[str, Any]
     diff: list[QueryDiff]
+
+
+class ImpactRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"version": 4, "start": "2026-11-01T00:00:00Z", "end": "2026-11-28T00:00:00Z", "limit": 500}
+            ]
+        },
+    )
+    version: str = Field(description="the candidate: a version number, a tag or 'latest'")
+    start: datetime
+    end: datetime
+    limit: int = Field(default=1000, ge=1, le=10_000, description="at most this many decisions are re-run")
+
+
+class ChangedDecision(BaseModel):
+    decision_id: str
+    version: int = Field(description="the version that made the decision")
+    old_answers: list[dict[str, Any]]
+    new_answers: list[dict[str, Any]]
+    rules_differ: list[str] = Field(description="rules in the proofs of only one of the two answers")
+
+
+class ImpactOut(BaseModel):
+    model_config = _examples(
+        {
+            "ruleset": "loan",
+            "candidate": {"version": 4, "hash": "77aa…"},
+            "decisions": 120,
+            "unchanged": 117,
+            "changed": 3,
+            "truncated": False,
+            "changes": [],
+        }
+    )
+    ruleset: str
+    candidate: dict[str, Any]
+    decisions: int
+    unchanged: int
+    changed: int
+    truncated: bool = Field(description="more decisions were in the window than the limit")
+    changes: list[ChangedDecision]

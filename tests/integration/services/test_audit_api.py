@@ -124,3 +124,29 @@ def test_pages(stack: LocalStack, store: DuckDBAuditStore) -> None:
             if not token:
                 break
     assert len(seen) == len(set(seen)) >= 3
+
+
+def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> None:
+    v1 = "flag(X) :- amount(X, A), A > 100. #defined amount/2."
+    v2 = "flag(X) :- amount(X, A), A > 200. #defined amount/2."
+    search = window()
+    with stack.client("acme") as acme:
+        assert acme.post("/v1/rulesets", json={"name": "imp", "source": v1}).status_code == 201
+        for who, amount in (("a", 50), ("b", 150), ("c", 500)):
+            body = decide(
+                acme, ruleset="imp", facts={"amount": [[who, amount]]}, query=["flag(X)"], wait_ms=10000
+            )
+            store.insert_decisions([DecisionRecord.model_validate(body.json())])
+        assert acme.post("/v1/rulesets", json={"name": "imp", "source": v2}).json()["version"] == 2
+    with stack.client("acme_audit") as audit:
+        report = audit.post("/v1/rulesets/imp/impact", json={"version": "2", **search}).json()
+        assert (report["decisions"], report["unchanged"], report["changed"]) == (3, 2, 1), report
+        change = report["changes"][0]
+        assert change["version"] == 1
+        assert change["old_answers"][0]["answers"][0]["atom"] == 'flag("b")'
+        assert change["new_answers"][0]["answers"] == []
+        assert change["rules_differ"] == ["flag(X) :- amount(X, A), A > 100."]
+        limited = audit.post("/v1/rulesets/imp/impact", json={"version": "2", "limit": 2, **search}).json()
+        assert limited["truncated"] is True and limited["decisions"] == 2
+        missing = audit.post("/v1/rulesets/imp/impact", json={"version": "9", **search})
+        assert missing.status_code == 404
