@@ -7,6 +7,7 @@ Messages travel as JSON in ``message.data`` with attributes ``decision_id``,
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -69,6 +70,7 @@ class Job(BaseModel):
     limits: dict[str, int] = Field(default_factory=dict)
     request_hash: str
     submitted_at: str
+    masked_predicates: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 
@@ -101,6 +103,9 @@ class DecisionRecord(BaseModel):
     engine_version: str = ENGINE_VERSION
     worker: str | None = None
     cached: bool = False
+    masked_predicates: list[str] = Field(
+        default_factory=list, description="input predicates (name/arity) whose values are stored as HMACs"
+    )
     submitted_at: str
     started_at: str | None = None
     completed_at: str | None = None
@@ -110,3 +115,29 @@ class DecisionRecord(BaseModel):
     @property
     def done(self) -> bool:
         return self.status in ("succeeded", "failed")
+
+
+def mask_facts(facts: dict[str, Any], predicates: list[str], secret: str) -> dict[str, Any]:
+    """The facts with every value of the named predicates (``name/arity``) replaced
+    by ``"hmac-sha256:<hex>"``: equal values stay equal (so rows can still be
+    correlated), but the clear values are not kept and cannot be brute-forced
+    without the secret."""
+    wanted = set(predicates)
+    out: dict[str, Any] = {}
+    for name, rows in facts.items():
+        if not isinstance(rows, list):
+            out[name] = rows
+            continue
+        masked_rows = []
+        for row in rows:
+            arity = len(row) if isinstance(row, list) else 0
+            if f"{name}/{arity}" in wanted:
+                row = [_mac(value, secret) for value in row]
+            masked_rows.append(row)
+        out[name] = masked_rows
+    return out
+
+
+def _mac(value: Any, secret: str) -> str:
+    digest = hmac.new(secret.encode(), canonical_json(value).encode(), hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest}"

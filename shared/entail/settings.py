@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "change-me", "dev-push-secret"}
+PLACEHOLDER_SECRETS = {"", "change-me", "dev-push-secret", "dev-mask-secret"}
 
 
 class Settings(BaseSettings):
@@ -71,14 +71,21 @@ class Settings(BaseSettings):
     audit_sink_url: str = "http://127.0.0.1:4003/"  # where the relay delivers topic `decisions` (CloudEvents)
     audit_sink_port: int = 4003
 
+    # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
+    mask_secret: str = "dev-mask-secret"
+
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
-        if self.env == "production" and self.push_secret in PLACEHOLDER_SECRETS:
-            raise ValueError("ENTAIL_PUSH_SECRET must be set to a real secret outside development")
+        if self.env == "production":
+            for name in ("push_secret", "mask_secret"):
+                if getattr(self, name) in PLACEHOLDER_SECRETS:
+                    raise ValueError(
+                        f"ENTAIL_{name.upper()} must be set to a real secret outside development"
+                    )
         return self
 
     @property

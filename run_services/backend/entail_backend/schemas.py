@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -95,6 +95,11 @@ class PublishRequest(BaseModel):
     source: str
     description: str = ""
     tests: list[TestCaseIn] = Field(default_factory=list, max_length=200)
+    masked_predicates: list[Annotated[str, Field(pattern=r"^[a-z_][A-Za-z0-9_']*/[0-9]+$")]] = Field(
+        default_factory=list,
+        description="input predicates (name/arity) whose values are stored as HMACs in decisions and "
+        "the audit trail; such decisions cannot be replayed",
+    )
 
 
 class RulesetVersionOut(BaseModel):
@@ -118,6 +123,7 @@ class RulesetVersionOut(BaseModel):
     published_by: str
     tests: int = Field(description="number of example cases carried by this version")
     tags: list[str] = Field(default_factory=list)
+    masked_predicates: list[str] = Field(default_factory=list)
     source: str | None = None
     created: bool | None = None
 
@@ -311,6 +317,7 @@ class ImpactOut(BaseModel):
             "ruleset": "loan",
             "candidate": {"version": 4, "hash": "77aa…"},
             "decisions": 120,
+            "not_replayable": 0,
             "unchanged": 117,
             "changed": 3,
             "truncated": False,
@@ -320,6 +327,7 @@ class ImpactOut(BaseModel):
     ruleset: str
     candidate: dict[str, Any]
     decisions: int
+    not_replayable: int = Field(description="decisions with masked inputs, which cannot be re-run")
     unchanged: int
     changed: int
     truncated: bool = Field(description="more decisions were in the window than the limit")

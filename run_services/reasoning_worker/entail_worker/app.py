@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from entail import reasoning
 from entail.bootstrap import Services, open_services
 from entail.bus.port import DECISIONS
-from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, utcnow
+from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, mask_facts, utcnow
 from entail.settings import Settings
 
 from .rulesets import RulesetCache
@@ -161,7 +161,10 @@ async def _evaluate(
         ruleset=job.ruleset,
         request_hash=job.request_hash,
         status="running",
-        facts=job.facts,
+        facts=mask_facts(job.facts, job.masked_predicates, settings.mask_secret)
+        if job.masked_predicates
+        else job.facts,
+        masked_predicates=job.masked_predicates,
         query=job.query,
         explain=job.explain,
         worker=settings.worker_id,

@@ -244,7 +244,7 @@ def decision_to_row(record: DecisionRecord, *, inserted_at: str | None = None) -
         "started_at": record.started_at,
         "completed_at": record.completed_at,
         # not (yet) a DecisionRecord field; carried when a producer sets it
-        "masked_predicates": _json(getattr(record, "masked_predicates", None)),
+        "masked_predicates": _json(record.masked_predicates or None),
         "inserted_at": inserted_at,
     }
     assert list(row) == DECISIONS_TABLE.column_names
@@ -275,6 +275,7 @@ def row_to_decision(row: dict[str, Any]) -> DecisionRecord:
         engine_version=row["engine_version"],
         worker=row.get("worker"),
         cached=bool(row["cached"]),
+        masked_predicates=_unjson(row.get("masked_predicates")) or [],
         submitted_at=row["submitted_at"],
         started_at=row.get("started_at"),
         completed_at=row.get("completed_at"),

@@ -33,6 +33,7 @@ class RulesetVersion(BaseModel):
     tests: list[dict[str, Any]] = Field(default_factory=list)
     published_at: str
     published_by: str
+    masked_predicates: list[str] = Field(default_factory=list)
 
 
 class RulesetSummary(BaseModel):
@@ -51,9 +52,10 @@ class TagMove(BaseModel):
 
 
 # KEYS: versions, bysource, names, hashes, src
-# ARGV: name, hash, version JSON with "version":0 (filled in here), source
+# ARGV: name, hash, version JSON with "version":0 (filled in here), source,
+#       identity (hash + masking options: the same source with another mask is a new version)
 _PUBLISH = """
-local existing = redis.call('HGET', KEYS[2], ARGV[2])
+local existing = redis.call('HGET', KEYS[2], ARGV[5])
 if existing then
   local latest = redis.call('HGET', KEYS[3], ARGV[1])
   if latest == existing then
@@ -67,7 +69,7 @@ local at = string.find(ARGV[3], marker, 1, true)
 local text = string.sub(ARGV[3], 1, at - 1) .. ',"version":' .. version .. ','
   .. string.sub(ARGV[3], at + #marker)
 redis.call('HSET', KEYS[1], tostring(version), text)
-redis.call('HSET', KEYS[2], ARGV[2], tostring(version))
+redis.call('HSET', KEYS[2], ARGV[5], tostring(version))
 redis.call('HSET', KEYS[3], ARGV[1], tostring(version))
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[4])
@@ -105,6 +107,7 @@ class RulesetRegistry:
         description: str,
         tests: builtins.list[dict[str, Any]],
         published_by: str,
+        masked_predicates: builtins.list[str] | None = None,
     ) -> tuple[RulesetVersion, bool]:
         """The new version and True, or the latest version and False when its
         source is identical."""
@@ -122,6 +125,7 @@ class RulesetRegistry:
             tests=tests,
             published_at=utcnow(),
             published_by=published_by,
+            masked_predicates=sorted(set(masked_predicates or [])),
         )
         created, text = await self._publish(
             keys=[
@@ -131,7 +135,13 @@ class RulesetRegistry:
                 keys.tenant_hashes(tenant),
                 keys.source(digest),
             ],
-            args=[name, digest, template.model_dump_json(), source],
+            args=[
+                name,
+                digest,
+                template.model_dump_json(),
+                source,
+                f"{digest}|{','.join(template.masked_predicates)}",
+            ],
         )
         return _version(text), bool(created)
 

@@ -3,6 +3,7 @@ the stack uses. Records are written the way the audit sink writes them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,3 +151,30 @@ def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> 
         assert limited["truncated"] is True and limited["decisions"] == 2
         missing = audit.post("/v1/rulesets/imp/impact", json={"version": "9", **search})
         assert missing.status_code == 404
+
+
+def test_masked_inputs_are_never_stored_in_clear(stack: LocalStack, store: DuckDBAuditStore) -> None:
+    source = "adult(P) :- age(P, A), A >= 18, ssn(P, _). #defined age/2. #defined ssn/2."
+    with stack.client("acme") as acme:
+        published = acme.post(
+            "/v1/rulesets", json={"name": "msk", "source": source, "masked_predicates": ["ssn/2"]}
+        )
+        assert published.status_code == 201 and published.json()["masked_predicates"] == ["ssn/2"]
+        unmasked = acme.post("/v1/rulesets", json={"name": "msk", "source": source})
+        assert unmasked.json()["version"] == 2  # another mask is another version
+        facts = {"age": [["ann", 30]], "ssn": [["ann", "123-45-6789"]]}
+        body = decide(acme, ruleset="msk@1", facts=facts, query=["adult(P)"], wait_ms=10000).json()
+        assert body["answers"][0]["answers"][0]["atom"] == 'adult("ann")'
+        assert body["masked_predicates"] == ["ssn/2"]
+        assert "123-45-6789" not in json.dumps(body)
+        ssn = body["facts"]["ssn"][0]
+        assert all(v.startswith("hmac-sha256:") for v in ssn) and body["facts"]["age"] == [["ann", 30]]
+        bad = acme.post("/v1/rulesets", json={"name": "msk", "source": source, "masked_predicates": ["ssn"]})
+        assert bad.status_code == 422
+    store.insert_decisions([DecisionRecord.model_validate(body)])
+    with stack.client("acme_audit") as audit:
+        kept = audit.get(f"/v1/audit/decisions/{body['decision_id']}").json()
+        assert "123-45-6789" not in json.dumps(kept)
+        replay = audit.post(f"/v1/decisions/{body['decision_id']}/replay")
+        assert replay.status_code == 409
+        assert "not replayable: masked inputs" in replay.json()["detail"]

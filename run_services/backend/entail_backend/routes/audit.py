@@ -70,6 +70,14 @@ async def get_audited(decision_id: str, services: ServicesDep, key: Auditor) -> 
 async def replay(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
     """Re-evaluate the stored facts and queries with the stored ruleset version."""
     record = await _record(services, key.tenant, decision_id)
+    if record.masked_predicates:
+        masked = ", ".join(record.masked_predicates)
+        raise Problem(
+            409,
+            "not-replayable",
+            "Not replayable",
+            f"not replayable: masked inputs ({masked} are stored as HMACs, not in clear)",
+        )
     if record.status != "succeeded":
         raise Problem(
             409,
@@ -167,6 +175,8 @@ async def impact(name: str, body: ImpactRequest, services: ServicesDep, key: Aud
             break
     changes: list[ChangedDecision] = []
     originals: dict[int, reasoning.Ruleset] = {}
+    masked = [r for r in records if r.masked_predicates]
+    records = [r for r in records if not r.masked_predicates]
     for record in records:
         old = record.answers or []
         result = await asyncio.to_thread(ruleset.evaluate, record.facts or {}, record.query, explain=True)
@@ -194,7 +204,8 @@ async def impact(name: str, body: ImpactRequest, services: ServicesDep, key: Aud
     return ImpactOut(
         ruleset=name,
         candidate={"version": candidate.version, "hash": candidate.hash},
-        decisions=len(records),
+        decisions=len(records) + len(masked),
+        not_replayable=len(masked),
         unchanged=len(records) - len(changes),
         changed=len(changes),
         truncated=truncated,

@@ -19,10 +19,12 @@ from entail.models import (
     DecisionRecord,
     Job,
     RulesetRef,
+    mask_facts,
     new_decision_id,
     request_hash,
     utcnow,
 )
+from entail.state.registry import RulesetVersion
 
 from ..deps import Decide, ServicesDep
 from ..metrics import DECISIONS
@@ -66,23 +68,25 @@ def _check_case(facts: dict[str, Any], query: list[str], where: str) -> None:
             raise Problem(422, "invalid-query", "Invalid query", f"{where}/query/{i}: {exc}") from None
 
 
-async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetRef:
+async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetVersion:
     version = await services.registry.resolve(key.tenant, ref)
     if version is None:
         raise not_found(f"ruleset {ref!r}")
-    return RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
+    return version
 
 
 async def _submit(
     services: Services,
     key: ApiKey,
-    ruleset: RulesetRef,
+    version: RulesetVersion,
     facts: dict[str, Any],
     query: list[str],
     explain: bool,
     limits: dict[str, int],
 ) -> DecisionRecord:
     """A cached decision, or a new pending one whose job is on the bus."""
+    ruleset = RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
+    masked = version.masked_predicates
     digest = request_hash(facts, query, explain, limits)
     cached_id = await services.cache.get(key.tenant, ruleset.hash, digest)
     if cached_id is not None:
@@ -96,9 +100,10 @@ async def _submit(
         ruleset=ruleset,
         request_hash=digest,
         status="pending",
-        facts=facts,
+        facts=mask_facts(facts, masked, services.settings.mask_secret) if masked else facts,
         query=query,
         explain=explain,
+        masked_predicates=masked,
         submitted_at=utcnow(),
     )
     await services.decisions.create(record)
@@ -112,6 +117,7 @@ async def _submit(
         limits=limits,
         request_hash=digest,
         submitted_at=record.submitted_at,
+        masked_predicates=masked,
     )
     await services.bus.publish(
         REASONING_JOBS,

@@ -69,6 +69,7 @@ def _version_out(
         published_by=v.published_by,
         tests=len(v.tests),
         tags=sorted(t for t, n in (tags or {}).items() if n == v.version),
+        masked_predicates=v.masked_predicates,
         source=source,
     )
 
@@ -102,7 +103,7 @@ async def publish(
             failures=failures,
         )
     version, created = await services.registry.publish(
-        key.tenant, body.name, body.source, body.description, tests, key.id
+        key.tenant, body.name, body.source, body.description, tests, key.id, body.masked_predicates
     )
     # the audit trail has every version before any decision can use it; idempotent,
     # so publishing the same source again repairs a version whose audit write failed
