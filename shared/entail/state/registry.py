@@ -146,24 +146,21 @@ class RulesetRegistry:
         return _version(text), bool(created)
 
     async def list(self, tenant: str) -> builtins.list[RulesetSummary]:
-        names = await self.redis.hgetall(keys.ruleset_names(tenant))
-        out = []
-        for raw_name, raw_latest in sorted(names.items()):
-            name = _text(raw_name)
-            latest = await self.get(tenant, name, int(raw_latest))
-            tags = await self.redis.hgetall(keys.ruleset(tenant, name, "tags"))
-            out.append(
-                RulesetSummary(
-                    name=name,
-                    latest=int(raw_latest),
-                    tags={_text(k): int(v) for k, v in sorted(tags.items())},
-                    updated_at=latest.published_at if latest else "",
-                )
-            )
-        return out
+        names = await self.redis.hkeys(keys.ruleset_names(tenant))
+        found = [await self.summary(tenant, _text(n)) for n in sorted(names)]
+        return [s for s in found if s is not None]
 
     async def summary(self, tenant: str, name: str) -> RulesetSummary | None:
-        return next((s for s in await self.list(tenant) if s.name == name), None)
+        latest = await self.get(tenant, name, "latest")
+        if latest is None:
+            return None
+        tags = await self.redis.hgetall(keys.ruleset(tenant, name, "tags"))
+        return RulesetSummary(
+            name=name,
+            latest=latest.version,
+            tags={_text(k): int(v) for k, v in sorted(tags.items())},
+            updated_at=latest.published_at,
+        )
 
     async def versions(self, tenant: str, name: str) -> builtins.list[RulesetVersion]:
         raw = await self.redis.hgetall(keys.ruleset(tenant, name, "versions"))

@@ -33,6 +33,13 @@ def _diagnostics(items: list[reasoning.Diagnostic]) -> list[DiagnosticOut]:
     return [DiagnosticOut(**d.to_json(), rendered=d.render()) for d in items]
 
 
+async def _summary(services: Any, tenant: str, name: str) -> Any:
+    summary = await services.registry.summary(tenant, name)
+    if summary is None:
+        raise not_found(f"ruleset {name!r}")
+    return summary
+
+
 def _check_size(services: Any, source: str) -> None:
     limit = services.settings.limit_program_bytes
     size = len(source.encode())
@@ -150,7 +157,7 @@ async def get_ruleset(name: str, services: ServicesDep, key: Reader) -> RulesetO
     versions = await services.registry.versions(key.tenant, name)
     if not versions:
         raise not_found(f"ruleset {name!r}")
-    summary = next(s for s in await services.registry.list(key.tenant) if s.name == name)
+    summary = await _summary(services, key.tenant, name)
     tags = dict(summary.tags)
     return RulesetOut(
         name=name,
@@ -168,7 +175,7 @@ async def get_version(name: str, version: str, services: ServicesDep, key: Reade
     if found is None or found.name != name:
         raise not_found(f"version {version!r} of ruleset {name!r}")
     source = await services.registry.source(found.hash)
-    summary = next(s for s in await services.registry.list(key.tenant) if s.name == name)
+    summary = await _summary(services, key.tenant, name)
     return _version_out(found, dict(summary.tags), source=source)
 
 
@@ -189,6 +196,6 @@ async def get_tags(name: str, services: ServicesDep, key: Reader) -> TagsOut:
     """Current tags and every move, newest first."""
     if not await services.registry.versions(key.tenant, name):
         raise not_found(f"ruleset {name!r}")
-    summary = next(s for s in await services.registry.list(key.tenant) if s.name == name)
+    summary = await _summary(services, key.tenant, name)
     history = await services.registry.tag_history(key.tenant, name)
     return TagsOut(tags=dict(summary.tags), history=[TagMoveOut(**m.model_dump()) for m in history])
