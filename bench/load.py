@@ -147,7 +147,9 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory(prefix="entail-load-") as tmp:
-        settings = Settings(data_dir=Path(tmp), backend_port=free_port(), worker_port=free_port())
+        settings = Settings(
+            data_dir=Path(tmp), backend_port=free_port(), worker_port=free_port(), audit_sink_port=free_port()
+        )
         log = Path(tmp) / "stack.log"
         with log.open("w") as out:
             stack = Stack(

@@ -14,12 +14,14 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -28,7 +30,18 @@ import yaml
 from .auth import key_entry, new_key
 from .settings import Settings
 
-COLOURS = {"redis": 31, "backend": 32, "worker": 33, "relay": 36}
+COLOURS = {"redis": 31, "backend": 32, "worker": 33, "relay": 36, "sink": 35}
+
+
+def audit_sink_source() -> Path:
+    """functions/audit_sink/main.py of the repository this package runs from."""
+    for root in (Path.cwd(), *Path(__file__).resolve().parents):
+        candidate = root / "functions" / "audit_sink" / "main.py"
+        if candidate.is_file():
+            return candidate
+    raise StackError(
+        "functions/audit_sink/main.py not found: run `entail up` from an Entail checkout (make run)"
+    )
 
 
 class StackError(RuntimeError):
@@ -155,6 +168,20 @@ class Stack:
         python = sys.executable
         self._spawn("backend", [python, "-m", "entail_backend"], env)
         self._spawn("worker", [python, "-m", "entail_worker"], env)
+        sink_source = audit_sink_source()
+        sink_port = self.settings.audit_sink_port
+        env["ENTAIL_AUDIT_SINK_URL"] = f"http://127.0.0.1:{sink_port}/"
+        env["ENTAIL_AUDIT_DUCKDB_PATH"] = str(self.settings.audit_duckdb_path or data_dir / "audit.duckdb")
+        self._spawn(
+            "sink",
+            [
+                python, "-m", "functions_framework",
+                "--source", str(sink_source), "--target", "audit_sink",
+                "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(sink_port),
+            ],
+            env,
+        )  # fmt: skip
+        self._wait_port(sink_port, "sink", ready_timeout_s)
         self._spawn("relay", [python, "-m", "entail.bus.relay"], env)
         self._wait_ready(f"{self.backend_url}/readyz", "backend", ready_timeout_s)
         self._wait_ready(f"{self.worker_url}/readyz", "worker", ready_timeout_s)
@@ -212,6 +239,21 @@ class Stack:
             time.sleep(0.1)
         self.stop()
         raise StackError(f"{name} was not ready at {url} within {timeout_s:.0f} s")
+
+    def _wait_port(self, port: int, name: str, timeout_s: float) -> None:
+        """The functions framework has no health route: wait until it accepts connections."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            dead = self.dead_child()
+            if dead is not None:
+                self.stop()
+                raise StackError(f"{dead} exited while starting; its output is above")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise StackError(f"{name} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s")
 
     def dead_child(self) -> str | None:
         for child in self.children:
@@ -278,6 +320,8 @@ class Stack:
                 f"  API           {self.backend_url}   (OpenAPI: {self.backend_url}/docs)",
                 f"  worker        {self.worker_url}    (push endpoint; not for clients)",
                 f"  metrics       {self.backend_url}/metrics",
+                f"  audit sink    http://127.0.0.1:{self.settings.audit_sink_port}/  "
+                f"(CloudEvents from topic decisions; DuckDB {self.env.get('ENTAIL_AUDIT_DUCKDB_PATH', '')})",
                 "  tenant        dev",
                 f"  API key       {self.api_key}",
                 "",

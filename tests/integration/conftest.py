@@ -1,5 +1,6 @@
 """Shared fixtures of the integration tests: a real valkey-server from the
-pinned wheel, one per xdist worker, emptied before each test that asks for it."""
+pinned wheel, one per xdist worker (session scope is per worker process),
+emptied before each test that asks for ``settings`` or ``redis``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from redis import Redis
 
 from entail.settings import Settings
+from entail.state.client import connect
 from entail.state.embedded import EmbeddedRedis
 
 
@@ -35,7 +37,8 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    """The client the services use (:func:`entail.state.connect`), closed afterwards."""
+    client = connect(settings)
     try:
         yield client
     finally:

@@ -3,7 +3,10 @@
 Locally nothing pushes messages to the services the way Google Pub/Sub does in
 the cloud, so the relay does: one consumer group per :class:`Subscription`, and
 every message POSTed to the subscriber in the exact Pub/Sub push envelope, so the
-worker cannot tell the two apart. The delivery rules are Pub/Sub's:
+worker cannot tell the two apart. A subscription with ``format="cloudevent"``
+(a Cloud Function, such as the audit sink) gets instead the CloudEvent in binary
+mode that Eventarc delivers to a gen2 function triggered by a topic. The
+delivery rules are Pub/Sub's:
 
 * acknowledged by an HTTP 102, 200, 201, 202 or 204 answer, nothing else;
 * anything else (another status, a refused connection, a timeout after the ack
@@ -42,7 +45,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -52,7 +55,7 @@ from redis.typing import StreamIdT
 
 from ..models import utcnow
 from ..settings import Settings
-from .port import REASONING_JOBS, Message
+from .port import DECISIONS, REASONING_JOBS, Message
 from .redis_streams import decode_entry, stream_key
 
 log = logging.getLogger("entail.relay")
@@ -63,6 +66,12 @@ PUSH_SUCCESS_STATUSES = frozenset({102, 200, 201, 202, 204})
 REASONING_WORKER_SUBSCRIPTION = "reasoning-worker"
 """The local subscription of the reasoning worker to ``reasoning-jobs`` (also the /metrics label)."""
 
+AUDIT_SINK_SUBSCRIPTION = "audit-sink"
+"""The local subscription of the audit sink function to ``decisions`` (CloudEvents)."""
+
+PUBSUB_CLOUDEVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+"""The CloudEvent type Eventarc gives a Pub/Sub message delivered to a function."""
+
 PUSH_SECRET_HEADER = "X-Entail-Push-Secret"
 ERROR_BODY_CHARS = 500
 ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is away
@@ -71,13 +80,16 @@ IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, 
 
 @dataclass
 class Subscription:
-    """A push subscription: the messages of ``topic`` are POSTed to ``push_url``."""
+    """A push subscription: the messages of ``topic`` are POSTed to ``push_url``,
+    as a Pub/Sub push envelope (``format="push"``, a Cloud Run service) or as a
+    binary-mode CloudEvent (``format="cloudevent"``, a Cloud Function gen2)."""
 
     name: str
     topic: str
     push_url: str
     headers: dict[str, str] = field(default_factory=dict)
     max_attempts: int = 5
+    format: Literal["push", "cloudevent"] = "push"
 
 
 def attempts_key(topic: str, subscription: str) -> str:
@@ -107,6 +119,37 @@ def push_envelope(message: Message, subscription: str, attempt: int) -> dict[str
         "subscription": subscription_path(subscription),
         "deliveryAttempt": attempt,
     }
+
+
+def topic_path(topic: str) -> str:
+    return f"projects/local/topics/{topic}"
+
+
+def cloudevent_request(message: Message, topic: str, subscription: str) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the binary-mode CloudEvent Eventarc POSTs to a gen2
+    function for a Pub/Sub message: the ``ce-*`` attributes in headers, the
+    ``MessagePublishedData`` as the JSON body (no ``deliveryAttempt`` there)."""
+    publish_time = message.publish_time or utcnow()
+    headers = {
+        "ce-id": message.id,
+        "ce-source": f"//pubsub.googleapis.com/{topic_path(topic)}",
+        "ce-type": PUBSUB_CLOUDEVENT_TYPE,
+        "ce-specversion": "1.0",
+        "ce-time": publish_time,
+        "content-type": "application/json",
+    }
+    body = {
+        "message": {
+            "data": base64.b64encode(message.data).decode("ascii"),
+            "attributes": dict(message.attributes),
+            "messageId": message.id,
+            "message_id": message.id,
+            "publishTime": publish_time,
+            "publish_time": publish_time,
+        },
+        "subscription": subscription_path(subscription),
+    }
+    return headers, json.dumps(body, separators=(",", ":")).encode()
 
 
 def backoff_s(attempt: int, initial_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
@@ -485,9 +528,15 @@ class _SubscriptionRunner:
 
     async def _post(self, message: Message, attempt: int) -> str | None:
         """One push; None when acknowledged, else what went wrong."""
-        envelope = push_envelope(message, self.sub.name, attempt)
         try:
-            response = await self.http.post(self.sub.push_url, json=envelope, headers=self.sub.headers)
+            if self.sub.format == "cloudevent":
+                ce_headers, body = cloudevent_request(message, self.sub.topic, self.sub.name)
+                response = await self.http.post(
+                    self.sub.push_url, content=body, headers={**self.sub.headers, **ce_headers}
+                )
+            else:
+                envelope = push_envelope(message, self.sub.name, attempt)
+                response = await self.http.post(self.sub.push_url, json=envelope, headers=self.sub.headers)
         except Exception as exc:  # refused, reset, timed out, bad URL: all a nack
             detail = str(exc)
             return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
@@ -675,11 +724,8 @@ async def pending_lag(redis: aioredis.Redis, topic: str, sub: str) -> int:
 
 
 def default_subscriptions(settings: Settings) -> list[Subscription]:
-    """The local push subscriptions, all in one place.
-
-    Hook: the ``decisions`` → audit sink subscription is added to this list when
-    the audit sink exists (a later issue).
-    """
+    """The local push subscriptions, all in one place: the reasoning worker
+    (Pub/Sub push) and the audit sink function (CloudEvents, as Eventarc)."""
     return [
         Subscription(
             name=REASONING_WORKER_SUBSCRIPTION,
@@ -688,7 +734,13 @@ def default_subscriptions(settings: Settings) -> list[Subscription]:
             headers={PUSH_SECRET_HEADER: settings.push_secret},
             max_attempts=settings.relay_max_attempts,
         ),
-        # Subscription(name="audit-sink", topic=DECISIONS, push_url=..., headers=...),
+        Subscription(
+            name=AUDIT_SINK_SUBSCRIPTION,
+            topic=DECISIONS,
+            push_url=settings.audit_sink_url,
+            max_attempts=settings.relay_max_attempts,
+            format="cloudevent",
+        ),
     ]
 
 

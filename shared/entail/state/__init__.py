@@ -3,11 +3,13 @@
 from .cache import ResultCache
 from .client import connect
 from .decisions import DecisionStore
+from .embedded import EmbeddedRedis
 from .ratelimit import RateDecision, RateLimiter
-from .registry import RulesetRegistry, RulesetSummary, RulesetVersion, TagMove
+from .registry import RulesetRegistry, RulesetSummary, RulesetVersion, TagMove, source_hash
 
 __all__ = [
     "DecisionStore",
+    "EmbeddedRedis",
     "RateDecision",
     "RateLimiter",
     "ResultCache",
@@ -16,4 +18,5 @@ __all__ = [
     "RulesetVersion",
     "TagMove",
     "connect",
+    "source_hash",
 ]

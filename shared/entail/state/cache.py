@@ -8,6 +8,9 @@ from . import keys
 
 
 class ResultCache:
+    """The tenant is part of the key: the same ruleset and request from another
+    tenant never finds this tenant's decision."""
+
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 
@@ -18,4 +21,5 @@ class ResultCache:
     async def put(
         self, tenant: str, ruleset_hash: str, request_hash: str, decision_id: str, ttl_s: int
     ) -> None:
+        """Remember ``decision_id`` for ``ttl_s`` seconds (a later put replaces it)."""
         await self.redis.set(keys.cache(tenant, ruleset_hash, request_hash), decision_id, ex=ttl_s)

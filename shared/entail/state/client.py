@@ -12,6 +12,9 @@ from ..settings import Settings
 
 
 def connect(settings: Settings) -> aioredis.Redis:
+    """A pooled client for ``settings.redis_url``: bounded socket timeouts, a PING
+    on connections idle for 30 s, and up to 3 retries with exponential backoff on
+    connection errors and timeouts (a Redis failover or restart is a blip)."""
     timeout = settings.redis_socket_timeout_ms / 1000
     return aioredis.Redis.from_url(
         settings.redis_url,

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.exceptions import WatchError
 
 from ..models import DecisionRecord
@@ -32,6 +33,14 @@ end
 return 0
 """
 
+# Drop a claim only while this worker still holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 
 class DecisionStore:
     def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
@@ -39,8 +48,10 @@ class DecisionStore:
         self.ttl_s = ttl_s
         self._complete = redis.register_script(_COMPLETE)
         self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
 
     async def create(self, record: DecisionRecord) -> bool:
+        """Store a new record; False if the id exists already (ids are never reused)."""
         stored = await self.redis.set(
             keys.decision(record.decision_id), _dump(record), ex=self.ttl_s, nx=True
         )
@@ -89,18 +100,21 @@ class DecisionStore:
         return bool(stored)
 
     async def wait_done(self, tenant: str, decision_id: str, timeout_s: float) -> DecisionRecord | None:
-        """The final record as soon as it exists, or None after ``timeout_s``.
+        """The final record as soon as it exists, or None after ``timeout_s`` (also at
+        once when the decision does not exist or is another tenant's).
 
-        Subscribes before reading, so a completion between the read and the
-        subscription cannot be missed."""
+        Subscribes — and waits for the server to confirm it — before reading, so a
+        completion between the read and the subscription cannot be missed. The
+        record is re-read after every signal, and at least every second."""
+        deadline = time.monotonic() + timeout_s
         pubsub = self.redis.pubsub()
         try:
             await pubsub.subscribe(keys.done_channel(decision_id))
-            deadline = time.monotonic() + timeout_s
+            await _await_subscribed(pubsub, deadline)
             while True:
                 record = await self.get(tenant, decision_id)
                 if record is None or record.done:
-                    return record if record is not None and record.done else None
+                    return record
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -109,13 +123,30 @@ class DecisionStore:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
 
     async def claim(self, decision_id: str, worker: str, lease_ms: int) -> bool:
+        """Take the decision for ``lease_ms`` (SET NX PX); False while another worker holds it."""
         return bool(await self.redis.set(keys.claim(decision_id), worker, px=lease_ms, nx=True))
 
     async def claim_renew(self, decision_id: str, worker: str, lease_ms: int) -> bool:
+        """Extend the lease; False when ``worker`` no longer holds it (expired, taken over)."""
         return bool(await self._renew(keys=[keys.claim(decision_id)], args=[worker, lease_ms]))
 
-    async def release_claim(self, decision_id: str) -> None:
-        await self.redis.delete(keys.claim(decision_id))
+    async def release_claim(self, decision_id: str, worker: str | None = None) -> None:
+        """Drop the claim; with ``worker``, only while that worker still holds it."""
+        if worker is None:
+            await self.redis.delete(keys.claim(decision_id))
+        else:
+            await self._release(keys=[keys.claim(decision_id)], args=[worker])
+
+
+async def _await_subscribed(pubsub: PubSub, deadline: float) -> None:
+    """Wait for the subscribe confirmation: from then on every PUBLISH reaches us.
+
+    ``subscribe`` only sends the command, and the read that follows goes over
+    another connection, which the server may serve first."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = await pubsub.get_message(timeout=remaining)
+        if message is not None and message["type"] == "subscribe":
+            return
 
 
 def _dump(record: DecisionRecord) -> str:

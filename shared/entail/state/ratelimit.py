@@ -25,14 +25,18 @@ if tokens == nil then tokens = burst; at = now end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local allowed = 0
 if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+-- %.6f: tostring keeps 14 digits, which would round the time to 0.1 ms
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', string.format('%.6f', now))
+-- gone once it would be full again anyway (capped: a huge number would print as 1e+15)
+redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst / rate * 1000) + 1000, 1e12))
 return {allowed, tostring(tokens)}
 """
 
 
 @dataclass(frozen=True)
 class RateDecision:
+    """The outcome of one :meth:`RateLimiter.take`, ready for ``RateLimit-*`` headers."""
+
     allowed: bool
     remaining: int
     limit: int
@@ -45,6 +49,10 @@ class RateLimiter:
         self._take = redis.register_script(_TAKE)
 
     async def take(self, key_id: str, rate_per_s: float, burst: int) -> RateDecision:
+        """Take one token from ``key_id``'s bucket (``burst`` tokens, refilled at
+        ``rate_per_s``); not allowed when less than one token is left."""
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError(f"rate limit needs rate_per_s > 0 and burst >= 1, got {rate_per_s}, {burst}")
         allowed, raw = await self._take(keys=[keys.rate_bucket(key_id)], args=[rate_per_s, burst])
         tokens = float(raw)
         return RateDecision(

@@ -22,6 +22,7 @@ from . import keys
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 TAG_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
 HASH_RE = re.compile(r"[0-9a-f]{64}\Z")
+VERSION_RE = re.compile(r"[0-9]{1,15}\Z")
 
 
 class RulesetVersion(BaseModel):
@@ -51,7 +52,7 @@ class TagMove(BaseModel):
     moved_at: str
 
 
-# KEYS: versions, bysource, names, hashes, src
+# KEYS: versions, bysource, names, hashes, src, byhash
 # ARGV: name, hash, version JSON with "version":0 (filled in here), source,
 #       identity (hash + masking options: the same source with another mask is a new version)
 _PUBLISH = """
@@ -73,11 +74,14 @@ redis.call('HSET', KEYS[2], ARGV[5], tostring(version))
 redis.call('HSET', KEYS[3], ARGV[1], tostring(version))
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[4])
+redis.call('HSET', KEYS[6], ARGV[2], ARGV[1] .. '@' .. version)
 return {1, text}
 """
 
-# KEYS: tags, taglog; ARGV: tag, version, move JSON template
+# KEYS: tags, taglog, versions; ARGV: tag, version, move JSON template.
+# Returns the move as JSON, or false when there is no such version.
 _SET_TAG = """
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return false end
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
 local move = cjson.decode(ARGV[3])
 if previous then move['previous'] = tonumber(previous) end
@@ -109,11 +113,14 @@ class RulesetRegistry:
         published_by: str,
         masked_predicates: builtins.list[str] | None = None,
     ) -> tuple[RulesetVersion, bool]:
-        """The new version and True, or the latest version and False when its
-        source is identical."""
-        if not NAME_RE.match(name):
+        """The new version and True, or the latest version and False when that has
+        the same source and masked predicates (publishing is idempotent).
+
+        ValueError for an invalid name."""
+        if not NAME_RE.match(name) or HASH_RE.match(name):
             raise ValueError(
-                f"invalid ruleset name {name!r}: letters, digits, '_', '.', '-'; start with a letter"
+                f"invalid ruleset name {name!r}: letters, digits, '_', '.', '-'; start with a letter "
+                "(at most 64, and not a 64-digit hex hash)"
             )
         digest = source_hash(source)
         template = RulesetVersion(
@@ -134,6 +141,7 @@ class RulesetRegistry:
                 keys.ruleset_names(tenant),
                 keys.tenant_hashes(tenant),
                 keys.source(digest),
+                keys.tenant_byhash(tenant),
             ],
             args=[
                 name,
@@ -176,31 +184,46 @@ class RulesetRegistry:
         return _version(raw) if raw is not None else None
 
     async def resolve(self, tenant: str, ref: str) -> RulesetVersion | None:
-        """``name``, ``name@3``, ``name@latest``, ``name@tag``, or a version hash of this tenant."""
+        """``name``, ``name@3``, ``name@latest``, ``name@tag``, or a version hash of this
+        tenant (another tenant's hash resolves to None, like a hash nobody published)."""
         if HASH_RE.match(ref):
-            if not await self.redis.sismember(keys.tenant_hashes(tenant), ref):
-                return None
-            for summary in await self.list(tenant):
-                for v in await self.versions(tenant, summary.name):
-                    if v.hash == ref:
-                        found: RulesetVersion = v
-                        return found
-            return None
-        name, _, selector = ref.partition("@")
+            return await self._by_hash(tenant, ref)
+        name, at, selector = ref.partition("@")
         if not NAME_RE.match(name):
             return None
-        if not selector or selector == "latest":
+        if not at or selector == "latest":
             return await self.get(tenant, name, "latest")
-        if selector.isdigit():
+        if VERSION_RE.match(selector):
             return await self.get(tenant, name, int(selector))
+        if not TAG_RE.match(selector):
+            return None
         tagged = await self.redis.hget(keys.ruleset(tenant, name, "tags"), selector)
         return await self.get(tenant, name, int(tagged)) if tagged is not None else None
+
+    async def _by_hash(self, tenant: str, digest: str) -> RulesetVersion | None:
+        """The latest version of this tenant with this source hash."""
+        located = await self.redis.hget(keys.tenant_byhash(tenant), digest)
+        if located is not None:
+            name, _, version = _text(located).rpartition("@")
+            return await self.get(tenant, name, int(version))
+        if not await self.redis.sismember(keys.tenant_hashes(tenant), digest):
+            return None
+        # published before the byhash index existed: search the tenant's versions
+        found: RulesetVersion | None = None
+        for raw in await self.redis.hkeys(keys.ruleset_names(tenant)):
+            for v in await self.versions(tenant, _text(raw)):
+                if v.hash == digest and (found is None or v.published_at > found.published_at):
+                    found = v
+        return found
 
     async def source(self, digest: str) -> str | None:
         raw = await self.redis.get(keys.source(digest))
         return _text(raw) if raw is not None else None
 
     async def set_tag(self, tenant: str, name: str, tag: str, version: int, moved_by: str) -> TagMove:
+        """Point ``tag`` at ``version`` and append the move to the tag history.
+
+        ValueError for an invalid tag or a version that does not exist."""
         if not TAG_RE.match(tag) or tag == "latest":
             raise ValueError(
                 f"invalid tag {tag!r}: lower-case letters, digits, '_' and '-', starting with a letter "
@@ -208,9 +231,15 @@ class RulesetRegistry:
             )
         move = TagMove(tag=tag, version=version, previous=None, moved_by=moved_by, moved_at=utcnow())
         text = await self._set_tag(
-            keys=[keys.ruleset(tenant, name, "tags"), keys.ruleset(tenant, name, "taglog")],
+            keys=[
+                keys.ruleset(tenant, name, "tags"),
+                keys.ruleset(tenant, name, "taglog"),
+                keys.ruleset(tenant, name, "versions"),
+            ],
             args=[tag, str(version), move.model_dump_json()],
         )
+        if text is None:
+            raise ValueError(f"no version {version} of ruleset {name!r}")
         return TagMove.model_validate(json.loads(text))
 
     async def tag_history(self, tenant: str, name: str) -> builtins.list[TagMove]:

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from entail.bus.port import REASONING_JOBS
+from entail.bus.port import DECISIONS, REASONING_JOBS
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
 from entail.bus.relay import (
+    AUDIT_SINK_SUBSCRIPTION,
     PUSH_SECRET_HEADER,
     REASONING_WORKER_SUBSCRIPTION,
     Relay,
@@ -384,12 +385,89 @@ def test_backoff_doubles_is_capped_and_jittered() -> None:
 
 
 def test_default_subscription_pushes_jobs_to_the_worker(settings: Settings) -> None:
-    [sub] = default_subscriptions(settings)
+    [sub, _audit] = default_subscriptions(settings)
+    assert sub.format == "push"
     assert sub.name == REASONING_WORKER_SUBSCRIPTION == "reasoning-worker"
     assert sub.topic == REASONING_JOBS
     assert sub.push_url == settings.worker_push_url
     assert sub.headers == {PUSH_SECRET_HEADER: settings.push_secret}
     assert sub.max_attempts == settings.relay_max_attempts
+
+
+def test_default_subscription_delivers_decisions_to_the_audit_sink_as_cloudevents(
+    settings: Settings,
+) -> None:
+    [_worker, sub] = default_subscriptions(settings)
+    assert sub.name == AUDIT_SINK_SUBSCRIPTION == "audit-sink"
+    assert sub.topic == DECISIONS
+    assert sub.push_url == settings.audit_sink_url
+    assert sub.format == "cloudevent"
+    assert sub.headers == {}
+    assert sub.max_attempts == settings.relay_max_attempts
+
+
+async def test_cloudevent_format_is_eventarcs_binary_mode_pubsub_event(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    data = b'{"decision_id": "dec_1"}\xff'
+    attributes = {"decision_id": "dec_1", "tenant": "acme"}
+    message_id = await RedisStreamsBus(redis, 100).publish(DECISIONS, data, attributes)
+    sub = Subscription(
+        "fn-sub", DECISIONS, receiver.push_url("/"), {"X-Extra": "kept"}, max_attempts=5, format="cloudevent"
+    )
+    async with running(relay(redis, relay_settings, sub)):
+        await eventually(lambda: receiver.of(message_id), what="the delivery")
+        await eventually(lambda: acked_on(redis, DECISIONS, [message_id], "fn-sub"), what="the ack")
+
+    [push] = receiver.pushes
+    (_, fields), *_ = await redis.xrange(stream_key(DECISIONS))
+    publish_time = fields[b"publish_time"].decode()
+    assert RFC3339_MS.match(publish_time)
+    assert push.path == "/"
+    assert push.headers["ce-id"] == message_id
+    assert push.headers["ce-source"] == "//pubsub.googleapis.com/projects/local/topics/decisions"
+    assert push.headers["ce-type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert push.headers["ce-specversion"] == "1.0"
+    assert push.headers["ce-time"] == publish_time
+    assert push.headers["content-type"] == "application/json"
+    assert push.headers["x-extra"] == "kept"
+    assert push.envelope == {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": attributes,
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": publish_time,
+            "publish_time": publish_time,
+        },
+        "subscription": "projects/local/subscriptions/fn-sub",
+    }
+    assert base64.b64decode(push.envelope["message"]["data"], validate=True) == data
+
+
+async def test_cloudevent_subscription_retries_and_dead_letters_like_push(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    receiver.plan = lambda push: 500
+    message_id = await RedisStreamsBus(redis, 100).publish(DECISIONS, b"{}", {})
+    sub = Subscription("fn-sub", DECISIONS, receiver.push_url("/"), max_attempts=3, format="cloudevent")
+    async with running(relay(redis, relay_settings, sub)):
+        [letter] = await eventually(lambda: dead_letters(redis, DECISIONS, "fn-sub"), what="the dead letter")
+        await eventually(lambda: acked_on(redis, DECISIONS, [message_id], "fn-sub"), what="the ack")
+    assert len(receiver.of(message_id)) == 3
+    assert letter["original_id"] == message_id
+    assert letter["attempts"] == 3
+    assert letter["last_error"].startswith("HTTP 500")
+
+
+async def acked_on(redis: aioredis.Redis, topic: str, ids: list[str], group: str) -> bool:
+    """Every id delivered to the group of ``topic`` and none of them pending."""
+    stream = stream_key(topic)
+    groups = {g["name"].decode(): g for g in await redis.xinfo_groups(stream)}
+    if group not in groups or groups[group]["lag"] != 0:
+        return False
+    pending = await redis.xpending_range(stream, group, min="-", max="+", count=10_000)
+    return not {p["message_id"].decode() for p in pending} & set(ids)
 
 
 async def test_serve_delivers_the_default_subscription_until_stopped(

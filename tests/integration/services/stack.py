@@ -61,7 +61,9 @@ class LocalStack:
 
 @contextmanager
 def local_stack(tmp: Path, **env: str) -> Iterator[LocalStack]:
-    settings = Settings(data_dir=tmp, backend_port=free_port(), worker_port=free_port())
+    settings = Settings(
+        data_dir=tmp, backend_port=free_port(), worker_port=free_port(), audit_sink_port=free_port()
+    )
     extra_env = {
         "ENTAIL_DATA_DIR": str(tmp),
         "ENTAIL_RATE_LIMIT_PER_S": "50",

@@ -1,5 +1,5 @@
-"""The audit routes of the backend: search, read, replay — over the real DuckDB file
-the stack uses. Records are written the way the audit sink writes them."""
+"""The audit trail end to end: decisions reach the DuckDB file through the bus,
+the relay and the audit sink function; the backend searches, reads, replays."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from entail.audit import DuckDBAuditStore
 from entail.models import DecisionRecord
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide, local_stack, wait_for
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100. ok(X) :- amount(X, _), not flag(X). #defined amount/2."
 
@@ -47,9 +47,13 @@ def audited_decision(stack: LocalStack, store: DuckDBAuditStore, amount: int) ->
             explain=True,
             wait_ms=10000,
         ).json()
-    record = DecisionRecord.model_validate(body)
-    assert store.insert_decisions([record]).inserted == 1
+    recorded(store, body["decision_id"])
     return body
+
+
+def recorded(store: DuckDBAuditStore, decision_id: str) -> DecisionRecord:
+    """The audit row the sink wrote (worker → topic decisions → relay → audit_sink)."""
+    return wait_for(lambda: store.get_decision("acme", decision_id), what=f"audit row of {decision_id}")
 
 
 def test_publishing_writes_the_version_to_the_audit_store(stack: LocalStack, store: DuckDBAuditStore) -> None:
@@ -137,7 +141,7 @@ def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> 
             body = decide(
                 acme, ruleset="imp", facts={"amount": [[who, amount]]}, query=["flag(X)"], wait_ms=10000
             )
-            store.insert_decisions([DecisionRecord.model_validate(body.json())])
+            recorded(store, body.json()["decision_id"])
         assert acme.post("/v1/rulesets", json={"name": "imp", "source": v2}).json()["version"] == 2
     with stack.client("acme_audit") as audit:
         report = audit.post("/v1/rulesets/imp/impact", json={"version": "2", **search}).json()
@@ -171,7 +175,8 @@ def test_masked_inputs_are_never_stored_in_clear(stack: LocalStack, store: DuckD
         assert all(v.startswith("hmac-sha256:") for v in ssn) and body["facts"]["age"] == [["ann", 30]]
         bad = acme.post("/v1/rulesets", json={"name": "msk", "source": source, "masked_predicates": ["ssn"]})
         assert bad.status_code == 422
-    store.insert_decisions([DecisionRecord.model_validate(body)])
+    row = recorded(store, body["decision_id"])
+    assert "123-45-6789" not in row.model_dump_json()
     with stack.client("acme_audit") as audit:
         kept = audit.get(f"/v1/audit/decisions/{body['decision_id']}").json()
         assert "123-45-6789" not in json.dumps(kept)
