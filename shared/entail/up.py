@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -225,35 +226,36 @@ class Stack:
         self._wait_ready(url, name, timeout_s)
 
     def _wait_ready(self, url: str, name: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            dead = self.dead_child()
-            if dead is not None:
-                self.stop()
-                raise StackError(f"{dead} exited while starting; its output is above")
+        def answers() -> bool:
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
+                return httpx.get(url, timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise StackError(f"{name} was not ready at {url} within {timeout_s:.0f} s")
+                return False
+
+        self._wait_until(answers, f"{name} was not ready at {url}", timeout_s)
 
     def _wait_port(self, port: int, name: str, timeout_s: float) -> None:
         """The functions framework has no health route: wait until it accepts connections."""
+
+        def listens() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        self._wait_until(listens, f"{name} did not listen on 127.0.0.1:{port}", timeout_s)
+
+    def _wait_until(self, check: Callable[[], bool], failure: str, timeout_s: float) -> None:
+        """Poll ``check``; stop the stack if a child dies or the deadline passes."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             dead = self.dead_child()
             if dead is not None:
                 self.stop()
                 raise StackError(f"{dead} exited while starting; its output is above")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if check():
+                return
             time.sleep(0.1)
         self.stop()
-        raise StackError(f"{name} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s")
+        raise StackError(f"{failure} within {timeout_s:.0f} s")
 
     def dead_child(self) -> str | None:
         for child in self.children:
