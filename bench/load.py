@@ -31,19 +31,11 @@ from typing import Any
 
 import httpx
 
+from entail.ports import free_port
 from entail.settings import Settings
 from entail.up import Stack, example_case
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def loan_case(i: int) -> dict[str, Any]:

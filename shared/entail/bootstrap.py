@@ -36,12 +36,20 @@ class Services:
     registry: RulesetRegistry
     rate_limiter: RateLimiter
     keys: KeyRing
-    audit: AuditStore
+    _audit: AuditStore | None = None
     _owns_redis: bool = True
+
+    @property
+    def audit(self) -> AuditStore:
+        """Opened on first use: the worker and the relay never touch the audit file."""
+        if self._audit is None:
+            self._audit = open_audit_store(self.settings)
+        return self._audit
 
     async def aclose(self) -> None:
         await self.bus.close()
-        self.audit.close()
+        if self._audit is not None:
+            self._audit.close()
         if self._owns_redis:
             await self.redis.aclose()
 
@@ -63,7 +71,7 @@ async def bootstrap(
         registry=RulesetRegistry(client),
         rate_limiter=RateLimiter(client),
         keys=KeyRing.from_settings(settings),
-        audit=audit if audit is not None else open_audit_store(settings),
+        _audit=audit,
         _owns_redis=redis is None,
     )
 

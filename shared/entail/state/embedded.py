@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from types import TracebackType
 
 import redis
 
+from ..ports import free_port
+
 LOG_NAME = "valkey.log"
 # attempts with another free port when the one we picked was taken meanwhile
 _PORT_ATTEMPTS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def binary_path() -> str:
@@ -56,7 +50,7 @@ class EmbeddedRedis:
         # absolute: valkey changes into `dir` before it opens the log file
         self.data_dir = Path(data_dir).resolve()
         self._fixed_port = bool(port)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,7 +90,7 @@ class EmbeddedRedis:
             except PortInUseError:
                 if self._fixed_port or attempt == _PORT_ATTEMPTS:
                     raise
-                self.port = _free_port()
+                self.port = free_port()
         raise AssertionError("unreachable")
 
     def _start_once(self, timeout_s: float) -> EmbeddedRedis:

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+from entail.ports import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCE = REPO / "functions" / "audit_sink" / "main.py"
@@ -102,12 +103,6 @@ def _connect(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SinkProcess:

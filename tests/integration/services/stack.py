@@ -4,7 +4,6 @@ as processes on free 127.0.0.1 ports, with keys for two tenants."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from entail.auth import key_entry
+from entail.ports import free_port
 from entail.settings import Settings
 from entail.up import Stack
 
@@ -26,13 +26,6 @@ KEYS = {
     "acme_rate": ("ent_acme_rate_key", "acme-rate", "acme", ["decide", "author"]),
     "globex": ("ent_globex_admin_key", "globex-admin", "globex", ["admin"]),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition") -> T:

@@ -8,9 +8,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from entail.ports import free_port
 from entail.settings import Settings
 from entail.state import connect
-from entail.state.embedded import _free_port
 
 
 async def test_connect_options(settings: Settings) -> None:
@@ -38,7 +38,7 @@ async def test_a_dropped_connection_is_retried(settings: Settings, redis: aiored
 
 
 async def test_no_server_fails_after_a_few_quick_retries(settings: Settings) -> None:
-    nowhere = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    nowhere = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     client = connect(nowhere)
     t0 = time.monotonic()
     try:

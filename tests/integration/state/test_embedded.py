@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from entail.ports import free_port
 from entail.state import EmbeddedRedis
-from entail.state.embedded import PortInUseError, _free_port
+from entail.state.embedded import PortInUseError
 
 
 def gone(pid: int, within_s: float = 5.0) -> bool:
@@ -109,7 +110,7 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_cli_runs_until_signalled(tmp_path: Path, signum: signal.Signals) -> None:
-    port = [] if signum == signal.SIGINT else ["--port", str(_free_port())]
+    port = [] if signum == signal.SIGINT else ["--port", str(free_port())]
     cli = run_cli("--data-dir", str(tmp_path / "r"), *port)
     try:
         assert cli.stdout is not None

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from entail import reasoning
 from entail.audit.schema import RulesetRecord
 from entail.reasoning.testing import TestFileError, cases_from_data, run_test_case
+from entail.state.registry import source_hash
 
 from ..deps import Author, Reader, ServicesDep
 from ..problems import Problem, not_found
@@ -60,7 +61,7 @@ async def validate(body: ValidateRequest, services: ServicesDep, key: Author) ->
     _check_size(services, body.source)
     diagnostics = reasoning.check(body.source)
     ok = not any(d.severity == "error" for d in diagnostics)
-    digest = reasoning.compile(body.source).hash if ok else None
+    digest = source_hash(body.source) if ok else None  # check() compiled it already
     return ValidateResponse(ok=ok, hash=digest, diagnostics=_diagnostics(diagnostics))
 
 
