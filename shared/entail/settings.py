@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
     mask_secret: str = "dev-mask-secret"
 
+    # the built web app (static/dist) that the backend serves at /; default: the
+    # repository's static/dist when it exists (in the cloud the CDN bucket serves it)
+    static_dir: Path | None = None
+    # origins allowed to call the API from a browser (the web app on another origin),
+    # a JSON list, e.g. ENTAIL_CORS_ORIGINS='["https://app.example.com"]'
+    cors_origins: list[str] = Field(default_factory=list)
+
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")

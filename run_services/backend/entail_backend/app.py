@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entail.bootstrap import Services, open_services
 from entail.settings import Settings
 
-from . import problems
+from . import problems, webapp
 from .metrics import observe
 from .problems import Problem, problem_response
-from .routes import audit, decisions, health, rulesets
+from .routes import audit, decisions, drafts, health, rulesets, whoami
 
 API_DESCRIPTION = """\
 Entail answers decisions over case facts with a published Datalog ruleset, with
@@ -85,14 +86,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     problems.install(app)
+    app.include_router(drafts.router)
     app.include_router(rulesets.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)
     app.include_router(health.router)
+    app.include_router(whoami.router)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> dict[str, Any]:
-        return {"service": "entail-backend", "docs": "/docs", "openapi": "/openapi.json"}
+    dist = settings.static_dir or webapp.default_dist()
+    if (dist / "index.html").is_file():
+        webapp.mount(app, dist)  # after every API route: it only answers what they do not
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> dict[str, Any]:
+            return {"service": "entail-backend", "docs": "/docs", "openapi": "/openapi.json"}
 
     @app.middleware("http")
     async def rate_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -123,4 +131,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.middleware("http")(observe)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:  # the web app served from another origin (the CDN) calls the API
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=[
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+                "Location",
+            ],
+            max_age=600,
+        )
     return app

@@ -1,0 +1,84 @@
+"""Evaluate a draft program over one case without publishing it (the playground).
+
+Nothing is stored, cached or audited: a draft is not a ruleset version, so its
+answers are not decisions. The same engine limits as a decision apply, capped by
+the service's settings; the evaluation runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from entail import reasoning
+
+from ..deps import Author, ServicesDep
+from ..problems import Problem
+from ..schemas import LOAN_FACTS, LOAN_SOURCE
+from .decisions import _check_case, _limits
+from .rulesets import _check_size, _diagnostics
+
+router = APIRouter(tags=["rulesets"])
+
+
+class DraftEvaluateRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"source": LOAN_SOURCE, "facts": LOAN_FACTS, "query": ["decision(A, D)"], "explain": True}
+            ]
+        },
+    )
+    source: str = Field(description="The program text (not published)")
+    facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
+    query: list[str] = Field(default_factory=list, max_length=100)
+    explain: bool = False
+    limits: dict[str, int] = Field(default_factory=dict, description="lower the engine limits")
+
+
+class DraftEvaluateOut(BaseModel):
+    answers: list[dict[str, Any]] = Field(description="per query: its answers (with proofs when explained)")
+    result_hash: str
+    stats: dict[str, Any]
+
+
+@router.post("/v1/rulesets/evaluate", response_model=DraftEvaluateOut)
+async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key: Author) -> Any:
+    """Compile ``source`` and evaluate it over ``facts`` for ``query``: answers (and
+    proofs with ``explain``), the result hash and stats. 422 with diagnostics for a
+    program that does not compile; 422 naming the limit for one that is exceeded."""
+    _check_size(services, body.source)
+    _check_case(body.facts, body.query, "")
+    limits = reasoning.Limits.from_mapping(_limits(services, body.limits))
+    try:
+        ruleset = await asyncio.to_thread(reasoning.compile, body.source, "draft.lp")
+    except reasoning.ProgramError as exc:
+        raise Problem(
+            422,
+            "invalid-program",
+            "Invalid program",
+            f"the program has {len(exc.diagnostics)} error(s); first: "
+            f"{exc.diagnostics[0].line}:{exc.diagnostics[0].column}: {exc.diagnostics[0].message}",
+            diagnostics=[d.model_dump() for d in _diagnostics(exc.diagnostics)],
+        ) from None
+    try:
+        result = await asyncio.to_thread(
+            ruleset.evaluate, body.facts, body.query, explain=body.explain, limits=limits
+        )
+    except reasoning.LimitExceeded as exc:
+        raise Problem(422, exc.code, "Limit exceeded", str(exc), limit=exc.limit, value=exc.value) from None
+    except reasoning.FactsError as exc:
+        raise Problem(
+            422, "invalid-facts", "Invalid facts", f"/facts{exc.path}: {exc}", path=exc.path
+        ) from None
+    except reasoning.EntailError as exc:
+        raise Problem(422, exc.code, "Evaluation failed", str(exc)) from None
+    return DraftEvaluateOut(
+        answers=[q.to_json() for q in result.answers],
+        result_hash=result.result_hash,
+        stats=dict(result.stats),
+    )
