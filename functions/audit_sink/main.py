@@ -20,6 +20,12 @@ Outcomes, by what the framework answers (Pub/Sub redelivers anything but 2xx):
 
 Nothing connects at import: the store is opened by the first message and kept
 for the life of the instance.
+
+Messages arriving together are written together (:mod:`entail.audit.group_commit`):
+the framework serves each request on its own thread, and while one store call
+runs, the decisions that arrive queue up and go in the next call. Each request
+still answers only once its own decision is stored, so a 2xx remains a
+durable acknowledgement.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from entail.audit.factory import open_audit_store
-from entail.audit.port import AuditStore, InsertResult
+from entail.audit.group_commit import GroupCommitter, Outcome
+from entail.audit.port import AuditStore
 from entail.settings import Settings
 
 log = logging.getLogger("entail.audit_sink")
@@ -48,6 +55,7 @@ if not log.handlers:  # the framework configures no logging: one line per messag
     log.propagate = False
 
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
+MAX_BATCH = 500  # decisions per store call at most
 
 _store: AuditStore | None = None
 _store_lock = threading.Lock()
@@ -70,6 +78,9 @@ def reset_store() -> None:
         if _store is not None:
             _store.close()
         _store = None
+
+
+committer = GroupCommitter(get_store, max_batch=MAX_BATCH)
 
 
 def _undecodable(raw: str, error: str) -> dict[str, Any]:
@@ -103,14 +114,11 @@ def decode_payload(data: Any) -> dict[str, Any]:
     return payload
 
 
-def _outcome(result: InsertResult) -> str:
-    if result.inserted:
-        return "inserted"
-    if result.duplicates:
-        return "duplicate"
-    if result.rejected:
-        return f"rejected: {result.rejected[0].reason}"
-    return "nothing stored"
+def _outcome(outcome: Outcome) -> str:
+    where = f" (batch of {outcome.batch_size})" if outcome.batch_size > 1 else ""
+    if outcome.rejection is not None:
+        return f"rejected{where}: {outcome.rejection.reason}"
+    return f"stored{where}"
 
 
 @functions_framework.cloud_event
@@ -122,7 +130,7 @@ def audit_sink(cloud_event: CloudEvent) -> None:
     payload = decode_payload(data)
     decision_id = payload.get("decision_id")
     try:
-        result = get_store().insert_decisions([payload])
+        outcome = committer.insert(payload)
     except Exception as exc:
         log.error(
             "message %s decision %s: not stored, will be redelivered: %s: %s",
@@ -132,4 +140,4 @@ def audit_sink(cloud_event: CloudEvent) -> None:
             exc,
         )
         raise
-    log.info("message %s decision %s: %s", message_id, decision_id, _outcome(result))
+    log.info("message %s decision %s: %s", message_id, decision_id, _outcome(outcome))

@@ -103,6 +103,9 @@ class DecisionRecord(BaseModel):
     engine_version: str = ENGINE_VERSION
     worker: str | None = None
     cached: bool = False
+    # a cache hit is a decision of its own (its own id and audit row) that repeats
+    # the result of this earlier decision
+    cached_from: str | None = None
     masked_predicates: list[str] = Field(
         default_factory=list, description="input predicates (name/arity) whose values are stored as HMACs"
     )

@@ -119,6 +119,21 @@ def _field(payload: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """A file written before a column was added to schema.py gets it (NULL in
+    old rows), as BigQuery's additive schema updates do. Only optional columns
+    are ever added to the schema, so old rows stay valid."""
+    have = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]
+        ).fetchall()
+    }
+    for c in table.columns:
+        if c.name not in have:
+            conn.execute(f"ALTER TABLE {_q(table.name)} ADD COLUMN {_q(c.name)} {DUCKDB_TYPES[c.type]}")
+
+
 LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
 
 
@@ -136,6 +151,7 @@ class DuckDBAuditStore:
         with self._session() as conn:
             for t in TABLES.values():
                 conn.execute(create_table_sql(t))
+                _add_missing_columns(conn, t)
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
             )

@@ -177,8 +177,14 @@ def test_decision_with_proof_then_cache_hit(acme: httpx.Client) -> None:
 
     again = decide(acme, **body, wait_ms=0)  # facts in another key order hash the same
     assert again.status_code == 200
-    assert again.json()["decision_id"] == record["decision_id"] and again.json()["cached"] is True
-    assert acme.get(f"/v1/decisions/{record['decision_id']}").json()["status"] == "succeeded"
+    hit = again.json()
+    # a cache hit is a decision of its own that repeats the original's result
+    assert hit["cached"] is True and hit["cached_from"] == record["decision_id"]
+    assert hit["decision_id"] != record["decision_id"] and hit["status"] == "succeeded"
+    assert hit["answers"] == record["answers"] and hit["result_hash"] == record["result_hash"]
+    assert hit["worker"] is None and hit["completed_at"] >= record["completed_at"]
+    assert acme.get(f"/v1/decisions/{hit['decision_id']}").json() == hit
+    assert acme.get(f"/v1/decisions/{record['decision_id']}").json()["cached"] is False
 
 
 def test_accepted_then_polled_and_followed_over_sse(acme: httpx.Client) -> None:

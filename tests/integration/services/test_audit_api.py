@@ -75,6 +75,37 @@ def test_search_read_and_replay(stack: LocalStack, store: DuckDBAuditStore) -> N
     assert replay["replay_result_hash"] == replay["original_result_hash"] == body["result_hash"]
 
 
+def test_every_cache_hit_is_a_decision_with_its_own_audit_row(
+    stack: LocalStack, store: DuckDBAuditStore
+) -> None:
+    original = audited_decision(stack, store, 321)
+    with stack.client("acme") as acme:
+        hits = [
+            decide(
+                acme,
+                ruleset="aud",
+                facts={"amount": [["a", 321]]},
+                query=["flag(X)", "ok(X)"],
+                explain=True,
+                wait_ms=0,
+            ).json()
+            for _ in range(3)
+        ]
+    assert all(h["cached"] and h["cached_from"] == original["decision_id"] for h in hits)
+    assert len({h["decision_id"] for h in hits} | {original["decision_id"]}) == 4
+    for hit in hits:
+        row = recorded(store, hit["decision_id"])
+        assert row.cached and row.cached_from == original["decision_id"]
+        assert row.answers == original["answers"] and row.facts == original["facts"]
+    with stack.client("acme_audit") as audit:
+        replay = audit.post(f"/v1/decisions/{hits[0]['decision_id']}/replay").json()
+    assert replay["identical"] is True
+    span = window()
+    page = store.search_decisions("acme", span["start"], span["end"], ruleset_name="aud", page_size=1000)
+    ids = [d.decision_id for d in page.items]
+    assert all(ids.count(h["decision_id"]) == 1 for h in hits)
+
+
 def test_replay_reports_a_difference(stack: LocalStack, store: DuckDBAuditStore) -> None:
     body = audited_decision(stack, store, 7)
     tampered = DecisionRecord.model_validate(body).model_copy(

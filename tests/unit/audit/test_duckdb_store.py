@@ -434,3 +434,17 @@ def test_shared_mode_lets_two_processes_use_one_file(tmp_path: Path) -> None:
     page = mine.search_decisions("acme", T0 - timedelta(days=1), T0 + timedelta(days=1), page_size=1000)
     assert len(page.items) == 120
     mine.close()
+
+
+def test_a_file_from_before_a_new_column_gets_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    DuckDBAuditStore(path).close()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("DROP INDEX decisions_tenant_completed")  # an index pins the columns
+        conn.execute('ALTER TABLE decisions DROP COLUMN "cached_from"')
+    reopened = DuckDBAuditStore(path)
+    hit = record(1, cached=True, cached_from="dec_000000")
+    reopened.insert_decisions([hit])
+    got = reopened.get_decision("acme", hit.decision_id)
+    assert got is not None and got.cached_from == "dec_000000"
+    reopened.close()

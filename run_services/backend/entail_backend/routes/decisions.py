@@ -13,8 +13,10 @@ from fastapi.responses import StreamingResponse
 from entail import reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
+from entail.bus.port import DECISIONS as DECISIONS_TOPIC
 from entail.bus.port import REASONING_JOBS
 from entail.models import (
+    DECISION_SCHEMA,
     JOB_SCHEMA,
     DecisionRecord,
     Job,
@@ -93,7 +95,7 @@ async def _submit(
         original = await services.decisions.get(key.tenant, cached_id)
         if original is not None and original.status == "succeeded":
             DECISIONS.labels("cached").inc()
-            return original.model_copy(update={"cached": True})
+            return await _serve_cached(services, original, digest)
     record = DecisionRecord(
         decision_id=new_decision_id(),
         tenant=key.tenant,
@@ -126,6 +128,33 @@ async def _submit(
     )
     DECISIONS.labels("submitted").inc()
     return record
+
+
+async def _serve_cached(services: Services, original: DecisionRecord, digest: str) -> DecisionRecord:
+    """A cache hit is a decision of its own: a new id, ``cached_from`` the decision
+    whose result it repeats, stored and published on ``decisions`` (so it gets its
+    own audit row) before it is answered. Its facts are the original's as stored
+    (the request hash is the same, so the facts are too; masked values stay masked)."""
+    now = utcnow()
+    served = original.model_copy(
+        update={
+            "decision_id": new_decision_id(),
+            "request_hash": digest,
+            "cached": True,
+            "cached_from": original.decision_id,
+            "worker": None,
+            "submitted_at": now,
+            "started_at": now,
+            "completed_at": now,
+        }
+    )
+    await services.decisions.create(served)
+    await services.bus.publish(
+        DECISIONS_TOPIC,
+        served.model_dump_json(by_alias=True).encode(),
+        {"decision_id": served.decision_id, "tenant": served.tenant, "schema": DECISION_SCHEMA},
+    )
+    return served
 
 
 def _wait_s(services: Services, wait_ms: int) -> float:
