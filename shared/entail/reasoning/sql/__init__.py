@@ -1,0 +1,47 @@
+"""Batch reasoning: a ruleset compiled to SQL and run by the warehouse (DuckDB, BigQuery).
+
+See docs/batch.md. ``run_batch(ruleset, backend, inputs)`` is the entry point;
+:class:`DuckDBBackend` runs locally, ``entail.reasoning.sql.bigquery`` in the cloud.
+"""
+
+from __future__ import annotations
+
+from .backend import Backend, DuckDBBackend
+from .compile import CompiledProgram, Tables, compile_program, program_symbols
+from .dialect import BIGQUERY, DIALECTS, DUCKDB, Dialect
+from .errors import (
+    BatchInputError,
+    IterationLimitExceeded,
+    RowLimitExceeded,
+    ScannedBytesLimitExceeded,
+    SqlCompileError,
+)
+from .inputs import InputSpec, parse_inputs
+from .manifest import Manifest, OutputInfo
+from .run import BatchLimits, Progress, parse_signature, run_batch
+
+__all__ = [
+    "BIGQUERY",
+    "DIALECTS",
+    "DUCKDB",
+    "Backend",
+    "BatchInputError",
+    "BatchLimits",
+    "CompiledProgram",
+    "Dialect",
+    "DuckDBBackend",
+    "InputSpec",
+    "IterationLimitExceeded",
+    "Manifest",
+    "OutputInfo",
+    "Progress",
+    "RowLimitExceeded",
+    "ScannedBytesLimitExceeded",
+    "SqlCompileError",
+    "Tables",
+    "compile_program",
+    "parse_inputs",
+    "parse_signature",
+    "program_symbols",
+    "run_batch",
+]

@@ -1,0 +1,517 @@
+"""Run a compiled program in the warehouse: load, evaluate stratum by stratum, write outputs.
+
+Contract: :func:`run_batch` takes a compiled :class:`~entail.reasoning.Ruleset`,
+a :class:`~.backend.Backend` and the input mapping, and returns the
+:class:`~.manifest.Manifest` of the run, or raises a named error
+(:class:`~.errors.BatchInputError`, :class:`~.errors.IterationLimitExceeded`,
+:class:`~.errors.RowLimitExceeded`, :class:`~.errors.ScannedBytesLimitExceeded`).
+
+The steps, all as SQL in the warehouse:
+
+1. the symbol dictionary ``sym(kind, text, code)``: every constant and string
+   of the program and the inputs, ranked in term order (:mod:`.encoding`);
+2. one table of codes per predicate, filled with the ruleset's facts and the
+   encoded inputs (a value that is not a 32-bit integer or text is refused);
+3. the strata in order: a non-recursive stratum is one ``INSERT`` of the union
+   of its rules; a recursive one runs semi-naive rounds — each round computes
+   the new facts of every predicate of the stratum from the last round's
+   deltas (``EXCEPT`` what is already known), then commits them — until a
+   round adds nothing. Never a fixed unrolling depth;
+4. every output predicate decoded into a destination table whose columns are
+   typed by what they hold (see :mod:`.manifest`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..analyse import Signature, sig_text
+from ..ruleset import Ruleset
+from ..terms import INT_MAX, INT_MIN
+from .backend import Backend
+from .compile import CompiledProgram, Tables, columns, compile_program, program_symbols, width
+from .encoding import INF_CODE, KIND_CONST, KIND_STRING, SUP_CODE, SYMBOL_BASE
+from .errors import BatchInputError, IterationLimitExceeded, RowLimitExceeded, ScannedBytesLimitExceeded
+from .inputs import InputSpec, parse_inputs
+from .manifest import SCHEMA, ColumnInfo, Manifest, OutputInfo, StratumInfo
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Limits of one batch run; each raises its own named error."""
+
+    max_iterations: int = 100_000  # semi-naive rounds per recursive stratum
+    max_rows: int = 2_000_000_000  # derived rows, all predicates together
+    max_bytes_scanned: int | None = None  # warehouse bytes (BigQuery), all jobs together
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a run, for a progress display."""
+
+    event: str  # "load", "stratum", "round", "output", "done"
+    stratum: int = 0
+    strata: int = 0
+    iteration: int = 0
+    predicates: tuple[str, ...] = ()
+    new_rows: int = 0
+    total_rows: int = 0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def table_stem(sig: Signature) -> str:
+    """A table name for a predicate: its name with ``'`` spelt ``_q``."""
+    return sig[0].replace("'", "_q")
+
+
+class _Run:
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        backend: Backend,
+        specs: list[InputSpec],
+        limits: BatchLimits,
+        progress: ProgressFn,
+        keep_work: bool,
+    ) -> None:
+        self.rs = ruleset
+        self.b = backend
+        self.d = backend.dialect
+        self.limits = limits
+        self.progress = progress
+        self.keep_work = keep_work
+        self.sigs: list[Signature] = list(ruleset.analysis.signatures)
+        self.index = {sig: i for i, sig in enumerate(self.sigs)}
+        self.arity = dict(self.sigs)
+        self.specs = specs
+        self.counts: dict[Signature, int] = {}
+        self.derived = 0
+        self.created: list[str] = []
+        self.tables = Tables(full=self.full, delta=self.delta)
+
+    # names ---------------------------------------------------------------------------
+    def full(self, sig: Signature) -> str:
+        return self.b.work_table(f"r{self.index[sig]}_{table_stem(sig)}")
+
+    def delta(self, sig: Signature) -> str:
+        return self.b.work_table(f"d{self.index[sig]}_{table_stem(sig)}")
+
+    def new(self, sig: Signature) -> str:
+        return self.b.work_table(f"n{self.index[sig]}_{table_stem(sig)}")
+
+    def sym(self) -> str:
+        return self.b.work_table("sym")
+
+    def create(self, table: str, select: str) -> None:
+        self.b.execute(self.d.create_table_as(table, select))
+        if table not in self.created:
+            self.created.append(table)
+
+    def count(self, table: str) -> int:
+        return int(self.b.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    def check_bytes(self) -> None:
+        cap = self.limits.max_bytes_scanned
+        if cap is not None and self.b.bytes_scanned > cap:
+            raise ScannedBytesLimitExceeded(cap, self.b.bytes_scanned)
+
+    # inputs --------------------------------------------------------------------------
+    def source_sql(self, spec: InputSpec) -> tuple[str, list[tuple[str, str]]]:
+        arity = self.arity_of(spec.predicate)
+        if arity is None:
+            raise BatchInputError(f"input '{spec.predicate}': the program never uses this predicate")
+        if spec.arity is not None and spec.arity != arity:
+            raise BatchInputError(
+                f"input '{spec.predicate}/{spec.arity}': the program uses '{spec.predicate}/{arity}'"
+            )
+        if spec.query is not None:
+            base = f"SELECT * FROM ({spec.query}) AS q"
+        else:
+            assert spec.table is not None
+            base = f"SELECT * FROM {spec.table}"
+        described = self.b.describe(base)
+        if spec.columns is not None:
+            by_name = {n.lower(): (n, t) for n, t in described}
+            picked = []
+            for col in spec.columns:
+                if col.lower() not in by_name:
+                    raise BatchInputError(
+                        f"input '{spec.predicate}': no column {col!r} in {spec.describe()} "
+                        f"(it has {', '.join(n for n, _ in described)})"
+                    )
+                picked.append(by_name[col.lower()])
+            described = picked
+        if len(described) != max(arity, 0) and not (arity == 0 and len(described) <= 1):
+            raise BatchInputError(
+                f"input '{spec.predicate}': {spec.describe()} has {len(described)} column(s) "
+                f"but '{spec.predicate}' has {arity} argument(s)"
+            )
+        for name, type_name in described:
+            ok = (
+                self.d.is_text_type(type_name)
+                if spec.encoding == "clingo"
+                else (self.d.is_integer_type(type_name) or self.d.is_text_type(type_name))
+            )
+            if not ok:
+                want = "text in clingo syntax" if spec.encoding == "clingo" else "integers or text"
+                raise BatchInputError(
+                    f"input '{spec.predicate}': column {name!r} of {spec.describe()} has type {type_name}; "
+                    f"use {want} (e.g. integer cents instead of decimals)"
+                )
+        cols = ", ".join(f"src.{self.d.quote_ident(n)} AS i{i}" for i, (n, _) in enumerate(described))
+        return f"SELECT {cols or '1 AS i0'} FROM ({base}) AS src", described
+
+    def arity_of(self, name: str) -> int | None:
+        for pred, arity in self.sigs:
+            if pred == name:
+                return arity
+        return None
+
+    def symbol_sources(self, spec: InputSpec, source: str, described: list[tuple[str, str]]) -> list[str]:
+        out: list[str] = []
+        for i, (_, type_name) in enumerate(described):
+            col = f"i{i}"
+            if spec.encoding == "typed":
+                if self.d.is_text_type(type_name):
+                    out.append(f"SELECT {KIND_STRING} AS kind, {col} AS text FROM ({source}) AS s{i}")
+            else:
+                kind = f"CASE WHEN {self.d.string_literal_test(col)} THEN {KIND_STRING} ELSE {KIND_CONST} END"
+                is_str = self.d.string_literal_test(col)
+                text = f"CASE WHEN {is_str} THEN {self.d.json_string(col)} ELSE {col} END"
+                out.append(
+                    f"SELECT {kind} AS kind, {text} AS text FROM ({source}) AS s{i} "
+                    f"WHERE {col} IS NOT NULL AND NOT {self.d.int_literal_test(col)}"
+                )
+        return out
+
+    def encoded(self, spec: InputSpec, source: str, described: list[tuple[str, str]], arity: int) -> str:
+        joins: list[str] = []
+        select: list[str] = []
+        for i, (_, type_name) in enumerate(described):
+            col = f"src.i{i}"
+            if spec.encoding == "typed" and self.d.is_integer_type(type_name):
+                in_range = f"{col} BETWEEN {INT_MIN} AND {INT_MAX}"
+                select.append(f"CASE WHEN {in_range} THEN CAST({col} AS {self.d.int_type}) END")
+                continue
+            alias = f"y{i}"
+            if spec.encoding == "typed":
+                on = f"{alias}.kind = {KIND_STRING} AND {alias}.text = {col}"
+                joins.append(f"LEFT JOIN {self.sym()} AS {alias} ON {on}")
+                select.append(f"{alias}.code")
+            else:
+                is_str = self.d.string_literal_test(col)
+                text = f"CASE WHEN {is_str} THEN {self.d.json_string(col)} ELSE {col} END"
+                kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
+                joins.append(
+                    f"LEFT JOIN {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = {text}"
+                )
+                number = f"CAST({col} AS {self.d.int_type})"
+                select.append(
+                    f"CASE WHEN {self.d.int_literal_test(col)} THEN "
+                    f"(CASE WHEN LENGTH({col}) <= 11 AND {number} BETWEEN {INT_MIN} AND {INT_MAX} "
+                    f"THEN {number} END) "
+                    f"ELSE {alias}.code END"
+                )
+        if arity == 0:
+            select = ["0"]
+        cols = ", ".join(f"{e} AS c{i}" for i, e in enumerate(select))
+        return f"SELECT {cols} FROM ({source}) AS src {' '.join(joins)}"
+
+    # the run -------------------------------------------------------------------------
+    def run(self, outputs: Iterable[Signature] | None) -> Manifest:
+        started = datetime.now(UTC)
+        t0 = time.monotonic()
+        self.b.prepare()
+        loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]] = []
+        for spec in self.specs:
+            source, described = self.source_sql(spec)
+            loaded.append((spec, source, described))
+        for _spec, source, _ in loaded:
+            estimate = self.b.estimate_bytes(source)
+            cap = self.limits.max_bytes_scanned
+            if estimate is not None and cap is not None and estimate > cap:
+                raise ScannedBytesLimitExceeded(cap, estimate)
+        self.progress(Progress("load", strata=len(self.rs.analysis.strata)))
+        codes = self.build_symbols(loaded)
+        compiled = compile_program(self.rs, self.d, codes, self.tables)
+        input_rows = self.load(compiled, loaded)
+        strata_info = self.evaluate(compiled)
+        out_sigs = self.output_signatures(outputs)
+        written = [self.write_output(sig) for sig in out_sigs]
+        if not self.keep_work:
+            for table in reversed(self.created):
+                self.b.execute(f"DROP TABLE IF EXISTS {table}")
+        elapsed = time.monotonic() - t0
+        self.progress(Progress("done", total_rows=self.derived))
+        return Manifest(
+            schema=SCHEMA,
+            ruleset_hash=self.rs.hash,
+            dialect=self.d.name,
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            elapsed_ms=round(elapsed * 1000, 3),
+            inputs={
+                spec.predicate: {
+                    **spec.to_json(),
+                    "rows": input_rows[spec.predicate],
+                    "columns": [{"name": n, "type": t} for n, t in described],
+                    "snapshot_time": self.b.snapshot_time(spec.table) if spec.table else None,
+                }
+                for spec, _, described in loaded
+            },
+            outputs=written,
+            strata=strata_info,
+            derived_rows=self.derived,
+            bytes_scanned=self.b.bytes_scanned,
+        )
+
+    def build_symbols(
+        self, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
+    ) -> dict[tuple[int, str], int]:
+        program = sorted(program_symbols(self.rs))
+        parts: list[str] = []
+        if program:
+            rows = [(str(kind), self.d.string(text)) for kind, text in program]
+            parts.append(f"SELECT kind, text FROM {self.d.values(rows, ['kind', 'text'])} AS p")
+        for spec, source, described in loaded:
+            parts.extend(self.symbol_sources(spec, source, described))
+        if parts:
+            union = "\nUNION ALL\n".join(parts)
+            distinct = f"SELECT DISTINCT kind, text FROM ({union}) AS u WHERE text IS NOT NULL"
+        else:
+            nothing = self.d.values([("0", self.d.string(""))], ["kind", "text"])
+            distinct = f"SELECT kind, text FROM {nothing} AS p WHERE kind < 0"
+        self.create(
+            self.sym(),
+            f"SELECT CAST(kind AS {self.d.int_type}) AS kind, text, "
+            f"{SYMBOL_BASE} - 1 + ROW_NUMBER() OVER (ORDER BY kind, text) AS code FROM ({distinct}) AS d",
+        )
+        codes: dict[tuple[int, str], int] = {}
+        if program:
+            wanted = ", ".join(self.d.string(text) for text in sorted({t for _, t in program}))
+            for kind, text, code in self.b.rows(
+                f"SELECT kind, text, code FROM {self.sym()} WHERE text IN ({wanted})"
+            ):
+                codes[(int(kind), str(text))] = int(code)
+        return codes
+
+    def load(
+        self, compiled: CompiledProgram, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
+    ) -> dict[str, int]:
+        for sig in self.sigs:
+            cols = ", ".join(f"{c} {self.d.int_type}" for c in columns(sig))
+            self.b.execute(f"CREATE OR REPLACE TABLE {self.full(sig)} ({cols})")
+            self.created.append(self.full(sig))
+            facts = compiled.facts.get(sig)
+            if facts:
+                values = self.d.values([[str(v) for v in row] for row in sorted(facts)], columns(sig))
+                self.b.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {values} AS f")
+            self.counts[sig] = len(facts or ())
+        input_rows: dict[str, int] = {}
+        for spec, source, described in loaded:
+            arity = self.arity_of(spec.predicate)
+            assert arity is not None
+            sig = (spec.predicate, arity)
+            staging = self.b.work_table(f"i{self.index[sig]}_{table_stem(sig)}")
+            self.create(staging, self.encoded(spec, source, described, arity))
+            nulls = ", ".join(f"SUM(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END)" for c in columns(sig))
+            row = self.b.rows(f"SELECT COUNT(*), {nulls} FROM {staging}")[0]
+            input_rows[spec.predicate] = int(row[0])
+            for (name, type_name), bad in zip(described, row[1:], strict=False):
+                if bad:
+                    what = (
+                        "NULL, or not a 32-bit integer or a clingo term"
+                        if spec.encoding == "clingo"
+                        else "NULL or outside the 32-bit integer range"
+                    )
+                    raise BatchInputError(
+                        f"input '{spec.predicate}': {int(bad)} value(s) of column {name!r} ({type_name}) "
+                        f"in {spec.describe()} are {what}"
+                    )
+            known = f" {self.d.except_distinct()} SELECT * FROM {self.full(sig)}" if self.counts[sig] else ""
+            self.b.execute(
+                f"INSERT INTO {self.full(sig)} SELECT * FROM (SELECT DISTINCT * FROM {staging}{known}) AS x"
+            )
+            self.counts[sig] = self.count(self.full(sig))
+            self.b.execute(f"DROP TABLE IF EXISTS {staging}")
+            self.check_bytes()
+        return input_rows
+
+    def evaluate(self, compiled: CompiledProgram) -> list[StratumInfo]:
+        info: list[StratumInfo] = []
+        total = len(compiled.strata)
+        for k, stratum in enumerate(compiled.strata, 1):
+            names = tuple(sig_text(s) for s in stratum.predicates)
+            if not stratum.rules:
+                continue
+            started = time.monotonic()
+            self.progress(Progress("stratum", k, total, predicates=names))
+            first = {sig: [r.full for r in rules] for sig, rules in stratum.rules.items()}
+            grew = self.round(first, stratum.recursive)
+            iteration = 1
+            self.progress(Progress("round", k, total, iteration, names, sum(grew.values()), self.derived))
+            while stratum.recursive and any(grew.values()):
+                if iteration >= self.limits.max_iterations:
+                    raise IterationLimitExceeded(self.limits.max_iterations, iteration + 1)
+                queries = {
+                    sig: [sql for r in rules for dsig, sql in r.deltas if grew.get(dsig)]
+                    for sig, rules in stratum.rules.items()
+                }
+                grew = self.round(queries, True)
+                iteration += 1
+                self.progress(Progress("round", k, total, iteration, names, sum(grew.values()), self.derived))
+            if stratum.recursive:
+                for sig in stratum.predicates:
+                    self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+            info.append(
+                StratumInfo(
+                    list(names),
+                    stratum.recursive,
+                    iteration,
+                    round((time.monotonic() - started) * 1000, 3),
+                )
+            )
+        return info
+
+    def round(self, queries: Mapping[Signature, list[str]], recursive: bool) -> dict[Signature, int]:
+        """Compute every predicate's new facts from ``queries``, then commit them all."""
+        grew: dict[Signature, int] = {}
+        for sig, sqls in queries.items():
+            if not sqls:
+                grew[sig] = 0
+                continue
+            union = "\nUNION ALL\n".join(f"SELECT * FROM ({q}) AS r{i}" for i, q in enumerate(sqls))
+            if self.counts[sig]:
+                select = (
+                    f"SELECT * FROM ({union}) AS u {self.d.except_distinct()} SELECT * FROM {self.full(sig)}"
+                )
+            else:
+                select = f"SELECT DISTINCT * FROM ({union}) AS u"
+            self.create(self.new(sig), select)
+            grew[sig] = self.count(self.new(sig))
+            self.check_bytes()
+        for sig, n in grew.items():
+            if not queries[sig]:
+                if recursive:
+                    self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+                continue
+            if n:
+                self.b.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {self.new(sig)}")
+                self.counts[sig] += n
+                self.derived += n
+            if recursive:
+                self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+                self.b.rename(self.new(sig), self.delta(sig))
+                if self.delta(sig) not in self.created:
+                    self.created.append(self.delta(sig))
+            else:
+                self.b.execute(f"DROP TABLE IF EXISTS {self.new(sig)}")
+        if self.derived > self.limits.max_rows:
+            raise RowLimitExceeded(self.limits.max_rows, self.derived)
+        return grew
+
+    # outputs -------------------------------------------------------------------------
+    def output_signatures(self, outputs: Iterable[Signature] | None) -> list[Signature]:
+        if outputs is not None:
+            chosen = list(outputs)
+            for sig in chosen:
+                if sig not in self.index:
+                    raise BatchInputError(f"output '{sig_text(sig)}': the program has no such predicate")
+        else:
+            prog = self.rs.program
+            if prog.shows:
+                chosen = [(s.predicate, s.arity) for s in prog.shows if (s.predicate, s.arity) in self.index]
+            elif prog.show_nothing:
+                chosen = []
+            else:
+                chosen = sorted(self.rs.analysis.defined)
+        stems: dict[str, Signature] = {}
+        for sig in chosen:
+            other = stems.setdefault(table_stem(sig).lower(), sig)
+            if other != sig:
+                raise BatchInputError(
+                    f"outputs '{sig_text(other)}' and '{sig_text(sig)}' would share the table name "
+                    f"{table_stem(sig)!r} (table names ignore case)"
+                )
+        return sorted(set(chosen))
+
+    def write_output(self, sig: Signature) -> OutputInfo:
+        table = self.b.dest_table(table_stem(sig))
+        full = self.full(sig)
+        cols: list[ColumnInfo] = []
+        select: list[str] = []
+        joins: list[str] = []
+        if sig[1] == 0:
+            self.create_dest(table, f"SELECT TRUE AS holds FROM {full}")
+            return OutputInfo(sig_text(sig), table, [ColumnInfo("holds", "boolean")], self.counts[sig])
+        ranges = ", ".join(f"MIN({c}), MAX({c})" for c in columns(sig))
+        bounds = self.b.rows(f"SELECT {ranges} FROM {full}")[0]
+        n_const = self.b.rows(f"SELECT COUNT(*) FROM {self.sym()} WHERE kind = {KIND_CONST}")[0][0]
+        first_string = SYMBOL_BASE + int(n_const)
+        for i, c in enumerate(columns(sig)):
+            lo, hi = bounds[2 * i], bounds[2 * i + 1]
+            name = f"c{i}"
+            alias = f"y{i}"
+            if lo is None or (lo >= INT_MIN and hi <= INT_MAX):
+                cols.append(ColumnInfo(name, "integer"))
+                select.append(f"CAST(f.{c} AS {self.d.int_type}) AS {name}")
+                continue
+            joins.append(f"LEFT JOIN {self.sym()} AS {alias} ON {alias}.code = f.{c}")
+            if lo >= first_string and hi < SUP_CODE:
+                cols.append(ColumnInfo(name, "string"))
+                select.append(f"{alias}.text AS {name}")
+            elif lo >= SYMBOL_BASE and hi < first_string:
+                cols.append(ColumnInfo(name, "constant"))
+                select.append(f"{alias}.text AS {name}")
+            else:
+                cols.append(ColumnInfo(name, "term"))
+                lit = self.d.string
+                backslash, quote = chr(92), chr(34)
+                escaped = f"REPLACE({alias}.text, {lit(backslash)}, {lit(backslash * 2)})"
+                escaped = f"REPLACE({escaped}, {lit(quote)}, {lit(backslash + quote)})"
+                escaped = f"REPLACE({escaped}, {lit(chr(10))}, {lit(chr(92) + 'n')})"
+                quoted = f"CONCAT({lit(quote)}, {escaped}, {lit(quote)})"
+                select.append(
+                    f"CASE WHEN f.{c} BETWEEN {INT_MIN} AND {INT_MAX} THEN CAST(f.{c} AS {self.d.text_type}) "
+                    f"WHEN f.{c} = {INF_CODE} THEN '#inf' WHEN f.{c} = {SUP_CODE} THEN '#sup' "
+                    f"WHEN {alias}.kind = {KIND_CONST} THEN {alias}.text ELSE {quoted} END AS {name}"
+                )
+        self.create_dest(table, f"SELECT {', '.join(select)} FROM {full} AS f {' '.join(joins)}")
+        return OutputInfo(sig_text(sig), table, cols, self.counts[sig])
+
+    def create_dest(self, table: str, select: str) -> None:
+        self.b.execute(self.d.create_table_as(table, select))
+
+
+def run_batch(
+    ruleset: Ruleset,
+    backend: Backend,
+    inputs: Mapping[str, Any],
+    *,
+    outputs: Iterable[Signature] | None = None,
+    limits: BatchLimits | None = None,
+    progress: ProgressFn | None = None,
+    keep_work: bool = False,
+) -> Manifest:
+    """Evaluate ``ruleset`` over the mapped inputs in the warehouse; see the module docstring."""
+    specs = parse_inputs(inputs)
+    run = _Run(ruleset, backend, specs, limits or BatchLimits(), progress or (lambda _p: None), keep_work)
+    return run.run(outputs)
+
+
+def parse_signature(text: str) -> Signature:
+    """``name/arity`` → signature (for output selections)."""
+    m = re.fullmatch(r"(_*[a-z][A-Za-z0-9_']*)/(\d+)", text.strip())
+    if m is None:
+        raise BatchInputError(f"not a predicate signature (name/arity): {text!r}")
+    return m.group(1), int(m.group(2))
+
+
+__all__ = ["BatchLimits", "Progress", "parse_signature", "run_batch", "width"]
