@@ -28,7 +28,10 @@ def parse_term_text(text: str) -> Term:
 
 
 def load_facts(
-    con: duckdb.DuckDBPyConnection, facts: Mapping[str, list[list[Any]]], schema: str = "main"
+    con: duckdb.DuckDBPyConnection,
+    facts: Mapping[str, list[list[Any]]],
+    arities: Mapping[str, int],
+    schema: str = "main",
 ) -> dict[str, Any]:
     """Write case facts into DuckDB tables ``<schema>.in_<pred>``; return the input mapping.
 
@@ -37,7 +40,7 @@ def load_facts(
     """
     mapping: dict[str, Any] = {}
     for pred, rows in facts.items():
-        arity = len(rows[0]) if rows else 0
+        arity = arities[pred]
         table = f'{schema}."in_{pred.replace(chr(39), "_q")}"'
         kinds = [{type(r[i]) for r in rows} for i in range(arity)]
         mixed = any(len(k) > 1 for k in kinds)
@@ -51,7 +54,7 @@ def load_facts(
             types = ["VARCHAR"] * arity
             values = [[reasoning.terms.format_term(v) for v in r] for r in rows]
         else:
-            types = ["BIGINT" if k == {int} else "VARCHAR" for k in kinds]
+            types = ["VARCHAR" if k == {str} else "BIGINT" for k in kinds]
             values = rows
         cols = ", ".join(f"a{i} {t}" for i, t in enumerate(types))
         con.execute(f"CREATE OR REPLACE TABLE {table} ({cols})")
@@ -101,7 +104,7 @@ def sql_model(
     con = getattr(backend, "con", None)
     program_names = {name for name, _ in rs.analysis.signatures}
     used = {p: rows for p, rows in facts.items() if p in program_names}
-    mapping = load_facts(con, used) if con is not None else {}
+    mapping = load_facts(con, used, dict(rs.analysis.signatures)) if con is not None else {}
     outputs = list(rs.analysis.signatures) if all_predicates else None
     manifest = run_batch(rs, backend, mapping, outputs=outputs)
     return read_outputs(backend, manifest), manifest
