@@ -22,6 +22,7 @@ from .reasoning import (
     Ruleset,
     compile,
 )
+from .reasoning.sql.cli import add_batch_parser
 from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -175,7 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout-ms", type=int, default=None)
     run.set_defaults(func=cmd_run)
 
+    add_batch_parser(sub)
+
     up = sub.add_parser("up", help="start the local stack (Redis, backend, worker, relay); Ctrl-C stops it")
+    up.add_argument(
+        "--ha",
+        action="store_true",
+        help="Redis as 1 primary + 2 replicas + 3 Sentinels (failover; durable acknowledgements)",
+    )
     up.set_defaults(func=cmd_up)
 
     relay = sub.add_parser("relay", help="deliver bus messages to push subscribers (local Pub/Sub stand-in)")
@@ -206,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .up import run as run_stack
 
-    return run_stack()
+    return run_stack(ha=args.ha)
 
 
 def cmd_relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

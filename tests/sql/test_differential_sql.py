@@ -4,12 +4,12 @@ DuckDB gives clingo's model, and agrees with the online engine on every predicat
 from __future__ import annotations
 
 import pytest
+from differential.clingo_ref import clingo_all_atoms
+from differential.programs import SETTINGS, Program, stratified_programs
 from hypothesis import given, settings
 
 from entail import reasoning
 
-from differential.clingo_ref import clingo_all_atoms
-from differential.programs import SETTINGS, Program, stratified_programs
 from .harness import atoms, sql_model
 
 EXAMPLES = 120  # about 15 s on one core; the corpus covers each feature on its own

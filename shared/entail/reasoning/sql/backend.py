@@ -61,7 +61,12 @@ class DuckDBBackend(Backend):
     dialect = DUCKDB
 
     def __init__(
-        self, connection: Any, *, work_schema: str = "entail_work", dest_schema: str = "main"
+        self,
+        connection: Any,
+        *,
+        work_schema: str = "entail_work",
+        dest_schema: str = "main",
+        work_in_memory: bool = True,
     ) -> None:
         for schema in (work_schema, dest_schema):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", schema):
@@ -69,11 +74,19 @@ class DuckDBBackend(Backend):
         self.con = connection
         self.work_schema = work_schema
         self.dest_schema = dest_schema
+        # each round's small statements would write a file database's WAL: the working
+        # tables live in an attached in-memory catalog (which DuckDB spills to its temp
+        # directory under memory pressure); only the outputs go to the file
+        self.work_in_memory = work_in_memory
         self.statements = 0
 
     def prepare(self) -> None:
-        for schema in {self.work_schema, self.dest_schema}:
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote_ident(schema)}")
+        q = self.dialect.quote_ident
+        if self.work_in_memory:
+            self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {q(self.work_schema)}")
+        else:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.work_schema)}")
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.dest_schema)}")
 
     def execute(self, sql: str) -> None:
         self.statements += 1
@@ -85,7 +98,10 @@ class DuckDBBackend(Backend):
         return result
 
     def work_table(self, name: str) -> str:
-        return f"{self.dialect.quote_ident(self.work_schema)}.{self.dialect.quote_ident(name)}"
+        q = self.dialect.quote_ident
+        if self.work_in_memory:
+            return f"{q(self.work_schema)}.main.{q(name)}"
+        return f"{q(self.work_schema)}.{q(name)}"
 
     def dest_table(self, name: str) -> str:
         return f"{self.dialect.quote_ident(self.dest_schema)}.{self.dialect.quote_ident(name)}"
