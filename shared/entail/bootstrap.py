@@ -20,8 +20,9 @@ from .bus.port import Bus
 from .bus.redis_streams import RedisStreamsBus
 from .settings import Settings
 from .state.cache import ResultCache
-from .state.client import connect
+from .state.client import RedisClients, connect_clients
 from .state.decisions import DecisionStore
+from .state.durability import Durability
 from .state.ratelimit import RateLimiter
 from .state.registry import RulesetRegistry
 
@@ -29,15 +30,17 @@ from .state.registry import RulesetRegistry
 @dataclass
 class Services:
     settings: Settings
-    redis: aioredis.Redis
+    redis: aioredis.Redis  # the primary
     bus: Bus
     decisions: DecisionStore
     cache: ResultCache
     registry: RulesetRegistry
     rate_limiter: RateLimiter
     keys: KeyRing
+    durability: Durability
+    redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
     _audit: AuditStore | None = None
-    _owns_redis: bool = True
+    _clients: RedisClients | None = None  # owned: closed with the services
 
     @property
     def audit(self) -> AuditStore:
@@ -50,8 +53,8 @@ class Services:
         await self.bus.close()
         if self._audit is not None:
             self._audit.close()
-        if self._owns_redis:
-            await self.redis.aclose()
+        if self._clients is not None:
+            await self._clients.aclose()
 
 
 async def bootstrap(
@@ -61,18 +64,28 @@ async def bootstrap(
     bus: Bus | None = None,
     audit: AuditStore | None = None,
 ) -> Services:
-    client = redis if redis is not None else connect(settings)
+    """The services ``settings`` ask for. A ``redis`` client given by the caller
+    (tests) serves as primary and replica and stays the caller's to close."""
+    clients = connect_clients(settings) if redis is None else None
+    primary = clients.primary if clients is not None else redis
+    replica = clients.replica if clients is not None else redis
+    assert primary is not None and replica is not None
+    durability = Durability.from_settings(primary, settings)
     return Services(
         settings=settings,
-        redis=client,
-        bus=bus if bus is not None else RedisStreamsBus(client, settings.stream_max_len),
-        decisions=DecisionStore(client, settings.decision_ttl_s),
-        cache=ResultCache(client),
-        registry=RulesetRegistry(client),
-        rate_limiter=RateLimiter(client),
+        redis=primary,
+        bus=bus
+        if bus is not None
+        else RedisStreamsBus(primary, settings.stream_max_len, durability=durability),
+        decisions=DecisionStore(primary, settings.decision_ttl_s, durability=durability),
+        cache=ResultCache(primary, replica=replica),
+        registry=RulesetRegistry(primary, replica=replica, durability=durability),
+        rate_limiter=RateLimiter(primary),
         keys=KeyRing.from_settings(settings),
+        durability=durability,
+        redis_read=replica if replica is not primary else None,
         _audit=audit,
-        _owns_redis=redis is None,
+        _clients=clients,
     )
 
 

@@ -66,6 +66,23 @@ class Settings(BaseSettings):
     relay_ack_deadline_ms: int = 60_000  # pending longer than this (a crashed relay) is reclaimed
     stream_max_len: int = 1_000_000
 
+    # the bus: Redis Streams + the relay (local), or Google Pub/Sub (cloud mode,
+    # docs/service.md "Cloud mode"); topics are projects/<gcp_project>/topics/<name>
+    bus: Literal["redis", "pubsub"] = "redis"
+    gcp_project: str = ""
+    gcp_region: str = "europe-west1"  # `entail cloud status`: where the Cloud Run services are
+    # host:port of a Pub/Sub emulator (tests); empty: the standard PUBSUB_EMULATOR_HOST, else Google
+    pubsub_emulator_host: str = ""
+    pubsub_publish_timeout_ms: int = 10_000  # a publish not stored by then fails (503, retried)
+
+    # how the worker authenticates push requests: "secret" (the relay's shared
+    # secret header, local mode), "oidc" (the Google-signed ID token Pub/Sub push
+    # sends), "none" (emulators only: the Pub/Sub emulator signs nothing; refused in production)
+    push_auth: Literal["oidc", "secret", "none"] = "secret"
+    push_service_account: str = ""  # oidc: the token's email must be this push service account
+    push_audience: str = ""  # oidc: the token's audience; default: ENTAIL_WORKER_PUSH_URL
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"  # oidc: Google's signing certs
+
     # audit store: a DuckDB file shared by the audit sink and the backend (BigQuery comes with issue 4)
     audit_duckdb_path: Path | None = None  # default: <data_dir>/audit.duckdb
     audit_sink_url: str = "http://127.0.0.1:4003/"  # where the relay delivers topic `decisions` (CloudEvents)
@@ -89,11 +106,30 @@ class Settings(BaseSettings):
     def _no_placeholder_secrets_in_production(self) -> Settings:
         if self.env == "production":
             for name in ("push_secret", "mask_secret"):
+                if name == "push_secret" and self.push_auth != "secret":
+                    continue
                 if getattr(self, name) in PLACEHOLDER_SECRETS:
                     raise ValueError(
                         f"ENTAIL_{name.upper()} must be set to a real secret outside development"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _cloud_mode_complete(self) -> Settings:
+        if self.bus == "pubsub" and not self.gcp_project:
+            raise ValueError("ENTAIL_BUS=pubsub needs ENTAIL_GCP_PROJECT (the project of the topics)")
+        if self.push_auth == "oidc" and not self.push_service_account:
+            raise ValueError(
+                "ENTAIL_PUSH_AUTH=oidc needs ENTAIL_PUSH_SERVICE_ACCOUNT (the email the push tokens carry)"
+            )
+        if self.env == "production" and self.push_auth == "none":
+            raise ValueError("ENTAIL_PUSH_AUTH=none is for emulators: production verifies every push")
+        return self
+
+    @property
+    def push_oidc_audience(self) -> str:
+        """The audience push tokens must carry: Pub/Sub's default is the push endpoint URL."""
+        return self.push_audience or self.worker_push_url
 
     @property
     def audit_path(self) -> Path:

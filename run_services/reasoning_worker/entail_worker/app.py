@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from entail.bus.port import DECISIONS
 from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, mask_facts, utcnow
 from entail.settings import Settings
 
+from .push_auth import CertsUnavailable, PushAuthenticator
 from .rulesets import RulesetCache
 
 log = logging.getLogger("entail.worker")
@@ -47,21 +47,22 @@ EVAL_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
-PUSH_SECRET_HEADER = "x-entail-push-secret"
 
-
-def _reply(status: int, outcome: str, detail: str, **extra: Any) -> JSONResponse:
+def _reply(
+    status: int, outcome: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     JOBS.labels(outcome).inc()
     media = "application/json" if status < 400 else "application/problem+json"
     body: dict[str, Any] = {"outcome": outcome, "detail": detail, **extra}
     if status >= 400:
         body = {"type": f"https://entail.dev/problems/{outcome}", "title": outcome, "status": status, **body}
-    return JSONResponse(body, status_code=status, media_type=media)
+    return JSONResponse(body, status_code=status, media_type=media, headers=headers)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     settings = settings or Settings()
     compiled = RulesetCache(settings.ruleset_cache_size)
+    authenticator = PushAuthenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,9 +89,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @app.post("/push/reasoning-jobs")
     async def push(request: Request) -> JSONResponse:
-        presented = request.headers.get(PUSH_SECRET_HEADER, "")
-        if not hmac.compare_digest(presented.encode(), settings.push_secret.encode()):
-            return _reply(401, "unauthorized", f"missing or wrong {PUSH_SECRET_HEADER} header")
+        try:
+            denied = await authenticator.check(request.headers)
+        except CertsUnavailable as exc:
+            log.warning("push not verified, it will be redelivered: %s", exc)
+            return _reply(503, "transient-failure", str(exc))
+        if denied is not None:
+            outcome = "unauthorized" if denied.status == 401 else "forbidden"
+            headers = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
+            return _reply(denied.status, outcome, denied.reason, headers=headers)
         svc: Services = request.app.state.services
         try:
             envelope = await request.json()
