@@ -23,9 +23,21 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".entail")
 
     # Redis. Services need a URL; `entail up` and the test fixtures start an
-    # embedded server and pass its URL on.
+    # embedded server and pass its URL on. With Sentinels (comma list of
+    # host:port) the primary and the replicas are found through them instead;
+    # a read URL (Memorystore's read endpoint) serves the stale-tolerant reads.
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_sentinels: str = ""
+    redis_master_name: str = "entail"
+    redis_read_url: str = ""
     redis_socket_timeout_ms: int = 5_000
+    # how long one Redis call keeps retrying connection, timeout and read-only
+    # errors (a failover); None: 10 s with Sentinels or a read URL, 1 s otherwise
+    redis_retry_window_ms: int | None = None
+    # durable acknowledgements: WAIT for this many replicas (at most those connected)
+    redis_wait_replicas: int = 1
+    redis_wait_timeout_ms: int = 1_000
+    redis_replica_check_ms: int = 1_000  # how long a count of connected replicas is trusted
 
     # HTTP services
     backend_port: int = 3005
@@ -101,6 +113,27 @@ class Settings(BaseSettings):
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @model_validator(mode="after")
+    def _redis_timeouts_fit(self) -> Settings:
+        # a WAIT blocks the connection: the socket must not time out first
+        if self.redis_wait_replicas > 0 and self.redis_socket_timeout_ms <= self.redis_wait_timeout_ms:
+            raise ValueError(
+                f"ENTAIL_REDIS_SOCKET_TIMEOUT_MS ({self.redis_socket_timeout_ms}) must exceed "
+                f"ENTAIL_REDIS_WAIT_TIMEOUT_MS ({self.redis_wait_timeout_ms})"
+            )
+        return self
+
+    @property
+    def redis_ha(self) -> bool:
+        """Sentinels or a read endpoint: a topology with replicas and failovers."""
+        return bool(self.redis_sentinels or self.redis_read_url)
+
+    @property
+    def redis_retry_window_s(self) -> float:
+        if self.redis_retry_window_ms is not None:
+            return self.redis_retry_window_ms / 1000
+        return 10.0 if self.redis_ha else 1.0
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

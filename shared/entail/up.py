@@ -1,7 +1,8 @@
 """``entail up`` / ``make run``: the whole local stack as child processes.
 
-Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set), the backend, the
-reasoning worker and the push relay, each with its output prefixed; waits until
+Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set; with ``--ha`` a
+primary, 2 replicas and 3 Sentinels instead), the backend, the reasoning worker
+and the push relay, each with its output prefixed; waits until
 they are ready; publishes the bundled example rulesets for the ``dev`` tenant;
 prints the URLs, the dev API key and a curl that returns a decision with its proof.
 Ctrl-C (or SIGTERM, or any child dying) stops everything it started.
@@ -123,8 +124,10 @@ class Stack:
         colour: bool | None = None,
         extra_env: dict[str, str] | None = None,
         extra_keys: list[dict[str, Any]] | None = None,
+        ha: bool = False,
     ) -> None:
         self.settings = settings
+        self.ha = ha
         self.extra_env = extra_env or {}
         self.extra_keys = extra_keys or []
         self.out = out or sys.stdout
@@ -142,12 +145,24 @@ class Stack:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         redis_url = self.extra_env.get("ENTAIL_REDIS_URL") or os.environ.get("ENTAIL_REDIS_URL")
-        if not redis_url:
+        redis_env = {"ENTAIL_REDIS_URL": redis_url or ""}
+        if self.ha:
+            from .state.embedded_ha import EmbeddedHA
+
+            self.redis = EmbeddedHA(data_dir / "redis-ha").start()
+            redis_env = self.redis.env()
+            self._say(
+                "redis",
+                f"embedded primary :{self.redis.primary.port}, replicas "
+                f"{', '.join(f':{r.port}' for r in self.redis.replicas)}, Sentinels "
+                f"{self.redis.sentinels_setting} (data in {data_dir / 'redis-ha'})",
+            )
+        elif not redis_url:
             from .state.embedded import EmbeddedRedis
 
             self.redis = EmbeddedRedis(data_dir / "redis").start()
-            redis_url = self.redis.url
-            self._say("redis", f"embedded valkey-server on {redis_url} (data in {data_dir / 'redis'})")
+            redis_env = {"ENTAIL_REDIS_URL": self.redis.url}
+            self._say("redis", f"embedded valkey-server on {self.redis.url} (data in {data_dir / 'redis'})")
         keys_file = data_dir / "keys.json"
         entries = [key_entry(self.api_key, "dev", "dev", ["admin"]), *self.extra_keys]
         keys_file.write_text(json.dumps(entries, indent=2))
@@ -155,7 +170,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if k != "PORT"}
         env.update(
             {
-                "ENTAIL_REDIS_URL": redis_url,
+                **redis_env,
                 "ENTAIL_API_KEYS_FILE": str(keys_file),
                 "ENTAIL_PUSH_SECRET": os.environ.get("ENTAIL_PUSH_SECRET") or secrets.token_urlsafe(24),
                 "ENTAIL_BACKEND_PORT": str(self.settings.backend_port),
@@ -324,6 +339,7 @@ class Stack:
                 f"  metrics       {self.backend_url}/metrics",
                 f"  audit sink    http://127.0.0.1:{self.settings.audit_sink_port}/  "
                 f"(CloudEvents from topic decisions; DuckDB {self.env.get('ENTAIL_AUDIT_DUCKDB_PATH', '')})",
+                *([f"  redis (HA)    {self._ha_summary()}"] if self.ha else []),
                 "  tenant        dev",
                 f"  API key       {self.api_key}",
                 "",
@@ -336,15 +352,19 @@ class Stack:
             ]
         )
 
+    def _ha_summary(self) -> str:
+        sentinels = self.env.get("ENTAIL_REDIS_SENTINELS", "")
+        return f"Sentinels {sentinels}, master name {self.env.get('ENTAIL_REDIS_MASTER_NAME', '')}"
+
     def _say(self, name: str, text: str) -> None:
         self.out.write(f"{name:<8}| {text}\n")
         self.out.flush()
 
 
-def run(settings: Settings | None = None) -> int:
+def run(settings: Settings | None = None, *, ha: bool = False) -> int:
     """Run the stack in the foreground until Ctrl-C / SIGTERM or a child dies."""
     settings = settings or Settings()
-    stack = Stack(settings)
+    stack = Stack(settings, ha=ha)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entail.bootstrap import Services, open_services
 from entail.settings import Settings
+from entail.state.durability import DurabilityNotConfirmed
 
 from . import problems, webapp
 from .metrics import observe
@@ -86,6 +87,24 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     problems.install(app)
+
+    @app.exception_handler(DurabilityNotConfirmed)
+    async def not_durable(request: Request, exc: DurabilityNotConfirmed) -> Response:
+        """No replica confirmed the write in time: do not acknowledge it (it may be
+        lost in a failover); the client retries."""
+        return problem_response(
+            Problem(
+                503,
+                "durability-not-confirmed",
+                "Durability not confirmed",
+                str(exc),
+                headers={"Retry-After": "1"},
+                required_replicas=exc.required,
+                confirmed_replicas=exc.confirmed,
+            ),
+            request.url.path,
+        )
+
     app.include_router(drafts.router)
     app.include_router(rulesets.router)
     app.include_router(decisions.router)

@@ -6,7 +6,8 @@ store the result, signal done, publish the decision record on ``decisions``.
 
 Responses drive redelivery: 2xx acknowledges (done, failed-and-recorded, or a
 duplicate); 400 a malformed envelope; 503 while another worker holds the claim
-or on a transient failure (Redis unreachable), so the message comes back.
+or on a transient failure (Redis unreachable, or no replica confirmed the stored
+result), so the message comes back.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from entail.bootstrap import Services, open_services
 from entail.bus.port import DECISIONS
 from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, mask_facts, utcnow
 from entail.settings import Settings
+from entail.state.durability import DurabilityNotConfirmed
 
 from .push_auth import CertsUnavailable, PushAuthenticator
 from .rulesets import RulesetCache
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
         try:
             return await _handle(svc, settings, compiled, data, attributes)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, message will be redelivered: %s", exc)
             return _reply(503, "transient-failure", f"state store unavailable: {exc}")
 
@@ -197,7 +199,7 @@ async def _evaluate(
     except ValueError as exc:  # limits that do not validate
         error = DecisionError(code="invalid-job", message=str(exc))
         return base.model_copy(update={"status": "failed", "error": error, "completed_at": utcnow()})
-    except (RedisConnectionError, RedisTimeoutError):
+    except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed):
         raise
     except Exception as exc:  # an engine bug must not wedge the decision or the worker
         log.exception("internal error evaluating %s", job.decision_id)

@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..models import utcnow
+from ..state.durability import Durability
 from .port import Bus, Message
 
 log = logging.getLogger(__name__)
@@ -70,25 +71,32 @@ class RedisStreamsBus(Bus):
     Trimming is approximate (``MAXLEN ~``) so that it costs nothing per publish;
     ``max_len`` of 0 or less disables it. The Redis client belongs to the caller
     (the composition root closes it), so :meth:`close` only stops publishing.
+
+    A publish is a durable write (:mod:`entail.state.durability`): the message is
+    on a replica before ``publish`` returns, as Pub/Sub has stored it when its
+    publish future resolves. A publish retried after a lost reply may store the
+    message twice, as a Pub/Sub publisher's retry may: subscribers are idempotent
+    (the worker by its claim and the final record, the audit sink by decision id).
     """
 
-    def __init__(self, redis: aioredis.Redis, max_len: int | None = None) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, max_len: int | None = None, *, durability: Durability | None = None
+    ) -> None:
         self._redis = redis
         self._max_len = max_len if max_len and max_len > 0 else None
+        self._durability = durability or Durability(redis)
         self._closed = False
 
     async def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         if self._closed:
             raise RuntimeError("publish on a closed bus")
-        entry_id = await self._redis.xadd(
-            stream_key(topic),
-            {
-                "data": data,
-                "attributes": json.dumps(attributes, sort_keys=True, separators=(",", ":")),
-                "publish_time": utcnow(),
-            },
-            maxlen=self._max_len,
-            approximate=True,
+        fields: dict[Any, Any] = {
+            "data": data,
+            "attributes": json.dumps(attributes, sort_keys=True, separators=(",", ":")),
+            "publish_time": utcnow(),
+        }
+        (entry_id,) = await self._durability.write(
+            lambda pipe: pipe.xadd(stream_key(topic), fields, maxlen=self._max_len, approximate=True)
         )
         return _text(entry_id)
 

@@ -750,7 +750,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Connect, relay until SIGINT/SIGTERM (or ``stop``), close."""
-    from ..state.client import connect
+    from ..state.client import connect_clients
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -761,15 +761,20 @@ async def serve(
             installed.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
             pass
-    redis = connect(settings)
+    clients = connect_clients(settings)
     subs = list(subscriptions) if subscriptions is not None else default_subscriptions(settings)
-    log.info("relaying %d subscriptions from Redis %s", len(subs), _without_password(settings.redis_url))
+    where = (
+        f"Sentinels {settings.redis_sentinels} ({settings.redis_master_name})"
+        if settings.redis_sentinels
+        else _without_password(settings.redis_url)
+    )
+    log.info("relaying %d subscriptions from Redis %s", len(subs), where)
     try:
-        await Relay(redis, subs, settings).run(stop)
+        await Relay(clients.primary, subs, settings).run(stop)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-        await redis.aclose()
+        await clients.aclose()
     log.info("relay stopped")
 
 

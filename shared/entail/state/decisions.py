@@ -11,18 +11,33 @@ from redis.exceptions import WatchError
 
 from ..models import DecisionRecord
 from . import keys
+from .durability import Durability
 
 # Store the final record only if the stored one is not final yet (a redelivered
-# job must not overwrite what another worker stored), then announce it.
+# job must not overwrite what another worker stored), then announce it. The very
+# same record stored already counts as stored: this call retried after its reply
+# was lost in a failover.
 _COMPLETE = """
 local current = redis.call('GET', KEYS[1])
 if current then
+  if current == ARGV[1] then return 1 end
   local ok, doc = pcall(cjson.decode, current)
   if ok and (doc['status'] == 'succeeded' or doc['status'] == 'failed') then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('PUBLISH', KEYS[2], 'done')
 return 1
+"""
+
+# Take a free claim, or confirm one this worker holds already (a retried SET NX
+# whose first reply was lost must not read as another worker's claim).
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 """
 
 # Extend a claim only while this worker still holds it.
@@ -43,19 +58,28 @@ return 0
 
 
 class DecisionStore:
-    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+    """Records are created and completed durably (:mod:`entail.state.durability`):
+    both are acknowledged to someone (the API client, the bus). Every write here is
+    idempotent, so a call retried after a failover does no harm."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int, *, durability: Durability | None = None) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
-        self._complete = redis.register_script(_COMPLETE)
+        self.durability = durability or Durability(redis)
+        self._claim = redis.register_script(_CLAIM)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
     async def create(self, record: DecisionRecord) -> bool:
-        """Store a new record; False if the id exists already (ids are never reused)."""
-        stored = await self.redis.set(
-            keys.decision(record.decision_id), _dump(record), ex=self.ttl_s, nx=True
+        """Store a new record, durably; False if another record has the id (ids are
+        never reused; the same record stored by a retried call counts as created).
+
+        :class:`~entail.state.durability.DurabilityNotConfirmed` when no replica confirms."""
+        key, text = keys.decision(record.decision_id), _dump(record)
+        stored, current = await self.durability.write(
+            lambda pipe: (pipe.set(key, text, ex=self.ttl_s, nx=True), pipe.get(key))
         )
-        return bool(stored)
+        return bool(stored) or _text(current) == text
 
     async def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         """The record, or None when absent or another tenant's (indistinguishable)."""
@@ -92,10 +116,11 @@ class DecisionStore:
                     continue
 
     async def complete(self, record: DecisionRecord) -> bool:
-        """Store a final record and signal it; False if a final record was already stored."""
-        stored = await self._complete(
-            keys=[keys.decision(record.decision_id), keys.done_channel(record.decision_id)],
-            args=[_dump(record), self.ttl_s],
+        """Store a final record durably and signal it; False if another final record
+        was already stored. DurabilityNotConfirmed when no replica confirms."""
+        script_keys = [keys.decision(record.decision_id), keys.done_channel(record.decision_id)]
+        (stored,) = await self.durability.write(
+            lambda pipe: pipe.eval(_COMPLETE, len(script_keys), *script_keys, _dump(record), self.ttl_s)
         )
         return bool(stored)
 
@@ -124,7 +149,7 @@ class DecisionStore:
 
     async def claim(self, decision_id: str, worker: str, lease_ms: int) -> bool:
         """Take the decision for ``lease_ms`` (SET NX PX); False while another worker holds it."""
-        return bool(await self.redis.set(keys.claim(decision_id), worker, px=lease_ms, nx=True))
+        return bool(await self._claim(keys=[keys.claim(decision_id)], args=[worker, lease_ms]))
 
     async def claim_renew(self, decision_id: str, worker: str, lease_ms: int) -> bool:
         """Extend the lease; False when ``worker`` no longer holds it (expired, taken over)."""
@@ -147,6 +172,10 @@ async def _await_subscribed(pubsub: PubSub, deadline: float) -> None:
         message = await pubsub.get_message(timeout=remaining)
         if message is not None and message["type"] == "subscribe":
             return
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _dump(record: DecisionRecord) -> str:

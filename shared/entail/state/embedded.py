@@ -46,11 +46,12 @@ class EmbeddedRedis:
     ``valkey.log``; a free port is picked when ``port`` is None or 0.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, extra_args: list[str] | None = None) -> None:
         # absolute: valkey changes into `dir` before it opens the log file
         self.data_dir = Path(data_dir).resolve()
         self._fixed_port = bool(port)
         self.port = port or free_port()
+        self.extra_args = list(extra_args or [])  # e.g. --replicaof (entail.state.embedded_ha)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +78,7 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", str(self.log_path),
             "--daemonize", "no",
+            *self.extra_args,
         ]  # fmt: skip
 
     def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:

@@ -16,6 +16,7 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:rs:{tenant}:{name}:bysource`` | hash | ``hash|masked,predicates`` -> version (idempotent publish) |
 | ``entail:rs:{tenant}:{name}:tags`` | hash | tag -> version |
 | ``entail:rs:{tenant}:{name}:taglog`` | list | TagMove JSON, newest first |
+| ``entail:rs:{tenant}:{name}:publish`` | string | token of the call that made the latest version |
 | ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions |
 | ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |

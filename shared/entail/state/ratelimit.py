@@ -1,12 +1,15 @@
 """Per-key rate limits: one token bucket per API key, updated atomically in Lua.
 
 The script reads the server clock (``TIME``), so every backend instance agrees
-on refills whatever its own clock says.
+on refills whatever its own clock says. Each take carries a random token that the
+bucket remembers with its outcome: a take retried after its reply was lost (a
+failover) gets the same outcome again instead of a second token.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -18,7 +21,8 @@ local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'take', 'allowed')
+if state[3] == ARGV[3] then return {tonumber(state[4]), state[1]} end
 local tokens = tonumber(state[1])
 local at = tonumber(state[2])
 if tokens == nil then tokens = burst; at = now end
@@ -26,7 +30,8 @@ tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local allowed = 0
 if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
 -- %.6f: tostring keeps 14 digits, which would round the time to 0.1 ms
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', string.format('%.6f', now))
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', string.format('%.6f', now),
+  'take', ARGV[3], 'allowed', allowed)
 -- gone once it would be full again anyway (capped: a huge number would print as 1e+15)
 redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst / rate * 1000) + 1000, 1e12))
 return {allowed, tostring(tokens)}
@@ -53,7 +58,8 @@ class RateLimiter:
         ``rate_per_s``); not allowed when less than one token is left."""
         if rate_per_s <= 0 or burst < 1:
             raise ValueError(f"rate limit needs rate_per_s > 0 and burst >= 1, got {rate_per_s}, {burst}")
-        allowed, raw = await self._take(keys=[keys.rate_bucket(key_id)], args=[rate_per_s, burst])
+        token = secrets.token_hex(8)
+        allowed, raw = await self._take(keys=[keys.rate_bucket(key_id)], args=[rate_per_s, burst, token])
         tokens = float(raw)
         return RateDecision(
             allowed=bool(allowed),

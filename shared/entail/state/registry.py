@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import json
 import re
+import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from ..models import utcnow
 from . import keys
+from .durability import Durability
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 TAG_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
@@ -52,36 +54,56 @@ class TagMove(BaseModel):
     moved_at: str
 
 
-# KEYS: versions, bysource, names, hashes, src, byhash
+# KEYS: versions, bysource, names, hashes, src, byhash, publish token
 # ARGV: name, hash, version JSON with "version":0 (filled in here), source,
-#       identity (hash + masking options: the same source with another mask is a new version)
+#       identity (hash + masking options: the same source with another mask is a new version),
+#       a random token of this call
+# A latest version created under this call's token is this call retried after a
+# lost reply: reported as created.
 _PUBLISH = """
+-- fill in the version without a decode/encode round trip (cjson turns [] into {})
+local function fill(template, version)
+  local marker = ',"version":0,'
+  local at = string.find(template, marker, 1, true)
+  return string.sub(template, 1, at - 1) .. ',"version":' .. version .. ','
+    .. string.sub(template, at + #marker)
+end
 local existing = redis.call('HGET', KEYS[2], ARGV[5])
 if existing then
   local latest = redis.call('HGET', KEYS[3], ARGV[1])
   if latest == existing then
-    return {0, redis.call('HGET', KEYS[1], existing)}
+    local stored = redis.call('HGET', KEYS[1], existing)
+    if redis.call('GET', KEYS[7]) == ARGV[6] then return {1, stored} end
+    return {0, stored}
   end
 end
 local version = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1
--- fill in the version without a decode/encode round trip (cjson turns [] into {})
-local marker = ',"version":0,'
-local at = string.find(ARGV[3], marker, 1, true)
-local text = string.sub(ARGV[3], 1, at - 1) .. ',"version":' .. version .. ','
-  .. string.sub(ARGV[3], at + #marker)
+local text = fill(ARGV[3], version)
 redis.call('HSET', KEYS[1], tostring(version), text)
 redis.call('HSET', KEYS[2], ARGV[5], tostring(version))
 redis.call('HSET', KEYS[3], ARGV[1], tostring(version))
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[4])
 redis.call('HSET', KEYS[6], ARGV[2], ARGV[1] .. '@' .. version)
+redis.call('SET', KEYS[7], ARGV[6])
 return {1, text}
 """
 
 # KEYS: tags, taglog, versions; ARGV: tag, version, move JSON template.
-# Returns the move as JSON, or false when there is no such version.
+# Returns the move as JSON, or false when there is no such version. A newest
+# move with this call's tag, version, author and time is this call retried after
+# a lost reply: returned as it is, not logged twice.
 _SET_TAG = """
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return false end
+local head = redis.call('LINDEX', KEYS[2], 0)
+if head then
+  local ok, last = pcall(cjson.decode, head)
+  local this = cjson.decode(ARGV[3])
+  if ok and last['tag'] == this['tag'] and last['version'] == this['version']
+    and last['moved_by'] == this['moved_by'] and last['moved_at'] == this['moved_at'] then
+    return head
+  end
+end
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
 local move = cjson.decode(ARGV[3])
 if previous then move['previous'] = tonumber(previous) end
@@ -98,10 +120,20 @@ def source_hash(source: str) -> str:
 
 
 class RulesetRegistry:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    """Publishing and tag moves are durable writes (:mod:`entail.state.durability`)
+    and idempotent; sources by hash are read from ``replica`` first (content-
+    addressed, so never stale — at worst not there yet: then from the primary)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        replica: aioredis.Redis | None = None,
+        durability: Durability | None = None,
+    ) -> None:
         self.redis = redis
-        self._publish = redis.register_script(_PUBLISH)
-        self._set_tag = redis.register_script(_SET_TAG)
+        self.replica = replica or redis
+        self.durability = durability or Durability(redis)
 
     async def publish(
         self,
@@ -134,22 +166,25 @@ class RulesetRegistry:
             published_by=published_by,
             masked_predicates=sorted(set(masked_predicates or [])),
         )
-        created, text = await self._publish(
-            keys=[
-                keys.ruleset(tenant, name, "versions"),
-                keys.ruleset(tenant, name, "bysource"),
-                keys.ruleset_names(tenant),
-                keys.tenant_hashes(tenant),
-                keys.source(digest),
-                keys.tenant_byhash(tenant),
-            ],
-            args=[
-                name,
-                digest,
-                template.model_dump_json(),
-                source,
-                f"{digest}|{','.join(template.masked_predicates)}",
-            ],
+        script_keys = [
+            keys.ruleset(tenant, name, "versions"),
+            keys.ruleset(tenant, name, "bysource"),
+            keys.ruleset_names(tenant),
+            keys.tenant_hashes(tenant),
+            keys.source(digest),
+            keys.tenant_byhash(tenant),
+            keys.ruleset(tenant, name, "publish"),
+        ]
+        script_args = [
+            name,
+            digest,
+            template.model_dump_json(),
+            source,
+            f"{digest}|{','.join(template.masked_predicates)}",
+            secrets.token_hex(8),
+        ]
+        ((created, text),) = await self.durability.write(
+            lambda pipe: pipe.eval(_PUBLISH, len(script_keys), *script_keys, *script_args)
         )
         return _version(text), bool(created)
 
@@ -217,7 +252,9 @@ class RulesetRegistry:
         return found
 
     async def source(self, digest: str) -> str | None:
-        raw = await self.redis.get(keys.source(digest))
+        raw = await self.replica.get(keys.source(digest))
+        if raw is None and self.replica is not self.redis:
+            raw = await self.redis.get(keys.source(digest))  # published a moment ago
         return _text(raw) if raw is not None else None
 
     async def set_tag(self, tenant: str, name: str, tag: str, version: int, moved_by: str) -> TagMove:
@@ -230,13 +267,15 @@ class RulesetRegistry:
                 "(at most 32; not 'latest')"
             )
         move = TagMove(tag=tag, version=version, previous=None, moved_by=moved_by, moved_at=utcnow())
-        text = await self._set_tag(
-            keys=[
-                keys.ruleset(tenant, name, "tags"),
-                keys.ruleset(tenant, name, "taglog"),
-                keys.ruleset(tenant, name, "versions"),
-            ],
-            args=[tag, str(version), move.model_dump_json()],
+        script_keys = [
+            keys.ruleset(tenant, name, "tags"),
+            keys.ruleset(tenant, name, "taglog"),
+            keys.ruleset(tenant, name, "versions"),
+        ]
+        (text,) = await self.durability.write(
+            lambda pipe: pipe.eval(
+                _SET_TAG, len(script_keys), *script_keys, tag, str(version), move.model_dump_json()
+            )
         )
         if text is None:
             raise ValueError(f"no version {version} of ruleset {name!r}")

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from entail.ports import free_port
 from entail.settings import Settings
 from entail.state import connect
+from entail.state.retry import DeadlineRetry
 
 
 async def test_connect_options(settings: Settings) -> None:
@@ -21,7 +22,7 @@ async def test_connect_options(settings: Settings) -> None:
         assert options["socket_timeout"] == options["socket_connect_timeout"] == 1.5
         assert options["health_check_interval"] == 30
         retry = options["retry"]
-        assert retry.get_retries() == 3
+        assert isinstance(retry, DeadlineRetry) and retry.window_s == 1.0  # one server: a short window
     finally:
         await client.aclose()
 

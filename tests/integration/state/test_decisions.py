@@ -17,7 +17,8 @@ async def test_create_get_and_tenant_isolation(redis: aioredis.Redis) -> None:
     store = DecisionStore(redis, ttl_s=60)
     pending = record()
     assert await store.create(pending)
-    assert not await store.create(pending)  # ids are never reused
+    assert await store.create(pending)  # the same record again: a retried call, idempotent
+    assert not await store.create(pending.model_copy(update={"query": ["other(X)"]}))  # ids are never reused
     assert await store.get("acme", pending.decision_id) == pending
     assert await store.get("globex", pending.decision_id) is None  # as if it did not exist
     assert await store.get("acme", "dec_missing") is None
@@ -55,7 +56,7 @@ async def test_complete_is_idempotent(redis: aioredis.Redis) -> None:
     final = pending.model_copy(update={"status": "succeeded", "result_hash": "c" * 64})
     assert await store.complete(final)  # this call stored it
     assert not await store.complete(pending.model_copy(update={"status": "failed"}))
-    assert not await store.complete(final)
+    assert await store.complete(final)  # the same record again: a retried call, idempotent
     assert await store.get("acme", pending.decision_id) == final  # the first final record stays
     assert 0 < await redis.ttl(f"entail:decision:{pending.decision_id}") <= 60
 

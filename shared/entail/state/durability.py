@@ -1,0 +1,119 @@
+"""Durable acknowledgements: a write a client is told about is on a replica first.
+
+Redis replicates asynchronously: a primary that dies right after answering may
+take the write with it, and the replica promoted in its place never saw it.
+``WAIT n timeout`` closes that gap: it blocks until ``n`` replicas have
+acknowledged every write the *same connection* made before it. So a durable
+write is one pipeline, on one connection — the write commands, then ``WAIT`` —
+and a retry (after a connection error or a failover) re-sends the whole of it,
+which is why every durable write is idempotent.
+
+``WAIT`` runs only when replicas exist: the primary's ``connected_slaves`` (from
+``INFO replication``) is trusted for ``redis_replica_check_ms``, so a single
+server (``make run``) does exactly what it did before, with no extra round trip.
+When fewer replicas confirm than asked for (at most as many as are connected),
+the count is refreshed once — a replica that just went away is not waited for —
+and if still short, :class:`DurabilityNotConfirmed` is raised: the APIs answer 503
+rather than promise durability they lack. The write itself may have happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ReadOnlyError
+
+from ..settings import Settings
+from .retry import retry_until
+
+
+class DurabilityNotConfirmed(RuntimeError):
+    """Fewer replicas than required confirmed a write within the WAIT timeout."""
+
+    def __init__(self, required: int, confirmed: int, timeout_ms: int) -> None:
+        super().__init__(
+            f"the write was confirmed by {confirmed} of {required} required Redis replica(s) "
+            f"within {timeout_ms} ms; it may not survive a failover"
+        )
+        self.required, self.confirmed, self.timeout_ms = required, confirmed, timeout_ms
+
+
+class Durability:
+    """Runs durable writes on ``redis`` (the primary client)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        replicas: int = 1,
+        timeout_ms: int = 1_000,
+        check_ms: int = 1_000,
+        retry_window_s: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.replicas = max(0, replicas)
+        self.timeout_ms = timeout_ms
+        self.check_s = check_ms / 1000
+        self.retry_window_s = retry_window_s
+        self._connected: int | None = None
+        self._checked_at = 0.0
+
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Durability:
+        return cls(
+            redis,
+            replicas=settings.redis_wait_replicas,
+            timeout_ms=settings.redis_wait_timeout_ms,
+            check_ms=settings.redis_replica_check_ms,
+            retry_window_s=settings.redis_retry_window_s,
+        )
+
+    async def connected_replicas(self, *, refresh: bool = False) -> int:
+        """The primary's connected replicas (cached for ``check_ms``)."""
+        now = time.monotonic()
+        if refresh or self._connected is None or now - self._checked_at > self.check_s:
+            info = await self.redis.info("replication")
+            self._connected = int(info.get("connected_slaves", 0))
+            self._checked_at = time.monotonic()
+        return self._connected
+
+    async def write(self, build: Callable[[Pipeline], Any]) -> list[Any]:
+        """Queue commands with ``build(pipe)``, run them on one connection followed by
+        ``WAIT`` when replicas exist, and return their replies (without WAIT's).
+
+        Scripts must be queued with ``pipe.eval`` (not EVALSHA): a promoted replica
+        has an empty script cache. A READONLY reply (a primary endpoint still
+        pointing at a demoted node) is retried within the retry window, like a
+        connection error."""
+        if self.replicas == 0:
+            return await self._run(build, 0)
+        required = min(self.replicas, await self.connected_replicas())
+        if required == 0:
+            return await self._run(build, 0)
+        replies = await self._run(build, required)
+        confirmed = int(replies.pop())
+        if confirmed < required:
+            # a replica may have gone since we counted: ask again, and wait for what is there
+            now_required = min(self.replicas, await self.connected_replicas(refresh=True))
+            if confirmed < now_required:
+                raise DurabilityNotConfirmed(now_required, confirmed, self.timeout_ms)
+        return replies
+
+    async def _run(self, build: Callable[[Pipeline], Any], wait_for: int) -> list[Any]:
+        async def attempt() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                build(pipe)
+                if wait_for:
+                    pipe.wait(wait_for, self.timeout_ms)
+                try:
+                    replies: list[Any] = await pipe.execute()
+                except ReadOnlyError:
+                    await self.redis.connection_pool.disconnect(inuse_connections=False)
+                    raise
+                return replies
+
+        return await retry_until(self.retry_window_s, attempt, (ReadOnlyError,))
