@@ -1,0 +1,174 @@
+/** The shell: sign-in gate, navigation, identity, rate-limit gauge and pages. */
+
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { ApiClient, ApiError } from "./api/client";
+import type { Identity } from "./api/types";
+import { ErrorView, Spinner } from "./components/Status";
+import { SessionContext } from "./context";
+import { DecisionPage, Decisions, Impact } from "./pages/Decisions";
+import { Playground } from "./pages/Playground";
+import { RulesetPage, Rulesets } from "./pages/Rulesets";
+import { SignIn } from "./pages/SignIn";
+import { navigate, parseRoute, useLocation } from "./router";
+import { storedKey, storeKey } from "./session";
+
+const TITLES: Record<string, string> = {
+  playground: "Playground",
+  rulesets: "Rulesets",
+  ruleset: "Ruleset",
+  decisions: "Decisions",
+  decision: "Decision",
+  impact: "Impact",
+  signin: "Sign in",
+  notfound: "Not found",
+};
+
+export function App({ baseUrl }: { baseUrl: string }) {
+  const where = useLocation();
+  const route = parseRoute(where.pathname, where.search);
+  const [key, setKey] = useState<string | null>(storedKey);
+  const [identity, setIdentity] = useState<Identity | null>(null);
+  const [checkError, setCheckError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [remaining, setRemaining] = useState<{ remaining: number; limit: number } | null>(null);
+  const api = useMemo(() => new ApiClient(baseUrl, key), [baseUrl, key]);
+
+  useEffect(() => {
+    document.title = `${TITLES[route.page] ?? "Entail"} · Entail`;
+  }, [route.page]);
+
+  useEffect(() => {
+    api.onUnauthorized = (error: ApiError) => signOut(`Signed out: the API no longer accepts this key (${error.problem.detail ?? "401"}). It may have been revoked or expired.`);
+    const off = api.onRateLimit((r) => setRemaining({ remaining: r.remaining, limit: r.limit }));
+    if (key && !identity) {
+      setCheckError(null);
+      api.whoami().then(setIdentity, (e) => {
+        if (!(e instanceof ApiError && e.status === 401)) setCheckError(e);
+      });
+    }
+    return () => {
+      off();
+      api.onUnauthorized = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [api]);
+
+  function signOut(message: string | null = null) {
+    storeKey(null);
+    setKey(null);
+    setIdentity(null);
+    setNotice(message);
+    const here = location.pathname + location.search;
+    navigate(here.startsWith("/signin") ? here : `/signin?next=${encodeURIComponent(here)}`, true);
+  }
+
+  function signedIn(newKey: string, who: Identity) {
+    storeKey(newKey);
+    setNotice(null);
+    setIdentity(who);
+    setKey(newKey);
+    const next = route.page === "signin" && route.next?.startsWith("/") && !route.next.startsWith("/signin") ? route.next : "/playground";
+    navigate(next, true);
+  }
+
+  if (!key || route.page === "signin") {
+    if (key && identity && route.page === "signin") {
+      navigate("/playground", true);
+      return null;
+    }
+    return (
+      <Frame>
+        <SignIn baseUrl={baseUrl} notice={notice} onSignedIn={signedIn} />
+      </Frame>
+    );
+  }
+  if (!identity) {
+    return (
+      <Frame>
+        <main id="main">
+          {checkError ? (
+            <ErrorView
+              error={checkError}
+              onRetry={() => {
+                setCheckError(null);
+                api.whoami().then(setIdentity, setCheckError);
+              }}
+            />
+          ) : (
+            <Spinner label="Checking your API key…" />
+          )}
+        </main>
+      </Frame>
+    );
+  }
+
+  const nav = [
+    ["/playground", "Playground", ["playground"]],
+    ["/rulesets", "Rulesets", ["rulesets", "ruleset"]],
+    ["/decisions", "Decisions", ["decisions", "decision"]],
+    ["/impact", "Impact", ["impact"]],
+  ] as const;
+  return (
+    <SessionContext.Provider value={{ api, identity }}>
+      <Frame
+        header={
+          <>
+            <nav aria-label="Main">
+              {nav.map(([href, label, pages]) => (
+                <a key={href} href={href} aria-current={(pages as readonly string[]).includes(route.page) ? "page" : undefined}>
+                  {label}
+                </a>
+              ))}
+            </nav>
+            <div class="who" data-testid="identity">
+              <span title={`key ${identity.id}`}>
+                tenant <strong>{identity.tenant}</strong>
+              </span>
+              <span class="scopes">{identity.scopes.join(", ")}</span>
+              {remaining && (
+                <span class={remaining.remaining < remaining.limit / 10 ? "rate low" : "rate"} title="requests left in this key's rate-limit bucket">
+                  {remaining.remaining}/{remaining.limit}
+                </span>
+              )}
+              <button type="button" onClick={() => signOut(null)}>
+                Sign out
+              </button>
+            </div>
+          </>
+        }
+      >
+        {route.page === "playground" && <Playground />}
+        {route.page === "rulesets" && <Rulesets />}
+        {route.page === "ruleset" && <RulesetPage name={route.name} />}
+        {route.page === "decisions" && <Decisions />}
+        {route.page === "decision" && <DecisionPage id={route.id} />}
+        {route.page === "impact" && <Impact />}
+        {route.page === "notfound" && (
+          <main id="main">
+            <h1>Not found</h1>
+            <p>
+              Nothing at <code>{route.path}</code>. Go to the <a href="/playground">playground</a>.
+            </p>
+          </main>
+        )}
+      </Frame>
+    </SessionContext.Provider>
+  );
+}
+
+function Frame({ header, children }: { header?: preact.ComponentChildren; children: preact.ComponentChildren }) {
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <a class="brand" href="/playground">
+          Entail
+        </a>
+        {header}
+      </header>
+      {children}
+    </>
+  );
+}

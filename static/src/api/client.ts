@@ -1,0 +1,224 @@
+/** The API client: one place for the base URL, the key, problem+json errors,
+ * rate-limit headers and the "server down" state. */
+
+import { readEvents } from "./sse";
+import type {
+  AuditPage,
+  Decision,
+  DraftResult,
+  Identity,
+  ImpactResult,
+  Problem,
+  ReplayResult,
+  RulesetSummary,
+  RulesetVersion,
+  ValidateResult,
+} from "./types";
+
+/** An error answer of the API (RFC 9457 problem+json, or a bare status). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+  /** Seconds to wait before retrying (429, 503), from Retry-After. */
+  readonly retryAfter: number | null;
+
+  constructor(problem: Problem, retryAfter: number | null) {
+    super(problem.detail || problem.title || `HTTP ${problem.status}`);
+    this.name = "ApiError";
+    this.status = problem.status;
+    this.problem = problem;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The API could not be reached at all (server down, wrong base URL, offline). */
+export class ServerDownError extends Error {
+  readonly baseUrl: string;
+  constructor(baseUrl: string, cause: unknown) {
+    super(`cannot reach the Entail API at ${baseUrl || "this origin"}: ${String(cause)}`);
+    this.name = "ServerDownError";
+    this.baseUrl = baseUrl;
+  }
+}
+
+export interface RateLimit {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+export interface AuditSearch {
+  start: string;
+  end: string;
+  ruleset?: string;
+  version?: number;
+  status?: string;
+  predicate?: string;
+  page_size?: number;
+  page_token?: string;
+}
+
+type Listener = (rate: RateLimit) => void;
+
+export class ApiClient {
+  readonly baseUrl: string;
+  private key: string | null;
+  /** Called with every 401 from a call made with a key: the key was revoked or is wrong. */
+  onUnauthorized: ((error: ApiError) => void) | null = null;
+  private rateListeners = new Set<Listener>();
+  lastRate: RateLimit | null = null;
+
+  constructor(baseUrl: string, key: string | null = null) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.key = key;
+  }
+
+  setKey(key: string | null): void {
+    this.key = key;
+  }
+
+  onRateLimit(listener: Listener): () => void {
+    this.rateListeners.add(listener);
+    return () => this.rateListeners.delete(listener);
+  }
+
+  private async send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (this.key) headers.Authorization = `Bearer ${this.key}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof DOMException && error.name === "AbortError") throw error;
+      throw new ServerDownError(this.baseUrl, error);
+    }
+    this.noteRate(response.headers);
+    if (!response.ok) throw await this.toError(response);
+    return response;
+  }
+
+  private noteRate(headers: Headers): void {
+    const limit = headers.get("RateLimit-Limit");
+    const remaining = headers.get("RateLimit-Remaining");
+    if (limit === null || remaining === null) return;
+    this.lastRate = {
+      limit: Number(limit),
+      remaining: Number(remaining),
+      resetSeconds: Number(headers.get("RateLimit-Reset") ?? 0),
+    };
+    for (const listener of this.rateListeners) listener(this.lastRate);
+  }
+
+  private async toError(response: Response): Promise<ApiError> {
+    let problem: Problem = { status: response.status, title: response.statusText };
+    const type = response.headers.get("Content-Type") ?? "";
+    if (type.includes("json")) {
+      try {
+        const parsed = (await response.json()) as Partial<Problem>;
+        problem = { ...parsed, status: response.status };
+      } catch {
+        /* a broken body: keep the status */
+      }
+    } else {
+      const text = await response.text().catch(() => "");
+      if (text) problem.detail = text.slice(0, 500);
+    }
+    if (!problem.detail && response.status >= 500) problem.detail = `the API answered ${response.status}`;
+    const retry = response.headers.get("Retry-After");
+    const error = new ApiError(problem, retry !== null && /^\d+$/.test(retry) ? Number(retry) : null);
+    if (response.status === 401 && this.key) this.onUnauthorized?.(error);
+    return error;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.send(method, path, body, signal);
+    return (await response.json()) as T;
+  }
+
+  whoami(): Promise<Identity> {
+    return this.json("GET", "/v1/whoami");
+  }
+
+  validate(source: string, signal?: AbortSignal): Promise<ValidateResult> {
+    return this.json("POST", "/v1/rulesets/validate", { source }, signal);
+  }
+
+  evaluateDraft(body: {
+    source: string;
+    facts: unknown;
+    query: string[];
+    explain: boolean;
+  }): Promise<DraftResult> {
+    return this.json("POST", "/v1/rulesets/evaluate", body);
+  }
+
+  publish(body: { name: string; source: string; description?: string }): Promise<RulesetVersion> {
+    return this.json("POST", "/v1/rulesets", body);
+  }
+
+  async rulesets(): Promise<RulesetSummary[]> {
+    return (await this.json<{ rulesets: RulesetSummary[] }>("GET", "/v1/rulesets")).rulesets;
+  }
+
+  ruleset(name: string): Promise<RulesetSummary> {
+    return this.json("GET", `/v1/rulesets/${encodeURIComponent(name)}`);
+  }
+
+  version(name: string, version: number | string): Promise<RulesetVersion> {
+    return this.json("GET", `/v1/rulesets/${encodeURIComponent(name)}/versions/${encodeURIComponent(String(version))}`);
+  }
+
+  decide(body: {
+    ruleset: string;
+    facts: unknown;
+    query: string[];
+    explain: boolean;
+    wait_ms?: number;
+  }): Promise<Decision> {
+    return this.json("POST", "/v1/decisions", body);
+  }
+
+  decision(id: string): Promise<Decision> {
+    return this.json("GET", `/v1/decisions/${encodeURIComponent(id)}`);
+  }
+
+  /** Follow a decision over SSE until it is done; ``onStatus`` sees every state. */
+  async follow(id: string, onStatus: (d: Decision) => void, signal?: AbortSignal): Promise<Decision> {
+    const response = await this.send("GET", `/v1/decisions/${encodeURIComponent(id)}/events`, undefined, signal);
+    if (!response.body) throw new ServerDownError(this.baseUrl, "the event stream has no body");
+    let last: Decision | null = null;
+    for await (const event of readEvents(response.body)) {
+      last = JSON.parse(event.data) as Decision;
+      onStatus(last);
+      if (event.event === "done") return last;
+    }
+    if (last && (last.status === "succeeded" || last.status === "failed")) return last;
+    throw new ServerDownError(this.baseUrl, "the event stream ended before the decision was done");
+  }
+
+  searchAudit(search: AuditSearch, signal?: AbortSignal): Promise<AuditPage> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(search)) {
+      if (value !== undefined && value !== "" && value !== null) params.set(name, String(value));
+    }
+    return this.json("GET", `/v1/audit/decisions?${params}`, undefined, signal);
+  }
+
+  audited(id: string): Promise<Decision> {
+    return this.json("GET", `/v1/audit/decisions/${encodeURIComponent(id)}`);
+  }
+
+  replay(id: string): Promise<ReplayResult> {
+    return this.json("POST", `/v1/decisions/${encodeURIComponent(id)}/replay`);
+  }
+
+  impact(name: string, body: { version: string; start: string; end: string; limit?: number }): Promise<ImpactResult> {
+    return this.json("POST", `/v1/rulesets/${encodeURIComponent(name)}/impact`, body);
+  }
+}

@@ -1,0 +1,434 @@
+/** The audit trail: search decisions by time range, ruleset and status; one
+ * decision with its proof and a Replay; the impact of a new version. */
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError } from "../api/client";
+import type { AuditPage, Decision, ImpactResult, ReplayResult } from "../api/types";
+import { AnswersView } from "../components/Answers";
+import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
+import { useSession } from "../context";
+import { formatTime, useLoad } from "./Rulesets";
+
+const HOUR = 3600_000;
+
+/** <input type="datetime-local"> value for a time, in local time. */
+export function toLocalInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+export function fromLocalInput(value: string): string {
+  return new Date(value).toISOString();
+}
+
+interface Filters {
+  start: string;
+  end: string;
+  ruleset: string;
+  status: string;
+}
+
+export function Decisions() {
+  const { api } = useSession();
+  const [filters, setFilters] = useState<Filters>(() => ({
+    start: toLocalInput(Date.now() - 24 * HOUR),
+    end: "",
+    ruleset: "",
+    status: "",
+  }));
+  const [applied, setApplied] = useState(filters);
+  const [live, setLive] = useState(true);
+  const [pages, setPages] = useState<AuditPage[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  const inFlight = useRef<AbortController | null>(null);
+
+  async function search(f: Filters, append?: string) {
+    inFlight.current?.abort();
+    const controller = new AbortController();
+    inFlight.current = controller;
+    setLoading(true);
+    try {
+      const page = await api.searchAudit(
+        {
+          start: fromLocalInput(f.start),
+          // "until now" reaches a minute ahead so that what completes meanwhile is found
+          end: f.end ? fromLocalInput(f.end) : new Date(Date.now() + 60_000).toISOString(),
+          ruleset: f.ruleset.trim() || undefined,
+          status: f.status || undefined,
+          page_size: 50,
+          page_token: append,
+        },
+        controller.signal,
+      );
+      setPages((old) => (append ? [...old, page] : [page]));
+      setError(null);
+    } catch (e) {
+      if (!(e instanceof DOMException && e.name === "AbortError")) setError(e);
+    } finally {
+      if (inFlight.current === controller) setLoading(false);
+    }
+  }
+
+  useEffect(() => {
+    search(applied);
+    if (!live || applied.end) return;
+    // live: re-run the search while the range is open-ended (no push channel exists for the audit trail)
+    const timer = setInterval(() => search(applied), 3000);
+    return () => clearInterval(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [applied, live]);
+
+  const items = pages.flatMap((p) => p.items);
+  const next = pages.at(-1)?.next_page_token ?? null;
+  const set = (k: keyof Filters) => (e: Event) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <main id="main">
+      <h1>Decisions</h1>
+      <form
+        class="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setPages([]);
+          setApplied({ ...filters });
+        }}
+      >
+        <label>
+          From <input type="datetime-local" value={filters.start} onInput={set("start")} required />
+        </label>
+        <label>
+          Until <input type="datetime-local" value={filters.end} onInput={set("end")} aria-describedby="until-hint" />
+          <span id="until-hint" class="muted">empty: now</span>
+        </label>
+        <label>
+          Ruleset <input value={filters.ruleset} onInput={set("ruleset")} placeholder="any" />
+        </label>
+        <label>
+          Status{" "}
+          <select value={filters.status} onChange={set("status")}>
+            <option value="">any</option>
+            <option value="succeeded">succeeded</option>
+            <option value="failed">failed</option>
+          </select>
+        </label>
+        <button type="submit">Search</button>
+        <label class="inline">
+          <input type="checkbox" checked={live} onChange={(e) => setLive((e.target as HTMLInputElement).checked)} /> Live
+        </label>
+      </form>
+      {error !== null && <ErrorView error={error} onRetry={() => search(applied)} />}
+      {loading && items.length === 0 && <Spinner label="Searching the audit trail…" />}
+      {!loading && error === null && items.length === 0 && pages.length > 0 && (
+        <Empty>No decisions in this range. Decisions appear here a moment after they complete.</Empty>
+      )}
+      {items.length > 0 && (
+        <div class="table-scroll">
+          <table data-testid="audit-table">
+            <thead>
+              <tr>
+                <th scope="col">Completed</th>
+                <th scope="col">Decision</th>
+                <th scope="col">Ruleset</th>
+                <th scope="col">Status</th>
+                <th scope="col">Query</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((d) => (
+                <tr key={d.decision_id}>
+                  <td>{formatTime(d.completed_at)}</td>
+                  <td>
+                    <a href={`/decisions/${encodeURIComponent(d.decision_id)}`}>
+                      <code>{d.decision_id}</code>
+                    </a>
+                  </td>
+                  <td>
+                    {d.ruleset?.name} v{d.ruleset?.version}
+                  </td>
+                  <td>
+                    <span class={`status status-${d.status}`}>{d.status}</span>
+                  </td>
+                  <td>
+                    <code>{(d.query ?? []).join("; ")}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {next && (
+        <button type="button" onClick={() => search(applied, next)} disabled={loading}>
+          More
+        </button>
+      )}
+    </main>
+  );
+}
+
+export function DecisionPage({ id }: { id: string }) {
+  const { api } = useSession();
+  const [live, setLive] = useState<Decision | null>(null);
+  const audited = useLoad<Decision | null>(
+    () =>
+      api.audited(id).catch((e) => {
+        if (e instanceof ApiError && e.status === 404) return null; // not in the audit trail yet
+        throw e;
+      }),
+    [id],
+  );
+  const [replay, setReplay] = useState<ReplayResult | null>(null);
+  const [replayError, setReplayError] = useState<unknown>(null);
+  const [replaying, setReplaying] = useState<number | null>(null);
+
+  // not audited yet: follow the live decision over SSE, then read the audit record
+  useEffect(() => {
+    if (audited.loading || audited.data || audited.error) return;
+    const controller = new AbortController();
+    api
+      .follow(id, setLive, controller.signal)
+      .then(() => setTimeout(audited.retry, 500))
+      .catch((e) => {
+        if (!(e instanceof DOMException && e.name === "AbortError")) setLive(null);
+      });
+    return () => controller.abort();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [id, audited.loading, audited.data]);
+
+  async function doReplay() {
+    setReplaying(Date.now());
+    setReplayError(null);
+    try {
+      setReplay(await api.replay(id));
+    } catch (e) {
+      setReplayError(e);
+    } finally {
+      setReplaying(null);
+    }
+  }
+
+  const d = audited.data ?? live;
+  return (
+    <main id="main">
+      <p>
+        <a href="/decisions">← Decisions</a>
+      </p>
+      <h1>
+        Decision <code>{id}</code>
+      </h1>
+      {audited.loading && <Spinner label="Loading the audit record…" />}
+      {audited.error !== null && <ErrorView error={audited.error} onRetry={audited.retry} />}
+      {!audited.loading && !audited.data && audited.error === null && (
+        <Spinner label={`Not in the audit trail yet${live ? `: ${live.status}` : ""}…`} />
+      )}
+      {d && (
+        <>
+          <dl class="facts-list">
+            <dt>Status</dt>
+            <dd>
+              <span class={`status status-${d.status}`}>{d.status}</span>
+            </dd>
+            <dt>Ruleset</dt>
+            <dd>
+              <a href={`/rulesets/${encodeURIComponent(d.ruleset?.name ?? "")}`}>
+                {d.ruleset?.name} v{d.ruleset?.version}
+              </a>{" "}
+              <code>{d.ruleset?.hash.slice(0, 12)}</code>
+            </dd>
+            <dt>Submitted / completed</dt>
+            <dd>
+              {formatTime(d.submitted_at)} / {formatTime(d.completed_at)}
+            </dd>
+            <dt>Result hash</dt>
+            <dd>
+              <code>{d.result_hash ?? "—"}</code>
+            </dd>
+          </dl>
+          {d.error && (
+            <div class="alert alert-error" role="alert">
+              <strong>{d.error.code}</strong>: {d.error.message}
+            </div>
+          )}
+          {audited.data && (
+            <section aria-labelledby="replay-title">
+              <h2 id="replay-title">Replay</h2>
+              <p class="muted">Re-run the stored facts and queries with the stored ruleset version.</p>
+              <button type="button" onClick={doReplay} disabled={replaying !== null}>
+                Replay
+              </button>
+              {replaying !== null && <Progress label="Replaying…" since={replaying} />}
+              {replayError !== null && <ErrorView error={replayError} />}
+              {replay && <ReplayView replay={replay} />}
+            </section>
+          )}
+          <h2>Case facts</h2>
+          <pre class="json">{formatFacts(d.facts ?? {})}</pre>
+          <h2>Answers</h2>
+          {d.answers ? <AnswersView answers={d.answers} /> : <Empty>No answers.</Empty>}
+        </>
+      )}
+    </main>
+  );
+}
+
+export function ReplayView({ replay }: { replay: ReplayResult }) {
+  if (replay.identical) {
+    return (
+      <div class="alert alert-ok" role="status" data-testid="replay-result">
+        <strong>Identical.</strong> The replay gives the same answers (result hash{" "}
+        <code>{replay.replay_result_hash.slice(0, 16)}</code>).
+      </div>
+    );
+  }
+  return (
+    <div class="alert alert-error" role="status" data-testid="replay-result">
+      <strong>Different.</strong> Original <code>{replay.original_result_hash?.slice(0, 16) ?? "—"}</code>, replay{" "}
+      <code>{replay.replay_result_hash.slice(0, 16)}</code>.
+      {replay.diff.map((q) => (
+        <div key={q.query}>
+          <code>{q.query}</code>
+          <ul>
+            {q.added.map((a) => (
+              <li key={a} class="diff-added">
+                + {a}
+              </li>
+            ))}
+            {q.removed.map((a) => (
+              <li key={a} class="diff-removed">
+                − {a}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export function Impact() {
+  const { api } = useSession();
+  const [form, setForm] = useState(() => ({
+    ruleset: "loan",
+    version: "latest",
+    start: toLocalInput(Date.now() - 7 * 24 * HOUR),
+    end: toLocalInput(Date.now() + 60_000),
+    limit: 1000,
+  }));
+  const [result, setResult] = useState<ImpactResult | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [since, setSince] = useState<number | null>(null);
+  const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
+
+  async function run(event?: Event) {
+    event?.preventDefault();
+    setSince(Date.now());
+    setError(null);
+    setResult(null);
+    try {
+      setResult(
+        await api.impact(form.ruleset.trim(), {
+          version: String(form.version).trim(),
+          start: fromLocalInput(form.start),
+          end: fromLocalInput(form.end),
+          limit: Number(form.limit),
+        }),
+      );
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSince(null);
+    }
+  }
+
+  return (
+    <main id="main">
+      <h1>Impact of a version</h1>
+      <p class="muted">
+        Re-run the succeeded decisions of a time window with another version of their ruleset: which answers would
+        change, and which rules make the difference.
+      </p>
+      <form class="filters" onSubmit={run}>
+        <label>
+          Ruleset <input value={form.ruleset} onInput={set("ruleset")} required />
+        </label>
+        <label>
+          Candidate version <input value={form.version} onInput={set("version")} required placeholder="3, prod or latest" />
+        </label>
+        <label>
+          From <input type="datetime-local" value={form.start} onInput={set("start")} required />
+        </label>
+        <label>
+          Until <input type="datetime-local" value={form.end} onInput={set("end")} required />
+        </label>
+        <label>
+          At most <input type="number" min={1} max={10000} value={form.limit} onInput={set("limit")} /> decisions
+        </label>
+        <button type="submit" disabled={since !== null}>
+          Compute impact
+        </button>
+      </form>
+      {since !== null && <Progress label="Re-running decisions…" since={since} />}
+      {error !== null && <ErrorView error={error} onRetry={() => run()} />}
+      {result && (
+        <section aria-label="Impact">
+          <p role="status">
+            Version {result.candidate.version} of <strong>{result.ruleset}</strong> over {result.decisions} decision
+            {result.decisions === 1 ? "" : "s"}: <strong>{result.changed} changed</strong>, {result.unchanged} unchanged
+            {result.not_replayable ? `, ${result.not_replayable} not replayable (masked inputs)` : ""}
+            {result.truncated ? "; more decisions were in the window than the limit" : ""}.
+          </p>
+          {result.changes.length === 0 ? (
+            <Empty>No decision would change.</Empty>
+          ) : (
+            <div class="table-scroll">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Decision</th>
+                    <th scope="col">Was</th>
+                    <th scope="col">Would be</th>
+                    <th scope="col">Rules that differ</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {result.changes.map((c) => (
+                    <tr key={c.decision_id}>
+                      <td>
+                        <a href={`/decisions/${encodeURIComponent(c.decision_id)}`}>
+                          <code>{c.decision_id}</code>
+                        </a>{" "}
+                        (v{c.version})
+                      </td>
+                      <td>{atoms(c.old_answers)}</td>
+                      <td>{atoms(c.new_answers)}</td>
+                      <td>
+                        {c.rules_differ.map((r) => (
+                          <code key={r} class="block">
+                            {r}
+                          </code>
+                        ))}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+      )}
+    </main>
+  );
+}
+
+function atoms(answers: { answers: { atom: string }[] }[]) {
+  const all = answers.flatMap((q) => q.answers.map((a) => a.atom));
+  return all.length ? all.map((a) => <code key={a} class="block">{a}</code>) : <span class="muted">none</span>;
+}
+
+/** Case facts one predicate a line: {"p": [[1, "a"], ...]} reads like the request. */
+export function formatFacts(facts: Record<string, unknown>): string {
+  const entries = Object.entries(facts);
+  if (entries.length === 0) return "{}";
+  return `{\n${entries.map(([name, rows]) => `  ${JSON.stringify(name)}: ${JSON.stringify(rows)}`).join(",\n")}\n}`;
+}

@@ -1,0 +1,210 @@
+/** The tenant's rulesets; one ruleset's versions, source and a diff of two versions. */
+
+import { useEffect, useState } from "preact/hooks";
+import type { RulesetSummary, RulesetVersion } from "../api/types";
+import { Empty, ErrorView, Spinner } from "../components/Status";
+import { TextDiff } from "../components/TextDiff";
+import { useSession } from "../context";
+import { navigate } from "../router";
+import { saveDraft } from "../session";
+
+/** Load with retry: ``load`` runs on mount and on every ``deps`` change. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [state, setState] = useState<{ data: T | null; error: unknown; loading: boolean }>({
+    data: null,
+    error: null,
+    loading: true,
+  });
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true, error: null }));
+    load().then(
+      (data) => live && setState({ data, error: null, loading: false }),
+      (error) => live && setState({ data: null, error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, n]);
+  return { ...state, retry: () => setN(n + 1) };
+}
+
+export function Rulesets() {
+  const { api } = useSession();
+  const { data, error, loading, retry } = useLoad(() => api.rulesets(), []);
+  return (
+    <main id="main">
+      <h1>Rulesets</h1>
+      {loading && <Spinner label="Loading rulesets…" />}
+      {error !== null && <ErrorView error={error} onRetry={retry} />}
+      {data && data.length === 0 && (
+        <Empty>
+          No rulesets yet. Write one in the <a href="/playground">playground</a> and publish it.
+        </Empty>
+      )}
+      {data && data.length > 0 && (
+        <div class="table-scroll">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Latest</th>
+                <th scope="col">Tags</th>
+                <th scope="col">Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.map((r) => (
+                <tr key={r.name}>
+                  <td>
+                    <a href={`/rulesets/${encodeURIComponent(r.name)}`}>{r.name}</a>
+                  </td>
+                  <td>v{r.latest}</td>
+                  <td>{Object.entries(r.tags).map(([t, v]) => `${t}→v${v}`).join(", ") || "—"}</td>
+                  <td>{formatTime(r.updated_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </main>
+  );
+}
+
+export function RulesetPage({ name }: { name: string }) {
+  const { api } = useSession();
+  const summary = useLoad<RulesetSummary>(() => api.ruleset(name), [name]);
+  const versions = summary.data?.versions ?? [];
+  const [shown, setShown] = useState<number | null>(null);
+  const [compare, setCompare] = useState<{ a: number; b: number } | null>(null);
+  const latest = summary.data?.latest ?? null;
+  const current = shown ?? latest;
+  const source = useLoad<RulesetVersion | null>(
+    () => (current === null ? Promise.resolve(null) : api.version(name, current)),
+    [name, current],
+  );
+  const left = useLoad<[RulesetVersion, RulesetVersion] | null>(
+    () => (compare ? Promise.all([api.version(name, compare.a), api.version(name, compare.b)]) : Promise.resolve(null)),
+    [name, compare?.a, compare?.b],
+  );
+  const [a, setA] = useState<number | "">("");
+  const [b, setB] = useState<number | "">("");
+
+  function openInPlayground(v: RulesetVersion) {
+    saveDraft("source", v.source ?? "");
+    saveDraft("name", v.name);
+    navigate("/playground");
+  }
+
+  return (
+    <main id="main">
+      <p>
+        <a href="/rulesets">← Rulesets</a>
+      </p>
+      <h1>{name}</h1>
+      {summary.loading && <Spinner label="Loading versions…" />}
+      {summary.error !== null && <ErrorView error={summary.error} onRetry={summary.retry} />}
+      {summary.data && (
+        <>
+          <div class="table-scroll">
+            <table>
+              <caption>Versions</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Version</th>
+                  <th scope="col">Published</th>
+                  <th scope="col">By</th>
+                  <th scope="col">Tests</th>
+                  <th scope="col">Tags</th>
+                  <th scope="col">Hash</th>
+                  <th scope="col">Source</th>
+                </tr>
+              </thead>
+              <tbody>
+                {[...versions].reverse().map((v) => (
+                  <tr key={v.version} class={v.version === current ? "selected" : ""}>
+                    <td>v{v.version}</td>
+                    <td>{formatTime(v.published_at)}</td>
+                    <td>{v.published_by}</td>
+                    <td>{v.tests}</td>
+                    <td>{v.tags.join(", ") || "—"}</td>
+                    <td>
+                      <code>{v.hash.slice(0, 12)}</code>
+                    </td>
+                    <td>
+                      <button type="button" aria-pressed={v.version === current} onClick={() => setShown(v.version)}>
+                        View v{v.version}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <form
+            class="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (a !== "" && b !== "") setCompare({ a, b });
+            }}
+          >
+            <label for="diff-a">Compare</label>
+            <VersionSelect id="diff-a" versions={versions} value={a} onChange={setA} />
+            <label for="diff-b">with</label>
+            <VersionSelect id="diff-b" versions={versions} value={b} onChange={setB} />
+            <button type="submit" disabled={a === "" || b === ""}>
+              Show diff
+            </button>
+          </form>
+          {left.loading && compare && <Spinner label="Loading both versions…" />}
+          {left.error !== null && <ErrorView error={left.error} onRetry={left.retry} />}
+          {left.data && (
+            <TextDiff before={left.data[0].source ?? ""} after={left.data[1].source ?? ""} label={`v${left.data[0].version} → v${left.data[1].version}`} />
+          )}
+          {source.error !== null && <ErrorView error={source.error} onRetry={source.retry} />}
+          {source.data && (
+            <section aria-label={`Source of version ${source.data.version}`}>
+              <h2>
+                Version {source.data.version}{" "}
+                <button type="button" onClick={() => openInPlayground(source.data!)}>
+                  Open in playground
+                </button>
+              </h2>
+              {source.data.description && <p>{source.data.description}</p>}
+              <pre class="source">
+                {(source.data.source ?? "").split("\n").map((line, i) => (
+                  <div key={i}>
+                    <span class="ln">{i + 1}</span>
+                    {line}
+                  </div>
+                ))}
+              </pre>
+            </section>
+          )}
+        </>
+      )}
+    </main>
+  );
+}
+
+function VersionSelect({ id, versions, value, onChange }: { id: string; versions: RulesetVersion[]; value: number | ""; onChange: (v: number | "") => void }) {
+  return (
+    <select id={id} value={value} onChange={(e) => { const v = (e.target as HTMLSelectElement).value; onChange(v === "" ? "" : Number(v)); }}>
+      <option value="">version…</option>
+      {versions.map((v) => (
+        <option key={v.version} value={v.version}>
+          v{v.version}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}

@@ -1,0 +1,81 @@
+/** Sign in with an API key: checked with GET /v1/whoami, then kept in sessionStorage. */
+
+import { useState } from "preact/hooks";
+import { ApiClient, ApiError } from "../api/client";
+import type { Identity } from "../api/types";
+import { ErrorView } from "../components/Status";
+
+interface Props {
+  baseUrl: string;
+  notice?: string | null;
+  onSignedIn: (key: string, identity: Identity) => void;
+}
+
+export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const trimmed = key.trim();
+    if (!trimmed) {
+      setError(new ApiError({ status: 401, title: "No key", detail: "Paste an API key first." }, null));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const identity = await new ApiClient(baseUrl, trimmed).whoami();
+      onSignedIn(trimmed, identity);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const rejected = error instanceof ApiError && error.status === 401;
+  return (
+    <main class="signin" id="main">
+      <h1>Sign in to Entail</h1>
+      <p>
+        Paste an API key. <code>make run</code> prints a development key (tenant <code>dev</code>, scope{" "}
+        <code>admin</code>); <code>entail keys new</code> makes others. The key stays in this tab only.
+      </p>
+      {notice && (
+        <div class="alert alert-error" role="alert">
+          {notice}
+        </div>
+      )}
+      <form onSubmit={submit}>
+        <label for="api-key">API key</label>
+        <input
+          id="api-key"
+          type="password"
+          autocomplete="off"
+          spellcheck={false}
+          value={key}
+          onInput={(e) => setKey((e.target as HTMLInputElement).value)}
+          aria-invalid={rejected}
+          aria-describedby={error ? "signin-error" : undefined}
+        />
+        <button type="submit" disabled={busy}>
+          {busy ? "Checking…" : "Sign in"}
+        </button>
+      </form>
+      {error !== null && (
+        <div id="signin-error">
+          {rejected ? (
+            <div class="alert alert-error" role="alert">
+              <strong>This key is not accepted.</strong>
+              <p>It is wrong, revoked or expired: {(error as ApiError).problem.detail}</p>
+            </div>
+          ) : (
+            <ErrorView error={error} />
+          )}
+        </div>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,62 @@
+/** A small history-API router: paths map to pages; links are plain <a href>. */
+
+import { useEffect, useState } from "preact/hooks";
+
+export type Route =
+  | { page: "signin"; next?: string }
+  | { page: "playground" }
+  | { page: "rulesets" }
+  | { page: "ruleset"; name: string }
+  | { page: "decisions" }
+  | { page: "decision"; id: string }
+  | { page: "impact" }
+  | { page: "notfound"; path: string };
+
+export function parseRoute(pathname: string, search = ""): Route {
+  const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const [head, arg] = parts;
+  if (parts.length === 0 || (head === "playground" && parts.length === 1)) return { page: "playground" };
+  if (head === "signin" && parts.length === 1) {
+    const next = new URLSearchParams(search).get("next") ?? undefined;
+    return { page: "signin", next };
+  }
+  if (head === "rulesets" && parts.length === 1) return { page: "rulesets" };
+  if (head === "rulesets" && parts.length === 2) return { page: "ruleset", name: arg };
+  if (head === "decisions" && parts.length === 1) return { page: "decisions" };
+  if (head === "decisions" && parts.length === 2) return { page: "decision", id: arg };
+  if (head === "impact" && parts.length === 1) return { page: "impact" };
+  return { page: "notfound", path: pathname };
+}
+
+export function navigate(to: string, replace = false): void {
+  if (replace) history.replaceState(null, "", to);
+  else history.pushState(null, "", to);
+  window.dispatchEvent(new PopStateEvent("popstate"));
+  window.scrollTo?.(0, 0);
+}
+
+export function useLocation(): { pathname: string; search: string } {
+  const read = () => ({ pathname: location.pathname, search: location.search });
+  const [where, setWhere] = useState(read);
+  useEffect(() => {
+    const update = () => setWhere(read());
+    window.addEventListener("popstate", update);
+    return () => window.removeEventListener("popstate", update);
+  }, []);
+  return where;
+}
+
+/** Same-origin left clicks on <a href="/..."> go through the router. */
+export function interceptLinks(root: HTMLElement): () => void {
+  const onClick = (event: MouseEvent) => {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    const anchor = (event.target as Element | null)?.closest?.("a");
+    if (!anchor || anchor.target || anchor.hasAttribute("download")) return;
+    const href = anchor.getAttribute("href");
+    if (!href || !href.startsWith("/") || href.startsWith("//")) return;
+    event.preventDefault();
+    navigate(href);
+  };
+  root.addEventListener("click", onClick);
+  return () => root.removeEventListener("click", onClick);
+}
