@@ -67,7 +67,7 @@ def get_store() -> AuditStore:
     global _store
     with _store_lock:
         if _store is None:
-            _store = open_audit_store(Settings())
+            _store = open_audit_store(Settings(), steady_writer=True)
         return _store
 
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     audit_duckdb_path: Path | None = None  # default: <data_dir>/audit.duckdb
     audit_sink_url: str = "http://127.0.0.1:4003/"  # where the relay delivers topic `decisions` (CloudEvents)
     audit_sink_port: int = 4003
+    # false only to measure what the audit trail costs (bench/audit_throughput.py):
+    # no audit-sink subscription, no sink process; refused in production
+    audit_sink_enabled: bool = True
 
     # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
     mask_secret: str = "dev-mask-secret"
@@ -145,6 +148,8 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"ENTAIL_{name.upper()} must be set to a real secret outside development"
                     )
+            if not self.audit_sink_enabled:
+                raise ValueError("ENTAIL_AUDIT_SINK_ENABLED=false: production keeps every decision")
         return self
 
     @model_validator(mode="after")

@@ -184,20 +184,22 @@ class Stack:
         python = sys.executable
         self._spawn("backend", [python, "-m", "entail_backend"], env)
         self._spawn("worker", [python, "-m", "entail_worker"], env)
-        sink_source = audit_sink_source()
         sink_port = self.settings.audit_sink_port
         env["ENTAIL_AUDIT_SINK_URL"] = f"http://127.0.0.1:{sink_port}/"
         env["ENTAIL_AUDIT_DUCKDB_PATH"] = str(self.settings.audit_duckdb_path or data_dir / "audit.duckdb")
-        self._spawn(
-            "sink",
-            [
-                python, "-m", "functions_framework",
-                "--source", str(sink_source), "--target", "audit_sink",
-                "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(sink_port),
-            ],
-            env,
-        )  # fmt: skip
-        self._wait_port(sink_port, "sink", ready_timeout_s)
+        if self.settings.audit_sink_enabled:
+            self._spawn(
+                "sink",
+                [
+                    python, "-m", "functions_framework",
+                    "--source", str(audit_sink_source()), "--target", "audit_sink",
+                    "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(sink_port),
+                ],
+                env,
+            )  # fmt: skip
+            self._wait_port(sink_port, "sink", ready_timeout_s)
+        else:
+            env["ENTAIL_AUDIT_SINK_ENABLED"] = "false"
         self._spawn("relay", [python, "-m", "entail.bus.relay"], env)
         self._wait_ready(f"{self.backend_url}/readyz", "backend", ready_timeout_s)
         self._wait_ready(f"{self.worker_url}/readyz", "worker", ready_timeout_s)

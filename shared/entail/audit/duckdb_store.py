@@ -135,18 +135,39 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 
 LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
+RELEASE_GAP_S = 0.03  # shared mode: after a long hold, how long the file is left to others
 
 
 class DuckDBAuditStore:
     """AuditStore on DuckDB. ``path`` is a file (created with its tables) or ``:memory:``."""
 
-    def __init__(self, path: str | Path = ":memory:", *, shared: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        shared: bool = False,
+        linger_ms: int = 0,
+        max_hold_ms: int = 500,
+    ) -> None:
         """``shared=True`` opens the file for each operation and retries while
         another process holds it: DuckDB allows one writing process at a time,
-        and locally the audit sink and the backend both use the file."""
+        and locally the audit sink and the backend both use the file.
+
+        Opening costs about 15 ms of CPU (DuckDB builds a database instance each
+        time), which a steady writer cannot pay per batch. ``linger_ms`` keeps the
+        file open after an operation until it has been idle that long, but never
+        longer than ``max_hold_ms`` in one go: then it is closed and left alone for
+        :data:`RELEASE_GAP_S`, so another process waiting for the file gets in."""
         self.path = str(path)
         self.shared = shared and self.path != ":memory:"
+        self.linger_s = linger_ms / 1000 if self.shared else 0.0
+        self.max_hold_s = max_hold_ms / 1000
         self._lock = threading.Lock()
+        self._held: duckdb.DuckDBPyConnection | None = None  # lingering shared connection
+        self._held_since = 0.0
+        self._last_used = 0.0
+        self._released_at = 0.0
+        self._closer: threading.Thread | None = None
         self._conn: duckdb.DuckDBPyConnection | None = None if self.shared else self._open()
         with self._session() as conn:
             for t in TABLES.values():
@@ -171,19 +192,59 @@ class DuckDBAuditStore:
                 return
             if not self.shared:
                 raise RuntimeError("the audit store is closed")
-            deadline = time.monotonic() + LOCK_WAIT_S
-            while True:
-                try:
-                    conn = self._open()
-                    break
-                except duckdb.IOException as exc:  # another process holds the file
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.005)
+            if self._held is not None and time.monotonic() - self._held_since >= self.max_hold_s:
+                self._release()
+            conn = self._held
+            if conn is None:
+                gap = RELEASE_GAP_S - (time.monotonic() - self._released_at)
+                if gap > 0:  # just let go after a long hold: give a waiting process its turn
+                    time.sleep(gap)
+                conn = self._open_waiting()
             try:
                 yield conn
             finally:
-                conn.close()
+                if self.linger_s > 0:
+                    if self._held is None:
+                        self._held, self._held_since = conn, time.monotonic()
+                    self._last_used = time.monotonic()
+                    self._start_closer()
+                else:
+                    conn.close()
+
+    def _open_waiting(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return self._open()
+            except duckdb.IOException as exc:  # another process holds the file
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+
+    def _release(self) -> None:
+        """Close the lingering connection (the caller holds ``_lock``)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+            self._released_at = time.monotonic()
+
+    def _start_closer(self) -> None:
+        if self._closer is None or not self._closer.is_alive():
+            self._closer = threading.Thread(target=self._close_when_idle, name="audit-closer", daemon=True)
+            self._closer.start()
+
+    def _close_when_idle(self) -> None:
+        """Close the lingering connection once idle for ``linger_s`` or held for
+        ``max_hold_s``; ends when nothing is held."""
+        while True:
+            time.sleep(min(self.linger_s, self.max_hold_s) / 2)
+            with self._lock:
+                if self._held is None:
+                    return
+                now = time.monotonic()
+                if now - self._last_used >= self.linger_s or now - self._held_since >= self.max_hold_s:
+                    self._release()
+                    return
 
     # --- decisions ---------------------------------------------------------------
 
@@ -383,6 +444,7 @@ class DuckDBAuditStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._release()
 
     def __enter__(self) -> DuckDBAuditStore:
         return self

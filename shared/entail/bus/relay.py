@@ -726,7 +726,7 @@ async def pending_lag(redis: aioredis.Redis, topic: str, sub: str) -> int:
 def default_subscriptions(settings: Settings) -> list[Subscription]:
     """The local push subscriptions, all in one place: the reasoning worker
     (Pub/Sub push) and the audit sink function (CloudEvents, as Eventarc)."""
-    return [
+    subscriptions = [
         Subscription(
             name=REASONING_WORKER_SUBSCRIPTION,
             topic=REASONING_JOBS,
@@ -742,6 +742,9 @@ def default_subscriptions(settings: Settings) -> list[Subscription]:
             format="cloudevent",
         ),
     ]
+    if not settings.audit_sink_enabled:  # benchmarks only: production refuses it
+        return [s for s in subscriptions if s.name != AUDIT_SINK_SUBSCRIPTION]
+    return subscriptions
 
 
 async def serve(

@@ -98,7 +98,9 @@ def _connect(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return duckdb.connect(str(path), read_only=True)
+            # not read_only: in-process, the sink's lingering connection shares the
+            # database instance, and DuckDB refuses a second one with another config
+            return duckdb.connect(str(path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -448,3 +449,61 @@ def test_a_file_from_before_a_new_column_gets_it(tmp_path: Path) -> None:
     got = reopened.get_decision("acme", hit.decision_id)
     assert got is not None and got.cached_from == "dec_000000"
     reopened.close()
+
+
+_READER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_duckdb_store import T0
+from datetime import timedelta
+from entail.audit import DuckDBAuditStore
+waits = []
+for _ in range(5):
+    t = time.monotonic()
+    store = DuckDBAuditStore({path!r}, shared=True)
+    store.search_decisions("acme", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    store.close()
+    waits.append(time.monotonic() - t)
+    time.sleep(0.05)
+print(max(waits))
+"""
+
+
+def test_a_lingering_writer_lets_another_process_in(tmp_path: Path) -> None:
+    """The sink keeps the file open while it writes, yet the backend's reads get in
+    within a hold (``max_hold_ms``) and every row is written once."""
+    path = tmp_path / "audit.duckdb"
+    writer = DuckDBAuditStore(path, shared=True, linger_ms=200, max_hold_ms=300)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            assert writer.insert_decisions([record(n)]).inserted == 1
+            written.append(n)
+            n += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    script = _READER.format(tests=str(Path(__file__).parent), path=str(path))
+    reader = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    stop.set()
+    thread.join(10)
+    assert reader.returncode == 0, reader.stderr
+    assert float(reader.stdout) < 2.0  # a hold (0.3 s) plus the reader's own open, on a busy machine
+    page = writer.search_decisions("acme", T0 - timedelta(days=1), T0 + timedelta(days=10), page_size=1000)
+    assert sorted(int(r.decision_id[4:]) for r in page.items) == written
+    writer.close()
+
+
+def test_a_lingering_writer_lets_go_when_idle(tmp_path: Path) -> None:
+    path = tmp_path / "audit.duckdb"
+    writer = DuckDBAuditStore(path, shared=True, linger_ms=2000, max_hold_ms=60_000)
+    writer.insert_decisions([record(1)])
+    opener = [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"]
+    held = subprocess.run(opener, capture_output=True, text=True)
+    assert held.returncode != 0 and "lock" in held.stderr.lower()  # still open, in use
+    time.sleep(2.5)
+    subprocess.run(opener, check=True)  # idle past linger_ms: released
+    writer.close()
