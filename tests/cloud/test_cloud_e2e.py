@@ -1,0 +1,215 @@
+"""Cloud mode end to end, on Google's Pub/Sub emulator instead of the relay.
+
+backend (ENTAIL_BUS=pubsub) → topic reasoning-jobs → push subscription → worker
+→ topic decisions → push subscription → audit sink function → audit store.
+
+Every part is a real process on 127.0.0.1: the embedded Redis, the emulator
+(which makes the push requests itself), the backend and the worker
+(``python -m``), and the audit sink under functions-framework. The emulator
+pushes the Pub/Sub push envelope, not a CloudEvent: functions-framework turns a
+raw Pub/Sub push into the same ``messagePublished`` CloudEvent Eventarc
+delivers, so the sink runs unchanged (its push endpoint carries the topic path,
+which becomes the event's source). The emulator signs nothing, so the worker
+runs with ENTAIL_PUSH_AUTH=none, the explicit emulator setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+import pytest
+
+from entail.auth import key_entry
+from entail.bus.port import DECISIONS, REASONING_JOBS
+from entail.ports import free_port
+from entail.state.embedded import EmbeddedRedis
+
+from .pubsub_emulator import PubSubEmulator, require_emulator
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "ent_cloud_e2e_key"
+AUDITOR_KEY = "ent_cloud_e2e_audit_key"
+SOURCE = """
+eligible(P) :- applicant(P, Age, Income), Age >= 18, Income >= 30000.
+decision(P, approve) :- eligible(P).
+decision(P, refuse) :- applicant(P, _, _), not eligible(P).
+"""
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Processes:
+    """Child processes with their output in one log; stopped in reverse order."""
+
+    def __init__(self, log: IO[str], env: dict[str, str]) -> None:
+        self.log = log
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+        self.log.write(f"--- starting {name}\n")
+        self.log.flush()
+        process = subprocess.Popen(
+            argv, env={**self.env, **env}, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        self.children.append((name, process))
+        return process
+
+    def wait_http(self, url: str, name: str) -> None:
+        def answers() -> bool:
+            self._alive(name)
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, f"{name} at {url}")
+
+    def wait_port(self, port: int, name: str) -> None:
+        def listens() -> bool:
+            self._alive(name)
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listens, f"{name} on port {port}")
+
+    def _alive(self, name: str) -> None:
+        for child, process in self.children:
+            if child == name and process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}; see its output above")
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+        for _, process in reversed(self.children):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class CloudStack:
+    backend_url: str
+    emulator: PubSubEmulator
+    audit_path: Path
+    log: Path
+
+    def client(self, key: str = API_KEY) -> httpx.Client:
+        return httpx.Client(base_url=self.backend_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
+    require_emulator()
+    tmp = tmp_path_factory.mktemp("cloud")
+    backend_port, worker_port, sink_port = free_port(), free_port(), free_port()
+    worker_push = f"http://127.0.0.1:{worker_port}/push/reasoning-jobs"
+    sink_push = f"http://127.0.0.1:{sink_port}/projects/entail-test/topics/{DECISIONS}"
+    audit_path = tmp / "audit" / "audit.duckdb"
+    audit_path.parent.mkdir()
+    log_path = tmp / "stack.log"
+    with ExitStack() as stack, log_path.open("w") as log:
+        redis = stack.enter_context(EmbeddedRedis(tmp / "redis"))
+        emulator = PubSubEmulator(tmp / "emulator.log")
+        keys = [
+            key_entry(API_KEY, "cloud-e2e", "acme", ["author", "decide"]),
+            key_entry(AUDITOR_KEY, "cloud-e2e-audit", "acme", ["audit"]),
+        ]
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PORT" and not k.startswith("ENTAIL_")},
+            **emulator.env(),  # its port is chosen already: the services start while it does
+            "PYTHONUNBUFFERED": "1",
+            "ENTAIL_REDIS_URL": redis.url,
+            "ENTAIL_DATA_DIR": str(tmp),
+            "ENTAIL_API_KEYS_JSON": json.dumps(keys),
+            "ENTAIL_BACKEND_PORT": str(backend_port),
+            "ENTAIL_WORKER_PORT": str(worker_port),
+            "ENTAIL_WORKER_PUSH_URL": worker_push,
+            "ENTAIL_PUSH_AUTH": "none",
+            "ENTAIL_AUDIT_DUCKDB_PATH": str(audit_path),
+        }
+        processes = Processes(log, env)
+        stack.callback(processes.stop)
+        try:
+            processes.start("backend", [sys.executable, "-m", "entail_backend"])
+            processes.start("worker", [sys.executable, "-m", "entail_worker"])
+            processes.start(
+                "sink",
+                [
+                    sys.executable, "-m", "functions_framework",
+                    "--source", str(REPO / "functions" / "audit_sink" / "main.py"),
+                    "--target", "audit_sink", "--signature-type", "cloudevent",
+                    "--host", "127.0.0.1", "--port", str(sink_port),
+                ],
+            )  # fmt: skip
+            stack.enter_context(emulator)  # the JVM starts in the meantime
+            for topic in (REASONING_JOBS, DECISIONS):
+                emulator.create_topic(topic)
+            emulator.create_subscription("reasoning-worker", REASONING_JOBS, push_endpoint=worker_push)
+            emulator.create_subscription("audit-sink", DECISIONS, push_endpoint=sink_push)
+            processes.wait_http(f"http://127.0.0.1:{backend_port}/readyz", "backend")
+            processes.wait_http(f"http://127.0.0.1:{worker_port}/readyz", "worker")
+            processes.wait_port(sink_port, "sink")
+            yield CloudStack(f"http://127.0.0.1:{backend_port}", emulator, audit_path, log_path)
+        except BaseException:
+            log.flush()
+            print(log_path.read_text()[-6000:])
+            print(emulator.output())
+            raise
+
+
+def _audited(client: httpx.Client, decision_id: str) -> dict[str, Any] | None:
+    response = client.get(f"/v1/audit/decisions/{decision_id}")
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    record: dict[str, Any] = response.json()
+    return record
+
+
+def test_a_decision_over_http_is_answered_through_pubsub_and_audited(cloud: CloudStack) -> None:
+    with cloud.client() as acme, cloud.client(AUDITOR_KEY) as auditor:
+        published = acme.post("/v1/rulesets", json={"name": "loan", "source": SOURCE})
+        assert published.status_code == 201, published.text
+        facts = {"applicant": [["ann", 31, 45000], ["bob", 17, 80000]]}
+        response = acme.post(
+            "/v1/decisions",
+            json={"ruleset": "loan", "facts": facts, "query": ["decision(P, D)"], "wait_ms": 20_000},
+        )
+        assert response.status_code == 200, response.text
+        decision = response.json()
+        assert decision["status"] == "succeeded"
+        atoms = [a["atom"] for a in decision["answers"][0]["answers"]]
+        assert atoms == ['decision("ann",approve)', 'decision("bob",refuse)']
+
+        # the worker published the record on `decisions`; the emulator pushed it to the sink
+        audited = wait_for(lambda: _audited(auditor, decision["decision_id"]), "the audit row")
+    assert audited["status"] == "succeeded"
+    assert audited["answers"] == decision["answers"]
+    assert audited["ruleset"]["version"] == published.json()["version"]
