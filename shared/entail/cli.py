@@ -199,6 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     expire.set_defaults(func=cmd_audit_expire)
 
+    cloud = sub.add_parser("cloud", help="the deployment on Google Cloud")
+    cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)
+    status = cloud_sub.add_parser(
+        "status", help="Cloud Run services: revisions, traffic split, min/max instances (read-only)"
+    )
+    status.add_argument("--project", help="default: ENTAIL_GCP_PROJECT, else the credentials' project")
+    status.add_argument("--region", help="default: ENTAIL_GCP_REGION")
+    status.add_argument(
+        "--service", action="append", help="repeatable; default: backend and reasoning-worker"
+    )
+    status.add_argument("--revisions", type=int, default=5, help="newest revisions shown per service")
+    status.set_defaults(func=cmd_cloud_status)
+
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     new = keys_sub.add_parser("new", help="print a new API key and the entry to add to the keys file")
@@ -223,6 +236,21 @@ def cmd_relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     run_relay(Settings())
     return 0
+
+
+def cmd_cloud_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from . import cloud_status
+    from .settings import Settings
+
+    settings = Settings()
+    return cloud_status.run(
+        args.project or settings.gcp_project or None,
+        args.region or settings.gcp_region,
+        args.service or list(cloud_status.SERVICES),
+        out,
+        err,
+        max_revisions=args.revisions,
+    )
 
 
 def cmd_audit_expire(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
