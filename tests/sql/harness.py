@@ -96,11 +96,12 @@ def sql_model(
     *,
     backend: Backend | None = None,
     all_predicates: bool = False,
+    recursive_cte: bool = True,
 ) -> tuple[Model, Manifest]:
     """The model through the SQL path (shown predicates, or every predicate of the program)."""
     rs = reasoning.compile(source)
     if backend is None:
-        backend = DuckDBBackend(duckdb.connect(), dest_schema="out")
+        backend = DuckDBBackend(duckdb.connect(), dest_schema="out", recursive_cte=recursive_cte)
     con = getattr(backend, "con", None)
     program_names = {name for name, _ in rs.analysis.signatures}
     used = {p: rows for p, rows in facts.items() if p in program_names}

@@ -27,8 +27,9 @@ def test_corpus_is_found() -> None:
     assert len(CASES) >= 100
 
 
+@pytest.mark.parametrize("recursive_cte", [True, False], ids=["cte", "rounds"])
 @pytest.mark.parametrize("case", CASES, ids=[p.name for p in CASES])
-def test_case(case: Path) -> None:
+def test_case(case: Path, recursive_cte: bool) -> None:
     source = (case / "program.lp").read_text()
     facts = _facts(case)
     rs = reasoning.compile(source)
@@ -38,7 +39,7 @@ def test_case(case: Path) -> None:
     expected = [
         a for a in json.loads((case / "expected.json").read_text())["atoms"] if a.split("(")[0] in names
     ]
-    everything, _ = sql_model(source, facts, all_predicates=True)
+    everything, _ = sql_model(source, facts, all_predicates=True, recursive_cte=recursive_cte)
     shown = rs._shown_signatures(list(rs.analysis.signatures))
     assert atoms({s: r for s, r in everything.items() if s in shown}) == expected
     assert atoms(everything) == sorted(

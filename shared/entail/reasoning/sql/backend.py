@@ -17,6 +17,7 @@ from .dialect import DUCKDB, Dialect
 class Backend(ABC):
     dialect: Dialect
     bytes_scanned: int = 0
+    recursive_cte: bool = False  # run linear recursion as one WITH RECURSIVE ... UNION
 
     @abstractmethod
     def execute(self, sql: str) -> None:
@@ -67,6 +68,7 @@ class DuckDBBackend(Backend):
         work_schema: str = "entail_work",
         dest_schema: str = "main",
         work_in_memory: bool = True,
+        recursive_cte: bool = True,
     ) -> None:
         for schema in (work_schema, dest_schema):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", schema):
@@ -78,6 +80,7 @@ class DuckDBBackend(Backend):
         # tables live in an attached in-memory catalog (which DuckDB spills to its temp
         # directory under memory pressure); only the outputs go to the file
         self.work_in_memory = work_in_memory
+        self.recursive_cte = recursive_cte
         self.statements = 0
 
     def prepare(self) -> None:

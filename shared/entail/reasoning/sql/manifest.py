@@ -35,6 +35,7 @@ class StratumInfo:
     recursive: bool
     iterations: int
     elapsed_ms: float
+    method: str = "semi-naive"  # or "recursive-cte" (DuckDB, linear recursion without new values)
 
 
 @dataclass
