@@ -66,6 +66,10 @@ async def bootstrap(
 ) -> Services:
     """The services ``settings`` ask for. A ``redis`` client given by the caller
     (tests) serves as primary and replica and stays the caller's to close."""
+    if bus is None and settings.bus == "pubsub":
+        from .bus.pubsub import PubSubBus  # the gcp extra: loaded only in cloud mode
+
+        bus = PubSubBus.from_settings(settings)
     clients = connect_clients(settings) if redis is None else None
     primary = clients.primary if clients is not None else redis
     replica = clients.replica if clients is not None else redis
