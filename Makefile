@@ -12,8 +12,12 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONHASHSEED := 0
+WEB := static
+NPM ?= npm
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
+	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install run test lint format bench bench-load clean
+.PHONY: help install web run test lint format bench bench-load clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,12 +30,23 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml run_services
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(VENV)/.synced ## create .venv with everything (runtime, tests, lint, bench)
+# npm ci only when the lock or package.json changed since the last one
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund
+	@touch $@
 
-run: install ## start the local stack: Redis, backend :3005, worker :4002, relay (Ctrl-C stops it)
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB) && $(NPM) run build
+
+web: $(WEB)/dist/index.html ## build the web app (static/) into static/dist
+
+install: $(VENV)/.synced $(WEB)/dist/index.html ## create .venv with everything (runtime, tests, lint, bench) and build the web app
+
+run: install ## start the local stack: Redis, backend :3005 (and the web app at /), worker :4002, relay (Ctrl-C stops it)
 	$(VENV)/bin/entail up
 
-test: install ## run the whole suite (unit, conformance, differential, integration)
+test: install ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
+	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 lint: install ## ruff check, ruff format --check, mypy on the library and services
@@ -50,4 +65,4 @@ bench-load: install ## decisions/s and latency through the whole local stack
 	$(VENV)/bin/python bench/load.py
 
 clean: ## remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail $(WEB)/node_modules $(WEB)/dist
