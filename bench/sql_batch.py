@@ -1,6 +1,6 @@
 """Batch benchmark: the SQL path on DuckDB against clingo and the online engine, same run.
 
-    .venv/bin/python bench/sql_batch.py [--reps N] [--only NAME[,NAME...]] [--skip-big-peers]
+    .venv/bin/python bench/sql_batch.py [--reps N] [--only NAME[,NAME...]] [--with-big-peers]
 
 Each (workload, engine) measurement runs in a fresh interpreter (this script
 re-invoked with ``--worker``), so peak RSS is that engine's own. The SQL side
@@ -76,7 +76,6 @@ WORKLOADS: Final = {
             "par",
             lambda: cases.binary_tree_parents(12),
             "SG, binary tree depth 12",
-            big=True,
         ),
     )
 }
@@ -95,10 +94,8 @@ def worker_sql(w: Workload, reps: int) -> dict[str, Any]:
     for _ in range(reps):
         con = duckdb.connect()
         con.execute("CREATE TABLE input (a BIGINT, b BIGINT)")
-        con.executemany("INSERT INTO input VALUES (?, ?)", edges) if len(edges) < 1000 else con.execute(
-            "INSERT INTO input SELECT * FROM (SELECT UNNEST(?) AS a, UNNEST(?) AS b)",
-            [[e[0] for e in edges], [e[1] for e in edges]],
-        )
+        columns = [[e[0] for e in edges], [e[1] for e in edges]]
+        con.execute("INSERT INTO input SELECT UNNEST(?) AS a, UNNEST(?) AS b", columns)
         start = time.perf_counter_ns()
         rs = reasoning.compile(w.program)
         manifest = run_batch(rs, DuckDBBackend(con), {w.predicate: "input"})
@@ -199,8 +196,8 @@ def main() -> int:
         w = WORKLOADS[name]
         res: dict[str, dict[str, Any]] = {}
         for engine in ENGINES:
-            if engine != "sql-duckdb" and w.big and args.skip_big_peers:
-                res[engine] = {"skipped": "--skip-big-peers"}
+            if engine != "sql-duckdb" and w.big and not args.with_big_peers:
+                res[engine] = {"skipped": "needs --with-big-peers"}
                 continue
             reps = 1 if w.big else args.reps
             res[engine] = measure(name, engine, reps)
@@ -225,21 +222,24 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = "| workload | tuples | rounds | SQL/DuckDB ms | clingo ground+solve ms | online engine ms | SQL ÷ clingo | RSS SQL / clingo / online MiB | agree |"
+    head = (
+        "| workload | tuples | rounds | SQL/DuckDB ms | clingo ground+solve ms | online engine ms "
+        "| SQL ÷ clingo | RSS SQL / clingo / online MiB | agree |"
+    )
     print(head)
     print("|" + "---|" * 9)
     for row in rows:
         r = row["results"]
         sql, cl, en = r["sql-duckdb"], r["clingo"], r["entail"]
         t = {k: median_ms(v) for k, v in r.items()}
-        ratio = f"{t['sql-duckdb'] / t['clingo']:.2f}x" if t["sql-duckdb"] and t["clingo"] else "–"
-        rss = " / ".join(f"{v['maxrss_kib'] / 1024:.0f}" if "maxrss_kib" in v else "–" for v in (sql, cl, en))
+        ratio = f"{t['sql-duckdb'] / t['clingo']:.2f}x" if t["sql-duckdb"] and t["clingo"] else "-"
+        rss = " / ".join(f"{v['maxrss_kib'] / 1024:.0f}" if "maxrss_kib" in v else "-" for v in (sql, cl, en))
         counts = {v["count"] for v in (sql, cl, en) if "count" in v}
         shas = {v["sha256"] for v in (sql, cl, en) if v.get("sha256")}
         agree = "yes" if len(counts) == 1 and len(shas) <= 1 else "NO"
-        cells = [f"{x:.0f}" if x is not None else "–" for x in (t["sql-duckdb"], t["clingo"], t["entail"])]
+        cells = [f"{x:.0f}" if x is not None else "-" for x in (t["sql-duckdb"], t["clingo"], t["entail"])]
         print(
-            f"| {row['workload']} | {sql.get('count', 0):,} | {sql.get('rounds', '–')} | {cells[0]} | {cells[1]} "
+            f"| {row['workload']} | {sql.get('count', 0):,} | {sql.get('rounds', '-')} | {cells[0]} | {cells[1]} "
             f"| {cells[2]} | {ratio} | {rss} | {agree} |"
         )
 
