@@ -239,8 +239,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         agree = "yes" if len(counts) == 1 and len(shas) <= 1 else "NO"
         cells = [f"{x:.0f}" if x is not None else "-" for x in (t["sql-duckdb"], t["clingo"], t["entail"])]
         print(
-            f"| {row['workload']} | {sql.get('count', 0):,} | {sql.get('rounds', '-')} | {cells[0]} | {cells[1]} "
-            f"| {cells[2]} | {ratio} | {rss} | {agree} |"
+            f"| {row['workload']} | {sql.get('count', 0):,} | {sql.get('rounds', '-')} "
+            f"| {cells[0]} | {cells[1]} | {cells[2]} | {ratio} | {rss} | {agree} |"
         )
 
 
