@@ -119,6 +119,7 @@ class CloudStack:
     emulator: PubSubEmulator
     audit_path: Path
     log: Path
+    processes: Processes
 
     def client(self, key: str = API_KEY) -> httpx.Client:
         return httpx.Client(base_url=self.backend_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
@@ -176,7 +177,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
             processes.wait_http(f"http://127.0.0.1:{backend_port}/readyz", "backend")
             processes.wait_http(f"http://127.0.0.1:{worker_port}/readyz", "worker")
             processes.wait_port(sink_port, "sink")
-            yield CloudStack(f"http://127.0.0.1:{backend_port}", emulator, audit_path, log_path)
+            yield CloudStack(f"http://127.0.0.1:{backend_port}", emulator, audit_path, log_path, processes)
         except BaseException:
             log.flush()
             print(log_path.read_text()[-6000:])
@@ -213,3 +214,27 @@ def test_a_decision_over_http_is_answered_through_pubsub_and_audited(cloud: Clou
     assert audited["status"] == "succeeded"
     assert audited["answers"] == decision["answers"]
     assert audited["ruleset"]["version"] == published.json()["version"]
+
+
+def test_with_pubsub_unreachable_the_backend_answers_503(cloud: CloudStack) -> None:
+    """The adapter's errors are the Redis bus's: the API answers 503 problem+json
+    with Retry-After, as when Redis is down, and the decision is not lost silently."""
+    port = free_port()
+    dead = f"127.0.0.1:{free_port()}"
+    cloud.processes.start(
+        "backend-no-bus",
+        [sys.executable, "-m", "entail_backend"],
+        ENTAIL_BACKEND_PORT=str(port),
+        ENTAIL_PUBSUB_EMULATOR_HOST=dead,
+        ENTAIL_PUBSUB_PUBLISH_TIMEOUT_MS="1500",
+    )
+    cloud.processes.wait_http(f"http://127.0.0.1:{port}/readyz", "backend-no-bus")
+    with cloud.client() as acme:
+        assert acme.post("/v1/rulesets", json={"name": "loan", "source": SOURCE}).status_code in (200, 201)
+    body = {"ruleset": "loan", "facts": {"applicant": [["cy", 40, 1]]}, "query": ["decision(P, D)"]}
+    with httpx.Client(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30) as client:
+        response = client.post(f"http://127.0.0.1:{port}/v1/decisions", json=body)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "1"
+    assert "Pub/Sub" in response.json()["detail"]
