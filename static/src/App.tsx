@@ -127,7 +127,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
               <span class="scopes">{identity.scopes.join(", ")}</span>
               {remaining && (
                 <span class={remaining.remaining < remaining.limit / 10 ? "rate low" : "rate"} title="requests left in this key's rate-limit bucket">
-                  {remaining.remaining}/{remaining.limit}
+                  quota {remaining.remaining}/{remaining.limit}
                 </span>
               )}
               <button type="button" onClick={() => signOut(null)}>

@@ -5,6 +5,7 @@ import loanFacts from "../../shared/entail/examples/loan/ann.json";
 import loanSource from "../../shared/entail/examples/loan/program.lp?raw";
 import reachFacts from "../../shared/entail/examples/reachability/facts.lp?raw";
 import reachSource from "../../shared/entail/examples/reachability/program.lp?raw";
+import { formatFacts } from "./editor/facts";
 
 export interface Example {
   id: string;
@@ -21,7 +22,7 @@ export const EXAMPLES: Example[] = [
     title: "Loan eligibility",
     name: "loan",
     source: loanSource,
-    facts: JSON.stringify(loanFacts, null, 2),
+    facts: formatFacts(loanFacts),
     queries: ["decision(A, D)", "reason(A, R)"],
   },
   {

@@ -4,7 +4,7 @@ import { lineDiff } from "../src/components/TextDiff";
 import { loadConfig } from "../src/config";
 import { rangeOf } from "../src/editor/CodeEditor";
 import { tokenize } from "../src/editor/datalog";
-import { checkFacts } from "../src/editor/facts";
+import { checkFacts, formatFacts } from "../src/editor/facts";
 import { EXAMPLES } from "../src/examples";
 import { fromLocalInput, toLocalInput } from "../src/pages/Decisions";
 import { parseRoute } from "../src/router";
@@ -60,6 +60,15 @@ describe("checkFacts", () => {
     const broken = checkFacts('{"p": [[1,]]}').problems[0];
     expect(broken.message).toContain("not JSON");
     expect(broken.to).toBeGreaterThan(broken.from);
+  });
+});
+
+describe("formatFacts", () => {
+  it("writes one predicate a line and parses back", () => {
+    const facts = { p: [[1, "a"]], q: [] };
+    expect(formatFacts(facts)).toBe('{\n  "p": [[1,"a"]],\n  "q": []\n}');
+    expect(JSON.parse(formatFacts(facts))).toEqual(facts);
+    expect(formatFacts({})).toBe("{}");
   });
 });
 

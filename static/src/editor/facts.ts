@@ -59,3 +59,10 @@ export function checkFacts(text: string): { facts: Record<string, (string | numb
   }
   return { facts: problems.length ? null : (data as Record<string, (string | number)[][]>), problems };
 }
+
+/** Case facts one predicate a line: {"p": [[1, "a"], ...]} reads like the request. */
+export function formatFacts(facts: Record<string, unknown>): string {
+  const entries = Object.entries(facts);
+  if (entries.length === 0) return "{}";
+  return `{\n${entries.map(([name, rows]) => `  ${JSON.stringify(name)}: ${JSON.stringify(rows)}`).join(",\n")}\n}`;
+}

@@ -7,6 +7,7 @@ import type { AuditPage, Decision, ImpactResult, ReplayResult } from "../api/typ
 import { AnswersView } from "../components/Answers";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
 import { useSession } from "../context";
+import { formatFacts } from "../editor/facts";
 import { formatTime, useLoad } from "./Rulesets";
 
 const HOUR = 3600_000;
@@ -426,9 +427,3 @@ function atoms(answers: { answers: { atom: string }[] }[]) {
   return all.length ? all.map((a) => <code key={a} class="block">{a}</code>) : <span class="muted">none</span>;
 }
 
-/** Case facts one predicate a line: {"p": [[1, "a"], ...]} reads like the request. */
-export function formatFacts(facts: Record<string, unknown>): string {
-  const entries = Object.entries(facts);
-  if (entries.length === 0) return "{}";
-  return `{\n${entries.map(([name, rows]) => `  ${JSON.stringify(name)}: ${JSON.stringify(rows)}`).join(",\n")}\n}`;
-}
