@@ -141,7 +141,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
         {route.page === "rulesets" && <Rulesets />}
         {route.page === "ruleset" && <RulesetPage name={route.name} />}
         {route.page === "decisions" && <Decisions />}
-        {route.page === "decision" && <DecisionPage id={route.id} />}
+        {route.page === "decision" && <DecisionPage key={route.id} id={route.id} fresh={route.fresh} />}
         {route.page === "impact" && <Impact />}
         {route.page === "notfound" && (
           <main id="main">

@@ -8,7 +8,7 @@ export type Route =
   | { page: "rulesets" }
   | { page: "ruleset"; name: string }
   | { page: "decisions" }
-  | { page: "decision"; id: string }
+  | { page: "decision"; id: string; fresh: boolean }
   | { page: "impact" }
   | { page: "notfound"; path: string };
 
@@ -23,7 +23,9 @@ export function parseRoute(pathname: string, search = ""): Route {
   if (head === "rulesets" && parts.length === 1) return { page: "rulesets" };
   if (head === "rulesets" && parts.length === 2) return { page: "ruleset", name: arg };
   if (head === "decisions" && parts.length === 1) return { page: "decisions" };
-  if (head === "decisions" && parts.length === 2) return { page: "decision", id: arg };
+  if (head === "decisions" && parts.length === 2) {
+    return { page: "decision", id: arg, fresh: new URLSearchParams(search).has("fresh") };
+  }
   if (head === "impact" && parts.length === 1) return { page: "impact" };
   return { page: "notfound", path: pathname };
 }

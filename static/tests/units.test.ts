@@ -98,7 +98,8 @@ describe("routes", () => {
     expect(parseRoute("/")).toEqual({ page: "playground" });
     expect(parseRoute("/signin", "?next=%2Fdecisions")).toEqual({ page: "signin", next: "/decisions" });
     expect(parseRoute("/rulesets/loan%40x")).toEqual({ page: "ruleset", name: "loan@x" });
-    expect(parseRoute("/decisions/dec_1")).toEqual({ page: "decision", id: "dec_1" });
+    expect(parseRoute("/decisions/dec_1")).toEqual({ page: "decision", id: "dec_1", fresh: false });
+    expect(parseRoute("/decisions/dec_1", "?fresh")).toEqual({ page: "decision", id: "dec_1", fresh: true });
     expect(parseRoute("/impact")).toEqual({ page: "impact" });
     expect(parseRoute("/nope/a/b")).toEqual({ page: "notfound", path: "/nope/a/b" });
   });

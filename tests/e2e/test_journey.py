@@ -44,6 +44,8 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     page.goto(stack.url + "/")
     expect(page.get_by_label("API key", exact=True)).to_be_visible()
     screenshot(page, "signin")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     sign_in(page, stack, stack.stack.api_key)
     identity = page.get_by_test_id("identity")
     expect(identity).to_contain_text("dev")
@@ -73,9 +75,12 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     expect(proof).to_contain_text("line 3: decision(A, approved) :- eligible(A).")
     expect(proof).to_contain_text('income("ann",5200000,"salary")')
     expect(proof).to_contain_text("5200000 >= 3000000")
-    proof.get_by_role("button", name=re.compile(r"^line 2:")).click()
+    # by keyboard: Enter on a rule's line button moves the editor there; Enter folds a node
+    proof.get_by_role("button", name=re.compile(r"^line 2:")).focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_test_id("program-editor").locator(".cm-activeLine")).to_contain_text("eligible(A) :-")
-    proof.get_by_role("button", name='Collapse eligible("ann")').click()
+    proof.get_by_role("button", name='Collapse eligible("ann")').focus()
+    page.keyboard.press("Enter")
     expect(proof).not_to_contain_text("5200000 >= 3000000")
     proof.get_by_role("button", name="Base facts only").click()
     base = proof.get_by_role("list", name="Base facts")
@@ -94,12 +99,9 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     expect(done).to_contain_text("succeeded")
     decision_id = done.get_by_role("link").inner_text()
 
-    # the audit trail lists it (live search), its page replays it identically
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
-    row_link = page.get_by_test_id("audit-table").get_by_role("link", name=decision_id)
-    expect(row_link).to_be_visible()
-    screenshot(page, "decisions")
-    row_link.click()
+    # straight to its page, while the audit sink may still be writing it: it waits,
+    # then replays identically
+    done.get_by_role("link").click()
     expect(page.get_by_role("heading", name=f"Decision {decision_id}")).to_be_visible()
     page.get_by_role("button", name="Replay").click()
     expect(page.get_by_test_id("replay-result")).to_contain_text("Identical.")
@@ -107,6 +109,14 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
         'decision("ann",approved)'
     )
     screenshot(page, "decision", full_page=True)
+
+    # the audit trail lists it, and its row leads back to it
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
+    row_link = page.get_by_test_id("audit-table").get_by_role("link", name=decision_id)
+    expect(row_link).to_be_visible()
+    screenshot(page, "decisions")
+    row_link.click()
+    expect(page.get_by_role("button", name="Replay")).to_be_visible()
 
     # a stricter second version: the diff between versions, and its impact on the decision
     with stack.client("") as http:

@@ -2,7 +2,7 @@
  * decision with its proof and a Replay; the impact of a new version. */
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError } from "../api/client";
+import { type ApiClient, ApiError } from "../api/client";
 import type { AuditPage, Decision, ImpactResult, ReplayResult } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
@@ -168,34 +168,20 @@ export function Decisions() {
   );
 }
 
-export function DecisionPage({ id }: { id: string }) {
-  const { api } = useSession();
+export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolean }) {
+  const { api, identity } = useSession();
   const [live, setLive] = useState<Decision | null>(null);
+  const canDecide = identity.scopes.includes("decide") || identity.scopes.includes("admin");
+  // A decision just made (?fresh) may not be in the audit trail yet: follow it over
+  // SSE, then wait for the audit search to list it, instead of asking for it by id
+  // and meeting 404s while the audit sink catches up.
   const audited = useLoad<Decision | null>(
-    () =>
-      api.audited(id).catch((e) => {
-        if (e instanceof ApiError && e.status === 404) return null; // not in the audit trail yet
-        throw e;
-      }),
-    [id],
+    () => (fresh && canDecide ? untilAudited(api, id, setLive) : api.audited(id)),
+    [id, fresh],
   );
   const [replay, setReplay] = useState<ReplayResult | null>(null);
   const [replayError, setReplayError] = useState<unknown>(null);
   const [replaying, setReplaying] = useState<number | null>(null);
-
-  // not audited yet: follow the live decision over SSE, then read the audit record
-  useEffect(() => {
-    if (audited.loading || audited.data || audited.error) return;
-    const controller = new AbortController();
-    api
-      .follow(id, setLive, controller.signal)
-      .then(() => setTimeout(audited.retry, 500))
-      .catch((e) => {
-        if (!(e instanceof DOMException && e.name === "AbortError")) setLive(null);
-      });
-    return () => controller.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [id, audited.loading, audited.data]);
 
   async function doReplay() {
     setReplaying(Date.now());
@@ -218,11 +204,10 @@ export function DecisionPage({ id }: { id: string }) {
       <h1>
         Decision <code>{id}</code>
       </h1>
-      {audited.loading && <Spinner label="Loading the audit record…" />}
-      {audited.error !== null && <ErrorView error={audited.error} onRetry={audited.retry} />}
-      {!audited.loading && !audited.data && audited.error === null && (
-        <Spinner label={`Not in the audit trail yet${live ? `: ${live.status}` : ""}…`} />
+      {audited.loading && (
+        <Spinner label={live ? `Decision ${live.status}; waiting for the audit trail…` : "Loading the audit record…"} />
       )}
+      {audited.error !== null && <ErrorView error={audited.error} onRetry={audited.retry} />}
       {d && (
         <>
           <dl class="facts-list">
@@ -427,3 +412,24 @@ function atoms(answers: { answers: { atom: string }[] }[]) {
   return all.length ? all.map((a) => <code key={a} class="block">{a}</code>) : <span class="muted">none</span>;
 }
 
+
+/** Follow a fresh decision to its end, then poll the audit search around its
+ * completion time until the audit sink has written it (about a second locally). */
+async function untilAudited(api: ApiClient, id: string, onLive: (d: Decision) => void): Promise<Decision> {
+  let done = await api.decision(id);
+  onLive(done);
+  if (done.status !== "succeeded" && done.status !== "failed") done = await api.follow(id, onLive);
+  const completed = Date.parse(done.completed_at ?? new Date().toISOString());
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const page = await api.searchAudit({
+      start: new Date(completed - 1000).toISOString(),
+      end: new Date(completed + 1000).toISOString(),
+      ruleset: done.ruleset?.name,
+      page_size: 1000,
+    });
+    const found = page.items.find((item) => item.decision_id === id);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new ApiError({ status: 404, title: "Not in the audit trail", detail: `decision ${id} completed but has not reached the audit trail after 30 s; is the audit sink running?` }, null);
+}

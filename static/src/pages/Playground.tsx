@@ -304,7 +304,7 @@ export function Playground() {
         {decideError !== null && <ErrorView error={decideError} />}
         {decision && (decision.status === "succeeded" || decision.status === "failed") && (
           <p role="status" data-testid="decision-done">
-            Decision <a href={`/decisions/${decision.decision_id}`}>{decision.decision_id}</a> {decision.status}
+            Decision <a href={`/decisions/${decision.decision_id}?fresh`}>{decision.decision_id}</a> {decision.status}
             {decision.cached ? " (cached: the same case was decided before)" : ""}; it is in the audit trail.
           </p>
         )}
