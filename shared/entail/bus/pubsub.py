@@ -27,6 +27,7 @@ service's own account).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from typing import Any
 
@@ -62,8 +63,8 @@ def publisher_client(settings: Settings, *, timeout_s: float | None = None) -> A
     5 ms (one decision is one message: latency matters more than batching), and
     retries of transient errors bounded by the publish timeout."""
     from google.api_core.retry import Retry, if_transient_error
-    from google.cloud import pubsub_v1  # type: ignore[import-untyped]
 
+    pubsub_v1 = _pubsub_v1()
     deadline_s = timeout_s if timeout_s is not None else settings.pubsub_publish_timeout_ms / 1000
     options = pubsub_v1.types.PublisherOptions(
         retry=Retry(predicate=if_transient_error, initial=0.1, maximum=2.0, timeout=deadline_s),
@@ -81,12 +82,17 @@ def publisher_client(settings: Settings, *, timeout_s: float | None = None) -> A
 def subscriber_client(settings: Settings) -> Any:
     """A ``pubsub_v1.SubscriberClient`` (administration: creating push subscriptions
     on an emulator in tests; the services never subscribe, Pub/Sub pushes)."""
-    from google.cloud import pubsub_v1
-
+    pubsub_v1 = _pubsub_v1()
     host = emulator_host(settings)
     if not host:
         return pubsub_v1.SubscriberClient()
     return pubsub_v1.SubscriberClient(transport=_emulator_transport(host, "subscriber"))
+
+
+def _pubsub_v1() -> Any:
+    """``google.cloud.pubsub_v1``, which ships no type information (loaded by
+    name so the type checker treats it as ``Any`` whatever else it has seen)."""
+    return importlib.import_module("google.cloud.pubsub_v1")
 
 
 def _emulator_transport(host: str, kind: str) -> Any:
