@@ -15,6 +15,7 @@ runs with ENTAIL_PUSH_AUTH=none, the explicit emulator setting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
+JOBS_COPY = "jobs-copy"
 API_KEY = "ent_cloud_e2e_key"
 AUDITOR_KEY = "ent_cloud_e2e_audit_key"
 SOURCE = """
@@ -174,6 +177,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
                 emulator.create_topic(topic)
             emulator.create_subscription("reasoning-worker", REASONING_JOBS, push_endpoint=worker_push)
             emulator.create_subscription("audit-sink", DECISIONS, push_endpoint=sink_push)
+            emulator.create_subscription(JOBS_COPY, REASONING_JOBS)  # what the backend published
             processes.wait_http(f"http://127.0.0.1:{backend_port}/readyz", "backend")
             processes.wait_http(f"http://127.0.0.1:{worker_port}/readyz", "worker")
             processes.wait_port(sink_port, "sink")
@@ -238,3 +242,47 @@ def test_with_pubsub_unreachable_the_backend_answers_503(cloud: CloudStack) -> N
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers["retry-after"] == "1"
     assert "Pub/Sub" in response.json()["detail"]
+
+
+async def test_a_job_delivered_twice_makes_one_decision_and_one_audit_row(cloud: CloudStack) -> None:
+    """At least once: the backend's job published again (as a publisher retry
+    after a lost reply would) is pushed to the worker again; the worker answers
+    it as a duplicate and re-publishes the record, and the sink stores it once."""
+    from entail.bus.pubsub import PubSubBus
+
+    subscription = f"projects/{cloud.emulator.project}/subscriptions/{JOBS_COPY}"
+    await asyncio.to_thread(cloud.emulator.pull, subscription, 100, 0.5)  # earlier tests' jobs
+    with cloud.client() as acme, cloud.client(AUDITOR_KEY) as auditor:
+        assert acme.post("/v1/rulesets", json={"name": "loan", "source": SOURCE}).status_code in (200, 201)
+        body = {"ruleset": "loan", "facts": {"applicant": [["dee", 52, 61000]]}, "query": ["decision(P, D)"]}
+        decision = acme.post("/v1/decisions", json={**body, "wait_ms": 20_000}).json()
+        decision_id = decision["decision_id"]
+        assert decision["status"] == "succeeded"
+        wait_for(lambda: _audited(auditor, decision_id), "the audit row")
+
+        (job,) = [
+            m
+            for m in await asyncio.to_thread(cloud.emulator.pull, subscription)
+            if m.attributes["decision_id"] == decision_id
+        ]
+        bus = PubSubBus.from_settings(cloud.emulator.settings())
+        try:
+            await bus.publish(REASONING_JOBS, job.data, dict(job.attributes))
+        finally:
+            await bus.close()
+
+        def sink_lines() -> int:
+            return sum(
+                f"decision {decision_id}: stored" in line for line in cloud.log.read_text().splitlines()
+            )
+
+        wait_for(lambda: sink_lines() >= 2, "the re-published record at the sink")
+        now = datetime.now(UTC)
+        search = {
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(hours=1)).isoformat(),
+        }
+        rows = auditor.get("/v1/audit/decisions", params={**search, "ruleset": "loan", "page_size": 1000})
+        assert rows.status_code == 200, rows.text
+        assert [r["decision_id"] for r in rows.json()["items"]].count(decision_id) == 1
+        assert acme.get(f"/v1/decisions/{decision_id}").json()["answers"] == decision["answers"]
