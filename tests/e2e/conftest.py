@@ -9,13 +9,13 @@ with a message saying so rather than testing nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from integration.services.stack import LocalStack, local_stack
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import Browser, BrowserType, ConsoleMessage, Page, Playwright, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "static" / "dist"
@@ -39,9 +39,44 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+# pytest-playwright keeps one Playwright per session, and the sync API leaves its
+# event loop marked as running on the main thread until it stops: every asyncio
+# test that the same xdist worker runs afterwards would fail ("Runner.run() cannot
+# be called from a running event loop"). So Playwright and the browser live for
+# this module only and are stopped before the worker moves on.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    browser: BrowserType = getattr(playwright, browser_name)
+    return browser
+
+
+@pytest.fixture(scope="module")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context_args() -> dict[str, Any]:
+    return {"viewport": {"width": 1280, "height": 900}}
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
-
-from .problems import not_found
 
 # path prefixes that belong to the API: never answered with the app
 RESERVED = ("v1", "healthz", "readyz", "metrics", "docs", "redoc", "openapi.json")
@@ -40,12 +39,12 @@ def mount(app: FastAPI, dist: Path) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def web_app(path: str) -> Response:
         if reserved(path):
-            raise not_found(f"/{path}")
+            raise HTTPException(404)  # the API's own "no route" problem
         if path:
             candidate = (root / path).resolve()
             if candidate.is_relative_to(root) and candidate.is_file():
                 cache = IMMUTABLE if path.startswith("assets/") else REVALIDATE
                 return FileResponse(candidate, headers={"Cache-Control": cache})
             if "." in path.rsplit("/", 1)[-1]:  # a missing file, not a client route
-                raise not_found(f"/{path}")
+                raise HTTPException(404)
         return FileResponse(index, headers={"Cache-Control": REVALIDATE})

@@ -116,7 +116,7 @@ def test_the_app_never_shadows_the_api(client: TestClient) -> None:
     assert "entail_http_requests_total" in client.get("/metrics").text
     assert client.get("/docs").headers["content-type"].startswith("text/html")
     for path in ("/v1/nothing-here", "/v1", "/healthz/extra", "/metrics/x"):
-        problem(client.get(path), 404)
+        assert problem(client.get(path), 404)["detail"] == f"no route GET {path}"
     assert "/{path}" not in json.dumps(client.get("/openapi.json").json()["paths"])
 
 
