@@ -67,6 +67,10 @@ beforeAll(async () => {
     res.writeHead(200, { "Content-Type": "text/event-stream" });
     res.end('event: status\ndata: {"decision_id":"dec_cut","status":"pending"}\n\n');
   });
+  routes.set("PUT /v1/rulesets/loan%40eu/tags/prod", (_req, res, body) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ tag: "prod", version: (JSON.parse(body) as { version: number }).version, previous: 1 }));
+  });
   routes.set("GET /v1/audit/decisions", (req, res) => {
     res.writeHead(200, { "Content-Type": "application/json" });
     res.end(JSON.stringify({ items: [], next_page_token: null, echo: req.url }));
@@ -143,6 +147,11 @@ describe("ApiClient", () => {
     const error = await new ApiClient(base, "good").follow("dec_cut", () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ServerDownError);
     expect((error as Error).message).toContain("ended before the decision was done");
+  });
+
+  it("moves a tag with the name encoded in the path", async () => {
+    expect(await new ApiClient(base, "good").moveTag("loan@eu", "prod", 3)).toEqual({ tag: "prod", version: 3, previous: 1 });
+    expect(seen.at(-1)).toMatchObject({ method: "PUT", url: "/v1/rulesets/loan%40eu/tags/prod" });
   });
 
   it("encodes the audit search and leaves out empty filters", async () => {

@@ -135,11 +135,17 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     diff = page.get_by_role("figure", name="v1 → v2")
     expect(diff).to_contain_text("1 added, 1 removed")
     expect(diff.locator(".diff-added")).to_contain_text("I >= 6000000")
+    page.get_by_label("points at", exact=True).select_option("2")
+    page.get_by_role("button", name="Move tag").click()
+    expect(page.get_by_role("status").filter(has_text="Moved prod")).to_contain_text("prod → v2")
+    expect(
+        page.get_by_role("row", name=re.compile(r"^v2 ")).get_by_role("cell", name="prod", exact=True)
+    ).to_be_visible()
     screenshot(page, "rulesets")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Impact").click()
     page.get_by_label("Ruleset", exact=True).fill("journey")
-    page.get_by_label("Candidate version", exact=True).fill("2")
+    page.get_by_label("Candidate version", exact=True).fill("prod")
     start = (datetime.now(UTC) - timedelta(hours=1)).astimezone()
     page.get_by_label("From", exact=True).fill(start.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Compute impact").click()

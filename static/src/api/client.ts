@@ -174,6 +174,11 @@ export class ApiClient {
     return this.json("GET", `/v1/rulesets/${encodeURIComponent(name)}/versions/${encodeURIComponent(String(version))}`);
   }
 
+  /** Point ``tag`` (e.g. prod) at a version; the move is recorded by the API. */
+  moveTag(name: string, tag: string, version: number): Promise<{ tag: string; version: number; previous: number | null }> {
+    return this.json("PUT", `/v1/rulesets/${encodeURIComponent(name)}/tags/${encodeURIComponent(tag)}`, { version });
+  }
+
   decide(body: {
     ruleset: string;
     facts: unknown;

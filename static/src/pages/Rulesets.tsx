@@ -75,7 +75,8 @@ export function Rulesets() {
 }
 
 export function RulesetPage({ name }: { name: string }) {
-  const { api } = useSession();
+  const { api, identity } = useSession();
+  const canAuthor = identity.scopes.includes("author") || identity.scopes.includes("admin");
   const summary = useLoad<RulesetSummary>(() => api.ruleset(name), [name]);
   const versions = summary.data?.versions ?? [];
   const [shown, setShown] = useState<number | null>(null);
@@ -92,6 +93,24 @@ export function RulesetPage({ name }: { name: string }) {
   );
   const [a, setA] = useState<number | "">("");
   const [b, setB] = useState<number | "">("");
+  const [tag, setTag] = useState("prod");
+  const [tagVersion, setTagVersion] = useState<number | "">("");
+  const [tagError, setTagError] = useState<unknown>(null);
+  const [tagMoved, setTagMoved] = useState<string | null>(null);
+
+  async function moveTag(event: Event) {
+    event.preventDefault();
+    if (tagVersion === "") return;
+    setTagError(null);
+    setTagMoved(null);
+    try {
+      const move = await api.moveTag(name, tag.trim(), tagVersion);
+      setTagMoved(`${move.tag} → v${move.version}${move.previous ? ` (was v${move.previous})` : ""}`);
+      summary.retry();
+    } catch (e) {
+      setTagError(e);
+    }
+  }
 
   function openInPlayground(v: RulesetVersion) {
     saveDraft("source", v.source ?? "");
@@ -159,6 +178,23 @@ export function RulesetPage({ name }: { name: string }) {
               Show diff
             </button>
           </form>
+          {canAuthor && (
+            <form class="inline-form" onSubmit={moveTag}>
+              <label for="tag-name">Tag</label>
+              <input id="tag-name" value={tag} required size={10} onInput={(e) => setTag((e.target as HTMLInputElement).value)} />
+              <label for="tag-version">points at</label>
+              <VersionSelect id="tag-version" versions={versions} value={tagVersion} onChange={setTagVersion} />
+              <button type="submit" disabled={tagVersion === "" || !tag.trim()}>
+                Move tag
+              </button>
+              {tagMoved && (
+                <span role="status" class="ok">
+                  Moved {tagMoved}
+                </span>
+              )}
+            </form>
+          )}
+          {tagError !== null && <ErrorView error={tagError} />}
           {left.loading && compare && <Spinner label="Loading both versions…" />}
           {left.error !== null && <ErrorView error={left.error} onRetry={left.retry} />}
           {left.data && (
