@@ -157,7 +157,9 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     assert console.unexpected() == []
 
 
-def test_sign_in_states_and_phone_width(page: Page, stack: LocalStack, console: ConsoleLog) -> None:
+def test_sign_in_states_phone_width_and_server_down(
+    page: Page, stack: LocalStack, console: ConsoleLog
+) -> None:
     page.set_default_timeout(TIMEOUT_MS)
     sign_in(page, stack, "ent_not_a_key")
     expect(page.get_by_role("alert")).to_contain_text("This key is not accepted.")
@@ -181,5 +183,15 @@ def test_sign_in_states_and_phone_width(page: Page, stack: LocalStack, console: 
     assert width <= 390, f"the playground overflows a phone screen: {width} px"
     screenshot(page, "playground-phone")
 
-    # the wrong keys' 401s are the only console errors (Chromium logs failed loads)
-    assert console.unexpected("status of 401") == []
+    # the API goes away (this module's stack; this is its last test): a clear state with Retry
+    page.set_viewport_size({"width": 1280, "height": 900})
+    stack.stack.kill("backend")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Rulesets").click()
+    down = page.get_by_role("alert")
+    expect(down).to_contain_text("The API cannot be reached")
+    expect(down.get_by_role("button", name="Retry")).to_be_enabled()
+    screenshot(page, "server-down")
+
+    # the wrong keys' 401s and the refused connections are the only console errors
+    # (Chromium logs every failed load)
+    assert console.unexpected("status of 401", "ERR_CONNECTION_REFUSED") == []
