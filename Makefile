@@ -17,7 +17,7 @@ NPM ?= npm
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
 	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install web run test lint format bench bench-load clean
+.PHONY: help install web run run-ha test lint format bench bench-load bench-failover clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ install: $(VENV)/.synced $(WEB)/dist/index.html ## create .venv with everything 
 run: install ## start the local stack: Redis, backend :3005 (and the web app at /), worker :4002, relay (Ctrl-C stops it)
 	$(VENV)/bin/entail up
 
+run-ha: install ## the local stack on Redis primary + 2 replicas + 3 Sentinels (failover, durable acks)
+	$(VENV)/bin/entail up --ha
+
 test: install ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
 	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -n 2 -q
@@ -63,6 +66,9 @@ bench: install ## entail vs clingo: decision latency, transitive closure, same-g
 
 bench-load: install ## decisions/s and latency through the whole local stack
 	$(VENV)/bin/python bench/load.py
+
+bench-failover: install ## failover time and lost acknowledgements when the Redis primary is killed (5 runs)
+	$(VENV)/bin/python bench/failover.py
 
 clean: ## remove the environments and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail $(WEB)/node_modules $(WEB)/dist

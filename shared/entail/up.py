@@ -153,7 +153,7 @@ class Stack:
             redis_env = self.redis.env()
             self._say(
                 "redis",
-                f"embedded primary :{self.redis.primary.port}, replicas "
+                f"embedded primary :{self.redis.primary.port} (pid {self.redis.primary.pid}), replicas "
                 f"{', '.join(f':{r.port}' for r in self.redis.replicas)}, Sentinels "
                 f"{self.redis.sentinels_setting} (data in {data_dir / 'redis-ha'})",
             )

@@ -22,12 +22,53 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 import redis.sentinel
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 
 from ..settings import Settings
 from .retry import DeadlineRetry, SyncDeadlineRetry
 
 SENTINEL_TIMEOUT_S = 0.5  # one Sentinel that does not answer quickly is skipped for the next
+
+
+class FailoverAwareConnection(SentinelManagedConnection):
+    """Asks the Sentinels for the address on every socket connect.
+
+    redis-py (8.1) reconnects a connection dropped inside a command's retry through
+    ``connect_check_health``, which skips the Sentinel lookup ``connect`` makes: the
+    retries would knock on the dead primary until the window closes. Here each
+    attempt goes to the primary the Sentinels name now (for a replica connection,
+    to the next live replica, then the primary)."""
+
+    async def _connect(self) -> None:
+        pool = self.connection_pool
+        if pool.is_master:
+            self.host, self.port = await pool.get_master_address()
+            await super()._connect()  # type: ignore[no-untyped-call]
+            return
+        async for address in pool.rotate_slaves():  # ends with SlaveNotFoundError, a ConnectionError
+            self.host, self.port = address
+            try:
+                await super()._connect()  # type: ignore[no-untyped-call]
+                return
+            except (TimeoutError, OSError):
+                continue
+
+
+class SyncFailoverAwareConnection(redis.sentinel.SentinelManagedConnection):
+    """:class:`FailoverAwareConnection` for the synchronous client."""
+
+    def _connect(self) -> Any:
+        pool = self.connection_pool
+        if pool.is_master:
+            self.host, self.port = pool.get_master_address()
+            return super()._connect()  # type: ignore[no-untyped-call]
+        for address in pool.rotate_slaves():
+            self.host, self.port = address
+            try:
+                return super()._connect()  # type: ignore[no-untyped-call]
+            except OSError:
+                continue
+        raise redis.sentinel.SlaveNotFoundError(f"no replica of {pool.service_name!r} answers")
 
 
 def sentinel_addresses(setting: str) -> list[tuple[str, int]]:
@@ -83,8 +124,18 @@ def connect_clients(settings: Settings) -> RedisClients:
                 "socket_connect_timeout": SENTINEL_TIMEOUT_S,
             },
         )
-        primary = sentinel.master_for(settings.redis_master_name, retry=DeadlineRetry(window), **options)
-        replica = sentinel.slave_for(settings.redis_master_name, retry=DeadlineRetry(window), **options)
+        primary = sentinel.master_for(
+            settings.redis_master_name,
+            retry=DeadlineRetry(window),
+            connection_class=FailoverAwareConnection,
+            **options,
+        )
+        replica = sentinel.slave_for(
+            settings.redis_master_name,
+            retry=DeadlineRetry(window),
+            connection_class=FailoverAwareConnection,
+            **options,
+        )
         return RedisClients(primary, replica, sentinel)
     primary = aioredis.Redis.from_url(settings.redis_url, retry=DeadlineRetry(window), **options)
     if settings.redis_read_url:
@@ -114,7 +165,7 @@ def connect_sync(settings: Settings) -> redis.Redis:
             },
         )
         client: redis.Redis = sync_sentinel.master_for(  # type: ignore[no-untyped-call]
-            settings.redis_master_name, retry=retry, **options
+            settings.redis_master_name, retry=retry, connection_class=SyncFailoverAwareConnection, **options
         )
         return client
     return redis.Redis.from_url(settings.redis_url, retry=retry, **options)
