@@ -76,10 +76,8 @@ class DecisionStore:
 
         :class:`~entail.state.durability.DurabilityNotConfirmed` when no replica confirms."""
         key, text = keys.decision(record.decision_id), _dump(record)
-        stored, current = await self.durability.write(
-            lambda pipe: (pipe.set(key, text, ex=self.ttl_s, nx=True), pipe.get(key))
-        )
-        return bool(stored) or _text(current) == text
+        (stored,) = await self.durability.write(lambda pipe: pipe.set(key, text, ex=self.ttl_s, nx=True))
+        return bool(stored) or _text(await self.redis.get(key)) == text
 
     async def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         """The record, or None when absent or another tenant's (indistinguishable)."""

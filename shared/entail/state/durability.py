@@ -104,6 +104,22 @@ class Durability:
         return replies
 
     async def _run(self, build: Callable[[Pipeline], Any], wait_for: int) -> list[Any]:
+        async def direct() -> list[Any]:
+            # nothing to wait for: the commands as plain calls, which cost what
+            # they cost before durability existed (a pipeline adds ~50 us per write)
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
+            commands = list(pipe.command_stack)
+            await pipe.reset()  # type: ignore[no-untyped-call]
+            try:
+                return [
+                    await self.redis.execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                    for args, options in commands
+                ]
+            except ReadOnlyError:
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
+                raise
+
         async def attempt() -> list[Any]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 build(pipe)
@@ -116,4 +132,4 @@ class Durability:
                     raise
                 return replies
 
-        return await retry_until(self.retry_window_s, attempt, (ReadOnlyError,))
+        return await retry_until(self.retry_window_s, attempt if wait_for else direct, (ReadOnlyError,))
