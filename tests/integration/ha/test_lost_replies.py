@@ -57,7 +57,7 @@ class ReplyDropper:
                 await writer.drain()
 
         with contextlib.suppress(ConnectionError, OSError):
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 [asyncio.create_task(requests()), asyncio.create_task(replies())],
                 return_when=asyncio.FIRST_COMPLETED,
             )
