@@ -17,7 +17,7 @@ NPM ?= npm
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
 	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install web run run-ha test lint format bench bench-load bench-failover clean
+.PHONY: help install web emulators run run-ha test lint format bench bench-load bench-failover clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,7 +48,10 @@ run: install ## start the local stack: Redis, backend :3005 (and the web app at 
 run-ha: install ## the local stack on Redis primary + 2 replicas + 3 Sentinels (failover, durable acks)
 	$(VENV)/bin/entail up --ha
 
-test: install ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
+emulators: ## the BigQuery emulator (bqemulator) in a venv of its own, for the tests
+	PYTHON=$(PYTHON) tests/emulators/setup_bqemulator.sh
+
+test: install emulators ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
 	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -n 2 -q
 

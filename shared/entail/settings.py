@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     # false only to measure what the audit trail costs (bench/audit_throughput.py):
     # no audit-sink subscription, no sink process; refused in production
     audit_sink_enabled: bool = True
+    # where audit rows live: a local DuckDB file, or BigQuery (the cloud; bqemulator in tests)
+    audit_store: Literal["duckdb", "bigquery"] = "duckdb"
+    bigquery_project: str | None = None  # default: ENTAIL_GCP_PROJECT
+    bigquery_dataset: str = "entail_audit"
+    bigquery_location: str = "US"
+    bigquery_endpoint: str | None = None  # an emulator (anonymous credentials), e.g. http://127.0.0.1:9050
 
     # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
     mask_secret: str = "dev-mask-secret"

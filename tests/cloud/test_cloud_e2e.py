@@ -1,7 +1,8 @@
 """Cloud mode end to end, on Google's Pub/Sub emulator instead of the relay.
 
 backend (ENTAIL_BUS=pubsub) → topic reasoning-jobs → push subscription → worker
-→ topic decisions → push subscription → audit sink function → audit store.
+→ topic decisions → push subscription → audit sink function → BigQuery (bqemulator),
+which the backend's audit API then reads.
 
 Every part is a real process on 127.0.0.1: the embedded Redis, the emulator
 (which makes the push requests itself), the backend and the worker
@@ -31,7 +32,9 @@ from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
+from emulators.bigquery_emulator import BigQueryEmulator
 
+from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.auth import key_entry
 from entail.bus.port import DECISIONS, REASONING_JOBS
 from entail.ports import free_port
@@ -120,6 +123,7 @@ class Processes:
 class CloudStack:
     backend_url: str
     emulator: PubSubEmulator
+    bigquery: BigQueryEmulator
     audit_path: Path
     log: Path
     processes: Processes
@@ -140,6 +144,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
     log_path = tmp / "stack.log"
     with ExitStack() as stack, log_path.open("w") as log:
         redis = stack.enter_context(EmbeddedRedis(tmp / "redis"))
+        bigquery = stack.enter_context(BigQueryEmulator(project="entail-test"))
+        BigQueryAuditStore(bigquery.client(), retry=None).ensure_tables()  # Terraform's job in the cloud
         emulator = PubSubEmulator(tmp / "emulator.log")
         keys = [
             key_entry(API_KEY, "cloud-e2e", "acme", ["author", "decide"]),
@@ -157,6 +163,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
             "ENTAIL_WORKER_PUSH_URL": worker_push,
             "ENTAIL_PUSH_AUTH": "none",
             "ENTAIL_AUDIT_DUCKDB_PATH": str(audit_path),
+            **bigquery.env(),  # the backend reads and the sink writes the audit trail in BigQuery
         }
         processes = Processes(log, env)
         stack.callback(processes.stop)
@@ -181,7 +188,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
             processes.wait_http(f"http://127.0.0.1:{backend_port}/readyz", "backend")
             processes.wait_http(f"http://127.0.0.1:{worker_port}/readyz", "worker")
             processes.wait_port(sink_port, "sink")
-            yield CloudStack(f"http://127.0.0.1:{backend_port}", emulator, audit_path, log_path, processes)
+            yield CloudStack(
+                f"http://127.0.0.1:{backend_port}", emulator, bigquery, audit_path, log_path, processes
+            )
         except BaseException:
             log.flush()
             print(log_path.read_text()[-6000:])
@@ -218,6 +227,17 @@ def test_a_decision_over_http_is_answered_through_pubsub_and_audited(cloud: Clou
     assert audited["status"] == "succeeded"
     assert audited["answers"] == decision["answers"]
     assert audited["ruleset"]["version"] == published.json()["version"]
+    # and the row is in the BigQuery emulator itself, where an analyst would query it
+    client = cloud.bigquery.client()
+    rows = list(
+        client.query(
+            "SELECT decision_id, status, ruleset_version FROM `entail-test.entail_audit.decisions`"
+            f" WHERE completed_at >= TIMESTAMP '2020-01-01' AND decision_id = '{decision['decision_id']}'",
+            retry=None,
+        ).result(retry=None)
+    )
+    assert [(r["status"], r["ruleset_version"]) for r in rows] == [("succeeded", published.json()["version"])]
+    client.close()
 
 
 def test_with_pubsub_unreachable_the_backend_answers_503(cloud: CloudStack) -> None:

@@ -25,10 +25,9 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
-from pydantic import ValidationError
 
 from ..models import DecisionRecord
-from .port import InsertResult, Rejection, SearchPage, build_search
+from .port import ANOTHER_TENANT, InsertResult, Rejection, SearchPage, build_search, prepare_decisions
 from .schema import (
     DECISIONS_TABLE,
     REJECTED_TABLE,
@@ -38,7 +37,6 @@ from .schema import (
     LogicalType,
     RulesetRecord,
     Table,
-    decision_to_row,
     format_timestamp,
     parse_timestamp,
     row_to_decision,
@@ -103,20 +101,6 @@ def _from_native(table: Table, values: Sequence[Any]) -> dict[str, Any]:
     for c, v in zip(table.columns, values, strict=True):
         out[c.name] = format_timestamp(v) if c.type == "TIMESTAMP" and v is not None else v
     return out
-
-
-def _reason(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        return f"not a valid decision record: {details}"
-    return str(exc)
-
-
-def _field(payload: Any, name: str) -> str | None:
-    value = payload.get(name) if isinstance(payload, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
@@ -237,7 +221,7 @@ class DuckDBAuditStore:
         """Close the lingering connection once idle for ``linger_s`` or held for
         ``max_hold_s``; ends when nothing is held."""
         while True:
-            time.sleep(min(self.linger_s, self.max_hold_s) / 2)
+            time.sleep(min(self.linger_s, self.max_hold_s) / 4)
             with self._lock:
                 if self._held is None:
                     return
@@ -250,29 +234,8 @@ class DuckDBAuditStore:
 
     def insert_decisions(self, records: Iterable[DecisionRecord | dict[str, Any]]) -> InsertResult:
         now = format_timestamp(datetime.now(UTC))
-        rows: list[dict[str, Any]] = []
-        rejected: list[Rejection] = []
-        seen: set[str] = set()
-        duplicates = 0
-        for item in records:
-            payload: Any = (
-                item.model_dump(mode="json", by_alias=True) if isinstance(item, DecisionRecord) else item
-            )
-            try:
-                record = item if isinstance(item, DecisionRecord) else DecisionRecord.model_validate(item)
-                row = decision_to_row(record, inserted_at=now)
-            except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                rejected.append(
-                    Rejection(
-                        _field(payload, "decision_id"), _field(payload, "tenant"), _reason(exc), payload
-                    )
-                )
-                continue
-            if row["decision_id"] in seen:
-                duplicates += 1
-                continue
-            seen.add(row["decision_id"])
-            rows.append(row)
+        prepared = prepare_decisions(records, now)
+        rows, rejected, duplicates = prepared.rows, prepared.rejected, prepared.duplicates
 
         with self._session() as conn:
             existing: dict[str, str] = {}
@@ -291,8 +254,7 @@ class DuckDBAuditStore:
                 elif owner == row["tenant"]:
                     duplicates += 1
                 else:
-                    reason = "decision_id already recorded for another tenant"
-                    rejected.append(Rejection(row["decision_id"], row["tenant"], reason, row))
+                    rejected.append(Rejection(row["decision_id"], row["tenant"], ANOTHER_TENANT, row))
             conn.begin()
             try:
                 if fresh:

@@ -32,8 +32,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from ..models import DecisionRecord
-from .schema import RulesetRecord, format_timestamp, parse_timestamp
+from .schema import RulesetRecord, decision_to_row, format_timestamp, parse_timestamp
 
 #: Largest page a search may ask for.
 MAX_PAGE_SIZE = 1000
@@ -199,3 +201,59 @@ def build_search(
         return query
     after = decode_page_token(page_token, query.fingerprint())
     return replace(query, after=after)
+
+
+@dataclass
+class PreparedDecisions:
+    """A batch checked before it meets a store: ``rows`` to insert (first of each
+    decision_id), ``rejected`` payloads that can never be rows, and how many
+    repeats within the batch were dropped."""
+
+    rows: list[dict[str, Any]]
+    rejected: list[Rejection]
+    duplicates: int
+
+
+def prepare_decisions(
+    records: Iterable[DecisionRecord | dict[str, Any]], inserted_at: str
+) -> PreparedDecisions:
+    """Validate a batch of decisions (records, or topic payload dicts) into rows;
+    every adapter stores exactly these rows and rejects exactly these payloads."""
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for item in records:
+        payload: Any = item
+        if isinstance(item, DecisionRecord):
+            payload = item.model_dump(mode="json", by_alias=True)
+        try:
+            record = item if isinstance(item, DecisionRecord) else DecisionRecord.model_validate(item)
+            row = decision_to_row(record, inserted_at=inserted_at)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            ids = _field(payload, "decision_id"), _field(payload, "tenant")
+            rejected.append(Rejection(*ids, _reason(exc), payload))
+            continue
+        if row["decision_id"] in seen:
+            duplicates += 1
+            continue
+        seen.add(row["decision_id"])
+        rows.append(row)
+    return PreparedDecisions(rows, rejected, duplicates)
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return f"not a valid decision record: {details}"
+    return str(exc)
+
+
+def _field(payload: Any, name: str) -> str | None:
+    value = payload.get(name) if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
+
+
+ANOTHER_TENANT = "decision_id already recorded for another tenant"
