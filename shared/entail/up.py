@@ -142,6 +142,11 @@ class Stack:
 
     # lifecycle -----------------------------------------------------------------
     def start(self, *, publish_examples: bool = True, ready_timeout_s: float = 60.0) -> None:
+        if self.settings.bus != "redis" or self.settings.audit_store != "duckdb":
+            raise StackError(
+                "entail up runs the local stack (Redis Streams and the relay, a DuckDB audit file): "
+                "unset ENTAIL_BUS and ENTAIL_AUDIT_STORE; cloud mode is deployed (docs/deploy.md)"
+            )
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         redis_url = self.extra_env.get("ENTAIL_REDIS_URL") or os.environ.get("ENTAIL_REDIS_URL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -308,3 +309,14 @@ def test_log_has_prefixed_lines(stack: LocalStack) -> None:
         return "backend |" in text and "worker  |" in text and "relay   |" in text
 
     wait_for(prefixed, what="prefixed logs")
+
+
+@pytest.mark.parametrize("setting", [{"bus": "pubsub", "gcp_project": "p"}, {"audit_store": "bigquery"}])
+def test_entail_up_refuses_cloud_settings(tmp_path: Path, setting: dict[str, Any]) -> None:
+    from entail.settings import Settings
+    from entail.up import Stack, StackError
+
+    stack = Stack(Settings(data_dir=tmp_path, **setting), out=io.StringIO())
+    with pytest.raises(StackError, match="unset ENTAIL_BUS and ENTAIL_AUDIT_STORE"):
+        stack.start()
+    assert stack.children == []
