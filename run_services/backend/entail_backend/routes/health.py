@@ -44,7 +44,11 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
     responses={200: {"content": {"text/plain": {"example": "entail_http_requests_total{...} 3.0"}}}},
 )
 async def metrics(services: ServicesDep) -> PlainTextResponse:
-    """Prometheus text format: requests, latency, decisions by status, bus lag."""
+    """Prometheus text format: requests, latency, decisions by status, bus lag
+    (local mode only: with Pub/Sub the backlog is Cloud Monitoring's
+    ``subscription/num_undelivered_messages``, which the alert policies watch)."""
+    if services.settings.bus != "redis":
+        return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
     try:
         BUS_LAG.labels("reasoning-worker").set(
             await pending_lag(services.redis, REASONING_JOBS, "reasoning-worker")
