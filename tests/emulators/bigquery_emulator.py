@@ -102,6 +102,7 @@ class BigQueryEmulator:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)  # read log() before stop() to keep it
 
     def client(self) -> Any:
         """A google-cloud-bigquery Client on the emulator with anonymous credentials."""

@@ -309,7 +309,9 @@ class BigQueryAuditStore:
             " WHERE rejected_at >= @since ORDER BY rejected_at DESC LIMIT @limit",
             {"since": datetime.now(UTC) - timedelta(days=days), "limit": limit},
         )
-        return [Rejection(r["decision_id"], r["tenant"], r["reason"], _json(r["payload"])) for r in found]
+        # the client decodes JSON columns itself: decoding again would turn a
+        # payload that was a JSON string into whatever that string spells
+        return [Rejection(r["decision_id"], r["tenant"], r["reason"], r["payload"]) for r in found]
 
     def expire(self, now: datetime | str) -> int:
         """Partition expiration already drops whole days older than 2557 days; this
@@ -352,10 +354,6 @@ def _param(name: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return bigquery.ScalarQueryParameter(name, "TIMESTAMP", value)
     return bigquery.ScalarQueryParameter(name, "STRING", value)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _wire(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
