@@ -5,9 +5,19 @@
 
 The emulator lives in ``.tools/bqemulator-venv`` (``tests/emulators/setup_bqemulator.sh``,
 run by ``make emulators``). What it does not do, and tests must not expect:
-it ignores insertIds (no best-effort de-duplication), and it does not expire
-partitions. Pass ``retry=None`` to client calls in tests so a failure surfaces
-at once instead of being retried for minutes.
+it ignores insertIds (no best-effort de-duplication), does not expire
+partitions, does not keep ``require_partition_filter`` or column descriptions,
+does not enforce REQUIRED columns on streaming inserts, and answers a row of
+the wrong type with HTTP 500 rather than per-row ``insertErrors``. Pass
+``retry=None`` to client calls in tests so a failure surfaces at once instead
+of being retried for minutes.
+
+The API: ``BigQueryEmulator(project)`` with ``start()``/``stop()`` or ``with``;
+``.endpoint``, ``.project``, ``.client()``, ``.env()`` (settings for a process)
+and ``.log()`` (its output, until ``stop()`` removes it); ``available()`` says
+why it cannot run, if it cannot. This module is deliberately not called
+``bqemulator.py``: ``bqemulator_main.py`` runs with this folder first on
+``sys.path`` and would import it instead of the emulator's package.
 """
 
 from __future__ import annotations
@@ -54,8 +64,12 @@ class BigQueryEmulator:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
     def log(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def start(self) -> BigQueryEmulator:
         reason = available()
@@ -89,8 +103,9 @@ class BigQueryEmulator:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
+                output = self.log()[-4000:]
                 self.stop()
-                raise RuntimeError(f"bqemulator not ready in {self.ready_timeout_s} s:\n{self.log()[-4000:]}")
+                raise RuntimeError(f"bqemulator not ready in {self.ready_timeout_s} s:\n{output}")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -102,7 +117,7 @@ class BigQueryEmulator:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)  # read log() before stop() to keep it
+        self.log_path.unlink(missing_ok=True)  # read log() before stop() to keep it
 
     def client(self) -> Any:
         """A google-cloud-bigquery Client on the emulator with anonymous credentials."""
