@@ -38,6 +38,7 @@ from .port import (
     prepare_decisions,
 )
 from .schema import (
+    BATCH_RUNS_TABLE,
     DATASET,
     DECISIONS_TABLE,
     REJECTED_TABLE,
@@ -46,6 +47,7 @@ from .schema import (
     TABLES,
     RulesetRecord,
     Table,
+    check_row,
     format_timestamp,
     parse_timestamp,
     row_to_decision,
@@ -337,6 +339,23 @@ class BigQueryAuditStore:
             {"tenant": tenant, "name": name, "version": version},
         )
         return row_to_ruleset(_wire(RULESETS_TABLE, found[0])) if found else None
+
+    # --- batch runs ---------------------------------------------------------------
+
+    def put_batch_run(self, row: dict[str, Any]) -> bool:
+        """Record one batch run (a ``batch_runs`` wire row); idempotent on ``batch_run_id``
+        (asked first, then streamed with it as insertId). The partition filter comes from
+        the row's own ``started_at`` less a day of clock skew."""
+        check_row(BATCH_RUNS_TABLE, row)
+        found = self._query(
+            f"SELECT 1 AS one FROM `{self.table_id('batch_runs')}`"
+            " WHERE completed_at >= @since AND batch_run_id = @id LIMIT 1",
+            {"since": parse_timestamp(row["started_at"]) - CLOCK_SKEW, "id": row["batch_run_id"]},
+        )
+        if found:
+            return False
+        self._insert(BATCH_RUNS_TABLE, [row], [row["batch_run_id"]])
+        return True
 
     def close(self) -> None:
         self.client.close()  # type: ignore[no-untyped-call]

@@ -29,6 +29,7 @@ import duckdb
 from ..models import DecisionRecord
 from .port import ANOTHER_TENANT, InsertResult, Rejection, SearchPage, build_search, prepare_decisions
 from .schema import (
+    BATCH_RUNS_TABLE,
     DECISIONS_TABLE,
     REJECTED_TABLE,
     RETENTION_DAYS,
@@ -37,6 +38,7 @@ from .schema import (
     LogicalType,
     RulesetRecord,
     Table,
+    check_row,
     format_timestamp,
     parse_timestamp,
     row_to_decision,
@@ -418,3 +420,20 @@ class DuckDBAuditStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # --- batch runs ------------------------------------------------------------------
+
+    def put_batch_run(self, row: dict[str, Any]) -> bool:
+        """Record one batch run (a ``batch_runs`` wire row, docs/batch.md); idempotent on
+        ``batch_run_id``: True when stored, False when that run was already recorded."""
+        check_row(BATCH_RUNS_TABLE, row)
+        with self._session() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM batch_runs WHERE batch_run_id = ?", [row["batch_run_id"]]
+            ).fetchone()
+            if found is not None:
+                return False
+            conn.execute(
+                _insert_sql(BATCH_RUNS_TABLE, on_conflict_ignore=True), _to_native(BATCH_RUNS_TABLE, row)
+            )
+        return True

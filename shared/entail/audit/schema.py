@@ -153,7 +153,52 @@ REJECTED_TABLE = Table(
     partition_expiration_days=RETENTION_DAYS,
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (DECISIONS_TABLE, RULESETS_TABLE, REJECTED_TABLE)}
+BATCH_RUNS = "batch_runs"
+
+BATCH_RUNS_TABLE = Table(
+    name=BATCH_RUNS,
+    description="One row per batch run of a ruleset over warehouse tables (docs/batch.md).",
+    columns=(
+        _c("batch_run_id", "STRING", "REQUIRED", "Unique run id (bat_…); the idempotency key."),
+        _c("tenant", "STRING", "REQUIRED", "Tenant that ran the batch."),
+        _c("ruleset_name", "STRING", "REQUIRED", "Ruleset name."),
+        _c("ruleset_version", "INT64", "REQUIRED", "Ruleset version."),
+        _c("ruleset_hash", "STRING", "REQUIRED", "sha256 of the ruleset source."),
+        _c("dialect", "STRING", "REQUIRED", "Where the SQL ran: bigquery or duckdb."),
+        _c("status", "STRING", "REQUIRED", "succeeded or failed."),
+        _c("destination", "STRING", "NULLABLE", "Dataset (schema) of the output tables."),
+        _c("inputs", "JSON", "REQUIRED", "Per input predicate {source, rows, snapshot_time}."),
+        _c("outputs", "JSON", "REQUIRED", "Per output predicate {table, rows}."),
+        _c("stats", "JSON", "REQUIRED", "Derived rows, bytes, job statistics, strata."),
+        _c("error", "JSON", "NULLABLE", "{code, message} when the run failed."),
+        _c("engine_version", "STRING", "REQUIRED", "Engine version that compiled the SQL."),
+        _c("started_at", "TIMESTAMP", "REQUIRED", "When the run started."),
+        _c("completed_at", "TIMESTAMP", "REQUIRED", "When the run ended; partition column."),
+        _c("inserted_at", "TIMESTAMP", "REQUIRED", "When the audit store recorded the row."),
+    ),
+    primary_key=("batch_run_id",),
+    clustering=("tenant", "ruleset_name"),
+    partition_field="completed_at",
+    partition_type="DAY",
+    partition_expiration_days=RETENTION_DAYS,
+    require_partition_filter=True,
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (DECISIONS_TABLE, RULESETS_TABLE, REJECTED_TABLE, BATCH_RUNS_TABLE)
+}
+
+
+def check_row(table: Table, row: dict[str, Any]) -> None:
+    """A wire-form row has exactly the table's columns, its required ones set and its
+    timestamps valid; else ValueError naming the column."""
+    if list(row) != table.column_names:
+        raise ValueError(f"a {table.name} row needs the columns {table.column_names}, got {list(row)}")
+    for c in table.columns:
+        if c.required and row[c.name] is None:
+            raise ValueError(f"{table.name}.{c.name} is required")
+        if c.type == "TIMESTAMP" and row[c.name] is not None:
+            parse_timestamp(row[c.name])
 
 
 def table(name: str) -> Table:

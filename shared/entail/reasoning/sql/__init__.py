@@ -1,12 +1,14 @@
 """Batch reasoning: a ruleset compiled to SQL and run by the warehouse (DuckDB, BigQuery).
 
 See docs/batch.md. ``run_batch(ruleset, backend, inputs)`` is the entry point;
-:class:`DuckDBBackend` runs locally, ``entail.reasoning.sql.bigquery`` in the cloud.
+:class:`DuckDBBackend` runs locally, :class:`BigQueryBackend` in the cloud (query jobs;
+``batch_request`` is the audited run the ``batch_reason`` function serves).
 """
 
 from __future__ import annotations
 
 from .backend import Backend, DuckDBBackend
+from .bigquery_backend import BigQueryBackend, JobStats
 from .compile import CompiledProgram, Tables, compile_program, program_symbols
 from .dialect import BIGQUERY, DIALECTS, DUCKDB, Dialect
 from .errors import (
@@ -27,10 +29,12 @@ __all__ = [
     "Backend",
     "BatchInputError",
     "BatchLimits",
+    "BigQueryBackend",
     "CompiledProgram",
     "Dialect",
     "DuckDBBackend",
     "InputSpec",
+    "JobStats",
     "IterationLimitExceeded",
     "Manifest",
     "OutputInfo",

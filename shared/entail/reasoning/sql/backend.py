@@ -55,6 +55,14 @@ class Backend(ABC):
         """Bytes a query would scan (a dry run), where the warehouse can tell."""
         return None
 
+    def input_table(self, table: str) -> str:
+        """How SQL names an input table given in the mapping (BigQuery quotes and qualifies it)."""
+        return table
+
+    def job_stats(self) -> dict[str, Any] | None:
+        """What the warehouse's jobs cost so far (BigQuery), for the manifest."""
+        return None
+
 
 class DuckDBBackend(Backend):
     """Runs on a DuckDB connection: working tables in one schema, outputs in another."""

@@ -136,7 +136,7 @@ class _Run:
             base = f"SELECT * FROM ({spec.query}) AS q"
         else:
             assert spec.table is not None
-            base = f"SELECT * FROM {spec.table}"
+            base = f"SELECT * FROM {self.b.input_table(spec.table)}"
         described = self.b.describe(base)
         if spec.columns is not None:
             by_name = {n.lower(): (n, t) for n, t in described}
@@ -234,10 +234,12 @@ class _Run:
         for spec in self.specs:
             source, described = self.source_sql(spec)
             loaded.append((spec, source, described))
+        # the dry-run estimate of reading every input, before any work: refused above the cap
+        cap = self.limits.max_bytes_scanned
+        estimate = 0
         for _spec, source, _ in loaded:
-            estimate = self.b.estimate_bytes(source)
-            cap = self.limits.max_bytes_scanned
-            if estimate is not None and cap is not None and estimate > cap:
+            estimate += self.b.estimate_bytes(source) or 0
+            if cap is not None and estimate > cap:
                 raise ScannedBytesLimitExceeded(cap, estimate)
         self.progress(Progress("load", strata=len(self.rs.analysis.strata)))
         codes = self.build_symbols(loaded)
@@ -271,6 +273,7 @@ class _Run:
             strata=strata_info,
             derived_rows=self.derived,
             bytes_scanned=self.b.bytes_scanned,
+            extra={"jobs": stats} if (stats := self.b.job_stats()) is not None else {},
         )
 
     def build_symbols(

@@ -1,0 +1,160 @@
+"""batch_reason: a Cloud Function (gen2, HTTP) that runs a ruleset over warehouse
+tables as BigQuery query jobs (docs/batch.md).
+
+``POST`` a JSON body::
+
+    {"tenant": "acme", "ruleset": "loan@3",
+     "inputs": {"applicant": "crm.applicants", "limit": {"table": "crm.limits", "columns": ["id", "cents"]}},
+     "destination": "loan_batch", "outputs": ["decision/2"],
+     "limits": {"max_bytes": 10000000000, "max_iterations": 1000, "max_rows": 100000000}}
+
+The ruleset version is read from the audit store's ``rulesets`` table (every
+version's source, kept forever); the inputs are estimated by a dry run and the
+run is refused above ``ENTAIL_BATCH_MAX_BYTES`` (or the request's lower
+``limits.max_bytes``); the program runs as query jobs; the answer carries the
+job statistics and the manifest. Every run that resolved its ruleset writes one
+``batch_runs`` audit row, also when it is refused or fails.
+
+Errors are problem+json: 400 (not JSON), 405, 415, 422 (a bad field, a bad
+input, an iteration or row limit), 404 (no such ruleset version), 413 (over the
+byte cap), 502 (BigQuery refused a job). Nothing connects at import: the audit
+store and the BigQuery client are opened by the first request and kept.
+
+Deploy it with IAM invoker authentication (no public access): callers are
+trusted principals and ``tenant`` selects whose rulesets are read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Any
+
+import functions_framework
+from flask import Request, Response
+
+from entail.audit.factory import open_audit_store
+from entail.reasoning.sql.batch_request import (
+    BatchAuditStore,
+    BatchCaps,
+    BatchRequestError,
+    parse_batch_request,
+    run_batch_request,
+)
+from entail.settings import Settings
+
+PROBLEM_TYPE_BASE = "https://entail.dev/problems/"
+TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Scanned bytes over the limit",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal error",
+    502: "BigQuery error",
+}
+MAX_BODY_BYTES = 1_000_000
+
+log = logging.getLogger("entail.batch_reason")
+if not log.handlers:  # the framework configures no logging
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+_lock = threading.Lock()
+_store: Any = None
+_client: Any = None
+
+
+def bigquery_client(settings: Settings) -> Any:
+    """The client the batch jobs run on: ``ENTAIL_BIGQUERY_PROJECT`` (or the GCP
+    project); with ``ENTAIL_BIGQUERY_ENDPOINT`` (an emulator) anonymous credentials."""
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import bigquery
+
+    project = settings.bigquery_project or settings.gcp_project
+    if not project:
+        raise RuntimeError("batch_reason needs ENTAIL_BIGQUERY_PROJECT or ENTAIL_GCP_PROJECT")
+    if settings.bigquery_endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return bigquery.Client(
+            project=project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=settings.bigquery_endpoint),
+        )
+    return bigquery.Client(project=project, location=settings.bigquery_location)
+
+
+def resources() -> tuple[BatchAuditStore, Any]:
+    """The instance's audit store and BigQuery client, opened on first use."""
+    global _store, _client
+    with _lock:
+        if _store is None or _client is None:
+            settings = Settings()
+            _client = bigquery_client(settings)
+            _store = open_audit_store(settings)
+        return _store, _client
+
+
+def reset() -> None:
+    """Close and forget the cached store and client (tests; a changed environment)."""
+    global _store, _client
+    with _lock:
+        for thing in (_store, _client):
+            if thing is not None:
+                thing.close()
+        _store = _client = None
+
+
+def problem(status: int, slug: str, detail: str, **extra: Any) -> Response:
+    body = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+
+
+@functions_framework.http
+def batch_reason(request: Request) -> Response:
+    if request.method != "POST":
+        return problem(405, "method-not-allowed", f"{request.method} is not allowed; POST a JSON body")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return problem(413, "payload-too-large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if request.mimetype != "application/json":
+        return problem(415, "unsupported-media-type", "send the request as application/json")
+    try:
+        body = json.loads(request.get_data(cache=False, as_text=False) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem(400, "bad-request", f"the body is not JSON: {exc}")
+    try:
+        caps = BatchCaps.from_env()
+        batch = parse_batch_request(body, caps)
+        store, client = resources()
+        result = run_batch_request(batch, store, client, caps)
+    except BatchRequestError as exc:
+        log.info("refused: %s %s", exc.status, exc.detail)
+        return problem(exc.status, exc.slug, exc.detail, **exc.extra)
+    except Exception:
+        log.exception("batch run failed")
+        return problem(500, "internal-error", "the batch run failed unexpectedly; see the function's log")
+    log.info(
+        "batch run %s: %s@%s of %s, %s jobs, %s derived rows",
+        result["batch_run_id"],
+        result["ruleset"]["name"],
+        result["ruleset"]["version"],
+        result["tenant"],
+        result["jobs"]["jobs"],
+        result["jobs"]["derived_rows"],
+    )
+    return Response(
+        json.dumps(result, ensure_ascii=False, default=str), status=200, mimetype="application/json"
+    )
