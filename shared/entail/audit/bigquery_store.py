@@ -193,6 +193,33 @@ class BigQueryAuditStore:
         if errors:
             raise AuditInsertError(f"BigQuery refused rows of {table.name}: {json.dumps(errors)[:2000]}")
 
+    def _insert_decision_rows(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+        """Stream decision rows; the rows BigQuery will never accept, with its reason.
+
+        BigQuery answers per row: ``invalid`` for a row it refuses (too deep, too
+        big, a value it cannot take) and ``stopped`` for the valid rows of that
+        request, which it did not insert either. Invalid rows are returned (the
+        caller rejects them, so the message is acked, not redelivered forever);
+        stopped rows are sent again (same insertIds). Any other error raises
+        AuditInsertError, so the message is redelivered."""
+        refused: list[tuple[dict[str, Any], str]] = []
+        pending = list(rows)
+        while pending:
+            errors = self.client.insert_rows_json(
+                self.table_id(DECISIONS_TABLE.name),
+                pending,
+                row_ids=[r["decision_id"] for r in pending],
+                retry=self._retry,
+            )
+            if not errors:
+                break
+            invalid, retry_all = split_insert_errors(errors)
+            if retry_all or not invalid:
+                raise AuditInsertError(f"BigQuery refused rows of decisions: {json.dumps(errors)[:2000]}")
+            refused.extend((pending[i], reason) for i, reason in invalid.items())
+            pending = [r for i, r in enumerate(pending) if i not in invalid]
+        return refused
+
     # --- decisions ---------------------------------------------------------------
 
     def insert_decisions(self, records: Iterable[DecisionRecord | dict[str, Any]]) -> InsertResult:
@@ -218,7 +245,9 @@ class BigQueryAuditStore:
                 else:
                     rejected.append(Rejection(row["decision_id"], row["tenant"], ANOTHER_TENANT, row))
         if fresh:
-            self._insert(DECISIONS_TABLE, fresh, [r["decision_id"] for r in fresh])
+            for row, reason in self._insert_decision_rows(fresh):
+                fresh.remove(row)
+                rejected.append(Rejection(row["decision_id"], row["tenant"], reason, row))
         if rejected:
             rows = [
                 {
@@ -359,6 +388,26 @@ class BigQueryAuditStore:
 
     def close(self) -> None:
         self.client.close()  # type: ignore[no-untyped-call]
+
+
+def split_insert_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[dict[int, str], bool]:
+    """From insertAll's per-row errors: the rows BigQuery marks ``invalid`` (index →
+    its message), and whether any error other than ``invalid``/``stopped`` means
+    the request as a whole should be retried."""
+    invalid: dict[int, str] = {}
+    retry_all = False
+    for entry in errors:
+        reasons = entry.get("errors") or []
+        bad = [e for e in reasons if e.get("reason") == "invalid"]
+        if bad:
+            where = bad[0].get("location")
+            message = bad[0].get("message") or "invalid row"
+            invalid[int(entry.get("index", -1))] = f"BigQuery refused the row: {message}" + (
+                f" (at {where})" if where else ""
+            )
+        elif any(e.get("reason") != "stopped" for e in reasons):
+            retry_all = True
+    return invalid, retry_all
 
 
 def _param(name: str, value: Any) -> Any:

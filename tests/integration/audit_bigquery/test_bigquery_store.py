@@ -16,7 +16,12 @@ from importlib import resources
 from typing import Any
 
 from entail import reasoning
-from entail.audit.bigquery_store import BigQueryAuditStore, _id_lower_bound, bigquery_table
+from entail.audit.bigquery_store import (
+    BigQueryAuditStore,
+    _id_lower_bound,
+    bigquery_table,
+    split_insert_errors,
+)
 from entail.audit.schema import (
     DECISIONS_TABLE,
     RETENTION_DAYS,
@@ -116,3 +121,17 @@ def test_a_decision_read_back_replays_identically(store: BigQueryAuditStore) -> 
     again = reasoning.compile(source, "loan").evaluate(stored.facts, stored.query, explain=stored.explain)
     assert again.result_hash == stored.result_hash
     assert [q.to_json() for q in again.answers] == stored.answers
+
+
+def test_rows_bigquery_refuses_are_told_from_rows_it_stopped() -> None:
+    """insertAll's per-row errors, in the shape BigQuery sends them (the emulator
+    cannot produce them: it answers 500 for a bad value instead)."""
+    errors = [
+        {"index": 1, "errors": [{"reason": "invalid", "location": "answers", "message": "JSON too deep"}]},
+        {"index": 0, "errors": [{"reason": "stopped", "location": "", "message": ""}]},
+        {"index": 2, "errors": [{"reason": "stopped", "location": "", "message": ""}]},
+    ]
+    assert split_insert_errors(errors) == ({1: "BigQuery refused the row: JSON too deep (at answers)"}, False)
+    backend = [{"index": 0, "errors": [{"reason": "backendError", "message": "try again"}]}]
+    assert split_insert_errors(backend) == ({}, True)
+    assert split_insert_errors([]) == ({}, False)
