@@ -269,7 +269,6 @@ def run_batch_request(
             f"ruleset {request.ruleset_name}@{request.ruleset_version} "
             f"of tenant {request.tenant!r} does not exist",
         )
-    ruleset = compile(record.source, f"{record.name}@{record.version}")
     started = datetime.now(UTC)
     started_at = utcnow()
     run_id = new_batch_run_id(started)
@@ -287,6 +286,8 @@ def run_batch_request(
     failure: BatchRequestError | None = None
     error: EntailError | dict[str, Any] | None = None
     try:
+        # a stored version that this engine no longer accepts fails here, audited like any failure
+        ruleset = compile(record.source, f"{record.name}@{record.version}")
         manifest = run_batch(ruleset, backend, request.inputs, outputs=request.outputs, limits=request.limits)
     except ScannedBytesLimitExceeded as exc:
         error = exc
