@@ -17,7 +17,7 @@ NPM ?= npm
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
 	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install web emulators run run-ha test lint format bench bench-load bench-failover clean
+.PHONY: help install web emulators iac-tools run run-ha test lint format bench bench-load bench-failover clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +51,10 @@ run-ha: install ## the local stack on Redis primary + 2 replicas + 3 Sentinels (
 emulators: ## the BigQuery emulator (bqemulator) in a venv of its own, for the tests
 	PYTHON=$(PYTHON) tests/emulators/setup_bqemulator.sh
 
-test: install emulators ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
+iac-tools: ## python-hcl2, checkov, check-jsonschema in venvs of their own (.tools/), for tests/cloud
+	PYTHON=$(PYTHON) TOOLS=$(TOOLS) bash scripts/setup_iac_tools.sh
+
+test: install emulators iac-tools ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
 	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -n 2 -q
 

@@ -23,3 +23,24 @@ resource "google_compute_subnetwork" "run" {
     metadata             = "INCLUDE_ALL_METADATA"
   }
 }
+
+# Nothing in this network accepts connections: Cloud Run only sends (Direct
+# VPC egress, replies are allowed statefully) and Redis lives in Google's
+# peered network. An explicit, logged deny instead of the implied one.
+resource "google_compute_firewall" "deny_ingress" {
+  project   = var.project_id
+  name      = "entail-${var.environment}-deny-ingress"
+  network   = google_compute_network.entail.id
+  direction = "INGRESS"
+  priority  = 65534
+
+  deny {
+    protocol = "all"
+  }
+
+  source_ranges = ["0.0.0.0/0"]
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}

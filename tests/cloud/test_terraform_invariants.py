@@ -1,0 +1,346 @@
+"""Invariants of terraform/, read with python-hcl2 (no providers, no plan).
+
+The design's non-negotiables (DESIGN.md sections 2 and 5) as checks on the
+source: three warm instances of each service, a private worker, OIDC push and
+dead letters on every push subscription, HA Redis with two read replicas, the
+audit tables' seven-year partitions, typed and described variables with units,
+and environment variables the services actually read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from entail.audit.schema import RETENTION_DAYS, TABLES
+from entail.settings import Settings
+
+from . import iac_tools as iac
+
+MODULE = "modules/entail"
+CLOUDFLARE = "modules/cloudflare"
+ENVIRONMENTS = ("environments/staging", "environments/prod")
+FOLDERS = (MODULE, CLOUDFLARE, *ENVIRONMENTS)
+
+VAR_REF = re.compile(r"^\$\{var\.([a-z0-9_]+)\}$")
+
+# a number variable says what it counts or measures in its name
+UNIT_SUFFIXES = (
+    "_seconds",
+    "_ms",
+    "_mib",
+    "_gb",
+    "_count",
+    "_instances",
+    "_requests",
+    "_attempts",
+    "_ratio",
+    "_per_second",
+    "_per_minute",
+)
+
+
+@pytest.fixture(scope="module")
+def entail() -> dict[tuple[str, str], dict[str, Any]]:
+    return iac.resources(MODULE)
+
+
+def module_variable_values(name: str) -> list[Any]:
+    """The values a module variable takes: its default and what each environment passes."""
+    variables = iac.named("variable", MODULE)
+    values = []
+    if "default" in variables[name]:
+        values.append(variables[name]["default"])
+    for env in ENVIRONMENTS:
+        call = iac.named("module", env)["entail"]
+        if name in call:
+            values.append(call[name])
+    return values
+
+
+def resolve(value: Any) -> list[Any]:
+    """A literal, or every value of the module variable it references."""
+    match = VAR_REF.match(value) if isinstance(value, str) else None
+    return module_variable_values(match.group(1)) if match else [value]
+
+
+def one(items: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(items) == 1, items
+    return items[0]
+
+
+# --- Cloud Run ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "port"), [("backend", 3005), ("worker", 4002)])
+def test_cloud_run_services_keep_three_warm_instances_and_are_sized_by_variables(
+    entail: dict[tuple[str, str], dict[str, Any]], name: str, port: int
+) -> None:
+    service = entail[("google_cloud_run_v2_service", name)]
+    template = one(service["template"])
+    scaling = one(template["scaling"])
+    values = resolve(scaling["min_instance_count"])
+    assert values, "min_instance_count has no value"
+    assert all(isinstance(v, int) and v >= 3 for v in values), values
+    # the module refuses fewer than 3 even when an environment asks
+    var = iac.named("variable", MODULE)[VAR_REF.match(scaling["min_instance_count"]).group(1)]  # type: ignore[union-attr]
+    assert ">= 3" in one(var["validation"])["condition"]
+
+    assert VAR_REF.match(scaling["max_instance_count"])
+    assert VAR_REF.match(template["max_instance_request_concurrency"])
+    container = one(template["containers"])
+    assert one(container["ports"])["container_port"] == port
+    limits = one(container["resources"])["limits"]
+    assert "var." in limits["cpu"] and "var." in limits["memory"]
+    assert one(template["vpc_access"])["network_interfaces"], "no VPC access to Redis"
+
+
+def test_every_entail_environment_variable_is_a_setting_the_services_read() -> None:
+    fields = set(Settings.model_fields)
+    # every ENTAIL_ name in the module's code (comments are not parsed)
+    text = json.dumps({p: b for p, b in iac.terraform().items() if p.startswith(MODULE)})
+    names = set(re.findall(r"\bENTAIL_[A-Z0-9_]+", text))
+    assert len(names) > 10, names
+    unknown = sorted(n for n in names if n.removeprefix("ENTAIL_").lower() not in fields)
+    assert not unknown, f"set in Terraform but not read by entail.settings: {unknown}"
+    local = iac.locals_of(MODULE)
+    # Cloud Run sets PORT itself (the container port); the services bind every interface
+    assert '"PORT"' not in text
+    assert local["common_env"]["ENTAIL_HOST"] == "0.0.0.0"
+    assert local["common_env"]["ENTAIL_BUS"] == "pubsub"
+    assert local["common_env"]["ENTAIL_ENV"] == "production"
+    assert 'ENTAIL_PUSH_AUTH = "oidc"' in local["worker_env"]
+    assert "ENTAIL_PUSH_SERVICE_ACCOUNT = google_service_account.push.email" in local["worker_env"]
+
+
+def test_secrets_come_from_secret_manager(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for name in ("backend", "worker"):
+        container = one(one(entail[("google_cloud_run_v2_service", name)]["template"])["containers"])
+        dynamic_envs = [d["env"] for d in container["dynamic"] if "env" in d]
+        from_secrets = [e for e in dynamic_envs if "value_source" in one(e["content"])]
+        assert from_secrets, f"{name}: no environment variable from Secret Manager"
+        assert one(from_secrets)["for_each"] == f"${{local.{name}_secret_env}}"
+    local = iac.locals_of(MODULE)
+    for key in ("ENTAIL_REDIS_URL", "ENTAIL_REDIS_READ_URL"):
+        assert "google_secret_manager_secret" in local["redis_secret_env"][key]
+    for key, secret in (("ENTAIL_API_KEYS_JSON", "api_keys"), ("ENTAIL_MASK_SECRET", "mask_secret")):
+        assert f"{key} = google_secret_manager_secret.{secret}.secret_id" in local["backend_secret_env"]
+
+
+def test_worker_is_not_public_its_only_invoker_is_the_push_account(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    on_worker = [
+        body
+        for (rtype, _), body in entail.items()
+        if rtype.startswith("google_cloud_run")
+        and rtype.endswith("_iam_member")
+        and "google_cloud_run_v2_service.worker." in json.dumps(body)
+    ]
+    assert [(b["role"], b["member"]) for b in on_worker] == [
+        ("roles/run.invoker", "${google_service_account.push.member}")
+    ]
+    for (rtype, _), body in entail.items():
+        if rtype.endswith(("_iam_member", "_iam_binding")):
+            members = body.get("members", [body.get("member")])
+            public = {"allUsers", "allAuthenticatedUsers"} & set(members)
+            if public:
+                # only the backend (it checks API keys itself) and the SPA bucket are public
+                assert rtype in {"google_cloud_run_v2_service_iam_member", "google_storage_bucket_iam_member"}
+                assert body.get("name", body.get("bucket")) in {
+                    "${google_cloud_run_v2_service.backend.name}",
+                    "${google_storage_bucket.web.name}",
+                }, body
+
+
+def test_one_service_account_per_workload_and_no_primitive_roles(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    accounts = {name for (rtype, name) in entail if rtype == "google_service_account"}
+    assert {"backend", "worker", "push", "audit_sink", "batch_reason"} <= accounts
+    for name in ("backend", "worker"):
+        template = one(entail[("google_cloud_run_v2_service", name)]["template"])
+        assert template["service_account"] == f"${{google_service_account.{name}.email}}"
+    text = json.dumps(iac.terraform())
+    for role in ("roles/owner", "roles/editor", "roles/viewer"):
+        assert role not in text
+
+
+# --- Pub/Sub -----------------------------------------------------------------------
+
+
+def test_every_push_subscription_pushes_with_oidc_and_dead_letters(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    subscriptions = {
+        name: body for (rtype, name), body in entail.items() if rtype == "google_pubsub_subscription"
+    }
+    push = {name: body for name, body in subscriptions.items() if "push_config" in body}
+    assert set(push) == {"worker_push", "audit_sink_push"}
+    dead_letter_topics = set()
+    for name, body in push.items():
+        oidc = one(one(body["push_config"])["oidc_token"])
+        assert oidc["service_account_email"] == "${google_service_account.push.email}", name
+        assert oidc["audience"], name
+        dead_letter = one(body["dead_letter_policy"])
+        assert dead_letter["dead_letter_topic"].startswith("${google_pubsub_topic."), name
+        dead_letter_topics.add(dead_letter["dead_letter_topic"].split(".")[1])
+        assert all(v >= 5 for v in resolve(dead_letter["max_delivery_attempts"])), name
+        retry = one(body["retry_policy"])
+        assert retry["minimum_backoff"] and retry["maximum_backoff"], name
+        assert body["ack_deadline_seconds"], name
+        assert body["message_retention_duration"], name
+    # a dead-letter topic without a subscription drops what it receives
+    pulled = {
+        body["topic"].split(".")[1] for name, body in subscriptions.items() if "push_config" not in body
+    }
+    assert dead_letter_topics <= pulled, dead_letter_topics - pulled
+    # the Pub/Sub agent may publish to every dead-letter topic
+    agent = entail[("google_pubsub_topic_iam_member", "agent_publishes_dead_letters")]
+    assert {v.split(".")[1] for v in agent["for_each"].values()} == dead_letter_topics
+
+
+def test_topics_are_the_designs_and_keep_messages(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
+    local = iac.locals_of(MODULE)
+    assert (local["topic_reasoning_jobs"], local["topic_decisions"]) == ("reasoning-jobs", "decisions")
+    topics = {name: body for (rtype, name), body in entail.items() if rtype == "google_pubsub_topic"}
+    assert set(topics) == {
+        "reasoning_jobs",
+        "decisions",
+        "reasoning_jobs_dead_letter",
+        "decisions_dead_letter",
+    }
+    for name, body in topics.items():
+        assert body["message_retention_duration"], name
+    source = (iac.TERRAFORM_DIR / MODULE / "pubsub.tf").read_text()
+    for topic in ("reasoning-jobs", "decisions"):
+        comment = source.split(f"# {topic}:", 1)[1].split("resource", 1)[0]
+        for word in ("publisher:", "subscriber:", "dead letter:"):
+            assert word in comment, f"topic {topic}: comment lacks {word!r}"
+
+
+# --- Redis ---------------------------------------------------------------------------
+
+
+def test_redis_is_standard_ha_with_two_read_replicas_auth_and_tls(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    redis = entail[("google_redis_instance", "state")]
+    assert redis["tier"] == "STANDARD_HA"
+    assert redis["read_replicas_mode"] == "READ_REPLICAS_ENABLED"
+    assert resolve(redis["replica_count"]) == [2]
+    assert redis["auth_enabled"] is True
+    assert redis["transit_encryption_mode"] == "SERVER_AUTHENTICATION"
+    assert redis["authorized_network"] == "${google_compute_network.entail.id}"
+
+
+# --- BigQuery ------------------------------------------------------------------------
+
+
+def test_audit_tables_come_from_the_schema_with_seven_year_partitions(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    tables = json.loads((iac.TERRAFORM_DIR / MODULE / "schemas" / "tables.json").read_text())
+    assert set(tables) == set(TABLES)
+    decisions = tables["decisions"]
+    assert decisions["partition_field"] == "completed_at"
+    assert decisions["partition_type"] == "DAY"
+    assert decisions["partition_expiration_days"] == RETENTION_DAYS == 2557
+    assert decisions["require_partition_filter"] is True
+    assert decisions["clustering"] == ["tenant", "ruleset_name"]
+    assert tables["rulesets"]["partition_expiration_days"] is None
+
+    table = entail[("google_bigquery_table", "audit")]
+    assert table["for_each"] == "${local.audit_tables}"
+    assert table["schema"] == '${file("${path.module}/schemas/${each.key}.json")}'
+    assert table["clustering"] == "${each.value.clustering}"
+    assert all(v is True for v in resolve(table["deletion_protection"]))
+    partitioning = one(one(table["dynamic"])["time_partitioning"]["content"])
+    assert partitioning["require_partition_filter"] == "${time_partitioning.value.require_partition_filter}"
+    # days to milliseconds, nothing else
+    assert "partition_expiration_days * 24 * 3600 * 1000" in partitioning["expiration_ms"]
+    assert (
+        iac.locals_of(MODULE)["audit_tables"] == '${jsondecode(file("${path.module}/schemas/tables.json"))}'
+    )
+
+
+# --- the rest of the design --------------------------------------------------------------
+
+
+def test_audit_sink_function_and_alert_policies(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
+    sink = entail[("google_cloudfunctions2_function", "audit_sink")]
+    assert one(sink["build_config"])["runtime"] == "python311"
+    assert one(sink["build_config"])["entry_point"] == "audit_sink"
+    assert "audit_sink" in (iac.ROOT / "functions" / "audit_sink" / "main.py").read_text()
+    push = entail[("google_pubsub_subscription", "audit_sink_push")]
+    assert push["topic"] == "${google_pubsub_topic.decisions.id}"
+    alerts = {name for (rtype, name) in entail if rtype == "google_monitoring_alert_policy"}
+    assert alerts == {"backend_5xx", "dead_letters", "redis_memory", "audit_sink_errors"}
+
+
+def test_gateway_cdn_and_registry_exist(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for key in [
+        ("google_api_gateway_api", "entail"),
+        ("google_api_gateway_api_config", "entail"),
+        ("google_api_gateway_gateway", "entail"),
+        ("google_storage_bucket", "web"),
+        ("google_compute_backend_bucket", "web"),
+        ("google_artifact_registry_repository", "images"),
+        ("google_project_service", "enabled"),
+    ]:
+        assert key in entail, key
+    assert entail[("google_compute_backend_bucket", "web")]["enable_cdn"] is True
+    services = iac.locals_of(MODULE)["services"]
+    for api in ("run", "pubsub", "redis", "bigquery", "cloudfunctions", "apigateway", "secretmanager"):
+        assert f"{api}.googleapis.com" in services
+
+
+def test_cloudflare_records_are_proxied_strict_with_waf_rate_limit_and_cache_rules() -> None:
+    cf = iac.resources(CLOUDFLARE)
+    assert cf[("cloudflare_record", "api")]["proxied"] is True
+    assert cf[("cloudflare_record", "app")]["proxied"] is True
+    settings = one(cf[("cloudflare_zone_settings_override", "tls")]["settings"])
+    assert settings["ssl"] == "strict"
+    phases = {body["phase"] for (rtype, _), body in cf.items() if rtype == "cloudflare_ruleset"}
+    assert {"http_request_firewall_managed", "http_ratelimit", "http_request_cache_settings"} <= phases
+    limit = one(cf[("cloudflare_ruleset", "api_rate_limit")]["rules"])
+    assert one(limit["ratelimit"])["requests_per_period"] == "${var.api_rate_limit_requests_per_minute}"
+
+
+# --- variables, outputs, module calls ------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_variable_is_typed_described_and_numbers_carry_units(folder: str) -> None:
+    variables = iac.named("variable", folder)
+    assert variables
+    for name, body in variables.items():
+        assert body.get("type"), f"{folder}: variable {name} has no type"
+        assert len(body.get("description", "")) > 10, f"{folder}: variable {name} has no description"
+        if body["type"] == "${number}" or body["type"] == "number":
+            assert name.endswith(UNIT_SUFFIXES), f"{folder}: number variable {name} names no unit"
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_output_is_described(folder: str) -> None:
+    for name, body in iac.named("output", folder).items():
+        assert body.get("description"), f"{folder}: output {name} has no description"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_roots_pass_what_the_modules_declare_and_output_the_urls(env: str) -> None:
+    calls = iac.named("module", env)
+    for name, folder in (("entail", MODULE), ("cloudflare", CLOUDFLARE)):
+        call = dict(calls[name])
+        assert call.pop("source") == f"../../{folder}"
+        declared = iac.named("variable", folder)
+        required = {n for n, body in declared.items() if "default" not in body}
+        assert required <= set(call), f"{env}: module {name} misses {sorted(required - set(call))}"
+        assert set(call) <= set(declared), f"{env}: module {name} has no {sorted(set(call) - set(declared))}"
+        outputs = set(iac.named("output", folder))
+        for value in json.dumps(iac.terraform()[f"{env}/main.tf"]).split(f"module.{name}.")[1:]:
+            assert re.match(r"[a-z_]+", value).group(0) in outputs  # type: ignore[union-attr]
+    assert {"api_url", "app_url", "backend_url"} <= set(iac.named("output", env))
