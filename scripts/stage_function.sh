@@ -11,7 +11,7 @@ set -euo pipefail
 name=${1:?usage: stage_function.sh <function> <dest> [zip]}
 dest=$(realpath -m "${2:?usage: stage_function.sh <function> <dest> [zip]}")
 root=$(cd "$(dirname "$0")/.." && pwd)
-src="$root/functions/$name"
+src="${FUNCTIONS_DIR:-$root/functions}/$name"
 
 [[ -f "$src/main.py" ]] || { echo "stage_function: no $src/main.py" >&2; exit 1; }
 [[ -f "$src/requirements.txt" ]] || { echo "stage_function: no $src/requirements.txt" >&2; exit 1; }

@@ -4,8 +4,10 @@ order the design asks for (no traffic, smoke test, then traffic)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,44 @@ def test_terraform_pipeline_plans_and_applies_only_when_asked() -> None:
     apply = command(s["apply"])
     assert 'if [ "${_APPLY}" != "true" ]' in apply and "terraform apply -input=false tfplan" in apply
     assert load(PIPELINES[1])["substitutions"]["_APPLY"] == "false"
+
+
+STAGE = iac.ROOT / "scripts" / "stage_function.sh"
+
+
+def test_stage_function_copies_the_library_beside_main_and_zips(tmp_path: Path) -> None:
+    dest = tmp_path / "audit_sink"
+    subprocess.run(["bash", str(STAGE), "audit_sink", str(dest), "zip"], check=True, timeout=60)
+    assert (dest / "main.py").read_text() == (iac.ROOT / "functions/audit_sink/main.py").read_text()
+    assert (dest / "requirements.txt").is_file()
+    assert (dest / "entail" / "settings.py").is_file()
+    assert not list(dest.rglob("__pycache__"))
+    with zipfile.ZipFile(tmp_path / "audit_sink.zip") as archive:
+        names = set(archive.namelist())
+    assert {"main.py", "requirements.txt", "entail/settings.py"} <= names
+
+
+def test_stage_function_refuses_unpinned_requirements(tmp_path: Path) -> None:
+    fn = tmp_path / "functions" / "demo"
+    fn.mkdir(parents=True)
+    (fn / "main.py").write_text("def demo(request):\n    return 'ok'\n")
+    (fn / "requirements.txt").write_text("# pinned\nflask==3.1.0\nrequests>=2\n")
+    out = subprocess.run(
+        ["bash", str(STAGE), "demo", str(tmp_path / "out")],
+        env={**os.environ, "FUNCTIONS_DIR": str(tmp_path / "functions")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "requirements.txt:3: requests>=2" in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_committed_function_requirements_are_pinned() -> None:
+    for requirements in (iac.ROOT / "functions").glob("*/requirements.txt"):
+        for line in requirements.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            assert not line or re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[A-Za-z0-9_,.\-]+\])?==\S+", line), (
+                f"{requirements}: {line}"
+            )

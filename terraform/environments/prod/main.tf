@@ -27,7 +27,6 @@ module "entail" {
   backend_max_instances = 50
   worker_min_instances  = 3
   worker_max_instances  = 100
-  redis_memory_size_gb  = 2
 }
 
 module "cloudflare" {

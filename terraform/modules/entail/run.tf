@@ -66,7 +66,7 @@ resource "google_cloud_run_v2_service" "backend" {
           cpu    = tostring(var.backend_cpu_count)
           memory = "${var.backend_memory_mib}Mi"
         }
-        cpu_idle          = false # SSE streams and Redis pub/sub listen between requests
+        cpu_idle          = !var.cpu_always_allocated
         startup_cpu_boost = true
       }
 
@@ -195,7 +195,7 @@ resource "google_cloud_run_v2_service" "worker" {
           cpu    = tostring(var.worker_cpu_count)
           memory = "${var.worker_memory_mib}Mi"
         }
-        cpu_idle          = false # claim leases are renewed between requests
+        cpu_idle          = !var.cpu_always_allocated
         startup_cpu_boost = true
       }
 

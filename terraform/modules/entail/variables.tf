@@ -118,6 +118,12 @@ variable "worker_memory_mib" {
   default     = 1024
 }
 
+variable "cpu_always_allocated" {
+  type        = bool
+  description = "Keep CPU allocated between requests on both services (no throttled background work, steady latency); false bills idle minimum instances at the lower idle rate (docs/deploy.md, cost)."
+  default     = true
+}
+
 variable "request_timeout_seconds" {
   type        = number
   description = "Cloud Run request timeout of both services (the SSE stream of a decision lives at most this long)."
@@ -148,8 +154,13 @@ variable "cors_origins" {
 
 variable "redis_memory_size_gb" {
   type        = number
-  description = "Memorystore capacity in GB (the primary; each replica has the same)."
-  default     = 1
+  description = "Memorystore capacity in GB (the primary; each replica has the same). Read replicas need at least 5 GB."
+  default     = 5
+
+  validation {
+    condition     = var.redis_memory_size_gb >= 5
+    error_message = "Memorystore read replicas need an instance of at least 5 GB."
+  }
 }
 
 variable "redis_read_replica_count" {
