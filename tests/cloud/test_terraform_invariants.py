@@ -10,10 +10,12 @@ and environment variables the services actually read.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
 import pytest
+import redis
 
 from entail.audit.schema import RETENTION_DAYS, TABLES
 from entail.settings import Settings
@@ -106,14 +108,8 @@ def test_every_entail_environment_variable_is_a_setting_the_services_read() -> N
     assert len(names) > 10, names
     unknown = sorted(n for n in names if n.removeprefix("ENTAIL_").lower() not in fields)
     assert not unknown, f"set in Terraform but not read by entail.settings: {unknown}"
-    local = iac.locals_of(MODULE)
-    # Cloud Run sets PORT itself (the container port); the services bind every interface
+    # Cloud Run sets PORT itself (the container port)
     assert '"PORT"' not in text
-    assert local["common_env"]["ENTAIL_HOST"] == "0.0.0.0"
-    assert local["common_env"]["ENTAIL_BUS"] == "pubsub"
-    assert local["common_env"]["ENTAIL_ENV"] == "production"
-    assert 'ENTAIL_PUSH_AUTH = "oidc"' in local["worker_env"]
-    assert "ENTAIL_PUSH_SERVICE_ACCOUNT = google_service_account.push.email" in local["worker_env"]
 
 
 def test_secrets_come_from_secret_manager(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -344,3 +340,93 @@ def test_environment_roots_pass_what_the_modules_declare_and_output_the_urls(env
         for value in json.dumps(iac.terraform()[f"{env}/main.tf"]).split(f"module.{name}.")[1:]:
             assert re.match(r"[a-z_]+", value).group(0) in outputs  # type: ignore[union-attr]
     assert {"api_url", "app_url", "backend_url"} <= set(iac.named("output", env))
+
+
+# --- the settings each deployable gets are accepted in production ----------------------------
+
+ASSIGNMENT = re.compile(r'(ENTAIL_[A-Z0-9_]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,}]+)')
+
+# stand-ins for values Terraform computes (names, emails) and for secret versions
+COMPUTED = {
+    "ENTAIL_GCP_PROJECT": "entail-test",
+    "ENTAIL_GCP_REGION": "europe-west1",
+    "ENTAIL_BIGQUERY_DATASET": "entail_audit",
+    "ENTAIL_BIGQUERY_LOCATION": "EU",
+    "ENTAIL_PUSH_SERVICE_ACCOUNT": "entail-prod-push@entail-test.iam.gserviceaccount.com",
+    "ENTAIL_PUSH_AUDIENCE": "entail-reasoning-worker-prod",
+    "ENTAIL_LIMIT_WALL_TIME_MS": "10000",
+    "ENTAIL_RATE_LIMIT_PER_S": "50",
+    "ENTAIL_CORS_ORIGINS": '["https://app.example.com"]',
+    "ENTAIL_PUBLIC_BASE_URL": "https://api.example.com",
+}
+SECRETS = {
+    "ENTAIL_REDIS_URL": "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",
+    "ENTAIL_REDIS_READ_URL": "rediss://:auth-string@10.0.0.4:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",
+    "ENTAIL_API_KEYS_JSON": "[]",
+    "ENTAIL_MASK_SECRET": "5f1c0e9a3b7d4e2f8a6c1b0d9e8f7a6b",
+}
+
+
+def env_map(expr: Any, local: dict[str, Any]) -> dict[str, str | None]:
+    """An environment map as Terraform writes it (a literal map, ``local.x``, or
+    ``merge(local.x, {K = V, ...})``): literal values, None for expressions."""
+    if isinstance(expr, dict):
+        return {k: None if "${" in str(v) else str(v) for k, v in expr.items()}
+    if m := re.fullmatch(r"\$\{local\.([a-z_]+)\}", expr):
+        return env_map(local[m.group(1)], local)
+    if m := re.fullmatch(r"\$\{merge\(local\.([a-z_]+), \{(.*)\}\)\}", expr, re.S):
+        merged = env_map(local[m.group(1)], local)
+        for name, value in ASSIGNMENT.findall(m.group(2)):
+            value = value.strip()
+            literal = value.startswith('"') and value.endswith('"') and "${" not in value
+            merged[name] = value[1:-1] if literal else None
+        return merged
+    raise AssertionError(f"cannot read the environment map {expr!r}")
+
+
+def evaluated(env: dict[str, str | None], secrets: set[str]) -> dict[str, str]:
+    out = {}
+    for name, value in env.items():
+        if value is None:
+            assert name in COMPUTED, f"{name} is computed by Terraform: add a stand-in to COMPUTED"
+            value = COMPUTED[name]
+        out[name] = value
+    for name in secrets:
+        out[name] = SECRETS[name]
+    return out
+
+
+def deployables() -> dict[str, dict[str, str]]:
+    local = iac.locals_of(MODULE)
+    entail = iac.resources(MODULE)
+    out = {}
+    for name in ("backend", "worker"):
+        secrets = set(env_map(local[f"{name}_secret_env"], local))
+        out[name] = evaluated(env_map(local[f"{name}_env"], local), secrets)
+    for name in ("audit_sink", "batch_reason"):
+        config = one(entail[("google_cloudfunctions2_function", name)]["service_config"])
+        secrets = {s["key"] for s in config.get("secret_environment_variables", [])}
+        out[name] = evaluated(env_map(config["environment_variables"], local), secrets)
+    return out
+
+
+@pytest.mark.parametrize("deployable", ["backend", "worker", "audit_sink", "batch_reason"])
+def test_production_settings_of_every_deployable_validate(
+    deployable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = deployables()[deployable]
+    for name in [n for n in os.environ if n.startswith("ENTAIL_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()  # raises on a placeholder secret or an incomplete cloud mode
+    assert settings.env == "production"
+    assert settings.audit_store == "bigquery"
+    assert settings.push_auth == "oidc"
+    if deployable in {"backend", "worker"}:
+        assert settings.bus == "pubsub"
+        assert settings.host == "0.0.0.0"
+        assert settings.redis_ha  # the read endpoint: replicas serve stale-tolerant reads
+        pool = redis.ConnectionPool.from_url(settings.redis_url)
+        assert pool.connection_kwargs["ssl_ca_certs"] == "/secrets/redis-ca/ca.pem"
+        assert pool.connection_kwargs["password"] == "auth-string"

@@ -65,13 +65,7 @@ resource "google_cloudfunctions2_function" "audit_sink" {
     available_cpu                    = "1"
     timeout_seconds                  = 60
 
-    environment_variables = {
-      ENTAIL_ENV               = "production"
-      ENTAIL_GCP_PROJECT       = var.project_id
-      ENTAIL_AUDIT_STORE       = "bigquery"
-      ENTAIL_BIGQUERY_DATASET  = google_bigquery_dataset.audit.dataset_id
-      ENTAIL_BIGQUERY_LOCATION = var.bigquery_location
-    }
+    environment_variables = local.settings_env
 
     secret_environment_variables {
       key        = "ENTAIL_MASK_SECRET"
@@ -117,16 +111,19 @@ resource "google_cloudfunctions2_function" "batch_reason" {
     available_cpu                  = "1"
     timeout_seconds                = var.batch_reason_timeout_seconds
 
-    environment_variables = {
-      ENTAIL_ENV               = "production"
-      ENTAIL_GCP_PROJECT       = var.project_id
-      ENTAIL_AUDIT_STORE       = "bigquery"
-      ENTAIL_BIGQUERY_DATASET  = google_bigquery_dataset.audit.dataset_id
-      ENTAIL_BIGQUERY_LOCATION = var.bigquery_location
+    environment_variables = local.settings_env
+
+    secret_environment_variables {
+      key        = "ENTAIL_MASK_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.mask_secret.secret_id
+      version    = "latest"
     }
   }
 
   lifecycle {
     ignore_changes = [build_config[0].source, build_config[0].docker_repository]
   }
+
+  depends_on = [google_secret_manager_secret_iam_member.reader]
 }

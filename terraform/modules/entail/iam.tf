@@ -95,6 +95,7 @@ locals {
     "mask-backend"           = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.backend.member]
     "mask-worker"            = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.worker.member]
     "mask-audit-sink"        = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.audit_sink.member]
+    "mask-batch-reason"      = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.batch_reason.member]
   }
 }
 

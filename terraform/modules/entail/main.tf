@@ -1,6 +1,6 @@
 # Names and values shared by the files of this module. The services read
 # their configuration from ENTAIL_* environment variables
-# (shared/entail/settings.py); the ones common to backend and worker are here.
+# (shared/entail/settings.py); the ones every deployable shares are here.
 
 locals {
   labels = merge(var.labels, {
@@ -20,17 +20,28 @@ locals {
 
   redis_ca_path = "/secrets/redis-ca/ca.pem"
 
-  common_env = {
-    ENTAIL_ENV                = "production"
+  # Settings every deployable (services and functions) loads. Production
+  # settings refuse a placeholder push secret unless pushes are verified by
+  # OIDC, so every one of them names the push account, even those that
+  # receive no push themselves.
+  settings_env = {
+    ENTAIL_ENV                  = "production"
+    ENTAIL_GCP_PROJECT          = var.project_id
+    ENTAIL_AUDIT_STORE          = "bigquery"
+    ENTAIL_BIGQUERY_DATASET     = google_bigquery_dataset.audit.dataset_id
+    ENTAIL_BIGQUERY_LOCATION    = var.bigquery_location
+    ENTAIL_PUSH_AUTH            = "oidc"
+    ENTAIL_PUSH_SERVICE_ACCOUNT = google_service_account.push.email
+    ENTAIL_PUSH_AUDIENCE        = local.push_audience
+  }
+
+  # ... and what both Cloud Run services add
+  common_env = merge(local.settings_env, {
     ENTAIL_HOST               = "0.0.0.0"
-    ENTAIL_GCP_PROJECT        = var.project_id
     ENTAIL_GCP_REGION         = var.region
     ENTAIL_BUS                = "pubsub"
-    ENTAIL_AUDIT_STORE        = "bigquery"
-    ENTAIL_BIGQUERY_DATASET   = google_bigquery_dataset.audit.dataset_id
-    ENTAIL_BIGQUERY_LOCATION  = var.bigquery_location
     ENTAIL_LIMIT_WALL_TIME_MS = tostring(var.limit_wall_time_ms)
-  }
+  })
 
   # secret -> environment variable, for the services that need them
   redis_secret_env = {

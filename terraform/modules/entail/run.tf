@@ -9,12 +9,9 @@ locals {
     ENTAIL_PUBLIC_BASE_URL  = "https://${var.api_hostname}"
   })
 
-  worker_env = merge(local.common_env, {
-    # push requests carry Google-signed OIDC tokens (pubsub.tf)
-    ENTAIL_PUSH_AUTH            = "oidc"
-    ENTAIL_PUSH_SERVICE_ACCOUNT = google_service_account.push.email
-    ENTAIL_PUSH_AUDIENCE        = local.push_audience
-  })
+  # push requests carry Google-signed OIDC tokens (pubsub.tf), which the
+  # worker verifies with ENTAIL_PUSH_* of settings_env (main.tf)
+  worker_env = local.common_env
 
   backend_secret_env = merge(local.redis_secret_env, {
     ENTAIL_API_KEYS_JSON = google_secret_manager_secret.api_keys.secret_id
