@@ -33,8 +33,9 @@ from .port import (
     ANOTHER_TENANT,
     InsertResult,
     Rejection,
+    SearchableStore,
     SearchPage,
-    build_search,
+    SearchQuery,
     prepare_decisions,
 )
 from .schema import (
@@ -107,7 +108,7 @@ def _id_lower_bound(decision_ids: Iterable[str]) -> datetime:
     return max(bound or EPOCH, EPOCH)
 
 
-class BigQueryAuditStore:
+class BigQueryAuditStore(SearchableStore):
     """AuditStore on BigQuery. ``retry`` is passed to every API call (``None`` in
     tests, so an error surfaces at once; the library's default otherwise)."""
 
@@ -270,41 +271,12 @@ class BigQueryAuditStore:
         )
         return row_to_decision(_wire(DECISIONS_TABLE, found[0])) if found else None
 
-    def search_decisions(
-        self,
-        tenant: str,
-        start: datetime | str,
-        end: datetime | str,
-        *,
-        ruleset_name: str | None = None,
-        ruleset_version: int | None = None,
-        status: str | None = None,
-        predicate: str | None = None,
-        page_size: int = 50,
-        page_token: str | None = None,
-    ) -> SearchPage:
-        q = build_search(
-            tenant,
-            start,
-            end,
-            ruleset_name=ruleset_name,
-            ruleset_version=ruleset_version,
-            status=status,
-            predicate=predicate,
-            page_size=page_size,
-            page_token=page_token,
-        )
+    def _search(self, q: SearchQuery) -> SearchPage:
         where = ["tenant = @tenant", "completed_at >= @start", "completed_at < @end"]
         params: dict[str, Any] = {"tenant": q.tenant, "start": q.start, "end": q.end}
-        if q.ruleset_name is not None:
-            where.append("ruleset_name = @ruleset_name")
-            params["ruleset_name"] = q.ruleset_name
-        if q.ruleset_version is not None:
-            where.append("ruleset_version = @ruleset_version")
-            params["ruleset_version"] = q.ruleset_version
-        if q.status is not None:
-            where.append("status = @status")
-            params["status"] = q.status
+        for column, value in q.equal_filters():
+            where.append(f"{column} = @{column}")
+            params[column] = value
         if q.predicate is not None:
             # answers: [{"query", "answers": [{"atom": "decision(a, b)", "args": [...]}]}]
             where.append(

@@ -27,7 +27,15 @@ from typing import Any
 import duckdb
 
 from ..models import DecisionRecord
-from .port import ANOTHER_TENANT, InsertResult, Rejection, SearchPage, build_search, prepare_decisions
+from .port import (
+    ANOTHER_TENANT,
+    InsertResult,
+    Rejection,
+    SearchableStore,
+    SearchPage,
+    SearchQuery,
+    prepare_decisions,
+)
 from .schema import (
     BATCH_RUNS_TABLE,
     DECISIONS_TABLE,
@@ -124,7 +132,7 @@ LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
 RELEASE_GAP_S = 0.03  # shared mode: after a long hold, how long the file is left to others
 
 
-class DuckDBAuditStore:
+class DuckDBAuditStore(SearchableStore):
     """AuditStore on DuckDB. ``path`` is a file (created with its tables) or ``:memory:``."""
 
     def __init__(
@@ -292,41 +300,12 @@ class DuckDBAuditStore:
             ).fetchone()
         return row_to_decision(_from_native(DECISIONS_TABLE, found)) if found is not None else None
 
-    def search_decisions(
-        self,
-        tenant: str,
-        start: datetime | str,
-        end: datetime | str,
-        *,
-        ruleset_name: str | None = None,
-        ruleset_version: int | None = None,
-        status: str | None = None,
-        predicate: str | None = None,
-        page_size: int = 50,
-        page_token: str | None = None,
-    ) -> SearchPage:
-        q = build_search(
-            tenant,
-            start,
-            end,
-            ruleset_name=ruleset_name,
-            ruleset_version=ruleset_version,
-            status=status,
-            predicate=predicate,
-            page_size=page_size,
-            page_token=page_token,
-        )
+    def _search(self, q: SearchQuery) -> SearchPage:
         where = ["tenant = ?", "completed_at >= ?", "completed_at < ?"]
         params: list[Any] = [q.tenant, q.start, q.end]
-        if q.ruleset_name is not None:
-            where.append("ruleset_name = ?")
-            params.append(q.ruleset_name)
-        if q.ruleset_version is not None:
-            where.append("ruleset_version = ?")
-            params.append(q.ruleset_version)
-        if q.status is not None:
-            where.append("status = ?")
-            params.append(q.status)
+        for column, value in q.equal_filters():
+            where.append(f"{column} = ?")
+            params.append(value)
         if q.predicate is not None:
             # answers: [{"query", "answers": [{"atom": "decision(a, b)", "args": [...]}]}]
             where.append(

@@ -119,6 +119,15 @@ class SearchQuery:
     page_size: int
     after: tuple[datetime, str] | None
 
+    def equal_filters(self) -> list[tuple[str, str | int]]:
+        """The optional column = value filters that are set, as (column, value)."""
+        pairs: list[tuple[str, str | int | None]] = [
+            ("ruleset_name", self.ruleset_name),
+            ("ruleset_version", self.ruleset_version),
+            ("status", self.status),
+        ]
+        return [(column, value) for column, value in pairs if value is not None]
+
     def fingerprint(self) -> str:
         """Binds a page token to the search that produced it."""
         doc = [
@@ -201,6 +210,42 @@ def build_search(
         return query
     after = decode_page_token(page_token, query.fingerprint())
     return replace(query, after=after)
+
+
+class SearchableStore:
+    """The search entry point both adapters share: arguments are validated into a
+    :class:`SearchQuery` once (``build_search``), and an adapter only turns that
+    query into its SQL (``_search``)."""
+
+    def search_decisions(
+        self,
+        tenant: str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        ruleset_name: str | None = None,
+        ruleset_version: int | None = None,
+        status: str | None = None,
+        predicate: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> SearchPage:
+        return self._search(
+            build_search(
+                tenant,
+                start,
+                end,
+                ruleset_name=ruleset_name,
+                ruleset_version=ruleset_version,
+                status=status,
+                predicate=predicate,
+                page_size=page_size,
+                page_token=page_token,
+            )
+        )
+
+    def _search(self, q: SearchQuery) -> SearchPage:
+        raise NotImplementedError
 
 
 @dataclass
