@@ -53,7 +53,7 @@ from entail.up import Stack, audit_sink_source
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from load import loan_case  # noqa: E402
+from load import bench_stack, loan_case  # noqa: E402
 
 
 async def drive(url: str, key: str, first: int, count: int, concurrency: int) -> tuple[list[str], int]:
@@ -142,41 +142,20 @@ def count_rows(path: Path, ids: list[str]) -> dict[str, int]:
 
 def one_run(audit: bool, decisions: int, concurrency: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="entail-audit-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp),
-            backend_port=free_port(),
-            worker_port=free_port(),
-            audit_sink_port=free_port(),
-            audit_sink_enabled=audit,
-        )
-        with (Path(tmp) / "stack.log").open("w") as out:
-            stack = Stack(
-                settings,
-                out=out,
-                colour=False,
-                extra_env={
-                    "ENTAIL_DATA_DIR": tmp,
-                    "ENTAIL_RATE_LIMIT_PER_S": "1000000",
-                    "ENTAIL_RATE_LIMIT_BURST": "1000000",
-                },
+        with bench_stack(Path(tmp), audit_sink_enabled=audit) as stack:
+            redis_url = stack.env["ENTAIL_REDIS_URL"]
+            warm, _ = asyncio.run(drive(stack.backend_url, stack.api_key, seed * 10**7, 20, 4))
+            if audit:
+                asyncio.run(audit_drained(redis_url, 60))
+            cpu_before = stack_cpu(stack)
+            start = time.perf_counter()
+            ids, errors = asyncio.run(
+                drive(stack.backend_url, stack.api_key, seed * 10**7 + 1000, decisions, concurrency)
             )
-            try:
-                stack.start()
-                redis_url = stack.env["ENTAIL_REDIS_URL"]
-                warm, _ = asyncio.run(drive(stack.backend_url, stack.api_key, seed * 10**7, 20, 4))
-                if audit:
-                    asyncio.run(audit_drained(redis_url, 60))
-                cpu_before = stack_cpu(stack)
-                start = time.perf_counter()
-                ids, errors = asyncio.run(
-                    drive(stack.backend_url, stack.api_key, seed * 10**7 + 1000, decisions, concurrency)
-                )
-                answered = time.perf_counter() - start
-                drained = asyncio.run(audit_drained(redis_url, 120)) if audit else True
-                finished = time.perf_counter() - start
-                cpu_after = stack_cpu(stack)
-            finally:
-                stack.stop()
+            answered = time.perf_counter() - start
+            drained = asyncio.run(audit_drained(redis_url, 120)) if audit else True
+            finished = time.perf_counter() - start
+            cpu_after = stack_cpu(stack)
         rows = count_rows(Path(tmp) / "audit.duckdb", warm + ids) if audit else {}
     missing = sum(1 for n in rows.values() if n == 0)
     duplicated = sum(1 for n in rows.values() if n > 1)

@@ -26,6 +26,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,30 @@ from entail.settings import Settings
 from entail.up import Stack, example_case
 
 HERE = Path(__file__).resolve().parent
+
+
+@contextmanager
+def bench_stack(tmp: Path, **settings: Any) -> Iterator[Stack]:
+    """The local stack on free ports under ``tmp``, its output in ``tmp/stack.log``,
+    rate limits out of the way; stopped on exit."""
+    ports = {"backend_port": free_port(), "worker_port": free_port(), "audit_sink_port": free_port()}
+    config = Settings(data_dir=tmp, **ports, **settings)
+    with (tmp / "stack.log").open("w") as out:
+        stack = Stack(
+            config,
+            out=out,
+            colour=False,
+            extra_env={
+                "ENTAIL_DATA_DIR": str(tmp),
+                "ENTAIL_RATE_LIMIT_PER_S": "1000000",
+                "ENTAIL_RATE_LIMIT_BURST": "1000000",
+            },
+        )
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
 
 
 def loan_case(i: int) -> dict[str, Any]:
@@ -138,27 +164,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,64")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
-    with tempfile.TemporaryDirectory(prefix="entail-load-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp), backend_port=free_port(), worker_port=free_port(), audit_sink_port=free_port()
-        )
-        log = Path(tmp) / "stack.log"
-        with log.open("w") as out:
-            stack = Stack(
-                settings,
-                out=out,
-                colour=False,
-                extra_env={
-                    "ENTAIL_DATA_DIR": tmp,
-                    "ENTAIL_RATE_LIMIT_PER_S": "1000000",
-                    "ENTAIL_RATE_LIMIT_BURST": "1000000",
-                },
-            )
-            try:
-                stack.start()
-                rows = asyncio.run(measure(stack.backend_url, stack.api_key, args.seconds, levels))
-            finally:
-                stack.stop()
+    with tempfile.TemporaryDirectory(prefix="entail-load-") as tmp, bench_stack(Path(tmp)) as stack:
+        rows = asyncio.run(measure(stack.backend_url, stack.api_key, args.seconds, levels))
     print(table(rows))
     load = os.getloadavg()[0]
     command = f".venv/bin/python bench/load.py --seconds {args.seconds:g} --concurrency {args.concurrency}"
