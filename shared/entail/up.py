@@ -336,11 +336,19 @@ class Stack:
             f"  -d '{json.dumps(body, separators=(',', ':'))}'"
         )
 
+    def _web_app(self) -> str:
+        """Where the backend serves the built web app, or how to build it."""
+        dist = self.settings.static_dir or audit_sink_source().parents[2] / "static" / "dist"
+        if (dist / "index.html").exists():
+            return f"{self.backend_url}/   (sign in with the API key below)"
+        return f"not built ({dist}): make web"
+
     def banner(self) -> str:
         return "\n".join(
             [
                 "",
                 "Entail is up.",
+                f"  web app       {self._web_app()}",
                 f"  API           {self.backend_url}   (OpenAPI: {self.backend_url}/docs)",
                 f"  worker        {self.worker_url}    (push endpoint; not for clients)",
                 f"  metrics       {self.backend_url}/metrics",
