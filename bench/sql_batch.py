@@ -76,6 +76,7 @@ WORKLOADS: Final = {
             "par",
             lambda: cases.binary_tree_parents(12),
             "SG, binary tree depth 12",
+            big=True,
         ),
     )
 }
@@ -182,7 +183,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", default="")
     parser.add_argument(
-        "--skip-big-peers", action="store_true", help="no clingo/online engine on the big cases"
+        "--with-big-peers", action="store_true", help="also run clingo and the online engine on the big cases"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
