@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -212,7 +213,7 @@ def build_search(
     return replace(query, after=after)
 
 
-class SearchableStore:
+class SearchableStore(ABC):
     """The search entry point both adapters share: arguments are validated into a
     :class:`SearchQuery` once (``build_search``), and an adapter only turns that
     query into its SQL (``_search``)."""
@@ -244,8 +245,8 @@ class SearchableStore:
             )
         )
 
-    def _search(self, q: SearchQuery) -> SearchPage:
-        raise NotImplementedError
+    @abstractmethod
+    def _search(self, q: SearchQuery) -> SearchPage: ...
 
 
 @dataclass

@@ -6,51 +6,57 @@ Everything else the compiler writes is the portable core both accept: joins,
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Dialect:
+class Dialect(ABC):
     name: str
     int_type: str
     text_type: str
 
-    def quote_ident(self, name: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def quote_ident(self, name: str) -> str: ...
 
+    @abstractmethod
     def string(self, text: str) -> str:
         """A string literal."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def int_div(self, left: str, right: str) -> str:
         """Integer division of two non-negative integers."""
-        raise NotImplementedError
+        ...
 
-    def except_distinct(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def except_distinct(self) -> str: ...
 
+    @abstractmethod
     def json_string(self, expr: str) -> str:
         """The unescaped value of a JSON string literal (clingo's string escapes are JSON's)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def int_literal_test(self, expr: str) -> str:
         """SQL condition: the text is an integer literal (``-12``)."""
-        raise NotImplementedError
+        ...
 
     def string_literal_test(self, expr: str) -> str:
         """SQL condition: the text is a clingo string literal (starts with a double quote)."""
         return f"STARTS_WITH({expr}, '\"')"
 
+    @abstractmethod
     def values(self, rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
         """A derived table from literal rows (SQL expressions), as ``(...) AS name`` body."""
-        raise NotImplementedError
+        ...
 
-    def is_integer_type(self, type_name: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_integer_type(self, type_name: str) -> bool: ...
 
-    def is_text_type(self, type_name: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_text_type(self, type_name: str) -> bool: ...
 
     def create_table_as(self, table: str, select: str) -> str:
         return f"CREATE OR REPLACE TABLE {table} AS {select}"
