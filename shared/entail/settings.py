@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     push_audience: str = ""  # oidc: the token's audience; default: ENTAIL_WORKER_PUSH_URL
     push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"  # oidc: Google's signing certs
 
-    # audit store: a DuckDB file shared by the audit sink and the backend (BigQuery comes with issue 4)
+    # audit store: a DuckDB file shared by the audit sink and the backend, or BigQuery
     audit_duckdb_path: Path | None = None  # default: <data_dir>/audit.duckdb
     audit_sink_url: str = "http://127.0.0.1:4003/"  # where the relay delivers topic `decisions` (CloudEvents)
     audit_sink_port: int = 4003
@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     bigquery_dataset: str = "entail_audit"
     bigquery_location: str = "US"
     bigquery_endpoint: str | None = None  # an emulator (anonymous credentials), e.g. http://127.0.0.1:9050
+    # the most one audit-store call may take, retries included: a BigQuery request
+    # that hangs fails (the sink answers 500, Pub/Sub redelivers) instead of holding
+    # every decision queued behind it
+    bigquery_timeout_s: float = Field(default=30.0, gt=0)
 
     # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
     mask_secret: str = "dev-mask-secret"

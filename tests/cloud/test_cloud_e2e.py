@@ -56,14 +56,22 @@ decision(P, refuse) :- applicant(P, _, _), not eligible(P).
 """
 
 
-def wait_for(check: Callable[[], T | None], what: str, timeout_s: float = 30.0) -> T:
+def wait_for(
+    check: Callable[[], T | None],
+    what: str,
+    timeout_s: float = 30.0,
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """``check()`` until it is truthy. On timeout the error carries ``explain()``
+    (the stack's logs), because CI shows the assertion and little else."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            details = f"\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{details}")
         time.sleep(0.1)
 
 
@@ -107,6 +115,12 @@ class Processes:
             if child == name and process.poll() is not None:
                 raise AssertionError(f"{name} exited with {process.returncode}; see its output above")
 
+    def states(self) -> str:
+        def state(process: subprocess.Popen[bytes]) -> str:
+            return "running" if process.poll() is None else f"exited {process.returncode}"
+
+        return ", ".join(f"{name}: {state(process)}" for name, process in self.children)
+
     def stop(self) -> None:
         for _, process in reversed(self.children):
             if process.poll() is None:
@@ -130,6 +144,28 @@ class CloudStack:
 
     def client(self, key: str = API_KEY) -> httpx.Client:
         return httpx.Client(base_url=self.backend_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    def diagnose(self) -> str:
+        """The processes' states and the tails of every log, minus access-log lines."""
+        lines = [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if not (line.startswith("INFO:") and '" 20' in line)
+        ]
+        return "\n".join(
+            [
+                f"processes: {self.processes.states()}",
+                "--- stack log (backend, worker, sink), last 80 lines:",
+                *lines[-80:],
+                "--- Pub/Sub emulator:",
+                self.emulator.output()[-2000:],
+                "--- BigQuery emulator:",
+                self.bigquery.log()[-2000:],
+            ]
+        )
+
+    def wait_for(self, check: Callable[[], T | None], what: str, timeout_s: float = 60.0) -> T:
+        return wait_for(check, what, timeout_s, explain=self.diagnose)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +199,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
             "ENTAIL_WORKER_PUSH_URL": worker_push,
             "ENTAIL_PUSH_AUTH": "none",
             "ENTAIL_AUDIT_DUCKDB_PATH": str(audit_path),
+            # a BigQuery request that hangs fails after this and is delivered again,
+            # well inside the tests' 60 s wait for an audit row
+            "ENTAIL_BIGQUERY_TIMEOUT_S": "10",
             **bigquery.env(),  # the backend reads and the sink writes the audit trail in BigQuery
         }
         processes = Processes(log, env)
@@ -223,7 +262,7 @@ def test_a_decision_over_http_is_answered_through_pubsub_and_audited(cloud: Clou
         assert atoms == ['decision("ann",approve)', 'decision("bob",refuse)']
 
         # the worker published the record on `decisions`; the emulator pushed it to the sink
-        audited = wait_for(lambda: _audited(auditor, decision["decision_id"]), "the audit row")
+        audited = cloud.wait_for(lambda: _audited(auditor, decision["decision_id"]), "the audit row")
     assert audited["status"] == "succeeded"
     assert audited["answers"] == decision["answers"]
     assert audited["ruleset"]["version"] == published.json()["version"]
@@ -278,7 +317,7 @@ async def test_a_job_delivered_twice_makes_one_decision_and_one_audit_row(cloud:
         decision = acme.post("/v1/decisions", json={**body, "wait_ms": 20_000}).json()
         decision_id = decision["decision_id"]
         assert decision["status"] == "succeeded"
-        wait_for(lambda: _audited(auditor, decision_id), "the audit row")
+        cloud.wait_for(lambda: _audited(auditor, decision_id), "the audit row")
 
         (job,) = [
             m
@@ -296,7 +335,7 @@ async def test_a_job_delivered_twice_makes_one_decision_and_one_audit_row(cloud:
                 f"decision {decision_id}: stored" in line for line in cloud.log.read_text().splitlines()
             )
 
-        wait_for(lambda: sink_lines() >= 2, "the re-published record at the sink")
+        cloud.wait_for(lambda: sink_lines() >= 2, "the re-published record at the sink")
         now = datetime.now(UTC)
         search = {
             "start": (now - timedelta(hours=1)).isoformat(),

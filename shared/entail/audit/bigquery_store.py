@@ -110,7 +110,13 @@ def _id_lower_bound(decision_ids: Iterable[str]) -> datetime:
 
 class BigQueryAuditStore(SearchableStore):
     """AuditStore on BigQuery. ``retry`` is passed to every API call (``None`` in
-    tests, so an error surfaces at once; the library's default otherwise)."""
+    tests, so an error surfaces at once; the library's default otherwise).
+
+    ``timeout_s`` bounds every call: each HTTP request, and the retries of the
+    default policy together (the library's own default is no request timeout and
+    600 s of retries). The sink writes in group commits, so one request that
+    hangs would otherwise hold every decision queued behind it; with the bound
+    the call raises, the sink answers 500 and Pub/Sub delivers again."""
 
     def __init__(
         self,
@@ -119,14 +125,21 @@ class BigQueryAuditStore(SearchableStore):
         dataset: str = DATASET,
         location: str = "US",
         retry: Any = "default",
+        timeout_s: float = 30.0,
     ) -> None:
         from google.cloud.bigquery import DEFAULT_RETRY
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
         self.client = client
         self.project = str(client.project)
         self.dataset = dataset
         self.location = location
-        self._retry = DEFAULT_RETRY if retry == "default" else retry
+        self.timeout_s = timeout_s
+        self._retry = DEFAULT_RETRY.with_timeout(timeout_s) if retry == "default" else retry
+        # a query job that fails with a retryable reason is run again, within the same bound
+        self._job_retry = DEFAULT_JOB_RETRY.with_timeout(timeout_s) if retry == "default" else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BigQueryAuditStore:
@@ -149,7 +162,12 @@ class BigQueryAuditStore(SearchableStore):
             )
         else:
             client = bigquery.Client(project=project, location=settings.bigquery_location)
-        return cls(client, dataset=settings.bigquery_dataset, location=settings.bigquery_location)
+        return cls(
+            client,
+            dataset=settings.bigquery_dataset,
+            location=settings.bigquery_location,
+            timeout_s=settings.bigquery_timeout_s,
+        )
 
     def table_id(self, name: str) -> str:
         return f"{self.project}.{self.dataset}.{name}"
@@ -161,27 +179,43 @@ class BigQueryAuditStore(SearchableStore):
 
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True, retry=self._retry)
+        self.client.create_dataset(dataset, exists_ok=True, retry=self._retry, timeout=self.timeout_s)
         for table in TABLES.values():
             self.client.create_table(
-                bigquery_table(self.project, self.dataset, table), exists_ok=True, retry=self._retry
+                bigquery_table(self.project, self.dataset, table),
+                exists_ok=True,
+                retry=self._retry,
+                timeout=self.timeout_s,
             )
 
     # --- queries -----------------------------------------------------------------
+
+    def _start_query(self, sql: str, config: Any) -> Any:
+        # job_retry=None: otherwise the library wraps jobs.insert in a retry of its
+        # own with a fixed 600 s deadline; self._retry (bounded) still retries the request
+        return self.client.query(
+            sql,
+            job_config=config,
+            location=self.location,
+            retry=self._retry,
+            timeout=self.timeout_s,
+            job_retry=None,
+        )
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         from google.cloud import bigquery
 
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in params.items()])
-        job = self.client.query(sql, job_config=config, location=self.location, retry=self._retry)
-        return [dict(row.items()) for row in job.result(retry=self._retry)]
+        job = self._start_query(sql, config)
+        rows = job.result(retry=self._retry, timeout=self.timeout_s, job_retry=self._job_retry)
+        return [dict(row.items()) for row in rows]
 
     def _dml(self, sql: str, params: Mapping[str, Any]) -> int:
         from google.cloud import bigquery
 
         config = bigquery.QueryJobConfig(query_parameters=[_param(k, v) for k, v in params.items()])
-        job = self.client.query(sql, job_config=config, location=self.location, retry=self._retry)
-        job.result(retry=self._retry)
+        job = self._start_query(sql, config)
+        job.result(retry=self._retry, timeout=self.timeout_s, job_retry=self._job_retry)
         return int(job.num_dml_affected_rows or 0)
 
     def _insert(self, table: Table, rows: list[dict[str, Any]], row_ids: list[str] | None) -> None:
@@ -190,6 +224,7 @@ class BigQueryAuditStore(SearchableStore):
             rows,
             row_ids=row_ids if row_ids is not None else [None] * len(rows),
             retry=self._retry,
+            timeout=self.timeout_s,
         )
         if errors:
             raise AuditInsertError(f"BigQuery refused rows of {table.name}: {json.dumps(errors)[:2000]}")
@@ -211,6 +246,7 @@ class BigQueryAuditStore(SearchableStore):
                 pending,
                 row_ids=[r["decision_id"] for r in pending],
                 retry=self._retry,
+                timeout=self.timeout_s,
             )
             if not errors:
                 break
