@@ -110,7 +110,8 @@ def _id_lower_bound(decision_ids: Iterable[str]) -> datetime:
 
 class BigQueryAuditStore(SearchableStore):
     """AuditStore on BigQuery. ``retry`` is passed to every API call (``None`` in
-    tests, so an error surfaces at once; the library's default otherwise).
+    tests, so an error surfaces at once; otherwise the library's default policy,
+    bounded by ``timeout_s``).
 
     ``timeout_s`` bounds every call: each HTTP request, and the retries of the
     default policy together (the library's own default is no request timeout and
