@@ -1,7 +1,14 @@
 """The ``entail`` command: check, test and run rulesets from the shell.
 
-Exit codes: 0 success; 1 program errors, failing tests or a failed
-evaluation; 2 bad usage or unreadable input files.
+Exit codes: 0 success; 1 program errors (including a file that is not
+UTF-8), failing tests or a failed evaluation; 2 bad usage or unreadable input
+files (missing, not UTF-8 facts or test files, malformed JSON/YAML); 3 a limit
+was reached (``limit-program-size``, ``limit-file-size``,
+``limit-derived-facts``, ``limit-wall-time``, ``limit-input-facts``). When
+several facts files fail differently, the highest code wins.
+
+Every file is read with a size cap before it is parsed (the program:
+``program_bytes``, 1 MB by default), so ``entail run /dev/zero`` stops at once.
 """
 
 from __future__ import annotations
@@ -16,28 +23,40 @@ from typing import Any, TextIO
 
 from . import __version__
 from .reasoning import (
+    Diagnostic,
     EntailError,
+    LimitExceeded,
     Limits,
     ProgramError,
+    ProgramSizeLimitExceeded,
     Ruleset,
     compile,
 )
 from .reasoning.sql.cli import add_batch_parser
 from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
+from .reasoning.textfile import EncodingError, FileReadError, FileSizeLimitExceeded, read_text
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LIMIT = 0, 1, 2, 3
 
 
-def _read(path: str) -> str:
+def _read_program(path: str, limits: Limits | None = None) -> str:
+    """The program text, read no further than its size limit; bad bytes are a diagnostic."""
+    cap = (limits or Limits()).program_bytes
     try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise TestFileError(f"{path}: {exc.strerror}") from None
+        return read_text(path, cap)
+    except FileSizeLimitExceeded as exc:
+        error = ProgramSizeLimitExceeded(cap, exc.value)
+        error.args = (str(exc).replace("file size limit", "program size limit", 1),)
+        raise error from None
+    except EncodingError as exc:
+        raise ProgramError(
+            [Diagnostic("invalid-encoding", exc.reason, exc.line, exc.column, filename=path)]
+        ) from None
 
 
 def _compile(path: str, err: TextIO, limits: Limits | None = None) -> Ruleset | None:
     try:
-        rs = compile(_read(path), path, limits=limits)
+        rs = compile(_read_program(path, limits), path, limits=limits)
     except ProgramError as exc:
         print(exc.render(), file=err)
         errors = sum(d.severity == "error" for d in exc.diagnostics)
@@ -50,13 +69,19 @@ def _compile(path: str, err: TextIO, limits: Limits | None = None) -> Ruleset | 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
-        source = _read(args.program)
+        source = _read_program(args.program)
         rs = compile(source, args.program)
         diagnostics = list(rs.warnings)
         ok = True
     except ProgramError as exc:
         diagnostics = list(exc.diagnostics)
         ok = False
+    except LimitExceeded as exc:
+        if args.format != "json":
+            raise
+        json.dump({"ok": False, "diagnostics": [], "error": exc.to_json()}, out, indent=2)
+        out.write("\n")
+        return EXIT_LIMIT
     if args.format == "json":
         json.dump({"ok": ok, "diagnostics": [d.to_json() for d in diagnostics]}, out, indent=2)
         out.write("\n")
@@ -114,14 +139,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except TestFileError:
             raise
         except EntailError as exc:
-            status = EXIT_FAIL
+            status = max(status, EXIT_LIMIT if isinstance(exc, LimitExceeded) else EXIT_FAIL)
             if isinstance(exc, ProgramError):  # an .lp facts file with a syntax error
                 print(exc.render(), file=err)
                 continue
             if args.format == "jsonl":
                 print(json.dumps({"facts": name, "error": exc.to_json()}), file=out)
             else:
-                print(f"{name}: error[{exc.code}]: {exc}", file=err)
+                message = str(exc)
+                where = "" if message.startswith(f"{name}: ") else f"{name}: "
+                print(f"{where}error[{exc.code}]: {message}", file=err)
             continue
         elapsed = (time.perf_counter() - started) * 1000
         if args.format == "atoms":
@@ -288,10 +315,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args, out, err)
-    except (TestFileError, ProgramError) as exc:
+    except (TestFileError, FileReadError, ProgramError) as exc:
         message = exc.render() if isinstance(exc, ProgramError) else str(exc)
         print(f"entail: {message}", file=err)
         return EXIT_USAGE
+    except LimitExceeded as exc:
+        print(f"entail: error[{exc.code}]: {exc}", file=err)
+        return EXIT_LIMIT
     except EntailError as exc:
         print(f"entail: error[{exc.code}]: {exc}", file=err)
         return EXIT_USAGE

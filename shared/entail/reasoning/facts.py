@@ -7,11 +7,13 @@ the offending value, because a silent coercion would change a decision.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FactsError, ProgramError
+from .errors import FactsError, InputFactsLimitExceeded, ProgramError
+from .limits import Limits
 from .syntax import Minus, Num, Str, Sym, ground_value
 from .terms import INT_MAX, INT_MIN, Const, Term, format_atom
 
@@ -49,30 +51,73 @@ def _pointer(*parts: object) -> str:
 
 
 def _describe(value: Any) -> str:
+    """A short, safe description: never a huge or recursive repr, never a 5,000-digit str()."""
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if value is None:
         return "null"
     if isinstance(value, float):
         return f"number {value!r} (not an integer)"
+    if isinstance(value, int):
+        return f"integer {value}" if -(10**30) < value < 10**30 else "a very large integer"
     if isinstance(value, list):
         return "a nested list"
     if isinstance(value, dict):
         return "an object"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, str):
+        return "a string"
+    return f"a value of type {type(value).__name__}"
 
 
-def facts_from_json(data: Any, arities: Mapping[str, int] | None = None) -> FactSet:
-    """Convert ``{"pred": [[arg, ...], ...]}``; ``arities`` are the program's own uses."""
+def _string_problem(text: str) -> str | None:
+    """Why a string cannot be a term: a NUL (clingo ends strings there) or a lone surrogate."""
+    if text.isascii():
+        return "a NUL character" if "\x00" in text else None
+    if "\x00" in text:
+        return "a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start} (not valid Unicode)"
+    return None
+
+
+def _name_for_message(name: object) -> str:
+    if isinstance(name, str):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        return repr(shown.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"))
+    return _describe(name)
+
+
+# names clingo reads as keywords, never as predicates
+RESERVED_NAMES = frozenset({"not"})
+
+
+def facts_from_json(
+    data: Any, arities: Mapping[str, int] | None = None, *, max_facts: int | None = None
+) -> FactSet:
+    """Convert ``{"pred": [[arg, ...], ...]}``; ``arities`` are the program's own uses.
+
+    Raises FactsError (with the JSON pointer of the offending value) for anything
+    that is not a valid case, and InputFactsLimitExceeded once more than
+    ``max_facts`` distinct facts were read; never another exception. Nesting is
+    only ever walked three levels deep, so deep or cyclic input cannot recurse.
+    """
     if not isinstance(data, Mapping):
         raise FactsError(f"facts must be an object mapping predicate names to lists, got {_describe(data)}")
     out = FactSet()
+    count = 0
     for name, rows in data.items():
+        if isinstance(name, str) and (problem := _string_problem(name)) is not None:
+            raise FactsError(f"a predicate name contains {problem}")
         if not isinstance(name, str) or not _is_identifier(name):
             raise FactsError(
-                f"{name!r} is not a predicate name (lowercase letter first, then letters, digits, _ or ')",
-                _pointer(name),
+                f"{_name_for_message(name)} is not a predicate name "
+                "(lowercase letter first, then letters, digits, _ or ')",
+                _pointer(name) if isinstance(name, str) else "",
             )
+        if name in RESERVED_NAMES:
+            raise FactsError(f"'{name}' is a keyword, not a predicate name", _pointer(name))
         if not isinstance(rows, list):
             raise FactsError(f"expected a list of argument lists, got {_describe(rows)}", _pointer(name))
         expected = arities.get(name) if arities else None
@@ -98,11 +143,14 @@ def facts_from_json(data: Any, arities: Mapping[str, int] | None = None) -> Fact
             for j, v in enumerate(row):
                 tv = type(v)
                 if tv is str:
+                    problem = _string_problem(v)
+                    if problem is not None:
+                        raise FactsError(f"string contains {problem}", _pointer(name, i, j))
                     continue
                 if tv is int:
                     if not INT_MIN <= v <= INT_MAX:
                         raise FactsError(
-                            f"integer {v} does not fit in 32 bits (clingo's integer range)",
+                            f"{_describe(v)} does not fit in 32 bits (clingo's integer range)",
                             _pointer(name, i, j),
                         )
                     continue
@@ -111,14 +159,30 @@ def facts_from_json(data: Any, arities: Mapping[str, int] | None = None) -> Fact
                     _pointer(name, i, j),
                 )
             assert bucket is not None
+            before = len(bucket)
             bucket.add(tuple(row))
+            if len(bucket) > before:
+                count += 1
+                if max_facts is not None and count > max_facts:
+                    raise InputFactsLimitExceeded(max_facts, count)
     return out
 
 
-def _is_identifier(name: str) -> bool:
-    import re
+def validate_facts(data: Any, arities: Mapping[str, int] | None, limits: Limits) -> FactSet:
+    """Check case facts at submission as evaluation will: shape, values, arities, the input limit.
 
-    return re.fullmatch(r"_*[a-z][A-Za-z0-9_']*", name) is not None
+    ``arities`` maps each predicate name of the ruleset to its arity (a name
+    the ruleset does not use may have any arity). Raises FactsError with a JSON
+    pointer or InputFactsLimitExceeded; returns the decoded facts.
+    """
+    return facts_from_json(data, arities, max_facts=limits.input_facts)
+
+
+_IDENTIFIER = re.compile(r"_*[a-z][A-Za-z0-9_']*")
+
+
+def _is_identifier(name: str) -> bool:
+    return _IDENTIFIER.fullmatch(name) is not None
 
 
 def parse_facts_lp(text: str, filename: str = "<facts>") -> FactSet:

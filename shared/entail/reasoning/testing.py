@@ -17,7 +17,6 @@ not matter); ``absent`` lists atoms that must not be in the model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from .parse import parse_atom
 from .ruleset import Ruleset
 from .runtime import evaluate_term
 from .terms import format_atom
+from .textfile import FACTS_FILE_BYTES, TEST_FILE_BYTES, FileReadError, loads_json, read_text
 
 
 class TestFileError(EntailError):
@@ -92,12 +92,19 @@ def _case_from(data: Any, where: str, base: Path | None, index: int) -> TestCase
         raise TestFileError(f"{where}: case {name!r}: 'query' is a query string or a list of them")
     queries: list[str] = list(raw_queries)
     expect = data.get("expect") or {}
-    if not isinstance(expect, dict):
+    if not isinstance(expect, dict) or not all(isinstance(q, str) for q in expect):
         raise TestFileError(f"{where}: case {name!r}: 'expect' maps each query to its answers")
     for q in expect:
         if q not in queries:
             queries.append(q)
     absent = data.get("absent") or []
+    if not all(
+        isinstance(atoms, list | None) and all(isinstance(a, str) for a in atoms or [])
+        for atoms in expect.values()
+    ):
+        raise TestFileError(f"{where}: case {name!r}: each 'expect' entry is a list of atoms (strings)")
+    if not isinstance(absent, list) or not all(isinstance(a, str) for a in absent):
+        raise TestFileError(f"{where}: case {name!r}: 'absent' is a list of atoms (strings)")
     try:
         norm_expect = {q: sorted({normalise_atom(a) for a in (atoms or [])}) for q, atoms in expect.items()}
         norm_absent = [normalise_atom(a) for a in absent]
@@ -114,15 +121,14 @@ def load_test_cases(path: Path) -> list[TestCase]:
             raise TestFileError(f"{path}: no .yaml, .yml or .json test files")
         return [c for f in files for c in load_test_cases(f)]
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TestFileError(f"{path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TestFileError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
-        ) from None
+        text = read_text(path, TEST_FILE_BYTES)
+        data = loads_json(text, str(path)) if path.suffix == ".json" else yaml.safe_load(text)
+    except FileReadError as exc:
+        raise TestFileError(str(exc)) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        raise TestFileError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise TestFileError(f"{path}: not valid YAML: nested too deeply") from None
     return cases_from_data(data, str(path), path.parent)
 
 
@@ -137,15 +143,13 @@ def cases_from_data(data: Any, where: str = "<tests>", base: Path | None = None)
 def load_facts_file(path: Path) -> FactSet:
     """Case facts from a ``.json`` file (DESIGN §4 shape) or an ``.lp`` file of facts."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TestFileError(f"{path}: {exc.strerror}") from None
-    if path.suffix == ".lp":
-        return parse_facts_lp(text, str(path))
-    try:
-        return facts_from_json(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise TestFileError(f"{path}: not valid JSON: {exc}") from None
+        text = read_text(path, FACTS_FILE_BYTES)
+        if path.suffix == ".lp":
+            return parse_facts_lp(text, str(path))
+        data = loads_json(text, str(path))
+    except FileReadError as exc:
+        raise TestFileError(str(exc)) from None
+    return facts_from_json(data)
 
 
 def run_test_case(ruleset: Ruleset, case: TestCase) -> TestOutcome:
