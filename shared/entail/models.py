@@ -7,7 +7,6 @@ Messages travel as JSON in ``message.data`` with attributes ``decision_id``,
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -118,29 +117,3 @@ class DecisionRecord(BaseModel):
     @property
     def done(self) -> bool:
         return self.status in ("succeeded", "failed")
-
-
-def mask_facts(facts: dict[str, Any], predicates: list[str], secret: str) -> dict[str, Any]:
-    """The facts with every value of the named predicates (``name/arity``) replaced
-    by ``"hmac-sha256:<hex>"``: equal values stay equal (so rows can still be
-    correlated), but the clear values are not kept and cannot be brute-forced
-    without the secret."""
-    wanted = set(predicates)
-    out: dict[str, Any] = {}
-    for name, rows in facts.items():
-        if not isinstance(rows, list):
-            out[name] = rows
-            continue
-        masked_rows = []
-        for row in rows:
-            arity = len(row) if isinstance(row, list) else 0
-            if f"{name}/{arity}" in wanted:
-                row = [_mac(value, secret) for value in row]
-            masked_rows.append(row)
-        out[name] = masked_rows
-    return out
-
-
-def _mac(value: Any, secret: str) -> str:
-    digest = hmac.new(secret.encode(), canonical_json(value).encode(), hashlib.sha256).hexdigest()
-    return f"hmac-sha256:{digest}"

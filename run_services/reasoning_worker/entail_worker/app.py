@@ -31,7 +31,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from entail import reasoning
 from entail.bootstrap import Services, open_services
 from entail.bus.port import DECISIONS
-from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, mask_facts, utcnow
+from entail.masking import mask_case
+from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, utcnow
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 
@@ -164,15 +165,19 @@ async def _keep_claim(svc: Services, decision_id: str, settings: Settings) -> No
 async def _evaluate(
     svc: Services, settings: Settings, compiled: RulesetCache, job: Job, started: str
 ) -> DecisionRecord:
+    if job.masked_predicates:
+        # the backend masked the case before queueing it; masking is idempotent, so
+        # this only matters for a job that arrived with clear values: they are
+        # evaluated, answered and stored masked all the same
+        case = mask_case(job.facts, job.query, job.masked_predicates, settings.mask_secret)
+        job = job.model_copy(update={"facts": case.facts, "query": case.query})
     base = DecisionRecord(
         decision_id=job.decision_id,
         tenant=job.tenant,
         ruleset=job.ruleset,
         request_hash=job.request_hash,
         status="running",
-        facts=mask_facts(job.facts, job.masked_predicates, settings.mask_secret)
-        if job.masked_predicates
-        else job.facts,
+        facts=job.facts,
         masked_predicates=job.masked_predicates,
         query=job.query,
         explain=job.explain,

@@ -15,13 +15,13 @@ from entail.auth import ApiKey
 from entail.bootstrap import Services
 from entail.bus.port import DECISIONS as DECISIONS_TOPIC
 from entail.bus.port import REASONING_JOBS
+from entail.masking import mask_case
 from entail.models import (
     DECISION_SCHEMA,
     JOB_SCHEMA,
     DecisionRecord,
     Job,
     RulesetRef,
-    mask_facts,
     new_decision_id,
     request_hash,
     utcnow,
@@ -89,6 +89,10 @@ async def _submit(
     """A cached decision, or a new pending one whose job is on the bus."""
     ruleset = RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
     masked = version.masked_predicates
+    if masked:
+        # before anything is hashed, stored or queued: the clear values end here
+        case = mask_case(facts, query, masked, services.settings.mask_secret)
+        facts, query = case.facts, case.query
     digest = request_hash(facts, query, explain, limits)
     cached_id = await services.cache.get(key.tenant, ruleset.hash, digest)
     if cached_id is not None:
@@ -102,7 +106,7 @@ async def _submit(
         ruleset=ruleset,
         request_hash=digest,
         status="pending",
-        facts=mask_facts(facts, masked, services.settings.mask_secret) if masked else facts,
+        facts=facts,
         query=query,
         explain=explain,
         masked_predicates=masked,
