@@ -17,7 +17,7 @@ NPM ?= npm
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
 	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install web emulators iac-tools run run-ha test lint format bench bench-load bench-failover clean
+.PHONY: help install web emulators iac-tools browser run run-ha test test-fast test-pythons lint format bench bench-load bench-failover clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,9 +54,19 @@ emulators: ## the BigQuery emulator (bqemulator) in a venv of its own, for the t
 iac-tools: ## python-hcl2, checkov, check-jsonschema in venvs of their own (.tools/), for tests/cloud
 	PYTHON=$(PYTHON) TOOLS=$(TOOLS) bash scripts/setup_iac_tools.sh
 
-test: install emulators iac-tools ## run the whole suite: the web app's vitest, then pytest (unit, conformance, differential, integration, e2e)
+browser: install ## find or get the Chromium the e2e tests drive (system, playwright install, apt-get) into .tools/browser
+	TOOLS=$(TOOLS) VENV=$(VENV) bash scripts/ensure_browser.sh
+
+test: install emulators iac-tools browser ## the whole suite: vitest, pytest (unit, conformance, differential, integration, e2e) on 3.11, then unit + conformance on 3.12 and 3.13
 	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -n 2 -q
+	$(MAKE) --no-print-directory test-pythons
+
+test-fast: $(VENV)/.synced ## unit and conformance tiers only, on 3.11 (well under a minute)
+	$(VENV)/bin/python -m pytest -n 2 -q tests/unit tests/conformance
+
+test-pythons: $(UV) ## unit and conformance tiers on each other supported Python found (3.12, 3.13)
+	UV=$(UV) VENV=$(VENV) bash scripts/test_other_pythons.sh
 
 lint: install ## ruff check, ruff format --check, mypy on the library and services
 	$(VENV)/bin/ruff check .
@@ -77,4 +87,4 @@ bench-failover: install ## failover time and lost acknowledgements when the Redi
 	$(VENV)/bin/python bench/failover.py
 
 clean: ## remove the environments and caches
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail $(WEB)/node_modules $(WEB)/dist
+	rm -rf $(VENV) $(VENV)-3.12 $(VENV)-3.13 $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .entail $(WEB)/node_modules $(WEB)/dist

@@ -1,14 +1,18 @@
 """End-to-end fixtures: the real local stack (Redis, backend serving static/dist,
 worker, relay, audit sink) and Debian's headless Chromium under Playwright.
 
-`playwright install` cannot download browsers here, so the browser is the
-system's /usr/bin/chromium (.ci/run installs it with apt-get). The app must be
+The browser is the one `scripts/ensure_browser.sh` (run by `make test`) found or
+got and recorded in .tools/browser: a system Chromium, Playwright's own download
+where its host is reachable, or Debian's package. $ENTAIL_CHROMIUM overrides it.
+The app must be
 built (`make install` runs `npm run build`); without static/dist the tests fail
 with a message saying so rather than testing nothing.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from playwright.sync_api import Browser, BrowserType, ConsoleMessage, Page, Play
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "static" / "dist"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
+BROWSER_RECORD = ROOT / ".tools" / "browser"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,11 +36,28 @@ CHROMIUM_ARGS = [
 ]
 
 
+def chromium_executable() -> str | None:
+    """The browser to launch: a path, or None for Playwright's own download."""
+    override = os.environ.get("ENTAIL_CHROMIUM")
+    if override:
+        return override
+    if BROWSER_RECORD.exists():
+        recorded = BROWSER_RECORD.read_text().strip()
+        return None if recorded == "playwright" else recorded
+    return shutil.which("chromium")
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+    executable = chromium_executable()
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS, "headless": True}
+    if executable is None and not BROWSER_RECORD.exists():
+        pytest.fail("no Chromium found: run scripts/ensure_browser.sh (make test does) or set ENTAIL_CHROMIUM")
+    if executable is not None:
+        if not Path(executable).exists():
+            pytest.fail(f"{executable} is missing: run scripts/ensure_browser.sh (make test does)")
+        args["executable_path"] = executable
+    return args
 
 
 # pytest-playwright keeps one Playwright per session, and the sync API leaves its
