@@ -123,6 +123,18 @@ class Settings(BaseSettings):
     # a JSON list, e.g. ENTAIL_CORS_ORIGINS='["https://app.example.com"]'
     cors_origins: list[str] = Field(default_factory=list)
 
+    # the backend's compute pool (docs/service.md "Compute pool"): compile, validate,
+    # example cases, draft evaluation, replay and impact run in these processes,
+    # never on the event loop, under the limit_* caps above
+    compute_pool_size: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1)
+    compute_queue_max: int = Field(default=16, ge=0)  # waiting tasks beyond this: 503 + Retry-After
+    compute_queue_max_per_tenant: int = Field(default=8, ge=1)
+    # a task running past this many times its limit is SIGKILLed and its process replaced
+    compute_kill_factor: float = Field(default=2.0, ge=1.0)
+    compute_memory_mb: int = Field(default=2048, ge=0)  # address-space cap per process; 0: none
+    impact_job_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long an impact job's status is kept
+    impact_jobs_per_tenant: int = Field(default=2, ge=1)  # running at once; more: 429
+
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")

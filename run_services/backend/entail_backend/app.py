@@ -15,7 +15,7 @@ from entail.bootstrap import Services, open_services
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 
-from . import problems, webapp
+from . import compute, problems, webapp
 from .metrics import observe
 from .problems import Problem, problem_response
 from .routes import audit, decisions, drafts, health, rulesets, whoami
@@ -77,7 +77,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, services) as app.state.services:
+        async with (
+            open_services(settings, services) as app.state.services,
+            compute.running(app.state, settings),  # heavy work: a process pool, not this loop
+        ):
             yield
 
     app = FastAPI(

@@ -20,6 +20,7 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions |
 | ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
+| ``entail:impact:{tenant}:{job_id}`` | string (JSON) | an impact job's progress and result, TTL ``impact_job_ttl_s`` |
 | ``entail:rl:{key_id}`` | hash | token bucket of one API key |
 """
 
@@ -38,6 +39,10 @@ def claim(decision_id: str) -> str:
 
 def done_channel(decision_id: str) -> str:
     return f"entail:done:{decision_id}"
+
+
+def impact_job(tenant: str, job_id: str) -> str:
+    return f"entail:impact:{tenant}:{job_id}"
 
 
 def cache(tenant: str, ruleset_hash: str, request_hash: str) -> str:

@@ -1,20 +1,27 @@
-"""The audit trail: search decisions, read one with its proof, replay one."""
+"""The audit trail: search decisions, read one with its proof, replay one, and the
+impact of a new version (a background job). Replay and impact evaluate in the
+compute pool under the service's limits."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from entail import reasoning
+from entail.compute import tasks
 from entail.models import DecisionRecord
 
+from .. import compute, impact_jobs
+from ..compute import PoolDep
 from ..deps import Auditor, ServicesDep
 from ..problems import Problem, not_found
-from ..schemas import AuditPage, ChangedDecision, DecisionOut, ImpactOut, ImpactRequest, QueryDiff, ReplayOut
-from .decisions import public
+from ..schemas import AuditPage, DecisionOut, ImpactRequest, QueryDiff, ReplayOut
+from .decisions import _limits, public
+from .rulesets import compile_budget_ms
 
 router = APIRouter(tags=["audit"])
 
@@ -60,14 +67,25 @@ async def _record(services: Any, tenant: str, decision_id: str) -> DecisionRecor
     return record
 
 
-@router.get("/v1/audit/decisions/{decision_id}", response_model=DecisionOut)
+@router.get(
+    "/v1/audit/decisions/{decision_id}",
+    response_model=DecisionOut,
+    responses={404: {"description": "no audited decision of the caller's tenant has this id"}},
+)
 async def get_audited(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
     """The full audit record: facts, query, answers with proofs, ruleset version."""
     return public(await _record(services, key.tenant, decision_id))
 
 
-@router.post("/v1/decisions/{decision_id}/replay", response_model=ReplayOut)
-async def replay(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
+@router.post(
+    "/v1/decisions/{decision_id}/replay",
+    response_model=ReplayOut,
+    responses={
+        404: {"description": "no audited decision of the caller's tenant has this id"},
+        409: {"description": "not replayable: masked inputs, not succeeded, or its version is not audited"},
+    },
+)
+async def replay(decision_id: str, services: ServicesDep, pool: PoolDep, key: Auditor) -> Any:
     """Re-evaluate the stored facts and queries with the stored ruleset version."""
     record = await _record(services, key.tenant, decision_id)
     if record.masked_predicates:
@@ -94,69 +112,111 @@ async def replay(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
             "Not replayable",
             f"ruleset {ref.name} version {ref.version} is not in the audit store",
         )
-    ruleset = await asyncio.to_thread(reasoning.compile, stored.source, f"{ref.name}.lp")
-    result = await asyncio.to_thread(
-        ruleset.evaluate, record.facts or {}, record.query, explain=record.explain
+    limits = _limits(services, {})
+    out = await compute.run(
+        pool,
+        tasks.evaluate,
+        stored.source,
+        f"{ref.name}.lp",
+        record.facts or {},
+        record.query,
+        record.explain,
+        limits,
+        budget_ms=compile_budget_ms(services) + limits["wall_time_ms"],
+        tenant=key.tenant,
     )
+    if "error" in out:
+        raise compute.engine_problem(out["error"])
     before = {q["query"]: {a["atom"] for a in q["answers"]} for q in record.answers or []}
     diff = []
-    for answered in result.answers:
-        now = {a.atom for a in answered.answers}
-        old = before.get(answered.query, set())
+    for answered in out["answers"]:
+        now = {a["atom"] for a in answered["answers"]}
+        old = before.get(answered["query"], set())
         if now != old:
-            diff.append(QueryDiff(query=answered.query, added=sorted(now - old), removed=sorted(old - now)))
+            diff.append(
+                QueryDiff(query=answered["query"], added=sorted(now - old), removed=sorted(old - now))
+            )
     return ReplayOut(
         decision_id=decision_id,
-        identical=result.result_hash == record.result_hash and not diff,
+        identical=out["result_hash"] == record.result_hash and not diff,
         original_result_hash=record.result_hash,
-        replay_result_hash=result.result_hash,
+        replay_result_hash=out["result_hash"],
         ruleset=ref.model_dump(),
         diff=diff,
     )
 
 
-def _rules(node: Any, out: set[str]) -> set[str]:
-    """The text of every rule used in a proof tree."""
-    if isinstance(node, dict):
-        if node.get("kind") == "rule":
-            out.add(node["rule"]["text"])
-        for child in node.get("body", []):
-            _rules(child, out)
-    return out
-
-
-def _answer_sets(answers: list[dict[str, Any]]) -> dict[str, set[str]]:
-    return {q["query"]: {a["atom"] for a in q["answers"]} for q in answers}
-
-
-def _proof_rules(answers: list[dict[str, Any]]) -> set[str]:
-    rules: set[str] = set()
-    for q in answers:
-        for a in q["answers"]:
-            _rules(a.get("proof"), rules)
-    return rules
-
-
-@router.post("/v1/rulesets/{name}/impact", response_model=ImpactOut)
-async def impact(name: str, body: ImpactRequest, services: ServicesDep, key: Auditor) -> Any:
-    """Re-run the succeeded decisions of a time window against another version of
-    the ruleset: how many would change, and for each change the old and new
-    answers and the rules whose use differs between their proofs."""
+@router.post(
+    "/v1/rulesets/{name}/impact",
+    response_model=impact_jobs.ImpactJobOut,
+    status_code=202,
+    responses={429: {"description": "too many impact jobs of this tenant running"}},
+)
+async def impact(
+    name: str,
+    body: ImpactRequest,
+    request: Request,
+    services: ServicesDep,
+    pool: PoolDep,
+    key: Auditor,
+) -> Any:
+    """Start re-running the succeeded decisions of a time window against another
+    version of the ruleset: 202 with the job's status URL. The finished job says
+    how many decisions would change, and for each change the old and new answers
+    and the rules whose use differs between their proofs."""
     candidate = await services.registry.resolve(key.tenant, f"{name}@{body.version}")
     if candidate is None or candidate.name != name:
         raise not_found(f"version {body.version!r} of ruleset {name!r}")
     source = await services.registry.source(candidate.hash)
     if source is None:
         raise not_found(f"the source of {name} version {candidate.version}")
-    ruleset = await asyncio.to_thread(reasoning.compile, source, f"{name}.lp")
+    jobs: set[asyncio.Task[Any]] = request.app.state.jobs
+    allowed = services.settings.impact_jobs_per_tenant
+    if impact_jobs.running_for(jobs, key.tenant) >= allowed:
+        raise Problem(
+            429,
+            "too-many-jobs",
+            "Too many impact jobs",
+            f"{allowed} impact job(s) of this tenant are running; wait for one to finish",
+            headers={"Retry-After": "5"},
+        )
+    records, truncated = await _window(services, key.tenant, name, body)
+    job = impact_jobs.new_job(name, {"version": candidate.version, "hash": candidate.hash}, len(records))
+    store = impact_jobs.ImpactJobs(services.redis, services.settings.impact_job_ttl_s)
+    await store.save(key.tenant, job)
+    task = asyncio.create_task(
+        impact_jobs.run(
+            services, pool, store, key.tenant, job, source, records, truncated, _limits(services, {})
+        ),
+        name=f"impact:{key.tenant}:{job['job_id']}",
+    )
+    jobs.add(task)
+    task.add_done_callback(jobs.discard)
+    return JSONResponse(job, status_code=202, headers={"Location": job["status_url"]})
+
+
+@router.get("/v1/rulesets/{name}/impact/{job_id}", response_model=impact_jobs.ImpactJobOut)
+async def impact_status(name: str, job_id: str, services: ServicesDep, key: Auditor) -> Any:
+    """An impact job: ``running`` with its progress, then ``succeeded`` with the
+    result or ``failed`` with the error. Kept for ``impact_job_ttl_s``."""
+    store = impact_jobs.ImpactJobs(services.redis, services.settings.impact_job_ttl_s)
+    job = await store.get(key.tenant, job_id)
+    if job is None or job["ruleset"] != name:
+        raise not_found(f"impact job {job_id!r} of ruleset {name!r}")
+    return Response(json.dumps(job), media_type="application/json")
+
+
+async def _window(
+    services: Any, tenant: str, name: str, body: ImpactRequest
+) -> tuple[list[DecisionRecord], bool]:
+    """The succeeded decisions of ``name`` in the window, at most ``body.limit``."""
     records: list[DecisionRecord] = []
     token: str | None = None
-    truncated = False
     while True:
         try:
             page = await asyncio.to_thread(
                 services.audit.search_decisions,
-                key.tenant,
+                tenant,
                 body.start,
                 body.end,
                 ruleset_name=name,
@@ -169,57 +229,6 @@ async def impact(name: str, body: ImpactRequest, services: ServicesDep, key: Aud
         records += page.items
         token = page.next_page_token
         if len(records) > body.limit:
-            records, truncated = records[: body.limit], True
-            break
+            return records[: body.limit], True
         if token is None:
-            break
-    changes: list[ChangedDecision] = []
-    originals: dict[int, reasoning.Ruleset] = {}
-    masked = [r for r in records if r.masked_predicates]
-    records = [r for r in records if not r.masked_predicates]
-    for record in records:
-        old = record.answers or []
-        result = await asyncio.to_thread(ruleset.evaluate, record.facts or {}, record.query, explain=True)
-        new = [q.to_json() for q in result.answers]
-        if _answer_sets(old) == _answer_sets(new):
-            continue
-        old_rules = _proof_rules(old)
-        if not record.explain:  # no stored proofs: explain with the version that decided
-            original = await _original(services, key.tenant, record, originals)
-            if original is not None:
-                replayed = await asyncio.to_thread(
-                    original.evaluate, record.facts or {}, record.query, explain=True
-                )
-                old_rules = _proof_rules([q.to_json() for q in replayed.answers])
-        differ = old_rules ^ _proof_rules(new)
-        changes.append(
-            ChangedDecision(
-                decision_id=record.decision_id,
-                version=record.ruleset.version,
-                old_answers=old,
-                new_answers=new,
-                rules_differ=sorted(differ),
-            )
-        )
-    return ImpactOut(
-        ruleset=name,
-        candidate={"version": candidate.version, "hash": candidate.hash},
-        decisions=len(records) + len(masked),
-        not_replayable=len(masked),
-        unchanged=len(records) - len(changes),
-        changed=len(changes),
-        truncated=truncated,
-        changes=changes,
-    )
-
-
-async def _original(
-    services: Any, tenant: str, record: DecisionRecord, cache: dict[int, reasoning.Ruleset]
-) -> reasoning.Ruleset | None:
-    version = record.ruleset.version
-    if version not in cache:
-        stored = await asyncio.to_thread(services.audit.get_ruleset, tenant, record.ruleset.name, version)
-        if stored is None:
-            return None
-        cache[version] = await asyncio.to_thread(reasoning.compile, stored.source, f"{stored.name}.lp")
-    return cache[version]
+            return records, False

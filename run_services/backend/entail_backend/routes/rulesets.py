@@ -1,4 +1,7 @@
-"""Rulesets: validate, publish versions (with example cases), list, read, tag."""
+"""Rulesets: validate, publish versions (with example cases), list, read, tag.
+
+Validating and publishing (compile, example cases) run in the compute pool under
+the service's limits; the event loop only awaits."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from fastapi import APIRouter, Response
 
 from entail import reasoning
 from entail.audit.schema import RulesetRecord
-from entail.reasoning.testing import TestFileError, cases_from_data, run_test_case
+from entail.compute import tasks
 from entail.state.registry import source_hash
 
+from .. import compute
+from ..compute import PoolDep
 from ..deps import Author, Reader, ServicesDep
 from ..problems import Problem, not_found
 from ..schemas import (
@@ -26,6 +31,7 @@ from ..schemas import (
     ValidateRequest,
     ValidateResponse,
 )
+from .decisions import _limits
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
 
@@ -56,13 +62,28 @@ def _check_size(services: Any, source: str) -> None:
 
 
 @router.post("/validate", response_model=ValidateResponse)
-async def validate(body: ValidateRequest, services: ServicesDep, key: Author) -> ValidateResponse:
+async def validate(
+    body: ValidateRequest, services: ServicesDep, pool: PoolDep, key: Author
+) -> ValidateResponse:
     """Diagnostics (errors and warnings) with line and column; nothing is stored."""
     _check_size(services, body.source)
-    diagnostics = reasoning.check(body.source)
-    ok = not any(d.severity == "error" for d in diagnostics)
-    digest = source_hash(body.source) if ok else None  # check() compiled it already
-    return ValidateResponse(ok=ok, hash=digest, diagnostics=_diagnostics(diagnostics))
+    found = await compute.run(
+        pool,
+        tasks.validate,
+        body.source,
+        "<program>",
+        budget_ms=compile_budget_ms(services),
+        tenant=key.tenant,
+    )
+    ok = not any(d["severity"] == "error" for d in found)
+    digest = source_hash(body.source) if ok else None
+    return ValidateResponse(ok=ok, hash=digest, diagnostics=[DiagnosticOut(**d) for d in found])
+
+
+def compile_budget_ms(services: Any) -> int:
+    """The time a compile may take: the service's wall-time cap (the engine has no
+    clock inside the compiler; the pool's supervisor enforces it)."""
+    return int(services.settings.limit_wall_time_ms)
 
 
 def _version_out(
@@ -82,26 +103,42 @@ def _version_out(
     )
 
 
-@router.post("", response_model=RulesetVersionOut, status_code=201)
+@router.post(
+    "",
+    response_model=RulesetVersionOut,
+    status_code=201,
+    responses={
+        200: {"description": "the source is the latest version's: that version", "model": RulesetVersionOut},
+        201: {"description": "published a new version"},
+    },
+)
 async def publish(
-    body: PublishRequest, response: Response, services: ServicesDep, key: Author
+    body: PublishRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Author
 ) -> RulesetVersionOut:
     """Publish a new version. Identical source to the latest version returns it (200).
     The program must compile and every example case must pass, or nothing is stored."""
     _check_size(services, body.source)
-    try:
-        ruleset = reasoning.compile(body.source, f"{body.name}.lp")
-    except reasoning.ProgramError as exc:
-        raise Problem(
-            422,
-            "invalid-program",
-            "Invalid program",
-            f"the program has {len(exc.diagnostics)} error(s); first: "
-            f"{exc.diagnostics[0].line}:{exc.diagnostics[0].column}: {exc.diagnostics[0].message}",
-            diagnostics=[d.model_dump() for d in _diagnostics(exc.diagnostics)],
-        ) from None
     tests = [t.model_dump(exclude_defaults=False) for t in body.tests]
-    failures = _run_tests(ruleset, tests)
+    for i, t in enumerate(tests):
+        if not t.get("name"):
+            t["name"] = f"case {i + 1}"
+    # the example cases run under the service's caps, like any decision
+    limits = _limits(services, {})
+    outcome = await compute.run(
+        pool,
+        tasks.compile_and_test,
+        body.source,
+        f"{body.name}.lp",
+        tests,
+        limits,
+        budget_ms=compile_budget_ms(services) + limits["wall_time_ms"] * len(tests),
+        tenant=key.tenant,
+    )
+    if "error" in outcome:
+        raise compute.engine_problem(outcome["error"])
+    if "invalid_tests" in outcome:
+        raise Problem(422, "invalid-tests", "Invalid example cases", outcome["invalid_tests"])
+    failures = outcome["failures"]
     if failures:
         raise Problem(
             422,
@@ -124,22 +161,6 @@ async def publish(
     return out
 
 
-def _run_tests(ruleset: reasoning.Ruleset, tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for i, t in enumerate(tests):
-        if not t.get("name"):
-            t["name"] = f"case {i + 1}"
-    try:
-        cases = cases_from_data({"cases": tests}, "tests")
-    except (TestFileError, reasoning.EntailError) as exc:
-        raise Problem(422, "invalid-tests", "Invalid example cases", str(exc)) from None
-    failures = []
-    for case in cases:
-        outcome = run_test_case(ruleset, case)
-        if not outcome.passed:
-            failures.append({"name": case.name, "problems": outcome.problems})
-    return failures
-
-
 @router.get("", response_model=RulesetList)
 async def list_rulesets(services: ServicesDep, key: Reader) -> RulesetList:
     """Every ruleset of the caller's tenant."""
@@ -152,7 +173,7 @@ async def list_rulesets(services: ServicesDep, key: Reader) -> RulesetList:
     )
 
 
-@router.get("/{name}", response_model=RulesetOut)
+@router.get("/{name}", response_model=RulesetOut, responses={404: {"description": "no such ruleset"}})
 async def get_ruleset(name: str, services: ServicesDep, key: Reader) -> RulesetOut:
     """A ruleset with all its versions (without sources) and its tags."""
     versions = await services.registry.versions(key.tenant, name)
@@ -169,7 +190,11 @@ async def get_ruleset(name: str, services: ServicesDep, key: Reader) -> RulesetO
     )
 
 
-@router.get("/{name}/versions/{version}", response_model=RulesetVersionOut)
+@router.get(
+    "/{name}/versions/{version}",
+    response_model=RulesetVersionOut,
+    responses={404: {"description": "no such ruleset, version or tag"}},
+)
 async def get_version(name: str, version: str, services: ServicesDep, key: Reader) -> RulesetVersionOut:
     """One version with its source; ``version`` is a number, ``latest`` or a tag."""
     found = await services.registry.resolve(key.tenant, f"{name}@{version}")
@@ -180,7 +205,11 @@ async def get_version(name: str, version: str, services: ServicesDep, key: Reade
     return _version_out(found, dict(summary.tags), source=source)
 
 
-@router.put("/{name}/tags/{tag}", response_model=TagMoveOut)
+@router.put(
+    "/{name}/tags/{tag}",
+    response_model=TagMoveOut,
+    responses={404: {"description": "no such ruleset or version"}},
+)
 async def move_tag(name: str, tag: str, body: TagRequest, services: ServicesDep, key: Author) -> TagMoveOut:
     """Point ``tag`` (e.g. ``prod``) at a version; recorded with who and when."""
     if await services.registry.get(key.tenant, name, body.version) is None:
@@ -192,7 +221,7 @@ async def move_tag(name: str, tag: str, body: TagRequest, services: ServicesDep,
     return TagMoveOut(**move.model_dump())
 
 
-@router.get("/{name}/tags", response_model=TagsOut)
+@router.get("/{name}/tags", response_model=TagsOut, responses={404: {"description": "no such ruleset"}})
 async def get_tags(name: str, services: ServicesDep, key: Reader) -> TagsOut:
     """Current tags and every move, newest first."""
     if not await services.registry.versions(key.tenant, name):

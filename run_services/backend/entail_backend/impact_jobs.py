@@ -1,0 +1,224 @@
+"""Impact as a job: ``POST /v1/rulesets/{name}/impact`` answers 202 with a status
+URL at once; the re-runs happen in the background, one decision at a time in the
+compute pool, and ``GET`` on the status URL shows the progress (decisions done of
+the total) and, when finished, the result.
+
+Job state lives in Redis under ``entail:impact:{tenant}:{job_id}`` for
+``impact_job_ttl_s``: a job is only found with a key of its own tenant. The state
+is JSON encoded by the standard library: the changes carry proofs, which nest
+deeper than pydantic's encoder goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from entail.bootstrap import Services
+from entail.compute import ComputePool, PoolBusy, PoolClosed, PoolError, tasks
+from entail.models import DecisionRecord, utcnow
+from entail.state import keys
+
+from .compute import pool_problem
+from .schemas import ImpactOut
+
+log = logging.getLogger("entail.backend.impact")
+
+PROGRESS_EVERY_S = 0.5  # progress is written at most this often (and at the end)
+BUSY_RETRY_S = 0.25  # the pool's queue is full: the job waits its turn, it never fails for that
+
+
+class ImpactProgress(BaseModel):
+    done: int = Field(description="decisions re-run so far")
+    total: int = Field(description="decisions in the window (at most the request's limit)")
+
+
+class ImpactFailure(BaseModel):
+    decision_id: str
+    code: str = Field(description="e.g. limit-wall-time, limit-derived-facts")
+    detail: str
+
+
+class ImpactResultOut(ImpactOut):
+    failed: int = Field(0, description="decisions whose re-run failed (a limit, an error): see failures")
+    failures: list[ImpactFailure] = Field(default_factory=list)
+
+
+class ImpactJobOut(BaseModel):
+    job_id: str
+    ruleset: str
+    candidate: dict[str, Any] = Field(description="the version re-run: its number and hash")
+    status: Literal["running", "succeeded", "failed"]
+    progress: ImpactProgress
+    status_url: str = Field(description="GET it for the progress and, when finished, the result")
+    created_at: str
+    updated_at: str
+    result: ImpactResultOut | None = Field(None, description="when succeeded")
+    error: dict[str, Any] | None = Field(None, description="when failed: type and detail")
+
+
+def status_url(name: str, job_id: str) -> str:
+    return f"/v1/rulesets/{name}/impact/{job_id}"
+
+
+def new_job(name: str, candidate: dict[str, Any], total: int) -> dict[str, Any]:
+    job_id = "imp_" + secrets.token_hex(12)
+    now = utcnow()
+    return {
+        "job_id": job_id,
+        "ruleset": name,
+        "candidate": candidate,
+        "status": "running",
+        "progress": {"done": 0, "total": total},
+        "status_url": status_url(name, job_id),
+        "created_at": now,
+        "updated_at": now,
+        "result": None,
+        "error": None,
+    }
+
+
+class ImpactJobs:
+    """Job state in Redis, tenant-scoped, with a TTL."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis, self.ttl_s = redis, ttl_s
+
+    async def save(self, tenant: str, job: dict[str, Any]) -> None:
+        job["updated_at"] = utcnow()
+        await self.redis.set(keys.impact_job(tenant, job["job_id"]), json.dumps(job), ex=self.ttl_s)
+
+    async def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(keys.impact_job(tenant, job_id))
+        if raw is None:
+            return None
+        job: dict[str, Any] = await asyncio.to_thread(json.loads, raw)  # a big result: not on the loop
+        return job
+
+
+async def run(
+    services: Services,
+    pool: ComputePool,
+    store: ImpactJobs,
+    tenant: str,
+    job: dict[str, Any],
+    source: str,
+    records: list[DecisionRecord],
+    truncated: bool,
+    limits: dict[str, int],
+) -> None:
+    """Re-run ``records`` with the candidate ``source``; the job's state says how far it got."""
+    name = job["ruleset"]
+    budget_ms = 4 * limits["wall_time_ms"]  # two compiles and two evaluations at most
+    originals: dict[int, str | None] = {}
+    changes: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    masked = unchanged = 0
+    last_saved = time.monotonic()
+    try:
+        for record in records:
+            if record.masked_predicates:
+                masked += 1
+            else:
+                original = None
+                if not record.explain:  # no stored proofs: explain with the version that decided
+                    original = await _original_source(services, tenant, record, originals)
+                try:
+                    out = await _run_waiting(
+                        pool,
+                        budget_ms,
+                        tenant,
+                        name,
+                        source,
+                        original,
+                        record.facts or {},
+                        record.query,
+                        record.answers or [],
+                        limits,
+                    )
+                except PoolClosed:
+                    raise
+                except PoolError as exc:
+                    problem = pool_problem(exc)
+                    out = {"error": {"code": problem.slug, "message": problem.detail}}
+                if "error" in out:
+                    failures.append(
+                        {
+                            "decision_id": record.decision_id,
+                            "code": out["error"]["code"],
+                            "detail": out["error"]["message"],
+                        }
+                    )
+                elif out["changed"]:
+                    changes.append(
+                        {
+                            "decision_id": record.decision_id,
+                            "version": record.ruleset.version,
+                            "old_answers": record.answers or [],
+                            "new_answers": out["new_answers"],
+                            "rules_differ": out["rules_differ"],
+                        }
+                    )
+                else:
+                    unchanged += 1
+            job["progress"]["done"] += 1
+            if time.monotonic() - last_saved >= PROGRESS_EVERY_S:
+                await store.save(tenant, job)
+                last_saved = time.monotonic()
+        job["result"] = {
+            "ruleset": name,
+            "candidate": job["candidate"],
+            "decisions": len(records),
+            "not_replayable": masked,
+            "unchanged": unchanged,
+            "changed": len(changes),
+            "failed": len(failures),
+            "truncated": truncated,
+            "changes": changes,
+            "failures": failures,
+        }
+        job["status"] = "succeeded"
+    except asyncio.CancelledError:
+        job["status"] = "failed"
+        job["error"] = {
+            "type": "interrupted",
+            "detail": "the service stopped while the job ran; start it again",
+        }
+        await asyncio.shield(store.save(tenant, job))
+        raise
+    except Exception as exc:
+        log.exception("impact job %s failed", job["job_id"])
+        job["status"] = "failed"
+        job["error"] = {"type": "internal-error", "detail": f"the job failed: {type(exc).__name__}: {exc}"}
+    await store.save(tenant, job)
+
+
+async def _run_waiting(pool: ComputePool, budget_ms: int, tenant: str, *args: Any) -> dict[str, Any]:
+    """One task in the pool; while the queue is full the job waits instead of failing."""
+    while True:
+        try:
+            out: dict[str, Any] = await pool.run(tasks.impact_one, *args, budget_ms=budget_ms, tenant=tenant)
+            return out
+        except PoolBusy:
+            await asyncio.sleep(BUSY_RETRY_S)
+
+
+async def _original_source(
+    services: Services, tenant: str, record: DecisionRecord, cache: dict[int, str | None]
+) -> str | None:
+    version = record.ruleset.version
+    if version not in cache:
+        stored = await asyncio.to_thread(services.audit.get_ruleset, tenant, record.ruleset.name, version)
+        cache[version] = stored.source if stored is not None else None
+    return cache[version]
+
+
+def running_for(jobs: set[asyncio.Task[Any]], tenant: str) -> int:
+    return sum(1 for t in jobs if not t.done() and t.get_name().startswith(f"impact:{tenant}:"))

@@ -1,0 +1,363 @@
+"""A bounded pool of worker processes with a supervisor, for CPU-heavy work of the backend.
+
+Why processes: the engine is pure Python. Run on the event loop (or on a thread,
+which still holds the GIL) one spinning program stalls every other request of
+every tenant. In a pool process it only occupies that process.
+
+Guarantees:
+
+- at most ``size`` tasks run at once; at most ``queue_max`` wait (and at most
+  ``queue_max_per_tenant`` of one tenant); beyond that :class:`PoolBusy` (a 503
+  with Retry-After), so a flood is refused instead of queued without bound;
+- waiting tasks are served round-robin between tenants: one tenant's queue does
+  not delay another's first task by more than the tasks already running;
+- the supervisor SIGKILLs a process whose task runs longer than ``kill_factor``
+  times its budget (the engine's own wall-time checks should stop it long
+  before), starts a replacement and fails the task with :class:`TaskKilled`;
+- a process that dies (out of memory, a crash) is replaced and its task fails
+  with :class:`TaskCrashed`; the pool keeps serving.
+
+Tasks are plain module-level functions (pickled by reference) taking and
+returning picklable values; see :mod:`entail.compute.tasks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
+
+# modules the fork server imports once, so each new pool process starts warm
+PRELOAD = ["entail.compute.tasks"]
+
+
+class PoolError(Exception):
+    """Base of the pool's own failures (not the task's)."""
+
+
+class PoolBusy(PoolError):
+    """Every process is busy and the queue (or this tenant's share of it) is full."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PoolClosed(PoolError):
+    """The pool is shutting down."""
+
+
+class TaskKilled(PoolError):
+    """The supervisor killed the process: the task overran ``kill_factor`` x its budget."""
+
+    def __init__(self, budget_ms: int, killed_after_ms: int) -> None:
+        super().__init__(
+            f"the work ran past {killed_after_ms} ms (twice its {budget_ms} ms limit) and was stopped"
+        )
+        self.budget_ms = budget_ms
+        self.killed_after_ms = killed_after_ms
+
+
+class TaskCrashed(PoolError):
+    """The process died while running the task (e.g. killed by the OS)."""
+
+
+class TaskOutOfMemory(PoolError):
+    """The task hit the pool process's memory limit."""
+
+
+class TaskError(PoolError):
+    """The task raised an exception the task function did not turn into a result."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+
+
+def _serve(conn: Connection, memory_mb: int) -> None:
+    """A pool process: run tasks from ``conn`` until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops us
+    if memory_mb > 0:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or hard > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if message is None:
+            return
+        fn, args, self_kill_s = message
+        # the parent is the supervisor; this timer is the backstop when the parent is gone
+        # (it runs between bytecodes, so a spin in pure Python still yields to it)
+        watchdog = threading.Timer(self_kill_s, os._exit, args=(70,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            reply: tuple[str, Any] = ("ok", fn(*args))
+        except MemoryError:
+            reply = ("memory", f"the work needed more than the pool's {memory_mb} MB of memory")
+        except BaseException as exc:
+            reply = ("error", (type(exc).__name__, str(exc)))
+        finally:
+            watchdog.cancel()
+        try:
+            conn.send(reply)
+        except MemoryError:
+            conn.send(("memory", f"the result needed more than the pool's {memory_mb} MB of memory"))
+        except Exception as exc:
+            conn.send(("error", (type(exc).__name__, f"result not sendable: {exc}")))
+
+
+class _Slot:
+    """One pool process and the parent's end of its pipe; used by one thread at a time."""
+
+    def __init__(self, ctx: Any, memory_mb: int) -> None:
+        self._ctx = ctx
+        self._memory_mb = memory_mb
+        self.process: Any = None
+        self.conn: Connection | None = None
+        self.started = 0
+        self.closed = False  # the pool is closing: never start a replacement
+
+    def start(self) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=_serve, args=(child, self._memory_mb), name="entail-compute", daemon=True
+        )
+        process.start()
+        child.close()
+        self.process, self.conn = process, parent
+        self.started += 1
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.join(5)
+        if self.conn is not None:
+            self.conn.close()
+        self.process, self.conn = None, None
+
+    def replace(self) -> None:
+        self.kill()
+        if not self.closed:
+            self.start()
+
+    def stop(self) -> None:
+        self.closed = True
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+        if self.process is not None:
+            self.process.join(2)
+        self.kill()
+
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], budget_ms: int, kill_after_s: float) -> Any:
+        """Run one task (on an executor thread); kill and replace the process on overrun."""
+        if self.conn is None or self.process is None or not self.process.is_alive():
+            self.replace()
+        if self.conn is None:
+            raise PoolClosed("the service is shutting down")
+        conn = self.conn
+        try:
+            conn.send((fn, args, kill_after_s + 5.0))
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            self.replace()
+            raise TaskCrashed(f"the pool process was gone ({exc}); retry") from None
+        started = time.monotonic()
+        try:
+            answered = conn.poll(kill_after_s)
+        except (EOFError, OSError):
+            answered = True  # closed under us: recv below reports it
+        if not answered:
+            self.replace()
+            raise TaskKilled(budget_ms, round((time.monotonic() - started) * 1000))
+        try:
+            status, payload = conn.recv()
+        except (EOFError, OSError):
+            code = self.process.exitcode if self.process is not None else None
+            self.replace()
+            raise TaskCrashed(f"the pool process died while working (exit code {code})") from None
+        if status == "ok":
+            return payload
+        if status == "memory":
+            raise TaskOutOfMemory(payload)
+        raise TaskError(*payload)
+
+
+@dataclass
+class _Item:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    budget_ms: int
+    future: asyncio.Future[Any]
+    tenant: str
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class ComputePool:
+    """``size`` worker processes, a bounded per-tenant round-robin queue and a supervisor.
+
+    Create, :meth:`start` (blocking: starts the processes), ``await run(...)`` from
+    one event loop, :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        queue_max: int = 16,
+        queue_max_per_tenant: int = 8,
+        kill_factor: float = 2.0,
+        memory_mb: int = 0,
+        start_method: str = "forkserver",
+    ) -> None:
+        if size < 1:
+            raise ValueError("a compute pool needs at least one process")
+        self.size = size
+        self.queue_max = queue_max
+        self.queue_max_per_tenant = queue_max_per_tenant
+        self.kill_factor = kill_factor
+        ctx = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            ctx.set_forkserver_preload(PRELOAD)
+        self._slots = [_Slot(ctx, memory_mb) for _ in range(size)]
+        self._idle: list[_Slot] = []
+        self._waiting: OrderedDict[str, deque[_Item]] = OrderedDict()
+        self._queued = 0
+        self._running = 0
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="entail-compute")
+        self._closed = False
+        self.killed = 0  # tasks stopped by the supervisor since start
+        self.crashed = 0
+
+    # lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        for slot in self._slots:
+            slot.start()
+        self._idle = list(self._slots)
+
+    def close(self) -> None:
+        self._closed = True
+        for queue in self._waiting.values():
+            for item in queue:
+                if not item.future.done():
+                    item.future.set_exception(PoolClosed("the service is shutting down"))
+        self._waiting.clear()
+        self._queued = 0
+        for slot in self._slots:
+            if slot in self._idle:
+                slot.stop()
+            else:  # busy: its thread is waiting on the pipe; killing it ends the wait
+                slot.closed = True
+                slot.kill()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "size": self.size,
+            "running": self._running,
+            "queued": self._queued,
+            "killed": self.killed,
+            "crashed": self.crashed,
+        }
+
+    def pids(self) -> list[int]:
+        return [s.process.pid for s in self._slots if s.process is not None]
+
+    # work -----------------------------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any, budget_ms: int, tenant: str = "") -> T:
+        """``fn(*args)`` in a pool process. Raises :class:`PoolBusy` at once when the
+        queue is full; the task's own exceptions come back as :class:`TaskError`."""
+        if self._closed:
+            raise PoolClosed("the service is shutting down")
+        waiting = self._waiting.get(tenant)
+        if self._queued >= self.queue_max or (
+            waiting is not None and len(waiting) >= self.queue_max_per_tenant
+        ):
+            raise PoolBusy(
+                f"all {self.size} compute processes are busy and {self._queued} task(s) wait; retry shortly"
+            )
+        loop = asyncio.get_running_loop()
+        item = _Item(fn, args, budget_ms, loop.create_future(), tenant)
+        self._waiting.setdefault(tenant, deque()).append(item)
+        self._queued += 1
+        self._dispatch(loop)
+        try:
+            return cast(T, await item.future)
+        except asyncio.CancelledError:
+            self._forget(item)  # still waiting: drop it; running: it finishes unobserved
+            raise
+
+    def _forget(self, item: _Item) -> None:
+        queue = self._waiting.get(item.tenant)
+        if queue is not None and item in queue:
+            queue.remove(item)
+            self._queued -= 1
+            if not queue:
+                del self._waiting[item.tenant]
+
+    def _next(self) -> _Item:
+        """Round-robin: the first tenant in line gives one task and goes to the back."""
+        tenant, queue = next(iter(self._waiting.items()))
+        item = queue.popleft()
+        if queue:
+            self._waiting.move_to_end(tenant)
+        else:
+            del self._waiting[tenant]
+        self._queued -= 1
+        return item
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._idle and self._queued and not self._closed:
+            item = self._next()
+            if item.future.done():  # cancelled while waiting
+                continue
+            slot = self._idle.pop()
+            self._running += 1
+            kill_after_s = self.kill_factor * item.budget_ms / 1000
+            done = self._threads.submit(slot.call, item.fn, item.args, item.budget_ms, kill_after_s)
+            done.add_done_callback(partial(self._on_thread_done, loop, slot, item))
+
+    def _on_thread_done(
+        self, loop: asyncio.AbstractEventLoop, slot: _Slot, item: _Item, done: Future[Any]
+    ) -> None:
+        """On the executor thread: hand the outcome back to the loop."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(self._finished, slot, item, done)
+
+    def _finished(self, slot: _Slot, item: _Item, done: Future[Any]) -> None:
+        self._running -= 1
+        if self._closed:
+            return
+        self._idle.append(slot)
+        error = done.exception()
+        if isinstance(error, TaskKilled):
+            self.killed += 1
+        elif isinstance(error, TaskCrashed):
+            self.crashed += 1
+        if not item.future.done():
+            if error is not None:
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(done.result())
+        self._dispatch(asyncio.get_running_loop())

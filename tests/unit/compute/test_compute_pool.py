@@ -1,0 +1,150 @@
+"""The compute pool: bounded, supervised worker processes (entail.compute.pool).
+
+Real processes throughout; task functions are standard-library callables (they
+pickle by reference) or the pool's own tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import os
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from entail.compute import (
+    ComputePool,
+    PoolBusy,
+    TaskCrashed,
+    TaskError,
+    TaskKilled,
+    TaskOutOfMemory,
+    tasks,
+)
+
+LIMITS = {"derived_facts": 100_000, "wall_time_ms": 1_000, "input_facts": 10_000, "program_bytes": 100_000}
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ComputePool]:
+    p = ComputePool(1, queue_max=2, queue_max_per_tenant=2, memory_mb=512)
+    await asyncio.to_thread(p.start)
+    try:
+        yield p
+    finally:
+        await asyncio.to_thread(p.close)
+
+
+async def test_a_task_runs_in_another_process(pool: ComputePool) -> None:
+    assert await pool.run(os.getpid, budget_ms=1000) not in (os.getpid(), None)
+    out = await pool.run(
+        tasks.evaluate, "p(X) :- q(X).", "t.lp", {"q": [[1]]}, ["p(X)"], False, LIMITS, budget_ms=1000
+    )
+    assert [a["atom"] for a in out["answers"][0]["answers"]] == ["p(1)"]
+
+
+async def test_engine_errors_come_back_as_data(pool: ComputePool) -> None:
+    out = await pool.run(tasks.evaluate, "p(X) :- q(X", "t.lp", {}, [], False, LIMITS, budget_ms=1000)
+    assert out["error"]["kind"] == "program" and out["error"]["diagnostics"][0]["line"] == 1
+    out = await pool.run(
+        tasks.evaluate, "p(X) :- q(X).", "t.lp", {"q": [[1], [2]]}, [], False,
+        {**LIMITS, "input_facts": 1}, budget_ms=1000,
+    )  # fmt: skip
+    assert out["error"] == {
+        "code": "limit-input-facts", "kind": "limit", "limit": 1, "value": 2, "message": out["error"]["message"]
+    }  # fmt: skip
+
+
+async def test_an_overrunning_task_is_killed_at_twice_its_budget_and_replaced(pool: ComputePool) -> None:
+    before = pool.pids()
+    started = time.monotonic()
+    with pytest.raises(TaskKilled) as caught:
+        await pool.run(time.sleep, 30, budget_ms=300)
+    elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 3.0, elapsed
+    assert caught.value.budget_ms == 300 and caught.value.killed_after_ms >= 600
+    assert pool.pids() != before and pool.stats()["killed"] == 1
+    assert await pool.run(operator.add, 2, 3, budget_ms=1000) == 5  # the replacement serves
+
+
+async def test_a_dying_process_fails_its_task_and_is_replaced(pool: ComputePool) -> None:
+    with pytest.raises(TaskCrashed):
+        await pool.run(os._exit, 3, budget_ms=1000)
+    assert await pool.run(operator.add, 1, 1, budget_ms=1000) == 2
+
+
+async def test_an_exception_in_the_task_is_a_task_error(pool: ComputePool) -> None:
+    with pytest.raises(TaskError) as caught:
+        await pool.run(operator.truediv, 1, 0, budget_ms=1000)
+    assert caught.value.type_name == "ZeroDivisionError"
+
+
+async def test_memory_is_capped_per_process(pool: ComputePool) -> None:
+    with pytest.raises(TaskOutOfMemory):
+        await pool.run(bytearray, 2 * 1024**3, budget_ms=5000)
+    assert await pool.run(operator.add, 1, 2, budget_ms=1000) == 3
+
+
+async def test_a_full_queue_refuses_at_once(pool: ComputePool) -> None:
+    running = asyncio.create_task(pool.run(time.sleep, 0.5, budget_ms=2000, tenant="a"))
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.create_task(pool.run(time.sleep, 0, budget_ms=2000, tenant=t)) for t in ("a", "b")]
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    with pytest.raises(PoolBusy):
+        await pool.run(time.sleep, 0, budget_ms=2000, tenant="c")
+    assert time.monotonic() - started < 0.1
+    await asyncio.gather(running, *waiting)
+
+
+async def test_one_tenant_may_not_fill_the_whole_queue() -> None:
+    p = ComputePool(1, queue_max=10, queue_max_per_tenant=1)
+    await asyncio.to_thread(p.start)
+    try:
+        running = asyncio.create_task(p.run(time.sleep, 0.3, budget_ms=2000, tenant="a"))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(p.run(time.sleep, 0, budget_ms=2000, tenant="a"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolBusy):
+            await p.run(time.sleep, 0, budget_ms=2000, tenant="a")
+        other = asyncio.create_task(p.run(operator.add, 1, 1, budget_ms=2000, tenant="b"))
+        assert await other == 2  # another tenant still gets in line
+        await asyncio.gather(running, queued)
+    finally:
+        await asyncio.to_thread(p.close)
+
+
+async def test_waiting_tasks_are_served_round_robin_between_tenants() -> None:
+    p = ComputePool(1, queue_max=10, queue_max_per_tenant=10)
+    await asyncio.to_thread(p.start)
+    order: list[str] = []
+
+    async def one(tenant: str, n: int) -> None:
+        await p.run(time.sleep, 0.02, budget_ms=2000, tenant=tenant)
+        order.append(f"{tenant}{n}")
+
+    try:
+        blocker = asyncio.create_task(p.run(time.sleep, 0.2, budget_ms=2000, tenant="x"))
+        await asyncio.sleep(0.05)
+        jobs = [asyncio.create_task(one("a", i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        jobs.append(asyncio.create_task(one("b", 0)))
+        await asyncio.gather(blocker, *jobs)
+        # b's one task does not wait behind all of a's queue
+        assert order.index("b0") <= 1, order
+    finally:
+        await asyncio.to_thread(p.close)
+
+
+async def test_a_cancelled_waiting_task_leaves_the_queue(pool: ComputePool) -> None:
+    running = asyncio.create_task(pool.run(time.sleep, 0.3, budget_ms=2000))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(pool.run(time.sleep, 0, budget_ms=2000))
+    await asyncio.sleep(0.02)
+    assert pool.stats()["queued"] == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.stats()["queued"] == 0
+    await running
