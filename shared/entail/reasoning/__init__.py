@@ -15,7 +15,7 @@ from .errors import (
     QueryError,
     WallTimeLimitExceeded,
 )
-from .facts import FactSet, facts_from_json, parse_facts_lp
+from .facts import FactSet, facts_from_json, parse_facts_lp, validate_facts
 from .limits import Limits
 from .prove import SCHEMA as PROOF_SCHEMA
 from .prove import proof_schema
@@ -54,4 +54,5 @@ __all__ = [
     "parse_query",
     "proof_schema",
     "render_proof",
+    "validate_facts",
 ]
