@@ -9,6 +9,7 @@ the worker and the sink function is tests/cloud/test_cloud_e2e.py's."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,9 +166,17 @@ def test_impact_of_a_new_version_over_bigquery_rows(api: Api) -> None:
     for amount in (50, 150, 500):
         api.decided(v1, V1, amount)
     assert api.publish(V2)["version"] == 2
-    report = api.client.post(
+    started = api.client.post(
         "/v1/rulesets/aud/impact", json={"version": "2", **window()}, headers=api.as_(AUDITOR)
-    ).json()
+    )
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 30
+    while (job := api.client.get(started.json()["status_url"], headers=api.as_(AUDITOR)).json())[
+        "status"
+    ] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    report = job["result"]
     assert (report["decisions"], report["unchanged"], report["changed"]) == (3, 2, 1), report
     change = report["changes"][0]
     assert change["old_answers"][0]["answers"][0]["atom"] == 'flag("a")'

@@ -162,6 +162,23 @@ def test_pages(stack: LocalStack, store: DuckDBAuditStore) -> None:
     assert len(seen) == len(set(seen)) >= 3
 
 
+def impact(client: Any, name: str, **body: Any) -> dict[str, Any]:
+    """Start an impact job (202 + status URL) and poll it to its result."""
+    started = client.post(f"/v1/rulesets/{name}/impact", json=body)
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == started.json()["status_url"]
+
+    def finished() -> dict[str, Any] | None:
+        job = client.get(started.json()["status_url"]).json()
+        return job if job["status"] != "running" else None
+
+    job = wait_for(finished, what="the impact job")
+    assert job["status"] == "succeeded", job
+    assert job["progress"]["done"] == job["progress"]["total"]
+    result: dict[str, Any] = job["result"]
+    return result
+
+
 def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> None:
     v1 = "flag(X) :- amount(X, A), A > 100. #defined amount/2."
     v2 = "flag(X) :- amount(X, A), A > 200. #defined amount/2."
@@ -175,14 +192,14 @@ def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> 
             recorded(store, body.json()["decision_id"])
         assert acme.post("/v1/rulesets", json={"name": "imp", "source": v2}).json()["version"] == 2
     with stack.client("acme_audit") as audit:
-        report = audit.post("/v1/rulesets/imp/impact", json={"version": "2", **search}).json()
+        report = impact(audit, "imp", version="2", **search)
         assert (report["decisions"], report["unchanged"], report["changed"]) == (3, 2, 1), report
         change = report["changes"][0]
         assert change["version"] == 1
         assert change["old_answers"][0]["answers"][0]["atom"] == 'flag("b")'
         assert change["new_answers"][0]["answers"] == []
         assert change["rules_differ"] == ["flag(X) :- amount(X, A), A > 100."]
-        limited = audit.post("/v1/rulesets/imp/impact", json={"version": "2", "limit": 2, **search}).json()
+        limited = impact(audit, "imp", version="2", limit=2, **search)
         assert limited["truncated"] is True and limited["decisions"] == 2
         missing = audit.post("/v1/rulesets/imp/impact", json={"version": "9", **search})
         assert missing.status_code == 404
