@@ -36,7 +36,7 @@ import functions_framework
 from flask import Request, Response
 
 from entail.audit.factory import open_audit_store
-from entail.reasoning.sql.batch_request import (
+from entail.batch import (
     BatchAuditStore,
     BatchCaps,
     BatchRequestError,

@@ -117,3 +117,31 @@ class DecisionRecord(BaseModel):
     @property
     def done(self) -> bool:
         return self.status in ("succeeded", "failed")
+
+
+# --- ruleset versions ------------------------------------------------------------
+# Here rather than in the registry (Redis) or the audit schema, so that both can
+# use them and importing the audit schema loads no Redis client.
+
+
+class RulesetVersion(BaseModel):
+    tenant: str
+    name: str
+    version: int
+    hash: str
+    description: str = ""
+    tests: list[dict[str, Any]] = Field(default_factory=list)
+    published_at: str
+    published_by: str
+    masked_predicates: list[str] = Field(default_factory=list)
+
+
+class RulesetRecord(RulesetVersion):
+    """A RulesetVersion with its source: what the audit keeps so a decision stays
+    replayable after Redis forgets (the registry stores sources by hash apart)."""
+
+    source: str
+
+    @classmethod
+    def from_version(cls, version: RulesetVersion, source: str) -> RulesetRecord:
+        return cls(**version.model_dump(), source=source)

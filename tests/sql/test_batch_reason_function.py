@@ -16,7 +16,7 @@ from emulators.bigquery_emulator import BigQueryEmulator
 from functions_framework import create_app
 
 from entail.audit.bigquery_store import BigQueryAuditStore
-from entail.audit.schema import RulesetRecord
+from entail.models import RulesetRecord
 from entail.models import utcnow
 from entail.reasoning import compile
 
@@ -242,7 +242,7 @@ def test_an_input_the_program_cannot_use_fails_with_one_audit_row(
 
 def test_batch_run_rows_are_idempotent_in_the_duckdb_store() -> None:
     from entail.audit.duckdb_store import DuckDBAuditStore
-    from entail.reasoning.sql.batch_request import batch_run_row, new_batch_run_id
+    from entail.batch import batch_run_row, new_batch_run_id
 
     record = RulesetRecord(
         tenant="acme",

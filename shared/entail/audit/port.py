@@ -35,8 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from ..models import DecisionRecord
-from .schema import RulesetRecord, decision_to_row, format_timestamp, parse_timestamp
+from ..models import DecisionRecord, RulesetRecord
+from .schema import decision_to_row, format_timestamp, parse_timestamp
 
 #: Largest page a search may ask for.
 MAX_PAGE_SIZE = 1000

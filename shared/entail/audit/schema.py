@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..models import DecisionError, DecisionRecord, RulesetRef, canonical_json
-from ..state.registry import RulesetVersion
+from ..models import DecisionError, DecisionRecord, RulesetRecord, RulesetRef, canonical_json
 
 LogicalType = Literal["STRING", "INT64", "BOOL", "TIMESTAMP", "JSON"]
 Mode = Literal["REQUIRED", "NULLABLE"]
@@ -331,17 +330,6 @@ def row_to_decision(row: dict[str, Any]) -> DecisionRecord:
 
 
 # --- rulesets --------------------------------------------------------------------
-
-
-class RulesetRecord(RulesetVersion):
-    """A RulesetVersion with its source: what the audit keeps so a decision stays
-    replayable after Redis forgets (the registry stores sources by hash apart)."""
-
-    source: str
-
-    @classmethod
-    def from_version(cls, version: RulesetVersion, source: str) -> RulesetRecord:
-        return cls(**version.model_dump(), source=source)
 
 
 def ruleset_to_row(record: RulesetRecord) -> dict[str, Any]:

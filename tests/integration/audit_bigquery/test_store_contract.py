@@ -19,7 +19,8 @@ import pytest
 from entail.audit import DuckDBAuditStore
 from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.audit.port import ANOTHER_TENANT, AuditStore, SearchPage
-from entail.audit.schema import RETENTION_DAYS, RulesetRecord, format_timestamp
+from entail.audit.schema import RETENTION_DAYS, format_timestamp
+from entail.models import RulesetRecord
 
 from .records import END, START, T0, record
 

@@ -2,7 +2,7 @@
 
 See docs/batch.md. ``run_batch(ruleset, backend, inputs)`` is the entry point;
 :class:`DuckDBBackend` runs locally, :class:`BigQueryBackend` in the cloud (query jobs;
-``batch_request`` is the audited run the ``batch_reason`` function serves).
+``entail.batch`` is the audited run the ``batch_reason`` function serves).
 """
 
 from __future__ import annotations

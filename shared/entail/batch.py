@@ -19,20 +19,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ...models import ENGINE_VERSION, canonical_json, utcnow
-from ..analyse import Signature
-from ..errors import EntailError, LimitExceeded
-from ..ruleset import compile
-from .bigquery_backend import BigQueryBackend
-from .errors import BatchInputError, ScannedBytesLimitExceeded
-from .inputs import parse_inputs
-from .manifest import Manifest
-from .run import BatchLimits, parse_signature, run_batch
+from .models import ENGINE_VERSION, canonical_json, utcnow
+from .reasoning.analyse import Signature
+from .reasoning.errors import EntailError, LimitExceeded
+from .reasoning.ruleset import compile
+from .reasoning.sql.bigquery_backend import BigQueryBackend
+from .reasoning.sql.errors import BatchInputError, ScannedBytesLimitExceeded
+from .reasoning.sql.inputs import parse_inputs
+from .reasoning.sql.manifest import Manifest
+from .reasoning.sql.run import BatchLimits, parse_signature, run_batch
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-    from ...audit.schema import RulesetRecord
+    from .models import RulesetRecord
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 _TENANT = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
