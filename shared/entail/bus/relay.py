@@ -13,7 +13,10 @@ delivery rules are Pub/Sub's:
   deadline) is retried with exponential backoff and jitter, without holding up
   the other messages of the subscription;
 * after ``max_attempts`` deliveries the message goes to the subscription's
-  dead-letter stream with the last error, and is acknowledged;
+  dead-letter stream with the last error, and is acknowledged; first the
+  subscription's ``on_dead_letter`` hook runs (for the reasoning worker:
+  the decision becomes ``failed`` with code ``delivery-failed``, see
+  :mod:`entail.ending`), so that a dead letter never leaves a decision open;
 * at least once, in no particular order: a relay that dies mid-delivery leaves
   its messages pending, and any relay reclaims entries pending for longer than
   the ack deadline (``XAUTOCLAIM``) and delivers them again.
@@ -43,7 +46,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -55,8 +58,11 @@ from redis.typing import StreamIdT
 
 from ..models import utcnow
 from ..settings import Settings
-from .port import DECISIONS, REASONING_JOBS, Message
-from .redis_streams import decode_entry, stream_key
+from ..state.decisions import DecisionStore
+from ..state.durability import Durability
+from ..sweeper import run_sweeper
+from .port import DECISIONS, REASONING_JOBS, Bus, Message
+from .redis_streams import RedisStreamsBus, decode_entry, stream_key
 
 log = logging.getLogger("entail.relay")
 
@@ -78,6 +84,12 @@ ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is
 IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, are removed after this
 
 
+DeadLetterHook = Callable[[Message, int, str], Awaitable[object]]
+"""Called with a message, its attempts and the last error just before it is
+dead-lettered. A Redis error from it leaves the message pending (retried after
+the ack deadline); any other error is logged and the message dead-lettered."""
+
+
 @dataclass
 class Subscription:
     """A push subscription: the messages of ``topic`` are POSTed to ``push_url``,
@@ -90,6 +102,7 @@ class Subscription:
     headers: dict[str, str] = field(default_factory=dict)
     max_attempts: int = 5
     format: Literal["push", "cloudevent"] = "push"
+    on_dead_letter: DeadLetterHook | None = None
 
 
 def attempts_key(topic: str, subscription: str) -> str:
@@ -551,6 +564,15 @@ class _SubscriptionRunner:
             await pipe.execute()
 
     async def _dead_letter(self, message: Message, attempts: int, error: str) -> None:
+        if self.sub.on_dead_letter is not None:
+            try:
+                await self.sub.on_dead_letter(message, attempts, error)
+            except RedisError:
+                raise
+            except Exception:
+                log.exception(
+                    "subscription %s: dead-letter hook failed for %s", self.name, _describe(message)
+                )
         max_len = self.settings.stream_max_len
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
@@ -723,7 +745,21 @@ async def pending_lag(redis: aioredis.Redis, topic: str, sub: str) -> int:
     return int(await redis.xlen(key))
 
 
-def default_subscriptions(settings: Settings) -> list[Subscription]:
+def job_dead_letter_hook(decisions: DecisionStore, bus: Bus) -> DeadLetterHook:
+    """The reasoning worker's dead-letter hook: the job's decision ends ``failed``
+    with code ``delivery-failed`` and the last error (announced and published on
+    ``decisions``; a no-op when it is final already)."""
+    from ..ending import fail_dead_letter
+
+    async def hook(message: Message, attempts: int, error: str) -> None:
+        await fail_dead_letter(decisions, bus, message, attempts, REASONING_WORKER_SUBSCRIPTION, error)
+
+    return hook
+
+
+def default_subscriptions(
+    settings: Settings, *, on_job_dead_letter: DeadLetterHook | None = None
+) -> list[Subscription]:
     """The local push subscriptions, all in one place: the reasoning worker
     (Pub/Sub push) and the audit sink function (CloudEvents, as Eventarc)."""
     subscriptions = [
@@ -733,6 +769,7 @@ def default_subscriptions(settings: Settings) -> list[Subscription]:
             push_url=settings.worker_push_url,
             headers={PUSH_SECRET_HEADER: settings.push_secret},
             max_attempts=settings.relay_max_attempts,
+            on_dead_letter=on_job_dead_letter,
         ),
         Subscription(
             name=AUDIT_SINK_SUBSCRIPTION,
@@ -765,7 +802,14 @@ async def serve(
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
             pass
     clients = connect_clients(settings)
-    subs = list(subscriptions) if subscriptions is not None else default_subscriptions(settings)
+    durability = Durability.from_settings(clients.primary, settings)
+    decisions = DecisionStore(clients.primary, settings.decision_ttl_s, durability=durability)
+    bus = RedisStreamsBus(clients.primary, settings.stream_max_len, durability=durability)
+    subs = (
+        list(subscriptions)
+        if subscriptions is not None
+        else default_subscriptions(settings, on_job_dead_letter=job_dead_letter_hook(decisions, bus))
+    )
     where = (
         f"Sentinels {settings.redis_sentinels} ({settings.redis_master_name})"
         if settings.redis_sentinels
@@ -773,7 +817,10 @@ async def serve(
     )
     log.info("relaying %d subscriptions from Redis %s", len(subs), where)
     try:
-        await Relay(clients.primary, subs, settings).run(stop)
+        async with asyncio.TaskGroup() as tasks:
+            # the sweeper shares the relay's loop: each sweep is a few awaited Redis calls
+            tasks.create_task(run_sweeper(decisions, bus, settings, stop))
+            await Relay(clients.primary, subs, settings).run(stop)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
