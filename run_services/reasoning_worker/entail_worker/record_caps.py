@@ -1,0 +1,69 @@
+"""Size caps on what a decision stores.
+
+A record is stored in Redis, published on ``decisions``, written to the audit
+store and parsed on every read: 250,000 answers made a 20 MB record that slowed
+every one of those for everybody. So before a final record is stored the worker
+checks two caps, and a record over either is stored instead as a failed
+decision with a named error and no answers:
+
+* ``limit-answers``: more answers, over all the decision's queries, than
+  ``ENTAIL_LIMIT_ANSWERS``;
+* ``limit-record-size``: the record's JSON (answers and proofs, facts, stats) over
+  ``ENTAIL_RECORD_MAX_BYTES``.
+
+Failing is chosen over truncating: a decision's answers are all its answers, and
+a replay must be able to compare them; the caller can narrow its query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from entail.models import DecisionError, DecisionRecord
+from entail.record_json import dump_record
+from entail.settings import Settings
+
+LIMIT_ANSWERS = "limit-answers"
+LIMIT_RECORD_SIZE = "limit-record-size"
+
+
+def answer_count(answers: list[dict[str, Any]] | None) -> int:
+    return sum(len(q.get("answers") or ()) for q in answers or ())
+
+
+def cap_record(record: DecisionRecord, settings: Settings) -> DecisionRecord:
+    """``record``, or a failed record in its place when it is over a cap. CPU-bound
+    (it serialises the record once): call it off the event loop."""
+    if record.status != "succeeded":
+        return record
+    count = answer_count(record.answers)
+    if count > settings.limit_answers:
+        return _failed(
+            record,
+            LIMIT_ANSWERS,
+            f"{count} answers; at most {settings.limit_answers} per decision (ENTAIL_LIMIT_ANSWERS): "
+            "narrow the query",
+            answers=count,
+        )
+    size = len(dump_record(record).encode())
+    if size > settings.record_max_bytes:
+        return _failed(
+            record,
+            LIMIT_RECORD_SIZE,
+            f"the decision's record is {size} bytes; at most {settings.record_max_bytes} "
+            "(ENTAIL_RECORD_MAX_BYTES): narrow the query or ask without explain",
+            record_bytes=size,
+        )
+    return record
+
+
+def _failed(record: DecisionRecord, code: str, message: str, **measured: int) -> DecisionRecord:
+    return record.model_copy(
+        update={
+            "status": "failed",
+            "answers": None,
+            "result_hash": None,
+            "error": DecisionError(code=code, message=message),
+            "stats": {**record.stats, **measured},
+        }
+    )

@@ -1,0 +1,111 @@
+"""Waiting clients (SSE, ``wait_ms``) share one Redis subscription per process
+and are bounded: past ``ENTAIL_WAITERS_MAX`` a clear 503, never a cut stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .stack import KEYS, LocalStack, local_stack
+
+PROBLEM = "application/problem+json"
+WAITERS_MAX = 120  # more than the Redis client's default pool (100 connections)
+SLOW_SOURCE = "p(X,Y) :- a(X), a(Y), X < Y.\nc(N) :- N = #count{X,Y : p(X,Y)}.\n"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    env = {"ENTAIL_WAITERS_MAX": str(WAITERS_MAX), "ENTAIL_TENANT_MAX_RUNNING": "1"}
+    with local_stack(Path(tmp_path_factory.mktemp("waiters")), **env) as s:
+        with s.client("acme") as acme:
+            published = acme.post("/v1/rulesets", json={"name": "slow", "source": SLOW_SOURCE})
+            assert published.status_code == 201, published.text
+        yield s
+
+
+def _submit(client: httpx.Client, n: int, tag: str) -> str:
+    body = {"ruleset": "slow", "facts": {"a": [[j] for j in range(n)] + [[tag]]}, "query": ["c(N)"]}
+    response = client.post("/v1/decisions", json=body)
+    assert response.status_code == 202, response.text
+    decision_id: str = response.json()["decision_id"]
+    return decision_id
+
+
+async def _follow(
+    client: httpx.AsyncClient, decision_id: str, opened: asyncio.Event, count: list[int]
+) -> list[str]:
+    """Read one SSE stream to its end; the event names seen."""
+    names: list[str] = []
+    async with client.stream("GET", f"/v1/decisions/{decision_id}/events") as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                names.append(line[7:])
+                if line == "event: status":
+                    count[0] += 1
+                    if count[0] == WAITERS_MAX:
+                        opened.set()
+            elif line.startswith("data: ") and names[-1] == "done":
+                assert json.loads(line[6:])["status"] == "succeeded"
+    return names
+
+
+def test_many_waiters_share_one_subscription_and_the_bound_is_a_503(stack: LocalStack) -> None:
+    """Before, each waiter held a Redis connection of its own: past the pool's 100
+    the backend failed with MaxConnectionsError and cut streams off mid-way."""
+    with stack.client("acme") as acme:
+        blocker = _submit(acme, 600, "blocker")  # holds acme's only running slot for a while
+        followed = _submit(acme, 10, "followed")  # waits parked behind it
+
+    async def scenario() -> tuple[list[list[str]], list[httpx.Response]]:
+        headers = {"Authorization": f"Bearer {KEYS['acme'][0]}"}
+        limits = httpx.Limits(max_connections=WAITERS_MAX + 10)
+        async with httpx.AsyncClient(
+            base_url=stack.url, headers=headers, timeout=60, limits=limits
+        ) as client:
+            opened, count = asyncio.Event(), [0]
+            streams = [
+                asyncio.create_task(_follow(client, followed, opened, count)) for _ in range(WAITERS_MAX)
+            ]
+            await asyncio.wait_for(opened.wait(), 30)
+            # every slot is taken now: one more waiter of either kind is refused whole
+            refused = [
+                await client.get(f"/v1/decisions/{followed}/events"),
+                await client.post(
+                    "/v1/decisions",
+                    json={"ruleset": "slow", "facts": {"a": [[1]]}, "query": ["c(N)"], "wait_ms": 5000},
+                ),
+            ]
+            # not waiting is still served
+            refused.append(await client.get(f"/v1/decisions/{followed}"))
+            return await asyncio.gather(*streams), refused
+
+    t0 = time.perf_counter()
+    names, answers = asyncio.run(scenario())
+    for response in answers[:2]:
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert int(response.headers["Retry-After"]) > 0
+        body: dict[str, Any] = response.json()
+        assert body["type"].endswith("/too-many-waiters") and "ENTAIL_WAITERS_MAX" in body["detail"]
+    assert answers[2].status_code == 200
+    # every stream within the bound ran to its end
+    assert all(n[0] == "status" and n[-1] == "done" for n in names), names[:3]
+    assert time.perf_counter() - t0 < 60
+    log = stack.log.read_text()
+    assert "MaxConnectionsError" not in log and "Too many connections" not in log
+    with stack.client("acme") as acme:
+        assert acme.get(f"/v1/decisions/{blocker}").json()["status"] == "succeeded"
+        # the slots are given back: waiting works again
+        again = acme.post(
+            "/v1/decisions",
+            json={"ruleset": "slow", "facts": {"a": [[2]]}, "query": ["c(N)"], "wait_ms": 10_000},
+        )
+        assert again.status_code == 200 and again.json()["status"] == "succeeded", again.text
