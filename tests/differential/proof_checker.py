@@ -361,9 +361,15 @@ class ProofChecker:
         if not isinstance(bindings, dict):
             raise ProofError(f"{path}: bindings missing")
         env = {name: symbol_from_json(value) for name, value in bindings.items()}
-        missing = global_variables(rule) - env.keys()
+        # Every named variable needs its value, ``_Z`` included: only ``_`` itself is
+        # anonymous. A binding for a name the rule lacks (or for ``_``) is as wrong.
+        expected = global_variables(rule)
+        missing = expected - env.keys()
         if missing:
             raise ProofError(f"{path}: no binding for {sorted(missing)} in {bindings!r}")
+        extra = env.keys() - expected
+        if extra:
+            raise ProofError(f"{path}: bindings for {sorted(extra)}, which are no variables of {rule}")
         try:
             head = evaluate_term(_head_atom(rule), env)
         except UndefinedTerm as error:

@@ -225,6 +225,8 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "shared before expansion": _set(("body", 0, "kind"), "shared"),
     "non-canonical fact text": _set(("body", 1, "fact"), "edge(2, 3)"),
     "typed JSON const for an int": _set(("bindings", "X"), {"const": "1"}),
+    "binding for a variable the rule lacks": _set(("bindings", "V"), 1),
+    "binding for the anonymous variable": _set(("bindings", "_"), 1),
 }
 
 
@@ -367,3 +369,52 @@ def test_checker_rejects_a_circular_proof() -> None:
         "body": [{"fact": "q(1)", "kind": "ruleset_fact"}],
     }
     checker.check("p(1)", good)
+
+
+# issue 13 item 3: names starting with ``_`` are named variables (only ``_`` is
+# anonymous), so a step of ``q(_Z) :- r(_Z,_).`` must bind ``_Z``.
+UNDERSCORE_SOURCE = "q(_Z) :- r(_Z,_).\np(_A, _B) :- r(_A, _B), _A < _B.\n"
+UNDERSCORE_FACTS = {"r": [[1, 2]]}
+
+
+@pytest.mark.parametrize(
+    ("atom", "rule", "bindings", "body"),
+    [
+        (
+            "q(1)",
+            {"index": 0, "line": 1, "text": "q(_Z) :- r(_Z,_)."},
+            {},
+            [{"fact": "r(1,2)", "kind": "input"}],
+        ),
+        (
+            "p(1,2)",
+            {"index": 1, "line": 2, "text": "p(_A,_B) :- r(_A,_B); _A < _B."},
+            {"_A": 1},
+            [
+                {"fact": "r(1,2)", "kind": "input"},
+                {"kind": "comparison", "literal": "_A < _B", "evaluated": "1 < 2"},
+            ],
+        ),
+    ],
+    ids=["empty-bindings", "one-of-two-missing"],
+)
+def test_checker_rejects_proofs_without_underscore_bindings(
+    atom: str, rule: dict[str, Any], bindings: dict[str, Any], body: list[Any]
+) -> None:
+    model = clingo_symbols(UNDERSCORE_SOURCE, UNDERSCORE_FACTS, shown=False)
+    checker = ProofChecker(UNDERSCORE_SOURCE, UNDERSCORE_FACTS, model)
+    proof = {"fact": atom, "kind": "rule", "rule": rule, "bindings": bindings, "body": body}
+    with pytest.raises(ProofError, match="no binding for"):
+        checker.check(atom, proof)
+    complete = {**proof, "bindings": {"_Z": 1} if atom == "q(1)" else {"_A": 1, "_B": 2}}
+    checker.check(atom, complete)
+
+
+def test_engine_proofs_bind_underscore_variables() -> None:
+    """The engine side of the same promise (prove.py must keep ``_Z``)."""
+    model = clingo_symbols(UNDERSCORE_SOURCE, UNDERSCORE_FACTS, shown=False)
+    checker = ProofChecker(UNDERSCORE_SOURCE, UNDERSCORE_FACTS, model)
+    result = reasoning.compile(UNDERSCORE_SOURCE).evaluate(UNDERSCORE_FACTS, ["q(X)", "p(X,Y)"], explain=True)
+    for query in result.answers:
+        for answer in query.answers:
+            checker.check(answer.atom, answer.proof)
