@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,35 @@ def test_committed_function_requirements_are_pinned() -> None:
             assert not line or re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[A-Za-z0-9_,.\-]+\])?==\S+", line), (
                 f"{requirements}: {line}"
             )
+
+
+def test_function_requirements_are_generated_from_the_lock() -> None:
+    # scripts/gen_function_requirements.py pins requirements.in from uv.lock: the
+    # committed requirements.txt must be what it writes today
+    out = subprocess.run(
+        [sys.executable, str(iac.ROOT / "scripts" / "gen_function_requirements.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_functions_import_without_redis() -> None:
+    # Neither function talks to Redis, so neither may load it (nor pin it): the
+    # audit schema used to import the registry for RulesetVersion.
+    for function in ("audit_sink", "batch_reason"):
+        code = (
+            "import runpy, sys\n"
+            f"runpy.run_path({str(iac.ROOT / 'functions' / function / 'main.py')!r})\n"
+            "assert 'redis' not in sys.modules, sorted(m for m in sys.modules if m.startswith('entail'))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "ENTAIL_AUDIT_PATH": "/nonexistent/audit.duckdb"},
+        )
+        assert out.returncode == 0, f"{function}: {out.stderr[-2000:]}"
+        assert "redis" not in (iac.ROOT / "functions" / function / "requirements.txt").read_text()
