@@ -71,6 +71,27 @@ beforeAll(async () => {
     res.writeHead(200, { "Content-Type": "application/json" });
     res.end(JSON.stringify({ tag: "prod", version: (JSON.parse(body) as { version: number }).version, previous: 1 }));
   });
+  // an impact job: 202, then two polls running with progress, then the result
+  let impactPolls = 0;
+  const job = (status: string, done: number, extra = {}) => ({
+    job_id: "imp_1", ruleset: "loan", candidate: { version: 2, hash: "h" }, status, progress: { done, total: 2 },
+    status_url: "/v1/rulesets/loan/impact/imp_1", created_at: "t", updated_at: "t", result: null, error: null, ...extra,
+  });
+  routes.set("POST /v1/rulesets/loan/impact", (_req, res) => {
+    impactPolls = 0;
+    res.writeHead(202, { "Content-Type": "application/json", Location: "/v1/rulesets/loan/impact/imp_1" });
+    res.end(JSON.stringify(job("running", 0)));
+  });
+  routes.set("GET /v1/rulesets/loan/impact/imp_1", (_req, res) => {
+    impactPolls += 1;
+    res.writeHead(200, { "Content-Type": "application/json" });
+    const result = { ruleset: "loan", candidate: { version: 2, hash: "h" }, decisions: 2, not_replayable: 0, unchanged: 1, changed: 1, truncated: false, changes: [] };
+    res.end(JSON.stringify(impactPolls < 2 ? job("running", 1) : job("succeeded", 2, { result })));
+  });
+  routes.set("POST /v1/rulesets/bad/impact", (_req, res) => {
+    res.writeHead(202, { "Content-Type": "application/json" });
+    res.end(JSON.stringify(job("failed", 0, { ruleset: "bad", error: { type: "interrupted", detail: "the service stopped" } })));
+  });
   routes.set("GET /v1/audit/decisions", (req, res) => {
     res.writeHead(200, { "Content-Type": "application/json" });
     res.end(JSON.stringify({ items: [], next_page_token: null, echo: req.url }));
@@ -152,6 +173,25 @@ describe("ApiClient", () => {
   it("moves a tag with the name encoded in the path", async () => {
     expect(await new ApiClient(base, "good").moveTag("loan@eu", "prod", 3)).toEqual({ tag: "prod", version: 3, previous: 1 });
     expect(seen.at(-1)).toMatchObject({ method: "PUT", url: "/v1/rulesets/loan%40eu/tags/prod" });
+  });
+
+  it("follows an impact job to its result, reporting progress", async () => {
+    const progress: number[] = [];
+    const result = await new ApiClient(base, "good").impact(
+      "loan",
+      { version: "2", start: "a", end: "b" },
+      (j) => progress.push(j.progress.done),
+      5,
+    );
+    expect(result.changed).toBe(1);
+    expect(progress).toEqual([0, 1, 2]);
+    expect(seen.at(-1)).toMatchObject({ method: "GET", url: "/v1/rulesets/loan/impact/imp_1" });
+  });
+
+  it("throws the error of a failed impact job", async () => {
+    const error = (await new ApiClient(base, "good").impact("bad", { version: "2", start: "a", end: "b" }, undefined, 5).catch((e: unknown) => e)) as ApiError;
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.message).toBe("the service stopped");
   });
 
   it("encodes the audit search and leaves out empty filters", async () => {

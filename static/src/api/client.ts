@@ -7,6 +7,7 @@ import type {
   Decision,
   DraftResult,
   Identity,
+  ImpactJob,
   ImpactResult,
   Problem,
   ReplayResult,
@@ -223,7 +224,38 @@ export class ApiClient {
     return this.json("POST", `/v1/decisions/${encodeURIComponent(id)}/replay`);
   }
 
-  impact(name: string, body: { version: string; start: string; end: string; limit?: number }): Promise<ImpactResult> {
+  /** Start an impact job: the API answers 202 with the job and its status URL. */
+  startImpact(name: string, body: { version: string; start: string; end: string; limit?: number }): Promise<ImpactJob> {
     return this.json("POST", `/v1/rulesets/${encodeURIComponent(name)}/impact`, body);
+  }
+
+  impactJob(statusUrl: string, signal?: AbortSignal): Promise<ImpactJob> {
+    return this.json("GET", statusUrl, undefined, signal);
+  }
+
+  /** Start an impact job and poll it to its result, reporting progress on the way.
+   * A failed job throws an ApiError carrying the job's error. */
+  async impact(
+    name: string,
+    body: { version: string; start: string; end: string; limit?: number },
+    onProgress?: (job: ImpactJob) => void,
+    pollMs = 500,
+    signal?: AbortSignal,
+  ): Promise<ImpactResult> {
+    let job = await this.startImpact(name, body);
+    onProgress?.(job);
+    while (job.status === "running") {
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      if (signal?.aborted) throw new DOMException("the impact job is no longer followed", "AbortError");
+      job = await this.impactJob(job.status_url, signal);
+      onProgress?.(job);
+    }
+    if (job.status === "failed" || !job.result) {
+      throw new ApiError(
+        { status: 500, title: "Impact job failed", detail: job.error?.detail ?? "the impact job failed", type: job.error?.type },
+        null,
+      );
+    }
+    return job.result;
   }
 }

@@ -160,6 +160,23 @@ export interface ImpactResult {
     new_answers: QueryAnswers[];
     rules_differ: string[];
   }[];
+  /** Decisions whose re-run failed (a limit, an error). */
+  failed?: number;
+  failures?: { decision_id: string; code: string; detail: string }[];
+}
+
+/** An impact job (POST .../impact answers 202 with it; GET its status_url to follow it). */
+export interface ImpactJob {
+  job_id: string;
+  ruleset: string;
+  candidate: { version: number; hash: string };
+  status: "running" | "succeeded" | "failed";
+  progress: { done: number; total: number };
+  status_url: string;
+  created_at: string;
+  updated_at: string;
+  result: ImpactResult | null;
+  error: { type: string; detail: string } | null;
 }
 
 export interface Problem {

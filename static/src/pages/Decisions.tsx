@@ -304,6 +304,7 @@ export function Impact() {
   const [result, setResult] = useState<ImpactResult | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [since, setSince] = useState<number | null>(null);
+  const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
   const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
 
   async function run(event?: Event) {
@@ -311,14 +312,20 @@ export function Impact() {
     setSince(Date.now());
     setError(null);
     setResult(null);
+    setProgress(null);
     try {
+      // the API runs impact as a job: start it, then follow its progress to the result
       setResult(
-        await api.impact(form.ruleset.trim(), {
-          version: String(form.version).trim(),
-          start: fromLocalInput(form.start),
-          end: fromLocalInput(form.end),
-          limit: Number(form.limit),
-        }),
+        await api.impact(
+          form.ruleset.trim(),
+          {
+            version: String(form.version).trim(),
+            start: fromLocalInput(form.start),
+            end: fromLocalInput(form.end),
+            limit: Number(form.limit),
+          },
+          (job) => setProgress(job.progress),
+        ),
       );
     } catch (e) {
       setError(e);
@@ -354,7 +361,16 @@ export function Impact() {
           Compute impact
         </button>
       </form>
-      {since !== null && <Progress label="Re-running decisions…" since={since} />}
+      {since !== null && (
+        <Progress
+          label={
+            progress && progress.total > 0
+              ? `Re-running decisions… ${progress.done} of ${progress.total}`
+              : "Re-running decisions…"
+          }
+          since={since}
+        />
+      )}
       {error !== null && <ErrorView error={error} onRetry={() => run()} />}
       {result && (
         <section aria-label="Impact">
@@ -362,8 +378,18 @@ export function Impact() {
             Version {result.candidate.version} of <strong>{result.ruleset}</strong> over {result.decisions} decision
             {result.decisions === 1 ? "" : "s"}: <strong>{result.changed} changed</strong>, {result.unchanged} unchanged
             {result.not_replayable ? `, ${result.not_replayable} not replayable (masked inputs)` : ""}
+            {result.failed ? `, ${result.failed} could not be re-run (see below)` : ""}
             {result.truncated ? "; more decisions were in the window than the limit" : ""}.
           </p>
+          {result.failures && result.failures.length > 0 && (
+            <ul aria-label="Re-runs that failed">
+              {result.failures.map((f) => (
+                <li key={f.decision_id}>
+                  <code>{f.decision_id}</code>: {f.code} — {f.detail}
+                </li>
+              ))}
+            </ul>
+          )}
           {result.changes.length === 0 ? (
             <Empty>No decision would change.</Empty>
           ) : (
