@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     decision_ttl_s: int = 7 * 24 * 3600
     cache_ttl_s: int = 24 * 3600
     claim_lease_ms: int = 5_000  # renewed while the worker lives; a crashed worker's expires
+    # every accepted decision ends: the sweeper fails one still not final this long
+    # after it was accepted (code deadline-exceeded). Must exceed the longest a
+    # decision can legitimately take: evaluation (limit_wall_time_ms) plus the bus's
+    # redelivery budget (attempts x (ack deadline + backoff)); see docs/service.md
+    decision_deadline_s: int = Field(default=600, gt=0)
+    sweep_interval_s: float = Field(default=30.0, gt=0)  # how often the sweeper looks
+    sweep_batch: int = Field(default=100, gt=0)  # decisions failed per sweep at most
 
     # bus and push delivery
     push_secret: str = "dev-push-secret"  # relay -> worker shared secret (local mode)
@@ -146,6 +153,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"ENTAIL_REDIS_SOCKET_TIMEOUT_MS ({self.redis_socket_timeout_ms}) must exceed "
                 f"ENTAIL_REDIS_WAIT_TIMEOUT_MS ({self.redis_wait_timeout_ms})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _deadline_outlasts_evaluation(self) -> Settings:
+        # the sweeper must never end a decision a worker is still allowed to finish
+        if self.decision_deadline_s * 1000 <= 2 * self.limit_wall_time_ms:
+            raise ValueError(
+                f"ENTAIL_DECISION_DEADLINE_S ({self.decision_deadline_s}) must exceed twice "
+                f"ENTAIL_LIMIT_WALL_TIME_MS ({self.limit_wall_time_ms} ms) plus the redelivery budget"
             )
         return self
 

@@ -6,18 +6,21 @@ import asyncio
 import time
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.exceptions import WatchError
 
 from ..models import DecisionRecord
+from ..record_json import dump_record, load_record
 from . import keys
 from .durability import Durability
 
 # Store the final record only if the stored one is not final yet (a redelivered
-# job must not overwrite what another worker stored), then announce it. The very
-# same record stored already counts as stored: this call retried after its reply
-# was lost in a failover.
+# job must not overwrite what another worker stored), then announce it and take
+# the id off the open index. The very same record stored already counts as
+# stored: this call retried after its reply was lost in a failover. (cjson
+# decodes up to 1000 levels: deeper than any record the service writes.)
 _COMPLETE = """
+redis.call('ZREM', KEYS[3], ARGV[3])
 local current = redis.call('GET', KEYS[1])
 if current then
   if current == ARGV[1] then return 1 end
@@ -76,16 +79,37 @@ class DecisionStore:
 
         :class:`~entail.state.durability.DurabilityNotConfirmed` when no replica confirms."""
         key, text = keys.decision(record.decision_id), _dump(record)
-        (stored,) = await self.durability.write(lambda pipe: pipe.set(key, text, ex=self.ttl_s, nx=True))
+        opened = {record.decision_id: int(time.time() * 1000)}
+
+        def build(pipe: Pipeline) -> None:
+            pipe.set(key, text, ex=self.ttl_s, nx=True)
+            if not record.done:  # the sweeper's index: ends it if nothing else does
+                pipe.zadd(keys.open_decisions(), opened, nx=True)
+
+        stored = (await self.durability.write(build))[0]
         return bool(stored) or _text(await self.redis.get(key)) == text
 
     async def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         """The record, or None when absent or another tenant's (indistinguishable)."""
+        record = await self.get_any(decision_id)
+        return record if record is not None and record.tenant == tenant else None
+
+    async def get_any(self, decision_id: str) -> DecisionRecord | None:
+        """The record whatever its tenant (for the services' own use, never an API
+        caller's), or None when absent."""
         raw = await self.redis.get(keys.decision(decision_id))
-        if raw is None:
-            return None
-        record = DecisionRecord.model_validate_json(raw)
-        return record if record.tenant == tenant else None
+        return None if raw is None else load_record(raw)
+
+    async def overdue(self, older_than_ms: int, count: int) -> list[str]:
+        """Up to ``count`` ids of decisions still open (not final) that were created
+        more than ``older_than_ms`` ago, oldest first."""
+        cutoff = int(time.time() * 1000) - older_than_ms
+        ids = await self.redis.zrangebyscore(keys.open_decisions(), "-inf", cutoff, start=0, num=count)
+        return [str(_text(i)) for i in ids]
+
+    async def forget_open(self, decision_id: str) -> None:
+        """Take an id off the open index (its record is final, or gone with its TTL)."""
+        await self.redis.zrem(keys.open_decisions(), decision_id)
 
     async def mark_running(self, decision_id: str, worker: str, started_at: str) -> bool:
         """pending/running → running by ``worker``; False when the record is final or gone.
@@ -100,7 +124,7 @@ class DecisionStore:
                     raw = await pipe.get(key)
                     if raw is None:
                         return False
-                    current = DecisionRecord.model_validate_json(raw)
+                    current = load_record(raw)
                     if current.done:
                         return False
                     running = current.model_copy(
@@ -116,9 +140,15 @@ class DecisionStore:
     async def complete(self, record: DecisionRecord) -> bool:
         """Store a final record durably and signal it; False if another final record
         was already stored. DurabilityNotConfirmed when no replica confirms."""
-        script_keys = [keys.decision(record.decision_id), keys.done_channel(record.decision_id)]
+        script_keys = [
+            keys.decision(record.decision_id),
+            keys.done_channel(record.decision_id),
+            keys.open_decisions(),
+        ]
         (stored,) = await self.durability.write(
-            lambda pipe: pipe.eval(_COMPLETE, len(script_keys), *script_keys, _dump(record), self.ttl_s)
+            lambda pipe: pipe.eval(
+                _COMPLETE, len(script_keys), *script_keys, _dump(record), self.ttl_s, record.decision_id
+            )
         )
         return bool(stored)
 
@@ -177,4 +207,4 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 def _dump(record: DecisionRecord) -> str:
-    return record.model_dump_json(by_alias=True)
+    return dump_record(record)

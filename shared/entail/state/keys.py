@@ -10,6 +10,7 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:decision:{id}`` | string (JSON) | a DecisionRecord, TTL ``decision_ttl_s`` |
 | ``entail:claim:{id}`` | string | the worker holding the decision, TTL = lease |
 | ``entail:done:{id}`` | pub/sub channel | "done" when the record is final |
+| ``entail:decisions:open`` | sorted set | ids of decisions not final, by creation ms (the sweeper) |
 | ``entail:cache:{tenant}:{ruleset_hash}:{request_hash}`` | string | the decision id of a cached result |
 | ``entail:rs:{tenant}:names`` | hash | ruleset name -> latest version |
 | ``entail:rs:{tenant}:{name}:versions`` | hash | version -> RulesetVersion JSON |
@@ -39,6 +40,10 @@ def claim(decision_id: str) -> str:
 
 def done_channel(decision_id: str) -> str:
     return f"entail:done:{decision_id}"
+
+
+def open_decisions() -> str:
+    return "entail:decisions:open"
 
 
 def impact_job(tenant: str, job_id: str) -> str:
