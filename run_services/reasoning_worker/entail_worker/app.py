@@ -30,11 +30,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from entail import reasoning
 from entail.bootstrap import Services, open_services
-from entail.bus.port import DECISIONS
+from entail.bus.announce import publish_decision
+from entail.bus.port import Message
+from entail.ending import fail_dead_letter
 from entail.masking import mask_case
-from entail.models import DECISION_SCHEMA, DecisionError, DecisionRecord, Job, utcnow
+from entail.models import DecisionError, DecisionRecord, Job, utcnow
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
+from entail.sweeper import sweep_once
 
 from .push_auth import CertsUnavailable, PushAuthenticator
 from .rulesets import RulesetCache
@@ -90,8 +93,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/push/reasoning-jobs")
-    async def push(request: Request) -> JSONResponse:
+    async def authenticate(request: Request) -> JSONResponse | None:
+        """None when the caller may push (or sweep), else the refusal to answer."""
         try:
             denied = await authenticator.check(request.headers)
         except CertsUnavailable as exc:
@@ -101,12 +104,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             outcome = "unauthorized" if denied.status == 401 else "forbidden"
             headers = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
             return _reply(denied.status, outcome, denied.reason, headers=headers)
+        return None
+
+    @app.post("/push/reasoning-jobs")
+    async def push(request: Request) -> JSONResponse:
+        if (refused := await authenticate(request)) is not None:
+            return refused
         svc: Services = request.app.state.services
         try:
-            envelope = await request.json()
-            message = envelope["message"]
-            data = base64.b64decode(message["data"], validate=True)
-            attributes = message.get("attributes") or {}
+            _, data, attributes = await _unwrap(request)
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
         try:
@@ -115,7 +121,61 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             log.warning("transient failure, message will be redelivered: %s", exc)
             return _reply(503, "transient-failure", f"state store unavailable: {exc}")
 
+    @app.post("/push/dead-letters")
+    async def push_dead_letter(request: Request) -> JSONResponse:
+        """The cloud's dead-letter path: Pub/Sub pushes each job it gave up on (topic
+        ``reasoning-jobs-dead-letter``); its decision ends ``failed`` with code
+        ``delivery-failed``. A no-op for a decision that ended or never existed."""
+        if (refused := await authenticate(request)) is not None:
+            return refused
+        svc: Services = request.app.state.services
+        try:
+            message_id, data, attributes = await _unwrap(request)
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
+        try:
+            return await _handle_dead_letter(svc, Message(id=message_id, data=data, attributes=attributes))
+        except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
+            log.warning("transient failure, dead letter will be redelivered: %s", exc)
+            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+
+    @app.post("/sweep")
+    async def sweep(request: Request) -> JSONResponse:
+        """Fail the decisions open past ``ENTAIL_DECISION_DEADLINE_S`` (Cloud Scheduler
+        calls this every minute in the cloud, with the push service account's token)."""
+        if (refused := await authenticate(request)) is not None:
+            return refused
+        svc: Services = request.app.state.services
+        try:
+            failed = await sweep_once(svc.decisions, svc.bus, settings)
+        except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
+            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+        return _reply(200, "swept", f"{failed} overdue decision(s) failed", failed=failed)
+
     return app
+
+
+async def _unwrap(request: Request) -> tuple[str, bytes, dict[str, str]]:
+    """Message id, data and attributes of a Pub/Sub push envelope."""
+    envelope = await request.json()
+    message = envelope["message"]
+    data = base64.b64decode(message["data"], validate=True)
+    attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise TypeError("attributes must be an object")
+    message_id = message.get("messageId") or message.get("message_id") or ""
+    return str(message_id), data, {str(k): str(v) for k, v in attributes.items()}
+
+
+async def _handle_dead_letter(svc: Services, message: Message) -> JSONResponse:
+    attempts = int(message.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount") or 0)
+    source = message.attributes.get("CloudPubSubDeadLetterSourceSubscription") or "reasoning-jobs"
+    failed = await fail_dead_letter(svc.decisions, svc.bus, message, attempts, source, None)
+    if failed is None:
+        return _reply(200, "dead-letter-ignored", f"dead letter {message.id}: no open decision to fail")
+    return _reply(
+        200, "delivery-failed", f"decision {failed.decision_id} failed", decision_id=failed.decision_id
+    )
 
 
 async def _handle(
@@ -127,10 +187,20 @@ async def _handle(
         return await _poison(svc, attributes, exc)
 
     existing = await svc.decisions.get(job.tenant, job.decision_id)
-    if existing is not None and existing.done:
+    if existing is None:
+        # only the backend creates decisions: a job for an id it never created (or
+        # another tenant's) is not evaluated, whoever managed to publish it
+        log.warning("job for unknown decision %s of tenant %s dropped", job.decision_id, job.tenant)
+        return _reply(200, "unknown-decision", f"decision {job.decision_id} does not exist; job dropped")
+    if existing.done:
         # a redelivery after the result was stored: make sure the audit trail has it
         await _publish_record(svc, existing)
         return _reply(200, "duplicate", f"decision {job.decision_id} is already {existing.status}")
+    if existing.ruleset.hash != job.ruleset.hash or existing.request_hash != job.request_hash:
+        log.warning("job for decision %s does not match its record; dropped", job.decision_id)
+        return _reply(
+            200, "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
+        )
 
     if not await svc.decisions.claim(job.decision_id, settings.worker_id, settings.claim_lease_ms):
         # try again later: the holder finishes it, or its lease expires (it crashed)
@@ -139,7 +209,11 @@ async def _handle(
     renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
     try:
         started = utcnow()
-        await svc.decisions.mark_running(job.decision_id, settings.worker_id, started)
+        if not await svc.decisions.mark_running(job.decision_id, settings.worker_id, started):
+            # it ended since we looked (the sweeper, a dead letter, another worker)
+            ended = await svc.decisions.get(job.tenant, job.decision_id)
+            status = ended.status if ended is not None else "gone"
+            return _reply(200, "duplicate", f"decision {job.decision_id} is already {status}")
         record = await _evaluate(svc, settings, compiled, job, started)
         stored = await svc.decisions.complete(record)
         if stored and record.status == "succeeded":
@@ -260,8 +334,4 @@ async def _poison(svc: Services, attributes: dict[str, str], exc: ValidationErro
 
 
 async def _publish_record(svc: Services, record: DecisionRecord) -> None:
-    await svc.bus.publish(
-        DECISIONS,
-        record.model_dump_json(by_alias=True).encode(),
-        {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA},
-    )
+    await publish_decision(svc.bus, record)
