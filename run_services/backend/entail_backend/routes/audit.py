@@ -20,7 +20,7 @@ from ..compute import PoolDep
 from ..deps import Auditor, ServicesDep
 from ..problems import Problem, not_found
 from ..schemas import AuditPage, DecisionOut, ImpactRequest, QueryDiff, ReplayOut
-from .decisions import _limits, public
+from .decisions import _limits, json_response, public
 from .rulesets import compile_budget_ms
 
 router = APIRouter(tags=["audit"])
@@ -57,7 +57,7 @@ async def search(
         )
     except ValueError as exc:
         raise Problem(422, "invalid-search", "Invalid search", str(exc)) from None
-    return {"items": [public(r) for r in page.items], "next_page_token": page.next_page_token}
+    return json_response({"items": [public(r) for r in page.items], "next_page_token": page.next_page_token})
 
 
 async def _record(services: Any, tenant: str, decision_id: str) -> DecisionRecord:
@@ -74,7 +74,7 @@ async def _record(services: Any, tenant: str, decision_id: str) -> DecisionRecor
 )
 async def get_audited(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
     """The full audit record: facts, query, answers with proofs, ruleset version."""
-    return public(await _record(services, key.tenant, decision_id))
+    return json_response(public(await _record(services, key.tenant, decision_id)))
 
 
 @router.post(

@@ -26,6 +26,7 @@ from entail.models import (
     request_hash,
     utcnow,
 )
+from entail.record_json import dump_record, dumps, record_dict
 from entail.state.registry import RulesetVersion
 
 from ..deps import Decide, ServicesDep
@@ -39,7 +40,16 @@ SSE_KEEPALIVE_S = 15.0
 
 
 def public(record: DecisionRecord) -> dict[str, Any]:
-    return record.model_dump(exclude={"schema_"})
+    return record_dict(record, by_alias=False, exclude={"schema_"})
+
+
+def json_response(content: Any, response: Response | None = None) -> Response:
+    """``content`` encoded by the standard library, with the status and headers set
+    on ``response``: records carry proofs deeper than the response model's
+    (pydantic's) JSON encoder goes (entail.record_json)."""
+    status = response.status_code if response is not None and response.status_code else 200
+    headers = dict(response.headers) if response is not None else None
+    return Response(dumps(content), status_code=status, headers=headers, media_type="application/json")
 
 
 def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
@@ -155,7 +165,7 @@ async def _serve_cached(services: Services, original: DecisionRecord, digest: st
     await services.decisions.create(served)
     await services.bus.publish(
         DECISIONS_TOPIC,
-        served.model_dump_json(by_alias=True).encode(),
+        dump_record(served).encode(),
         {"decision_id": served.decision_id, "tenant": served.tenant, "schema": DECISION_SCHEMA},
     )
     return served
@@ -165,13 +175,13 @@ def _wait_s(services: Services, wait_ms: int) -> float:
     return min(wait_ms, services.settings.wait_ms_max) / 1000
 
 
-def _respond(record: DecisionRecord, response: Response) -> dict[str, Any]:
+def _respond(record: DecisionRecord, response: Response) -> Response:
     if record.done:
         DECISIONS.labels(record.status).inc()
     else:
         response.status_code = 202
         response.headers["Location"] = f"/v1/decisions/{record.decision_id}"
-    return public(record)
+    return json_response(public(record), response)
 
 
 @router.post(
@@ -230,7 +240,9 @@ async def decide_batch(body: BatchRequest, response: Response, services: Service
     done = sum(r.done for r in records)
     if done < len(records):
         response.status_code = 202
-    return {"done": done, "total": len(records), "decisions": [public(r) for r in records]}
+    return json_response(
+        {"done": done, "total": len(records), "decisions": [public(r) for r in records]}, response
+    )
 
 
 @router.get("/{decision_id}", response_model=DecisionOut)
@@ -239,7 +251,7 @@ async def get_decision(decision_id: str, services: ServicesDep, key: Decide) -> 
     record = await services.decisions.get(key.tenant, decision_id)
     if record is None:
         raise not_found(f"decision {decision_id!r}")
-    return public(record)
+    return json_response(public(record))
 
 
 @router.get(
