@@ -3,17 +3,25 @@
 Nothing is stored, cached or audited: a draft is not a ruleset version, so its
 answers are not decisions. The same engine limits as a decision apply, capped by
 the service's settings; the evaluation runs off the event loop.
+
+Every failure is a problem+json: the engine's named errors a 422, anything else
+(an engine bug) a 500 ``internal-error``. The answer is encoded by the standard
+library (:mod:`entail.record_json`): a proof as deep as ``proof_depth`` allows
+nests deeper than pydantic's JSON encoder goes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from entail import reasoning
+from entail.record_json import dumps
 
 from ..deps import Author, ServicesDep
 from ..problems import Problem
@@ -22,6 +30,7 @@ from .decisions import _check_case, _limits
 from .rulesets import _check_size, _diagnostics
 
 router = APIRouter(tags=["rulesets"])
+log = logging.getLogger("entail.backend.drafts")
 
 
 class DraftEvaluateRequest(BaseModel):
@@ -55,6 +64,18 @@ async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key:
     _check_case(body.facts, body.query, "")
     limits = reasoning.Limits.from_mapping(_limits(services, body.limits))
     try:
+        return await _evaluate(body, limits)
+    except Problem:
+        raise
+    except Exception as exc:  # an engine bug: still a problem+json, never a bare 500
+        log.exception("draft evaluation failed")
+        raise Problem(
+            500, "internal-error", "Internal error", f"the evaluation failed: {type(exc).__name__}"
+        ) from None
+
+
+async def _evaluate(body: DraftEvaluateRequest, limits: reasoning.Limits) -> Response:
+    try:
         ruleset = await asyncio.to_thread(reasoning.compile, body.source, "draft.lp")
     except reasoning.ProgramError as exc:
         raise Problem(
@@ -77,8 +98,9 @@ async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key:
         ) from None
     except reasoning.EntailError as exc:
         raise Problem(422, exc.code, "Evaluation failed", str(exc)) from None
-    return DraftEvaluateOut(
-        answers=[q.to_json() for q in result.answers],
-        result_hash=result.result_hash,
-        stats=dict(result.stats),
-    )
+    out = {
+        "answers": [q.to_json() for q in result.answers],
+        "result_hash": result.result_hash,
+        "stats": dict(result.stats),
+    }
+    return Response(dumps(out), media_type="application/json")
