@@ -121,7 +121,7 @@ async def running(app_state: Any, settings: Settings) -> AsyncIterator[ComputePo
     """The app's pool (``app.state.compute``) and its background jobs
     (``app.state.jobs``, e.g. impact) for the lifetime of the app."""
     pool = open_pool(settings)
-    await asyncio.to_thread(pool.start)
+    pool.start_in_background()  # ready to answer at once; processes start on the pool's threads
     app_state.compute = pool
     app_state.jobs = set()
     try:

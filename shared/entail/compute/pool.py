@@ -136,6 +136,12 @@ class _Slot:
         self.conn: Connection | None = None
         self.started = 0
         self.closed = False  # the pool is closing: never start a replacement
+        self.lock = threading.Lock()  # a warm-up and a task never race on one slot
+
+    def warm(self) -> None:
+        with self.lock:
+            if self.process is None and not self.closed:
+                self.start()
 
     def start(self) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
@@ -173,6 +179,12 @@ class _Slot:
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], budget_ms: int, kill_after_s: float) -> Any:
         """Run one task (on an executor thread); kill and replace the process on overrun."""
+        with self.lock:
+            return self._call(fn, args, budget_ms, kill_after_s)
+
+    def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], budget_ms: int, kill_after_s: float
+    ) -> Any:
         if self.conn is None or self.process is None or not self.process.is_alive():
             self.replace()
         if self.conn is None:
@@ -241,7 +253,7 @@ class ComputePool:
         if start_method == "forkserver":
             ctx.set_forkserver_preload(PRELOAD)
         self._slots = [_Slot(ctx, memory_mb) for _ in range(size)]
-        self._idle: list[_Slot] = []
+        self._idle: list[_Slot] = list(self._slots)  # a slot's process starts on warm-up or first use
         self._waiting: OrderedDict[str, deque[_Item]] = OrderedDict()
         self._queued = 0
         self._running = 0
@@ -252,9 +264,15 @@ class ComputePool:
 
     # lifecycle ------------------------------------------------------------------
     def start(self) -> None:
+        """Start every process now (blocking)."""
         for slot in self._slots:
-            slot.start()
-        self._idle = list(self._slots)
+            slot.warm()
+
+    def start_in_background(self) -> None:
+        """Start the processes on the pool's threads: the service answers at once;
+        a task that comes first waits for its process (a slot starts on first use)."""
+        for slot in self._slots:
+            self._threads.submit(slot.warm)
 
     def close(self) -> None:
         self._closed = True
@@ -266,7 +284,9 @@ class ComputePool:
         self._queued = 0
         for slot in self._slots:
             if slot in self._idle:
-                slot.stop()
+                slot.closed = True
+                with slot.lock:  # waits for a warm-up in progress, so no process is left behind
+                    slot.stop()
             else:  # busy: its thread is waiting on the pipe; killing it ends the wait
                 slot.closed = True
                 slot.kill()

@@ -148,3 +148,16 @@ async def test_a_cancelled_waiting_task_leaves_the_queue(pool: ComputePool) -> N
         await waiting
     assert pool.stats()["queued"] == 0
     await running
+
+
+async def test_processes_start_in_the_background_and_on_first_use() -> None:
+    p = ComputePool(2, queue_max=2)
+    started = time.monotonic()
+    p.start_in_background()
+    assert time.monotonic() - started < 0.2  # the service does not wait for its pool
+    try:
+        results = await asyncio.gather(*(p.run(operator.mul, i, 2, budget_ms=10_000) for i in range(4)))
+        assert results == [0, 2, 4, 6] and len(p.pids()) == 2
+    finally:
+        await asyncio.to_thread(p.close)
+    assert p.pids() == []
