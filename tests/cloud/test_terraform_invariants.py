@@ -10,6 +10,7 @@ and environment variables the services actually read.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from typing import Any
@@ -175,12 +176,14 @@ def test_every_push_subscription_pushes_with_oidc_and_dead_letters(
         name: body for (rtype, name), body in entail.items() if rtype == "google_pubsub_subscription"
     }
     push = {name: body for name, body in subscriptions.items() if "push_config" in body}
-    assert set(push) == {"worker_push", "audit_sink_push"}
+    assert set(push) == {"worker_push", "audit_sink_push", "worker_dead_letter_push"}
     dead_letter_topics = set()
     for name, body in push.items():
         oidc = one(one(body["push_config"])["oidc_token"])
         assert oidc["service_account_email"] == "${google_service_account.push.email}", name
         assert oidc["audience"], name
+        if name == "worker_dead_letter_push":
+            continue  # the end of the line (test_dead_lettered_jobs_end_their_decisions)
         dead_letter = one(body["dead_letter_policy"])
         assert dead_letter["dead_letter_topic"].startswith("${google_pubsub_topic."), name
         dead_letter_topics.add(dead_letter["dead_letter_topic"].split(".")[1])
@@ -189,7 +192,7 @@ def test_every_push_subscription_pushes_with_oidc_and_dead_letters(
         assert retry["minimum_backoff"] and retry["maximum_backoff"], name
         assert body["ack_deadline_seconds"], name
         assert body["message_retention_duration"], name
-    # a dead-letter topic without a subscription drops what it receives
+    # a dead-letter topic without a (pull) subscription for operators drops what it receives
     pulled = {
         body["topic"].split(".")[1] for name, body in subscriptions.items() if "push_config" not in body
     }
@@ -197,6 +200,59 @@ def test_every_push_subscription_pushes_with_oidc_and_dead_letters(
     # the Pub/Sub agent may publish to every dead-letter topic
     agent = entail[("google_pubsub_topic_iam_member", "agent_publishes_dead_letters")]
     assert {v.split(".")[1] for v in agent["for_each"].values()} == dead_letter_topics
+
+
+def test_dead_lettered_jobs_end_their_decisions(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Every accepted decision ends: the jobs' dead-letter topic is pushed to the
+    worker's dead-letter endpoint (the decision fails with delivery-failed),
+    authenticated like every push, and retried rather than dead-lettered again."""
+    sub = entail[("google_pubsub_subscription", "worker_dead_letter_push")]
+    assert sub["topic"] == "${google_pubsub_topic.reasoning_jobs_dead_letter.id}"
+    config = one(sub["push_config"])
+    assert config["push_endpoint"] == "${google_cloud_run_v2_service.worker.uri}/push/dead-letters"
+    oidc = one(config["oidc_token"])
+    assert oidc == {
+        "service_account_email": "${google_service_account.push.email}",
+        "audience": "${local.push_audience}",
+    }
+    assert "dead_letter_policy" not in sub  # a dead letter of a dead letter would loop
+    retry = one(sub["retry_policy"])
+    assert retry["minimum_backoff"] and retry["maximum_backoff"]
+    # the worker verifies that audience (ENTAIL_PUSH_AUDIENCE)
+    assert iac.locals_of(MODULE)["settings_env"]["ENTAIL_PUSH_AUDIENCE"] == "${local.push_audience}"
+
+
+def test_the_sweeper_runs_every_minute_and_outlasts_redelivery(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """Cloud Scheduler calls the worker's POST /sweep with the push account's OIDC
+    token (the worker's only invoker); the deadline it applies outlasts every
+    delivery attempt (ack deadline + maximum backoff each) and the evaluation limit."""
+    job = entail[("google_cloud_scheduler_job", "sweeper")]
+    assert job["schedule"] == "* * * * *"
+    target = one(job["http_target"])
+    assert target["http_method"] == "POST"
+    assert target["uri"] == "${google_cloud_run_v2_service.worker.uri}/sweep"
+    assert one(target["oidc_token"]) == {
+        "service_account_email": "${google_service_account.push.email}",
+        "audience": "${local.push_audience}",
+    }
+    local = iac.locals_of(MODULE)
+    assert "cloudscheduler.googleapis.com" in local["services"]
+    assert "local.decision_deadline_seconds" in json.dumps(local["worker_env"])
+    deadline = local["decision_deadline_seconds"]
+    for var in ("max_delivery_attempts", "worker_ack_deadline_seconds", "retry_maximum_backoff_seconds"):
+        assert f"var.{var}" in deadline, var
+    # evaluated with every value each variable takes (defaults and environments)
+    names = ("max_delivery_attempts", "worker_ack_deadline_seconds", "retry_maximum_backoff_seconds")
+    worst = {n: max(module_variable_values(n)) for n in (*names, "limit_wall_time_ms")}
+    expression = deadline.removeprefix("${").removesuffix("}").replace("ceil(", "math.ceil(")
+    value = eval(re.sub(r"var\.([a-z_]+)", lambda m: str(worst[m.group(1)]), expression), {"math": math})
+    budget = worst["max_delivery_attempts"] * (
+        worst["worker_ack_deadline_seconds"] + worst["retry_maximum_backoff_seconds"]
+    )
+    assert value > budget + 2 * worst["limit_wall_time_ms"] / 1000, (value, budget)
+    assert value >= int(COMPUTED["ENTAIL_DECISION_DEADLINE_S"])  # the stand-in is the defaults' value
 
 
 def test_topics_are_the_designs_and_keep_messages(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -358,6 +414,7 @@ COMPUTED = {
     "ENTAIL_RATE_LIMIT_PER_S": "50",
     "ENTAIL_CORS_ORIGINS": '["https://app.example.com"]',
     "ENTAIL_PUBLIC_BASE_URL": "https://api.example.com",
+    "ENTAIL_DECISION_DEADLINE_S": "3380",  # sweeper.tf with the defaults: 5 x (60 + 600) + 2 x 10 + 60
 }
 SECRETS = {
     "ENTAIL_REDIS_URL": "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",

@@ -40,6 +40,8 @@ resource "google_pubsub_topic" "decisions" {
 # reasoning-jobs-dead-letter: jobs the worker refused max_delivery_attempts times.
 #   publisher:   the Pub/Sub service agent (dead-lettering of worker_push)
 #   subscriber:  reasoning-jobs-dead-letter (pull; operators inspect and replay)
+#                and worker_dead_letter_push (the job's decision ends failed,
+#                code delivery-failed: every accepted decision ends)
 resource "google_pubsub_topic" "reasoning_jobs_dead_letter" {
   #checkov:skip=CKV_GCP_83:Google-managed encryption; messages live at most the retention period and carry what the audit table keeps anyway
   project                    = var.project_id
@@ -76,6 +78,41 @@ resource "google_pubsub_subscription" "reasoning_jobs_dead_letter" {
   expiration_policy {
     ttl = "" # never expires, even when nobody pulls for a month
   }
+}
+
+# Every accepted decision ends: each dead-lettered job is pushed to the worker,
+# which stores its decision as failed (code delivery-failed), signals it and
+# publishes it on decisions (one audit row). Failing a final decision is a no-op,
+# so redeliveries are harmless. No dead-letter policy of its own: it is the end of
+# the line, retried until the message expires (the pull subscription above keeps
+# a copy, and the sweeper, sweeper.tf, ends the decision at its deadline anyway).
+resource "google_pubsub_subscription" "worker_dead_letter_push" {
+  project                    = var.project_id
+  name                       = "reasoning-worker-dead-letter-push"
+  topic                      = google_pubsub_topic.reasoning_jobs_dead_letter.id
+  labels                     = local.labels
+  ack_deadline_seconds       = 60
+  message_retention_duration = local.dead_letter_retention
+
+  push_config {
+    push_endpoint = "${google_cloud_run_v2_service.worker.uri}/push/dead-letters"
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = local.push_audience
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_seconds}s"
+    maximum_backoff = "${var.retry_maximum_backoff_seconds}s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_service_account_iam_member.pubsub_signs_as_push]
 }
 
 resource "google_pubsub_subscription" "decisions_dead_letter" {

@@ -11,7 +11,10 @@ locals {
 
   # push requests carry Google-signed OIDC tokens (pubsub.tf), which the
   # worker verifies with ENTAIL_PUSH_* of settings_env (main.tf)
-  worker_env = local.common_env
+  worker_env = merge(local.common_env, {
+    # the sweeper (sweeper.tf) ends decisions open past this
+    ENTAIL_DECISION_DEADLINE_S = tostring(local.decision_deadline_seconds)
+  })
 
   backend_secret_env = merge(local.redis_secret_env, {
     ENTAIL_API_KEYS_JSON = google_secret_manager_secret.api_keys.secret_id
