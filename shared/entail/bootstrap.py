@@ -25,6 +25,7 @@ from .state.decisions import DecisionStore
 from .state.durability import Durability
 from .state.ratelimit import RateLimiter
 from .state.registry import RulesetRegistry
+from .state.waiters import DoneWaiters
 
 
 @dataclass
@@ -41,6 +42,14 @@ class Services:
     redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
     _audit: AuditStore | None = None
     _clients: RedisClients | None = None  # owned: closed with the services
+    _waiters: DoneWaiters | None = None
+
+    @property
+    def waiters(self) -> DoneWaiters:
+        """This process's waiters for done signals (one shared subscription), made on first use."""
+        if self._waiters is None:
+            self._waiters = DoneWaiters(self.decisions, self.settings.waiters_max)
+        return self._waiters
 
     @property
     def audit(self) -> AuditStore:
@@ -50,6 +59,8 @@ class Services:
         return self._audit
 
     async def aclose(self) -> None:
+        if self._waiters is not None:
+            await self._waiters.aclose()
         await self.bus.close()
         if self._audit is not None:
             self._audit.close()

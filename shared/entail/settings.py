@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     redis_master_name: str = "entail"
     redis_read_url: str = ""
     redis_socket_timeout_ms: int = 5_000
+    # connections per client pool; a call waits (up to the socket timeout) for a free one
+    redis_max_connections: int = Field(default=100, ge=4)
     # how long one Redis call keeps retrying connection, timeout and read-only
     # errors (a failover); None: 10 s with Sentinels or a read URL, 1 s otherwise
     redis_retry_window_ms: int | None = None
@@ -57,6 +59,20 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 100
     wait_ms_max: int = 30_000
     batch_max_cases: int = 100
+    # clients waiting at once per backend process (wait_ms, SSE); one more gets a 503
+    waiters_max: int = Field(default=1_000, ge=1)
+
+    # fairness between tenants on the worker tier (state/quotas.py): decisions a
+    # tenant may have queued or running (429 past it; a batch must fit whole), and
+    # evaluating at once across all workers (the rest wait parked, in order)
+    tenant_max_open: int = Field(default=1_000, ge=1)
+    tenant_max_running: int = Field(default=2, ge=1)
+
+    # size caps on what a decision stores: answers over all its queries, and the
+    # final record's JSON (facts included); past either it fails with
+    # limit-answers / limit-record-size instead of storing a huge record
+    limit_answers: int = Field(default=10_000, ge=1)
+    record_max_bytes: int = Field(default=4_000_000, ge=10_000)
 
     # engine limits for one decision (caps on what a request may ask for)
     limit_derived_facts: int = 1_000_000

@@ -39,7 +39,9 @@ from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 from entail.sweeper import sweep_once
 
+from . import fairness
 from .push_auth import CertsUnavailable, PushAuthenticator
+from .record_caps import cap_record
 from .rulesets import RulesetCache
 
 log = logging.getLogger("entail.worker")
@@ -72,7 +74,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, services) as app.state.services:
+        async with (
+            open_services(settings, services) as app.state.services,
+            fairness.drainer(app.state.services, settings),
+        ):
             yield
 
     app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
@@ -202,11 +207,16 @@ async def _handle(
             200, "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
         )
 
+    if not await fairness.take_turn(svc, settings, job, data, attributes):
+        # over its tenant's running quota: parked, republished when a slot frees
+        return _reply(200, "deferred", f"decision {job.decision_id} waits for a slot of its tenant")
+
     if not await svc.decisions.claim(job.decision_id, settings.worker_id, settings.claim_lease_ms):
         # try again later: the holder finishes it, or its lease expires (it crashed)
         return _reply(503, "claimed", f"decision {job.decision_id} is being evaluated by another worker")
 
     renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
+    turn = fairness.Turn(svc, settings, job)
     try:
         started = utcnow()
         if not await svc.decisions.mark_running(job.decision_id, settings.worker_id, started):
@@ -215,6 +225,7 @@ async def _handle(
             status = ended.status if ended is not None else "gone"
             return _reply(200, "duplicate", f"decision {job.decision_id} is already {status}")
         record = await _evaluate(svc, settings, compiled, job, started)
+        record = await asyncio.to_thread(cap_record, record, settings)
         stored = await svc.decisions.complete(record)
         if stored and record.status == "succeeded":
             await svc.cache.put(
@@ -226,6 +237,7 @@ async def _handle(
         renew.cancel()
         with suppress(asyncio.CancelledError):
             await renew
+        await turn.end()
     return _reply(200, final.status, f"decision {job.decision_id} {final.status}")
 
 

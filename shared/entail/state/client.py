@@ -137,11 +137,26 @@ def connect_clients(settings: Settings) -> RedisClients:
             **options,
         )
         return RedisClients(primary, replica, sentinel)
-    primary = aioredis.Redis.from_url(settings.redis_url, retry=DeadlineRetry(window), **options)
+    primary = _queueing_client(settings.redis_url, settings, retry=DeadlineRetry(window), **options)
     if settings.redis_read_url:
-        replica = aioredis.Redis.from_url(settings.redis_read_url, retry=DeadlineRetry(window), **options)
+        replica = _queueing_client(settings.redis_read_url, settings, retry=DeadlineRetry(window), **options)
         return RedisClients(primary, replica)
     return RedisClients(primary, primary)
+
+
+def _queueing_client(url: str, settings: Settings, **kwargs: Any) -> aioredis.Redis:
+    """A client whose pool makes a call wait (up to the socket timeout) for a free
+    connection when all ``ENTAIL_REDIS_MAX_CONNECTIONS`` are busy: a burst of
+    requests queues for a moment instead of failing with "Too many connections"."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout_ms / 1000,
+        **kwargs,
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # closed with the client, as from_url's own pool
+    return client
 
 
 def connect(settings: Settings) -> aioredis.Redis:

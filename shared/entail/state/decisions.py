@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import redis.asyncio as aioredis
@@ -11,7 +12,7 @@ from redis.exceptions import WatchError
 
 from ..models import DecisionRecord
 from ..record_json import dump_record, load_record
-from . import keys
+from . import keys, quotas
 from .durability import Durability
 
 # Store the final record only if the stored one is not final yet (a redelivered
@@ -21,6 +22,7 @@ from .durability import Durability
 # decodes up to 1000 levels: deeper than any record the service writes.)
 _COMPLETE = """
 redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
 local current = redis.call('GET', KEYS[1])
 if current then
   if current == ARGV[1] then return 1 end
@@ -30,6 +32,16 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('PUBLISH', KEYS[2], 'done')
 return 1
+"""
+
+# The record only when it is the tenant's: its head carries the tenant (records
+# are written with ``"tenant"`` among the first fields, before any nested one), so
+# another tenant's record is neither sent nor parsed.
+_GET_FOR_TENANT = """
+local head = redis.call('GETRANGE', KEYS[1], 0, 1023)
+local i = string.find(head, '"tenant":', 1, true)
+if not i or string.sub(head, i + 9, i + 8 + #ARGV[1]) ~= ARGV[1] then return false end
+return redis.call('GET', KEYS[1])
 """
 
 # Take a free claim, or confirm one this worker holds already (a retried SET NX
@@ -70,6 +82,7 @@ class DecisionStore:
         self.ttl_s = ttl_s
         self.durability = durability or Durability(redis)
         self._claim = redis.register_script(_CLAIM)
+        self._get_for_tenant = redis.register_script(_GET_FOR_TENANT)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
@@ -91,14 +104,26 @@ class DecisionStore:
 
     async def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         """The record, or None when absent or another tenant's (indistinguishable)."""
-        record = await self.get_any(decision_id)
-        return record if record is not None and record.tenant == tenant else None
+        raw = await self.get_text(tenant, decision_id)
+        if raw is None:
+            return None
+        record = await _parse(raw)
+        return record if record.tenant == tenant else None
+
+    async def get_text(self, tenant: str, decision_id: str) -> bytes | None:
+        """The stored JSON of the record, unparsed (entail.record_text), or None when
+        absent or another tenant's. The tenant is checked in Redis on the record's
+        head before the record is sent: another tenant's id costs what a missing one does."""
+        raw = await self._get_for_tenant(keys=[keys.decision(decision_id)], args=[_tenant_field(tenant)])
+        if not raw:
+            return None
+        return raw if isinstance(raw, bytes) else str(raw).encode()
 
     async def get_any(self, decision_id: str) -> DecisionRecord | None:
         """The record whatever its tenant (for the services' own use, never an API
         caller's), or None when absent."""
         raw = await self.redis.get(keys.decision(decision_id))
-        return None if raw is None else load_record(raw)
+        return None if raw is None else await _parse(raw)
 
     async def overdue(self, older_than_ms: int, count: int) -> list[str]:
         """Up to ``count`` ids of decisions still open (not final) that were created
@@ -144,6 +169,7 @@ class DecisionStore:
             keys.decision(record.decision_id),
             keys.done_channel(record.decision_id),
             keys.open_decisions(),
+            quotas.open_key(record.tenant),  # the tenant's open quota (state/quotas.py)
         ]
         (stored,) = await self.durability.write(
             lambda pipe: pipe.eval(
@@ -204,6 +230,21 @@ async def _await_subscribed(pubsub: PubSub, deadline: float) -> None:
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
+
+
+PARSE_INLINE_MAX_BYTES = 64 * 1024
+"""A record larger than this is parsed in a thread: the event loop keeps serving."""
+
+
+async def _parse(raw: bytes | str) -> DecisionRecord:
+    if len(raw) > PARSE_INLINE_MAX_BYTES:
+        return await asyncio.to_thread(load_record, raw)
+    return load_record(raw)
+
+
+def _tenant_field(tenant: str) -> str:
+    """How the record's JSON spells its tenant field's value, with the comma after it."""
+    return json.dumps(tenant, ensure_ascii=False) + ","
 
 
 def _dump(record: DecisionRecord) -> str:
