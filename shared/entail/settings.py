@@ -145,6 +145,18 @@ class Settings(BaseSettings):
     # origins allowed to call the API from a browser (the web app on another origin),
     # a JSON list, e.g. ENTAIL_CORS_ORIGINS='["https://app.example.com"]'
     cors_origins: list[str] = Field(default_factory=list)
+    # serve the web app's *.map source maps (a debugging aid; off: they are 404)
+    webapp_source_maps: bool = False
+
+    # requests without a valid API key: 401s per client address, then 429
+    unauthenticated_rate_per_s: float = Field(default=1.0, gt=0)
+    unauthenticated_burst: int = Field(default=20, ge=1)
+    # how often (s) ENTAIL_API_KEYS_FILE is checked for changes: keys reload without a restart
+    api_keys_reload_s: float = Field(default=2.0, ge=0)
+    # per ruleset: publishing past ruleset_max_versions, or a new tag past
+    # ruleset_max_tags, is refused (409); lists of versions and tag moves are paginated
+    ruleset_max_versions: int = Field(default=1000, ge=1)
+    ruleset_max_tags: int = Field(default=100, ge=1)
 
     # the backend's compute pool (docs/service.md "Compute pool"): compile, validate,
     # example cases, draft evaluation, replay and impact run in these processes,

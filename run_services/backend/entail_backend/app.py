@@ -2,74 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entail.bootstrap import Services, open_services
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 
 from . import compute, problems, webapp
+from .guard import RequestGuard
 from .metrics import observe
 from .problems import Problem, problem_response
 from .routes import audit, decisions, drafts, health, rulesets, whoami
+
+log = logging.getLogger("entail.backend")
 
 API_DESCRIPTION = """\
 Entail answers decisions over case facts with a published Datalog ruleset, with
 a proof for every answer. Authenticate with `Authorization: Bearer <api key>`.
 Errors are RFC 9457 problem+json.
 """
-
-
-class BodySizeLimit:
-    """413 for bodies over ``limit`` bytes, by Content-Length or while streaming."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, receive, send, int(declared))
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge(seen)
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge as exc:
-            await self._reject(scope, receive, send, exc.size)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
-        problem = Problem(
-            413,
-            "payload-too-large",
-            "Payload too large",
-            f"the request body is {size} bytes or more; the limit is {self.limit}",
-        )
-        await problem_response(problem, scope["path"])(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -117,7 +76,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     dist = settings.static_dir or webapp.default_dist()
     if (dist / "index.html").is_file():
-        webapp.mount(app, dist)  # after every API route: it only answers what they do not
+        # after every API route: it only answers what they do not
+        webapp.mount(app, dist, source_maps=settings.webapp_source_maps)
     else:
 
         @app.get("/", include_in_schema=False)
@@ -140,19 +100,25 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             return await call_next(request)
         except (RedisConnectionError, RedisTimeoutError) as exc:
+            # the exception names the host and port: logged, never answered
+            log.warning("state store unavailable on %s %s: %s", request.method, request.url.path, exc)
             return problem_response(
                 Problem(
                     503,
                     "unavailable",
                     "Service unavailable",
-                    f"state store unavailable: {exc}",
+                    "state store unavailable; retry shortly",
                     headers={"Retry-After": "1"},
                 ),
                 request.url.path,
             )
 
     app.middleware("http")(observe)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    # authenticate before any body is read, bound and check the body (guard.py)
+    app.add_middleware(RequestGuard, limit=settings.max_body_bytes)
+    # outside the guard: its 401/413/422 are compressed like everything else;
+    # server-sent events are never buffered (text/event-stream is excluded)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:  # the web app served from another origin (the CDN) calls the API
         app.add_middleware(
             CORSMiddleware,

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from entail.auth import ApiKey
 from entail.bootstrap import Services
+from entail.state.ratelimit import key_bucket
 
 from .problems import Problem
 
@@ -26,6 +27,11 @@ def _unauthorized(detail: str) -> Problem:
 
 
 async def authenticate(request: Request, services: ServicesDep) -> ApiKey:
+    """The key the request guard (guard.py) found before the body was read; looked
+    up here only when the app runs without the guard."""
+    found: ApiKey | None = getattr(request.state, "api_key", None)
+    if found is not None:
+        return found
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header: send 'Authorization: Bearer <api key>'")
@@ -55,7 +61,7 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
             )
         settings = services.settings
         decision = await services.rate_limiter.take(
-            key.id, settings.rate_limit_per_s, settings.rate_limit_burst
+            key_bucket(key.tenant, key.id), settings.rate_limit_per_s, settings.rate_limit_burst
         )
         headers = {
             "RateLimit-Limit": str(decision.limit),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -42,8 +43,20 @@ class Problem(Exception):
         }
 
 
+class ProblemResponse(JSONResponse):
+    """JSON that survives the text it quotes: a problem may echo a client's string
+    holding a lone surrogate, which UTF-8 cannot encode; then every non-ASCII
+    character is written as its escape (the same JSON, still valid)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
 def problem_response(problem: Problem, instance: str) -> JSONResponse:
-    return JSONResponse(
+    return ProblemResponse(
         problem.body(instance), status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE
     )
 

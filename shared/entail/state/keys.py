@@ -22,7 +22,7 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
 | ``entail:impact:{tenant}:{job_id}`` | string (JSON) | an impact job's progress and result, TTL ``impact_job_ttl_s`` |
-| ``entail:rl:{key_id}`` | hash | token bucket of one API key |
+| ``entail:rl:{bucket}`` | hash | token bucket: ``key:[tenant,key_id]`` or ``addr:{ip}`` (401s) |
 """
 
 from __future__ import annotations
@@ -74,5 +74,5 @@ def source(digest: str) -> str:
     return f"entail:src:{digest}"
 
 
-def rate_bucket(key_id: str) -> str:
-    return f"entail:rl:{key_id}"
+def rate_bucket(bucket: str) -> str:
+    return f"entail:rl:{bucket}"

@@ -1,4 +1,5 @@
-"""Per-key rate limits: one token bucket per API key, updated atomically in Lua.
+"""Rate limits: one token bucket per API key (tenant + key id) and one per client
+address for unauthenticated requests, updated atomically in Lua.
 
 The script reads the server clock (``TIME``), so every backend instance agrees
 on refills whatever its own clock says. Each take carries a random token that the
@@ -8,6 +9,7 @@ failover) gets the same outcome again instead of a second token.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from dataclasses import dataclass
@@ -38,6 +40,17 @@ return {allowed, tostring(tokens)}
 """
 
 
+def key_bucket(tenant: str, key_id: str) -> str:
+    """The bucket of one API key: its tenant and id (two tenants' keys may share an
+    id), JSON-encoded so that no (tenant, id) pair can spell another's."""
+    return "key:" + json.dumps([tenant, key_id], separators=(",", ":"))
+
+
+def address_bucket(address: str) -> str:
+    """The bucket of the unauthenticated requests (401s) of one client address."""
+    return f"addr:{address}"
+
+
 @dataclass(frozen=True)
 class RateDecision:
     """The outcome of one :meth:`RateLimiter.take`, ready for ``RateLimit-*`` headers."""
@@ -53,13 +66,14 @@ class RateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._take = redis.register_script(_TAKE)
 
-    async def take(self, key_id: str, rate_per_s: float, burst: int) -> RateDecision:
-        """Take one token from ``key_id``'s bucket (``burst`` tokens, refilled at
-        ``rate_per_s``); not allowed when less than one token is left."""
+    async def take(self, bucket: str, rate_per_s: float, burst: int) -> RateDecision:
+        """Take one token from ``bucket`` (:func:`key_bucket`, :func:`address_bucket`:
+        ``burst`` tokens, refilled at ``rate_per_s``); not allowed when less than
+        one token is left."""
         if rate_per_s <= 0 or burst < 1:
             raise ValueError(f"rate limit needs rate_per_s > 0 and burst >= 1, got {rate_per_s}, {burst}")
         token = secrets.token_hex(8)
-        allowed, raw = await self._take(keys=[keys.rate_bucket(key_id)], args=[rate_per_s, burst, token])
+        allowed, raw = await self._take(keys=[keys.rate_bucket(bucket)], args=[rate_per_s, burst, token])
         tokens = float(raw)
         return RateDecision(
             allowed=bool(allowed),

@@ -39,6 +39,25 @@ class RulesetVersion(BaseModel):
     masked_predicates: list[str] = Field(default_factory=list)
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a ruleset, or None: the one check every entry point
+    (the API's request models, the registry, the CLI) applies."""
+    if NAME_RE.match(name) and not HASH_RE.match(name):
+        return None
+    return (
+        f"invalid ruleset name {name!r}: letters, digits, '_', '.', '-'; start with a letter "
+        "(at most 64, and not a 64-digit hex hash, which would read as a version hash)"
+    )
+
+
+class RegistryFull(Exception):
+    """A per-ruleset cap (``ENTAIL_RULESET_MAX_VERSIONS`` / ``_MAX_TAGS``) is reached."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"the ruleset has the most {what} allowed ({limit})")
+        self.what, self.limit = what, limit
+
+
 class RulesetSummary(BaseModel):
     name: str
     latest: int
@@ -57,7 +76,7 @@ class TagMove(BaseModel):
 # KEYS: versions, bysource, names, hashes, src, byhash, publish token
 # ARGV: name, hash, version JSON with "version":0 (filled in here), source,
 #       identity (hash + masking options: the same source with another mask is a new version),
-#       a random token of this call
+#       a random token of this call, the most versions allowed ({-1, ''} past it)
 # A latest version created under this call's token is this call retried after a
 # lost reply: reported as created.
 _PUBLISH = """
@@ -78,6 +97,7 @@ if existing then
   end
 end
 local version = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') + 1
+if version > tonumber(ARGV[7]) then return {-1, ''} end
 local text = fill(ARGV[3], version)
 redis.call('HSET', KEYS[1], tostring(version), text)
 redis.call('HSET', KEYS[2], ARGV[5], tostring(version))
@@ -89,12 +109,15 @@ redis.call('SET', KEYS[7], ARGV[6])
 return {1, text}
 """
 
-# KEYS: tags, taglog, versions; ARGV: tag, version, move JSON template.
-# Returns the move as JSON, or false when there is no such version. A newest
+# KEYS: tags, taglog, versions; ARGV: tag, version, move JSON template, most tags.
+# Returns the move as JSON, false when there is no such version, '!full' for a
+# new tag past the most tags. A newest
 # move with this call's tag, version, author and time is this call retried after
 # a lost reply: returned as it is, not logged twice.
 _SET_TAG = """
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return false end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+  and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return '!full' end
 local head = redis.call('LINDEX', KEYS[2], 0)
 if head then
   local ok, last = pcall(cjson.decode, head)
@@ -144,16 +167,15 @@ class RulesetRegistry:
         tests: builtins.list[dict[str, Any]],
         published_by: str,
         masked_predicates: builtins.list[str] | None = None,
+        max_versions: int = 1_000_000_000,
     ) -> tuple[RulesetVersion, bool]:
         """The new version and True, or the latest version and False when that has
         the same source and masked predicates (publishing is idempotent).
 
-        ValueError for an invalid name."""
-        if not NAME_RE.match(name) or HASH_RE.match(name):
-            raise ValueError(
-                f"invalid ruleset name {name!r}: letters, digits, '_', '.', '-'; start with a letter "
-                "(at most 64, and not a 64-digit hex hash)"
-            )
+        ValueError for an invalid name, RegistryFull past ``max_versions``."""
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
         digest = source_hash(source)
         template = RulesetVersion(
             tenant=tenant,
@@ -182,10 +204,13 @@ class RulesetRegistry:
             source,
             f"{digest}|{','.join(template.masked_predicates)}",
             secrets.token_hex(8),
+            str(max_versions),
         ]
         ((created, text),) = await self.durability.write(
             lambda pipe: pipe.eval(_PUBLISH, len(script_keys), *script_keys, *script_args)
         )
+        if created == -1:
+            raise RegistryFull("versions", max_versions)
         return _version(text), bool(created)
 
     async def list(self, tenant: str) -> builtins.list[RulesetSummary]:
@@ -208,6 +233,33 @@ class RulesetRegistry:
     async def versions(self, tenant: str, name: str) -> builtins.list[RulesetVersion]:
         raw = await self.redis.hgetall(keys.ruleset(tenant, name, "versions"))
         return sorted((_version(v) for v in raw.values()), key=lambda v: v.version)
+
+    async def versions_page(
+        self, tenant: str, name: str, before: int | None, size: int
+    ) -> tuple[builtins.list[RulesetVersion], int | None]:
+        """Up to ``size`` versions numbered below ``before`` (the newest when None),
+        oldest first, and the ``before`` of the next older page (None at the end).
+        Versions are numbered 1..latest without gaps, so a page is one HMGET."""
+        latest = await self.redis.hget(keys.ruleset_names(tenant), name)
+        if latest is None:
+            return [], None
+        top = int(latest) if before is None else min(int(latest), before - 1)
+        low = max(1, top - size + 1)
+        if top < 1:
+            return [], None
+        numbers = [str(n) for n in range(low, top + 1)]
+        raw = await self.redis.hmget(keys.ruleset(tenant, name, "versions"), numbers)
+        page = [_version(r) for r in raw if r is not None]
+        return page, (low if low > 1 else None)
+
+    async def tag_history_page(
+        self, tenant: str, name: str, offset: int, size: int
+    ) -> tuple[builtins.list[TagMove], int | None]:
+        """Up to ``size`` tag moves from ``offset`` (newest first), and the offset of
+        the next page (None at the end)."""
+        raw = await self.redis.lrange(keys.ruleset(tenant, name, "taglog"), offset, offset + size)
+        more = len(raw) > size
+        return [TagMove.model_validate_json(r) for r in raw[:size]], (offset + size if more else None)
 
     async def get(self, tenant: str, name: str, version: int | str) -> RulesetVersion | None:
         if version == "latest":
@@ -257,10 +309,13 @@ class RulesetRegistry:
             raw = await self.redis.get(keys.source(digest))  # published a moment ago
         return _text(raw) if raw is not None else None
 
-    async def set_tag(self, tenant: str, name: str, tag: str, version: int, moved_by: str) -> TagMove:
+    async def set_tag(
+        self, tenant: str, name: str, tag: str, version: int, moved_by: str, max_tags: int = 1_000_000_000
+    ) -> TagMove:
         """Point ``tag`` at ``version`` and append the move to the tag history.
 
-        ValueError for an invalid tag or a version that does not exist."""
+        ValueError for an invalid tag or a version that does not exist;
+        RegistryFull for a new tag when the ruleset has ``max_tags``."""
         if not TAG_RE.match(tag) or tag == "latest":
             raise ValueError(
                 f"invalid tag {tag!r}: lower-case letters, digits, '_' and '-', starting with a letter "
@@ -274,11 +329,19 @@ class RulesetRegistry:
         ]
         (text,) = await self.durability.write(
             lambda pipe: pipe.eval(
-                _SET_TAG, len(script_keys), *script_keys, tag, str(version), move.model_dump_json()
+                _SET_TAG,
+                len(script_keys),
+                *script_keys,
+                tag,
+                str(version),
+                move.model_dump_json(),
+                str(max_tags),
             )
         )
         if text is None:
             raise ValueError(f"no version {version} of ruleset {name!r}")
+        if _text(text) == "!full":
+            raise RegistryFull("tags", max_tags)
         return TagMove.model_validate(json.loads(text))
 
     async def tag_history(self, tenant: str, name: str) -> builtins.list[TagMove]:

@@ -30,6 +30,9 @@ def test_backend_answers_503(stack: LocalStack) -> None:
         ready = acme.get("/readyz")
         assert ready.status_code == 503 and "Redis is unreachable" in ready.json()["detail"]
         assert acme.get("/healthz").status_code == 200  # alive, just not ready
+        # no internal address (or the password in a Redis URL) in any answer
+        for text in (r.text, ready.text):
+            assert "127.0.0.1" not in text and f":{stack.stack.redis.port}" not in text
 
 
 def test_worker_answers_503_so_the_job_is_redelivered(stack: LocalStack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +14,8 @@ from entail.bus.relay import pending_lag
 from ..deps import ServicesDep
 from ..metrics import BUS_LAG, REGISTRY
 from ..problems import Problem
+
+log = logging.getLogger("entail.backend")
 
 router = APIRouter(tags=["operations"])
 
@@ -34,7 +38,9 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
     try:
         await services.redis.ping()
     except Exception as exc:
-        raise Problem(503, "unavailable", "Service unavailable", f"Redis is unreachable: {exc}") from None
+        # the exception names the host and port (and a URL may carry a password): logged only
+        log.warning("readyz: Redis is unreachable: %s", exc)
+        raise Problem(503, "unavailable", "Service unavailable", "Redis is unreachable") from None
     return {"status": "ready", "redis": "ok"}
 
 

@@ -6,14 +6,14 @@ the service's limits; the event loop only awaits."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from entail import reasoning
 from entail.audit.schema import RulesetRecord
 from entail.compute import tasks
-from entail.state.registry import source_hash
+from entail.state.registry import RegistryFull, name_problem, source_hash
 
 from .. import compute
 from ..compute import PoolDep
@@ -40,7 +40,14 @@ def _diagnostics(items: list[reasoning.Diagnostic]) -> list[DiagnosticOut]:
     return [DiagnosticOut(**d.to_json(), rendered=d.render()) for d in items]
 
 
+def _check_name(name: str) -> None:
+    """A name no ruleset can have names none: 404, before any key is built from it."""
+    if name_problem(name) is not None:
+        raise not_found(f"ruleset {name!r}")
+
+
 async def _summary(services: Any, tenant: str, name: str) -> Any:
+    _check_name(name)
     summary = await services.registry.summary(tenant, name)
     if summary is None:
         raise not_found(f"ruleset {name!r}")
@@ -147,9 +154,19 @@ async def publish(
             f"{len(failures)} of {len(tests)} example case(s) failed; the version was not published",
             failures=failures,
         )
-    version, created = await services.registry.publish(
-        key.tenant, body.name, body.source, body.description, tests, key.id, body.masked_predicates
-    )
+    try:
+        version, created = await services.registry.publish(
+            key.tenant,
+            body.name,
+            body.source,
+            body.description,
+            tests,
+            key.id,
+            body.masked_predicates,
+            max_versions=services.settings.ruleset_max_versions,
+        )
+    except RegistryFull as exc:
+        raise _full(exc) from None
     # the audit trail has every version before any decision can use it; idempotent,
     # so publishing the same source again repairs a version whose audit write failed
     await asyncio.to_thread(services.audit.put_ruleset, RulesetRecord.from_version(version, body.source))
@@ -173,13 +190,26 @@ async def list_rulesets(services: ServicesDep, key: Reader) -> RulesetList:
     )
 
 
+def _full(exc: RegistryFull) -> Problem:
+    setting = "ENTAIL_RULESET_MAX_VERSIONS" if exc.what == "versions" else "ENTAIL_RULESET_MAX_TAGS"
+    return Problem(409, f"too-many-{exc.what}", f"Too many {exc.what}", f"{exc} ({setting})", limit=exc.limit)
+
+
+PageSize = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+
+
 @router.get("/{name}", response_model=RulesetOut, responses={404: {"description": "no such ruleset"}})
-async def get_ruleset(name: str, services: ServicesDep, key: Reader) -> RulesetOut:
-    """A ruleset with all its versions (without sources) and its tags."""
-    versions = await services.registry.versions(key.tenant, name)
-    if not versions:
-        raise not_found(f"ruleset {name!r}")
+async def get_ruleset(
+    name: str,
+    services: ServicesDep,
+    key: Reader,
+    page_size: PageSize = 100,
+    before: Annotated[int | None, Query(ge=2, description="versions numbered below this")] = None,
+) -> RulesetOut:
+    """A ruleset with its tags and a page of its versions (without sources): the
+    newest ``page_size``, oldest first; ``next_before`` asks for the older ones."""
     summary = await _summary(services, key.tenant, name)
+    versions, next_before = await services.registry.versions_page(key.tenant, name, before, page_size)
     tags = dict(summary.tags)
     return RulesetOut(
         name=name,
@@ -187,6 +217,7 @@ async def get_ruleset(name: str, services: ServicesDep, key: Reader) -> RulesetO
         tags=tags,
         updated_at=summary.updated_at,
         versions=[_version_out(v, tags) for v in versions],
+        next_before=next_before,
     )
 
 
@@ -212,20 +243,34 @@ async def get_version(name: str, version: str, services: ServicesDep, key: Reade
 )
 async def move_tag(name: str, tag: str, body: TagRequest, services: ServicesDep, key: Author) -> TagMoveOut:
     """Point ``tag`` (e.g. ``prod``) at a version; recorded with who and when."""
+    _check_name(name)
     if await services.registry.get(key.tenant, name, body.version) is None:
         raise not_found(f"version {body.version} of ruleset {name!r}")
     try:
-        move = await services.registry.set_tag(key.tenant, name, tag, body.version, key.id)
+        move = await services.registry.set_tag(
+            key.tenant, name, tag, body.version, key.id, max_tags=services.settings.ruleset_max_tags
+        )
     except ValueError as exc:
         raise Problem(422, "invalid-tag", "Invalid tag", str(exc)) from None
+    except RegistryFull as exc:
+        raise _full(exc) from None
     return TagMoveOut(**move.model_dump())
 
 
 @router.get("/{name}/tags", response_model=TagsOut, responses={404: {"description": "no such ruleset"}})
-async def get_tags(name: str, services: ServicesDep, key: Reader) -> TagsOut:
-    """Current tags and every move, newest first."""
-    if not await services.registry.versions(key.tenant, name):
-        raise not_found(f"ruleset {name!r}")
+async def get_tags(
+    name: str,
+    services: ServicesDep,
+    key: Reader,
+    page_size: PageSize = 100,
+    offset: Annotated[int, Query(ge=0, description="skip this many moves")] = 0,
+) -> TagsOut:
+    """Current tags and a page of their moves, newest first; ``next_offset`` asks
+    for the older ones."""
     summary = await _summary(services, key.tenant, name)
-    history = await services.registry.tag_history(key.tenant, name)
-    return TagsOut(tags=dict(summary.tags), history=[TagMoveOut(**m.model_dump()) for m in history])
+    history, next_offset = await services.registry.tag_history_page(key.tenant, name, offset, page_size)
+    return TagsOut(
+        tags=dict(summary.tags),
+        history=[TagMoveOut(**m.model_dump()) for m in history],
+        next_offset=next_offset,
+    )
