@@ -153,10 +153,6 @@ def _check_arities(program: Program, rep: _Reporter) -> list[Signature]:
 # safety ----------------------------------------------------------------------
 
 
-def _plain_var(term: TermNode) -> Var | None:
-    return term if isinstance(term, Var) else None
-
-
 def _is_arith(term: TermNode) -> bool:
     return isinstance(term, BinOp | Minus)
 
@@ -164,17 +160,26 @@ def _is_arith(term: TermNode) -> bool:
 def binding_closure(
     literals: Iterable[Literal | ConditionLiteral], bound: set[str], globals_of: AggGlobals
 ) -> set[str]:
-    """Variables bound by positive atoms and assignments, to a fixpoint."""
+    """Variables bound by positive atoms and assignments, to a fixpoint.
+
+    A worklist: a literal is looked at again only when one of its variables
+    becomes bound, so the cost is linear in the size of the rule even when
+    assignments are written in reverse order.
+    """
     bound = set(bound)
     pending = list(literals)
-    changed = True
-    while changed:
-        changed = False
-        for lit in pending:
-            new = binds(lit, bound, globals_of)
-            if new - bound:
-                bound |= new
-                changed = True
+    watchers: dict[str, list[Literal | ConditionLiteral]] = {}
+    for lit in pending:
+        if isinstance(lit, Comparison | Aggregate):
+            for v in literal_vars(lit):
+                watchers.setdefault(v.name, []).append(lit)
+    while pending:
+        lit = pending.pop()
+        new = binds(lit, bound, globals_of) - bound
+        if new:
+            bound |= new
+            for name in new:
+                pending.extend(watchers.get(name, ()))
     return bound
 
 
@@ -189,17 +194,29 @@ def binds(lit: Literal | ConditionLiteral, bound: set[str], globals_of: AggGloba
                 out.add(lin[0])
         return out
     if isinstance(lit, Comparison) and lit.op == "=":
-        for target, source in ((lit.left, lit.right), (lit.right, lit.left)):
-            var = _plain_var(target)
-            if var is not None and var.name not in bound and not var.anonymous:
-                if all(v.name in bound for v in term_vars(source)):
-                    return {var.name}
-        return set()
+        solved = solve_equation(lit, bound)
+        return set() if solved is None else {solved[0]}
     if isinstance(lit, Aggregate):
         name = assigned_var(lit, globals_of)
         if name is not None and all(v in bound for v in aggregate_needs(lit, name, globals_of)):
             return {name}
     return set()
+
+
+def solve_equation(lit: Comparison, bound: set[str]) -> tuple[str, TermNode, TermNode] | None:
+    """``(X, target, source)`` when ``lit`` (an ``=``) can assign ``X``, else ``None``.
+
+    One side (the target) is ``X`` or linear in ``X`` (``m*X + n``, see :func:`linear`)
+    with ``X`` unbound, and every variable of the other side (the source) is bound:
+    gringo solves ``X+1 = Y`` for ``X`` as it inverts ``p(X+1)``. The left side is
+    tried first, as for a plain assignment.
+    """
+    for target, source in ((lit.left, lit.right), (lit.right, lit.left)):
+        lin = linear(target)
+        if lin is not None and lin[0] not in bound:
+            if all(v.name in bound for v in term_vars(source)):
+                return lin[0], target, source
+    return None
 
 
 def linear(term: TermNode) -> tuple[str, int, int] | None:
@@ -266,8 +283,15 @@ def aggregate_needs(agg: Aggregate, assigned: str | None, globals_of: AggGlobals
     return needed
 
 
-def aggregate_global_vars(rule: Rule, agg: Aggregate) -> set[str]:
+def aggregate_global_vars(rule: Rule, agg: Aggregate, outside: set[str] | None = None) -> set[str]:
     """Element variables of ``agg`` that occur elsewhere in ``rule``."""
+    if outside is None:
+        outside = _outside_vars(rule)
+    inside = {v.name for el in agg.elements for v in element_vars(el)}
+    return inside & outside
+
+
+def _outside_vars(rule: Rule) -> set[str]:
     # variables inside the elements of any aggregate are local to it unless they
     # also occur in the head, a plain body literal or an aggregate guard
     outside: set[str] = {v.name for v in rule.head.vars()}
@@ -278,8 +302,7 @@ def aggregate_global_vars(rule: Rule, agg: Aggregate) -> set[str]:
                     outside |= {v.name for v in term_vars(guard.term)}
             continue
         outside |= {v.name for v in literal_vars(lit)}
-    inside = {v.name for el in agg.elements for v in element_vars(el)}
-    return inside & outside
+    return outside
 
 
 def element_vars(el: AggregateElement) -> list[Var]:
@@ -305,7 +328,11 @@ def literal_vars(lit: Literal | ConditionLiteral) -> list[Var]:
 
 def aggregate_globals(rule: Rule) -> AggGlobals:
     """For each aggregate of the rule (by id), its global variables."""
-    return {id(lit): aggregate_global_vars(rule, lit) for lit in rule.body if isinstance(lit, Aggregate)}
+    aggregates = [lit for lit in rule.body if isinstance(lit, Aggregate)]
+    if not aggregates:
+        return {}
+    outside = _outside_vars(rule)  # the same for every aggregate: computed once
+    return {id(lit): aggregate_global_vars(rule, lit, outside) for lit in aggregates}
 
 
 def _check_safety(rule: Rule, rep: _Reporter) -> None:
@@ -332,7 +359,9 @@ def _check_safety(rule: Rule, rep: _Reporter) -> None:
             need(v for g in (lit.left, lit.right) if g is not None for v in term_vars(g.term))
             globals_ = globals_of.get(id(lit), set())
             for el in lit.elements:
-                local_bound = binding_closure(el.condition, bound | globals_, globals_of)
+                # only the element's own variables matter: keeps this linear in the rule
+                mine = {v.name for v in element_vars(el)}
+                local_bound = binding_closure(el.condition, (bound & mine) | globals_, globals_of)
                 inner: list[Var] = [v for t in el.terms for v in term_vars(t)]
                 for c in el.condition:
                     if isinstance(c, Positive):

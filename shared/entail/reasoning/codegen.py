@@ -18,6 +18,7 @@ contributing facts) — provenance taken during the one evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .analyse import Signature, linear
@@ -38,6 +39,7 @@ class Layout:
     pred_ids: dict[Signature, int] = field(default_factory=dict)
     index_slots: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
     constants: dict[str, Const] = field(default_factory=dict)
+    _const_idents: dict[str, str] = field(default_factory=dict)  # constant name -> identifier
 
     def pid(self, sig: Signature) -> int:
         if sig not in self.pred_ids:
@@ -51,11 +53,11 @@ class Layout:
         return self.index_slots[key]
 
     def const(self, name: str) -> str:
-        ident = f"k_{len(self.constants)}"
-        for existing, value in self.constants.items():
-            if value.name == name:
-                return existing
-        self.constants[ident] = Const(name)
+        ident = self._const_idents.get(name)
+        if ident is None:
+            ident = f"k_{len(self.constants)}"
+            self._const_idents[name] = ident
+            self.constants[ident] = Const(name)
         return ident
 
 
@@ -74,8 +76,19 @@ def vname(name: str) -> str:
     return "v_" + name.replace("_", "__").replace("'", "_q")
 
 
+_Frame = tuple[str, str, list[str], list[str], dict[str, str], int, int]
+
+
 class _Writer:
-    def __init__(self, layout: Layout, explain: bool, name: str, helpers: list[str]) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        explain: bool,
+        name: str,
+        helpers: list[str],
+        positions: dict[int, int] | None = None,
+        last_use: dict[str, float] | None = None,
+    ) -> None:
         self.layout = layout
         self.explain = explain
         self.helpers = helpers
@@ -83,6 +96,15 @@ class _Writer:
         self.tmp = 0
         self.done: list[str] = []
         self.base = name
+        self.stack: list[_Frame] = []  # callers of the function being written
+        # liveness (see _liveness): only variables still used are passed on a split
+        self.positions = positions or {}
+        self.last_use = last_use or {}
+        self.collecting: list[str] = []  # the accumulator (and fact variables) of an element
+        # explain mode: top-level values the head records, moved into the chain
+        # ``_pv`` (nested pairs, flattened once per derivation) when they die on a split
+        self.chain: dict[str, int] = {}
+        self.binding_idents: set[str] = set()
         self._start(name, "F, N, D, I, P, chk", [f"    c = {TICK}"])
 
     def _start(self, name: str, params: str, prologue: list[str]) -> None:
@@ -103,16 +125,47 @@ class _Writer:
         # CPython refuses more than 20 nested loops and 100 indentation levels
         return self.loops >= MAX_LOOPS or self.ind >= MAX_INDENT
 
-    def split(self, bound: set[str]) -> None:
-        """Continue the rule in a new function that receives every bound variable."""
-        cont = f"{self.base}_c{len(self.done) + 1}"
-        args = [vname(v) for v in sorted(bound)] + [acc for _, acc in self.aggregates]
-        joined = "".join(", " + a for a in args)
+    def split(self, bound: set[str], position: int) -> None:
+        """Continue in a new function that receives the variables still used.
+
+        Variables no later step (nor the head) reads are dropped from ``bound``,
+        so a long rule passes a handful of arguments per split instead of all
+        of its variables (quadratic source). In explain mode the values the
+        head records are kept: dead ones move into the chain ``_pv``.
+        """
+        live = sorted(v for v in bound if self.last_use.get(v, -1) >= position)
+        bound.intersection_update(live)
+        extra: list[str] = list(self.collecting)
+        if self.explain and not self.collecting:
+            idents = {vname(v) for v in live}
+            dead = [x for x in sorted(self.binding_idents) if x not in idents and x not in self.chain]
+            dead += [acc for _, acc in self.aggregates if acc not in self.chain]
+            if dead:
+                for x in dead:
+                    self.chain[x] = len(self.chain)
+                self.binding_idents.difference_update(dead)
+                previous = "_pv" if len(self.chain) > len(dead) else "None"
+                self.emit(f"_pv = ({previous}, ({''.join(x + ', ' for x in dead)}))")
+            if self.chain:
+                extra.append("_pv")
+        cont = f"{self.base}_c{len(self.done) + len(self.stack) + 1}"
+        joined = "".join(", " + a for a in [vname(v) for v in live] + extra)
         self.emit(f"c = {cont}(F, N, D, I, P, chk, c{joined})")
-        self._finish()
+        self.stack.append(
+            (self.name, self.params, self.prologue, self.lines, self.hoisted, self.ind, self.loops)
+        )
         self._start(cont, f"F, N, D, I, P, chk, c{joined}", [])
 
+    def unwind(self, depth: int) -> None:
+        """Finish the functions split off since the stack was ``depth`` deep."""
+        while len(self.stack) > depth:
+            self._finish()
+            (self.name, self.params, self.prologue, self.lines, self.hoisted, self.ind, self.loops) = (
+                self.stack.pop()
+            )
+
     def source(self, comment: str) -> str:
+        self.unwind(0)
         self._finish()
         return comment + "\n" + "\n\n".join(self.done)
 
@@ -274,7 +327,9 @@ class _Writer:
         # account for the work before the loop, not per element: cheaper, and the
         # total work of a call is still bounded between two checks
         self.emit(f"c -= len({iterable})")
-        self.emit("if c <= 0: c = chk()")
+        # while an aggregate collects, its elements count toward the derived-facts limit
+        pending = f"len({self.collecting[0]})" if self.collecting else ""
+        self.emit(f"if c <= 0: c = chk({pending})")
         self.loops += 1
         if fact_var:
             self.block(f"for {fact_var} in {iterable}:")
@@ -290,11 +345,14 @@ class _Writer:
         argument whose variable is still unbound (``X+1`` against 5 binds ``X = 4``),
         then check every argument forward with clingo's arithmetic."""
         bound = set(bound)
+        # invert first, in any argument order: q(X-X, X+1) binds X from X+1 and
+        # then checks X-X; the planner guarantees every variable is bound after this
         for tmp, arg in deferred:
             if all(v.name in bound for v in term_vars(arg)):
                 continue
             lin = linear(arg)
-            assert lin is not None, f"planned an atom with a non-invertible argument {arg}"
+            if lin is None or lin[0] in bound:
+                continue
             var, m, n = lin
             x = vname(var)
             self.block(f"if type({tmp}) is int:")
@@ -303,6 +361,8 @@ class _Writer:
             self.emit(f"{x} = _wrap({x} // {m})")
             bound.add(var)
         for tmp, arg in deferred:
+            missing = [v.name for v in term_vars(arg) if v.name not in bound]
+            assert not missing, f"planned an atom whose argument {arg} cannot be matched"
             self.block(f"if {tmp} == {self.value(arg)}:")
 
     def absent(self, step: Absent) -> None:
@@ -325,37 +385,62 @@ class _Writer:
             self.block(f"if not {index}.get({key}):")
 
     def steps(self, steps: list[Step] | tuple[Step, ...], bound: set[str], facts: list[str] | None) -> None:
+        top = not self.collecting
         for step in steps:
-            if facts is None and self.needs_split():
-                self.split(bound)
+            if self.needs_split():
+                self.split(bound, self.positions.get(id(step), 0))
             if isinstance(step, Scan):
                 fact_var = None
                 if facts is not None:
                     fact_var = self.fresh("f")
                     facts.append(f"({self.layout.pid(step.atom.signature)}, {fact_var})")
+                    self.collecting.append(fact_var)  # a split inside the element passes it on
                 self.scan(step, bound, fact_var)
-                bound |= {v.name for v in step.atom.vars()}
+                names = {v.name for v in step.atom.vars()}
+                bound |= names
             elif isinstance(step, Filter):
                 c = step.comparison
                 left, right = self.value(c.left), self.value(c.right)
                 self.block(f"if {self.compare(c.op, left, right)}:")
+                names = set()
             elif isinstance(step, Assign):
-                c = step.comparison
-                source = c.right if step.value_on_right else c.left
-                self.emit(f"{vname(step.var)} = {self.value(source)}")
+                self.assign(step)
+                names = {step.var}
                 bound.add(step.var)
             elif isinstance(step, Absent):
                 self.absent(step)
+                names = set()
             else:
                 self.aggregate(step, bound)
+                names = {step.assigns} if step.assigns else set()
+            if self.explain and top:
+                self.binding_idents.update(vname(n) for n in names)
+
+    def assign(self, step: Assign) -> None:
+        c = step.comparison
+        source = c.right if step.value_on_right else c.left
+        x = vname(step.var)
+        if step.inverse is None:
+            self.emit(f"{x} = {self.value(source)}")
+            return
+        # m*X + n = value: X = (value - n) / m when exact, then checked forward (32-bit)
+        target = c.left if step.value_on_right else c.right
+        m, n = step.inverse
+        value = self.value(source)
+        self.block(f"if type({value}) is int:")
+        self.emit(f"{x} = _wrap({value} - ({n}))")
+        self.block(f"if {x} % ({m}) == 0:")
+        self.emit(f"{x} = _wrap({x} // ({m}))")
+        self.block(f"if {self.value(target)} == {value}:")
 
     def aggregate(self, step: AggregateStep, bound: set[str]) -> None:
         agg = step.aggregate
         acc = self.fresh("g")
         self.emit(f"{acc} = {{}}" if self.explain else f"{acc} = set()")
-        outer, loops = self.ind, self.loops
+        outer, loops, depth = self.ind, self.loops, len(self.stack)
         for el in step.elements:
             facts: list[str] | None = [] if self.explain else None
+            self.collecting = [acc]
             self.steps(el.steps, set(bound), facts)
             values = [self.value(t) for t in el.element.terms]
             tup = "(" + ", ".join(values) + ",)"
@@ -368,7 +453,9 @@ class _Writer:
                 self.emit(f"{acc}[{key}] = {fact_tuple}")
             else:
                 self.emit(f"{acc}.add({tup})")
+            self.unwind(depth)  # back in the function that holds the accumulator
             self.ind, self.loops = outer, loops
+        self.collecting = []
         val = self.fresh("v")
         self.emit(f"{val} = _agg_{agg.function}({acc})")
         if step.assigns is not None:
@@ -396,9 +483,16 @@ class _Writer:
         prov = self.local("P", pid)
         self.block(f"if _h not in {full} and _h not in {new}:")
         self.emit(f"{new}.add(_h)")
-        bindings = "(" + "".join(vname(v) + ", " for v in binding_vars) + ")"
+        if self.chain:
+            self.emit("_fl = _flat(_pv)")
+
+        def ref(ident: str) -> str:
+            at = self.chain.get(ident)
+            return ident if at is None else f"_fl[{at}]"
+
+        bindings = "(" + "".join(ref(vname(v)) + ", " for v in binding_vars) + ")"
         # ordered by body position so every variant of a rule records them alike
-        aggs = "(" + "".join(a + ", " for _, a in sorted(self.aggregates)) + ")"
+        aggs = "(" + "".join(ref(a) + ", " for _, a in sorted(self.aggregates)) + ")"
         self.emit(f"{prov}[_h] = ({rule_index}, {bindings}, {aggs})")
 
 
@@ -431,28 +525,62 @@ def _pyexpr(term: TermNode) -> str:
 
 def binding_vars(plan_steps: list[Step]) -> list[str]:
     """Top-level variables bound by a plan, in the order the rule's proof reports them."""
-    out: list[str] = []
+    out: set[str] = set()
     for step in plan_steps:
-        names: list[str] = []
         if isinstance(step, Scan):
-            names = [v.name for v in step.atom.vars()]
+            out.update(v.name for v in step.atom.vars())
         elif isinstance(step, Assign):
-            names = [step.var]
+            out.add(step.var)
         elif isinstance(step, AggregateStep) and step.assigns:
-            names = [step.assigns]
-        for n in names:
-            if n not in out:
-                out.append(n)
+            out.add(step.assigns)
     return sorted(out)
 
 
+def _liveness(steps: list[Step], head: Atom) -> tuple[dict[int, int], dict[str, float]]:
+    """Number the steps in the order the writer emits them (elements inside their
+    aggregate) and give each variable the number of its last use (the head: inf)."""
+    positions: dict[int, int] = {}
+    last: dict[str, float] = {}
+    counter = 0
+
+    def use(terms: list[TermNode], at: int) -> None:
+        for t in terms:
+            for v in term_vars(t):
+                if last.get(v.name, -1) < at:
+                    last[v.name] = at
+
+    def walk(seq: list[Step] | tuple[Step, ...]) -> None:
+        nonlocal counter
+        for step in seq:
+            counter += 1
+            here = positions[id(step)] = counter
+            if isinstance(step, Scan | Absent):
+                use(list(step.atom.args), here)
+            elif isinstance(step, Filter | Assign):
+                use([step.comparison.left, step.comparison.right], here)
+            else:
+                for el in step.elements:
+                    walk(el.steps)
+                    counter += 1
+                    use(list(el.element.terms), counter)
+                counter += 1
+                agg = step.aggregate
+                use([g.term for g in (agg.left, agg.right) if g is not None], counter)
+
+    walk(steps)
+    for v in head.vars():
+        last[v.name] = float("inf")
+    return positions, last
+
+
 def generate(
-    plans: list[RulePlan], layout: Layout, explain: bool
+    plans: list[RulePlan], layout: Layout, explain: bool, tick: Callable[[], None] | None = None
 ) -> tuple[str, list[list[Variant]], list[list[Variant]]]:
     """Source of a module with one function per rule variant.
 
     Returns the source and, per rule (in ``plans`` order), its full-read
-    variant list and its delta variants.
+    variant list and its delta variants. ``tick`` is called once per variant
+    (the compile-time limit).
     """
     chunks: list[str] = []
     helpers: list[str] = []
@@ -465,7 +593,10 @@ def generate(
         variants = [(plan.full, False)] + [(d, True) for d in plan.deltas]
         for k, (steps, is_delta) in enumerate(variants):
             name = f"r{rule.index}_{'d' if is_delta else 'f'}{k}"
-            w = _Writer(layout, explain, name, helpers)
+            if tick is not None:
+                tick()
+            positions, last_use = _liveness(steps, rule.head)
+            w = _Writer(layout, explain, name, helpers, positions, last_use)
             w.steps(steps, set(), None)
             w.head(rule.head, rule.index, binding_vars(steps))
             chunks.append(w.source(f"# line {rule.span.line}: {rule.text}"))

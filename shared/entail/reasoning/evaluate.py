@@ -23,10 +23,11 @@ from operator import itemgetter
 from typing import Any
 
 from .codegen import TICK
-from .errors import DerivedFactsLimitExceeded, WallTimeLimitExceeded
+from .errors import DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .limits import Limits
 
 RuleFn = Callable[..., None]
+RELEASE_S_PER_ELEMENT = 4e-7
 _EMPTY: frozenset[tuple[Any, ...]] = frozenset()
 
 
@@ -113,11 +114,16 @@ def evaluate(
     rounds = 0
     current: list[int] = []
 
-    def check() -> int:
+    def check(collecting: int = 0) -> int:
+        """Called by the generated loops every TICK steps; ``collecting`` is the size
+        of the element set of the aggregate being collected, which counts toward the
+        derived-facts limit (it holds tuples just like derived facts do)."""
         now = time.monotonic()
-        if now > deadline:
+        # releasing a large element set takes time too (measured: 0.2-0.4 µs a tuple): reserve it,
+        # so that stopping, freeing included, ends close to the limit
+        if now + collecting * RELEASE_S_PER_ELEMENT > deadline:
             raise WallTimeLimitExceeded(limits.wall_time_ms, int((now - start) * 1000))
-        pending = derived + sum(len(N[p]) for p in current)
+        pending = derived + sum(len(N[p]) for p in current) + collecting
         if pending > limits.derived_facts:
             raise DerivedFactsLimitExceeded(limits.derived_facts, pending)
         return TICK
@@ -143,22 +149,29 @@ def evaluate(
             raise DerivedFactsLimitExceeded(limits.derived_facts, derived)
         return grew
 
-    for stratum in strata:
-        current = stratum.pids
-        for fn in stratum.full:
-            fn(F, N, D, I, P, check)
-        rounds += 1
-        grew = commit()
-        if not stratum.recursive:
-            continue
-        while grew:
-            check()
-            for fn, delta_pid in stratum.delta:
-                if D[delta_pid]:
-                    fn(F, N, D, I, P, check)
+    try:
+        for stratum in strata:
+            current = stratum.pids
+            for fn in stratum.full:
+                fn(F, N, D, I, P, check)
             rounds += 1
             grew = commit()
-        for pid in current:
-            D[pid] = _EMPTY
+            if not stratum.recursive:
+                continue
+            while grew:
+                check()
+                for fn, delta_pid in stratum.delta:
+                    if D[delta_pid]:
+                        fn(F, N, D, I, P, check)
+                rounds += 1
+                grew = commit()
+            for pid in current:
+                D[pid] = _EMPTY
+    except LimitExceeded as exc:
+        # the traceback holds the generated functions' frames and with them every
+        # partial result (an aggregate's element set can be millions of tuples):
+        # drop it here, while the collector is still paused, so they are freed now
+        # and not traversed by the next full collection
+        raise exc.with_traceback(None) from None
     store = Store(F, P, derived, rounds, (time.monotonic() - start) * 1000.0)
     return store

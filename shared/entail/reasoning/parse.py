@@ -35,7 +35,7 @@ from .syntax import (
     TermNode,
     Var,
 )
-from .terms import INT_MAX
+from .terms import INT_MAX, wrap32
 
 AGGREGATES = ("count", "sum", "min", "max")
 UNSUPPORTED_DIRECTIVES = (
@@ -448,7 +448,8 @@ class _Parser:
                 return Num(-INT_MAX - 1, t.span)
             operand = self.nested(self.unary)
             if isinstance(operand, Num):
-                return Num(-operand.value, t.span)
+                # folded with clingo's 32-bit wrap-around: -(-2147483648) is -2147483648
+                return Num(wrap32(-operand.value), t.span)
             return Minus(operand, t.span)
         return self.primary()
 

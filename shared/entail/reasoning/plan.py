@@ -12,9 +12,19 @@ scan can use a hash index on its bound columns.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .analyse import Signature, aggregate_globals, aggregate_needs, assigned_var, binds
+from .analyse import (
+    Signature,
+    aggregate_globals,
+    aggregate_needs,
+    assigned_var,
+    binds,
+    linear,
+    solve_equation,
+)
 from .syntax import (
     Aggregate,
     AggregateElement,
@@ -39,7 +49,7 @@ class Scan:
 
     atom: Atom
     delta: bool
-    bound: frozenset[str]  # variables bound before this step
+    bound: frozenset[str]  # variables of the atom bound before this step
     literal_index: int  # position in the rule body (or element condition)
 
 
@@ -51,12 +61,14 @@ class Filter:
 
 @dataclass(frozen=True)
 class Assign:
-    """``Var = term`` with the term's variables bound."""
+    """``Var = term`` with the term's variables bound; with ``inverse = (m, n)`` the
+    other side is ``m*Var + n`` and ``Var`` is solved for (``X+1 = Y``), as gringo does."""
 
     var: str
     comparison: Comparison
     value_on_right: bool
     literal_index: int
+    inverse: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +122,25 @@ def _bound_args(atom: Atom, bound: set[str]) -> int:
 def _schedulable(atom: Atom, bound: set[str]) -> bool:
     """An atom can be scanned once every variable of its arithmetic arguments is
     bound: before it, by a plain variable argument of the atom itself
-    (``e(X, X+1)``), or by inverting a linear argument (``e(X+1)``)."""
+    (``e(X, X+1)``), or by inverting a linear argument (``e(X+1)``, in any
+    argument position: ``q(X-X, X+1)`` inverts ``X+1`` and then checks ``X-X``)."""
     own = bound | binds(Positive(atom), bound, {})
     return all(v.name in own for a in atom.args if not isinstance(a, Var) for v in term_vars(a))
+
+
+def _rank(lit: Literal | ConditionLiteral, bound: set[str], globals_of: dict[int, set[str]]) -> int | None:
+    """When a non-atom literal is ready: 0 filter, 1 assignment, 2 negation, 3 aggregate."""
+    if isinstance(lit, Comparison):
+        if all(v.name in bound for v in term_vars(lit.left) + term_vars(lit.right)):
+            return 0
+        return 1 if binds(lit, bound, globals_of) else None
+    if isinstance(lit, Negative):
+        return 2 if all(v.name in bound for v in lit.atom.vars() if not v.anonymous) else None
+    if isinstance(lit, Aggregate):
+        var = assigned_var(lit, globals_of)
+        target = var if var is not None and var not in bound else None
+        return 3 if all(v in bound for v in aggregate_needs(lit, target, globals_of)) else None
+    return None
 
 
 def order(
@@ -120,62 +148,90 @@ def order(
     bound: set[str],
     globals_of: dict[int, set[str]],
     first: int | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> list[Step]:
-    """Greedy join order. ``first`` is the index of the literal read from delta."""
-    bound = set(bound)
-    pending = list(literals)
-    steps: list[Step] = []
+    """Greedy join order. ``first`` is the index of the literal read from delta.
 
-    def take(idx: int, lit: Literal | ConditionLiteral) -> None:
-        pending.remove((idx, lit))
+    At each step: a ready filter, else a ready assignment, negation or aggregate
+    (each the earliest in the body), else the schedulable positive atom with the
+    most bound arguments (the earliest on a tie). Readiness is kept up to date
+    incrementally (a literal is re-examined only when one of its variables gets
+    bound, and heaps give the next choice), so planning is O(n log n) in the
+    size of the rule rather than quadratic. ``tick`` is called once per step
+    (the compile-time limit).
+    """
+    bound = set(bound)
+    lits = dict(literals)
+    pending = set(lits)
+    steps: list[Step] = []
+    watchers: dict[str, list[int]] = {}
+    for idx, lit in literals:
+        for name in _watched(lit, globals_of):
+            watchers.setdefault(name, []).append(idx)
+    ready: list[list[int]] = [[], [], [], []]  # per rank, heaps of body positions
+    atoms: list[tuple[int, int]] = []  # heap of (-bound arguments, body position)
+
+    def classify(idx: int) -> None:
+        lit = lits[idx]
+        if isinstance(lit, Positive):
+            if _schedulable(lit.atom, bound):
+                heapq.heappush(atoms, (-_bound_args(lit.atom, bound), idx))
+        else:
+            rank = _rank(lit, bound, globals_of)
+            if rank is not None:
+                heapq.heappush(ready[rank], idx)
+
+    def take(idx: int) -> None:
+        lit = lits[idx]
+        pending.discard(idx)
         steps.append(_step(idx, lit, bound, globals_of, delta=(idx == first)))
-        bound.update(binds(lit, bound, globals_of))
+        new = binds(lit, bound, globals_of) - bound
+        bound.update(new)
+        touched: set[int] = set()
+        for name in new:
+            touched.update(watchers.get(name, ()))
+        for j in touched & pending:
+            classify(j)
+
+    def next_ready() -> int | None:
+        for rank, heap in enumerate(ready):
+            while heap:
+                idx = heap[0]
+                if idx in pending and _rank(lits[idx], bound, globals_of) == rank:
+                    return idx
+                heapq.heappop(heap)  # stale: taken, or ready for another rank now
+        while atoms:
+            score, idx = atoms[0]
+            lit = lits[idx]
+            if idx in pending and isinstance(lit, Positive) and -score == _bound_args(lit.atom, bound):
+                return idx
+            heapq.heappop(atoms)  # stale: taken, or a newer entry scores it higher
+        return None
 
     if first is not None:
-        for idx, lit in pending:
-            # the delta atom leads unless its arithmetic needs variables bound elsewhere
-            if idx == first and isinstance(lit, Positive) and _schedulable(lit.atom, bound):
-                take(idx, lit)
-                break
+        lead = lits.get(first)
+        # the delta atom leads unless its arithmetic needs variables bound elsewhere
+        if isinstance(lead, Positive) and _schedulable(lead.atom, bound):
+            take(first)
+    for idx in sorted(pending):
+        classify(idx)
     while pending:
-        ready = _ready_non_atom(pending, bound, globals_of)
-        if ready is not None:
-            take(*ready)
-            continue
-        atoms = [
-            (i, lit) for i, lit in pending if isinstance(lit, Positive) and _schedulable(lit.atom, bound)
-        ]
-        if not atoms:
-            raise AssertionError(f"unsafe literals left after analysis: {pending}")
-        best: tuple[int, Literal | ConditionLiteral] = max(
-            atoms, key=lambda p: (_bound_args(p[1].atom, bound), -p[0])
-        )
-        take(*best)
+        if tick is not None:
+            tick()
+        chosen = next_ready()
+        if chosen is None:
+            raise AssertionError(f"unsafe literals left after analysis: {sorted(pending)}")
+        take(chosen)
     return steps
 
 
-def _ready_non_atom(
-    pending: list[tuple[int, Literal | ConditionLiteral]],
-    bound: set[str],
-    globals_of: dict[int, set[str]],
-) -> tuple[int, Literal | ConditionLiteral] | None:
-    # filters first (they only shrink), then assignments, negations, aggregates
-    for rank in range(4):
-        for idx, lit in pending:
-            if rank == 0 and isinstance(lit, Comparison):
-                if all(v.name in bound for v in term_vars(lit.left) + term_vars(lit.right)):
-                    return idx, lit
-            elif rank == 1 and isinstance(lit, Comparison) and binds(lit, bound, globals_of):
-                return idx, lit
-            elif rank == 2 and isinstance(lit, Negative):
-                if all(v.name in bound for v in lit.atom.vars() if not v.anonymous):
-                    return idx, lit
-            elif rank == 3 and isinstance(lit, Aggregate):
-                var = assigned_var(lit, globals_of)
-                target = var if var is not None and var not in bound else None
-                if all(v in bound for v in aggregate_needs(lit, target, globals_of)):
-                    return idx, lit
-    return None
+def _watched(lit: Literal | ConditionLiteral, globals_of: dict[int, set[str]]) -> set[str]:
+    """Variables whose binding can change when (or how well) ``lit`` can be scheduled."""
+    if isinstance(lit, Positive | Negative):
+        return {v.name for v in lit.atom.vars()}
+    if isinstance(lit, Comparison):
+        return {v.name for v in term_vars(lit.left) + term_vars(lit.right)}
+    return aggregate_needs(lit, None, globals_of)
 
 
 def _step(
@@ -186,18 +242,24 @@ def _step(
     delta: bool,
 ) -> Step:
     if isinstance(lit, Positive):
-        return Scan(lit.atom, delta, frozenset(bound), idx)
+        return Scan(lit.atom, delta, frozenset(v.name for v in lit.atom.vars() if v.name in bound), idx)
     if isinstance(lit, Negative):
         return Absent(lit.atom, idx)
     if isinstance(lit, Comparison):
-        if all(v.name in bound for v in term_vars(lit.left) + term_vars(lit.right)):
+        solved = solve_equation(lit, bound) if lit.op == "=" else None
+        if solved is None:
             return Filter(lit, idx)
-        target = lit.left if isinstance(lit.left, Var) and lit.left.name not in bound else lit.right
-        assert isinstance(target, Var)
-        return Assign(target.name, lit, value_on_right=target is lit.left, literal_index=idx)
+        solved_var, target, source = solved
+        inverse = None
+        if not isinstance(target, Var):
+            lin = linear(target)
+            assert lin is not None
+            inverse = (lin[1], lin[2])
+        return Assign(solved_var, lit, value_on_right=source is lit.right, literal_index=idx, inverse=inverse)
     var = assigned_var(lit, globals_of)
     assigns = var if var is not None and var not in bound else None
-    inner_bound = bound | globals_of.get(id(lit), set())
+    # the elements only see the aggregate's global variables (all bound by now)
+    inner_bound = set(globals_of.get(id(lit), set()))
     elements = tuple(
         ElementPlan(el, tuple(order(list(enumerate(el.condition)), inner_bound, globals_of)))
         for el in lit.elements
@@ -205,12 +267,14 @@ def _step(
     return AggregateStep(lit, assigns, elements, idx)
 
 
-def plan_rule(rule: Rule, recursive: set[Signature]) -> RulePlan:
-    """Join plans for one rule; ``recursive`` holds the signatures of its stratum."""
+def plan_rule(rule: Rule, recursive: set[Signature], tick: Callable[[], None] | None = None) -> RulePlan:
+    """Join plans for one rule; ``recursive`` holds the signatures of its stratum.
+
+    ``tick`` is called once per planned literal (the compile-time limit)."""
     globals_of = aggregate_globals(rule)
     lits = list(enumerate(rule.body))
-    result = RulePlan(rule, order(lits, set(), globals_of))
+    result = RulePlan(rule, order(lits, set(), globals_of, tick=tick))
     for idx, lit in lits:
         if isinstance(lit, Positive) and lit.atom.signature in recursive:
-            result.deltas.append(order(lits, set(), globals_of, first=idx))
+            result.deltas.append(order(lits, set(), globals_of, first=idx, tick=tick))
     return result

@@ -17,7 +17,7 @@ from typing import Any
 
 from .limits import Limits
 from .runtime import evaluate_term
-from .syntax import Aggregate, Atom, Comparison, Negative, Positive, Rule, Var
+from .syntax import Aggregate, Atom, Comparison, Negative, Positive, Rule, Var, is_anonymous_name
 from .terms import Term, format_atom, format_term, to_json
 
 SCHEMA = "entail.proof.v1"
@@ -102,7 +102,10 @@ class ProofBuilder:
             "fact": text,
             "kind": "rule",
             "rule": {"index": rule_index, "line": info.rule.span.line, "text": info.rule.text},
-            "bindings": {name: to_json(env[name]) for name in info.binding_names if not name.startswith("_")},
+            # only the anonymous '_' is dropped: '_Z' is a named variable the step needs
+            "bindings": {
+                name: to_json(env[name]) for name in info.binding_names if not is_anonymous_name(name)
+            },
             "body": body,
         }
 

@@ -55,7 +55,20 @@ def _agg_max(elements: Any) -> Term:
     return best
 
 
+def _flat(chain: Any) -> list[Any]:
+    """The values a split rule moved into its chain ``(previous, (v, ...))``, in order."""
+    parts: list[Any] = []
+    while chain is not None:
+        chain, part = chain
+        parts.append(part)
+    out: list[Any] = []
+    for part in reversed(parts):
+        out.extend(part)
+    return out
+
+
 NAMESPACE: dict[str, Any] = {
+    "_flat": _flat,
     "_wrap": wrap32,
     "_div": _div,
     "_mod": _mod,

@@ -41,9 +41,18 @@ class Sym:
         return self.name
 
 
+def is_anonymous_name(name: str) -> bool:
+    """Whether a variable name is one the parser gave an anonymous ``_`` (``_1``, ``_2``…).
+
+    Named variables may start with ``_`` too (``_Z``), but never with ``_`` and a digit.
+    """
+    return name[:1] == "_" and name[1:].isdigit()
+
+
 @dataclass(frozen=True)
 class Var:
-    """A variable; each ``_`` becomes its own variable with ``anonymous=True``."""
+    """A variable; each ``_`` becomes its own variable with ``anonymous=True``
+    (named ``_1``, ``_2``…, see :func:`is_anonymous_name`)."""
 
     name: str
     span: Span

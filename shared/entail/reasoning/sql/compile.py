@@ -278,6 +278,16 @@ class _Frame:
             elif isinstance(step, Assign):
                 c = step.comparison
                 expr, nullable = self.term(c.right if step.value_on_right else c.left)
+                if step.inverse is not None:
+                    # X+1 = Y: solve m*X + n = value for X, then check it forward
+                    m, n = step.inverse
+                    self.env[step.var] = self._invert(expr, m, n)
+                    self.stage()  # expressions are re-read from the staged columns below
+                    value, _ = self.term(c.right if step.value_on_right else c.left)
+                    target, _ = self.term(c.left if step.value_on_right else c.right)
+                    self.conds.append(f"{self.env[step.var]} IS NOT NULL")
+                    self.conds.append(f"{target} = {value}")
+                    continue
                 self.env[step.var] = expr
                 if nullable:
                     self.conds.append(f"{expr} IS NOT NULL")
@@ -304,22 +314,26 @@ class _Frame:
                 self.conds.append(f"{col} = {self.term(arg)[0]}")
             else:
                 deferred.append((col, arg))
+        # invert the linear arguments first, in any argument order (q(X-X, X+1))
         for col, arg in deferred:
-            unbound = [v.name for v in term_vars(arg) if v.name not in self.env]
-            if not unbound:
-                continue
             lin = linear(arg)
-            if lin is None:
-                raise SqlCompileError(f"cannot match the argument {arg} of {atom}")
+            if lin is None or lin[0] in self.env:
+                continue
             var, m, n = lin
-            # gringo inverts m*X + n: X = (value - n) / m when that division is exact
-            shifted = self.d.wrap32(f"({col} - {_int(n)})")
-            self.env[var] = (
-                f"(CASE WHEN {is_int_sql(col)} AND MOD({shifted}, {_int(m)}) = 0 "
-                f"THEN {self.d.wrap32(f'CAST({shifted} / {_int(m)} AS {self.d.int_type})')} END)"
-            )
+            self.env[var] = self._invert(col, m, n)
+        for _col, arg in deferred:
+            if any(v.name not in self.env for v in term_vars(arg)):
+                raise SqlCompileError(f"cannot match the argument {arg} of {atom}")
         for col, arg in deferred:
             self.conds.append(f"{col} = {self.term(arg)[0]}")
+
+    def _invert(self, value: str, m: int, n: int) -> str:
+        """gringo inverts m*X + n: X = (value - n) / m when that division is exact."""
+        shifted = self.d.wrap32(f"({value} - {_int(n)})")
+        return (
+            f"(CASE WHEN {is_int_sql(value)} AND MOD({shifted}, {_int(m)}) = 0 "
+            f"THEN {self.d.wrap32(f'CAST({shifted} / {_int(m)} AS {self.d.int_type})')} END)"
+        )
 
     def absent(self, atom: Atom) -> None:
         table = self.w.tables.full(atom.signature)
