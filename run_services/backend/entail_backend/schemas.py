@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictInt
+
+from entail.state.registry import name_problem
 
 LOAN_SOURCE = (
     "eligible(A) :- applicant(A), income(A, I), I >= 30000, not bankrupt(A).\n"
@@ -14,6 +16,14 @@ LOAN_SOURCE = (
     "#defined applicant/1. #defined income/2. #defined bankrupt/1.\n"
 )
 LOAN_FACTS: dict[str, JsonValue] = {"applicant": [["ann"]], "income": [["ann", 52000]]}
+
+
+def _ruleset_name(name: str) -> str:
+    # the registry's own check (a 64-digit hex name would read as a version hash)
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 def _examples(*examples: dict[str, JsonValue]) -> ConfigDict:
@@ -91,7 +101,7 @@ class PublishRequest(BaseModel):
             ]
         },
     )
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+    name: Annotated[str, AfterValidator(_ruleset_name)] = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     source: str
     description: str = ""
     tests: list[TestCaseIn] = Field(default_factory=list, max_length=200)
@@ -137,6 +147,9 @@ class RulesetOut(BaseModel):
     tags: dict[str, int]
     updated_at: str
     versions: list[RulesetVersionOut] | None = None
+    next_before: int | None = Field(
+        default=None, description="pass as `before` for the older versions; null when there are none"
+    )
 
 
 class RulesetList(BaseModel):
@@ -146,7 +159,7 @@ class RulesetList(BaseModel):
 
 class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 3}]})
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
 
 
 class TagMoveOut(BaseModel):
@@ -164,6 +177,9 @@ class TagsOut(BaseModel):
     model_config = _examples({"tags": {"prod": 3}, "history": []})
     tags: dict[str, int]
     history: list[TagMoveOut]
+    next_offset: int | None = Field(
+        default=None, description="pass as `offset` for the older moves; null when there are none"
+    )
 
 
 class DecisionRequest(BaseModel):
@@ -184,9 +200,9 @@ class DecisionRequest(BaseModel):
     ruleset: str = Field(description='"name", "name@3", "name@tag", "name@latest" or a version hash')
     facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
     query: list[str] = Field(default_factory=list, max_length=100)
-    explain: bool = False
-    wait_ms: int = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
-    limits: dict[str, int] = Field(default_factory=dict, description="lower the engine limits")
+    explain: StrictBool = False
+    wait_ms: StrictInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
+    limits: dict[str, StrictInt] = Field(default_factory=dict, description="lower the engine limits")
 
 
 class BatchCase(BaseModel):
@@ -212,9 +228,9 @@ class BatchRequest(BaseModel):
     ruleset: str
     cases: list[BatchCase] = Field(min_length=1)
     query: list[str] = Field(default_factory=list, max_length=100)
-    explain: bool = False
-    wait_ms: int = Field(default=0, ge=0)
-    limits: dict[str, int] = Field(default_factory=dict)
+    explain: StrictBool = False
+    wait_ms: StrictInt = Field(default=0, ge=0)
+    limits: dict[str, StrictInt] = Field(default_factory=dict)
 
 
 DECISION_EXAMPLE: dict[str, JsonValue] = {

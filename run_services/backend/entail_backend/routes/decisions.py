@@ -29,7 +29,9 @@ from entail.models import (
 from entail.record_json import dump_record, dumps, record_dict
 from entail.state.registry import RulesetVersion
 
+from ..compute import PoolDep
 from ..deps import Decide, ServicesDep
+from ..facts_check import check_facts, ruleset_arities
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
 from ..schemas import BatchOut, BatchRequest, DecisionOut, DecisionRequest
@@ -189,13 +191,16 @@ def _respond(record: DecisionRecord, response: Response) -> Response:
     response_model=DecisionOut,
     responses={202: {"description": "accepted; not done within wait_ms", "model": DecisionOut}},
 )
-async def decide(body: DecisionRequest, response: Response, services: ServicesDep, key: Decide) -> Any:
+async def decide(
+    body: DecisionRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
+) -> Any:
     """Evaluate a ruleset over case facts. 200 with the answers when done within
     ``wait_ms``, else 202 with the decision id to poll or follow over SSE. The same
     request against the same ruleset version returns the original decision, marked cached."""
     _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
+    check_facts(body.facts, await ruleset_arities(services, pool, ruleset, limits), limits, "")
     record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
     if not record.done and body.wait_ms > 0:
         done = await services.decisions.wait_done(
@@ -206,7 +211,9 @@ async def decide(body: DecisionRequest, response: Response, services: ServicesDe
 
 
 @router.post("/batch", response_model=BatchOut)
-async def decide_batch(body: BatchRequest, response: Response, services: ServicesDep, key: Decide) -> Any:
+async def decide_batch(
+    body: BatchRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
+) -> Any:
     """Many cases against one ruleset version, each its own decision."""
     limit = services.settings.batch_max_cases
     if len(body.cases) > limit:
@@ -217,6 +224,9 @@ async def decide_batch(body: BatchRequest, response: Response, services: Service
         _check_case(case.facts, case.query if case.query is not None else body.query, f"/cases/{i}")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
+    arities = await ruleset_arities(services, pool, ruleset, limits)
+    for i, case in enumerate(body.cases):
+        check_facts(case.facts, arities, limits, f"/cases/{i}")
     records = [
         await _submit(
             services,
