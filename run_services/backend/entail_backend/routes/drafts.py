@@ -2,7 +2,7 @@
 
 Nothing is stored, cached or audited: a draft is not a ruleset version, so its
 answers are not decisions. The same engine limits as a decision apply, capped by
-the service's settings; the evaluation runs off the event loop.
+the service's settings; the evaluation runs in the compute pool, off the event loop.
 
 Every failure is a problem+json: the engine's named errors a 422, anything else
 (an engine bug) a 500 ``internal-error``. The answer is encoded by the standard
@@ -12,7 +12,6 @@ nests deeper than pydantic's JSON encoder goes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -21,13 +20,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from entail import reasoning
+from entail.compute import ComputePool, tasks
 from entail.record_json import dumps
 
+from .. import compute
+from ..compute import PoolDep
 from ..deps import Author, ServicesDep
 from ..problems import Problem
 from ..schemas import LOAN_FACTS, LOAN_SOURCE
 from .decisions import _check_case, _limits
-from .rulesets import _check_size, _diagnostics
+from .rulesets import _check_size, compile_budget_ms
 
 router = APIRouter(tags=["rulesets"])
 log = logging.getLogger("entail.backend.drafts")
@@ -56,7 +58,9 @@ class DraftEvaluateOut(BaseModel):
 
 
 @router.post("/v1/rulesets/evaluate", response_model=DraftEvaluateOut)
-async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key: Author) -> Any:
+async def evaluate_draft(
+    body: DraftEvaluateRequest, services: ServicesDep, pool: PoolDep, key: Author
+) -> Any:
     """Compile ``source`` and evaluate it over ``facts`` for ``query``: answers (and
     proofs with ``explain``), the result hash and stats. 422 with diagnostics for a
     program that does not compile; 422 naming the limit for one that is exceeded."""
@@ -64,7 +68,7 @@ async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key:
     _check_case(body.facts, body.query, "")
     limits = reasoning.Limits.from_mapping(_limits(services, body.limits))
     try:
-        return await _evaluate(body, limits)
+        return await _evaluate(body, limits, pool, key.tenant, compile_budget_ms(services))
     except Problem:
         raise
     except Exception as exc:  # an engine bug: still a problem+json, never a bare 500
@@ -74,33 +78,23 @@ async def evaluate_draft(body: DraftEvaluateRequest, services: ServicesDep, key:
         ) from None
 
 
-async def _evaluate(body: DraftEvaluateRequest, limits: reasoning.Limits) -> Response:
-    try:
-        ruleset = await asyncio.to_thread(reasoning.compile, body.source, "draft.lp")
-    except reasoning.ProgramError as exc:
-        raise Problem(
-            422,
-            "invalid-program",
-            "Invalid program",
-            f"the program has {len(exc.diagnostics)} error(s); first: "
-            f"{exc.diagnostics[0].line}:{exc.diagnostics[0].column}: {exc.diagnostics[0].message}",
-            diagnostics=[d.model_dump() for d in _diagnostics(exc.diagnostics)],
-        ) from None
-    try:
-        result = await asyncio.to_thread(
-            ruleset.evaluate, body.facts, body.query, explain=body.explain, limits=limits
-        )
-    except reasoning.LimitExceeded as exc:
-        raise Problem(422, exc.code, "Limit exceeded", str(exc), limit=exc.limit, value=exc.value) from None
-    except reasoning.FactsError as exc:
-        raise Problem(
-            422, "invalid-facts", "Invalid facts", f"/facts{exc.path}: {exc}", path=exc.path
-        ) from None
-    except reasoning.EntailError as exc:
-        raise Problem(422, exc.code, "Evaluation failed", str(exc)) from None
-    out = {
-        "answers": [q.to_json() for q in result.answers],
-        "result_hash": result.result_hash,
-        "stats": dict(result.stats),
-    }
-    return Response(dumps(out), media_type="application/json")
+async def _evaluate(
+    body: DraftEvaluateRequest, limits: reasoning.Limits, pool: ComputePool, tenant: str, compile_ms: int
+) -> Response:
+    # compile and evaluate in the compute pool (a spinning draft stalls no one else);
+    # the supervisor stops it at twice compile + evaluation time
+    result = await compute.run(
+        pool,
+        tasks.evaluate,
+        body.source,
+        "draft.lp",
+        body.facts,
+        body.query,
+        body.explain,
+        limits.to_json(),
+        budget_ms=compile_ms + limits.wall_time_ms,
+        tenant=tenant,
+    )
+    if "error" in result:
+        raise compute.engine_problem(result["error"])
+    return Response(dumps(result), media_type="application/json")
