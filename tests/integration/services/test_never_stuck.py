@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
-from entail.record_json import json_depth
+from entail.record_json import MAX_JSON_DEPTH, json_depth
 
 from .stack import LocalStack, decide, events, local_stack, wait_for
 
@@ -143,6 +143,28 @@ def test_a_130_step_proof_is_stored_answered_streamed_and_audited(stack: LocalSt
     row = audited(stack, record["decision_id"])
     assert row["answers"] == record["answers"]
     assert len(published(r, record["decision_id"])) == 1
+
+
+def test_the_deepest_proof_the_service_allows_is_stored_and_audited(stack: LocalStack) -> None:
+    # proof_depth is capped by the service (200): a request for more gets 200, and
+    # the deepest record still fits the audit store's (BigQuery's) 500 levels
+    facts = {"e": [[i, i + 1] for i in range(230)]}
+    with stack.client("acme") as acme:
+        response = decide(
+            acme,
+            ruleset="chain",
+            facts=facts,
+            query=["r(0, 230)"],
+            explain=True,
+            limits={"proof_depth": 1000},
+            wait_ms=20_000,
+        )
+    record = response.json()
+    assert record["status"] == "succeeded", record
+    assert "truncated" in json.dumps(record["answers"])
+    row = audited(stack, record["decision_id"])
+    assert row["answers"] == record["answers"]
+    assert json_depth(row["answers"]) < MAX_JSON_DEPTH
 
 
 def test_draft_evaluation_of_a_deep_proof_answers_json(stack: LocalStack) -> None:
