@@ -130,7 +130,7 @@ class DecisionStore:
         more than ``older_than_ms`` ago, oldest first."""
         cutoff = int(time.time() * 1000) - older_than_ms
         ids = await self.redis.zrangebyscore(keys.open_decisions(), "-inf", cutoff, start=0, num=count)
-        return [str(_text(i)) for i in ids]
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def forget_open(self, decision_id: str) -> None:
         """Take an id off the open index (its record is final, or gone with its TTL)."""
