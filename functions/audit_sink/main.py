@@ -14,6 +14,8 @@ Outcomes, by what the framework answers (Pub/Sub redelivers anything but 2xx):
 * a message that can never be stored (data not base64, not UTF-8 JSON, not a
   valid DecisionRecord, a non-final status) → written to the ``rejected`` table
   with the reason and its raw payload by the store, and acked: retrying cannot help;
+* a delivery without the relay's push secret (locally, ``ENTAIL_PUSH_AUTH=secret``)
+  → 401, nothing stored;
 * anything else (the audit file locked by another process past the store's
   wait, an IO error, a bug) → the function raises, the framework answers 500
   and the message is delivered again later.
@@ -32,12 +34,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import logging
 import sys
 import threading
+from functools import cache
 from typing import Any
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -54,6 +59,9 @@ if not log.handlers:  # the framework configures no logging: one line per messag
     log.setLevel(logging.INFO)
     log.propagate = False
 
+# entail.bus.relay.PUSH_SECRET_HEADER, spelled here: importing the relay would pull
+# in Redis and httpx, which the deployed function does not install
+PUSH_SECRET_HEADER = "X-Entail-Push-Secret"
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
 MAX_BATCH = 500  # decisions per store call at most
 
@@ -121,9 +129,30 @@ def _outcome(outcome: Outcome) -> str:
     return f"stored{where}"
 
 
+@cache
+def _settings() -> Settings:
+    return Settings()
+
+
+def check_sender() -> None:
+    """Locally (``ENTAIL_PUSH_AUTH=secret``) only the relay may deliver: its request
+    carries the push secret, as its pushes to the worker do, or it gets a 401 and
+    no row is written — any other local process could otherwise forge an audit
+    row for any tenant. In the cloud Eventarc delivers, and the function accepts
+    only its invoker (IAM). A direct call outside an HTTP request (tests) is code
+    in this process, not a sender."""
+    if not flask.has_request_context() or _settings().push_auth != "secret":
+        return
+    presented = flask.request.headers.get(PUSH_SECRET_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), _settings().push_secret.encode()):
+        log.warning("refused a delivery from %s without the relay's push secret", flask.request.remote_addr)
+        flask.abort(401, description=f"send the relay's push secret in {PUSH_SECRET_HEADER}")
+
+
 @functions_framework.cloud_event
 def audit_sink(cloud_event: CloudEvent) -> None:
     """Store the decision of one Pub/Sub message; raise only when a retry may help."""
+    check_sender()
     data = cloud_event.get_data()
     message = data.get("message") if isinstance(data, dict) else None
     message_id = (message.get("messageId") if isinstance(message, dict) else None) or cloud_event["id"]

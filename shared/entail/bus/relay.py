@@ -775,6 +775,7 @@ def default_subscriptions(
             name=AUDIT_SINK_SUBSCRIPTION,
             topic=DECISIONS,
             push_url=settings.audit_sink_url,
+            headers={PUSH_SECRET_HEADER: settings.push_secret},  # the local sink requires it
             max_attempts=settings.relay_max_attempts,
             format="cloudevent",
         ),

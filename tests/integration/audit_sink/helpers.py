@@ -16,8 +16,10 @@ from typing import Any
 
 import duckdb
 
+from entail.bus.relay import PUSH_SECRET_HEADER
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.ports import free_port
+from entail.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCE = REPO / "functions" / "audit_sink" / "main.py"
@@ -76,6 +78,7 @@ def ce_headers(message_id: str = "1") -> dict[str, str]:
         "ce-specversion": "1.0",
         "ce-time": utcnow(),
         "content-type": "application/json",
+        PUSH_SECRET_HEADER: Settings().push_secret,  # as the relay sends it (the local sink requires it)
     }
 
 

@@ -402,7 +402,7 @@ def test_default_subscription_delivers_decisions_to_the_audit_sink_as_cloudevent
     assert sub.topic == DECISIONS
     assert sub.push_url == settings.audit_sink_url
     assert sub.format == "cloudevent"
-    assert sub.headers == {}
+    assert sub.headers == {PUSH_SECRET_HEADER: settings.push_secret}  # the local sink requires it
     assert sub.max_attempts == settings.relay_max_attempts
 
 
