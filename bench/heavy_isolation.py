@@ -48,7 +48,8 @@ def big_program(target_bytes: int = 711_000) -> str:
     return "".join(lines)
 
 
-ATTACKS: dict[str, tuple[str, str, dict[str, Any]]] = {
+ATTACKS: dict[str, tuple[str, str, dict[str, Any]] | None] = {
+    "idle (no attack, 3 s)": None,
     "publish (spinning example case)": (
         "POST",
         "/v1/rulesets",
@@ -79,8 +80,8 @@ def probe(url: str, path: str, stop: threading.Event, out: list[float]) -> None:
             time.sleep(0.05)
 
 
-def measure(url: str, attack: tuple[str, str, dict[str, Any]], window_s: float) -> dict[str, Any]:
-    method, path, body = attack
+def measure(url: str, attack: tuple[str, str, dict[str, Any]] | None, window_s: float) -> dict[str, Any]:
+    method, path, body = attack or ("", "", {})
     if path.endswith("/validate"):
         body = {"source": big_program()}
     latencies: dict[str, list[float]] = {"/v1/rulesets": [], "/healthz": []}
@@ -93,6 +94,10 @@ def measure(url: str, attack: tuple[str, str, dict[str, Any]], window_s: float) 
 
     def heavy() -> None:
         t0 = time.perf_counter()
+        if attack is None:  # the baseline: the same probes with nothing else running
+            time.sleep(3)
+            outcome.update(status="-", type="", s=time.perf_counter() - t0)
+            return
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ACME}"}, timeout=300) as c:
             try:
                 r = c.request(method, path, json=body)
