@@ -20,10 +20,26 @@ come from positive atoms, from ``#count`` assignments, or from the bounded
 counter pattern ``Y = X + c, Y < K`` / ``Y = X - c, Y > K``, which can only
 create values inside a fixed interval.
 
-Integers stay small (no overflow): gringo's 32-bit wrap-around is not
-consistent -- ``p(X) :- q(X), Z = X - 1, Z > -3, 2147483647 + X <= 2.`` with
-``q(6)`` derives nothing, yet without ``Z > -3`` it derives ``p(6)`` -- and
-clingo 5.8.3 dies of SIGFPE on ``INT_MIN / -1``.
+Integers stay small where arithmetic may overflow: gringo's 32-bit
+wrap-around is not consistent -- ``p(X) :- q(X), Z = X - 1, Z > -3, 2147483647
++ X <= 2.`` with ``q(6)`` derives nothing, yet without ``Z > -3`` it derives
+``p(6)`` -- and clingo 5.8.3 dies of SIGFPE on ``INT_MIN / -1``.  Programs in
+"edge" mode do use the 32-bit edges, as values (facts, joins, comparisons,
+``#count``/``#min``/``#max``, queries) and in ground constant expressions that
+wrap (``-(-2147483648)``); they have no arithmetic over variables and no
+``#sum`` (clingo clamps a ``#sum`` in a guard but wraps an assigned one: the
+differences table in docs/engine.md).
+
+Beyond the basic fragment the generator reaches (issue 13): aggregates with
+guards on both sides and element tuples of up to four terms; empty aggregate
+sets, whose ``#inf``/``#sup`` flow into heads, negation and arithmetic; linear
+arguments that bind by inversion, also after a non-invertible argument of the
+same variable in the same atom; strings with escapes and non-ASCII text;
+arities up to 16; keyword-like names (``sum``, ``show``, ``_p``, ``p'``,
+``_Z``, ``Not``); and queries with constants, repeated variables and ``_``.
+
+``ENTAIL_DIFFERENTIAL_EXAMPLES`` raises the example count of the random tests
+(``make test`` keeps the defaults; a by-hand run can use 20,000).
 
 Draws shrink toward the simple choice (first option, feature off), so failing
 examples minimise into small programs.
@@ -32,6 +48,7 @@ examples minimise into small programs.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,14 +63,41 @@ Facts = dict[str, list[list[FactValue]]]
 Signature = tuple[str, int]
 
 INT_POOL: tuple[int, ...] = tuple(range(-5, 13))
+EDGE_INTS: tuple[int, ...] = (2147483647, -2147483648, 2147483646, -2147483647)
+# ground expressions whose value wraps at 32 bits (never INT_MIN / -1: clingo's SIGFPE)
+EDGE_EXPRESSIONS: tuple[str, ...] = (
+    "-(-2147483648)",
+    "2147483647 + 1",
+    "-2147483648 - 1",
+    "2147483647 * 2",
+    "-(-2147483648) / 8",
+    "-2147483648 / 2147483647",
+    "(2147483647 + 1) \\ 7",
+    "-(2147483647) - 1",
+)
 STRING_POOL: tuple[str, ...] = ("a", "b", "x y", 'q"t', "a\\b", "é")
+MORE_STRINGS: tuple[str, ...] = ("", "line\nbreak", "日本語", "😀 ok", 'e\\"q', "%not :- a.", "tab\tx", "A")
 CONST_POOL: tuple[str, ...] = ("a", "b", "c")
+KEYWORD_CONSTS: tuple[str, ...] = ("inf", "sup", "not_a", "_c", "a'", "count", "show")
 RULE_VARIABLES: tuple[str, ...] = ("X", "Y", "Z", "W", "V", "U", "T", "S", "R", "Q")
+KEYWORD_VARIABLES: tuple[str, ...] = ("_Z", "Not", "Count", "X'", "_Y1", "Sum", "Inf", "Show", "__W", "Q''")
 LOCAL_PREFIXES: tuple[str, ...] = ("L", "M", "N")
+KEYWORD_LOCAL_PREFIXES: tuple[str, ...] = ("_L", "Min", "Max")
+# predicate names clingo reads as plain identifiers although they look like keywords
+KEYWORD_PREDICATES: tuple[str, ...] = (
+    "sum", "count", "min", "max", "show", "inf", "sup", "const", "defined", "true",
+    "false", "minimize", "external", "program", "include", "_p", "__q", "p'", "not_", "x_1",
+)  # fmt: skip
 COMPARISON_OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
 AGGREGATES: tuple[str, ...] = ("count", "sum", "min", "max")
 MAX_RULES = 12
 MAX_FACTS = 30
+
+
+def example_count(default: int) -> int:
+    """``max_examples`` for a random test: the default, or ENTAIL_DIFFERENTIAL_EXAMPLES."""
+    override = os.environ.get("ENTAIL_DIFFERENTIAL_EXAMPLES")
+    return int(override) if override else default
 
 
 @dataclass(frozen=True)
@@ -106,11 +150,14 @@ class Program:
     shown: tuple[Signature, ...]
     """The signatures clingo shows (``#show`` targets, else all predicates)."""
     features: frozenset[str] = field(default_factory=frozenset)
+    queries: tuple[str, ...] = ()
+    """Query atoms over the program's predicates: variables, constants, ``_``."""
 
     def describe(self) -> str:
-        """The program and its facts, for failure messages."""
+        """The program, its facts and queries, for failure messages."""
         return (
             f"--- program ---\n{self.source}\n--- facts ---\n{json.dumps(self.facts, ensure_ascii=False)}\n"
+            f"--- queries ---\n{json.dumps(list(self.queries), ensure_ascii=False)}\n"
         )
 
 
@@ -165,7 +212,9 @@ class _Domain:
         return [*self.ints, *self.strings, *self.constants]
 
 
-_ARITY_WEIGHTS: tuple[tuple[int, float], ...] = ((1, 3), (2, 4), (0, 1), (3, 2))
+_ARITY_WEIGHTS: tuple[tuple[int, float], ...] = (
+    (1, 3), (2, 4), (0, 1), (3, 2), (4, 0.4), (6, 0.2), (9, 0.1), (16, 0.08),
+)  # fmt: skip
 _ARITH_OPS: tuple[tuple[str, float], ...] = (("+", 3), ("-", 3), ("*", 2), ("/", 1), ("\\", 1))
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "\\": 2}
 
@@ -184,6 +233,9 @@ class _ProgramBuilder:
         self.features: set[str] = set()
         self.used: set[Signature] = set()
         self.rule_count = 0
+        self.edge = False  # 32-bit edge values; then no arithmetic over variables, no #sum
+        self.variables: Sequence[str] = RULE_VARIABLES
+        self.local_prefixes: Sequence[str] = LOCAL_PREFIXES
 
     # -- values and terms --------------------------------------------------
 
@@ -208,6 +260,8 @@ class _ProgramBuilder:
 
     def expr(self, variables: Sequence[str], depth: int) -> _Expr:
         """An arithmetic term over bound ``variables`` and small integers."""
+        if self.edge:
+            variables = ()  # a variable may hold 2147483647: overflow in gringo is not consistent
         shape = self.c.weighted(
             (
                 ("leaf", 3 if depth == 0 else 1),
@@ -228,6 +282,8 @@ class _ProgramBuilder:
         return self.binary(variables, depth - 1)
 
     def binary(self, variables: Sequence[str], depth: int) -> _Expr:
+        if self.edge:
+            variables = ()
         op = self.c.weighted(_ARITH_OPS)
         self.features.add(f"arith{op}")
         left = self.expr(variables, depth)
@@ -247,23 +303,44 @@ class _ProgramBuilder:
 
     def build(self) -> Program:
         c = self.c
+        self.edge = c.chance(0.15)
+        keywords = c.chance(0.2)
         domain = _Domain(
-            ints=c.subset(INT_POOL, 3, 6),
-            strings=c.subset(STRING_POOL, 0, 2),
-            constants=[Constant(name) for name in c.subset(CONST_POOL, 0, 2)],
+            ints=c.subset(INT_POOL, 3, 6) + (c.subset(EDGE_INTS, 1, 2) if self.edge else []),
+            strings=c.subset(STRING_POOL + MORE_STRINGS if c.chance(0.3) else STRING_POOL, 0, 2),
+            constants=[
+                Constant(name)
+                for name in c.subset(CONST_POOL + KEYWORD_CONSTS if keywords else CONST_POOL, 0, 2)
+            ],
         )
+        if self.edge:
+            self.features.add("int32-edges")
         if domain.strings:
             self.features.add("strings")
+        if any(text in MORE_STRINGS for text in domain.strings):
+            self.features.add("strings-escapes-unicode")
         if domain.constants:
             self.features.add("constants")
+        names = iter(c.permutation(KEYWORD_PREDICATES) if keywords else ())
+        if keywords:
+            self.features.add("keyword-like-names")
+            self.variables = c.permutation(KEYWORD_VARIABLES[: c.integer(2, 6)] + RULE_VARIABLES)
+            self.local_prefixes = KEYWORD_LOCAL_PREFIXES
 
-        edb = [Predicate(f"e{i}", c.weighted(_ARITY_WEIGHTS), 0) for i in range(c.integer(1, 3))]
-        strata = c.integer(1, 3)
+        def name(default: str) -> str:
+            return next(names, default) if keywords and c.chance(0.6) else default
+
+        edb = [Predicate(name(f"e{i}"), c.weighted(_ARITY_WEIGHTS), 0) for i in range(c.integer(1, 3))]
+        strata = c.integer(1, 4)
         idb: list[Predicate] = []
         for stratum in range(1, strata + 1):
             for _ in range(c.integer(1, 3 if len(idb) < 5 else 1)):
-                idb.append(Predicate(f"p{len(idb)}", c.weighted(_ARITY_WEIGHTS), stratum))
+                idb.append(Predicate(name(f"p{len(idb)}"), c.weighted(_ARITY_WEIGHTS), stratum))
         predicates = edb + idb
+        if max(p.arity for p in predicates) > 3:
+            self.features.add("arity>3")
+        if max(p.arity for p in predicates) >= 9:
+            self.features.add("arity>=9")
         if any(p.arity == 0 for p in predicates):
             self.features.add("arity0")
         if any(p.arity == 3 for p in predicates):
@@ -274,7 +351,8 @@ class _ProgramBuilder:
         fact_budget = MAX_FACTS
         for pred in edb:
             where = c.weighted((("case", 3), ("program", 1), ("both", 1)))
-            count = 0 if c.chance(0.05) else (1 if pred.arity == 0 else c.integer(3, 10))
+            # empty predicates make empty aggregate sets: #inf/#sup flow into heads and negation
+            count = 0 if c.chance(0.1) else (1 if pred.arity == 0 else c.integer(3, 10))
             count = min(count, fact_budget)
             fact_budget -= count
             rows: list[list[FactValue]] = []
@@ -342,13 +420,43 @@ class _ProgramBuilder:
         if c.chance(0.5):
             statements = c.permutation(statements)
             self.features.add("shuffled-statements")
+        queries = tuple(
+            self.query(c.pick(used), domain)
+            for _ in range(c.weighted(((0, 2), (1, 3), (2, 2), (3, 1))) if used else 0)
+        )
+        if queries:
+            self.features.add("queries")
         return Program(
             source="\n".join(statements) + "\n",
             facts=facts,
             predicates=used,
             shown=shown,
             features=frozenset(self.features),
+            queries=queries,
         )
+
+    def query(self, signature: Signature, domain: _Domain) -> str:
+        """``name(args)``: variables (some repeated), ``_`` and values (some absent from the model)."""
+        c = self.c
+        name, arity = signature
+        names = [v for v in self.variables if not v.startswith("V")][:6]
+        args: list[str] = []
+        used_vars: list[str] = []
+        for _ in range(arity):
+            kind = c.weighted((("var", 4), ("anon", 1), ("value", 2), ("repeat", 1 if used_vars else 0)))
+            if kind == "var":
+                var = names[len(used_vars) % len(names)]
+                used_vars.append(var)
+                args.append(var)
+            elif kind == "repeat":
+                self.features.add("query-repeated-variable")
+                args.append(c.pick(used_vars))
+            elif kind == "anon":
+                args.append("_")
+            else:
+                self.features.add("query-constant")
+                args.append(render_value(c.pick(domain.program_values())))
+        return render_atom(name, args)
 
     def rule(
         self,
@@ -381,7 +489,7 @@ class _ProgramBuilder:
             rb.positive_atom(pred, join=same_stratum, invert=not same_stratum)
         rb.head_ok.extend(rb.bound)
 
-        if recursive and rb.atom_bound and c.chance(0.3):
+        if recursive and rb.atom_bound and not self.edge and c.chance(0.3):
             rb.bounded_counter()
         for _ in range(c.weighted(((0, 5), (1, 3), (2, 1)))):
             rb.assignment()
@@ -393,7 +501,17 @@ class _ProgramBuilder:
             # Negating a predicate the body also uses positively is mostly contradictory.
             rb.negative_literal(fresh_lower if c.chance(0.7) else lower)
         for index in range(c.weighted(((0, 6), (1, 3), (2, 0.5)))):
-            rb.aggregate(lower, LOCAL_PREFIXES[index])
+            rb.aggregate(lower, self.local_prefixes[index])
+        if rb.aggregate_vars and c.chance(0.5):
+            # an aggregate's value (#inf/#sup when its set is empty) used after it
+            self.features.add("aggregate-value-used")
+            use = c.weighted((("negation", 2), ("assignment", 1), ("comparison", 1)))
+            if use == "negation":
+                rb.negative_literal(lower, prefer=rb.aggregate_vars)
+            elif use == "assignment" and not self.edge:
+                rb.assignment(prefer=rb.aggregate_vars)
+            else:
+                rb.comparison()
 
         if not rb.literals:
             rb.comparison()  # clingo reads ``p :- .`` as a fact; Entail wants a body literal
@@ -416,12 +534,35 @@ class _RuleBody:
         self.bound: list[str] = []
         self.atom_bound: list[str] = []
         self.head_ok: list[str] = []
+        self.aggregate_vars: list[str] = []
         self._fresh = 0
 
     def fresh(self) -> str:
-        name = RULE_VARIABLES[self._fresh] if self._fresh < len(RULE_VARIABLES) else f"V{self._fresh}"
+        pool = self.b.variables
+        name = pool[self._fresh] if self._fresh < len(pool) else f"V{self._fresh}"
         self._fresh += 1
         return name
+
+    def inversion_pair(self, arity: int, forced: int) -> dict[int, str]:
+        """Two arguments of one atom for a fresh variable: first one that cannot bind it
+        (``V-V``, ``V*V``, ``W+V``), then one that binds it by inversion (``V+2``).
+        Any order clingo accepts must plan (issue 13 item 1)."""
+        free = [position for position in range(arity) if position != forced]
+        if len(free) < 2:
+            return {}
+        first, second = sorted(self.c.subset(free, 2, 2))
+        var = self.fresh()
+        k = self.c.integer(-3, 3)
+        blocked = [f"{var}-{var}", f"{var}+{var}", f"{var}*{var}", f"2*{var}-{var}", f"-{var}-({var}+1)"]
+        if self.bound:
+            blocked.append(f"{self.c.pick(self.bound)}+{var}")
+        self.bound.append(var)
+        self.atom_bound.append(var)
+        self.b.features.add("inversion-after-blocked-argument")
+        return {
+            first: self.c.pick(blocked),
+            second: self.c.pick((f"{var}+{k}", f"{k}-{var}", f"2*{var}+{k}", f"({var}-{k})*3")),
+        }
 
     def positive_atom(self, pred: Predicate, *, join: bool, invert: bool) -> None:
         """Append ``pred(...)``; ``join`` forces a shared variable (no cross products);
@@ -430,10 +571,15 @@ class _RuleBody:
         self.b.used.add(pred.signature)
         earlier = list(self.bound)
         forced = self.c.integer(0, pred.arity - 1) if join and earlier and pred.arity else -1
+        invert = invert and not self.b.edge
+        special = self.inversion_pair(pred.arity, forced) if invert and self.c.chance(0.12) else {}
         args: list[str] = []
         for position in range(pred.arity):
             if position == forced:
                 args.append(self.c.pick(earlier))
+                continue
+            if position in special:
+                args.append(special[position])
                 continue
             kind = self.c.weighted(
                 (
@@ -442,8 +588,8 @@ class _RuleBody:
                     ("reuse", 0.5 if len(self.bound) > len(earlier) else 0),
                     ("value", 0.8),
                     ("anon", 1),
-                    ("arith", 0.3 if self.bound else 0),
-                    ("linear", 0.3 if invert else 0),
+                    ("arith", 0.3 if self.bound and not self.b.edge else 0),
+                    ("linear", 0.5 if invert else 0),
                 )
             )
             if kind == "linear":
@@ -494,8 +640,14 @@ class _RuleBody:
         self.head_ok.append(var)
         self.b.features.add("bounded-counter")
 
-    def assignment(self) -> None:
-        text = self.b.expr(self.bound, self.c.integer(1, 2)).text
+    def assignment(self, prefer: Sequence[str] = ()) -> None:
+        if self.b.edge and self.c.chance(0.5):
+            self.b.features.add("int32-wrapping-constant")
+            text = self.c.pick(EDGE_EXPRESSIONS)
+        elif prefer:
+            text = self.b.binary(prefer, 0).text
+        else:
+            text = self.b.expr(self.bound, self.c.integer(1, 2)).text
         var = self.fresh()
         self.literals.append(f"{var} = {text}")
         self.bound.append(var)
@@ -525,14 +677,14 @@ class _RuleBody:
             right = self.c.pick([v for v in self.bound if v != left])
         self.literals.append(f"{left} {op} {right}")
 
-    def negative_literal(self, lower: Sequence[Predicate]) -> None:
+    def negative_literal(self, lower: Sequence[Predicate], prefer: Sequence[str] = ()) -> None:
         pred = self.c.pick(lower)
         self.b.used.add(pred.signature)
         args: list[str] = []
         for _ in range(pred.arity):
             kind = self.c.weighted((("var", 4 if self.bound else 0), ("value", 1.5), ("anon", 1)))
             if kind == "var":
-                args.append(self.c.pick(self.bound))
+                args.append(self.c.pick(prefer if prefer and self.c.chance(0.7) else self.bound))
             elif kind == "value":
                 args.append(self.b.literal_value(self.domain))
             else:
@@ -542,7 +694,7 @@ class _RuleBody:
         self.b.features.add("negation")
 
     def aggregate(self, lower: Sequence[Predicate], prefix: str) -> None:
-        function = self.c.pick(AGGREGATES)
+        function = self.c.pick([f for f in AGGREGATES if f != "sum"] if self.b.edge else AGGREGATES)
         self.b.features.add(f"agg-{function}")
         locals_: list[str] = []
         globals_used = False
@@ -556,24 +708,31 @@ class _RuleBody:
         if globals_used:
             self.b.features.add("agg-global-var")
         text = f"#{function}{{ {'; '.join(elements)} }}"
-        form = self.c.weighted((("assign", 3), ("right", 1.5), ("left", 1.5)))
+        form = self.c.weighted((("assign", 3), ("right", 1.5), ("left", 1.5), ("both", 1.2)))
         if form == "assign":
             var = self.fresh()
             self.literals.append(f"{var} = {text}")
             self.bound.append(var)
+            self.aggregate_vars.append(var)
             if function == "count":
                 self.head_ok.append(var)
             self.b.features.add("agg-assign")
             return
         op = self.c.pick(COMPARISON_OPS)
-        bound_term = (
-            self.c.pick(self.bound) if self.bound and self.c.chance(0.4) else str(self.c.integer(-1, 4))
-        )
+
+        def bound_term() -> str:
+            if self.bound and self.c.chance(0.4):
+                return self.c.pick(self.bound)
+            return str(self.c.integer(-1, 4))
+
         self.b.features.add("agg-guard")
         if form == "right":
-            self.literals.append(f"{text} {op} {bound_term}")
+            self.literals.append(f"{text} {op} {bound_term()}")
+        elif form == "left":
+            self.literals.append(f"{bound_term()} {op} {text}")
         else:
-            self.literals.append(f"{bound_term} {op} {text}")
+            self.b.features.add("agg-guards-both-sides")
+            self.literals.append(f"{bound_term()} {op} {text} {self.c.pick(COMPARISON_OPS)} {bound_term()}")
 
     def aggregate_element(
         self, lower: Sequence[Predicate], prefix: str, locals_: list[str]
@@ -630,8 +789,12 @@ class _RuleBody:
             op = c.pick(COMPARISON_OPS)
             condition.append(f"{c.pick(element_locals)} {op} {self.b.literal_value(self.domain)}")
             self.b.features.add("agg-condition-comparison")
+        if element_locals and c.chance(0.1):
+            local = c.pick(element_locals)
+            condition.append(f"{local} != {local}")  # an empty set: #min is #sup, #max is #inf
+            self.b.features.add("agg-empty-set")
         terms: list[str] = []
-        for _ in range(c.integer(1, 2)):
+        for _ in range(c.weighted(((1, 4), (2, 3), (3, 1), (4, 0.5)))):
             kind = c.weighted(
                 (
                     ("local", 4 if element_locals else 0),
@@ -703,7 +866,7 @@ def _positive_occurrences(body: str, name: str) -> int:
             depth -= 1
         elif depth == 0 and body.startswith(name, index):
             before = body[max(0, index - 4) : index]
-            boundary_before = index == 0 or not (body[index - 1].isalnum() or body[index - 1] == "_")
+            boundary_before = index == 0 or not (body[index - 1].isalnum() or body[index - 1] in "_#'")
             end = index + len(name)
             boundary_after = end >= len(body) or not (body[end].isalnum() or body[end] == "_")
             if boundary_before and boundary_after and before != "not ":
