@@ -188,3 +188,45 @@ def test_an_impact_job_is_tenant_scoped(stack: LocalStack) -> None:
         assert audit.get("/v1/rulesets/imj/impact/imp_nope").status_code == 404
         unknown = audit.post("/v1/rulesets/imj/impact", json={"version": "9", **window})
         assert unknown.status_code == 404  # the candidate is checked before a job starts
+
+
+def test_an_impact_job_reports_progress_and_rerun_failures(stack: LocalStack) -> None:
+    """A candidate that spins on the window's decisions: the job ends, each re-run
+    stopped at the service's limit and listed with its code; progress counts up."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()}
+    with stack.client("acme") as acme, stack.client("acme_audit") as audit:
+        v1 = acme.post("/v1/rulesets", json={"name": "imspin", "source": "t :- a(X), X < 0.\n"})
+        assert v1.status_code == 201, v1.text
+        ids = []
+        for _ in range(2):
+            decided = acme.post(
+                "/v1/decisions",
+                json={"ruleset": "imspin", "facts": SPIN_FACTS, "query": ["t"], "wait_ms": 10_000},
+            )
+            assert decided.json()["status"] == "succeeded", decided.text
+            ids.append(decided.json()["decision_id"])
+        for decision_id in ids:  # the audit sink has written both
+            deadline = time.monotonic() + 20
+            while audit.get(f"/v1/audit/decisions/{decision_id}").status_code != 200:
+                assert time.monotonic() < deadline, "decision not audited"
+                time.sleep(0.1)
+        assert acme.post("/v1/rulesets", json={"name": "imspin", "source": SPIN}).json()["version"] == 2
+        started = audit.post("/v1/rulesets/imspin/impact", json={"version": "2", **window})
+        assert started.status_code == 202, started.text
+        url = started.json()["status_url"]
+        seen: list[int] = []
+        deadline = time.monotonic() + 4 * KILL_S + 10
+        while (job := audit.get(url).json())["status"] == "running":
+            seen.append(job["progress"]["done"])
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == {"done": 2, "total": 2}
+    assert seen == sorted(seen)  # progress only counts up
+    result = job["result"]
+    assert (result["decisions"], result["failed"], result["changed"]) == (2, 2, 0), result
+    assert {f["decision_id"] for f in result["failures"]} == set(ids)
+    assert {f["code"] for f in result["failures"]} == {"limit-wall-time"}
