@@ -207,3 +207,19 @@ def test_test_file_entries_of_the_wrong_type(workdir: Path) -> None:
     no_traceback(proc)
     assert proc.returncode == EXIT_USAGE
     assert "'expect' maps each query" in proc.stderr
+
+
+def test_batch_reads_its_program_and_mapping_with_the_same_guards(workdir: Path) -> None:
+    proc = entail("batch", "/dev/zero", cwd=workdir)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_LIMIT
+    assert "/dev/zero: file size limit exceeded" in proc.stderr
+    proc = entail("batch", "latin1.lp", cwd=workdir)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAIL
+    assert "latin1.lp: invalid UTF-8 at byte offset 28" in proc.stderr
+    (workdir / "deep.json").write_text("{" + '"a": [' * 5_000 + "]" * 5_000 + "}")
+    proc = entail("batch", "ok.lp", "--mapping", "deep.json", cwd=workdir)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_USAGE
+    assert "deep.json: /a" + "/0" * 63 + ": JSON nested deeper than 64 levels" in proc.stderr

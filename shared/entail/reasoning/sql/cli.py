@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import EntailError, ProgramError
+from ..limits import Limits
 from ..ruleset import compile
+from ..textfile import TEST_FILE_BYTES, EncodingError, FileReadError, read_json, read_text
 from .backend import DuckDBBackend
 from .errors import BatchInputError
 from .run import BatchLimits, Progress, parse_signature, run_batch
@@ -121,11 +123,11 @@ class ProgressBar:
 def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import duckdb
 
-    try:
-        source = Path(args.program).read_text()
-    except OSError as exc:
-        print(f"entail: {args.program}: {exc.strerror}", file=err)
-        return 2
+    try:  # capped before parsing, strict UTF-8 (entail/reasoning/textfile.py)
+        source = read_text(args.program, Limits().program_bytes)
+    except FileReadError as exc:
+        print(f"entail: {exc}", file=err)
+        return 1 if isinstance(exc, EncodingError) else 2
     try:
         rs = compile(source, args.program)
     except ProgramError as exc:
@@ -133,7 +135,11 @@ def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 1
     mapping: dict[str, Any] = {}
     if args.mapping:
-        mapping.update(json.loads(Path(args.mapping).read_text()))
+        loaded = read_json(args.mapping, TEST_FILE_BYTES)
+        if not isinstance(loaded, dict):
+            print(f"entail: {args.mapping}: the mapping file is a JSON object", file=err)
+            return 2
+        mapping.update(loaded)
     for flag in args.input:
         key, entry = parse_input_flag(flag)
         mapping[key] = entry
