@@ -149,6 +149,7 @@ class Stack:
             )
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)  # keys, Redis's files, audit.duckdb: this user's only
         redis_url = self.extra_env.get("ENTAIL_REDIS_URL") or os.environ.get("ENTAIL_REDIS_URL")
         redis_env = {"ENTAIL_REDIS_URL": redis_url or ""}
         if self.ha:
@@ -165,9 +166,14 @@ class Stack:
         elif not redis_url:
             from .state.embedded import EmbeddedRedis
 
-            self.redis = EmbeddedRedis(data_dir / "redis").start()
+            # a fresh password per start, which reaches every process in ENTAIL_REDIS_URL
+            self.redis = EmbeddedRedis(data_dir / "redis", password=secrets.token_urlsafe(24)).start()
             redis_env = {"ENTAIL_REDIS_URL": self.redis.url}
-            self._say("redis", f"embedded valkey-server on {self.redis.url} (data in {data_dir / 'redis'})")
+            self._say(
+                "redis",
+                f"embedded valkey-server on {self.redis.address} with a password "
+                f"(data in {data_dir / 'redis'})",
+            )
         keys_file = data_dir / "keys.json"
         entries = [key_entry(self.api_key, "dev", "dev", ["admin"]), *self.extra_keys]
         keys_file.write_text(json.dumps(entries, indent=2))
@@ -216,7 +222,12 @@ class Stack:
             # a session of its own: Ctrl-C reaches only `entail up`, which stops
             # the children in order (relay first, Redis last)
             process = subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=0o077,  # what the services write (audit.duckdb) is 0600
             )
         except OSError as exc:
             self.stop()

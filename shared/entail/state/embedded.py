@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 import redis
 
 from ..ports import free_port
 
 LOG_NAME = "valkey.log"
+CONFIG_NAME = "valkey.conf"
 # attempts with another free port when the one we picked was taken meanwhile
 _PORT_ATTEMPTS = 3
 
@@ -44,19 +47,42 @@ class EmbeddedRedis:
 
     ``data_dir`` is the server's ``dir`` (its append-only file) and holds its log
     ``valkey.log``; a free port is picked when ``port`` is None or 0.
+
+    With a ``password`` (``entail up`` generates one) the server requires it: it
+    is written to ``valkey.conf`` in ``data_dir`` (mode 0600, so it appears in no
+    process list) and is part of :attr:`url`. The directory is made 0700 and the
+    server runs with umask 077, so its append-only files are 0600: other local
+    users can neither connect nor read the data.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra_args: list[str] | None = None,
+        password: str | None = None,
+    ) -> None:
         # absolute: valkey changes into `dir` before it opens the log file
         self.data_dir = Path(data_dir).resolve()
         self._fixed_port = bool(port)
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])  # e.g. --replicaof (entail.state.embedded_ha)
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        """The URL without the password, for messages."""
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_NAME
 
     @property
     def log_path(self) -> Path:
@@ -67,8 +93,11 @@ class EmbeddedRedis:
         return self.process.pid if self.process is not None else None
 
     def argv(self) -> list[str]:
+        # the config file first: valkey-server takes it only as the first argument
+        config = [str(self.config_path)] if self.password else []
         return [
             binary_path(),
+            *config,
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--protected-mode", "no",
@@ -86,6 +115,9 @@ class EmbeddedRedis:
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError(f"valkey-server is already running (pid {self.process.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        if self.password:
+            self._write_config()
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             try:
                 return self._start_once(timeout_s)
@@ -95,17 +127,38 @@ class EmbeddedRedis:
                 self.port = free_port()
         raise AssertionError("unreachable")
 
+    def _write_config(self) -> None:
+        password = self.password or ""
+        if any(c in password for c in '\r\n"\\ '):
+            raise ValueError("the embedded Redis password must not contain spaces, quotes or line breaks")
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f'requirepass "{password}"\n')
+        self.config_path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
+
     def _start_once(self, timeout_s: float) -> EmbeddedRedis:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         # stdout/stderr to the log too: errors before valkey opens its log land there
-        with self.log_path.open("ab") as log:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as log:
             # its own session: a terminal's Ctrl-C goes to the owner, which stops it last
             self.process = subprocess.Popen(
-                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                umask=0o077,  # the append-only files: 0600
             )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+        )
         try:
             while True:
                 if self.process.poll() is not None:
