@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             await request.app.state.services.redis.ping()
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+            # the exception names Redis's host and port: logged, never answered
+            log.warning("readyz: Redis is unreachable: %s", exc)
+            return JSONResponse({"status": "unavailable", "detail": "Redis is unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -124,7 +126,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return await _handle(svc, settings, compiled, data, attributes)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, message will be redelivered: %s", exc)
-            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+            return _reply(503, "transient-failure", "state store unavailable (logged)")
 
     @app.post("/push/dead-letters")
     async def push_dead_letter(request: Request) -> JSONResponse:
@@ -142,7 +144,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return await _handle_dead_letter(svc, Message(id=message_id, data=data, attributes=attributes))
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, dead letter will be redelivered: %s", exc)
-            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+            return _reply(503, "transient-failure", "state store unavailable (logged)")
 
     @app.post("/sweep")
     async def sweep(request: Request) -> JSONResponse:
@@ -154,7 +156,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             failed = await sweep_once(svc.decisions, svc.bus, settings)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
-            return _reply(503, "transient-failure", f"state store unavailable: {exc}")
+            log.warning("sweep failed, the next one retries: %s", exc)
+            return _reply(503, "transient-failure", "state store unavailable (logged)")
         return _reply(200, "swept", f"{failed} overdue decision(s) failed", failed=failed)
 
     return app
