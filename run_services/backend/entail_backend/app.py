@@ -16,7 +16,8 @@ from entail.bootstrap import Services, open_services
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 
-from . import compute, problems, webapp
+from . import compute, openapi, problems, webapp
+from .allowed_methods import MethodNotAllowed
 from .guard import RequestGuard
 from .metrics import observe
 from .problems import Problem, problem_response
@@ -27,7 +28,9 @@ log = logging.getLogger("entail.backend")
 API_DESCRIPTION = """\
 Entail answers decisions over case facts with a published Datalog ruleset, with
 a proof for every answer. Authenticate with `Authorization: Bearer <api key>`.
-Errors are RFC 9457 problem+json.
+Errors are RFC 9457 problem+json. Text anywhere in a request body (strings and
+member names) must be Unicode without NUL characters or lone surrogates: 422
+`invalid-text` with the JSON pointer of the string.
 """
 
 
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app, settings)  # every status, problem+json bodies, bearer security, links
 
     @app.exception_handler(DurabilityNotConfirmed)
     async def not_durable(request: Request, exc: DurabilityNotConfirmed) -> Response:
@@ -114,6 +118,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             )
 
     app.middleware("http")(observe)
+    # a documented path asked with another method: 405 with every method it has
+    app.add_middleware(MethodNotAllowed, api=app)
     # authenticate before any body is read, bound and check the body (guard.py)
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes)
     # outside the guard: its 401/413/422 are compressed like everything else;

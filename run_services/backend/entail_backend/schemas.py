@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+)
 
 from entail.state.registry import name_problem
 
@@ -16,6 +25,15 @@ LOAN_SOURCE = (
     "#defined applicant/1. #defined income/2. #defined bankrupt/1.\n"
 )
 LOAN_FACTS: dict[str, JsonValue] = {"applicant": [["ann"]], "income": [["ann", 52000]]}
+
+
+def _whole(value: Any) -> Any:
+    # JSON Schema's integer is a number without a fractional part: 3.0 is one
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: an integer as JSON Schema means it: 3 and 3.0, never true or "3"
+JsonInt = Annotated[StrictInt, BeforeValidator(_whole)]
 
 
 def _ruleset_name(name: str) -> str:
@@ -31,7 +49,9 @@ def _examples(*examples: dict[str, JsonValue]) -> ConfigDict:
 
 
 class ValidateRequest(BaseModel):
-    model_config = _examples({"source": "p(X) :- q(X).\nq(1)."})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"source": "p(X) :- q(X).\nq(1)."}]}
+    )
     source: str = Field(description="The program text")
 
 
@@ -159,7 +179,7 @@ class RulesetList(BaseModel):
 
 class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 3}]})
-    version: StrictInt = Field(ge=1)
+    version: JsonInt = Field(ge=1)
 
 
 class TagMoveOut(BaseModel):
@@ -201,8 +221,8 @@ class DecisionRequest(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
-    wait_ms: StrictInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
-    limits: dict[str, StrictInt] = Field(default_factory=dict, description="lower the engine limits")
+    wait_ms: JsonInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
+    limits: dict[str, JsonInt] = Field(default_factory=dict, description="lower the engine limits")
 
 
 class BatchCase(BaseModel):
@@ -229,8 +249,8 @@ class BatchRequest(BaseModel):
     cases: list[BatchCase] = Field(min_length=1)
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
-    wait_ms: StrictInt = Field(default=0, ge=0)
-    limits: dict[str, StrictInt] = Field(default_factory=dict)
+    wait_ms: JsonInt = Field(default=0, ge=0)
+    limits: dict[str, JsonInt] = Field(default_factory=dict)
 
 
 DECISION_EXAMPLE: dict[str, JsonValue] = {
@@ -316,7 +336,9 @@ class ImpactRequest(BaseModel):
     version: str = Field(description="the candidate: a version number, a tag or 'latest'")
     start: datetime
     end: datetime
-    limit: int = Field(default=1000, ge=1, le=10_000, description="at most this many decisions are re-run")
+    limit: JsonInt = Field(
+        default=1000, ge=1, le=10_000, description="at most this many decisions are re-run"
+    )
 
 
 class ChangedDecision(BaseModel):
@@ -348,3 +370,49 @@ class ImpactOut(BaseModel):
     changed: int
     truncated: bool = Field(description="more decisions were in the window than the limit")
     changes: list[ChangedDecision]
+
+
+class ValidationErrorOut(BaseModel):
+    location: str = Field(description="a JSON pointer into the request body, or the parameter's name")
+    message: str
+    type: str = Field(description="the validator's error type, e.g. missing or string_type")
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details: the body of every error answer (``application/problem+json``).
+    ``type`` is stable for a kind of error; members beyond the five standard ones
+    depend on it and are listed here when the API sends them."""
+
+    model_config = ConfigDict(
+        title="Problem",
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://entail.dev/problems/not-found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "ruleset 'loan@prod' does not exist",
+                    "instance": "/v1/decisions",
+                }
+            ]
+        },
+    )
+    type: str = Field(description="a URI naming the kind of error")
+    title: str
+    status: int
+    detail: str = Field(description="what went wrong with this request, precisely")
+    instance: str = Field(description="the request path")
+    errors: list[ValidationErrorOut] | None = Field(
+        default=None, description="invalid-request: every field that failed validation"
+    )
+    diagnostics: list[DiagnosticOut] | None = Field(
+        default=None, description="invalid-program: the compiler's diagnostics with line and column"
+    )
+    failures: list[dict[str, Any]] | None = Field(
+        default=None, description="ruleset-tests-failed: the example cases that failed and why"
+    )
+    path: str | None = Field(default=None, description="invalid-facts: a JSON pointer into the facts")
+    pointer: str | None = Field(default=None, description="invalid-text: a JSON pointer to the string")
+    limit: float | None = Field(default=None, description="limit errors: the limit")
+    value: float | None = Field(default=None, description="limit errors: the value that exceeded it")

@@ -36,12 +36,18 @@ async def search(
     version: Annotated[int | None, Query(ge=1)] = None,
     status: Annotated[str | None, Query(pattern="^(succeeded|failed)$")] = None,
     predicate: Annotated[
-        str | None, Query(description="answers contain an atom of name/arity, e.g. decision/2")
+        str | None,
+        Query(
+            description="answers contain an atom of name/arity, e.g. decision/2",
+            pattern=r"^[a-z_][A-Za-z0-9_']*/[0-9]+$",
+        ),
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
     page_token: str | None = None,
 ) -> Any:
     """Decisions of the caller's tenant completed in [start, end), newest first."""
+    if _empty(start, end):
+        return json_response({"items": [], "next_page_token": None})
     try:
         page = await asyncio.to_thread(
             services.audit.search_decisions,
@@ -58,6 +64,13 @@ async def search(
     except ValueError as exc:
         raise Problem(422, "invalid-search", "Invalid search", str(exc)) from None
     return json_response({"items": [public(r) for r in page.items], "next_page_token": page.next_page_token})
+
+
+def _empty(start: datetime, end: datetime) -> bool:
+    """[start, end) holds no instant: no decision, not an error (the document allows
+    any two times). A time without a zone is left to the store, which refuses it."""
+    aware = start.tzinfo is not None and end.tzinfo is not None
+    return aware and start >= end
 
 
 async def _record(services: Any, tenant: str, decision_id: str) -> DecisionRecord:
@@ -150,7 +163,10 @@ async def replay(decision_id: str, services: ServicesDep, pool: PoolDep, key: Au
     "/v1/rulesets/{name}/impact",
     response_model=impact_jobs.ImpactJobOut,
     status_code=202,
-    responses={429: {"description": "too many impact jobs of this tenant running"}},
+    responses={
+        404: {"description": "no such ruleset, version or tag"},
+        429: {"description": "too many impact jobs of this tenant running"},
+    },
 )
 async def impact(
     name: str,
@@ -195,7 +211,11 @@ async def impact(
     return JSONResponse(job, status_code=202, headers={"Location": job["status_url"]})
 
 
-@router.get("/v1/rulesets/{name}/impact/{job_id}", response_model=impact_jobs.ImpactJobOut)
+@router.get(
+    "/v1/rulesets/{name}/impact/{job_id}",
+    response_model=impact_jobs.ImpactJobOut,
+    responses={404: {"description": "no impact job of this ruleset has this id (or it expired)"}},
+)
 async def impact_status(name: str, job_id: str, services: ServicesDep, key: Auditor) -> Any:
     """An impact job: ``running`` with its progress, then ``succeeded`` with the
     result or ``failed`` with the error. Kept for ``impact_job_ttl_s``."""
@@ -212,6 +232,8 @@ async def _window(
     """The succeeded decisions of ``name`` in the window, at most ``body.limit``."""
     records: list[DecisionRecord] = []
     token: str | None = None
+    if _empty(body.start, body.end):
+        return records, False
     while True:
         try:
             page = await asyncio.to_thread(

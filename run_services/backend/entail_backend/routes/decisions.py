@@ -189,7 +189,10 @@ def _respond(record: DecisionRecord, response: Response) -> Response:
 @router.post(
     "",
     response_model=DecisionOut,
-    responses={202: {"description": "accepted; not done within wait_ms", "model": DecisionOut}},
+    responses={
+        202: {"description": "accepted; not done within wait_ms", "model": DecisionOut},
+        404: {"description": "no such ruleset, version or tag"},
+    },
 )
 async def decide(
     body: DecisionRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
@@ -210,7 +213,15 @@ async def decide(
     return _respond(record, response)
 
 
-@router.post("/batch", response_model=BatchOut)
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses={
+        202: {"description": "accepted; some cases not done within wait_ms", "model": BatchOut},
+        404: {"description": "no such ruleset, version or tag"},
+        413: {"description": "more cases than ENTAIL_BATCH_MAX_CASES, or the body is too large"},
+    },
+)
 async def decide_batch(
     body: BatchRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
 ) -> Any:
@@ -255,7 +266,11 @@ async def decide_batch(
     )
 
 
-@router.get("/{decision_id}", response_model=DecisionOut)
+@router.get(
+    "/{decision_id}",
+    response_model=DecisionOut,
+    responses={404: {"description": "no decision of the caller's tenant has this id"}},
+)
 async def get_decision(decision_id: str, services: ServicesDep, key: Decide) -> Any:
     """A decision of the caller's tenant (404 for any other tenant's)."""
     record = await services.decisions.get(key.tenant, decision_id)
@@ -268,7 +283,10 @@ async def get_decision(decision_id: str, services: ServicesDep, key: Decide) -> 
     "/{decision_id}/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {"example": 'event: status\ndata: {"status": "pending"}\n\n'}}}
+        200: {
+            "content": {"text/event-stream": {"example": 'event: status\ndata: {"status": "pending"}\n\n'}}
+        },
+        404: {"description": "no decision of the caller's tenant has this id"},
     },
 )
 async def decision_events(

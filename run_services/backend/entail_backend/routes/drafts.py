@@ -27,7 +27,7 @@ from .. import compute
 from ..compute import PoolDep
 from ..deps import Author, ServicesDep
 from ..problems import Problem
-from ..schemas import LOAN_FACTS, LOAN_SOURCE
+from ..schemas import LOAN_FACTS, LOAN_SOURCE, JsonInt
 from .decisions import _check_case, _limits
 from .rulesets import _check_size, compile_budget_ms
 
@@ -48,7 +48,7 @@ class DraftEvaluateRequest(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: bool = False
-    limits: dict[str, int] = Field(default_factory=dict, description="lower the engine limits")
+    limits: dict[str, JsonInt] = Field(default_factory=dict, description="lower the engine limits")
 
 
 class DraftEvaluateOut(BaseModel):

@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from entail import reasoning
 from entail.audit.schema import RulesetRecord
 from entail.compute import tasks
-from entail.state.registry import RegistryFull, name_problem, source_hash
+from entail.state.registry import TAG_RE, RegistryFull, name_problem, source_hash
 
 from .. import compute
 from ..compute import PoolDep
@@ -236,12 +236,30 @@ async def get_version(name: str, version: str, services: ServicesDep, key: Reade
     return _version_out(found, dict(summary.tags), source=source)
 
 
+#: the registry's tag rule in the OpenAPI document ("latest" is reserved: the
+#: schema says so with ``not``, the registry answers 422)
+TAG_PATTERN = "^" + TAG_RE.pattern.removesuffix("\\Z") + "$"
+
+
 @router.put(
     "/{name}/tags/{tag}",
     response_model=TagMoveOut,
     responses={404: {"description": "no such ruleset or version"}},
 )
-async def move_tag(name: str, tag: str, body: TagRequest, services: ServicesDep, key: Author) -> TagMoveOut:
+async def move_tag(
+    name: str,
+    tag: Annotated[
+        str,
+        Path(
+            pattern=TAG_PATTERN,
+            description="lower-case; not 'latest'",
+            json_schema_extra={"not": {"const": "latest"}},
+        ),
+    ],
+    body: TagRequest,
+    services: ServicesDep,
+    key: Author,
+) -> TagMoveOut:
     """Point ``tag`` (e.g. ``prod``) at a version; recorded with who and when."""
     _check_name(name)
     if await services.registry.get(key.tenant, name, body.version) is None:
