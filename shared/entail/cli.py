@@ -39,6 +39,24 @@ from .reasoning.textfile import EncodingError, FileReadError, FileSizeLimitExcee
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LIMIT = 0, 1, 2, 3
 
 
+class UsageError(EntailError):
+    """A command-line argument that cannot be used (exit 2)."""
+
+    code = "usage"
+
+
+def _utf8_argument(value: str, what: str) -> str:
+    """An argument as text; bytes that are not UTF-8 reach Python as lone surrogates (PEP 383)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(value[exc.start]) - 0xDC00
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        detail = f"byte {byte:#04x}" if 0x80 <= byte <= 0xFF else f"U+{ord(value[exc.start]):04X}"
+        raise UsageError(f"{what} {shown} is not valid UTF-8 ({detail} at character {exc.start})") from None
+    return value
+
+
 def _read_program(path: str, limits: Limits | None = None) -> str:
     """The program text, read no further than its size limit; bad bytes are a diagnostic."""
     cap = (limits or Limits()).program_bytes
@@ -125,6 +143,8 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    for query in args.query:
+        _utf8_argument(query, "--query")
     limits = _limits(args)
     rs = _compile(args.program, err, limits)
     if rs is None:
@@ -315,7 +335,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args, out, err)
-    except (TestFileError, FileReadError, ProgramError) as exc:
+    except (TestFileError, FileReadError, ProgramError, UsageError) as exc:
         message = exc.render() if isinstance(exc, ProgramError) else str(exc)
         print(f"entail: {message}", file=err)
         return EXIT_USAGE

@@ -223,3 +223,17 @@ def test_batch_reads_its_program_and_mapping_with_the_same_guards(workdir: Path)
     no_traceback(proc)
     assert proc.returncode == EXIT_USAGE
     assert "deep.json: /a" + "/0" * 63 + ": JSON nested deeper than 64 levels" in proc.stderr
+
+
+def test_query_argument_that_is_not_utf8(workdir: Path) -> None:
+    # undecodable argv bytes reach Python as lone surrogates (PEP 383); they must not reach the engine
+    proc = subprocess.run(
+        [sys.executable.encode(), b"-m", b"entail.cli", b"run", b"ok.lp", b"--query", b'p("\xff")'],
+        cwd=workdir,
+        capture_output=True,
+        timeout=60,
+    )
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stderr, stderr
+    assert proc.returncode == EXIT_USAGE
+    assert 'entail: --query p("\\xff") is not valid UTF-8 (byte 0xff at character 3)' in stderr
