@@ -1,0 +1,129 @@
+"""Where the worker evaluates decisions: a pool of processes (entail.compute).
+
+The engine is pure Python. On the worker's threads, every evaluation of the
+process shares one interpreter lock and one event loop: with one tenant's slow
+cases running, another tenant's one-millisecond decision waited seconds for its
+turn. In a process of its own each evaluation is scheduled by the operating
+system, next to the others rather than behind them, the worker's event loop
+keeps answering pushes, and a case that overruns twice its wall-time limit is
+killed by the pool's supervisor (``limit-wall-time``) instead of holding a
+thread forever. Per-tenant running quotas (:mod:`.fairness`) keep one tenant
+from taking every process: ``ENTAIL_WORKER_PROCESSES`` should exceed
+``ENTAIL_TENANT_MAX_RUNNING``.
+
+Each process compiles a ruleset once and keeps it (by source hash and limits);
+the worker sends the source with each job, from a small in-process cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from entail import reasoning
+from entail.bootstrap import Services
+from entail.compute import tasks
+from entail.compute.pool import (
+    ComputePool,
+    PoolBusy,
+    PoolClosed,
+    TaskCrashed,
+    TaskError,
+    TaskKilled,
+    TaskOutOfMemory,
+)
+from entail.models import DecisionError, Job
+from entail.settings import Settings
+
+SOURCES_KEPT = 64
+
+
+class WorkerBusy(OSError):
+    """Every evaluation process is busy and the queue is full: answer 503, the job
+    comes back (an OSError, so the push handler treats it as transient)."""
+
+
+class EvaluationFailed(Exception):
+    """The decision fails with this error (the engine's, or a limit the pool enforced)."""
+
+    def __init__(self, error: DecisionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+Outcome = tuple[list[dict[str, Any]], str, dict[str, Any]]
+
+
+class Evaluations:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool = ComputePool(
+            settings.worker_processes,
+            queue_max=settings.worker_queue_max,
+            queue_max_per_tenant=settings.worker_queue_max,
+            kill_factor=settings.compute_kill_factor,
+            memory_mb=settings.compute_memory_mb,
+        )
+        self._sources: OrderedDict[str, str] = OrderedDict()
+
+    def start_in_background(self) -> None:
+        self.pool.start_in_background()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    async def _source(self, svc: Services, digest: str) -> str:
+        source = self._sources.get(digest)
+        if source is None:
+            source = await svc.registry.source(digest)
+            if source is None:
+                missing = f"ruleset source {digest} is not in the registry"
+                raise EvaluationFailed(DecisionError(code="entail-error", message=missing))
+            self._sources[digest] = source
+            if len(self._sources) > SOURCES_KEPT:
+                self._sources.popitem(last=False)
+        else:
+            self._sources.move_to_end(digest)
+        return source
+
+    async def evaluate(self, svc: Services, job: Job) -> tuple[Outcome, float]:
+        """Answers, result hash and stats, and the seconds the evaluation took;
+        :class:`EvaluationFailed` for a failed decision, :class:`WorkerBusy` to retry."""
+        source = await self._source(svc, job.ruleset.hash)
+        limits = reasoning.Limits.from_mapping(job.limits) if job.limits else reasoning.Limits()
+        t0 = time.perf_counter()
+        try:
+            out: dict[str, Any] = await self.pool.run(
+                tasks.evaluate,
+                source,
+                f"{job.ruleset.name}.lp",
+                job.facts,
+                job.query,
+                job.explain,
+                limits.to_json(),
+                budget_ms=limits.wall_time_ms,
+                tenant=job.tenant,
+            )
+        except (PoolBusy, PoolClosed) as exc:
+            raise WorkerBusy(str(exc)) from None
+        except TaskKilled as exc:
+            raise EvaluationFailed(DecisionError(code="limit-wall-time", message=str(exc))) from None
+        except TaskOutOfMemory as exc:
+            raise EvaluationFailed(DecisionError(code="limit-memory", message=str(exc))) from None
+        except TaskError as exc:
+            code = "too-deeply-nested" if exc.type_name == "RecursionError" else "internal-error"
+            raise EvaluationFailed(DecisionError(code=code, message=str(exc))) from None
+        except TaskCrashed as exc:
+            raise EvaluationFailed(DecisionError(code="internal-error", message=str(exc))) from None
+        elapsed = time.perf_counter() - t0
+        if "error" in out:
+            error = out["error"]
+            raise EvaluationFailed(
+                DecisionError(
+                    code=str(error.get("code", "entail-error")),
+                    message=str(error.get("message", "")),
+                    diagnostics=list(error.get("diagnostics", [])),
+                )
+            )
+        return (out["answers"], out["result_hash"], out["stats"]), elapsed
