@@ -41,9 +41,16 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextmanager
-def bench_stack(tmp: Path, **settings: Any) -> Iterator[Stack]:
+def bench_stack(
+    tmp: Path,
+    *,
+    extra_keys: list[dict[str, Any]] | None = None,
+    extra_env: dict[str, str] | None = None,
+    **settings: Any,
+) -> Iterator[Stack]:
     """The local stack on free ports under ``tmp``, its output in ``tmp/stack.log``,
-    rate limits out of the way; stopped on exit."""
+    rate limits out of the way; stopped on exit. ``extra_keys`` (key entries) and
+    ``extra_env`` (ENTAIL_* for the services) go to the stack as they are."""
     ports = {"backend_port": free_port(), "worker_port": free_port(), "audit_sink_port": free_port()}
     config = Settings(data_dir=tmp, **ports, **settings)
     with (tmp / "stack.log").open("w") as out:
@@ -55,7 +62,9 @@ def bench_stack(tmp: Path, **settings: Any) -> Iterator[Stack]:
                 "ENTAIL_DATA_DIR": str(tmp),
                 "ENTAIL_RATE_LIMIT_PER_S": "1000000",
                 "ENTAIL_RATE_LIMIT_BURST": "1000000",
+                **(extra_env or {}),
             },
+            extra_keys=extra_keys,
         )
         try:
             stack.start()

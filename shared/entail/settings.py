@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # evaluating at once across all workers (the rest wait parked, in order)
     tenant_max_open: int = Field(default=1_000, ge=1)
     tenant_max_running: int = Field(default=2, ge=1)
+    # the worker evaluates in this many processes (entail_worker/evaluation.py); more
+    # than tenant_max_running, so another tenant always finds one; pushes beyond
+    # the processes wait, at most worker_queue_max of them (then 503, redelivered)
+    worker_processes: int = Field(default=3, ge=1)
+    worker_queue_max: int = Field(default=256, ge=0)
 
     # size caps on what a decision stores: answers over all its queries, and the
     # final record's JSON (facts included); past either it fails with

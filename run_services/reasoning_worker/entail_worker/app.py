@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -40,9 +39,9 @@ from entail.state.durability import DurabilityNotConfirmed
 from entail.sweeper import sweep_once
 
 from . import fairness
+from .evaluation import EvaluationFailed, Evaluations, WorkerBusy
 from .push_auth import CertsUnavailable, PushAuthenticator
 from .record_caps import cap_record
-from .rulesets import RulesetCache
 
 log = logging.getLogger("entail.worker")
 
@@ -69,16 +68,20 @@ def _reply(
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     settings = settings or Settings()
-    compiled = RulesetCache(settings.ruleset_cache_size)
+    evaluations = Evaluations(settings)  # decisions run in a pool of processes (evaluation.py)
     authenticator = PushAuthenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            open_services(settings, services) as app.state.services,
-            fairness.drainer(app.state.services, settings),
-        ):
-            yield
+        evaluations.start_in_background()
+        try:
+            async with (
+                open_services(settings, services) as app.state.services,
+                fairness.drainer(app.state.services, settings),
+            ):
+                yield
+        finally:
+            evaluations.close()
 
     app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
 
@@ -123,7 +126,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
         try:
-            return await _handle(svc, settings, compiled, data, attributes)
+            return await _handle(svc, settings, evaluations, data, attributes)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, message will be redelivered: %s", exc)
             return _reply(503, "transient-failure", "state store unavailable (logged)")
@@ -187,7 +190,7 @@ async def _handle_dead_letter(svc: Services, message: Message) -> JSONResponse:
 
 
 async def _handle(
-    svc: Services, settings: Settings, compiled: RulesetCache, data: bytes, attributes: dict[str, str]
+    svc: Services, settings: Settings, evaluations: Evaluations, data: bytes, attributes: dict[str, str]
 ) -> JSONResponse:
     try:
         job = Job.model_validate_json(data)
@@ -227,7 +230,7 @@ async def _handle(
             ended = await svc.decisions.get(job.tenant, job.decision_id)
             status = ended.status if ended is not None else "gone"
             return _reply(200, "duplicate", f"decision {job.decision_id} is already {status}")
-        record = await _evaluate(svc, settings, compiled, job, started)
+        record = await _evaluate(svc, settings, evaluations, job, started)
         record = await asyncio.to_thread(cap_record, record, settings)
         stored = await svc.decisions.complete(record)
         if stored and record.status == "succeeded":
@@ -252,7 +255,7 @@ async def _keep_claim(svc: Services, decision_id: str, settings: Settings) -> No
 
 
 async def _evaluate(
-    svc: Services, settings: Settings, compiled: RulesetCache, job: Job, started: str
+    svc: Services, settings: Settings, evaluations: Evaluations, job: Job, started: str
 ) -> DecisionRecord:
     if job.masked_predicates:
         # the backend masked the case before queueing it; masking is idempotent, so
@@ -275,17 +278,10 @@ async def _evaluate(
         started_at=started,
     )
     try:
-        ruleset = compiled.get(job.ruleset.hash)
-        if ruleset is None:
-            source = await svc.registry.source(job.ruleset.hash)
-            if source is None:
-                raise reasoning.EntailError(f"ruleset source {job.ruleset.hash} is not in the registry")
-            ruleset = await asyncio.to_thread(reasoning.compile, source, f"{job.ruleset.name}.lp")
-            compiled.put(job.ruleset.hash, ruleset)
-        limits = reasoning.Limits.from_mapping(job.limits) if job.limits else reasoning.Limits()
-        t0 = time.perf_counter()
-        result = await asyncio.to_thread(_run, ruleset, job, limits)
-        EVAL_SECONDS.observe(time.perf_counter() - t0)
+        result, seconds = await evaluations.evaluate(svc, job)
+        EVAL_SECONDS.observe(seconds)
+    except EvaluationFailed as exc:
+        return base.model_copy(update={"status": "failed", "error": exc.error, "completed_at": utcnow()})
     except reasoning.EntailError as exc:
         return base.model_copy(
             update={"status": "failed", "error": DecisionError(**_error_json(exc)), "completed_at": utcnow()}
@@ -293,7 +289,7 @@ async def _evaluate(
     except ValueError as exc:  # limits that do not validate
         error = DecisionError(code="invalid-job", message=str(exc))
         return base.model_copy(update={"status": "failed", "error": error, "completed_at": utcnow()})
-    except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed):
+    except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, WorkerBusy):
         raise
     except Exception as exc:  # an engine bug must not wedge the decision or the worker
         log.exception("internal error evaluating %s", job.decision_id)
@@ -309,13 +305,6 @@ async def _evaluate(
             "completed_at": utcnow(),
         }
     )
-
-
-def _run(
-    ruleset: reasoning.Ruleset, job: Job, limits: reasoning.Limits
-) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
-    result = ruleset.evaluate(job.facts, job.query, explain=job.explain, limits=limits)
-    return [q.to_json() for q in result.answers], result.result_hash, dict(result.stats)
 
 
 def _error_json(exc: reasoning.EntailError) -> dict[str, Any]:
