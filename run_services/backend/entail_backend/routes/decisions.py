@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,12 +21,15 @@ from entail.models import (
     DecisionRecord,
     Job,
     RulesetRef,
+    RulesetVersion,
     new_decision_id,
     request_hash,
     utcnow,
 )
 from entail.record_json import dump_record, dumps, record_dict
-from entail.state.registry import RulesetVersion
+from entail.record_text import head_status, is_final, public_text
+from entail.state.quotas import TenantQueueFull, TenantQuotas
+from entail.state.waiters import Slot, TooManyWaiters
 
 from ..compute import PoolDep
 from ..deps import Decide, ServicesDep
@@ -39,6 +41,8 @@ from ..schemas import BatchOut, BatchRequest, DecisionOut, DecisionRequest
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
 SSE_KEEPALIVE_S = 15.0
+QUEUE_FULL_RETRY_AFTER_S = 5
+WAITERS_FULL_RETRY_AFTER_S = 2
 
 
 def public(record: DecisionRecord) -> dict[str, Any]:
@@ -97,8 +101,14 @@ async def _submit(
     query: list[str],
     explain: bool,
     limits: dict[str, int],
+    *,
+    admitted_id: str | None = None,
 ) -> DecisionRecord:
-    """A cached decision, or a new pending one whose job is on the bus."""
+    """A cached decision, or a new pending one whose job is on the bus.
+
+    A new decision counts towards the tenant's open quota: admitted here (429 when
+    full), or already by the caller under ``admitted_id`` (a batch, all at once;
+    given back when the case turns out to be a cache hit)."""
     ruleset = RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
     masked = version.masked_predicates
     if masked:
@@ -111,9 +121,15 @@ async def _submit(
         original = await services.decisions.get(key.tenant, cached_id)
         if original is not None and original.status == "succeeded":
             DECISIONS.labels("cached").inc()
+            if admitted_id is not None:
+                await _quotas(services).withdraw(key.tenant, [admitted_id])
             return await _serve_cached(services, original, digest)
+    decision_id = admitted_id
+    if decision_id is None:
+        decision_id = new_decision_id()
+        await _admit(services, key.tenant, [decision_id])
     record = DecisionRecord(
-        decision_id=new_decision_id(),
+        decision_id=decision_id,
         tenant=key.tenant,
         ruleset=ruleset,
         request_hash=digest,
@@ -124,7 +140,11 @@ async def _submit(
         masked_predicates=masked,
         submitted_at=utcnow(),
     )
-    await services.decisions.create(record)
+    try:
+        await services.decisions.create(record)
+    except BaseException:
+        await _quotas(services).withdraw(key.tenant, [decision_id])
+        raise
     job = Job(
         decision_id=record.decision_id,
         tenant=key.tenant,
@@ -173,6 +193,42 @@ async def _serve_cached(services: Services, original: DecisionRecord, digest: st
     return served
 
 
+def _quotas(services: Services) -> TenantQuotas:
+    return TenantQuotas.from_settings(services.redis, services.settings, services.durability)
+
+
+async def _admit(services: Services, tenant: str, decision_ids: list[str]) -> None:
+    try:
+        await _quotas(services).admit(tenant, decision_ids)
+    except TenantQueueFull as exc:
+        raise Problem(
+            429,
+            "tenant-queue-full",
+            "Too many open decisions",
+            f"{exc}; wait for some to finish (ENTAIL_TENANT_MAX_OPEN)",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+            limit=exc.limit,
+            free=max(exc.free, 0),
+        ) from None
+
+
+def _waiters_full(exc: TooManyWaiters) -> Problem:
+    return Problem(
+        503,
+        "too-many-waiters",
+        "Too many waiting clients",
+        f"{exc}; poll GET /v1/decisions/{{id}} or retry later (ENTAIL_WAITERS_MAX)",
+        headers={"Retry-After": str(WAITERS_FULL_RETRY_AFTER_S)},
+    )
+
+
+def _wait_slot(services: Services) -> Slot:
+    try:
+        return services.waiters.acquire()
+    except TooManyWaiters as exc:
+        raise _waiters_full(exc) from None
+
+
 def _wait_s(services: Services, wait_ms: int) -> float:
     return min(wait_ms, services.settings.wait_ms_max) / 1000
 
@@ -204,12 +260,22 @@ async def decide(
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
     check_facts(body.facts, await ruleset_arities(services, pool, ruleset, limits), limits, "")
-    record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
-    if not record.done and body.wait_ms > 0:
-        done = await services.decisions.wait_done(
-            key.tenant, record.decision_id, _wait_s(services, body.wait_ms)
-        )
-        record = done or record
+    # a waiting slot is taken before anything is created: past the bound the
+    # request is refused whole (503), never accepted and then cut off
+    slot = _wait_slot(services) if body.wait_ms > 0 else None
+    try:
+        record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
+        final = None
+        if not record.done and slot is not None:
+            final = await services.waiters.wait_final(
+                key.tenant, record.decision_id, _wait_s(services, body.wait_ms)
+            )
+    finally:
+        if slot is not None:
+            slot.release()
+    if final is not None:
+        DECISIONS.labels(head_status(final)).inc()
+        return _text_response(public_text(final), 200, response)
     return _respond(record, response)
 
 
@@ -238,32 +304,50 @@ async def decide_batch(
     arities = await ruleset_arities(services, pool, ruleset, limits)
     for i, case in enumerate(body.cases):
         check_facts(case.facts, arities, limits, f"/cases/{i}")
-    records = [
-        await _submit(
-            services,
-            key,
-            ruleset,
-            case.facts,
-            case.query if case.query is not None else body.query,
-            body.explain,
-            limits,
-        )
-        for case in body.cases
+    slot = _wait_slot(services) if body.wait_ms > 0 else None  # one client, one slot
+    try:
+        # the per-tenant batch cap: the whole batch fits into the tenant's open
+        # quota or none of it is accepted (429)
+        ids = [new_decision_id() for _ in body.cases]
+        await _admit(services, key.tenant, ids)
+        records = []
+        for i, (case, decision_id) in enumerate(zip(body.cases, ids, strict=True)):
+            try:
+                records.append(
+                    await _submit(
+                        services,
+                        key,
+                        ruleset,
+                        case.facts,
+                        case.query if case.query is not None else body.query,
+                        body.explain,
+                        limits,
+                        admitted_id=decision_id,
+                    )
+                )
+            except BaseException:
+                await _quotas(services).withdraw(key.tenant, ids[i + 1 :])
+                raise
+        finals: dict[str, bytes] = {}
+        if slot is not None:
+            wait_s = _wait_s(services, body.wait_ms)
+            pending = [r.decision_id for r in records if not r.done]
+            texts = await asyncio.gather(
+                *(services.waiters.wait_final(key.tenant, decision_id, wait_s) for decision_id in pending)
+            )
+            finals = {d: t for d, t in zip(pending, texts, strict=True) if t is not None}
+    finally:
+        if slot is not None:
+            slot.release()
+    # finished records are answered as stored, never parsed (entail.record_text)
+    parts = [
+        public_text(finals[r.decision_id]) if r.decision_id in finals else dumps(public(r)).encode()
+        for r in records
     ]
-    if body.wait_ms > 0:
-        wait_s = _wait_s(services, body.wait_ms)
-        pending = [r for r in records if not r.done]
-        finished = await asyncio.gather(
-            *(services.decisions.wait_done(key.tenant, r.decision_id, wait_s) for r in pending)
-        )
-        by_id = {f.decision_id: f for f in finished if f is not None}
-        records = [by_id.get(r.decision_id, r) for r in records]
-    done = sum(r.done for r in records)
-    if done < len(records):
-        response.status_code = 202
-    return json_response(
-        {"done": done, "total": len(records), "decisions": [public(r) for r in records]}, response
-    )
+    done = sum(r.done or r.decision_id in finals for r in records)
+    status = 202 if done < len(records) else 200
+    body_text = b'{"done":%d,"total":%d,"decisions":[%b]}' % (done, len(records), b",".join(parts))
+    return _text_response(body_text, status, response)
 
 
 @router.get(
@@ -273,10 +357,10 @@ async def decide_batch(
 )
 async def get_decision(decision_id: str, services: ServicesDep, key: Decide) -> Any:
     """A decision of the caller's tenant (404 for any other tenant's)."""
-    record = await services.decisions.get(key.tenant, decision_id)
-    if record is None:
+    text = await services.decisions.get_text(key.tenant, decision_id)
+    if text is None:
         raise not_found(f"decision {decision_id!r}")
-    return json_response(public(record))
+    return _text_response(public_text(text))
 
 
 @router.get(
@@ -294,22 +378,28 @@ async def decision_events(
 ) -> StreamingResponse:
     """Server-sent events: ``status`` with the current record, then ``done`` with
     the final record when it completes; comments keep the connection alive."""
-    record = await services.decisions.get(key.tenant, decision_id)
-    if record is None:
+    text = await services.decisions.get_text(key.tenant, decision_id)
+    if text is None:
         raise not_found(f"decision {decision_id!r}")
+    slot = None if is_final(text) else _wait_slot(services)
 
     async def stream() -> AsyncIterator[str]:
-        current = record
-        yield _event("status", public(current))
-        while not current.done:
-            if await request.is_disconnected():
-                return
-            done = await services.decisions.wait_done(key.tenant, decision_id, SSE_KEEPALIVE_S)
-            if done is None:
-                yield ": keep-alive\n\n"
-                continue
-            current = done
-        yield _event("done", public(current))
+        # records go out as stored, never parsed (entail.record_text)
+        try:
+            current = text
+            yield _event_text("status", current)
+            while not is_final(current):
+                if await request.is_disconnected():
+                    return
+                final = await services.waiters.wait_final(key.tenant, decision_id, SSE_KEEPALIVE_S)
+                if final is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                current = final
+            yield _event_text("done", current)
+        finally:
+            if slot is not None:
+                slot.release()
 
     return StreamingResponse(
         stream(),
@@ -318,5 +408,12 @@ async def decision_events(
     )
 
 
-def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def _event_text(name: str, record_text: bytes) -> str:
+    # compact JSON has no raw newline: one data line
+    return f"event: {name}\ndata: {public_text(record_text).decode()}\n\n"
+
+
+def _text_response(body: bytes, status: int = 200, response: Response | None = None) -> Response:
+    """Stored JSON as the answer, with the headers set on ``response`` (rate limits)."""
+    headers = dict(response.headers) if response is not None else None
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
