@@ -8,6 +8,8 @@ devices (``/dev/zero``, ``/dev/urandom``) that must stop at the size cap.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -16,11 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from entail.cli import main
+
 EXIT_FAIL, EXIT_USAGE, EXIT_LIMIT = 1, 2, 3
 PROGRAM = "#defined e/1.\np(X) :- e(X).\n"
 
 
 def entail(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI's ``main`` in this process (an exception would fail the test: no traceback path)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd):
+        code = main(list(args), out, err)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def entail_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real ``entail`` process, for what only a process shows (exit status, stderr, argv bytes)."""
     return subprocess.run(
         [sys.executable, "-m", "entail.cli", *args],
         cwd=cwd,
@@ -58,7 +71,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_program_not_utf8_is_a_diagnostic_with_line_column_and_offset(
     workdir: Path, args: tuple[str, ...], where: str
 ) -> None:
-    proc = entail(*args, cwd=workdir)
+    proc = entail_process(*args, cwd=workdir)
     no_traceback(proc)
     assert proc.returncode == EXIT_FAIL
     assert where in proc.stdout + proc.stderr
@@ -120,11 +133,17 @@ def test_facts_json_nested_10000_deep_names_the_pointer(workdir: Path) -> None:
 def test_test_file_nested_10000_deep(workdir: Path) -> None:
     (workdir / "deep.yaml").write_text("cases: " + "[" * 10_000 + "]" * 10_000 + "\n")
     (workdir / "deep_cases.json").write_text('{"cases": ' + "[" * 10_000 + "]" * 10_000 + "}")
-    for name in ("deep.yaml", "deep_cases.json"):
-        proc = entail("test", "ok.lp", name, cwd=workdir)
-        no_traceback(proc)
-        assert proc.returncode == EXIT_USAGE
-        assert name in proc.stderr
+    proc = entail("test", "ok.lp", "deep_cases.json", cwd=workdir)
+    assert proc.returncode == EXIT_USAGE
+    assert "deep_cases.json: /cases" + "/0" * 63 + ": JSON nested deeper than 64 levels" in proc.stderr
+    proc = entail("test", "ok.lp", "deep.yaml", cwd=workdir)
+    assert proc.returncode == EXIT_USAGE
+    assert "deep.yaml: brackets nested deeper than 64 levels" in proc.stderr
+    # block-style YAML nesting reaches PyYAML's recursion, which is caught too
+    (workdir / "block.yaml").write_text("".join(" " * i + "- \n" for i in range(0, 4_000, 2)))
+    proc = entail("test", "ok.lp", "block.yaml", cwd=workdir)
+    assert proc.returncode == EXIT_USAGE
+    assert "block.yaml: not valid YAML" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -161,7 +180,7 @@ def test_endless_program_stops_at_the_size_limit(
     workdir: Path, device: str, command: tuple[str, ...]
 ) -> None:
     started = time.monotonic()
-    proc = entail(*command, device, cwd=workdir)
+    proc = (entail_process if device == "/dev/urandom" else entail)(*command, device, cwd=workdir)
     assert time.monotonic() - started < 20
     no_traceback(proc)
     assert proc.returncode == EXIT_LIMIT

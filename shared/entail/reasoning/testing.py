@@ -29,7 +29,14 @@ from .parse import parse_atom
 from .ruleset import Ruleset
 from .runtime import evaluate_term
 from .terms import format_atom
-from .textfile import FACTS_FILE_BYTES, TEST_FILE_BYTES, FileReadError, loads_json, read_text
+from .textfile import (
+    FACTS_FILE_BYTES,
+    TEST_FILE_BYTES,
+    FileReadError,
+    check_json_depth,
+    loads_json,
+    read_text,
+)
 
 
 class TestFileError(EntailError):
@@ -122,7 +129,12 @@ def load_test_cases(path: Path) -> list[TestCase]:
         return [c for f in files for c in load_test_cases(f)]
     try:
         text = read_text(path, TEST_FILE_BYTES)
-        data = loads_json(text, str(path)) if path.suffix == ".json" else yaml.safe_load(text)
+        if path.suffix == ".json":
+            data = loads_json(text, str(path))
+        else:
+            # flow-style nesting first: PyYAML would recurse 10,000 deep before failing
+            check_json_depth(text, str(path), pointer=False)
+            data = yaml.safe_load(text)
     except FileReadError as exc:
         raise TestFileError(str(exc)) from None
     except (yaml.YAMLError, ValueError) as exc:

@@ -77,8 +77,9 @@ class JsonDepthError(FileReadError):
 
     code = "json-too-deep"
 
-    def __init__(self, path: str, limit: int, pointer: str) -> None:
-        super().__init__(path, f"{pointer or '/'}: JSON nested deeper than {limit} levels")
+    def __init__(self, path: str, limit: int, pointer: str | None) -> None:
+        where = f"{pointer or '/'}: JSON nested" if pointer is not None else "brackets nested"
+        super().__init__(path, f"{where} deeper than {limit} levels")
         self.pointer = pointer
         self.limit = limit
 
@@ -142,17 +143,19 @@ def read_text(path: str | Path, cap: int) -> str:
     return decode_utf8(read_capped(path, cap), str(path))
 
 
-def check_json_depth(text: str, path: str, limit: int = JSON_MAX_DEPTH) -> None:
+def check_json_depth(text: str, path: str, limit: int = JSON_MAX_DEPTH, *, pointer: bool = True) -> None:
     """Raise JsonDepthError, with the pointer of the first too-deep value, if nesting exceeds ``limit``.
 
     A quick count of brackets outside strings comes first; only a document that
-    is really too deep is walked token by token to build the pointer.
+    is really too deep is walked token by token to build the pointer. With
+    ``pointer=False`` (YAML flow style, where the pointer would miss block keys)
+    the error names no pointer.
     """
     if text.count("[") + text.count("{") <= limit:
         return
     if _max_depth(text) <= limit:
         return
-    raise JsonDepthError(path, limit, _pointer_at_depth(text, limit + 1))
+    raise JsonDepthError(path, limit, _pointer_at_depth(text, limit + 1) if pointer else None)
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
