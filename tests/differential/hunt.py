@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             features.update(program.features)
             found = compare(program, args.proofs)
             kinds["programs"] += 1
+            if kinds["programs"] % 500 == 0:
+                elapsed = time.monotonic() - started
+                progress = f"{kinds['programs']} programs, {elapsed:.0f} s: {dict(kinds)}"
+                print(progress, file=sys.stderr, flush=True)
             if found is None:
                 kinds["agree"] += 1
                 return
