@@ -4,7 +4,8 @@ In this order, so that nothing is parsed for a caller who is not allowed in:
 
 1. a NUL in the path or query string: 400 (``/%00`` must not reach the file system);
 2. a declared ``Content-Length`` over ``ENTAIL_MAX_BODY_BYTES``: 413;
-3. an ``/v1/`` route without a known API key: 401, and the 401s of one client
+3. an ``/v1/`` route (a path no route matches is the router's 404) without a
+   known API key: 401, and the 401s of one client
    address are rate limited (429 past ``ENTAIL_UNAUTHENTICATED_BURST``);
 4. the body is read here, counted as it streams (a chunked body over the limit:
    413, not the 400 a route's body parser would make of it), and must be UTF-8
@@ -28,6 +29,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entail.auth import ApiKey
@@ -143,7 +145,7 @@ class RequestGuard:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(self._too_large(int(declared)), scope, receive, send)
             return
-        api = path.startswith(API_PREFIX) and scope["method"] != "OPTIONS"
+        api = path.startswith(API_PREFIX) and scope["method"] != "OPTIONS" and _is_route(scope)
         if api:
             refused = await self._authenticate(scope)
             if refused is not None:
@@ -232,6 +234,17 @@ class RequestGuard:
 
     async def _refuse(self, problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
         await problem_response(problem, scope["path"])(scope, receive, _with_headers(send, no_store=True))
+
+
+def _is_route(scope: Scope) -> bool:
+    """An API route matches the path (with any method): a path that matches none
+    is the router's 404 ("no route"), with or without a key."""
+    for route in scope["app"].router.routes:
+        if getattr(route, "path", "").startswith(API_PREFIX):
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return True
+    return False
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
