@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -33,6 +34,8 @@ log = logging.getLogger("entail.backend.impact")
 
 PROGRESS_EVERY_S = 0.5  # progress is written at most this often (and at the end)
 BUSY_RETRY_S = 0.25  # the pool's queue is full: the job waits its turn, it never fails for that
+HEARTBEAT_S = 5.0  # a running job's state is rewritten at least this often, even mid-decision
+LOST_AFTER_S = 30.0  # a "running" job not rewritten for this long lost its backend: it is failed
 
 
 class ImpactProgress(BaseModel):
@@ -96,11 +99,29 @@ class ImpactJobs:
         await self.redis.set(keys.impact_job(tenant, job["job_id"]), json.dumps(job), ex=self.ttl_s)
 
     async def get(self, tenant: str, job_id: str) -> dict[str, Any] | None:
+        """The job; one whose backend stopped without a word (killed) reads as failed."""
         raw = await self.redis.get(keys.impact_job(tenant, job_id))
         if raw is None:
             return None
         job: dict[str, Any] = await asyncio.to_thread(json.loads, raw)  # a big result: not on the loop
+        if job["status"] == "running" and _age_s(job["updated_at"]) > LOST_AFTER_S:
+            job["status"] = "failed"
+            job["error"] = {
+                "type": "job-lost",
+                "detail": f"the backend running the job stopped (no progress for {LOST_AFTER_S:g} s); "
+                "start it again",
+            }
         return job
+
+
+def _age_s(timestamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
+
+
+async def _heartbeat(store: ImpactJobs, tenant: str, job: dict[str, Any]) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        await store.save(tenant, job)
 
 
 async def run(
@@ -122,6 +143,7 @@ async def run(
     failures: list[dict[str, Any]] = []
     masked = unchanged = 0
     last_saved = time.monotonic()
+    heartbeat = asyncio.create_task(_heartbeat(store, tenant, job))
     try:
         for record in records:
             if record.masked_predicates:
@@ -193,10 +215,12 @@ async def run(
         }
         await asyncio.shield(store.save(tenant, job))
         raise
-    except Exception as exc:
+    except Exception as exc:  # the job's state says what happened: it never stays running
         log.exception("impact job %s failed", job["job_id"])
         job["status"] = "failed"
         job["error"] = {"type": "internal-error", "detail": f"the job failed: {type(exc).__name__}: {exc}"}
+    finally:
+        heartbeat.cancel()
     await store.save(tenant, job)
 
 

@@ -114,7 +114,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             reply: tuple[str, Any] = ("ok", fn(*args))
         except MemoryError:
             reply = ("memory", f"the work needed more than the pool's {memory_mb} MB of memory")
-        except BaseException as exc:
+        except BaseException as exc:  # every failure goes back to the caller, named
             reply = ("error", (type(exc).__name__, str(exc)))
         finally:
             watchdog.cancel()
@@ -122,7 +122,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             conn.send(reply)
         except MemoryError:
             conn.send(("memory", f"the result needed more than the pool's {memory_mb} MB of memory"))
-        except Exception as exc:
+        except Exception as exc:  # e.g. a result that does not pickle
             conn.send(("error", (type(exc).__name__, f"result not sendable: {exc}")))
 
 

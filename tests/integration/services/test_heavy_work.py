@@ -7,15 +7,20 @@ A real local stack with a 1 s wall-time limit, so each attack ends in seconds.""
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from entail_backend.impact_jobs import LOST_AFTER_S, ImpactJobs, new_job
+
+from entail.state import keys
 
 from .stack import LocalStack, local_stack
 
@@ -193,8 +198,6 @@ def test_an_impact_job_is_tenant_scoped(stack: LocalStack) -> None:
 def test_an_impact_job_reports_progress_and_rerun_failures(stack: LocalStack) -> None:
     """A candidate that spins on the window's decisions: the job ends, each re-run
     stopped at the service's limit and listed with its code; progress counts up."""
-    from datetime import UTC, datetime, timedelta
-
     now = datetime.now(UTC)
     window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()}
     with stack.client("acme") as acme, stack.client("acme_audit") as audit:
@@ -230,3 +233,19 @@ def test_an_impact_job_reports_progress_and_rerun_failures(stack: LocalStack) ->
     assert (result["decisions"], result["failed"], result["changed"]) == (2, 2, 0), result
     assert {f["decision_id"] for f in result["failures"]} == set(ids)
     assert {f["code"] for f in result["failures"]} == {"limit-wall-time"}
+
+
+async def test_a_running_job_whose_backend_died_reads_as_failed(redis: Any) -> None:
+    store = ImpactJobs(redis, 60)
+    job = new_job("loan", {"version": 2, "hash": "h"}, 5)
+    await store.save("acme", job)
+    fresh = await store.get("acme", job["job_id"])
+    assert fresh is not None and fresh["status"] == "running"
+    assert await store.get("globex", job["job_id"]) is None  # tenant-scoped
+    assert 0 < await redis.ttl(keys.impact_job("acme", job["job_id"])) <= 60
+    # the backend was killed: nothing rewrote the job since
+    stale = {**job, "updated_at": "2026-01-01T00:00:00.000Z"}
+    await redis.set(keys.impact_job("acme", job["job_id"]), json.dumps(stale))
+    lost = await store.get("acme", job["job_id"])
+    assert lost is not None and lost["status"] == "failed", lost
+    assert lost["error"]["type"] == "job-lost" and f"{LOST_AFTER_S:g} s" in lost["error"]["detail"]
