@@ -166,7 +166,8 @@ class Settings(BaseSettings):
     # the backend's compute pool (docs/service.md "Compute pool"): compile, validate,
     # example cases, draft evaluation, replay and impact run in these processes,
     # never on the event loop, under the limit_* caps above
-    compute_pool_size: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1)
+    # default: min(2, the CPUs this process may run on)
+    compute_pool_size: int = Field(default_factory=lambda: min(2, len(os.sched_getaffinity(0))), ge=1)
     compute_queue_max: int = Field(default=16, ge=0)  # waiting tasks beyond this: 503 + Retry-After
     compute_queue_max_per_tenant: int = Field(default=8, ge=1)
     # a task running past this many times its limit is SIGKILLed and its process replaced
