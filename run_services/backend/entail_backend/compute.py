@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from prometheus_client import Gauge
 
 from entail.compute import (
     ComputePool,
@@ -26,9 +28,23 @@ from entail.compute import (
 )
 from entail.settings import Settings
 
+from .metrics import REGISTRY
 from .problems import Problem
 
 T = TypeVar("T")
+
+POOL_TASKS = Gauge(
+    "entail_compute_tasks",
+    "Compute pool tasks: running or waiting for a process",
+    ["state"],
+    registry=REGISTRY,
+)
+POOL_STOPPED = Gauge(
+    "entail_compute_stopped_total",
+    "Compute pool tasks stopped since start: killed by the supervisor, or their process died",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 
 def open_pool(settings: Settings) -> ComputePool:
@@ -116,12 +132,19 @@ def engine_problem(error: dict[str, Any], *, facts_prefix: str = "/facts") -> Pr
     return Problem(422, code, "Evaluation failed", message)
 
 
+def _stat(pool: ComputePool, name: str) -> float:
+    return float(pool.stats()[name])
+
+
 @asynccontextmanager
 async def running(app_state: Any, settings: Settings) -> AsyncIterator[ComputePool]:
     """The app's pool (``app.state.compute``) and its background jobs
     (``app.state.jobs``, e.g. impact) for the lifetime of the app."""
     pool = open_pool(settings)
     pool.start_in_background()  # ready to answer at once; processes start on the pool's threads
+    for gauge, names in ((POOL_TASKS, ("running", "queued")), (POOL_STOPPED, ("killed", "crashed"))):
+        for name in names:
+            gauge.labels(name).set_function(partial(_stat, pool, name))
     app_state.compute = pool
     app_state.jobs = set()
     try:

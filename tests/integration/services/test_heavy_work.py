@@ -144,6 +144,11 @@ def test_the_supervisor_kills_a_compile_past_twice_the_limit_and_the_pool_recove
     with stack.client("acme") as acme:  # the replaced process serves the next request
         ok = acme.post("/v1/rulesets/validate", json={"source": "p(1). q(X) :- p(X)."})
         assert ok.status_code == 200 and ok.json()["ok"] is True
+    with stack.client("") as anyone:
+        metrics = anyone.get("/metrics").text
+    name = 'entail_compute_stopped_total{reason="killed"}'
+    killed = next(x for x in metrics.splitlines() if x.startswith(name))
+    assert float(killed.split()[-1]) >= 1
 
 
 def test_one_busy_process_does_not_block_another_tenant(stack: LocalStack) -> None:
