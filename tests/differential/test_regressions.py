@@ -63,6 +63,28 @@ CASES: dict[str, tuple[str, FactsJson]] = {
     ),
     # clingo reads a rule with an empty body as a fact.
     "empty-body": ("p :- .", {}),
+    # issue 13 item 1: an argument that cannot bind its variable before one that can.
+    "blocked-argument-before-binding-one": ("q(0,2). p(X) :- q(X-X, X+1).", {}),
+    "two-unknowns-before-inversion": ("a(5,-2). i(3). p(X) :- a(X+Z,-Z), i(X).", {}),
+    "nested-minus-before-inversion": ("a(5,2,2). p(Z) :- a(-Z-(Z+1),Y,-(Z)).", {}),
+    # issue 13 item 2: constant folding wraps at 32 bits, as clingo's does.
+    "fold-minus-int-min": ("p(-(-2147483648)).", {}),
+    "fold-wrapped-value-divides": ("p(-(-2147483648)/8).", {}),
+    "fold-wrapped-value-in-comparison": ("q(1). p :- q(X), X = -(-2147483648)/2147483647.", {}),
+    # found by the grown generator: keyword-like names, empty sets flowing on
+    "keyword-like-names": (
+        "sum(1). count(X) :- sum(X). show(X) :- count(X). _p(2). p'(X') :- _p(X'). r(_Z) :- p'(_Z).",
+        {"inf": [[1]], "not_": [["a"]]},
+    ),
+    "empty-min-into-head-negation-arithmetic": (
+        "e(1). p(M) :- M = #min{X : e(X), X > 5}. q(M) :- M = #max{X : e(X), X > 5}. "
+        "r :- M = #min{X : e(X), X > 5}, not p(M). s(Y) :- p(M), Y = M + 1.",
+        {},
+    ),
+    "guards-on-both-sides": (
+        "p :- 1 < #count{X : e(X)} < 3. q(Y) :- e(Y), Y <= #sum{X,Y : e(X)} != 6.",
+        {"e": [[1], [2], [3]]},
+    ),
 }
 
 
