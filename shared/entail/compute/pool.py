@@ -368,6 +368,8 @@ class ComputePool:
     def _finished(self, slot: _Slot, item: _Item, done: Future[Any]) -> None:
         self._running -= 1
         if self._closed:
+            if not item.future.done():
+                item.future.set_exception(PoolClosed("the service is shutting down"))
             return
         self._idle.append(slot)
         error = done.exception()
