@@ -6,6 +6,9 @@ bug). The decision store keeps the ids of open decisions in a sorted set by
 creation time (:func:`entail.state.keys.open_decisions`); a sweep takes the
 overdue ones, oldest first, and fails each with ``deadline-exceeded``
 (:func:`entail.ending.fail_decision`: a no-op for one that ended meanwhile).
+The clock restarts when a worker starts the decision, and while the decision is
+pending and its tenant has jobs parked by the per-tenant quotas
+(:mod:`entail.state.quotas`): it is waiting its turn in a queue that moves.
 
 Where it runs: locally inside the relay (``entail relay``), every
 ``ENTAIL_SWEEP_INTERVAL_S``; in the cloud Cloud Scheduler calls the worker's
@@ -26,6 +29,7 @@ from .ending import DEADLINE_EXCEEDED, fail_decision
 from .settings import Settings
 from .state.decisions import DecisionStore
 from .state.durability import DurabilityNotConfirmed
+from .state.quotas import PARKED_TENANTS
 
 log = logging.getLogger("entail.sweeper")
 
@@ -39,6 +43,13 @@ async def sweep_once(decisions: DecisionStore, bus: Bus, settings: Settings) -> 
     overdue = await decisions.overdue(settings.decision_deadline_s * 1000, settings.sweep_batch)
     failed = 0
     for decision_id in overdue:
+        record = await decisions.get_any(decision_id)
+        if record is None or record.done:
+            await decisions.forget_open(decision_id)
+            continue
+        if record.status == "pending" and await decisions.redis.sismember(PARKED_TENANTS, record.tenant):
+            await decisions.touch_open(decision_id)  # queued behind its tenant's own jobs
+            continue
         ended = await fail_decision(
             decisions, bus, decision_id, DEADLINE_EXCEEDED, deadline_message(settings.decision_deadline_s)
         )

@@ -132,6 +132,10 @@ class DecisionStore:
         ids = await self.redis.zrangebyscore(keys.open_decisions(), "-inf", cutoff, start=0, num=count)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
+    async def touch_open(self, decision_id: str) -> None:
+        """Restart an open decision's deadline (it made progress, or waits its turn)."""
+        await self.redis.zadd(keys.open_decisions(), {decision_id: int(time.time() * 1000)}, xx=True)
+
     async def forget_open(self, decision_id: str) -> None:
         """Take an id off the open index (its record is final, or gone with its TTL)."""
         await self.redis.zrem(keys.open_decisions(), decision_id)
@@ -157,6 +161,8 @@ class DecisionStore:
                     )
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, _dump(running), keepttl=True)
+                    # the sweeper's clock restarts: the deadline counts from the latest start
+                    pipe.zadd(keys.open_decisions(), {decision_id: int(time.time() * 1000)}, xx=True)
                     await pipe.execute()
                     return True
                 except WatchError:
