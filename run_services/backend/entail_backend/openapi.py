@@ -52,6 +52,8 @@ _RATE_HEADERS = {
     "RateLimit-Reset": {"description": "seconds until the bucket is full", "schema": {"type": "integer"}},
 }
 
+_LOCATION = {"description": "where to read what was created or accepted", "schema": {"type": "string"}}
+
 #: what each shared status means, and the headers it carries
 SHARED: dict[str, tuple[str, dict[str, Any]]] = {
     "400": ("The body is not JSON (or not UTF-8), or the path or query string holds a NUL.", {}),
@@ -209,6 +211,9 @@ def _complete_operation(route: APIRoute, op: dict[str, Any]) -> None:
             response["description"] = description  # FastAPI's default
         if headers:
             response.setdefault("headers", {}).update(copy.deepcopy(headers))
+    for status in ("201", "202"):  # where the created resource or the job can be read
+        if status in responses:
+            responses[status].setdefault("headers", {})["Location"] = copy.deepcopy(_LOCATION)
     if scoped:  # require() takes a token from the key's bucket and says so
         for status, response in responses.items():
             if status.startswith("2"):

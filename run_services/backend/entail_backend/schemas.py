@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -84,7 +84,7 @@ class ValidateResponse(BaseModel):
         }
     )
     ok: bool
-    hash: str | None
+    hash: str | None = Field(default=None, description="the source hash; null when it has errors")
     diagnostics: list[DiagnosticOut]
 
 
@@ -256,8 +256,10 @@ class BatchRequest(BaseModel):
 DECISION_EXAMPLE: dict[str, JsonValue] = {
     "decision_id": "dec_0193f0c1a2b3c4d5e6f708090a0b0c0d0e",
     "status": "succeeded",
+    "tenant": "dev",
     "cached": False,
     "ruleset": {"tenant": "dev", "name": "loan", "version": 3, "hash": "9f2c…"},
+    "request_hash": "51c0…",
     "query": ["decision(A, D)"],
     "answers": [
         {
@@ -277,13 +279,50 @@ DECISION_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
+class RulesetRefOut(BaseModel):
+    """The ruleset version a decision used."""
+
+    tenant: str
+    name: str
+    version: int
+    hash: str = Field(description="the version's source hash")
+
+
+class DecisionErrorOut(BaseModel):
+    code: str = Field(description="a named error, e.g. limit-time, invalid-facts, delivery-failed")
+    message: str
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class DecisionOut(BaseModel):
-    """A decision: pending, running, or done with answers (and proofs) or an error."""
+    """A decision: pending, running, or done with answers (and proofs) or an error.
+    The audit trail keeps the same record."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [DECISION_EXAMPLE]}, extra="allow")
     decision_id: str
-    status: str
-    cached: bool = False
+    status: Literal["pending", "running", "succeeded", "failed"]
+    tenant: str
+    ruleset: RulesetRefOut
+    request_hash: str = Field(description="the hash of facts, query, explain and limits (the cache key)")
+    facts: dict[str, Any] | None = Field(
+        default=None, description="the case facts; masked predicates' values are HMACs"
+    )
+    query: list[str] = Field(default_factory=list)
+    explain: bool = False
+    answers: list[dict[str, Any]] | None = Field(
+        default=None, description="succeeded: per query its answers, with proofs when explained"
+    )
+    result_hash: str | None = None
+    error: DecisionErrorOut | None = Field(default=None, description="failed: why")
+    stats: dict[str, Any] = Field(default_factory=dict)
+    engine_version: str | None = None
+    worker: str | None = None
+    cached: bool = Field(default=False, description="repeats the result of an earlier decision")
+    cached_from: str | None = Field(default=None, description="cached: the decision it repeats")
+    masked_predicates: list[str] = Field(default_factory=list)
+    submitted_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
 
 
 class BatchOut(BaseModel):
@@ -333,7 +372,7 @@ class ImpactRequest(BaseModel):
             ]
         },
     )
-    version: str = Field(description="the candidate: a version number, a tag or 'latest'")
+    version: JsonInt | str = Field(description="the candidate: a version number, a tag or 'latest'")
     start: datetime
     end: datetime
     limit: JsonInt = Field(

@@ -23,6 +23,9 @@ from typing import Any
 import httpx
 import pytest
 from entail_backend.app import create_app
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from entail.settings import Settings
 
@@ -33,7 +36,7 @@ PROBLEM = "application/problem+json"
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 #: examples per operation and phase (the run ends when they are done), and a
 #: deadline for the whole run
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 10
 MAX_TIME_S = 120
 SEED = 20261205
 
@@ -118,6 +121,20 @@ def test_the_202s_and_the_links_are_documented(document: dict[str, Any]) -> None
         for response in op["responses"].values():
             for name, link in response.get("links", {}).items():
                 assert link["operationId"] in ids, (method, path, name)
+
+
+def test_every_example_in_the_document_matches_its_schema(document: dict[str, Any]) -> None:
+    registry = Registry().with_resource("urn:entail", Resource.from_contents(document, DRAFT202012))
+    checked = 0
+    for name, schema in document["components"]["schemas"].items():
+        validator = Draft202012Validator(
+            {"$ref": f"urn:entail#/components/schemas/{name}"}, registry=registry
+        )
+        for example in schema.get("examples", []):
+            errors = [e.message for e in validator.iter_errors(example)]
+            assert not errors, (name, errors)
+            checked += 1
+    assert checked >= 10
 
 
 # the service answers what the document says --------------------------------------
