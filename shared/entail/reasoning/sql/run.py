@@ -82,9 +82,9 @@ class _Run:
         progress: ProgressFn,
         keep_work: bool,
     ) -> None:
-        self.rs = ruleset
-        self.b = backend
-        self.d = backend.dialect
+        self.ruleset = ruleset
+        self.backend = backend
+        self.dialect = backend.dialect
         self.limits = limits
         self.progress = progress
         self.keep_work = keep_work
@@ -99,29 +99,29 @@ class _Run:
 
     # names ---------------------------------------------------------------------------
     def full(self, sig: Signature) -> str:
-        return self.b.work_table(f"r{self.index[sig]}_{table_stem(sig)}")
+        return self.backend.work_table(f"r{self.index[sig]}_{table_stem(sig)}")
 
     def delta(self, sig: Signature) -> str:
-        return self.b.work_table(f"d{self.index[sig]}_{table_stem(sig)}")
+        return self.backend.work_table(f"d{self.index[sig]}_{table_stem(sig)}")
 
     def new(self, sig: Signature) -> str:
-        return self.b.work_table(f"n{self.index[sig]}_{table_stem(sig)}")
+        return self.backend.work_table(f"n{self.index[sig]}_{table_stem(sig)}")
 
     def sym(self) -> str:
-        return self.b.work_table("sym")
+        return self.backend.work_table("sym")
 
     def create(self, table: str, select: str) -> None:
-        self.b.execute(self.d.create_table_as(table, select))
+        self.backend.execute(self.dialect.create_table_as(table, select))
         if table not in self.created:
             self.created.append(table)
 
     def count(self, table: str) -> int:
-        return int(self.b.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
+        return int(self.backend.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
 
     def check_bytes(self) -> None:
         cap = self.limits.max_bytes_scanned
-        if cap is not None and self.b.bytes_scanned > cap:
-            raise ScannedBytesLimitExceeded(cap, self.b.bytes_scanned)
+        if cap is not None and self.backend.bytes_scanned > cap:
+            raise ScannedBytesLimitExceeded(cap, self.backend.bytes_scanned)
 
     # inputs --------------------------------------------------------------------------
     def source_sql(self, spec: InputSpec) -> tuple[str, list[tuple[str, str]]]:
@@ -136,8 +136,8 @@ class _Run:
             base = f"SELECT * FROM ({spec.query}) AS q"
         else:
             assert spec.table is not None
-            base = f"SELECT * FROM {self.b.input_table(spec.table)}"
-        described = self.b.describe(base)
+            base = f"SELECT * FROM {self.backend.input_table(spec.table)}"
+        described = self.backend.describe(base)
         if spec.columns is not None:
             by_name = {n.lower(): (n, t) for n, t in described}
             picked = []
@@ -156,9 +156,9 @@ class _Run:
             )
         for name, type_name in described:
             ok = (
-                self.d.is_text_type(type_name)
+                self.dialect.is_text_type(type_name)
                 if spec.encoding == "clingo"
-                else (self.d.is_integer_type(type_name) or self.d.is_text_type(type_name))
+                else (self.dialect.is_integer_type(type_name) or self.dialect.is_text_type(type_name))
             )
             if not ok:
                 want = "text in clingo syntax" if spec.encoding == "clingo" else "integers or text"
@@ -166,7 +166,7 @@ class _Run:
                     f"input '{spec.predicate}': column {name!r} of {spec.describe()} has type {type_name}; "
                     f"use {want} (e.g. integer cents instead of decimals)"
                 )
-        cols = ", ".join(f"src.{self.d.quote_ident(n)} AS i{i}" for i, (n, _) in enumerate(described))
+        cols = ", ".join(f"src.{self.dialect.quote_ident(n)} AS i{i}" for i, (n, _) in enumerate(described))
         return f"SELECT {cols or '1 AS i0'} FROM ({base}) AS src", described
 
     def arity_of(self, name: str) -> int | None:
@@ -180,15 +180,15 @@ class _Run:
         for i, (_, type_name) in enumerate(described):
             col = f"i{i}"
             if spec.encoding == "typed":
-                if self.d.is_text_type(type_name):
+                if self.dialect.is_text_type(type_name):
                     out.append(f"SELECT {KIND_STRING} AS kind, {col} AS text FROM ({source}) AS s{i}")
             else:
-                kind = f"CASE WHEN {self.d.string_literal_test(col)} THEN {KIND_STRING} ELSE {KIND_CONST} END"
-                is_str = self.d.string_literal_test(col)
-                text = f"CASE WHEN {is_str} THEN {self.d.json_string(col)} ELSE {col} END"
+                is_str = self.dialect.string_literal_test(col)
+                kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
+                text = f"CASE WHEN {is_str} THEN {self.dialect.json_string(col)} ELSE {col} END"
                 out.append(
                     f"SELECT {kind} AS kind, {text} AS text FROM ({source}) AS s{i} "
-                    f"WHERE {col} IS NOT NULL AND NOT {self.d.int_literal_test(col)}"
+                    f"WHERE {col} IS NOT NULL AND NOT {self.dialect.int_literal_test(col)}"
                 )
         return out
 
@@ -197,9 +197,9 @@ class _Run:
         select: list[str] = []
         for i, (_, type_name) in enumerate(described):
             col = f"src.i{i}"
-            if spec.encoding == "typed" and self.d.is_integer_type(type_name):
+            if spec.encoding == "typed" and self.dialect.is_integer_type(type_name):
                 in_range = f"{col} BETWEEN {INT_MIN} AND {INT_MAX}"
-                select.append(f"CASE WHEN {in_range} THEN CAST({col} AS {self.d.int_type}) END")
+                select.append(f"CASE WHEN {in_range} THEN CAST({col} AS {self.dialect.int_type}) END")
                 continue
             alias = f"y{i}"
             if spec.encoding == "typed":
@@ -207,15 +207,15 @@ class _Run:
                 joins.append(f"LEFT JOIN {self.sym()} AS {alias} ON {on}")
                 select.append(f"{alias}.code")
             else:
-                is_str = self.d.string_literal_test(col)
-                text = f"CASE WHEN {is_str} THEN {self.d.json_string(col)} ELSE {col} END"
+                is_str = self.dialect.string_literal_test(col)
+                text = f"CASE WHEN {is_str} THEN {self.dialect.json_string(col)} ELSE {col} END"
                 kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
                 joins.append(
                     f"LEFT JOIN {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = {text}"
                 )
-                number = f"CAST({col} AS {self.d.int_type})"
+                number = f"CAST({col} AS {self.dialect.int_type})"
                 select.append(
-                    f"CASE WHEN {self.d.int_literal_test(col)} THEN "
+                    f"CASE WHEN {self.dialect.int_literal_test(col)} THEN "
                     f"(CASE WHEN LENGTH({col}) <= 11 AND {number} BETWEEN {INT_MIN} AND {INT_MAX} "
                     f"THEN {number} END) "
                     f"ELSE {alias}.code END"
@@ -229,7 +229,7 @@ class _Run:
     def run(self, outputs: Iterable[Signature] | None) -> Manifest:
         started = datetime.now(UTC)
         t0 = time.monotonic()
-        self.b.prepare()
+        self.backend.prepare()
         loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]] = []
         for spec in self.specs:
             source, described = self.source_sql(spec)
@@ -238,25 +238,25 @@ class _Run:
         cap = self.limits.max_bytes_scanned
         estimate = 0
         for _spec, source, _ in loaded:
-            estimate += self.b.estimate_bytes(source) or 0
+            estimate += self.backend.estimate_bytes(source) or 0
             if cap is not None and estimate > cap:
                 raise ScannedBytesLimitExceeded(cap, estimate)
-        self.progress(Progress("load", strata=len(self.rs.analysis.strata)))
+        self.progress(Progress("load", strata=len(self.ruleset.analysis.strata)))
         codes = self.build_symbols(loaded)
-        compiled = compile_program(self.rs, self.d, codes, self.tables)
+        compiled = compile_program(self.ruleset, self.dialect, codes, self.tables)
         input_rows = self.load(compiled, loaded)
         strata_info = self.evaluate(compiled)
         out_sigs = self.output_signatures(outputs)
         written = [self.write_output(sig) for sig in out_sigs]
         if not self.keep_work:
             for table in reversed(self.created):
-                self.b.execute(f"DROP TABLE IF EXISTS {table}")
+                self.backend.execute(f"DROP TABLE IF EXISTS {table}")
         elapsed = time.monotonic() - t0
         self.progress(Progress("done", total_rows=self.derived))
         return Manifest(
             schema=SCHEMA,
-            ruleset_hash=self.rs.hash,
-            dialect=self.d.name,
+            ruleset_hash=self.ruleset.hash,
+            dialect=self.dialect.name,
             started_at=started.isoformat(),
             finished_at=datetime.now(UTC).isoformat(),
             elapsed_ms=round(elapsed * 1000, 3),
@@ -265,42 +265,42 @@ class _Run:
                     **spec.to_json(),
                     "rows": input_rows[spec.predicate],
                     "columns": [{"name": n, "type": t} for n, t in described],
-                    "snapshot_time": self.b.snapshot_time(spec.table) if spec.table else None,
+                    "snapshot_time": self.backend.snapshot_time(spec.table) if spec.table else None,
                 }
                 for spec, _, described in loaded
             },
             outputs=written,
             strata=strata_info,
             derived_rows=self.derived,
-            bytes_scanned=self.b.bytes_scanned,
-            extra={"jobs": stats} if (stats := self.b.job_stats()) is not None else {},
+            bytes_scanned=self.backend.bytes_scanned,
+            extra={"jobs": stats} if (stats := self.backend.job_stats()) is not None else {},
         )
 
     def build_symbols(
         self, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
     ) -> dict[tuple[int, str], int]:
-        program = sorted(program_symbols(self.rs))
+        program = sorted(program_symbols(self.ruleset))
         parts: list[str] = []
         if program:
-            rows = [(str(kind), self.d.string(text)) for kind, text in program]
-            parts.append(f"SELECT kind, text FROM {self.d.values(rows, ['kind', 'text'])} AS p")
+            rows = [(str(kind), self.dialect.string(text)) for kind, text in program]
+            parts.append(f"SELECT kind, text FROM {self.dialect.values(rows, ['kind', 'text'])} AS p")
         for spec, source, described in loaded:
             parts.extend(self.symbol_sources(spec, source, described))
         if parts:
             union = "\nUNION ALL\n".join(parts)
             distinct = f"SELECT DISTINCT kind, text FROM ({union}) AS u WHERE text IS NOT NULL"
         else:
-            nothing = self.d.values([("0", self.d.string(""))], ["kind", "text"])
+            nothing = self.dialect.values([("0", self.dialect.string(""))], ["kind", "text"])
             distinct = f"SELECT kind, text FROM {nothing} AS p WHERE kind < 0"
         self.create(
             self.sym(),
-            f"SELECT CAST(kind AS {self.d.int_type}) AS kind, text, "
+            f"SELECT CAST(kind AS {self.dialect.int_type}) AS kind, text, "
             f"{SYMBOL_BASE} - 1 + ROW_NUMBER() OVER (ORDER BY kind, text) AS code FROM ({distinct}) AS d",
         )
         codes: dict[tuple[int, str], int] = {}
         if program:
-            wanted = ", ".join(self.d.string(text) for text in sorted({t for _, t in program}))
-            for kind, text, code in self.b.rows(
+            wanted = ", ".join(self.dialect.string(text) for text in sorted({t for _, t in program}))
+            for kind, text, code in self.backend.rows(
                 f"SELECT kind, text, code FROM {self.sym()} WHERE text IN ({wanted})"
             ):
                 codes[(int(kind), str(text))] = int(code)
@@ -310,23 +310,23 @@ class _Run:
         self, compiled: CompiledProgram, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
     ) -> dict[str, int]:
         for sig in self.sigs:
-            cols = ", ".join(f"{c} {self.d.int_type}" for c in columns(sig))
-            self.b.execute(f"CREATE OR REPLACE TABLE {self.full(sig)} ({cols})")
+            cols = ", ".join(f"{c} {self.dialect.int_type}" for c in columns(sig))
+            self.backend.execute(f"CREATE OR REPLACE TABLE {self.full(sig)} ({cols})")
             self.created.append(self.full(sig))
             facts = compiled.facts.get(sig)
             if facts:
-                values = self.d.values([[str(v) for v in row] for row in sorted(facts)], columns(sig))
-                self.b.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {values} AS f")
+                values = self.dialect.values([[str(v) for v in row] for row in sorted(facts)], columns(sig))
+                self.backend.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {values} AS f")
             self.counts[sig] = len(facts or ())
         input_rows: dict[str, int] = {}
         for spec, source, described in loaded:
             arity = self.arity_of(spec.predicate)
             assert arity is not None
             sig = (spec.predicate, arity)
-            staging = self.b.work_table(f"i{self.index[sig]}_{table_stem(sig)}")
+            staging = self.backend.work_table(f"i{self.index[sig]}_{table_stem(sig)}")
             self.create(staging, self.encoded(spec, source, described, arity))
             nulls = ", ".join(f"SUM(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END)" for c in columns(sig))
-            row = self.b.rows(f"SELECT COUNT(*), {nulls} FROM {staging}")[0]
+            row = self.backend.rows(f"SELECT COUNT(*), {nulls} FROM {staging}")[0]
             input_rows[spec.predicate] = int(row[0])
             for (name, type_name), bad in zip(described, row[1:], strict=False):
                 if bad:
@@ -339,12 +339,16 @@ class _Run:
                         f"input '{spec.predicate}': {int(bad)} value(s) of column {name!r} ({type_name}) "
                         f"in {spec.describe()} are {what}"
                     )
-            known = f" {self.d.except_distinct()} SELECT * FROM {self.full(sig)}" if self.counts[sig] else ""
-            self.b.execute(
+            known = (
+                f" {self.dialect.except_distinct()} SELECT * FROM {self.full(sig)}"
+                if self.counts[sig]
+                else ""
+            )
+            self.backend.execute(
                 f"INSERT INTO {self.full(sig)} SELECT * FROM (SELECT DISTINCT * FROM {staging}{known}) AS x"
             )
             self.counts[sig] = self.count(self.full(sig))
-            self.b.execute(f"DROP TABLE IF EXISTS {staging}")
+            self.backend.execute(f"DROP TABLE IF EXISTS {staging}")
             self.check_bytes()
         return input_rows
 
@@ -357,7 +361,7 @@ class _Run:
                 continue
             started = time.monotonic()
             self.progress(Progress("stratum", k, total, predicates=names))
-            if self.b.recursive_cte and _linear_closed(stratum):
+            if self.backend.recursive_cte and _linear_closed(stratum):
                 self.recursive_cte(stratum)
                 self.progress(Progress("round", k, total, 1, names, 0, self.derived))
                 elapsed = round((time.monotonic() - started) * 1000, 3)
@@ -379,7 +383,7 @@ class _Run:
                 self.progress(Progress("round", k, total, iteration, names, sum(grew.values()), self.derived))
             if stratum.recursive:
                 for sig in stratum.predicates:
-                    self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+                    self.backend.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
             info.append(
                 StratumInfo(
                     list(names),
@@ -407,8 +411,8 @@ class _Run:
             + f"\nUNION\nSELECT * FROM ({step}) AS s)\nSELECT * FROM {cte}"
         )
         self.create(self.new(sig), select)
-        self.b.execute(f"DROP TABLE IF EXISTS {self.full(sig)}")
-        self.b.rename(self.new(sig), self.full(sig))
+        self.backend.execute(f"DROP TABLE IF EXISTS {self.full(sig)}")
+        self.backend.rename(self.new(sig), self.full(sig))
         self.counts[sig] = self.count(self.full(sig))
         self.derived += self.counts[sig] - before
         if self.derived > self.limits.max_rows:
@@ -423,9 +427,8 @@ class _Run:
                 continue
             union = "\nUNION ALL\n".join(f"SELECT * FROM ({q}) AS r{i}" for i, q in enumerate(sqls))
             if self.counts[sig]:
-                select = (
-                    f"SELECT * FROM ({union}) AS u {self.d.except_distinct()} SELECT * FROM {self.full(sig)}"
-                )
+                except_ = self.dialect.except_distinct()
+                select = f"SELECT * FROM ({union}) AS u {except_} SELECT * FROM {self.full(sig)}"
             else:
                 select = f"SELECT DISTINCT * FROM ({union}) AS u"
             self.create(self.new(sig), select)
@@ -434,19 +437,19 @@ class _Run:
         for sig, n in grew.items():
             if not queries[sig]:
                 if recursive:
-                    self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+                    self.backend.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
                 continue
             if n:
-                self.b.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {self.new(sig)}")
+                self.backend.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM {self.new(sig)}")
                 self.counts[sig] += n
                 self.derived += n
             if recursive:
-                self.b.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
-                self.b.rename(self.new(sig), self.delta(sig))
+                self.backend.execute(f"DROP TABLE IF EXISTS {self.delta(sig)}")
+                self.backend.rename(self.new(sig), self.delta(sig))
                 if self.delta(sig) not in self.created:
                     self.created.append(self.delta(sig))
             else:
-                self.b.execute(f"DROP TABLE IF EXISTS {self.new(sig)}")
+                self.backend.execute(f"DROP TABLE IF EXISTS {self.new(sig)}")
         if self.derived > self.limits.max_rows:
             raise RowLimitExceeded(self.limits.max_rows, self.derived)
         return grew
@@ -459,13 +462,13 @@ class _Run:
                 if sig not in self.index:
                     raise BatchInputError(f"output '{sig_text(sig)}': the program has no such predicate")
         else:
-            prog = self.rs.program
+            prog = self.ruleset.program
             if prog.shows:
                 chosen = [(s.predicate, s.arity) for s in prog.shows if (s.predicate, s.arity) in self.index]
             elif prog.show_nothing:
                 chosen = []
             else:
-                chosen = sorted(self.rs.analysis.defined)
+                chosen = sorted(self.ruleset.analysis.defined)
         stems: dict[str, Signature] = {}
         for sig in chosen:
             other = stems.setdefault(table_stem(sig).lower(), sig)
@@ -477,7 +480,7 @@ class _Run:
         return sorted(set(chosen))
 
     def write_output(self, sig: Signature) -> OutputInfo:
-        table = self.b.dest_table(table_stem(sig))
+        table = self.backend.dest_table(table_stem(sig))
         full = self.full(sig)
         cols: list[ColumnInfo] = []
         select: list[str] = []
@@ -486,8 +489,8 @@ class _Run:
             self.create_dest(table, f"SELECT TRUE AS holds FROM {full}")
             return OutputInfo(sig_text(sig), table, [ColumnInfo("holds", "boolean")], self.counts[sig])
         ranges = ", ".join(f"MIN({c}), MAX({c})" for c in columns(sig))
-        bounds = self.b.rows(f"SELECT {ranges} FROM {full}")[0]
-        n_const = self.b.rows(f"SELECT COUNT(*) FROM {self.sym()} WHERE kind = {KIND_CONST}")[0][0]
+        bounds = self.backend.rows(f"SELECT {ranges} FROM {full}")[0]
+        n_const = self.backend.rows(f"SELECT COUNT(*) FROM {self.sym()} WHERE kind = {KIND_CONST}")[0][0]
         first_string = SYMBOL_BASE + int(n_const)
         for i, c in enumerate(columns(sig)):
             lo, hi = bounds[2 * i], bounds[2 * i + 1]
@@ -495,7 +498,7 @@ class _Run:
             alias = f"y{i}"
             if lo is None or (lo >= INT_MIN and hi <= INT_MAX):
                 cols.append(ColumnInfo(name, "integer"))
-                select.append(f"CAST(f.{c} AS {self.d.int_type}) AS {name}")
+                select.append(f"CAST(f.{c} AS {self.dialect.int_type}) AS {name}")
                 continue
             joins.append(f"LEFT JOIN {self.sym()} AS {alias} ON {alias}.code = f.{c}")
             if lo >= first_string and hi < SUP_CODE:
@@ -506,14 +509,15 @@ class _Run:
                 select.append(f"{alias}.text AS {name}")
             else:
                 cols.append(ColumnInfo(name, "term"))
-                lit = self.d.string
+                lit = self.dialect.string
                 backslash, quote = chr(92), chr(34)
                 escaped = f"REPLACE({alias}.text, {lit(backslash)}, {lit(backslash * 2)})"
                 escaped = f"REPLACE({escaped}, {lit(quote)}, {lit(backslash + quote)})"
                 escaped = f"REPLACE({escaped}, {lit(chr(10))}, {lit(chr(92) + 'n')})"
                 quoted = f"CONCAT({lit(quote)}, {escaped}, {lit(quote)})"
                 select.append(
-                    f"CASE WHEN f.{c} BETWEEN {INT_MIN} AND {INT_MAX} THEN CAST(f.{c} AS {self.d.text_type}) "
+                    f"CASE WHEN f.{c} BETWEEN {INT_MIN} AND {INT_MAX} "
+                    f"THEN CAST(f.{c} AS {self.dialect.text_type}) "
                     f"WHEN f.{c} = {INF_CODE} THEN '#inf' WHEN f.{c} = {SUP_CODE} THEN '#sup' "
                     f"WHEN {alias}.kind = {KIND_CONST} THEN {alias}.text ELSE {quoted} END AS {name}"
                 )
@@ -521,7 +525,7 @@ class _Run:
         return OutputInfo(sig_text(sig), table, cols, self.counts[sig])
 
     def create_dest(self, table: str, select: str) -> None:
-        self.b.execute(self.d.create_table_as(table, select))
+        self.backend.execute(self.dialect.create_table_as(table, select))
 
 
 def _linear_closed(stratum: StratumSQL) -> bool:
