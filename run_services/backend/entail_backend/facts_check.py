@@ -4,6 +4,7 @@ refuse gets a 422 here, not a 202 and a failed decision later."""
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
@@ -17,6 +18,8 @@ from entail.reasoning.facts import validate_facts
 from . import compute
 from .problems import Problem
 
+log = logging.getLogger("entail.backend")
+
 _CACHE_MAX = 512
 # ruleset hash -> its arities: a hash names one source, so an entry never goes stale
 _ARITIES: OrderedDict[str, dict[str, int]] = OrderedDict()
@@ -24,36 +27,40 @@ _ARITIES: OrderedDict[str, dict[str, int]] = OrderedDict()
 
 async def ruleset_arities(
     services: Services, pool: ComputePool, version: RulesetVersion, limits: dict[str, int]
-) -> dict[str, int]:
+) -> dict[str, int] | None:
+    """The ruleset's arities, or None when they cannot be had now (the compute pool
+    is busy or the source not readable yet): then only the shape, the values and
+    the input limit are checked here, and the worker checks the arities as ever.
+    A decision never waits for, or fails on, another tenant's heavy work."""
     found = _ARITIES.get(version.hash)
     if found is not None:
         _ARITIES.move_to_end(version.hash)
         return found
     source = await services.registry.source(version.hash)
     if source is None:
-        raise Problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            f"the source of ruleset {version.name}@{version.version} is not readable yet; retry",
-            headers={"Retry-After": "1"},
+        return None
+    try:
+        arities = await compute.run(
+            pool,
+            program_arities,
+            source,
+            f"{version.name}.lp",
+            limits,
+            budget_ms=int(services.settings.limit_wall_time_ms),
+            tenant=version.tenant,
         )
-    arities = await compute.run(
-        pool,
-        program_arities,
-        source,
-        f"{version.name}.lp",
-        limits,
-        budget_ms=int(services.settings.limit_wall_time_ms),
-        tenant=version.tenant,
-    )
+    except Problem as exc:
+        log.warning("arities of %s@%s not checked at submission: %s", version.name, version.version, exc)
+        return None
     _ARITIES[version.hash] = arities
     if len(_ARITIES) > _CACHE_MAX:
         _ARITIES.popitem(last=False)
     return arities
 
 
-def check_facts(facts: dict[str, Any], arities: dict[str, int], limits: dict[str, int], where: str) -> None:
+def check_facts(
+    facts: dict[str, Any], arities: dict[str, int] | None, limits: dict[str, int], where: str
+) -> None:
     """422 with the JSON pointer of the first problem, or of the input limit."""
     try:
         validate_facts(facts, arities, reasoning.Limits.from_mapping(limits))
