@@ -161,6 +161,41 @@ def test_unauthenticated_answers_are_documented_401_problems(
                 assert response.json()["status"] == 401
 
 
+def test_what_schemathesis_found_stays_fixed(stack: LocalStack) -> None:
+    """Each of these answered otherwise than the document said."""
+    with stack.client("globex") as admin:
+        # 405 names every method of the path, not only the first route's
+        response = admin.request("OPTIONS", "/v1/rulesets")
+        assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+        assert response.headers["content-type"].startswith(PROBLEM)
+        # an undeclared method is a 405, not the web app's 404 ...
+        response = admin.get("/v1/decisions")
+        assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
+        # ... nor another route's answer (a literal path wins over /v1/rulesets/{name})
+        response = admin.get("/v1/rulesets/validate")
+        assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
+        assert admin.get("/v1/rulesets/no-such-ruleset").status_code == 404
+        # an empty window is an empty page (it was a 422)
+        at = "2026-11-01T00:00:00Z"
+        response = admin.get("/v1/audit/decisions", params={"start": at, "end": at})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "next_page_token": None}
+        # 3.0 is an integer in JSON Schema; true and "3" are not
+        assert admin.post("/v1/rulesets/validate", json={"source": "p.", "extra": 1}).status_code == 422
+        published = admin.post("/v1/rulesets", json={"name": "oa", "source": "p(1)."})
+        assert published.status_code in (200, 201), published.text
+        assert admin.put("/v1/rulesets/oa/tags/prod", json={"version": 1.0}).status_code == 200
+        for bad in (True, "1", 1.5):
+            assert admin.put("/v1/rulesets/oa/tags/prod", json={"version": bad}).status_code == 422
+        # a tag the registry refuses is refused by the schema, before the registry
+        response = admin.put("/v1/rulesets/oa/tags/Prod", json={"version": 1})
+        assert response.status_code == 422 and response.json()["type"].endswith("invalid-request")
+        # the documented example of an impact request is accepted (its version is a number)
+        example = {"version": 1, "start": "2026-11-01T00:00:00Z", "end": "2026-11-28T00:00:00Z"}
+        response = admin.post("/v1/rulesets/oa/impact", json=example)
+        assert response.status_code == 202, response.text
+
+
 def test_schemathesis_finds_nothing(stack: LocalStack, tmp_path: Path) -> None:
     """Every phase (examples, coverage, fuzzing, stateful) and every check, with a
     key that holds every scope, so authenticated paths are exercised (and
