@@ -23,6 +23,7 @@ from .durability import Durability
 _COMPLETE = """
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[5], ARGV[3])
 local current = redis.call('GET', KEYS[1])
 if current then
   if current == ARGV[1] then return 1 end
@@ -175,7 +176,8 @@ class DecisionStore:
             keys.decision(record.decision_id),
             keys.done_channel(record.decision_id),
             keys.open_decisions(),
-            quotas.open_key(record.tenant),  # the tenant's open quota (state/quotas.py)
+            quotas.open_key(record.tenant),  # the tenant's quotas (state/quotas.py)
+            quotas.running_key(record.tenant),
         ]
         (stored,) = await self.durability.write(
             lambda pipe: pipe.eval(

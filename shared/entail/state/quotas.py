@@ -41,6 +41,7 @@ from ..settings import Settings
 from .durability import Durability
 
 OPEN_HORIZON_MS = 3_600_000  # an open entry older than this is dropped at the next admit
+DISPATCH_LEASE_MS = 60_000  # a slot reserved for a job on its way through the bus
 PARKED_ATTRIBUTE = "parked"  # set on a republished job: it goes before fresh jobs of its tenant
 
 
@@ -87,10 +88,11 @@ end
 local queue_free = ARGV[5] == '1' or redis.call('LLEN', KEYS[2]) == 0
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) and queue_free then
   redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[3]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
   return 1
 end
 redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('SADD', KEYS[3], ARGV[6])
 return 0
 """
@@ -100,24 +102,37 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   local now = redis.call('TIME')
   local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
 return 0
 """
 
-# The parked jobs that fit into the free slots now (oldest first), not removed.
+# The parked jobs that fit into the free slots now (oldest first), each with its
+# slot reserved for ARGV[3] ms (the time to come back through the bus); left
+# parked until :meth:`unpark`. Entries are "<decision id> <message JSON>"; an
+# entry whose slot is already reserved (a drain that did not finish) is handed out
+# again.
 _READY = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
-local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
 if redis.call('LLEN', KEYS[2]) == 0 then
   redis.call('SREM', KEYS[3], ARGV[2])
   return {}
 end
-if free <= 0 then return {} end
-return redis.call('LRANGE', KEYS[2], 0, free - 1)
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local out = {}
+for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)) do
+  local id = string.sub(entry, 1, string.find(entry, ' ', 1, true) - 1)
+  if redis.call('ZSCORE', KEYS[1], id) then
+    table.insert(out, entry)
+  elseif free > 0 then
+    redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[3]), id)
+    free = free - 1
+    table.insert(out, entry)
+  end
+end
+return out
 """
 
 # Remove one parked job (after it was republished); forget the tenant when none is left.
@@ -148,13 +163,14 @@ class ParkedJob:
     attributes: dict[str, str]
 
 
-def _encode_parked(data: bytes, attributes: dict[str, str]) -> str:
-    return json.dumps({"data": data.decode(), "attributes": attributes}, separators=(",", ":"))
+def _encode_parked(decision_id: str, data: bytes, attributes: dict[str, str]) -> str:
+    message = json.dumps({"data": data.decode(), "attributes": attributes}, separators=(",", ":"))
+    return f"{decision_id} {message}"
 
 
 def _decode_parked(raw: bytes | str) -> ParkedJob:
     text = raw.decode() if isinstance(raw, bytes) else raw
-    doc: dict[str, Any] = json.loads(text)
+    doc: dict[str, Any] = json.loads(text.split(" ", 1)[1])
     return ParkedJob(text, str(doc["data"]).encode(), {str(k): str(v) for k, v in doc["attributes"].items()})
 
 
@@ -218,20 +234,33 @@ class TenantQuotas:
     # -- the worker ----------------------------------------------------------------
 
     async def acquire_or_park(
-        self, tenant: str, decision_id: str, data: bytes, attributes: dict[str, str]
+        self,
+        tenant: str,
+        decision_id: str,
+        data: bytes,
+        attributes: dict[str, str],
+        *,
+        lease_ms: int | None = None,
     ) -> bool:
-        """True: the job holds one of its tenant's slots and may be evaluated. False:
-        it was parked (durably), to be republished when a slot frees."""
+        """True: the job holds one of its tenant's slots (for ``lease_ms``, default the
+        claim lease) and may be evaluated, or published. False: it was parked
+        (durably), to be republished when a slot frees.
+
+        The backend calls it before publishing a job (with :data:`DISPATCH_LEASE_MS`):
+        so the bus never carries more of a tenant's jobs than it may run, and another
+        tenant's job is never queued behind a flood. The worker calls it again when
+        the job arrives: a job whose slot is reserved keeps it."""
         republished = attributes.get(PARKED_ATTRIBUTE) == "1"
-        parked = _encode_parked(data, {**attributes, PARKED_ATTRIBUTE: "1"})
+        parked = _encode_parked(decision_id, data, {**attributes, PARKED_ATTRIBUTE: "1"})
         script_keys = [running_key(tenant), parked_key(tenant), PARKED_TENANTS]
         args: list[str | int] = [
             decision_id,
             self.max_running,
-            self.lease_ms,
+            self.lease_ms if lease_ms is None else lease_ms,
             parked,
             "1" if republished else "0",
             tenant,
+            OPEN_HORIZON_MS,
         ]
         (taken,) = await self.durability.write(
             lambda pipe: pipe.eval(_ACQUIRE_OR_PARK, len(script_keys), *script_keys, *args)
@@ -255,9 +284,13 @@ class TenantQuotas:
         return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
     async def ready(self, tenant: str) -> list[ParkedJob]:
-        """The tenant's oldest parked jobs that fit into its free slots now (left parked)."""
+        """The tenant's oldest parked jobs that fit into its free slots now, each with
+        its slot reserved while it comes back through the bus (left parked until
+        :meth:`unpark`)."""
         script_keys = [running_key(tenant), parked_key(tenant), PARKED_TENANTS]
-        raw = await self.redis.eval(_READY, len(script_keys), *script_keys, self.max_running, tenant)
+        raw = await self.redis.eval(
+            _READY, len(script_keys), *script_keys, self.max_running, tenant, DISPATCH_LEASE_MS
+        )
         return [_decode_parked(entry) for entry in raw or []]
 
     async def unpark(self, tenant: str, job: ParkedJob) -> None:

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis import Redis
 
-from entail.state.quotas import TenantQueueFull, TenantQuotas, open_key, running_key
+from entail.state.quotas import TenantQueueFull, TenantQuotas, open_key, parked_key, running_key
 
 from .stack import LocalStack, local_stack, wait_for
 
@@ -123,6 +123,10 @@ def test_a_big_batch_does_not_hold_up_another_tenant(stack: LocalStack) -> None:
             )
             assert batch.status_code == 202, batch.text
             ids = [d["decision_id"] for d in batch.json()["decisions"]]
+            with Redis.from_url(stack.redis_url) as r:
+                # past the running quota the jobs were parked by the backend, not queued
+                # on the bus ahead of other tenants' jobs
+                assert int(r.llen(parked_key("acme"))) >= 15
             time.sleep(0.5)  # the batch's jobs reached the worker
 
             t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from entail.models import (
 )
 from entail.record_json import dump_record, dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
-from entail.state.quotas import TenantQueueFull, TenantQuotas
+from entail.state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
 from entail.state.waiters import Slot, TooManyWaiters
 
 from ..compute import PoolDep
@@ -157,11 +157,15 @@ async def _submit(
         submitted_at=record.submitted_at,
         masked_predicates=masked,
     )
-    await services.bus.publish(
-        REASONING_JOBS,
-        job.model_dump_json(by_alias=True).encode(),
-        {"decision_id": record.decision_id, "tenant": key.tenant, "schema": JOB_SCHEMA},
-    )
+    data = job.model_dump_json(by_alias=True).encode()
+    attributes = {"decision_id": record.decision_id, "tenant": key.tenant, "schema": JOB_SCHEMA}
+    # the job goes on the bus only with one of the tenant's running slots reserved;
+    # else it waits parked, and a worker publishes it when a slot frees: the bus
+    # never holds a flood of one tenant's jobs for another's to queue behind
+    if await _quotas(services).acquire_or_park(
+        key.tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS
+    ):
+        await services.bus.publish(REASONING_JOBS, data, attributes)
     DECISIONS.labels("submitted").inc()
     return record
 
