@@ -4,6 +4,7 @@ See docs/engine.md for the language, the API and the proof schema.
 """
 
 from .errors import (
+    CompileTimeLimitExceeded,
     DerivedFactsLimitExceeded,
     Diagnostic,
     EntailError,
@@ -13,6 +14,7 @@ from .errors import (
     ProgramError,
     ProgramSizeLimitExceeded,
     QueryError,
+    RuleBodyLimitExceeded,
     WallTimeLimitExceeded,
 )
 from .facts import FactSet, facts_from_json, parse_facts_lp, validate_facts
@@ -28,6 +30,7 @@ __all__ = [
     "ENGINE_VERSION",
     "PROOF_SCHEMA",
     "Answer",
+    "CompileTimeLimitExceeded",
     "Const",
     "DerivedFactsLimitExceeded",
     "Diagnostic",
@@ -43,6 +46,7 @@ __all__ = [
     "QueryError",
     "QueryResult",
     "Result",
+    "RuleBodyLimitExceeded",
     "Ruleset",
     "WallTimeLimitExceeded",
     "check",

@@ -8,7 +8,7 @@ cycle through ``not`` or an aggregate it finds — never just the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import Diagnostic, ProgramError, Span
@@ -113,10 +113,13 @@ def rule_atoms(rule: Rule) -> Iterator[Atom]:
             yield atom
 
 
-def analyse(program: Program) -> Analysis:
+def analyse(program: Program, tick: Callable[[], None] | None = None) -> Analysis:
+    """``tick`` is called once per rule (the compile-time limit)."""
     rep = _Reporter(program)
     signatures = _check_arities(program, rep)
     for rule in program.rules:
+        if tick is not None:
+            tick()
         _check_safety(rule, rep)
     defined = {r.head.signature for r in program.rules}
     strata = _stratify(program, rep)

@@ -8,8 +8,14 @@ Python module whose functions each evaluate one rule variant::
 
 Each function is a nest of ``for`` loops over index buckets and ``if`` guards,
 written once per ruleset and then run against many fact sets; this is what
-makes the worker's hot path fast in pure Python. The source rule is written
-as a comment above its function so the generated module can be read.
+makes the worker's hot path fast in pure Python. Rules that differ only in
+predicates, constants and numbers share one *shape*: a factory whose
+parameters are those values, written and compiled once (the generated module
+stays small for programs of thousands of similar rules), and each rule
+variant is a call of its factory, with the source rule as a comment above::
+
+    # line 3: r2(X, Y) :- e(X, Y), n(Y, 2).
+    r2_f0 = _shape0(2, 0, 1, 1, 4)
 
 With ``explain=True`` the functions also record, for the first derivation of
 each new fact, the rule and the variable bindings (and, for aggregates, the
@@ -97,6 +103,7 @@ class _Writer:
         self.done: list[str] = []
         self.base = name
         self.stack: list[_Frame] = []  # callers of the function being written
+        self.args: dict[tuple[str, str], str] = {}  # (kind, value) -> parameter (see param)
         # liveness (see _liveness): only variables still used are passed on a split
         self.positions = positions or {}
         self.last_use = last_use or {}
@@ -164,10 +171,11 @@ class _Writer:
                 self.stack.pop()
             )
 
-    def source(self, comment: str) -> str:
+    def shape(self) -> str:
+        """The functions written, the first one named ``_fn``: the body of a shape."""
         self.unwind(0)
         self._finish()
-        return comment + "\n" + "\n\n".join(self.done)
+        return "\n\n".join(self.done)
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.ind + line)
@@ -180,9 +188,23 @@ class _Writer:
         self.tmp += 1
         return f"_{prefix}{self.tmp}"
 
+    def param(self, value: str, kind: str = "value") -> str:
+        """A parameter of the function's shape standing for ``value`` (a Python expression).
+
+        Predicate ids, index slots, constants and rule numbers are parameters, so rules
+        that differ only in them share one shape: the shape's source is written and
+        compiled once, and each rule is a call of it (see :func:`generate`).
+        """
+        key = (kind, value)
+        name = self.args.get(key)
+        if name is None:
+            name = self.args[key] = f"_a{len(self.args)}"
+        return name
+
     def local(self, kind: str, number: int) -> str:
-        name = f"{kind.lower()}{number}"
-        self.hoisted.setdefault(name, f"{kind}[{number}]")
+        arg = self.param(str(number), "slot" if kind == "I" else "pid")
+        name = f"{kind.lower()}{arg}"
+        self.hoisted.setdefault(name, f"{kind}[{arg}]")
         return name
 
     # terms -------------------------------------------------------------------
@@ -190,11 +212,11 @@ class _Writer:
         if isinstance(term, Var):
             return vname(term.name)
         if isinstance(term, Num):
-            return repr(term.value)
+            return self.param(repr(term.value))
         if isinstance(term, Str):
-            return repr(term.value)
+            return self.param(repr(term.value))
         if isinstance(term, Sym):
-            return self.layout.const(term.name)
+            return self.param(self.layout.const(term.name))
         return None
 
     def value(self, term: TermNode) -> str:
@@ -217,7 +239,7 @@ class _Writer:
             self.emit(f"{t} = {_pyexpr(term)}")
             self.emit(f"if not -2147483648 <= {t} <= 2147483647: {t} = _wrap({t})")
             return t
-        fn = self._division_helper(term, names)
+        fn = self.param(self._division_helper(term, names), "helper")
         self.emit(f"{t} = {fn}({', '.join(names)})")
         self.block(f"if {t} is not None:")
         return t
@@ -292,7 +314,10 @@ class _Writer:
             else:
                 keys.append((i, self.value(arg)))
                 pattern.append("_")
-        source = self.local("D" if step.delta else "F", pid)
+        if keys and not step.delta and len(keys) < len(atom.args):
+            source = ""  # read through an index: the relation itself is not needed
+        else:
+            source = self.local("D" if step.delta else "F", pid)
         if not atom.args:
             self.block(f"if {source}:")
             if fact_var:
@@ -457,7 +482,9 @@ class _Writer:
             self.ind, self.loops = outer, loops
         self.collecting = []
         val = self.fresh("v")
-        self.emit(f"{val} = _agg_{agg.function}({acc})")
+        # a guard compares a clamped #sum, an assignment takes the wrapped one (as clingo)
+        guard = "_guard" if agg.function == "sum" and step.assigns is None else ""
+        self.emit(f"{val} = _agg_{agg.function}{guard}({acc})")
         if step.assigns is not None:
             self.emit(f"{vname(step.assigns)} = {val}")
             bound.add(step.assigns)
@@ -493,7 +520,8 @@ class _Writer:
         bindings = "(" + "".join(ref(vname(v)) + ", " for v in binding_vars) + ")"
         # ordered by body position so every variant of a rule records them alike
         aggs = "(" + "".join(ref(a) + ", " for _, a in sorted(self.aggregates)) + ")"
-        self.emit(f"{prov}[_h] = ({rule_index}, {bindings}, {aggs})")
+        rule_arg = self.param(str(rule_index), "rule")
+        self.emit(f"{prov}[_h] = ({rule_arg}, {bindings}, {aggs})")
 
 
 def _leaves(term: TermNode) -> list[TermNode]:
@@ -582,6 +610,8 @@ def generate(
     variant list and its delta variants. ``tick`` is called once per variant
     (the compile-time limit).
     """
+    shapes: dict[str, str] = {}  # shape body -> name of its factory
+    factories: list[str] = []
     chunks: list[str] = []
     helpers: list[str] = []
     fulls: list[list[Variant]] = []
@@ -596,10 +626,18 @@ def generate(
             if tick is not None:
                 tick()
             positions, last_use = _liveness(steps, rule.head)
-            w = _Writer(layout, explain, name, helpers, positions, last_use)
+            w = _Writer(layout, explain, "_fn", helpers, positions, last_use)
             w.steps(steps, set(), None)
             w.head(rule.head, rule.index, binding_vars(steps))
-            chunks.append(w.source(f"# line {rule.span.line}: {rule.text}"))
+            body = w.shape()
+            factory = shapes.get(body)
+            if factory is None:
+                factory = shapes[body] = f"_shape{len(shapes)}"
+                indented = "\n".join("    " + line if line else line for line in body.split("\n"))
+                params = ", ".join(w.args.values())
+                factories.append(f"def {factory}({params}):\n{indented}\n    return _fn")
+            values = ", ".join(value for _, value in w.args)
+            chunks.append(f"# line {rule.span.line}: {rule.text}\n{name} = {factory}({values})")
             delta_pid = None
             if is_delta:
                 # usually the first step, later when its arithmetic needs other atoms
@@ -610,4 +648,4 @@ def generate(
                 rule_full.append(Variant(name, rule.index, False, None))
         fulls.append(rule_full)
         deltas.append(rule_deltas)
-    return "\n\n".join(helpers + chunks) + "\n", fulls, deltas
+    return "\n\n".join(helpers + factories + chunks) + "\n", fulls, deltas

@@ -158,3 +158,30 @@ class ProgramSizeLimitExceeded(LimitExceeded):
     code = "limit-program-size"
     what = "program size"
     unit = "bytes"
+
+
+class CompileTimeLimitExceeded(LimitExceeded):
+    """Parsing, analysing, planning and generating code took longer than allowed."""
+
+    code = "limit-compile-time"
+    what = "compile time"
+    unit = "ms"
+
+
+class RuleBodyLimitExceeded(LimitExceeded):
+    """One rule has more body literals (aggregate conditions included) than allowed."""
+
+    code = "limit-rule-body"
+    what = "body literals per rule"
+    unit = "literals"
+
+    def __init__(self, limit: int, value: int, line: int) -> None:
+        self.line = line
+        super().__init__(limit, value)
+        self.args = (f"{self.args[0]} (the rule at line {line}); split it into smaller rules",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "line": self.line}

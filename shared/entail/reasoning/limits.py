@@ -17,6 +17,10 @@ class Limits:
     proof_depth: int = 200  # deeper proof nodes are cut and marked "truncated"
     proof_nodes: int = 100_000  # all proofs of one evaluation together
     aggregate_elements_shown: int = 20  # contributing tuples listed per aggregate node
+    # compiling: parse, analysis, planning and code generation together (limit-compile-time)
+    compile_time_ms: int = 10_000
+    # literals in one rule's body, those inside its aggregates included (limit-rule-body)
+    rule_body_literals: int = 10_000
 
     def capped_by(self, cap: Limits) -> Limits:
         """These limits, each no higher than ``cap``'s."""

@@ -60,7 +60,7 @@ class Token:
 
 _TOKEN = re.compile(
     r"""
-    (?P<ws>[ \t\r\f\v]+)
+    (?P<ws>[ \t\r]+)
   | (?P<nl>\n)
   | (?P<block>%\*)
   | (?P<comment>%[^\n]*)
@@ -76,7 +76,17 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _STRING_ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}  # exactly clingo's
+# clingo's operators outside the fragment, named in the refusal
+UNSUPPORTED_OPERATORS = {
+    "**": "the power operator '**'",
+    "&": "the bitwise operator '&'",
+    "?": "the bitwise operator '?'",
+    "^": "the bitwise operator '^'",
+    "~": "the bitwise operator '~'",
+    "@": "calling an external function ('@name(...)')",
+}
 MAX_NESTING = 64
 MAX_OPERATORS = 100
 
@@ -102,6 +112,16 @@ class _Lexer:
             col = pos - line_start + 1
             if m is None:
                 ch = src[pos]
+                if ch in "\f\v":  # clingo: a lexer error, not whitespace
+                    raise self.error(
+                        f"unexpected character {ch!r} (form feed and vertical tab are not whitespace)",
+                        line,
+                        col,
+                    )
+                if "\ud800" <= ch <= "\udfff":
+                    raise self.error(
+                        f"unexpected lone surrogate U+{ord(ch):04X} (not a Unicode character)", line, col
+                    )
                 raise self.error(f"unexpected character {ch!r}", line, col)
             kind = m.lastgroup
             text = m.group()
@@ -148,6 +168,9 @@ class _Lexer:
                 return "".join(chars), i + 1
             if c == "\n":
                 break
+            if c == "\x00" or "\ud800" <= c <= "\udfff":
+                what = "a NUL character" if c == "\x00" else f"a lone surrogate U+{ord(c):04X}"
+                raise self.error(f"{what} cannot appear in a string", line, col + (i - start))
             if c == "\\":
                 nxt = src[i + 1] if i + 1 < len(src) else ""
                 if nxt not in _STRING_ESCAPES:
@@ -166,6 +189,8 @@ def syntax_diagnostic(
     lines: list[str], filename: str, message: str, line: int, column: int, width: int = 1
 ) -> Diagnostic:
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    # a lone surrogate cannot be encoded: the snippet shows U+FFFD in its place
+    source_line = _SURROGATE.sub("\ufffd", source_line)
     return Diagnostic(
         code="syntax-error",
         message=message,
@@ -271,6 +296,8 @@ class _Parser:
             raise self.fail("'not' is not allowed in a rule head")
         if self.at("-"):
             raise self.fail("classical negation ('-p') is not supported")
+        if self.at("&"):
+            raise self.fail("theory atoms ('&name{...}') are not supported")
         head = self.atom("rule head")
         if self.at(";") or self.at("|"):
             raise self.fail("disjunctive heads are not supported")
@@ -332,6 +359,8 @@ class _Parser:
             return Negative(atom, t.span)
         if t.kind == "dir":
             return self.aggregate(None, t)
+        if self.at("&"):
+            raise self.fail("theory atoms ('&name{...}') are not supported")
         if t.kind == "ident" and self.peek().text == "(":
             atom = self.atom("body")
             if self.at_comparison():
@@ -363,9 +392,13 @@ class _Parser:
     def aggregate(self, left: Guard | None, first: Token) -> Aggregate:
         d = self.tok
         name = d.text[1:]
+        if name in ("inf", "sup"):
+            raise self.fail(f"'{d.text}' as a value is not supported (it only results from #min/#max)")
         if name not in AGGREGATES:
             raise self.fail(f"unknown aggregate '{d.text}' (supported: #count #sum #min #max)")
         self.advance()
+        if name == "sum" and self.tok.kind == "op" and self.tok.text == "+":
+            raise self.fail("'#sum+' is not supported: use '#sum'", d)
         self.expect("{", f"after '{d.text}'")
         elements: list[AggregateElement] = []
         if not self.at("}"):
@@ -405,6 +438,12 @@ class _Parser:
         return lit
 
     # terms ----------------------------------------------------------------
+    def refuse_operator(self) -> None:
+        """Name a clingo operator the fragment does not have, instead of a generic error."""
+        t = self.tok
+        if t.kind == "op" and t.text in UNSUPPORTED_OPERATORS:
+            raise self.fail(f"{UNSUPPORTED_OPERATORS[t.text]} is not supported")
+
     def operator(self) -> Token:
         self.operators += 1
         if self.operators > MAX_OPERATORS:
@@ -437,9 +476,11 @@ class _Parser:
             op = self.operator()
             right = self.unary()
             left = BinOp(op.text, left, right, _term_span(left))
+        self.refuse_operator()
         return left
 
     def unary(self) -> TermNode:
+        self.refuse_operator()
         t = self.tok
         if t.kind == "op" and t.text == "-":
             self.advance()

@@ -36,6 +36,7 @@ class RuleInfo:
     rule: Rule
     binding_names: list[str]  # the order of values in a provenance record
     assignments: dict[int, str]  # body position -> variable it assigns
+    assigning_aggregates: frozenset[int] = frozenset()  # body positions of N = #agg{..}
 
 
 class ProofBuilder:
@@ -97,7 +98,8 @@ class ProofBuilder:
             elif isinstance(lit, Comparison):
                 body.append(self._comparison(lit, env, info.assignments.get(position)))
             else:
-                body.append(self._aggregate(lit, env, next(agg_iter)))
+                assigns = position in info.assigning_aggregates
+                body.append(self._aggregate(lit, env, next(agg_iter), assigns))
         return {
             "fact": text,
             "kind": "rule",
@@ -143,10 +145,13 @@ class ProofBuilder:
             "evaluated": f"{format_term(left)} {lit.op} {format_term(right)}",
         }
 
-    def _aggregate(self, lit: Aggregate, env: dict[str, Term], elements: dict[Any, Any]) -> dict[str, Any]:
+    def _aggregate(
+        self, lit: Aggregate, env: dict[str, Term], elements: dict[Any, Any], assigns: bool
+    ) -> dict[str, Any]:
         from .runtime import NAMESPACE
 
-        value = NAMESPACE[f"_agg_{lit.function}"](elements)
+        guard = "_guard" if lit.function == "sum" and not assigns else ""
+        value = NAMESPACE[f"_agg_{lit.function}{guard}"](elements)
         cap = self.limits.aggregate_elements_shown
         from .terms import sort_key
 

@@ -16,22 +16,30 @@ import builtins
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence, Set
+import threading
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from .analyse import Analysis, Signature, analyse
-from .codegen import Layout, generate
-from .errors import Diagnostic, InputFactsLimitExceeded, ProgramError, ProgramSizeLimitExceeded
+from .clock import CompileClock
+from .codegen import Layout, binding_vars, generate
+from .errors import (
+    Diagnostic,
+    InputFactsLimitExceeded,
+    ProgramError,
+    ProgramSizeLimitExceeded,
+    RuleBodyLimitExceeded,
+)
 from .evaluate import CompiledStratum, RuleFn, Store, evaluate, gc_paused
 from .facts import FactSet, facts_from_json
 from .limits import Limits
 from .parse import parse
-from .plan import Assign, RulePlan, plan_rule
+from .plan import AggregateStep, Assign, RulePlan, plan_rule
 from .prove import SCHEMA, ProofBuilder, RuleInfo, render_text
 from .query import Query, parse_query
 from .runtime import NAMESPACE, evaluate_term
-from .syntax import Program
+from .syntax import Aggregate, Program
 from .terms import Term, format_atom, sort_rows, to_json
 
 ENGINE_VERSION = "entail-reasoning/1"
@@ -149,10 +157,15 @@ class Result:
 class Ruleset:
     """A compiled program: parse, analysis, plans and generated code, reusable across cases."""
 
-    def __init__(self, program: Program, analysis: Analysis, limits: Limits) -> None:
+    def __init__(
+        self, program: Program, analysis: Analysis, limits: Limits, clock: CompileClock | None = None
+    ) -> None:
+        clock = clock or CompileClock(limits.compile_time_ms)
         self.program = program
         self.analysis = analysis
-        self.hash = hashlib.sha256(program.source.encode()).hexdigest()
+        encoded = program.source.encode()
+        self.hash = hashlib.sha256(encoded).hexdigest()
+        self._program_bytes = len(encoded)
         self.warnings = analysis.warnings
         self._limits = limits
         layout = Layout()
@@ -173,34 +186,46 @@ class Ruleset:
                     if all(v is not None for v in values):
                         self._ruleset_facts[layout.pid(rule.head.signature)].add(values)
                     continue
-                plan = plan_rule(rule, recursive)
+                plan = plan_rule(rule, recursive, clock.tick)
                 plans.append(plan)
-                from .codegen import binding_vars
 
                 self._rule_infos[rule.index] = RuleInfo(
                     rule,
                     binding_vars(plan.full),
                     {s.literal_index: s.var for s in plan.full if isinstance(s, Assign)},
+                    frozenset(
+                        s.literal_index for s in plan.full if isinstance(s, AggregateStep) and s.assigns
+                    ),
                 )
             strata_plans.append(plans)
         self._strata_plans = strata_plans
-        self._plain = self._build(explain=False)
-        self._explaining: tuple[list[CompiledStratum], str] | None = None
+        self._plain = self._build(explain=False, tick=clock.tick)
         self.source_code = self._plain[1]
-        # the layout is complete once code for both modes exists; build explain eagerly so
-        # index slots never change after construction (Rulesets are shared across threads)
-        self._explaining = self._build(explain=True)
+        # the explaining code is built on first use (half the compile time of a ruleset
+        # never explained); it reads the same index slots as the plain code, so the
+        # layout is complete now and never changes (Rulesets are shared across threads)
+        self._explaining: tuple[list[CompiledStratum], str] | None = None
+        self._explain_lock = threading.Lock()
         self._index_specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in self._sigs]
         for (pid, cols), slot in layout.index_slots.items():
             self._index_specs[pid].append((slot, cols))
+
+    def _explain_code(self) -> list[CompiledStratum]:
+        with self._explain_lock:
+            if self._explaining is None:
+                slots = dict(self._layout.index_slots)
+                clock = CompileClock(self._limits.compile_time_ms)
+                self._explaining = self._build(explain=True, tick=clock.tick)
+                assert self._layout.index_slots == slots, "explain code needs the plain code's indexes"
+            return self._explaining[0]
 
     @property
     def name(self) -> str:
         return self.program.filename
 
-    def _build(self, explain: bool) -> tuple[list[CompiledStratum], str]:
+    def _build(self, explain: bool, tick: Callable[[], None]) -> tuple[list[CompiledStratum], str]:
         all_plans = [p for plans in self._strata_plans for p in plans]
-        source, fulls, deltas = generate(all_plans, self._layout, explain)
+        source, fulls, deltas = generate(all_plans, self._layout, explain, tick)
         namespace: dict[str, Any] = dict(NAMESPACE)
         namespace.update(self._layout.constants)
         try:
@@ -219,6 +244,7 @@ class Ruleset:
                 ]
             ) from None
         exec(code, namespace)
+        tick()
         by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
         compiled: list[CompiledStratum] = []
         for stratum, plans in zip(self.analysis.strata, self._strata_plans, strict=True):
@@ -245,8 +271,8 @@ class Ruleset:
     ) -> Result:
         """Evaluate against one case. Raises FactsError, QueryError or a LimitExceeded."""
         limits = limits or self._limits
-        if len(self.program.source.encode()) > limits.program_bytes:
-            raise ProgramSizeLimitExceeded(limits.program_bytes, len(self.program.source.encode()))
+        if self._program_bytes > limits.program_bytes:
+            raise ProgramSizeLimitExceeded(limits.program_bytes, self._program_bytes)
         parsed = [q if isinstance(q, Query) else parse_query(q) for q in queries]
         if facts is None:
             factset = FactSet()
@@ -279,7 +305,7 @@ class Ruleset:
                 continue
             base[pid] |= rows
             inputs[pid] = rows
-        strata, _ = self._explaining if explain and self._explaining else self._plain
+        strata = self._explain_code() if explain else self._plain[0]
         with gc_paused():
             store = evaluate(
                 strata,
@@ -346,12 +372,28 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
     Raises ProgramError (with every diagnostic) or ProgramSizeLimitExceeded.
     """
     limits = limits or Limits()
-    size = len(source.encode())
+    # surrogatepass: a lone surrogate (possible in a str from a JSON body) is measured
+    # here and then refused by the lexer with a position, not a UnicodeEncodeError
+    size = len(source.encode("utf-8", "surrogatepass"))
     if size > limits.program_bytes:
         raise ProgramSizeLimitExceeded(limits.program_bytes, size)
+    clock = CompileClock(limits.compile_time_ms)
     program = parse(source, filename)
-    analysis = analyse(program)
-    return Ruleset(program, analysis, limits)
+    clock.tick()
+    _check_rule_bodies(program, limits)
+    analysis = analyse(program, clock.tick)
+    return Ruleset(program, analysis, limits, clock)
+
+
+def _check_rule_bodies(program: Program, limits: Limits) -> None:
+    """limit-rule-body: the literals of each body, aggregate conditions included."""
+    for rule in program.rules:
+        size = len(rule.body)
+        for lit in rule.body:
+            if isinstance(lit, Aggregate):
+                size += sum(len(el.condition) for el in lit.elements)
+        if size > limits.rule_body_literals:
+            raise RuleBodyLimitExceeded(limits.rule_body_literals, size, rule.span.line)
 
 
 def check(source: str, filename: str = "<program>") -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .terms import INF, SUP, Term, gt, lt, sort_key, wrap32
+from .terms import INF, INT_MAX, INT_MIN, SUP, Term, gt, lt, sort_key, wrap32
 
 __all__ = ["NAMESPACE"]
 
@@ -39,6 +39,18 @@ def _agg_sum(elements: Any) -> int:
         if type(w) is int:
             total += w
     return wrap32(total)
+
+
+def _agg_sum_guard(elements: Any) -> int:
+    """``#sum`` compared in a guard: clingo clamps the total to the 32-bit range there
+    (an assigned ``N = #sum{..}`` wraps), so ``#sum{..} >= 2147483647`` holds when the
+    total overflows."""
+    total = 0
+    for tup in elements:
+        w = tup[0]
+        if type(w) is int:
+            total += w
+    return min(max(total, INT_MIN), INT_MAX)
 
 
 def _agg_min(elements: Any) -> Term:
@@ -78,6 +90,7 @@ NAMESPACE: dict[str, Any] = {
     "_ge": _ge,
     "_agg_count": _agg_count,
     "_agg_sum": _agg_sum,
+    "_agg_sum_guard": _agg_sum_guard,
     "_agg_min": _agg_min,
     "_agg_max": _agg_max,
 }

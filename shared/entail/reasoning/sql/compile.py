@@ -384,7 +384,7 @@ class _Frame:
         union = "\nUNION ALL\n".join(f"SELECT * FROM ({p}) AS u" for p in parts)
         self.w.ctes.append((elements, f"SELECT DISTINCT * FROM ({union}) AS u"))
         value_cte = self.w.fresh("a")
-        fn, empty = self._aggregate_sql(agg.function)
+        fn, empty = self._aggregate_sql(agg.function, guard=step.assigns is None)
         if group_cte is None:
             self.w.ctes.append((value_cte, f"SELECT COALESCE({fn}, {empty}) AS val FROM {elements}"))
         else:
@@ -411,11 +411,14 @@ class _Frame:
         if agg.right is not None:
             self.conds.append(f"{value} {_SQL_OP[agg.right.op]} {self.term(agg.right.term)[0]}")
 
-    def _aggregate_sql(self, function: str) -> tuple[str, str]:
+    def _aggregate_sql(self, function: str, guard: bool) -> tuple[str, str]:
         if function == "count":
             return "COUNT(*)", "0"
         if function == "sum":
             weight = f"CASE WHEN {is_int_sql('t0')} THEN t0 ELSE 0 END"
+            if guard:  # clingo clamps a #sum compared in a guard, wraps an assigned one
+                clamped = f"LEAST(GREATEST(SUM({weight}), {INT_MIN}), {INT_MAX})"
+                return f"CAST({clamped} AS {self.d.int_type})", "0"
             return self.d.wrap32(f"SUM({weight})"), "0"
         if function == "min":
             return "MIN(t0)", str(SUP_CODE)
