@@ -40,6 +40,7 @@ from .problems import Problem, problem_response
 log = logging.getLogger("entail.backend")
 
 API_PREFIX = "/v1/"
+WEB_APP_ROUTE = "/{path:path}"  # webapp.mount
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 # a \u escape of NUL or of a UTF-16 surrogate: only then is the parsed body walked
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
@@ -240,10 +241,11 @@ def _is_route(scope: Scope) -> bool:
     """An API route matches the path (with any method): a path that matches none
     is the router's 404 ("no route"), with or without a key."""
     for route in scope["app"].router.routes:
-        if getattr(route, "path", "").startswith(API_PREFIX):
-            match, _ = route.matches(scope)
-            if match is not Match.NONE:
-                return True
+        if getattr(route, "path", None) == WEB_APP_ROUTE:
+            continue  # matches every GET: the web app's fallback, which refuses /v1/ paths
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return True
     return False
 
 
