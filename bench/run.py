@@ -109,7 +109,49 @@ GRAPH_WORKLOADS: Final = {
     )
 }
 DECISION_WORKLOADS: Final = ("decision", "decision-explain")
-ALL_WORKLOADS: Final = (*DECISION_WORKLOADS, *GRAPH_WORKLOADS)
+
+
+def chain_rule(n: int) -> str:
+    """One rule whose body is a chain of ``n`` atoms (issue 13: 208 s at n = 5,000)."""
+    return f"p(X0, X{n}) :- " + ", ".join(f"e(X{i}, X{i + 1})" for i in range(n)) + ".\n"
+
+
+def one_line_rules(n: int) -> str:
+    """``n`` one-line rules, each with its own head predicate and constant."""
+    return "".join(f"r{i}(X, Y) :- e(X, Y), n(Y, {i}).\n" for i in range(n))
+
+
+@dataclass(frozen=True)
+class CompileWorkload:
+    """Compile time of a large program (entail only: clingo has no separate compile step)."""
+
+    name: str
+    source: Callable[[], str]
+    target_s: float
+    target_rss_mib: float | None
+    description: str
+
+
+COMPILE_WORKLOADS: Final = {
+    w.name: w
+    for w in (
+        CompileWorkload(
+            "compile-chain-5000",
+            lambda: chain_rule(5000),
+            1.0,
+            None,
+            "compile one rule whose body is a chain of 5,000 atoms",
+        ),
+        CompileWorkload(
+            "compile-rules-20000",
+            lambda: one_line_rules(20000),
+            2.0,
+            300.0,
+            "compile 20,000 one-line rules",
+        ),
+    )
+}
+ALL_WORKLOADS: Final = (*DECISION_WORKLOADS, *GRAPH_WORKLOADS, *COMPILE_WORKLOADS)
 
 
 @dataclass(frozen=True)
@@ -300,6 +342,22 @@ def worker_graph_clingo(settings: Settings, workload: GraphWorkload) -> Json:
     }
 
 
+def worker_compile_entail(settings: Settings, workload: CompileWorkload) -> Json:
+    reasoning = _entail_reasoning()
+    source = workload.source()
+    # generous limits: the row measures the compiler, not the service's caps
+    limits = reasoning.Limits(program_bytes=len(source.encode()) + 1, compile_time_ms=3_600_000)
+    times: list[int] = []
+    cpu: list[int] = []
+    for _ in range(settings.reps):
+        start, start_cpu = time.perf_counter_ns(), time.process_time_ns()
+        ruleset = reasoning.compile(source, filename=workload.name, limits=limits)
+        times.append(time.perf_counter_ns() - start)
+        cpu.append(time.process_time_ns() - start_cpu)
+        del ruleset
+    return {"times_ns": times, "cpu_ns": cpu, "maxrss_kib": peak_rss_kib(), "bytes": len(source.encode())}
+
+
 def worker_baseline(engine: str) -> Json:
     if engine == "entail":
         _entail_reasoning()
@@ -315,6 +373,8 @@ def run_worker(task: str, engine: str, settings: Settings) -> Json:
         if engine == "entail":
             return worker_decision_entail(settings, explain=task == "decision-explain")
         return worker_decision_clingo(settings)
+    if task in COMPILE_WORKLOADS:
+        return worker_compile_entail(settings, COMPILE_WORKLOADS[task])
     workload = GRAPH_WORKLOADS[task]
     if engine == "entail":
         return worker_graph_entail(settings, workload)
@@ -557,6 +617,27 @@ def measure_graph(
     return row
 
 
+def measure_compile(
+    workload: CompileWorkload, settings: Settings, engines: Sequence[str], timeout_s: float
+) -> Row:
+    row = Row(workload.name, f"{workload.description}; median of {settings.reps}")
+    if "entail" not in engines:
+        return row
+    entail = spawn(workload.name, "entail", settings, timeout_s)
+    if entail.error:
+        row.errors.append(f"entail: {entail.error}")
+    if entail.data is not None:
+        row.entail_ns = median_ns(entail.data["times_ns"])
+        row.entail_rss_kib = entail.data["maxrss_kib"]
+        row.extra["entail_cpu_ms"] = median_ns(entail.data["cpu_ns"]) / 1e6
+        row.extra["program_bytes"] = entail.data["bytes"]
+        row.notes.append(
+            f"{entail.data['bytes']} bytes; CPU {row.extra['entail_cpu_ms'] / 1000:.2f} s "
+            "(wall time includes waiting for the CPU on a loaded machine)"
+        )
+    return row
+
+
 # ---------------------------------------------------------------- parent: report
 
 
@@ -633,6 +714,22 @@ def target_lines(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
     else:
         rss_detail = "within on all measured workloads"
     verdicts.append(("peak RSS ≤ clingo's", None if not rss else not over, rss_detail))
+
+    for workload in COMPILE_WORKLOADS.values():
+        target = f"{workload.name}: ≤ {workload.target_s:g} s"
+        if workload.target_rss_mib is not None:
+            target += f" and ≤ {workload.target_rss_mib:g} MiB"
+        row = by_name.get(workload.name)
+        if row is None or row.entail_ns is None:
+            verdicts.append((target, None, "not measured"))
+            continue
+        met = row.entail_ns / 1e9 <= workload.target_s
+        detail = f"{fmt_time(row.entail_ns)} wall, {row.extra['entail_cpu_ms'] / 1000:.2f} s CPU"
+        if workload.target_rss_mib is not None:
+            rss_mib = (row.entail_rss_kib or 0) / 1024
+            met = met and rss_mib <= workload.target_rss_mib
+            detail += f", {rss_mib:.0f} MiB"
+        verdicts.append((target, met, detail))
     return verdicts
 
 
@@ -710,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"… {name}", file=sys.stderr, flush=True)
         if name in DECISION_WORKLOADS:
             row, clingo_decision = measure_decision(name, settings, engines, args.timeout, clingo_decision)
+        elif name in COMPILE_WORKLOADS:
+            row = measure_compile(COMPILE_WORKLOADS[name], settings, engines, args.timeout)
         else:
             row = measure_graph(GRAPH_WORKLOADS[name], settings, engines, args.timeout)
         rows.append(row)
