@@ -17,7 +17,7 @@ NPM ?= npm
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
 	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(wildcard shared/entail/examples/*/*)
 
-.PHONY: help install web emulators iac-tools browser run run-ha test test-fast test-pythons lint format bench bench-load bench-failover clean
+.PHONY: help install web emulators iac-tools browser run run-ha test test-fast test-pythons images lint format bench bench-load bench-failover clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ test-fast: $(VENV)/.synced ## unit and conformance tiers only, on 3.11 (well und
 
 test-pythons: $(UV) ## unit and conformance tiers on each other supported Python found (3.12, 3.13)
 	UV=$(UV) VENV=$(VENV) bash scripts/test_other_pythons.sh
+
+images: $(VENV)/.synced ## build both service images and both functions from their real Dockerfiles (buildah, local stand-in bases) and boot them; needs root
+	$(VENV)/bin/python -m pytest -q -p no:randomly tests/images
 
 lint: install ## ruff check, ruff format --check, mypy on the library and services
 	$(VENV)/bin/ruff check .
