@@ -153,14 +153,38 @@ def check_json_depth(text: str, path: str, limit: int = JSON_MAX_DEPTH, *, point
     """
     if text.count("[") + text.count("{") <= limit:
         return
-    if _max_depth(text) <= limit:
+    if _raw_depth_at_most(text, limit) or _max_depth(text) <= limit:
         return
     raise JsonDepthError(path, limit, _pointer_at_depth(text, limit + 1) if pointer else None)
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
+
+
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def _raw_depth_at_most(text: str, limit: int) -> bool:
+    """The quick test, at C speed: every bracket (strings not skipped) pairs up within ``limit`` levels.
+
+    Removing innermost ``[]`` pairs once per level empties a well-nested
+    sequence in as many passes as it is deep. Brackets inside strings could
+    only make a too-deep document look shallow if they were placed on purpose;
+    such a document still parses without recursion trouble (``json.loads``
+    stops at Python's recursion limit, which ``loads_json`` reports).
+    """
+    raw = text.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
+    sequence = raw.replace(b"{", b"[").replace(b"}", b"]")
+    for _ in range(limit):
+        if not sequence:
+            return True
+        shorter = sequence.replace(b"[]", b"")
+        if len(shorter) == len(sequence):
+            return False  # unbalanced: let the exact scan decide
+        sequence = shorter
+    return not sequence
 
 
 def _max_depth(text: str) -> int:
@@ -230,8 +254,8 @@ def loads_json(text: str, path: str, limit: int = JSON_MAX_DEPTH) -> Any:
         ) from None
     except ValueError:  # int(): a literal longer than Python's 4,300-digit conversion limit
         raise FileReadError(path, "not valid JSON: a number with more than 4300 digits") from None
-    except RecursionError:  # not reached after the depth check; kept so it can never escape
-        raise JsonDepthError(path, limit, "") from None
+    except RecursionError:  # only brackets hidden in strings get here: find the real depth
+        raise JsonDepthError(path, limit, _pointer_at_depth(text, limit + 1)) from None
 
 
 def read_json(path: str | Path, cap: int, limit: int = JSON_MAX_DEPTH) -> Any:
