@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,9 @@ from pydantic import (
     StrictInt,
 )
 
+from entail.reasoning.facts import RESERVED_NAMES
+from entail.reasoning.limits import Limits
+from entail.reasoning.terms import INT_MAX, INT_MIN
 from entail.state.registry import name_problem
 
 LOAN_SOURCE = (
@@ -34,6 +38,30 @@ def _whole(value: Any) -> Any:
 
 #: an integer as JSON Schema means it: 3 and 3.0, never true or "3"
 JsonInt = Annotated[StrictInt, BeforeValidator(_whole)]
+
+
+#: what JSON Schema can say of case facts (the decoder, entail.reasoning.facts,
+#: checks the rest and answers 422 invalid-facts): predicate names, rows of arguments
+FACTS_SCHEMA: dict[str, JsonValue] = {
+    "propertyNames": {"pattern": "^_*[a-z][A-Za-z0-9_']*$", "not": {"enum": sorted(RESERVED_NAMES)}},
+    "additionalProperties": {
+        "type": "array",
+        "items": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},  # clingo's 32 bits
+                ]
+            },
+        },
+    },
+}
+#: the engine limits a request may lower, each a positive integer
+LIMITS_SCHEMA: dict[str, JsonValue] = {
+    "propertyNames": {"enum": [f.name for f in fields(Limits)]},
+    "additionalProperties": {"type": "integer", "minimum": 1},
+}
 
 
 def _ruleset_name(name: str) -> str:
@@ -94,7 +122,7 @@ class TestCaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     __test__ = False
     name: str = ""
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FACTS_SCHEMA)
     query: list[str] = Field(default_factory=list)
     expect: dict[str, list[str]] = Field(default_factory=dict)
     absent: list[str] = Field(default_factory=list)
@@ -218,16 +246,20 @@ class DecisionRequest(BaseModel):
         },
     )
     ruleset: str = Field(description='"name", "name@3", "name@tag", "name@latest" or a version hash')
-    facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
+    facts: dict[str, Any] = Field(
+        default_factory=dict, description="case facts: predicate -> rows", json_schema_extra=FACTS_SCHEMA
+    )
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
     wait_ms: JsonInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
-    limits: dict[str, JsonInt] = Field(default_factory=dict, description="lower the engine limits")
+    limits: dict[str, JsonInt] = Field(
+        default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
+    )
 
 
 class BatchCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict, json_schema_extra=FACTS_SCHEMA)
     query: list[str] | None = None
 
 
@@ -250,7 +282,7 @@ class BatchRequest(BaseModel):
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
     wait_ms: JsonInt = Field(default=0, ge=0)
-    limits: dict[str, JsonInt] = Field(default_factory=dict)
+    limits: dict[str, JsonInt] = Field(default_factory=dict, json_schema_extra=LIMITS_SCHEMA)
 
 
 DECISION_EXAMPLE: dict[str, JsonValue] = {

@@ -137,6 +137,19 @@ def test_every_example_in_the_document_matches_its_schema(document: dict[str, An
     assert checked >= 10
 
 
+def test_the_facts_schema_is_the_decoders_rule() -> None:
+    """The document may not refuse a predicate name the decoder takes (or the
+    service would accept schema-invalid data)."""
+    from entail_backend.schemas import FACTS_SCHEMA
+
+    from entail.reasoning import facts
+
+    names = FACTS_SCHEMA["propertyNames"]
+    assert isinstance(names, dict)
+    assert names["pattern"] == "^" + facts._IDENTIFIER.pattern + "$"
+    assert names["not"] == {"enum": sorted(facts.RESERVED_NAMES)}
+
+
 # the service answers what the document says --------------------------------------
 
 
