@@ -42,7 +42,7 @@ JsonInt = Annotated[StrictInt, BeforeValidator(_whole)]
 
 #: what JSON Schema can say of case facts (the decoder, entail.reasoning.facts,
 #: checks the rest and answers 422 invalid-facts): predicate names, rows of arguments
-FACTS_SCHEMA: dict[str, JsonValue] = {
+FACTS_SCHEMA: dict[str, Any] = {
     "propertyNames": {"pattern": "^_*[a-z][A-Za-z0-9_']*$", "not": {"enum": sorted(RESERVED_NAMES)}},
     "additionalProperties": {
         "type": "array",
@@ -58,7 +58,7 @@ FACTS_SCHEMA: dict[str, JsonValue] = {
     },
 }
 #: the engine limits a request may lower, each a positive integer
-LIMITS_SCHEMA: dict[str, JsonValue] = {
+LIMITS_SCHEMA: dict[str, Any] = {
     "propertyNames": {"enum": [f.name for f in fields(Limits)]},
     "additionalProperties": {"type": "integer", "minimum": 1},
 }
