@@ -27,7 +27,7 @@ from .. import compute
 from ..compute import PoolDep
 from ..deps import Author, ServicesDep
 from ..problems import Problem
-from ..schemas import LOAN_FACTS, LOAN_SOURCE, JsonInt
+from ..schemas import FACTS_SCHEMA, LIMITS_SCHEMA, LOAN_FACTS, LOAN_SOURCE, JsonInt
 from .decisions import _check_case, _limits
 from .rulesets import _check_size, compile_budget_ms
 
@@ -45,10 +45,14 @@ class DraftEvaluateRequest(BaseModel):
         },
     )
     source: str = Field(description="The program text (not published)")
-    facts: dict[str, Any] = Field(default_factory=dict, description="case facts: predicate -> rows")
+    facts: dict[str, Any] = Field(
+        default_factory=dict, description="case facts: predicate -> rows", json_schema_extra=FACTS_SCHEMA
+    )
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: bool = False
-    limits: dict[str, JsonInt] = Field(default_factory=dict, description="lower the engine limits")
+    limits: dict[str, JsonInt] = Field(
+        default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
+    )
 
 
 class DraftEvaluateOut(BaseModel):
