@@ -207,6 +207,14 @@ def test_what_schemathesis_found_stays_fixed(stack: LocalStack) -> None:
         example = {"version": 1, "start": "2026-11-01T00:00:00Z", "end": "2026-11-28T00:00:00Z"}
         response = admin.post("/v1/rulesets/oa/impact", json=example)
         assert response.status_code == 202, response.text
+        # a decision not audited yet is not replayable yet (409), not missing (404)
+        slow = admin.post("/v1/rulesets", json={"name": "oa-slow", "source": "n(0). n(X+1) :- n(X)."})
+        assert slow.status_code in (200, 201), slow.text
+        decided = admin.post("/v1/decisions", json={"ruleset": "oa-slow", "limits": {"wall_time_ms": 3000}})
+        assert decided.status_code == 202, decided.text
+        response = admin.post(f"/v1/decisions/{decided.json()['decision_id']}/replay")
+        assert response.status_code == 409 and response.headers["retry-after"] == "1", response.text
+        assert admin.post("/v1/decisions/dec_no_such_decision/replay").status_code == 404
 
 
 def test_schemathesis_finds_nothing(stack: LocalStack, tmp_path: Path) -> None:

@@ -95,12 +95,29 @@ async def get_audited(decision_id: str, services: ServicesDep, key: Auditor) -> 
     response_model=ReplayOut,
     responses={
         404: {"description": "no audited decision of the caller's tenant has this id"},
-        409: {"description": "not replayable: masked inputs, not succeeded, or its version is not audited"},
+        409: {
+            "description": "not replayable: masked inputs, not succeeded, not audited yet, "
+            "or its version is not audited"
+        },
     },
 )
 async def replay(decision_id: str, services: ServicesDep, pool: PoolDep, key: Auditor) -> Any:
     """Re-evaluate the stored facts and queries with the stored ruleset version."""
-    record = await _record(services, key.tenant, decision_id)
+    try:
+        record = await _record(services, key.tenant, decision_id)
+    except Problem as exc:
+        # the decision exists but its audit row is not written yet: it will be
+        # replayable, it is not missing
+        if exc.status == 404 and await services.decisions.get_text(key.tenant, decision_id) is not None:
+            raise Problem(
+                409,
+                "not-replayable",
+                "Not replayable",
+                f"decision {decision_id!r} is not in the audit trail yet (it is written when the "
+                "decision completes); retry",
+                headers={"Retry-After": "1"},
+            ) from None
+        raise
     if record.masked_predicates:
         masked = ", ".join(record.masked_predicates)
         raise Problem(
