@@ -281,7 +281,8 @@ async def _evaluate(
         result, seconds = await evaluations.evaluate(svc, job)
         EVAL_SECONDS.observe(seconds)
     except EvaluationFailed as exc:
-        return base.model_copy(update={"status": "failed", "error": exc.error, "completed_at": utcnow()})
+        failed = {"status": "failed", "error": exc.error, "stats": exc.stats, "completed_at": utcnow()}
+        return base.model_copy(update=failed)
     except reasoning.EntailError as exc:
         return base.model_copy(
             update={"status": "failed", "error": DecisionError(**_error_json(exc)), "completed_at": utcnow()}

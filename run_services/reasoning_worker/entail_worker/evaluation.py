@@ -13,6 +13,8 @@ from taking every process: ``ENTAIL_WORKER_PROCESSES`` should exceed
 
 Each process compiles a ruleset once and keeps it (by source hash and limits);
 the worker sends the source with each job, from a small in-process cache.
+Evaluations run at a lower CPU priority than the processes that route requests
+(:mod:`.low_priority`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 
 from entail import reasoning
 from entail.bootstrap import Services
-from entail.compute import tasks
 from entail.compute.pool import (
     ComputePool,
     PoolBusy,
@@ -36,6 +37,8 @@ from entail.compute.pool import (
 from entail.models import DecisionError, Job
 from entail.settings import Settings
 
+from . import low_priority
+
 SOURCES_KEPT = 64
 
 
@@ -47,9 +50,10 @@ class WorkerBusy(OSError):
 class EvaluationFailed(Exception):
     """The decision fails with this error (the engine's, or a limit the pool enforced)."""
 
-    def __init__(self, error: DecisionError) -> None:
+    def __init__(self, error: DecisionError, stats: dict[str, Any] | None = None) -> None:
         super().__init__(error.message)
         self.error = error
+        self.stats = stats or {}
 
 
 Outcome = tuple[list[dict[str, Any]], str, dict[str, Any]]
@@ -95,13 +99,15 @@ class Evaluations:
         t0 = time.perf_counter()
         try:
             out: dict[str, Any] = await self.pool.run(
-                tasks.evaluate,
+                low_priority.evaluate,
                 source,
                 f"{job.ruleset.name}.lp",
                 job.facts,
                 job.query,
                 job.explain,
                 limits.to_json(),
+                self.settings.limit_answers,
+                self.settings.record_max_bytes,
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )
@@ -124,6 +130,7 @@ class Evaluations:
                     code=str(error.get("code", "entail-error")),
                     message=str(error.get("message", "")),
                     diagnostics=list(error.get("diagnostics", [])),
-                )
+                ),
+                stats=out.get("stats") or {},
             )
         return (out["answers"], out["result_hash"], out["stats"]), elapsed

@@ -31,39 +31,44 @@ def answer_count(answers: list[dict[str, Any]] | None) -> int:
     return sum(len(q.get("answers") or ()) for q in answers or ())
 
 
+def answers_error(count: int, limit: int) -> dict[str, str]:
+    return {
+        "code": LIMIT_ANSWERS,
+        "message": f"{count} answers; at most {limit} per decision (ENTAIL_LIMIT_ANSWERS): narrow the query",
+    }
+
+
+def record_size_error(size: int, limit: int) -> dict[str, str]:
+    return {
+        "code": LIMIT_RECORD_SIZE,
+        "message": f"the decision's record is {size} bytes; at most {limit} (ENTAIL_RECORD_MAX_BYTES): "
+        "narrow the query or ask without explain",
+    }
+
+
 def cap_record(record: DecisionRecord, settings: Settings) -> DecisionRecord:
-    """``record``, or a failed record in its place when it is over a cap. CPU-bound
-    (it serialises the record once): call it off the event loop."""
+    """``record``, or a failed record in its place when it is over a cap. The
+    evaluation process checks the same caps first (:mod:`.low_priority`), so a
+    result over them normally never gets here; this is the exact check on the
+    whole record. CPU-bound (it serialises the record once): call it off the event loop."""
     if record.status != "succeeded":
         return record
     count = answer_count(record.answers)
     if count > settings.limit_answers:
-        return _failed(
-            record,
-            LIMIT_ANSWERS,
-            f"{count} answers; at most {settings.limit_answers} per decision (ENTAIL_LIMIT_ANSWERS): "
-            "narrow the query",
-            answers=count,
-        )
+        return _failed(record, answers_error(count, settings.limit_answers), answers=count)
     size = len(dump_record(record).encode())
     if size > settings.record_max_bytes:
-        return _failed(
-            record,
-            LIMIT_RECORD_SIZE,
-            f"the decision's record is {size} bytes; at most {settings.record_max_bytes} "
-            "(ENTAIL_RECORD_MAX_BYTES): narrow the query or ask without explain",
-            record_bytes=size,
-        )
+        return _failed(record, record_size_error(size, settings.record_max_bytes), record_bytes=size)
     return record
 
 
-def _failed(record: DecisionRecord, code: str, message: str, **measured: int) -> DecisionRecord:
+def _failed(record: DecisionRecord, error: dict[str, str], **measured: int) -> DecisionRecord:
     return record.model_copy(
         update={
             "status": "failed",
             "answers": None,
             "result_hash": None,
-            "error": DecisionError(code=code, message=message),
+            "error": DecisionError(code=error["code"], message=error["message"]),
             "stats": {**record.stats, **measured},
         }
     )

@@ -301,13 +301,17 @@ async def decide_batch(
         raise Problem(
             413, "batch-too-large", "Batch too large", f"{len(body.cases)} cases; at most {limit} per batch"
         )
+    # a batch is checked and submitted case by case, giving the event loop back
+    # between cases: one tenant's big batch must not hold up other requests
     for i, case in enumerate(body.cases):
         _check_case(case.facts, case.query if case.query is not None else body.query, f"/cases/{i}")
+        await asyncio.sleep(0)
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
     arities = await ruleset_arities(services, pool, ruleset, limits)
     for i, case in enumerate(body.cases):
         check_facts(case.facts, arities, limits, f"/cases/{i}")
+        await asyncio.sleep(0)
     slot = _wait_slot(services) if body.wait_ms > 0 else None  # one client, one slot
     try:
         # the per-tenant batch cap: the whole batch fits into the tenant's open
