@@ -37,7 +37,7 @@ PUBLIC = {"/healthz", "/readyz", "/metrics"}
 #: examples per operation and phase (the run ends when they are done), and a
 #: deadline for the whole run
 MAX_EXAMPLES = 10
-MAX_TIME_S = 120
+MAX_TIME_S = 240
 SEED = 20261205
 
 
@@ -241,7 +241,7 @@ def test_schemathesis_finds_nothing(stack: LocalStack, tmp_path: Path) -> None:
         "--workers",
         "2",
         "--request-timeout",
-        "20",
+        "60",  # a slow answer on a loaded machine is not a conformance failure
         "--generation-database",
         "none",
         "--report",
