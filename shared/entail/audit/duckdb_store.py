@@ -37,6 +37,7 @@ from .port import (
     prepare_decisions,
 )
 from .schema import (
+    AUDIT_ROOTS_TABLE,
     BATCH_RUNS_TABLE,
     DECISIONS_TABLE,
     REJECTED_TABLE,
@@ -55,6 +56,15 @@ from .schema import (
 )
 
 INSERT_CHUNK = 200
+
+#: A decisions row ``d`` covered by a legal hold in force (holds.py documents scopes).
+HELD_SQL = (
+    "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND h.tenant = d.tenant AND ("
+    "h.scope = 'tenant'"
+    " OR (h.scope = 'ruleset' AND h.ruleset_name = d.ruleset_name)"
+    " OR (h.scope = 'decisions' AND list_contains("
+    "CAST(json_extract_string(h.decision_ids, '$[*]') AS VARCHAR[]), d.decision_id))))"
+)
 
 DUCKDB_TYPES: dict[LogicalType, str] = {
     "STRING": "VARCHAR",
@@ -170,6 +180,7 @@ class DuckDBAuditStore(SearchableStore):
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
             )
+            conn.execute("CREATE INDEX IF NOT EXISTS leaves_decision ON audit_leaves (tenant, decision_id)")
         self._decision_cols = ", ".join(_q(c) for c in DECISIONS_TABLE.column_names)
         self._ruleset_cols = ", ".join(_q(c) for c in RULESETS_TABLE.column_names)
 
@@ -344,10 +355,74 @@ class DuckDBAuditStore(SearchableStore):
         return [Rejection(d, t, r, json.loads(p)) for d, t, r, p in found]
 
     def expire(self, now: datetime | str) -> int:
+        """Rows under a legal hold in force (``legal_holds``, holds.py) are kept."""
         cutoff = parse_timestamp(now) - timedelta(days=RETENTION_DAYS)
         with self._session() as conn:
-            deleted = conn.execute("DELETE FROM decisions WHERE completed_at < ?", [cutoff]).fetchone()
+            deleted = conn.execute(
+                f"DELETE FROM decisions d WHERE completed_at < ? AND NOT ({HELD_SQL})", [cutoff]
+            ).fetchone()
         return int(deleted[0]) if deleted else 0
+
+    # --- trail: roots, holds, canary (roots.py, holds.py, canary.py) ----------------
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query; rows as tuples (TIMESTAMPTZ as UTC datetimes)."""
+        with self._session() as conn:
+            return conn.execute(sql, list(params)).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._session() as conn:
+            conn.execute(sql, list(params))
+
+    def write_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
+        """Insert wire-form rows of a schema.py table in one transaction; a row whose
+        key is already stored is an error (roots and leaves are written once)."""
+        t = TABLES[table_name]
+        for row in rows:
+            check_row(t, row)
+        with self._session() as conn:
+            conn.begin()
+            try:
+                _insert_many(conn, t, rows, on_conflict_ignore=False)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def write_root(self, root: dict[str, Any], decision_ids: list[str], leaf_hashes: list[str]) -> None:
+        """A signed root and its leaves, in one transaction (roots.py). The leaves go
+        in as two list parameters unnested by DuckDB: a million leaves in one
+        statement instead of thousands of multi-row INSERTs."""
+        check_row(AUDIT_ROOTS_TABLE, root)
+        with self._session() as conn:
+            conn.begin()
+            try:
+                _insert_many(conn, AUDIT_ROOTS_TABLE, [root], on_conflict_ignore=False)
+                if decision_ids:
+                    conn.execute(
+                        "INSERT INTO audit_leaves SELECT ?, ?, ?, unnest(range(?)), "
+                        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                        [
+                            root["tenant"],
+                            root["day"],
+                            root["seq"],
+                            len(decision_ids),
+                            decision_ids,
+                            leaf_hashes,
+                        ],
+                    )
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def copy_to_parquet(self, sql: str, params: Sequence[Any], path: Path) -> int:
+        """``COPY (sql) TO path (FORMAT parquet)``; the number of rows written."""
+        target = str(path).replace("'", "''")
+        with self._session() as conn:
+            conn.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)", list(params))
+            found = conn.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()
+        return int(found[0]) if found else 0
 
     # --- rulesets ------------------------------------------------------------------
 

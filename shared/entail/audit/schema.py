@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..models import DecisionError, DecisionRecord, RulesetRecord, RulesetRef, canonical_json
+from ..models import DecisionError, DecisionRecord, RulesetRef, canonical_json
+from ..models import RulesetRecord as RulesetRecord  # re-exported: the adapters import it from here
+from . import provenance
 
 LogicalType = Literal["STRING", "INT64", "BOOL", "TIMESTAMP", "JSON"]
 Mode = Literal["REQUIRED", "NULLABLE"]
@@ -108,9 +110,18 @@ DECISIONS_TABLE = Table(
         _c("completed_at", "TIMESTAMP", "REQUIRED", "When the decision became final; partition column."),
         _c("masked_predicates", "JSON", "NULLABLE", "Predicates whose facts were masked in this row."),
         _c("inserted_at", "TIMESTAMP", "REQUIRED", "When the audit store recorded the row."),
+        _c(
+            "rule_ids",
+            "STRING",
+            "NULLABLE",
+            "Rule indexes used by the answers' proofs, ' 4 14 ' (NULL: not explained; provenance.py).",
+        ),
+        _c("fact_hashes", "STRING", "NULLABLE", "Content hashes of the base facts used by the proofs."),
+        _c("reason_codes", "STRING", "NULLABLE", "Symbolic constants cited in the answers, ' high_dti '."),
     ),
     primary_key=("decision_id",),
-    clustering=("tenant", "ruleset_name"),
+    # rule_ids last: decisions of one version that used the same rules sit together
+    clustering=("tenant", "ruleset_name", "ruleset_version", "rule_ids"),
     partition_field="completed_at",
     partition_type="DAY",
     partition_expiration_days=RETENTION_DAYS,
@@ -183,8 +194,132 @@ BATCH_RUNS_TABLE = Table(
     require_partition_filter=True,
 )
 
+AUDIT_ROOTS = "audit_roots"
+AUDIT_LEAVES = "audit_leaves"
+LEGAL_HOLDS = "legal_holds"
+HOLD_EVENTS = "hold_events"
+HELD_DECISIONS = "held_decisions"
+CANARY_MISMATCHES = "canary_mismatches"
+
+AUDIT_ROOTS_TABLE = Table(
+    name=AUDIT_ROOTS,
+    description="Signed Merkle roots of each tenant's decisions per UTC day (docs/audit.md); never expires.",
+    columns=(
+        _c("tenant", "STRING", "REQUIRED", "Tenant whose decisions the root covers."),
+        _c("day", "STRING", "REQUIRED", "UTC day of completed_at, YYYY-MM-DD."),
+        _c("seq", "INT64", "REQUIRED", "0: the day's root; 1, 2, …: supplementary roots for late rows."),
+        _c("encoding", "STRING", "REQUIRED", "Row encoding of the leaves (entail.row.v1)."),
+        _c("leaf_count", "INT64", "REQUIRED", "Number of rows (leaves)."),
+        _c("root_hash", "STRING", "REQUIRED", "Merkle root, hex (RFC 6962 hashing)."),
+        _c(
+            "inserted_from",
+            "TIMESTAMP",
+            "NULLABLE",
+            "Covers rows inserted at or after (NULL: from the start).",
+        ),
+        _c("inserted_to", "TIMESTAMP", "REQUIRED", "Covers rows inserted before this instant."),
+        _c("statement", "JSON", "REQUIRED", "The signed statement (canonical JSON)."),
+        _c("key_id", "STRING", "REQUIRED", "Id of the signing key."),
+        _c("algorithm", "STRING", "REQUIRED", "ed25519 or ecdsa-p256-sha256."),
+        _c("signature", "STRING", "REQUIRED", "Signature over the statement, base64."),
+        _c("built_at", "TIMESTAMP", "REQUIRED", "When the root was built."),
+    ),
+    primary_key=("tenant", "day", "seq"),
+    clustering=("tenant", "day"),
+)
+
+AUDIT_LEAVES_TABLE = Table(
+    name=AUDIT_LEAVES,
+    description="The leaves of each root in order: which decision each leaf hash stands for.",
+    columns=(
+        _c("tenant", "STRING", "REQUIRED", "Tenant."),
+        _c("day", "STRING", "REQUIRED", "UTC day, YYYY-MM-DD."),
+        _c("seq", "INT64", "REQUIRED", "The root's seq."),
+        _c("position", "INT64", "REQUIRED", "Leaf index, from 0, in decision_id order."),
+        _c("decision_id", "STRING", "REQUIRED", "The decision the leaf encodes."),
+        _c("leaf_hash", "STRING", "REQUIRED", "SHA-256(0x00 || row encoding), hex."),
+    ),
+    primary_key=(),  # written once per root, with the root, in one transaction
+    clustering=("tenant", "day", "decision_id"),
+)
+
+LEGAL_HOLDS_TABLE = Table(
+    name=LEGAL_HOLDS,
+    description="Legal holds: rows they cover are kept past the retention (holds.py); never expires.",
+    columns=(
+        _c("hold_id", "STRING", "REQUIRED", "Hold id (hold_…)."),
+        _c("tenant", "STRING", "REQUIRED", "Tenant whose rows are held."),
+        _c("scope", "STRING", "REQUIRED", "tenant, ruleset or decisions."),
+        _c("ruleset_name", "STRING", "NULLABLE", "For scope ruleset: its name."),
+        _c("decision_ids", "JSON", "NULLABLE", "For scope decisions: the ids."),
+        _c("reason", "STRING", "REQUIRED", "Why (matter, case number)."),
+        _c("created_at", "TIMESTAMP", "REQUIRED", "When the hold was placed."),
+        _c("created_by", "STRING", "REQUIRED", "Who placed it."),
+        _c("released_at", "TIMESTAMP", "NULLABLE", "When it was released (NULL: in force)."),
+        _c("released_by", "STRING", "NULLABLE", "Who released it."),
+    ),
+    primary_key=("hold_id",),
+    clustering=("tenant",),
+)
+
+HOLD_EVENTS_TABLE = Table(
+    name=HOLD_EVENTS,
+    description="Every hold placed and released, append-only; never expires.",
+    columns=(
+        _c("event_id", "STRING", "REQUIRED", "Event id."),
+        _c("hold_id", "STRING", "REQUIRED", "The hold."),
+        _c("tenant", "STRING", "REQUIRED", "Tenant."),
+        _c("action", "STRING", "REQUIRED", "hold or release."),
+        _c("actor", "STRING", "REQUIRED", "Who did it."),
+        _c("at", "TIMESTAMP", "REQUIRED", "When."),
+        _c("detail", "JSON", "REQUIRED", "The hold as placed, or the release reason."),
+    ),
+    primary_key=("event_id",),
+    clustering=("tenant",),
+)
+
+HELD_DECISIONS_TABLE = Table(
+    name=HELD_DECISIONS,
+    description="Decisions under a legal hold copied out of the expiring decisions table (BigQuery).",
+    columns=DECISIONS_TABLE.columns,
+    primary_key=("decision_id",),
+    clustering=("tenant", "ruleset_name"),
+)
+
+CANARY_MISMATCHES_TABLE = Table(
+    name=CANARY_MISMATCHES,
+    description="Archived decisions whose replay by the current engine gave another result (canary.py).",
+    columns=(
+        _c("run_id", "STRING", "REQUIRED", "Canary run id."),
+        _c("decision_id", "STRING", "REQUIRED", "The replayed decision."),
+        _c("tenant", "STRING", "REQUIRED", "Tenant."),
+        _c("ruleset_name", "STRING", "REQUIRED", "Ruleset name."),
+        _c("ruleset_version", "INT64", "REQUIRED", "Ruleset version."),
+        _c("original_engine_version", "STRING", "REQUIRED", "Engine that made the decision."),
+        _c("replay_engine_version", "STRING", "REQUIRED", "Engine that replayed it."),
+        _c("original_result_hash", "STRING", "NULLABLE", "Stored result hash."),
+        _c("replay_result_hash", "STRING", "NULLABLE", "Result hash of the replay (NULL: it failed)."),
+        _c("detail", "JSON", "REQUIRED", "Added/removed answers or the replay error."),
+        _c("checked_at", "TIMESTAMP", "REQUIRED", "When the canary ran."),
+    ),
+    primary_key=("run_id", "decision_id"),
+    clustering=("tenant", "ruleset_name"),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (DECISIONS_TABLE, RULESETS_TABLE, REJECTED_TABLE, BATCH_RUNS_TABLE)
+    t.name: t
+    for t in (
+        DECISIONS_TABLE,
+        RULESETS_TABLE,
+        REJECTED_TABLE,
+        BATCH_RUNS_TABLE,
+        AUDIT_ROOTS_TABLE,
+        AUDIT_LEAVES_TABLE,
+        LEGAL_HOLDS_TABLE,
+        HOLD_EVENTS_TABLE,
+        HELD_DECISIONS_TABLE,
+        CANARY_MISMATCHES_TABLE,
+    )
 }
 
 
@@ -293,6 +428,12 @@ def decision_to_row(record: DecisionRecord, *, inserted_at: str | None = None) -
         "masked_predicates": _json(record.masked_predicates or None),
         "inserted_at": inserted_at,
     }
+    used = provenance.of_answers(record.answers, explain=record.explain)
+    row["rule_ids"], row["fact_hashes"], row["reason_codes"] = (
+        used.rule_ids,
+        used.fact_hashes,
+        used.reason_codes,
+    )
     assert list(row) == DECISIONS_TABLE.column_names
     return row
 
