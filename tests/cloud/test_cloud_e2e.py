@@ -345,3 +345,61 @@ async def test_a_job_delivered_twice_makes_one_decision_and_one_audit_row(cloud:
         assert rows.status_code == 200, rows.text
         assert [r["decision_id"] for r in rows.json()["items"]].count(decision_id) == 1
         assert acme.get(f"/v1/decisions/{decision_id}").json()["answers"] == decision["answers"]
+
+
+async def test_a_dead_lettered_job_fails_its_decision_through_pubsub(cloud: CloudStack) -> None:
+    """Every accepted decision ends in the cloud too: what Pub/Sub forwards to the
+    jobs' dead-letter topic is pushed to the worker's /push/dead-letters (the
+    subscription of terraform's pubsub.tf), which fails the decision with
+    delivery-failed; the record reaches BigQuery through the sink like any other."""
+    import redis.asyncio as aioredis
+
+    from entail.bus.pubsub import PubSubBus
+    from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+    from entail.state.decisions import DecisionStore
+
+    dead_letter_topic = f"{REASONING_JOBS}-dead-letter"
+    worker = cloud.processes.env["ENTAIL_WORKER_PUSH_URL"].removesuffix("/push/reasoning-jobs")
+    cloud.emulator.create_topic(dead_letter_topic)
+    cloud.emulator.create_subscription(
+        "reasoning-worker-dead-letter-push", dead_letter_topic, push_endpoint=f"{worker}/push/dead-letters"
+    )
+    record = DecisionRecord(
+        decision_id=new_decision_id(),
+        tenant="acme",
+        ruleset=RulesetRef(tenant="acme", name="loan", version=1, hash="0" * 64),
+        request_hash="0" * 64,
+        status="pending",
+        submitted_at=utcnow(),
+    )
+    redis = aioredis.Redis.from_url(cloud.processes.env["ENTAIL_REDIS_URL"])
+    try:
+        assert await DecisionStore(redis, 3600).create(record)
+    finally:
+        await redis.aclose()
+    job = {"decision_id": record.decision_id, "tenant": "acme"}  # the data is the job as published
+    attributes = {  # what Pub/Sub adds when it dead-letters a message
+        "decision_id": record.decision_id,
+        "tenant": "acme",
+        "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+        "CloudPubSubDeadLetterSourceSubscription": "reasoning-worker-push",
+    }
+    bus = PubSubBus.from_settings(cloud.emulator.settings())
+    try:
+        await bus.publish(dead_letter_topic, json.dumps(job).encode(), attributes)
+    finally:
+        await bus.close()
+
+    with cloud.client() as acme, cloud.client(AUDITOR_KEY) as auditor:
+
+        def failed() -> dict[str, Any] | None:
+            body: dict[str, Any] = acme.get(f"/v1/decisions/{record.decision_id}").json()
+            return body if body["status"] == "failed" else None
+
+        body = await asyncio.to_thread(cloud.wait_for, failed, "the dead letter to fail the decision")
+        assert body["error"]["code"] == "delivery-failed"
+        assert "after 5 attempt(s) (subscription reasoning-worker-push)" in body["error"]["message"]
+        row = await asyncio.to_thread(
+            cloud.wait_for, lambda: _audited(auditor, record.decision_id), "the row"
+        )
+        assert row["status"] == "failed" and row["error"]["code"] == "delivery-failed"
