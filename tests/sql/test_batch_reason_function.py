@@ -16,8 +16,7 @@ from emulators.bigquery_emulator import BigQueryEmulator
 from functions_framework import create_app
 
 from entail.audit.bigquery_store import BigQueryAuditStore
-from entail.models import RulesetRecord
-from entail.models import utcnow
+from entail.models import RulesetRecord, utcnow
 from entail.reasoning import compile
 
 SOURCE = Path(__file__).resolve().parents[2] / "functions" / "batch_reason" / "main.py"

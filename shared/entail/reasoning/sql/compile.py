@@ -246,7 +246,7 @@ class _Frame:
 
     def _arith(self, t: TermNode) -> str:
         if isinstance(t, Num):
-            return _int(t.value)
+            return self.d.int_literal(t.value)
         if isinstance(t, Var):
             return self.env[t.name]
         if isinstance(t, Str | Sym):
@@ -329,7 +329,7 @@ class _Frame:
 
     def _invert(self, value: str, m: int, n: int) -> str:
         """gringo inverts m*X + n: X = (value - n) / m when that division is exact."""
-        shifted = self.d.wrap32(f"({value} - {_int(n)})")
+        shifted = self.d.wrap32(f"({value} - {self.d.int_literal(n)})")
         return (
             f"(CASE WHEN {is_int_sql(value)} AND MOD({shifted}, {_int(m)}) = 0 "
             f"THEN {self.d.wrap32(f'CAST({shifted} / {_int(m)} AS {self.d.int_type})')} END)"

@@ -61,6 +61,11 @@ class Dialect(ABC):
     def create_table_as(self, table: str, select: str) -> str:
         return f"CREATE OR REPLACE TABLE {table} AS {select}"
 
+    def int_literal(self, value: int) -> str:
+        """An integer operand of arithmetic, typed 64-bit: DuckDB types a small literal
+        ``INTEGER`` and raises on ``2147483647 + 1`` instead of letting :meth:`wrap32` wrap it."""
+        return f"CAST({value} AS {self.int_type})"
+
     def wrap32(self, expr: str) -> str:
         """Two's complement 32-bit wrap-around of a 64-bit integer expression (clingo's ints)."""
         m = 4294967296
