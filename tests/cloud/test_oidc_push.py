@@ -375,3 +375,30 @@ def test_settings_refuse_no_push_auth_in_production_and_need_the_account() -> No
     assert cloud.push_oidc_audience == cloud.worker_push_url
     with pytest.raises(ValidationError, match="ENTAIL_PUSH_SECRET"):
         Settings(**production, push_auth="secret")
+
+
+async def test_dead_letter_and_sweep_endpoints_take_the_same_tokens(worker: Worker, key: SigningKey) -> None:
+    """/push/dead-letters (the jobs' dead-letter push) and /sweep (Cloud Scheduler)
+    verify the push account's OIDC token exactly like a job push."""
+    for path in ("/push/dead-letters", "/sweep"):
+        url = f"{worker.url}{path}"
+        _assert_problem(httpx.post(url, json=_envelope(b"{}")), 401, "missing Authorization")
+        other = key.token(worker.audience, email="someone@entail-test.iam.gserviceaccount.com")
+        forged = httpx.post(url, json=_envelope(b"{}"), headers={"Authorization": f"Bearer {other}"})
+        _assert_problem(forged, 403, "not the push service account")
+    job = await _pending_job(worker.settings)
+    attributes = {
+        "decision_id": job.decision_id,
+        "tenant": "acme",
+        "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+        "CloudPubSubDeadLetterSourceSubscription": "reasoning-worker-push",
+    }
+    headers = {"Authorization": f"Bearer {key.token(worker.audience)}"}
+    body = _envelope(job.model_dump_json(by_alias=True).encode(), attributes)
+    response = httpx.post(f"{worker.url}/push/dead-letters", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200 and response.json()["outcome"] == "delivery-failed", response.text
+    stored = await _stored(worker.settings, job.decision_id)
+    assert stored is not None and stored.status == "failed" and stored.error is not None
+    assert stored.error.code == "delivery-failed"
+    swept = httpx.post(f"{worker.url}/sweep", headers=headers, timeout=30)
+    assert swept.status_code == 200 and swept.json()["outcome"] == "swept", swept.text
