@@ -89,5 +89,8 @@ def filled_store(n: int = 12, *, tenant: str = "acme", path: str | Path = ":memo
 
 
 def later() -> datetime:
-    """A build time after every insert's cutoff grace."""
-    return datetime.now(UTC) + timedelta(minutes=10)
+    """The build time of the tests' roots: now, used with no grace (``GRACE``)."""
+    return datetime.now(UTC)
+
+
+GRACE = timedelta(0)

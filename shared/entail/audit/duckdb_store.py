@@ -123,16 +123,22 @@ def _from_native(table: Table, values: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+def _add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, table: Table, existing: dict[str, set[str]] | None = None
+) -> None:
     """A file written before a column was added to schema.py gets it (NULL in
     old rows), as BigQuery's additive schema updates do. Only optional columns
-    are ever added to the schema, so old rows stay valid."""
-    have = {
-        str(r[0])
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]
-        ).fetchall()
-    }
+    are ever added to the schema, so old rows stay valid. ``existing``: the
+    columns of every table, read once by the caller (opening stays cheap)."""
+    if existing is not None:
+        have = existing.get(table.name, set())
+    else:
+        have = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]
+            ).fetchall()
+        }
     for c in table.columns:
         if c.name not in have:
             conn.execute(f"ALTER TABLE {_q(table.name)} ADD COLUMN {_q(c.name)} {DUCKDB_TYPES[c.type]}")
@@ -174,9 +180,16 @@ class DuckDBAuditStore(SearchableStore):
         self._closer: threading.Thread | None = None
         self._conn: duckdb.DuckDBPyConnection | None = None if self.shared else self._open()
         with self._session() as conn:
+            existing: dict[str, set[str]] = {}
+            for name, column in conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+            ).fetchall():
+                existing.setdefault(str(name), set()).add(str(column))
             for t in TABLES.values():
-                conn.execute(create_table_sql(t))
-                _add_missing_columns(conn, t)
+                if t.name not in existing:
+                    conn.execute(create_table_sql(t))
+                else:
+                    _add_missing_columns(conn, t, existing)
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS decisions_tenant_completed ON decisions (tenant, completed_at)"
             )

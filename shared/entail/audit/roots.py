@@ -149,7 +149,9 @@ def build_roots(
 ) -> list[BuiltRoot]:
     """Build and sign every root that is due (see the module doc); idempotent:
     run twice, the second run builds nothing."""
-    cutoff = (now or datetime.now(UTC)) - grace
+    # never past the clock: a row inserted after the build must not fall in its window
+    clock = datetime.now(UTC)
+    cutoff = min(now or clock, clock) - grace
     cutoff = parse_timestamp(format_timestamp(cutoff))  # the stored precision
     today = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
     params: list[Any] = [today, cutoff]

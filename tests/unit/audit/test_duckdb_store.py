@@ -148,7 +148,7 @@ def test_table_options() -> None:
     assert (d.partition_type, d.partition_field) == ("DAY", "completed_at")
     assert d.partition_expiration_days == RETENTION_DAYS == 2557
     assert d.require_partition_filter is True
-    assert d.clustering == ("tenant", "ruleset_name")
+    assert d.clustering == ("tenant", "ruleset_name", "ruleset_version", "rule_ids")
     assert RULESETS_TABLE.partition_expiration_days is None
     assert RULESETS_TABLE.clustering == ("tenant", "name")
     assert RULESETS_TABLE.primary_key == ("tenant", "name", "version")
