@@ -192,12 +192,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _deadline_outlasts_evaluation(self) -> Settings:
-        # the sweeper must never end a decision a worker is still allowed to finish
+        # the sweeper must never end a decision a worker is still allowed to finish:
+        # a deadline set too short is an error; the default grows with a long wall limit
         if self.decision_deadline_s * 1000 <= 2 * self.limit_wall_time_ms:
-            raise ValueError(
-                f"ENTAIL_DECISION_DEADLINE_S ({self.decision_deadline_s}) must exceed twice "
-                f"ENTAIL_LIMIT_WALL_TIME_MS ({self.limit_wall_time_ms} ms) plus the redelivery budget"
-            )
+            if "decision_deadline_s" in self.model_fields_set:
+                raise ValueError(
+                    f"ENTAIL_DECISION_DEADLINE_S ({self.decision_deadline_s}) must exceed twice "
+                    f"ENTAIL_LIMIT_WALL_TIME_MS ({self.limit_wall_time_ms} ms) plus the redelivery budget"
+                )
+            self.decision_deadline_s = 2 * -(-self.limit_wall_time_ms // 1000) + 60
         return self
 
     @property
