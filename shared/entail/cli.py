@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
+from .audit_cli import add_audit_commands, add_canary_command
 from .reasoning import (
     Diagnostic,
     EntailError,
@@ -245,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--path", help="the DuckDB file (default: ENTAIL_AUDIT_DUCKDB_PATH or .entail/audit.duckdb)"
     )
     expire.set_defaults(func=cmd_audit_expire)
+    add_audit_commands(audit_sub)  # roots, verify, inclusion, provenance, hold, export, key (audit_cli.py)
+    add_canary_command(sub)
 
     cloud = sub.add_parser("cloud", help="the deployment on Google Cloud")
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)

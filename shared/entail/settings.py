@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     audit_sink_enabled: bool = True
     # where audit rows live: a local DuckDB file, or BigQuery (the cloud; bqemulator in tests)
     audit_store: Literal["duckdb", "bigquery"] = "duckdb"
+    # the trail's signed roots (docs/audit.md): a local Ed25519 key directory, or in the
+    # cloud a Cloud KMS key version (projects/…/cryptoKeyVersions/N) and its endpoint
+    audit_keys_dir: Path | None = None  # default: <data_dir>/audit-keys
+    audit_kms_key_version: str = ""
+    audit_kms_endpoint: str = "https://cloudkms.googleapis.com"
+    # the determinism canary: decisions replayed per run (docs/audit.md)
+    canary_sample_size: int = Field(default=100, ge=1, le=100_000)
     bigquery_project: str | None = None  # default: ENTAIL_GCP_PROJECT
     bigquery_dataset: str = "entail_audit"
     bigquery_location: str = "US"
@@ -248,6 +255,10 @@ class Settings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.audit_duckdb_path or self.data_dir / "audit.duckdb"
+
+    @property
+    def audit_keys_path(self) -> Path:
+        return self.audit_keys_dir or self.data_dir / "audit-keys"
 
     def port_for(self, service: Literal["backend", "worker"]) -> int:
         """Cloud Run's ``PORT`` wins over the service's default."""

@@ -135,3 +135,40 @@ def search(
     ]
     token = encode_page_token(found[-1][1], found[-1][0], q.fingerprint()) if more else None
     return items, token
+
+
+def rerun(store: DuckDBAuditStore, tenant: str, items: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """Provenance combined with impact: re-run the matched decisions with a fixed
+    ruleset source and say which would change and how. Failed and masked
+    decisions are skipped (nothing to compare / facts not in clear)."""
+    from .. import reasoning
+
+    fixed = reasoning.compile(source, "fixed.lp")  # a ProgramError (diagnostics) is the caller's to show
+    changes: list[dict[str, Any]] = []
+    skipped = 0
+    for item in items:
+        record = store.get_decision(tenant, item["decision_id"])
+        if record is None or record.status != "succeeded" or record.masked_predicates:
+            skipped += 1
+            continue
+        try:
+            result = fixed.evaluate(record.facts or {}, record.query, explain=False)
+        except reasoning.EntailError as exc:
+            changes.append({"decision_id": record.decision_id, "error": f"{exc.code}: {exc}"})
+            continue
+        before = {q["query"]: {a["atom"] for a in q["answers"]} for q in record.answers or []}
+        diff = []
+        for q in result.answers:
+            now = {a.atom for a in q.answers}
+            old = before.get(q.query, set())
+            if now != old:
+                diff.append({"query": q.query, "added": sorted(now - old), "removed": sorted(old - now)})
+        if diff:
+            changes.append({"decision_id": record.decision_id, "diff": diff})
+    return {
+        "candidate_hash": fixed.hash,
+        "rerun": len(items) - skipped,
+        "skipped": skipped,
+        "changed": len(changes),
+        "changes": changes,
+    }

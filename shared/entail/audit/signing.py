@@ -21,12 +21,15 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 ED25519 = "ed25519"
 ECDSA_P256 = "ecdsa-p256-sha256"
@@ -206,3 +209,30 @@ class KmsSigner:
         if not verify_signature(ECDSA_P256, self._public, message, signature):
             raise ValueError("KMS returned a signature that does not verify with the key's public key")
         return signature
+
+
+def open_signer(settings: Settings) -> Signer:
+    """The signer the settings ask for: Cloud KMS when ``audit_kms_key_version`` is
+    set (google-auth's default credentials, the ``gcp`` extra), else the local key."""
+    if settings.audit_kms_key_version:
+        import google.auth  # the gcp extra: loaded only in cloud mode
+        import google.auth.transport.requests
+
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloudkms"])
+
+        def token() -> str:
+            if not credentials.valid:
+                credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+            return str(credentials.token)
+
+        return KmsSigner(settings.audit_kms_key_version, token=token, endpoint=settings.audit_kms_endpoint)
+    return LocalEd25519Signer(settings.audit_keys_path)
+
+
+def open_keyring(settings: Settings, signer: Signer | None = None) -> Keyring:
+    """The public keys roots are verified with (``<audit_keys_dir>/public``); the
+    current signer's key is added, so a KMS key's roots verify too."""
+    keyring = Keyring(settings.audit_keys_path / "public")
+    if signer is not None:
+        keyring.add(signer.public_key_pem())
+    return keyring
