@@ -21,7 +21,7 @@ from .allowed_methods import MethodNotAllowed
 from .guard import RequestGuard
 from .metrics import observe
 from .problems import Problem, problem_response
-from .routes import audit, decisions, drafts, health, rulesets, whoami
+from .routes import audit, decisions, drafts, health, rulesets, trail, whoami
 
 log = logging.getLogger("entail.backend")
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(rulesets.router)
     app.include_router(decisions.router)
     app.include_router(audit.router)
+    app.include_router(trail.router)
     app.include_router(health.router)
     app.include_router(whoami.router)
 
