@@ -16,9 +16,8 @@ import os
 from typing import Any
 
 from entail.compute import tasks
-from entail.record_json import dumps
 
-from .record_caps import answer_count, answers_error, record_size_error
+from .record_caps import answer_count, answers_error, record_bytes, record_size_error
 
 EVALUATION_NICENESS = 10
 
@@ -50,7 +49,7 @@ def evaluate(
     count = answer_count(answers)
     if count > max_answers:
         return {"error": answers_error(count, max_answers), "stats": {**out["stats"], "answers": count}}
-    size = len(dumps(answers).encode()) + len(dumps(facts).encode())
+    size = record_bytes(answers, facts, query)
     if size > max_record_bytes:
         error = record_size_error(size, max_record_bytes)
         return {"error": error, "stats": {**out["stats"], "record_bytes": size}}

@@ -20,15 +20,27 @@ from __future__ import annotations
 from typing import Any
 
 from entail.models import DecisionError, DecisionRecord
-from entail.record_json import dump_record
+from entail.record_json import dumps
 from entail.settings import Settings
 
 LIMIT_ANSWERS = "limit-answers"
 LIMIT_RECORD_SIZE = "limit-record-size"
 
 
+RECORD_OVERHEAD_BYTES = 4_096
+"""Generously, what a record holds besides its answers, facts and queries (ids,
+hashes, times, stats): the size estimate errs on the large side."""
+
+
 def answer_count(answers: list[dict[str, Any]] | None) -> int:
     return sum(len(q.get("answers") or ()) for q in answers or ())
+
+
+def record_bytes(answers: list[dict[str, Any]] | None, facts: dict[str, Any] | None, query: list[str]) -> int:
+    """The size of a record's JSON with these answers, facts and queries, without
+    building the record: what :func:`~entail.record_json.dump_record` writes for
+    them, plus :data:`RECORD_OVERHEAD_BYTES`."""
+    return sum(len(dumps(part).encode()) for part in (answers, facts, query)) + RECORD_OVERHEAD_BYTES
 
 
 def answers_error(count: int, limit: int) -> dict[str, str]:
@@ -49,14 +61,14 @@ def record_size_error(size: int, limit: int) -> dict[str, str]:
 def cap_record(record: DecisionRecord, settings: Settings) -> DecisionRecord:
     """``record``, or a failed record in its place when it is over a cap. The
     evaluation process checks the same caps first (:mod:`.low_priority`), so a
-    result over them normally never gets here; this is the exact check on the
-    whole record. CPU-bound (it serialises the record once): call it off the event loop."""
+    result over them normally never gets here. CPU-bound (it serialises the
+    answers once): call it off the event loop."""
     if record.status != "succeeded":
         return record
     count = answer_count(record.answers)
     if count > settings.limit_answers:
         return _failed(record, answers_error(count, settings.limit_answers), answers=count)
-    size = len(dump_record(record).encode())
+    size = record_bytes(record.answers, record.facts, record.query)
     if size > settings.record_max_bytes:
         return _failed(record, record_size_error(size, settings.record_max_bytes), record_bytes=size)
     return record
