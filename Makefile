@@ -69,7 +69,7 @@ test-pythons: $(UV) ## unit and conformance tiers on each other supported Python
 	UV=$(UV) VENV=$(VENV) bash scripts/test_other_pythons.sh
 
 images: $(VENV)/.synced ## build both service images and both functions from their real Dockerfiles (buildah, local stand-in bases) and boot them; needs root
-	$(VENV)/bin/python -m pytest -q -p no:randomly tests/images
+	$(VENV)/bin/python -m pytest -n 2 -q -p no:randomly tests/images
 
 lint: install ## ruff check, ruff format --check, mypy on the library and services
 	$(VENV)/bin/ruff check .

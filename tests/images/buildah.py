@@ -9,9 +9,11 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,16 +70,21 @@ def prepare() -> str:
     return done.stderr
 
 
-def build(dockerfile: Path, tag: str, context: Path, build_args: Mapping[str, str] | None = None) -> None:
+def build(dockerfile: Path, tag: str, context: Path, build_args: Mapping[str, str] | None = None) -> str:
     """Build like Cloud Build's ``docker build`` would, but never pulling: every
     base must be one of the local stand-ins. ``--layers`` keeps each step's
-    layer, so an unchanged step is not run again on the next build."""
+    layer, so an unchanged step is not run again on the next build. Returns
+    the image's id: ``tag`` may be moved meanwhile by another run of the tier."""
     # --force-rm: buildah 1.28 otherwise leaves a working container behind
     # for each stage used only by COPY --from (the uv stage)
     args = ["bud", "--pull=never", "--layers", "--force-rm", "--isolation", "chroot", "--format", "docker"]
     for key, value in (build_args or {}).items():
         args += ["--build-arg", f"{key}={value}"]
-    buildah(*args, "-f", str(dockerfile), "-t", tag, str(context), timeout_s=BUILD_TIMEOUT_S)
+    with tempfile.TemporaryDirectory() as tmp:
+        iidfile = Path(tmp) / "iid"
+        args += ["--iidfile", str(iidfile)]
+        buildah(*args, "-f", str(dockerfile), "-t", tag, str(context), timeout_s=BUILD_TIMEOUT_S)
+        return iidfile.read_text().strip().removeprefix("sha256:")
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,8 @@ class ImageConfig:
     size: str  # as buildah reports it, e.g. "319 MB"
 
 
-def inspect(tag: str) -> ImageConfig:
-    data = json.loads(buildah("inspect", "--type", "image", tag))
+def inspect(image: str) -> ImageConfig:
+    data = json.loads(buildah("inspect", "--type", "image", image))
     config = data["Docker"]["config"]
     env = dict(item.split("=", 1) for item in config.get("Env") or [])
     health = (config.get("Healthcheck") or {}).get("Test") or []
@@ -101,12 +108,12 @@ def inspect(tag: str) -> ImageConfig:
         entrypoint=list(config.get("Entrypoint") or []),
         env=env,
         healthcheck=list(health),
-        size=image_size(tag),
+        size=image_size(image),
     )
 
 
-def image_size(tag: str) -> str:
-    return str(json.loads(buildah("images", "--json", tag))[0]["size"])
+def image_size(image: str) -> str:
+    return str(json.loads(buildah("images", "--json", image))[0]["size"])
 
 
 @dataclass
@@ -133,22 +140,23 @@ class Running:
 
 @contextmanager
 def run_image(
-    tag: str,
+    image: str,
     name: str,
     port: int,
     env: Mapping[str, str],
     log_path: Path,
     volumes: Mapping[Path, str] | None = None,
 ) -> Iterator[Running]:
-    """Start ``tag``'s entrypoint (ENTRYPOINT + CMD, as its USER, WORKDIR, ENV)
+    """Start ``image``'s entrypoint (ENTRYPOINT + CMD, as its USER, WORKDIR, ENV)
     with ``env`` on top, on the host's network, with ``volumes`` (host
     directory: container path) bound in; stopped and removed on exit."""
-    config = inspect(tag)
+    config = inspect(image)
     command = config.entrypoint + config.cmd
-    assert command, f"{tag} has neither ENTRYPOINT nor CMD"
-    with contextlib.suppress(ImageError):
-        buildah("rm", name)  # a leftover of an interrupted run
-    container = buildah("from", "--pull=never", "--name", name, tag).strip()
+    assert command, f"{image} has neither ENTRYPOINT nor CMD"
+    # unique: another run of the tier (another checkout's, an xdist worker's)
+    # may be using the same storage at the same time
+    name = f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    container = buildah("from", "--pull=never", "--name", name, image).strip()
     run_env = {"PORT": str(port), **env}
     run_args = ["run", "--isolation", "chroot", "--network", "host"]
     for key, value in run_env.items():
@@ -173,15 +181,29 @@ def run_image(
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the group (buildah passes it on), SIGKILL after STOP_TIMEOUT_S."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+    """SIGTERM to the container's process group (buildah, buildah-chroot-exec and
+    every process of the image share it), then wait until the whole group is
+    gone, not only buildah: the server may still be shutting down, holding its
+    files. SIGKILL whatever is left after STOP_TIMEOUT_S."""
+    group = process.pid  # start_new_session: the group's id is buildah's pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, sig)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            process.poll()  # reaps buildah itself
+            if not _group_alive(group):
+                return
+            time.sleep(0.1)
+    raise ImageError(f"processes of group {group} survived SIGKILL")
+
+
+def _group_alive(group: int) -> bool:
     try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wait_http(running: Running, path: str, timeout_s: float = BOOT_TIMEOUT_S) -> tuple[int, bytes]:

@@ -22,10 +22,11 @@ TIMINGS_LOG = ROOT / ".tools" / "images" / "timings.log"
 
 
 @pytest.fixture(scope="session")
-def stand_in_bases() -> str:
+def stand_in_bases() -> list[str]:
     """Tools, base root filesystem and stand-in images, made or found cached
-    (prepare.sh holds a lock: xdist workers wait for one another)."""
-    return prepare()
+    (prepare.sh holds a lock: xdist workers wait for one another). Its step
+    times, once per worker: see ``timings``."""
+    return [line.removeprefix("images: ").strip() for line in prepare().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +54,19 @@ class Timings:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
 
 
+_prepare_noted: list[bool] = []
+
+
 @pytest.fixture
-def timings(request: pytest.FixtureRequest) -> Timings:
-    """Per-test step times, carried in the report (so they reach the xdist controller)."""
-    return Timings(request.node.user_properties)
+def timings(request: pytest.FixtureRequest, stand_in_bases: list[str]) -> Timings:
+    """Per-test step times, carried in the report (so they reach the xdist
+    controller); the first test of a worker also carries prepare.sh's."""
+    timings = Timings(request.node.user_properties)
+    if not _prepare_noted:
+        _prepare_noted.append(True)
+        for line in stand_in_bases:
+            timings.note(f"prepare: {line}")
+    return timings
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

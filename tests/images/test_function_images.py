@@ -48,18 +48,18 @@ def post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, s
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize(("name", "signature"), FUNCTIONS.items())
 def test_function_image_builds_and_serves_as_non_root(
-    name: str, signature: str, stand_in_bases: str, timings: Timings, tmp_path: Path
+    name: str, signature: str, stand_in_bases: list[str], timings: Timings, tmp_path: Path
 ) -> None:
     staged = stage(name, tmp_path / "staged" / name)
     tag = f"localhost/entail-function-{name.replace('_', '-')}:images-test"
     with timings.step(f"build function {name}"):
-        build(
+        image = build(
             SCRIPTS / "function.Containerfile",
             tag,
             staged,
             {"TARGET": name, "SIGNATURE_TYPE": signature},
         )
-    config = inspect(tag)
+    config = inspect(image)
     timings.note(f"image {tag}: {config.size}")
     assert config.user.split(":")[0] not in {"", "root", "0"}
 
@@ -74,7 +74,7 @@ def test_function_image_builds_and_serves_as_non_root(
     }
     port = free_port()
     with run_image(
-        tag, f"entail-images-test-fn-{name}", port, env, tmp_path / "container.log", {data: "/data"}
+        image, f"entail-images-test-fn-{name}", port, env, tmp_path / "container.log", {data: "/data"}
     ) as running:
         with timings.step(f"boot function {name}"):
             wait_http(running, "/")  # any answer: the framework listens

@@ -22,15 +22,15 @@ SERVICES = ["backend", "reasoning_worker"]
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("folder", SERVICES)
 def test_service_image_builds_and_boots_as_non_root(
-    folder: str, stand_in_bases: str, redis_server: EmbeddedRedis, timings: Timings, tmp_path: Path
+    folder: str, stand_in_bases: list[str], redis_server: EmbeddedRedis, timings: Timings, tmp_path: Path
 ) -> None:
     service = ROOT / "run_services" / folder
     script = next(iter(tomllib.loads((service / "pyproject.toml").read_text())["project"]["scripts"]))
     tag = f"localhost/entail-{folder.replace('_', '-')}:images-test"
 
     with timings.step(f"build {folder}"):
-        build(service / "Dockerfile", tag, ROOT)
-    config = inspect(tag)
+        image = build(service / "Dockerfile", tag, ROOT)
+    config = inspect(image)
     timings.note(f"image {tag}: {config.size}")
     assert config.cmd == [script] and not config.entrypoint
     assert config.user and config.user.split(":")[0] not in {"root", "0"}
@@ -41,7 +41,7 @@ def test_service_image_builds_and_boots_as_non_root(
         "ENTAIL_HOST": "127.0.0.1",
         "ENTAIL_REDIS_URL": redis_server.url,
     }
-    with run_image(tag, f"entail-images-test-{folder}", port, env, tmp_path / "container.log") as running:
+    with run_image(image, f"entail-images-test-{folder}", port, env, tmp_path / "container.log") as running:
         with timings.step(f"boot {folder} to /healthz"):
             status, body = wait_http(running, "/healthz")
         assert status == 200, running.log()
