@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
 import platform
 import statistics
 import sys
@@ -268,6 +269,7 @@ def main() -> int:
         parser.error(f"unknown attack classes: {sorted(unknown)}")
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
     for name in classes:
         with (
             tempfile.TemporaryDirectory(prefix=f"entail-fair-{name}-") as tmp,
@@ -277,7 +279,12 @@ def main() -> int:
             row["rss"] = peak_rss_mb(stack)
             rows.append(row)
             print(f"{name}: done", file=sys.stderr)
-    print(f"# fairness, {platform.machine()} {platform.python_version()}, {time.perf_counter() - t0:.0f} s")
+    load = os.getloadavg()
+    print(
+        f"# fairness, {platform.machine()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{time.perf_counter() - t0:.0f} s; load average at start {load_at_start:.1f}, at end {load[0]:.1f} "
+        "(other work on the machine inflates every figure, idle ones included)"
+    )
     print(
         "| attack | victim idle p50 | victim p50 under attack | victim p99 under attack | target "
         "| attacker answers | peak RSS (MiB) |"
