@@ -35,6 +35,9 @@ from .terms import Const
 TICK = 4096
 MAX_LOOPS = 12
 MAX_INDENT = 60
+# one space per level: a long rule nests ~40 levels per function, and four spaces a
+# level made whitespace most of the generated source (and of its compile time)
+INDENT = " "
 _CMP_FN = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
 
 
@@ -112,7 +115,7 @@ class _Writer:
         # ``_pv`` (nested pairs, flattened once per derivation) when they die on a split
         self.chain: dict[str, int] = {}
         self.binding_idents: set[str] = set()
-        self._start(name, "F, N, D, I, P, chk", [f"    c = {TICK}"])
+        self._start(name, "F, N, D, I, P, chk", [f"{INDENT}c = {TICK}"])
 
     def _start(self, name: str, params: str, prologue: list[str]) -> None:
         self.name = name
@@ -124,9 +127,9 @@ class _Writer:
         self.loops = 0
 
     def _finish(self) -> None:
-        hoist = [f"    {n} = {e}" for n, e in self.hoisted.items()]
+        hoist = [f"{INDENT}{n} = {e}" for n, e in self.hoisted.items()]
         header = f"def {self.name}({self.params}):"
-        self.done.append("\n".join([header, *self.prologue, *hoist, *self.lines, "    return c"]))
+        self.done.append("\n".join([header, *self.prologue, *hoist, *self.lines, f"{INDENT}return c"]))
 
     def needs_split(self) -> bool:
         # CPython refuses more than 20 nested loops and 100 indentation levels
@@ -178,7 +181,7 @@ class _Writer:
         return "\n\n".join(self.done)
 
     def emit(self, line: str) -> None:
-        self.lines.append("    " * self.ind + line)
+        self.lines.append(INDENT * self.ind + line)
 
     def block(self, header: str) -> None:
         self.emit(header)

@@ -8,12 +8,13 @@ stable ``code`` that the API and the conformance suite rely on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """A source position: 1-based line and column; ``end_column`` is exclusive."""
+class Span(NamedTuple):
+    """A source position: 1-based line and column; ``end_column`` is exclusive.
+
+    A named tuple: every node of a parsed program carries one, so it must be cheap."""
 
     line: int
     column: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import Diagnostic, ProgramError, Span
 from .syntax import (
@@ -45,8 +45,9 @@ UNSUPPORTED_DIRECTIVES = (
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=", "==", "<>")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """One lexeme (a named tuple: a program of 1 MB has hundreds of thousands)."""
+
     kind: str  # ident var anon num str dir op punct eof
     text: str
     line: int
@@ -76,6 +77,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+_LEAVES = frozenset(("var", "num", "ident", "str", "anon"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _STRING_ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}  # exactly clingo's
 # clingo's operators outside the fragment, named in the refusal
@@ -102,6 +104,14 @@ class _Lexer:
 
     def tokens(self) -> list[Token]:
         src = self.source
+        bad = _SURROGATE.search(src)
+        if bad is not None:
+            # anywhere, comments included: a str from a JSON body can hold one, a file cannot
+            at = bad.start()
+            line = src.count("\n", 0, at) + 1
+            column = at - (src.rfind("\n", 0, at) + 1) + 1
+            message = f"unexpected lone surrogate U+{ord(bad.group()):04X} (not a Unicode character)"
+            raise self.error(message, line, column)
         pos = 0
         line = 1
         line_start = 0
@@ -232,8 +242,8 @@ class _Parser:
         return t
 
     def at(self, text: str) -> bool:
-        t = self.tok
-        return t.text == text and t.kind in ("punct", "op")
+        t = self.toks[self.i]
+        return t.text == text and (t.kind == "punct" or t.kind == "op")
 
     def fail(self, message: str, tok: Token | None = None) -> ProgramError:
         t = tok or self.tok
@@ -461,6 +471,12 @@ class _Parser:
             self.depth -= 1
 
     def term(self) -> TermNode:
+        t = self.toks[self.i]
+        if t.kind in _LEAVES:
+            # fast path for the common argument: a lone leaf followed by ',' or ')'
+            nxt = self.toks[self.i + 1]
+            if nxt.kind == "punct" and (nxt.text == "," or nxt.text == ")"):
+                return self.primary()
         if self.depth == 0:
             self.operators = 0
         left = self.product()

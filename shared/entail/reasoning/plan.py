@@ -124,8 +124,16 @@ def _schedulable(atom: Atom, bound: set[str]) -> bool:
     bound: before it, by a plain variable argument of the atom itself
     (``e(X, X+1)``), or by inverting a linear argument (``e(X+1)``, in any
     argument position: ``q(X-X, X+1)`` inverts ``X+1`` and then checks ``X-X``)."""
-    own = bound | binds(Positive(atom), bound, {})
-    return all(v.name in own for a in atom.args if not isinstance(a, Var) for v in term_vars(a))
+    own: set[str] | None = None  # what the atom binds itself, computed only if needed
+    for a in atom.args:
+        if isinstance(a, Var | Num | Str | Sym):
+            continue
+        if own is None:
+            own = binds(Positive(atom), bound, {})
+        for v in term_vars(a):
+            if v.name not in bound and v.name not in own:
+                return False
+    return True
 
 
 def _rank(lit: Literal | ConditionLiteral, bound: set[str], globals_of: dict[int, set[str]]) -> int | None:
