@@ -2,15 +2,15 @@
 dead-lettered jobs and overdue decisions end ``failed`` (announced on SSE and
 audited once), and the worker evaluates only jobs of decisions the backend created.
 
-One stack for the module: a short deadline (6 s, swept every 0.5 s) and two
-delivery attempts, so each path ends in seconds."""
+One stack for the module: the relay sweeps every 0.5 s and gives up after two
+delivery attempts, so each path ends in seconds (the sweeper's test ages its
+decision in the open index instead of waiting out the deadline)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +25,7 @@ from .stack import LocalStack, decide, events, local_stack, wait_for
 
 JOBS_STREAM = "entail:bus:reasoning-jobs"
 DECISIONS_STREAM = "entail:bus:decisions"
-DEADLINE_S = 6
+DEADLINE_S = 60
 CHAIN = "r(X,Y) :- e(X,Y).\nr(X,Z) :- r(X,Y), e(Y,Z).\n"
 CHAIN_FACTS = {"e": [[i, i + 1] for i in range(130)]}
 
@@ -37,7 +37,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         tmp,
         ENTAIL_DECISION_DEADLINE_S=str(DEADLINE_S),
         ENTAIL_SWEEP_INTERVAL_S="0.5",
-        ENTAIL_LIMIT_WALL_TIME_MS="2000",
         ENTAIL_RELAY_MAX_ATTEMPTS="2",
     ) as s:
         with s.client("acme") as acme:
@@ -204,9 +203,7 @@ def test_dead_lettered_job_ends_failed_announced_and_audited_once(stack: LocalSt
             record: dict[str, Any] = acme.get(f"/v1/decisions/{decision_id}").json()
             return record if record["status"] == "failed" else None
 
-        started = time.monotonic()
-        record = wait_for(failed, timeout_s=DEADLINE_S - 1, what="the dead letter to fail the decision")
-        assert time.monotonic() - started < DEADLINE_S - 1  # the dead letter did it, not the sweeper
+        record = wait_for(failed, timeout_s=30, what="the dead letter to fail the decision")
         stream = events(acme, decision_id)
     assert record["error"]["code"] == "delivery-failed"
     assert "after 2 attempt(s)" in record["error"]["message"]
@@ -265,12 +262,13 @@ def test_decision_open_past_the_deadline_is_swept(stack: LocalStack, r: redis.Re
     with stack.client("acme") as acme:
         first = acme.get(f"/v1/decisions/{decision_id}").json()
         assert first["status"] == "pending"
+        r.zadd("entail:decisions:open", {decision_id: 0}, xx=True)  # accepted long ago
 
         def failed() -> dict[str, Any] | None:
             record: dict[str, Any] = acme.get(f"/v1/decisions/{decision_id}").json()
             return record if record["status"] == "failed" else None
 
-        record = wait_for(failed, timeout_s=DEADLINE_S + 10, what="the sweeper")
+        record = wait_for(failed, timeout_s=20, what="the sweeper")
         stream = events(acme, decision_id)
     assert record["error"]["code"] == "deadline-exceeded"
     assert stream[-1][0] == "done"
