@@ -59,7 +59,7 @@ browser: install ## find or get the Chromium the e2e tests drive (system, playwr
 
 test: install emulators iac-tools browser ## the whole suite: vitest, pytest (unit, conformance, differential, integration, e2e) on 3.11, then unit + conformance on 3.12 and 3.13
 	cd $(WEB) && $(NPM) test
-	$(VENV)/bin/python -m pytest -n 2 -q
+	$(VENV)/bin/python -m pytest -n 2 -q --ignore=tests/images
 	$(MAKE) --no-print-directory test-pythons
 
 test-fast: $(VENV)/.synced ## unit and conformance tiers only, on 3.11 (well under a minute)

@@ -24,11 +24,21 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 work="$IMAGES_DIR/rootfs-$key.tmp"
-rm -rf "$work"
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work" "$MIRROR" >"$IMAGES_DIR/debootstrap.log" 2>&1 || {
+# A hundred downloads from the mirror: one dropped connection must not fail CI,
+# so a failed run is tried again from scratch (twice at most).
+for attempt in 1 2 3; do
+    rm -rf "$work"
+    if debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work" "$MIRROR" \
+        >"$IMAGES_DIR/debootstrap.log" 2>&1; then
+        break
+    fi
     tail -20 "$IMAGES_DIR/debootstrap.log" >&2
-    exit 1
-}
+    if [[ $attempt == 3 ]]; then
+        exit 1
+    fi
+    echo "images: debootstrap failed (attempt $attempt), trying again" >&2
+    sleep 5
+done
 # The official image's interpreter is /usr/local/bin/python{,3}; Debian's is
 # /usr/bin/python3. The links make "python" and the image's HEALTHCHECK work.
 ln -sf /usr/bin/python3 "$work/usr/local/bin/python3"
