@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic_core import PydanticSerializationError
+
 from .models import DecisionRecord
 
 MAX_JSON_DEPTH = 500
@@ -36,8 +38,14 @@ def record_dict(
 
 
 def dump_record(record: DecisionRecord) -> str:
-    """The record as compact JSON text (``schema`` by its alias), any proof depth."""
-    return dumps(record_dict(record))
+    """The record as compact JSON text (``schema`` by its alias), any proof depth.
+
+    Pydantic's encoder first (about twice as fast), the standard library's for a
+    record too deep for it; both give the same document."""
+    try:
+        return record.model_dump_json(by_alias=True)
+    except PydanticSerializationError:
+        return dumps(record_dict(record))
 
 
 def load_record(text: str | bytes) -> DecisionRecord:
