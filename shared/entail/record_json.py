@@ -2,11 +2,12 @@
 
 Pydantic's JSON encoder and parser stop at a fixed nesting depth (about 200 to
 255 levels, not configurable), and a proof nests about two JSON levels per step:
-a proof of ``proof_depth`` 200 is some 400 levels deep. So the ``answers`` (where
-the proofs live) never go through pydantic's JSON path: the record's other
-fields do, and the answers are encoded and parsed by the standard library, whose
-only bound is the interpreter's recursion limit (1000 by default, far above the
-service's cap on ``proof_depth``; see :data:`MAX_JSON_DEPTH`).
+a proof of ``proof_depth`` 200 is some 400 levels deep. So records are parsed by
+the standard library, whose only bound is the interpreter's recursion limit
+(1000 by default, far above the service's cap on ``proof_depth``; see
+:data:`MAX_JSON_DEPTH`), and encoded by pydantic while they are shallow enough
+for it, else by the standard library with the ``answers`` (where the proofs
+live) handed over as they are.
 
 Every path that stores, publishes or answers a record uses these functions:
 the decision store, the worker's ``decisions`` messages and the API responses.
