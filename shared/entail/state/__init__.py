@@ -6,7 +6,7 @@ from .decisions import DecisionStore
 from .durability import Durability, DurabilityNotConfirmed
 from .embedded import EmbeddedRedis
 from .ratelimit import RateDecision, RateLimiter
-from .registry import RulesetRegistry, RulesetSummary, RulesetVersion, TagMove, source_hash
+from .registry import RulesetRegistry, RulesetSummary, TagMove, source_hash
 
 __all__ = [
     "DecisionStore",
@@ -19,7 +19,6 @@ __all__ = [
     "ResultCache",
     "RulesetRegistry",
     "RulesetSummary",
-    "RulesetVersion",
     "TagMove",
     "connect",
     "connect_clients",
