@@ -24,9 +24,11 @@ SLOW_FACTS = {"link": [[i, i + 1] for i in range(450)]}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    # the retries (about 9 s) outlast a worker restart and its claim lease (1.5 s)
+    # the retries (about 60 s) outlast a worker restart on a loaded machine (up
+    # to 10 s seen) and its claim lease (1.5 s); a dead letter would now fail
+    # the decision instead of leaving it running
     tmp = tmp_path_factory.mktemp("delivery")
-    with local_stack(tmp, ENTAIL_RELAY_MAX_ATTEMPTS="12", ENTAIL_RELAY_BACKOFF_MAX_MS="1000") as s:
+    with local_stack(tmp, ENTAIL_RELAY_MAX_ATTEMPTS="40", ENTAIL_RELAY_BACKOFF_MAX_MS="1500") as s:
         yield s
 
 
