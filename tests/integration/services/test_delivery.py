@@ -24,11 +24,11 @@ SLOW_FACTS = {"link": [[i, i + 1] for i in range(450)]}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    # the retries (about 60 s) outlast a worker restart on a loaded machine (up
+    # the retries (about 33 s) outlast a worker restart on a loaded machine (up
     # to 10 s seen) and its claim lease (1.5 s); a dead letter would now fail
     # the decision instead of leaving it running
     tmp = tmp_path_factory.mktemp("delivery")
-    with local_stack(tmp, ENTAIL_RELAY_MAX_ATTEMPTS="40", ENTAIL_RELAY_BACKOFF_MAX_MS="1500") as s:
+    with local_stack(tmp, ENTAIL_RELAY_MAX_ATTEMPTS="24", ENTAIL_RELAY_BACKOFF_MAX_MS="1500") as s:
         yield s
 
 
@@ -144,7 +144,7 @@ def test_message_always_refused_ends_in_dead_letter(stack: LocalStack, r: redis.
         "submitted_at": utcnow(),
     }
     _enqueue(r, json.dumps(job).encode(), {"decision_id": decision_id, "tenant": "acme"})
-    letters = wait_for(lambda: _dead_letters(r, decision_id), timeout_s=30, what="the dead letter")
+    letters = wait_for(lambda: _dead_letters(r, decision_id), timeout_s=90, what="the dead letter")
     text = json.dumps({k.decode(): v.decode(errors="replace") for k, v in letters[0].items()})
     assert "503" in text and "another worker" in text
 
