@@ -100,7 +100,9 @@ class Processes:
             except httpx.HTTPError:
                 return False
 
-        wait_for(answers, f"{name} at {url}")
+        # a service's first start imports the whole stack: on a loaded 2-core
+        # machine that has taken over 30 s
+        wait_for(answers, f"{name} at {url}", timeout_s=120)
 
     def wait_port(self, port: int, name: str) -> None:
         def listens() -> bool:
@@ -108,7 +110,7 @@ class Processes:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", port)) == 0
 
-        wait_for(listens, f"{name} on port {port}")
+        wait_for(listens, f"{name} on port {port}", timeout_s=120)
 
     def _alive(self, name: str) -> None:
         for child, process in self.children:
