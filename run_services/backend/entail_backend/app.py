@@ -105,14 +105,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             return await call_next(request)
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            # the exception names the host and port: logged, never answered
-            log.warning("state store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            # the exception names the host and port: logged, never answered.
+            # The Pub/Sub adapter raises the same classes; say which part failed.
+            from entail.bus.pubsub import BusTimeout, BusUnavailable
+
+            part = "Pub/Sub" if isinstance(exc, BusUnavailable | BusTimeout) else "state store"
+            log.warning("%s unavailable on %s %s: %s", part, request.method, request.url.path, exc)
             return problem_response(
                 Problem(
                     503,
                     "unavailable",
                     "Service unavailable",
-                    "state store unavailable; retry shortly",
+                    f"{part} unavailable; retry shortly",
                     headers={"Retry-After": "1"},
                 ),
                 request.url.path,
