@@ -91,6 +91,11 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
             "/v1/decisions/{decision_id}/replay",
             {"decision_id": "$response.body#/decision_id"},
         ),
+        "GetInclusionProof": (
+            "get",
+            "/v1/audit/decisions/{decision_id}/inclusion",
+            {"decision_id": "$response.body#/decision_id"},
+        ),
     },
     ("post", "/v1/rulesets"): {
         "GetRuleset": ("get", "/v1/rulesets/{name}", {"name": "$response.body#/name"}),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -38,6 +39,30 @@ def _whole(value: Any) -> Any:
 
 #: an integer as JSON Schema means it: 3 and 3.0, never true or "3"
 JsonInt = Annotated[StrictInt, BeforeValidator(_whole)]
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _rfc3339(value: Any) -> Any:
+    # pydantic alone would take 0 or "0" as a Unix time and "2026-11-28" as midnight
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("expected an RFC 3339 date-time with a time zone, e.g. 2026-11-28T10:00:00Z")
+
+
+def _day(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _DAY.fullmatch(value)):
+        return value
+    raise ValueError("expected a day as YYYY-MM-DD")
+
+
+#: a date-time as the document's ``format: date-time`` says (RFC 3339, with a zone)
+DateTimeTz = Annotated[datetime, BeforeValidator(_rfc3339)]
+#: a day as ``format: date`` says (YYYY-MM-DD)
+Day = Annotated[date, BeforeValidator(_day)]
 
 
 #: what JSON Schema can say of case facts (the decoder, entail.reasoning.facts,
@@ -405,8 +430,8 @@ class ImpactRequest(BaseModel):
         },
     )
     version: JsonInt | str = Field(description="the candidate: a version number, a tag or 'latest'")
-    start: datetime
-    end: datetime
+    start: DateTimeTz
+    end: DateTimeTz
     limit: JsonInt = Field(
         default=1000, ge=1, le=10_000, description="at most this many decisions are re-run"
     )

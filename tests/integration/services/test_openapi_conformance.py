@@ -188,6 +188,12 @@ def test_what_schemathesis_found_stays_fixed(stack: LocalStack) -> None:
         response = admin.get("/v1/rulesets/validate")
         assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
         assert admin.get("/v1/rulesets/no-such-ruleset").status_code == 404
+        # a date-time is RFC 3339 with a zone, a day YYYY-MM-DD: not a Unix time
+        for params in ({"start": "0", "end": "1"}, {"start": "2026-11-01", "end": "2026-11-02"}):
+            response = admin.get("/v1/audit/decisions", params=params)
+            assert response.status_code == 422 and "RFC 3339" in response.text, response.text
+        assert admin.get("/v1/audit/verify", params={"day": "0"}).status_code == 422
+        assert admin.get("/v1/audit/verify", params={"day": "2026-11-01"}).status_code == 200
         # an empty window is an empty page (it was a 422)
         at = "2026-11-01T00:00:00Z"
         response = admin.get("/v1/audit/decisions", params={"start": at, "end": at})
@@ -204,6 +210,8 @@ def test_what_schemathesis_found_stays_fixed(stack: LocalStack) -> None:
         response = admin.put("/v1/rulesets/oa/tags/Prod", json={"version": 1})
         assert response.status_code == 422 and response.json()["type"].endswith("invalid-request")
         # the documented example of an impact request is accepted (its version is a number)
+        response = admin.post("/v1/rulesets/oa/impact", json={"version": 1, "start": 0, "end": 1})
+        assert response.status_code == 422, response.text
         example = {"version": 1, "start": "2026-11-01T00:00:00Z", "end": "2026-11-28T00:00:00Z"}
         response = admin.post("/v1/rulesets/oa/impact", json=example)
         assert response.status_code == 202, response.text

@@ -19,7 +19,7 @@ from .. import compute, impact_jobs
 from ..compute import PoolDep
 from ..deps import Auditor, ServicesDep
 from ..problems import Problem, not_found
-from ..schemas import AuditPage, DecisionOut, ImpactRequest, QueryDiff, ReplayOut
+from ..schemas import AuditPage, DateTimeTz, DecisionOut, ImpactRequest, QueryDiff, ReplayOut
 from .decisions import _limits, json_response, public
 from .rulesets import compile_budget_ms
 
@@ -30,8 +30,8 @@ router = APIRouter(tags=["audit"])
 async def search(
     services: ServicesDep,
     key: Auditor,
-    start: Annotated[datetime, Query(description="completed at or after (ISO 8601 with a time zone)")],
-    end: Annotated[datetime, Query(description="completed before (ISO 8601 with a time zone)")],
+    start: Annotated[DateTimeTz, Query(description="completed at or after (ISO 8601 with a time zone)")],
+    end: Annotated[DateTimeTz, Query(description="completed before (ISO 8601 with a time zone)")],
     ruleset: Annotated[str | None, Query(description="ruleset name")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
     status: Annotated[str | None, Query(pattern="^(succeeded|failed)$")] = None,

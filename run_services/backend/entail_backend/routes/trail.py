@@ -9,7 +9,6 @@ scheduled trail function and BigQuery itself (docs/audit.md)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -21,6 +20,7 @@ from entail.audit.signing import open_keyring
 
 from ..deps import Auditor, ServicesDep
 from ..problems import Problem, not_found
+from ..schemas import DateTimeTz, Day
 from .decisions import json_response
 
 router = APIRouter(tags=["audit"])
@@ -46,7 +46,7 @@ def _local(services: Any) -> DuckDBAuditStore:
 async def verify(
     services: ServicesDep,
     key: Auditor,
-    day: Annotated[date, Query(description="UTC day, YYYY-MM-DD")],
+    day: Annotated[Day, Query(description="UTC day, YYYY-MM-DD")],
 ) -> Any:
     """Recompute the caller's tenant's signed roots of ``day`` from the stored rows and
     check their signatures: ``ok``, and the first row that does not match."""
@@ -83,8 +83,8 @@ async def get_inclusion(decision_id: str, services: ServicesDep, key: Auditor) -
 async def provenance(
     services: ServicesDep,
     key: Auditor,
-    start: Annotated[datetime, Query(description="completed at or after (ISO 8601 with a time zone)")],
-    end: Annotated[datetime, Query(description="completed before (ISO 8601 with a time zone)")],
+    start: Annotated[DateTimeTz, Query(description="completed at or after (ISO 8601 with a time zone)")],
+    end: Annotated[DateTimeTz, Query(description="completed before (ISO 8601 with a time zone)")],
     ruleset: Annotated[str | None, Query(max_length=200)] = None,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     rule: Annotated[
