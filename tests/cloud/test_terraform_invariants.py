@@ -302,7 +302,7 @@ def test_audit_tables_come_from_the_schema_with_seven_year_partitions(
     assert decisions["partition_type"] == "DAY"
     assert decisions["partition_expiration_days"] == RETENTION_DAYS == 2557
     assert decisions["require_partition_filter"] is True
-    assert decisions["clustering"] == ["tenant", "ruleset_name"]
+    assert decisions["clustering"] == ["tenant", "ruleset_name", "ruleset_version", "rule_ids"]
     assert tables["rulesets"]["partition_expiration_days"] is None
 
     table = entail[("google_bigquery_table", "audit")]
@@ -330,7 +330,7 @@ def test_audit_sink_function_and_alert_policies(entail: dict[tuple[str, str], di
     push = entail[("google_pubsub_subscription", "audit_sink_push")]
     assert push["topic"] == "${google_pubsub_topic.decisions.id}"
     alerts = {name for (rtype, name) in entail if rtype == "google_monitoring_alert_policy"}
-    assert alerts == {"backend_5xx", "dead_letters", "redis_memory", "audit_sink_errors"}
+    assert alerts == {"backend_5xx", "dead_letters", "redis_memory", "audit_sink_errors", "canary_mismatch"}
 
 
 def test_gateway_cdn_and_registry_exist(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
