@@ -10,6 +10,7 @@ import { Playground } from "./pages/Playground";
 import { RulesetPage, Rulesets } from "./pages/Rulesets";
 import { SignIn } from "./pages/SignIn";
 import { navigate, parseRoute, useLocation } from "./router";
+import { focusHeading } from "./focus";
 import { storedKey, storeKey } from "./session";
 
 const TITLES: Record<string, string> = {
@@ -37,6 +38,13 @@ export function App({ baseUrl }: { baseUrl: string }) {
     document.title = `${TITLES[route.page] ?? "Entail"} · Entail`;
   }, [route.page]);
 
+  // managed focus: after sign-in and every navigation, focus the new page's heading
+  // so that keyboard and screen-reader users start there (not on <body>)
+  useEffect(() => {
+    const timer = setTimeout(() => focusHeading(), 0);
+    return () => clearTimeout(timer);
+  }, [where.pathname, identity !== null]);
+
   useEffect(() => {
     api.onUnauthorized = (error: ApiError) => signOut(`Signed out: the API no longer accepts this key (${error.problem.detail ?? "401"}). It may have been revoked or expired.`);
     const off = api.onRateLimit((r) => setRemaining({ remaining: r.remaining, limit: r.limit }));
@@ -62,12 +70,16 @@ export function App({ baseUrl }: { baseUrl: string }) {
     navigate(here.startsWith("/signin") ? here : `/signin?next=${encodeURIComponent(here)}`, true);
   }
 
-  function signedIn(newKey: string, who: Identity) {
-    storeKey(newKey);
+  function signedIn(newKey: string, who: Identity, remember: boolean) {
+    storeKey(newKey, remember);
     setNotice(null);
     setIdentity(who);
     setKey(newKey);
-    const next = route.page === "signin" && route.next?.startsWith("/") && !route.next.startsWith("/signin") ? route.next : "/playground";
+    // a deep link opened without a key (e.g. /decisions/<id> in a new tab) is where
+    // the user was going: keep it, as for /signin?next=
+    const here = location.pathname + location.search;
+    const wanted = route.page === "signin" ? route.next : here;
+    const next = wanted?.startsWith("/") && !wanted.startsWith("//") && !wanted.startsWith("/signin") ? wanted : "/playground";
     navigate(next, true);
   }
 

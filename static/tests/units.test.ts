@@ -27,7 +27,7 @@ describe("datalog tokens", () => {
       if (t.type && !(t.text in types)) types[t.text] = t.type;
     }
     expect(types).toMatchObject({
-      p: "function(variableName)",
+      p: "variableName.function",
       X: "variableName",
       '"s"': "string",
       "3": "number",

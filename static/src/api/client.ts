@@ -155,8 +155,8 @@ export class ApiClient {
     facts: unknown;
     query: string[];
     explain: boolean;
-  }): Promise<DraftResult> {
-    return this.json("POST", "/v1/rulesets/evaluate", body);
+  }, signal?: AbortSignal): Promise<DraftResult> {
+    return this.json("POST", "/v1/rulesets/evaluate", body, signal);
   }
 
   publish(body: { name: string; source: string; description?: string }): Promise<RulesetVersion> {

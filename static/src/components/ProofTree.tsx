@@ -64,7 +64,7 @@ export function ProofTree({ proof, onRule }: Props) {
         )}
       </div>
       {view === "tree" ? (
-        <ul class="proof-tree" role="tree">
+        <ul class="proof-tree" role="tree" aria-label={`Proof tree of ${proof.fact}`} onKeyDown={onTreeKey}>
           <Node key={generation.n} node={proof} onRule={onRule} defaultOpen={generation.open} depth={0} />
         </ul>
       ) : (
@@ -78,6 +78,49 @@ export function ProofTree({ proof, onRule }: Props) {
       )}
     </section>
   );
+}
+
+/** Arrow keys in the tree (WAI-ARIA tree pattern): Up/Down move between visible
+ * items, Right opens or goes to the first child, Left closes or goes to the parent,
+ * Home/End go to the first/last item. Focus is roving: one item has tabindex 0. */
+export function onTreeKey(event: KeyboardEvent): void {
+  const tree = event.currentTarget as HTMLElement;
+  const item = (event.target as HTMLElement).closest<HTMLElement>("[role=treeitem]");
+  if (!item || !tree.contains(item)) return;
+  const items = [...tree.querySelectorAll<HTMLElement>("[role=treeitem]")];
+  const i = items.indexOf(item);
+  const toggle = item.querySelector<HTMLButtonElement>(":scope > .node-line > .toggle");
+  let target: HTMLElement | null | undefined = null;
+  switch (event.key) {
+    case "ArrowDown":
+      target = items[i + 1];
+      break;
+    case "ArrowUp":
+      target = items[i - 1];
+      break;
+    case "Home":
+      target = items[0];
+      break;
+    case "End":
+      target = items.at(-1);
+      break;
+    case "ArrowRight":
+      if (item.getAttribute("aria-expanded") === "false") toggle?.click();
+      else target = item.querySelector<HTMLElement>("[role=treeitem]");
+      break;
+    case "ArrowLeft":
+      if (item.getAttribute("aria-expanded") === "true") toggle?.click();
+      else target = item.parentElement?.closest<HTMLElement>("[role=treeitem]");
+      break;
+    default:
+      return;
+  }
+  event.preventDefault();
+  if (target) {
+    for (const other of items) other.tabIndex = -1;
+    target.tabIndex = 0;
+    target.focus();
+  }
 }
 
 function Node({
@@ -96,7 +139,13 @@ function Node({
   const [open, setOpen] = useState(defaultOpen || depth === 0);
   const label = "fact" in node ? node.fact : node.literal;
   return (
-    <li role="treeitem" aria-expanded={expandable ? open : undefined} class={`node node-${node.kind}`}>
+    <li
+      role="treeitem"
+      aria-expanded={expandable ? open : undefined}
+      aria-label={label}
+      tabIndex={depth === 0 ? 0 : -1}
+      class={`node node-${node.kind}`}
+    >
       <div class="node-line">
         {expandable ? (
           <button
@@ -120,13 +169,18 @@ function Node({
         )}
         {node.kind === "aggregate" && <span class="detail">= {formatTerm(node.value)}</span>}
         {node.kind === "negation" && <span class="detail">{node.atom} is not in the model</span>}
-        {node.kind === "rule" && (node as FactNode).rule && (
+        {node.kind === "rule" && (node as FactNode).rule && !onRule && (
+          // no editor to jump to (a decision's page): plain text, not a dead button
+          <span class="rule-text">
+            line {(node as FactNode).rule!.line}: <code>{(node as FactNode).rule!.text}</code>
+          </span>
+        )}
+        {node.kind === "rule" && (node as FactNode).rule && onRule && (
           <button
             type="button"
             class="rule-link"
             title="Show this rule in the editor"
-            onClick={() => onRule?.((node as FactNode).rule!.line)}
-            disabled={!onRule}
+            onClick={() => onRule((node as FactNode).rule!.line)}
           >
             line {(node as FactNode).rule!.line}: <code>{(node as FactNode).rule!.text}</code>
           </button>
@@ -151,13 +205,14 @@ function Node({
       {open && node.kind === "aggregate" && (
         <ul role="group" class="aggregate-elements">
           {node.elements.map((e, i) => (
-            <li key={i} role="treeitem">
+            <li key={i} role="treeitem" tabIndex={-1}>
               <code>({e.tuple.map(formatTerm).join(", ")})</code> from <code>{e.facts.join(", ")}</code>
             </li>
           ))}
           {node.truncated && (
-            <li role="treeitem">
-              … {node.total_elements - node.elements.length} more of {node.total_elements}
+            <li role="treeitem" tabIndex={-1}>
+              … {node.total_elements - node.elements.length} more of {node.total_elements}, not listed: the proof keeps the first{" "}
+              {node.elements.length} elements of an aggregate (the whole model view has them all)
             </li>
           )}
         </ul>

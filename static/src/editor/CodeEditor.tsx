@@ -26,13 +26,17 @@ interface Props {
   label: string;
   handle?: { current: EditorHandle | null };
   testId?: string;
+  /** Ctrl+Enter (Cmd+Enter): run the program, from inside the editor too. */
+  onRun?: () => void;
 }
 
-export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400, label, handle, testId }: Props) {
+export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400, label, handle, testId, onRun }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const changed = useRef(onChange);
   changed.current = onChange;
+  const runner = useRef(onRun);
+  runner.current = onRun;
 
   useEffect(() => {
     const extensions: Extension[] = [
@@ -41,6 +45,8 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
       bracketMatching(),
       highlightActiveLine(),
       syntaxHighlighting(defaultHighlightStyle),
+      // before the default keymap, whose Mod-Enter inserts a blank line
+      keymap.of([{ key: "Mod-Enter", run: () => (runner.current ? (runner.current(), true) : false) }]),
       keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
       language === "datalog" ? datalog : json(),
       EditorView.lineWrapping,
@@ -55,6 +61,10 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
       parent: host.current!,
     });
     view.current = editor;
+    // the scroller is a scrollable region: it must be reachable by keyboard (axe
+    // scrollable-region-focusable) and say what it holds
+    editor.scrollDOM.tabIndex = 0;
+    editor.scrollDOM.setAttribute("aria-label", `${label} (scroll area)`);
     if (handle) {
       handle.current = {
         goToLine(line: number) {
@@ -80,7 +90,20 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
-  return <div class={`editor editor-${language}`} ref={host} data-testid={testId} />;
+  return (
+    <>
+      <div class={`editor editor-${language}`} ref={host} data-testid={testId} />
+      <p class="editor-hint muted">
+        In the editor, Tab indents: press <kbd>Esc</kbd> then <kbd>Tab</kbd> to move on
+        {onRun ? (
+          <>
+            ; <kbd>Ctrl</kbd>+<kbd>Enter</kbd> runs
+          </>
+        ) : null}
+        .
+      </p>
+    </>
+  );
 }
 
 /** 1-based line/column (the API's) to a document offset range. */

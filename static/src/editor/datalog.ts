@@ -31,7 +31,7 @@ export const datalogParser: StreamParser<State> = {
     if (stream.match(/^not\b/)) return "operatorKeyword";
     if (stream.match(/^\d+/)) return "number";
     if (stream.match(/^_*[A-Z][A-Za-z0-9_']*/) || stream.match(/^_(?![A-Za-z0-9])/)) return "variableName";
-    if (stream.match(/^_*[a-z][A-Za-z0-9_']*(?=\s*\()/)) return "function(variableName)";
+    if (stream.match(/^_*[a-z][A-Za-z0-9_']*(?=\s*\()/)) return "variableName.function";
     if (stream.match(/^_*[a-z][A-Za-z0-9_']*/)) return "atom";
     if (stream.match(":-")) return "definitionOperator";
     if (stream.match(/^(?:!=|<=|>=|==|<|>|=)/)) return "compareOperator";

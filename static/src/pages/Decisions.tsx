@@ -43,9 +43,16 @@ export function Decisions() {
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
   const inFlight = useRef<AbortController | null>(null);
+  const [moreError, setMoreError] = useState<unknown>(null);
+
+  // The end of an open range ("until now") is fixed when a search starts: a page
+  // token belongs to its time range, so "More" must ask with the same end.
+  const rangeEnd = useRef<string>("");
 
   async function search(f: Filters, append?: string) {
     inFlight.current?.abort();
+    // "until now" reaches a minute ahead so that what completes meanwhile is found
+    if (!append) rangeEnd.current = f.end ? fromLocalInput(f.end) : new Date(Date.now() + 60_000).toISOString();
     const controller = new AbortController();
     inFlight.current = controller;
     setLoading(true);
@@ -53,8 +60,7 @@ export function Decisions() {
       const page = await api.searchAudit(
         {
           start: fromLocalInput(f.start),
-          // "until now" reaches a minute ahead so that what completes meanwhile is found
-          end: f.end ? fromLocalInput(f.end) : new Date(Date.now() + 60_000).toISOString(),
+          end: rangeEnd.current,
           ruleset: f.ruleset.trim() || undefined,
           status: f.status || undefined,
           page_size: 50,
@@ -64,8 +70,9 @@ export function Decisions() {
       );
       setPages((old) => (append ? [...old, page] : [page]));
       setError(null);
+      setMoreError(null);
     } catch (e) {
-      if (!(e instanceof DOMException && e.name === "AbortError")) setError(e);
+      if (!(e instanceof DOMException && e.name === "AbortError")) (append ? setMoreError : setError)(e);
     } finally {
       if (inFlight.current === controller) setLoading(false);
     }
@@ -73,13 +80,18 @@ export function Decisions() {
 
   useEffect(() => {
     search(applied);
+    // live refresh replaces the list with the first page: not once the user paged on
     if (!live || applied.end) return;
     // live: re-run the search while the range is open-ended (no push channel exists for the audit trail)
-    const timer = setInterval(() => search(applied), 3000);
+    const timer = setInterval(() => {
+      if (pagesRef.current.length <= 1) search(applied);
+    }, 3000);
     return () => clearInterval(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [applied, live]);
 
+  const pagesRef = useRef(pages);
+  pagesRef.current = pages;
   const items = pages.flatMap((p) => p.items);
   const next = pages.at(-1)?.next_page_token ?? null;
   const set = (k: keyof Filters) => (e: Event) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value });
@@ -163,6 +175,13 @@ export function Decisions() {
         <button type="button" onClick={() => search(applied, next)} disabled={loading}>
           More
         </button>
+      )}
+      {/* beside the button that failed, not at the top of a long page */}
+      {moreError !== null && <ErrorView error={moreError} onRetry={() => next && search(applied, next)} />}
+      {items.length > 0 && (
+        <p class="muted" data-testid="audit-count">
+          {items.length} decision{items.length === 1 ? "" : "s"} shown{next ? "; more with “More”" : ""}.
+        </p>
       )}
     </main>
   );
@@ -249,7 +268,17 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
             </section>
           )}
           <h2>Case facts</h2>
-          <pre class="json">{formatFacts(d.facts ?? {})}</pre>
+          <h2>Queries</h2>
+          <ul data-testid="decision-queries">
+            {(d.query ?? []).map((q) => (
+              <li key={q}>
+                <code>{q}</code>
+              </li>
+            ))}
+          </ul>
+          <pre class="json" tabIndex={0} aria-label="Case facts (JSON)">
+            {formatFacts(d.facts ?? {})}
+          </pre>
           <h2>Answers</h2>
           {d.answers ? <AnswersView answers={d.answers} /> : <Empty>No answers.</Empty>}
         </>
@@ -439,12 +468,36 @@ function atoms(answers: { answers: { atom: string }[] }[]) {
 }
 
 
+/** How long the page follows a decision that does not finish before it stops
+ * waiting and says so (a stuck decision must not leave a spinner forever). */
+export const FOLLOW_LIMIT_MS = 60_000;
+
+async function followBounded(api: ApiClient, id: string, onLive: (d: Decision) => void): Promise<Decision> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), FOLLOW_LIMIT_MS);
+  try {
+    return await api.follow(id, onLive, controller.signal);
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "AbortError") {
+      throw new ApiError(
+        { status: 504, title: "Still not finished", detail: `decision ${id} has not finished after ${FOLLOW_LIMIT_MS / 1000} s; it may have failed on the worker. Retry to look again.` },
+        null,
+      );
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Follow a fresh decision to its end, then poll the audit search around its
  * completion time until the audit sink has written it (about a second locally). */
 async function untilAudited(api: ApiClient, id: string, onLive: (d: Decision) => void): Promise<Decision> {
   let done = await api.decision(id);
   onLive(done);
-  if (done.status !== "succeeded" && done.status !== "failed") done = await api.follow(id, onLive);
+  if (done.status !== "succeeded" && done.status !== "failed") done = await followBounded(api, id, onLive);
+  // a failed decision is final: show it now rather than wait for its audit record
+  if (done.status === "failed") return done;
   const completed = Date.parse(done.completed_at ?? new Date().toISOString());
   for (let attempt = 0; attempt < 60; attempt++) {
     const page = await api.searchAudit({

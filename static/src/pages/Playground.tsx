@@ -2,23 +2,43 @@
  * proofs, publish it as a ruleset version and decide with it. */
 
 import type { Diagnostic as CmDiagnostic } from "@codemirror/lint";
-import { useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api/client";
 import type { Decision, Diagnostic, DraftResult, RulesetVersion } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { ErrorView, Progress } from "../components/Status";
+import { focusHeading } from "../focus";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
 import { EXAMPLES } from "../examples";
 import { loadDraft, saveDraft } from "../session";
 
+/** A draft run that takes longer than this is cancelled by the client. */
+export const RUN_TIMEOUT_MS = 30_000;
+
+/** Whether retrying the same request can succeed: not for a limit or a bad program. */
+export function retryable(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return true;
+  return error.status === 429 || error.status >= 500;
+}
+
+/** What a run depends on: when it changes, the shown result is stale. */
+export function runKey(source: string, facts: string, queries: string[]): string {
+  return JSON.stringify([source, facts, queries.map((q) => q.trim()).filter(Boolean)]);
+}
+
 export function Playground() {
   const { api, identity } = useSession();
   const [source, setSource] = useState(() => loadDraft("source", EXAMPLES[0].source));
   const [factsText, setFactsText] = useState(() => loadDraft("facts", EXAMPLES[0].facts));
   const [queries, setQueries] = useState<string[]>(() => loadDraft("queries", EXAMPLES[0].queries));
-  const [name, setName] = useState(() => loadDraft("name", EXAMPLES[0].name));
+  // never pre-filled from an example: Publish must not silently add a version to `loan`
+  const [name, setName] = useState(() => loadDraft("name", ""));
+  const [origin, setOrigin] = useState<string | null>(() => loadDraft<string | null>("origin", null));
+  const [pendingExample, setPendingExample] = useState<string | null>(null);
+  const [ranFor, setRanFor] = useState<string | null>(null);
+  const inFlight = useRef<AbortController | null>(null);
   const [diagnostics, setDiagnostics] = useState<Diagnostic[] | null>(null);
   const [lintError, setLintError] = useState<unknown>(null);
   const [running, setRunning] = useState<number | null>(null);
@@ -67,31 +87,86 @@ export function Playground() {
     setPublished(null);
   }
 
+  function chooseExample(id: string) {
+    const example = EXAMPLES.find((e) => e.id === id);
+    if (!example) return;
+    // nothing of the user's would be lost: replace at once; otherwise ask first
+    const untouched = EXAMPLES.some((e) => e.source === source && e.facts === factsText);
+    if (untouched) loadExample(id);
+    else setPendingExample(id);
+  }
+
   function loadExample(id: string) {
     const example = EXAMPLES.find((e) => e.id === id);
+    setPendingExample(null);
     if (!example) return;
     program.current?.setValue(example.source);
     facts.current?.setValue(example.facts);
     setQueries(example.queries);
     saveDraft("queries", example.queries);
-    setName(example.name);
-    saveDraft("name", example.name);
+    setOrigin(null);
+    saveDraft("origin", null);
     setResult(null);
+    setRanFor(null);
     setDecision(null);
   }
 
   async function run() {
+    if (inFlight.current) return;
+    const controller = new AbortController();
+    inFlight.current = controller;
+    const timer = setTimeout(() => controller.abort(new DOMException("timeout", "TimeoutError")), RUN_TIMEOUT_MS);
+    const key = runKey(source, factsText, queries);
     setRunning(Date.now());
     setRunError(null);
     try {
-      setResult(await api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true }));
+      setResult(
+        await api.evaluateDraft(
+          { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true },
+          controller.signal,
+        ),
+      );
+      setRanFor(key);
     } catch (error) {
       setResult(null);
-      setRunError(error);
+      setRanFor(null);
+      if (error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError")) {
+        const timedOut = controller.signal.reason instanceof DOMException && controller.signal.reason.name === "TimeoutError";
+        setRunError(
+          new ApiError(
+            timedOut
+              ? { status: 408, title: "Run timed out", detail: `no answer after ${RUN_TIMEOUT_MS / 1000} s; the run was cancelled. Narrow the queries or the facts.` }
+              : { status: 499, title: "Run cancelled", detail: "you cancelled the run; nothing was stored." },
+            null,
+          ),
+        );
+      } else setRunError(error);
     } finally {
+      clearTimeout(timer);
+      inFlight.current = null;
       setRunning(null);
+      setTimeout(() => focusHeading("#results-title"), 0);
     }
   }
+
+  function cancel() {
+    inFlight.current?.abort();
+  }
+
+  // Ctrl+Enter anywhere on the page runs (the editors handle it themselves too)
+  const runRef = useRef(run);
+  runRef.current = run;
+  const readyRef = useRef(false);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === "Enter" && !e.defaultPrevented) {
+        e.preventDefault();
+        if (readyRef.current) runRef.current();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   async function publish(event: Event) {
     event.preventDefault();
@@ -103,6 +178,7 @@ export function Playground() {
       setPublishError(error);
     } finally {
       setPublishing(false);
+      setTimeout(() => focusHeading("#publish-title"), 0);
     }
   }
 
@@ -128,17 +204,20 @@ export function Playground() {
       setDecideError(error);
     } finally {
       setDeciding(null);
+      setTimeout(() => document.querySelector<HTMLElement>("[data-testid=decision-done] a, #publish-title")?.focus(), 0);
     }
   }
 
-  const ready = factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0;
+  const ready = factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0 && canAuthor;
+  readyRef.current = ready && running === null;
+  const stale = result !== null && ranFor !== runKey(source, factsText, queries);
   return (
     <main id="main" class="playground">
       <div class="page-head">
         <h1>Playground</h1>
         <label class="inline">
           Example{" "}
-          <select onChange={(e) => loadExample((e.target as HTMLSelectElement).value)} value="">
+          <select onChange={(e) => chooseExample((e.target as HTMLSelectElement).value)} value="">
             <option value="" disabled>
               load…
             </option>
@@ -150,6 +229,25 @@ export function Playground() {
           </select>
         </label>
       </div>
+      {pendingExample && (
+        <div class="alert alert-rate" role="alertdialog" aria-labelledby="replace-q" data-testid="confirm-example">
+          <p id="replace-q">
+            Replace your program, facts and queries with the example “{EXAMPLES.find((e) => e.id === pendingExample)?.title}”? Your
+            edits are lost.
+          </p>
+          <button type="button" onClick={() => loadExample(pendingExample)} ref={(b) => b?.focus()}>
+            Replace
+          </button>
+          <button type="button" onClick={() => setPendingExample(null)}>
+            Keep mine
+          </button>
+        </div>
+      )}
+      {origin && (
+        <p class="alert alert-ok" data-testid="editing-origin">
+          Editing <strong>{origin}</strong> from the registry; publishing makes a new version of it.
+        </p>
+      )}
       <div class="grid">
         <section class="panel program" aria-labelledby="program-title">
           <h2 id="program-title">Program</h2>
@@ -161,6 +259,7 @@ export function Playground() {
             label="Datalog program"
             handle={program}
             testId="program-editor"
+            onRun={() => readyRef.current && runRef.current()}
           />
           <div class="diagnostics" aria-live="polite" data-testid="diagnostics">
             {!canAuthor ? (
@@ -200,6 +299,7 @@ export function Playground() {
             label="Case facts as JSON"
             handle={facts}
             testId="facts-editor"
+            onRun={() => readyRef.current && runRef.current()}
           />
           {factsCheck.problems.length > 0 && (
             <ul class="diagnostics" aria-live="polite">
@@ -217,6 +317,9 @@ export function Playground() {
                 <input
                   aria-label={`Query ${i + 1}`}
                   value={q}
+                  onKeyDown={(e) => {
+                    if (e.key === "Enter" && !e.ctrlKey && !e.metaKey && readyRef.current) runRef.current();
+                  }}
                   onInput={(e) => {
                     const next = queries.slice();
                     next[i] = (e.target as HTMLInputElement).value;
@@ -242,9 +345,14 @@ export function Playground() {
             Add query
           </button>
           <div class="actions">
-            <button type="button" class="primary" onClick={run} disabled={!ready || running !== null || !canAuthor}>
+            <button type="button" class="primary" onClick={run} disabled={!ready || running !== null}>
               Run
             </button>
+            {running !== null && (
+              <button type="button" onClick={cancel}>
+                Cancel
+              </button>
+            )}
             {!ready && <span class="muted">{errors.length ? "Fix the program first." : factsCheck.facts === null ? "Fix the facts first." : cleanQueries.length === 0 ? "Add a query." : ""}</span>}
           </div>
         </section>
@@ -252,16 +360,23 @@ export function Playground() {
 
       <section class="panel results" aria-labelledby="results-title">
         <h2 id="results-title">Answers</h2>
-        {running !== null && <Progress label="Evaluating…" since={running} />}
+        {running !== null && <Progress label={`Evaluating… (cancelled after ${RUN_TIMEOUT_MS / 1000} s)`} since={running} />}
         {runError !== null && <RunError error={runError} onLine={(l) => program.current?.goToLine(l)} onRetry={run} />}
         {result ? (
-          <>
+          <div class={stale ? "stale" : undefined}>
+            {stale && (
+              <p class="alert alert-rate" role="status" data-testid="stale">
+                Out of date: the program, facts or queries changed since this run. Run again (<kbd>Ctrl</kbd>+<kbd>Enter</kbd>) for
+                current answers.
+              </p>
+            )}
             <p class="muted">
-              Draft evaluation (not stored). Result hash <code>{result.result_hash.slice(0, 12)}</code>. Click a rule in
+              Draft evaluation (not stored). Result hash <code data-testid="result-hash">{result.result_hash.slice(0, 12)}</code>. Click a rule in
               the proof to see it in the editor.
             </p>
+            <StatsView stats={result.stats} />
             <AnswersView answers={result.answers} onRule={(line) => program.current?.goToLine(line)} />
-          </>
+          </div>
         ) : (
           running === null && runError === null && <p class="empty">Run the program to see its answers and their proofs.</p>
         )}
@@ -313,11 +428,37 @@ export function Playground() {
   );
 }
 
+/** The evaluation's statistics (derived facts, rounds, times), as the API reports them. */
+export function StatsView({ stats }: { stats: Record<string, unknown> | null | undefined }) {
+  const entries = Object.entries(stats ?? {}).filter(([, v]) => typeof v === "number" || typeof v === "string");
+  if (entries.length === 0) return null;
+  return (
+    <dl class="stats" aria-label="Evaluation statistics" data-testid="stats">
+      {entries.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k.replace(/_/g, " ")}</dt>
+          <dd>{typeof v === "number" ? v.toLocaleString("en") : String(v)}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
 function RunError({ error, onLine, onRetry }: { error: unknown; onLine: (line: number) => void; onRetry: () => void }) {
   const diagnostics = error instanceof ApiError ? error.problem.diagnostics : undefined;
+  const problem = error instanceof ApiError ? error.problem : null;
+  // a limit or a bad program fails the same way again: no Retry, say what to change
+  const where = problem ? [problem.rule, problem.predicate].filter((x) => typeof x === "string" && x) : [];
   return (
     <>
-      <ErrorView error={error} onRetry={onRetry} />
+      <ErrorView error={error} onRetry={retryable(error) ? onRetry : undefined} />
+      {problem && typeof problem.limit === "number" && (
+        <p class="muted" data-testid="limit-detail">
+          Limit {String(problem.limit)}, reached {String(problem.value)}
+          {where.length > 0 ? ` at ${where.join(", ")}` : ""}. Running again fails the same way: change the program, the
+          facts or the query.
+        </p>
+      )}
       {diagnostics && (
         <ul class="diagnostics">
           {diagnostics.map((d, i) => (

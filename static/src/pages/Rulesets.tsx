@@ -5,6 +5,7 @@ import type { RulesetSummary, RulesetVersion } from "../api/types";
 import { Empty, ErrorView, Spinner } from "../components/Status";
 import { TextDiff } from "../components/TextDiff";
 import { useSession } from "../context";
+import { EXAMPLES } from "../examples";
 import { navigate } from "../router";
 import { saveDraft } from "../session";
 
@@ -115,6 +116,12 @@ export function RulesetPage({ name }: { name: string }) {
   function openInPlayground(v: RulesetVersion) {
     saveDraft("source", v.source ?? "");
     saveDraft("name", v.name);
+    saveDraft("origin", `${v.name} v${v.version}`);
+    // the cases that go with it: the bundled example's own test case when the
+    // ruleset is an example, else an empty case (never another example's facts)
+    const example = EXAMPLES.find((e) => e.name === v.name);
+    saveDraft("facts", example ? example.facts : "{}");
+    saveDraft("queries", example ? example.queries : [""]);
     navigate("/playground");
   }
 

@@ -8,13 +8,14 @@ import { ErrorView } from "../components/Status";
 interface Props {
   baseUrl: string;
   notice?: string | null;
-  onSignedIn: (key: string, identity: Identity) => void;
+  onSignedIn: (key: string, identity: Identity, remember: boolean) => void;
 }
 
 export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
   const [key, setKey] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [remember, setRemember] = useState(false);
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -27,7 +28,7 @@ export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
     setError(null);
     try {
       const identity = await new ApiClient(baseUrl, trimmed).whoami();
-      onSignedIn(trimmed, identity);
+      onSignedIn(trimmed, identity, remember);
     } catch (e) {
       setError(e);
     } finally {
@@ -41,7 +42,7 @@ export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
       <h1>Sign in to Entail</h1>
       <p>
         Paste an API key. <code>make run</code> prints a development key (tenant <code>dev</code>, scope{" "}
-        <code>admin</code>); <code>entail keys new</code> makes others. The key stays in this tab only.
+        <code>admin</code>); <code>entail keys new</code> makes others. The key stays in this tab unless you ask this browser to remember it.
       </p>
       {notice && (
         <div class="alert alert-error" role="alert">
@@ -63,6 +64,20 @@ export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
         <button type="submit" disabled={busy}>
           {busy ? "Checking…" : "Sign in"}
         </button>
+        <label class="remember">
+          <input
+            type="checkbox"
+            checked={remember}
+            onChange={(e) => setRemember((e.target as HTMLInputElement).checked)}
+            aria-describedby="remember-warning"
+          />{" "}
+          Remember this key in this browser
+        </label>
+        <p id="remember-warning" class={remember ? "alert alert-rate" : "muted"}>
+          {remember
+            ? "Warning: the key will stay in this browser's local storage until you sign out. Anyone using this browser profile can use it. Do not tick this on a shared computer."
+            : "By default the key stays in this tab only and is forgotten when the tab closes."}
+        </p>
       </form>
       {error !== null && (
         <div id="signin-error">
