@@ -33,6 +33,18 @@ CASES: dict[str, tuple[str, dict[str, list[list[Any]]]]] = {
         "r(X) :- e(X - 2147483647).\ns(X) :- e(Y), X = Y * 2147483647, X > 0.\n",
         {"e": [[1], [-2147483648], [2147483647], [0]]},
     ),
+    # DuckDB's GREATEST(NULL, x) is x: a guarded #sum of no elements clamped to INT_MIN, not 0
+    "guarded_sum_of_nothing_is_zero": (
+        "p4(X) :- e0(X,_,_), #sum{ L1 : p3(L1,c) } > -1.\ne0(5,c,5).\n"
+        "p2(1) :- e0(_,_,_), #sum{ 0 : e0(_,_,_), not e0(_,_,_) } = 0.\n"
+        "p2(2) :- #sum{ X : e0(X,_,_), X > 9 } < 0.\n",
+        {},
+    ),
+    # clingo prints a tab raw inside a string ("tab<TAB>x"); reading clingo text as JSON refused it
+    "raw_control_characters_in_clingo_text_inputs": (
+        'q(X) :- e(X).\nr(X) :- e(X), X = "tab\tx".\n',
+        {"e": [[1], ["tab\tx"], ["bell\x07 us\x1f"], ["line\nbreak"], ['q"t\\']]},
+    ),
 }
 
 

@@ -417,7 +417,9 @@ class _Frame:
         if function == "sum":
             weight = f"CASE WHEN {is_int_sql('t0')} THEN t0 ELSE 0 END"
             if guard:  # clingo clamps a #sum compared in a guard, wraps an assigned one
-                clamped = f"LEAST(GREATEST(SUM({weight}), {INT_MIN}), {INT_MAX})"
+                # COALESCE first: DuckDB's GREATEST skips a NULL, so the SUM of no
+                # elements would clamp to INT_MIN instead of being 0
+                clamped = f"LEAST(GREATEST(COALESCE(SUM({weight}), 0), {INT_MIN}), {INT_MAX})"
                 return f"CAST({clamped} AS {self.d.int_type})", "0"
             return self.d.wrap32(f"SUM({weight})"), "0"
         if function == "min":

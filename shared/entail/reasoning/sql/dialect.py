@@ -39,6 +39,23 @@ class Dialect(ABC):
         ...
 
     @abstractmethod
+    def char(self, code: int) -> str:
+        """A one-character string expression for a code point."""
+        ...
+
+    def clingo_string(self, expr: str) -> str:
+        """The value of a clingo string literal (``"a\\"b"``).
+
+        clingo escapes only ``\\``, ``"`` and newline and prints every other control
+        character raw (``"tab<TAB>x"``), which JSON refuses: those are escaped as
+        ``\\u00XX`` first, then the literal is read as a JSON string.
+        """
+        for code in range(32):
+            escape = self.string("\\u%04x" % code)  # noqa: UP031 (a backslash cannot sit in an f-string field)
+            expr = f"REPLACE({expr}, {self.char(code)}, {escape})"
+        return self.json_string(expr)
+
+    @abstractmethod
     def int_literal_test(self, expr: str) -> str:
         """SQL condition: the text is an integer literal (``-12``)."""
         ...
@@ -91,6 +108,9 @@ class DuckDB(Dialect):
     def json_string(self, expr: str) -> str:
         return f"json_extract_string({expr}, '$')"
 
+    def char(self, code: int) -> str:
+        return f"chr({code})"
+
     def int_literal_test(self, expr: str) -> str:
         return f"regexp_full_match({expr}, '-?[0-9]+')"
 
@@ -130,6 +150,9 @@ class BigQuery(Dialect):
 
     def json_string(self, expr: str) -> str:
         return f"JSON_VALUE({expr})"
+
+    def char(self, code: int) -> str:
+        return f"CODE_POINTS_TO_STRING([{code}])"
 
     def int_literal_test(self, expr: str) -> str:
         return f"REGEXP_CONTAINS({expr}, r'^-?[0-9]+$')"

@@ -185,7 +185,7 @@ class _Run:
             else:
                 is_str = self.dialect.string_literal_test(col)
                 kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
-                text = f"CASE WHEN {is_str} THEN {self.dialect.json_string(col)} ELSE {col} END"
+                text = f"CASE WHEN {is_str} THEN {self.dialect.clingo_string(col)} ELSE {col} END"
                 out.append(
                     f"SELECT {kind} AS kind, {text} AS text FROM ({source}) AS s{i} "
                     f"WHERE {col} IS NOT NULL AND NOT {self.dialect.int_literal_test(col)}"
@@ -208,7 +208,7 @@ class _Run:
                 select.append(f"{alias}.code")
             else:
                 is_str = self.dialect.string_literal_test(col)
-                text = f"CASE WHEN {is_str} THEN {self.dialect.json_string(col)} ELSE {col} END"
+                text = f"CASE WHEN {is_str} THEN {self.dialect.clingo_string(col)} ELSE {col} END"
                 kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
                 joins.append(
                     f"LEFT JOIN {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = {text}"
