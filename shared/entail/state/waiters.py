@@ -104,9 +104,11 @@ class DoneWaiters:
         event = asyncio.Event()
         self._events.setdefault(decision_id, set()).add(event)
         try:
-            # the first read must follow the subscription, or a signal can be missed
+            # the first read must follow the subscription, or a signal can be missed;
+            # a subscription that does not come up leaves the waiter polling
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), max(0.0, deadline - time.monotonic()))
+                subscribe_s = min(POLL_UNSUBSCRIBED_S, max(0.0, deadline - time.monotonic()))
+                await asyncio.wait_for(self._subscribed.wait(), subscribe_s)
             while True:
                 event.clear()
                 async with self._reads:

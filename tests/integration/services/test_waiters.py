@@ -12,12 +12,72 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+
+from entail.models import DecisionRecord, RulesetRef
+from entail.state.decisions import DecisionStore
+from entail.state.waiters import READS_AT_ONCE, DoneWaiters, TooManyWaiters
 
 from .stack import KEYS, LocalStack, local_stack
 
 PROBLEM = "application/problem+json"
 WAITERS_MAX = 120  # more than the Redis client's default pool (100 connections)
 SLOW_SOURCE = "p(X,Y) :- a(X), a(Y), X < Y.\nc(N) :- N = #count{X,Y : p(X,Y)}.\n"
+
+
+# the waiters on real Redis ---------------------------------------------------------
+
+
+def _pending(decision_id: str) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=decision_id,
+        tenant="acme",
+        ruleset=RulesetRef(tenant="acme", name="n", version=1, hash="0" * 64),
+        request_hash="1" * 64,
+        status="pending",
+        submitted_at="2026-01-01T00:00:00.000Z",
+    )
+
+
+async def test_waiters_share_one_connection_and_are_bounded(redis: aioredis.Redis) -> None:
+    store = DecisionStore(redis, ttl_s=60)
+    waiters = DoneWaiters(store, max_waiters=60)
+    try:
+        ids = [f"dec_w{i}" for i in range(50)]
+        for decision_id in ids:
+            await store.create(_pending(decision_id))
+        before = len(await redis.client_list())
+        slots = [waiters.acquire() for _ in ids]
+        tasks = [asyncio.create_task(waiters.wait_final("acme", d, 20)) for d in ids]
+        await asyncio.sleep(1.0)  # every waiter is waiting now
+        # one subscription for all of them, plus the pooled connections of their
+        # short reads (at most READS_AT_ONCE at a time): not a connection each
+        assert len(await redis.client_list()) - before <= 1 + READS_AT_ONCE < len(ids)
+        assert not any(t.done() for t in tasks)
+        for decision_id in ids:
+            done = _pending(decision_id).model_copy(update={"status": "succeeded", "answers": []})
+            await store.complete(done)
+        texts = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert all(text is not None and b'"status":"succeeded"' in text for text in texts)
+        # another tenant waits for nothing
+        assert await waiters.wait_final("globex", ids[0], 5) is None
+        # the bound: 50 held + 10 more, then TooManyWaiters until one is given back
+        extra = [waiters.acquire() for _ in range(10)]
+        with pytest.raises(TooManyWaiters):
+            waiters.acquire()
+        extra[0].release()
+        extra[0].release()  # twice is once
+        waiters.acquire()
+        with pytest.raises(TooManyWaiters):
+            waiters.acquire()
+        for slot in slots:
+            slot.release()
+        assert waiters.active == 10
+    finally:
+        await waiters.aclose()
+
+
+# through the stack -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
