@@ -215,7 +215,8 @@ class Ruleset:
             if self._explaining is None:
                 slots = dict(self._layout.index_slots)
                 clock = CompileClock(self._limits.compile_time_ms)
-                self._explaining = self._build(explain=True, tick=clock.tick)
+                with gc_paused():
+                    self._explaining = self._build(explain=True, tick=clock.tick)
                 assert self._layout.index_slots == slots, "explain code needs the plain code's indexes"
             return self._explaining[0]
 
@@ -378,11 +379,15 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
     if size > limits.program_bytes:
         raise ProgramSizeLimitExceeded(limits.program_bytes, size)
     clock = CompileClock(limits.compile_time_ms)
-    program = parse(source, filename)
-    clock.tick()
-    _check_rule_bodies(program, limits)
-    analysis = analyse(program, clock.tick)
-    return Ruleset(program, analysis, limits, clock)
+    # compiling allocates a node per token and creates no reference cycles: with the
+    # collector on, each full collection re-scans the growing syntax tree (a quarter
+    # of the time for a program of 20,000 rules)
+    with gc_paused():
+        program = parse(source, filename)
+        clock.tick()
+        _check_rule_bodies(program, limits)
+        analysis = analyse(program, clock.tick)
+        return Ruleset(program, analysis, limits, clock)
 
 
 def _check_rule_bodies(program: Program, limits: Limits) -> None:
