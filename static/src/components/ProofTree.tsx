@@ -142,7 +142,6 @@ function Node({
     <li
       role="treeitem"
       aria-expanded={expandable ? open : undefined}
-      aria-label={label}
       tabIndex={depth === 0 ? 0 : -1}
       class={`node node-${node.kind}`}
     >
