@@ -57,7 +57,10 @@ SELECT
   ts - INTERVAL 4 MILLISECOND                                AS started_at,
   ts                                                         AS completed_at,
   NULL                                                       AS masked_predicates,
-  ts                                                         AS inserted_at
+  ts                                                         AS inserted_at,
+  NULL                                                       AS rule_ids,
+  NULL                                                       AS fact_hashes,
+  NULL                                                       AS reason_codes
 FROM (
   SELECT i,
          TIMESTAMPTZ '2025-01-01 00:00:00+00'

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .duckdb_store import DuckDBAuditStore
-from .roots import ROOT_COLUMNS, parse_day, root_dicts
-from .row_encoding import encode_row
+from .roots import ROOT_COLUMNS, parse_day, root_dicts, row_encodings
 from .schema import DECISIONS_TABLE
 from .signing import Keyring
 
@@ -60,12 +59,8 @@ def export(
     n_rows = store.copy_to_parquet(
         f"SELECT {_COLS} FROM decisions WHERE {where} ORDER BY decision_id", params, out / "decisions.parquet"
     )
-    names = DECISIONS_TABLE.column_names
     with (out / "rows.jsonl").open("wb") as f:
-        for values in store.fetch(
-            f"SELECT {_COLS} FROM decisions WHERE {where} ORDER BY decision_id", params
-        ):
-            encoded = encode_row(dict(zip(names, values, strict=True)))
+        for _, encoded in row_encodings(store, where, params):
             f.write(encoded.split(b"\n", 1)[1] + b"\n")
     root_where = "tenant = ? AND day >= ? AND day <= ?"
     root_params = [tenant, lo.isoformat(), hi.isoformat()]

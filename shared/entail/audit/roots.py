@@ -36,8 +36,8 @@ from typing import Any
 
 from ..models import canonical_json
 from . import merkle
-from .duckdb_store import DuckDBAuditStore
-from .row_encoding import ENCODING, encode_row
+from .duckdb_store import DuckDBAuditStore, _from_native
+from .row_encoding import ENCODING, encode_row, encoding_sql, leaf_hash_sql
 from .schema import AUDIT_ROOTS_TABLE, DECISIONS_TABLE, format_timestamp, parse_timestamp
 from .signing import Keyring, Signer, verify_signature
 
@@ -83,13 +83,7 @@ def statement(root: dict[str, Any]) -> bytes:
     return canonical_json(doc).encode("utf-8")
 
 
-def _row_dict(values: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(DECISIONS_TABLE.column_names, values, strict=True))
-
-
-def _window_rows(
-    store: DuckDBAuditStore, tenant: str, day: date, lo: datetime | None, hi: datetime | None
-) -> list[tuple[Any, ...]]:
+def _window_where(tenant: str, day: date, lo: datetime | None, hi: datetime | None) -> tuple[str, list[Any]]:
     start, end = _day_bounds(day)
     where = ["tenant = ?", "completed_at >= ?", "completed_at < ?"]
     params: list[Any] = [tenant, start, end]
@@ -99,14 +93,38 @@ def _window_rows(
     if hi is not None:
         where.append("inserted_at < ?")
         params.append(hi)
-    return store.fetch(
-        f"SELECT {_COLS} FROM decisions WHERE {' AND '.join(where)} ORDER BY decision_id", params
+    return " AND ".join(where), params
+
+
+def row_encodings(store: DuckDBAuditStore, where: str, params: Sequence[Any]) -> list[tuple[str, bytes]]:
+    """(decision_id, entail.row.v1 bytes) of the matching rows in decision_id order:
+    encoded by DuckDB, the rare rows it cannot encode exactly by Python."""
+    found = store.fetch(
+        f"SELECT decision_id, {encoding_sql()} FROM decisions WHERE {where} ORDER BY decision_id", params
     )
+    return [
+        (str(d), e.encode("utf-8") if e is not None else _python_encoding(store, str(d))) for d, e in found
+    ]
 
 
-def leaf_hashes(rows: Sequence[Sequence[Any]]) -> list[tuple[str, bytes]]:
-    """(decision_id, leaf hash) of store rows, in the given order."""
-    return [(str(r[0]), merkle.leaf_hash(encode_row(_row_dict(r)))) for r in rows]
+def _python_encoding(store: DuckDBAuditStore, decision_id: str) -> bytes:
+    row = store.fetch(f"SELECT {_COLS} FROM decisions WHERE decision_id = ?", [decision_id])
+    return encode_row(_from_native(DECISIONS_TABLE, row[0]))
+
+
+def _window_leaves(
+    store: DuckDBAuditStore, tenant: str, day: date, lo: datetime | None, hi: datetime | None
+) -> list[tuple[str, bytes]]:
+    """(decision_id, leaf hash) of a root's window, in decision_id order; the leaf
+    hashes come from DuckDB (sha256 over 0x00 || encoding) in one pass."""
+    where, params = _window_where(tenant, day, lo, hi)
+    found = store.fetch(
+        f"SELECT decision_id, {leaf_hash_sql()} FROM decisions WHERE {where} ORDER BY decision_id", params
+    )
+    return [
+        (str(d), bytes.fromhex(h) if h is not None else merkle.leaf_hash(_python_encoding(store, str(d))))
+        for d, h in found
+    ]
 
 
 @dataclass(frozen=True)
@@ -192,8 +210,7 @@ def _build_one(
     lo: datetime | None,
     hi: datetime,
 ) -> BuiltRoot:
-    rows = _window_rows(store, tenant, parse_day(day), lo, hi)
-    leaves = leaf_hashes(rows)
+    leaves = _window_leaves(store, tenant, parse_day(day), lo, hi)
     root_hash = merkle.root_of([h for _, h in leaves]).hex()
     root: dict[str, Any] = {
         "tenant": tenant,
@@ -319,9 +336,9 @@ def verify_day(store: DuckDBAuditStore, keyring: Keyring, tenant: str, day: str 
             )
             continue
         lo = parse_timestamp(root["inserted_from"]) if root["inserted_from"] else None
-        rows = _window_rows(store, tenant, parse_day(day_s), lo, parse_timestamp(root["inserted_to"]))
-        report.rows += len(rows)
-        report.problems.extend(_compare(seq, dict(stored_leaves), leaf_hashes(rows)))
+        now = _window_leaves(store, tenant, parse_day(day_s), lo, parse_timestamp(root["inserted_to"]))
+        report.rows += len(now)
+        report.problems.extend(_compare(seq, dict(stored_leaves), now))
     if roots:
         start, end = _day_bounds(parse_day(day_s))
         found = store.fetch(
@@ -384,10 +401,8 @@ def inclusion(store: DuckDBAuditStore, tenant: str, decision_id: str) -> dict[st
             [tenant, day, seq],
         )
     ]
-    rows = store.fetch(
-        f"SELECT {_COLS} FROM decisions WHERE tenant = ? AND decision_id = ?", [tenant, decision_id]
-    )
-    encoding = encode_row(_row_dict(rows[0])).decode("utf-8") if rows else None
+    encoded = row_encodings(store, "tenant = ? AND decision_id = ?", [tenant, decision_id])
+    encoding = encoded[0][1].decode("utf-8") if encoded else None
     return {
         "decision_id": decision_id,
         "tenant": tenant,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from entail.audit import merkle
-from entail.audit.row_encoding import ENCODING, V1_COLUMNS, encode_row
+from entail.audit.row_encoding import ENCODING, V1_COLUMNS, encode_row, encoding_sql
 from entail.audit.schema import DECISIONS_TABLE
 
 
@@ -70,3 +70,40 @@ def test_encoding_covers_every_column_and_is_canonical() -> None:
     assert encode_row({**row, "facts": '{"a":[["é"]],"b":[[1]]}'}) == data
     for column, value in [("facts", '{"a": [["e"]], "b": [[1]]}'), ("worker", "w2"), ("explain", False)]:
         assert encode_row({**row, column: value}) != data
+
+
+def test_duckdb_encodes_rows_exactly_as_the_python_reference() -> None:
+    """The roots are built from DuckDB's encoding (fast); the documented encoding is
+    encode_row's. Tricky strings included; a control character whose escape has a
+    hex letter falls back to Python (SQL gives NULL)."""
+    from datetime import timedelta
+
+    from trail_support import NOON, decision, filled_store
+
+    from entail.audit.duckdb_store import _from_native
+    from entail.audit.roots import row_encodings
+
+    store = filled_store(5)
+    tricky = decision(50, NOON + timedelta(hours=1))
+    store.insert_decisions(
+        [
+            tricky.model_copy(update={"decision_id": 'dec_é"\\\n\u2028😀', "worker": "w\x01\x7f\t"}),
+            tricky.model_copy(update={"decision_id": "dec_ctl\x1f"}),
+        ]
+    )
+    cols = ", ".join(f'"{c}"' for c in DECISIONS_TABLE.column_names)
+    found = store.fetch(f"SELECT {encoding_sql()}, {cols} FROM decisions ORDER BY decision_id")
+    assert len(found) == 7
+    fallbacks = 0
+    for sql_encoding, *values in found:
+        expected = encode_row(_from_native(DECISIONS_TABLE, values))
+        if sql_encoding is None:
+            fallbacks += 1
+        else:
+            assert sql_encoding.encode() == expected
+    assert fallbacks == 1
+    # and the store's row_encodings (SQL plus fallback) equal the reference for all
+    every = dict(row_encodings(store, "tenant = ?", ["acme"]))
+    for _, *values in found:
+        row = _from_native(DECISIONS_TABLE, values)
+        assert every[row["decision_id"]] == encode_row(row)
