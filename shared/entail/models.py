@@ -1,7 +1,7 @@
 """Pydantic models shared by the API, the messages between services and the audit rows.
 
 Messages travel as JSON in ``message.data`` with attributes ``decision_id``,
-``tenant`` and ``schema`` (DESIGN §5). Timestamps are UTC ISO-8601 strings.
+``tenant`` and ``schema`` (docs/design.md, "Contracts"). Timestamps are UTC ISO-8601 strings.
 """
 
 from __future__ import annotations

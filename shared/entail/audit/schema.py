@@ -1,8 +1,8 @@
-"""The one definition of the audit tables (BigQuery dataset ``entail_audit``, DESIGN §5).
+"""The one definition of the audit tables (BigQuery dataset ``entail_audit``, docs/design.md).
 
 Both adapters build their tables from this module: the local DuckDB store
-(``duckdb_store.py``) and the BigQuery store (later). Keeping the schema as data
-— columns with a logical type, a mode and a description, plus table options —
+(``duckdb_store.py``) and the BigQuery store (``bigquery_store.py``). Keeping the
+schema as data — columns with a logical type, a mode and a description, plus table options —
 means the two cannot drift: a column added here appears in both, in the same
 order, and ``bigquery_schema_json`` is exactly what ``bq mk``/Terraform take.
 

@@ -1,4 +1,4 @@
-"""Case facts: JSON (DESIGN §4) or ``.lp`` files of ground facts, checked and converted.
+"""Case facts: JSON (docs/engine.md, "Case facts") or ``.lp`` files of ground facts, checked and converted.
 
 JSON integers become integers and JSON strings become strings; floats,
 booleans, nulls, nested lists and objects are refused with the JSON pointer of

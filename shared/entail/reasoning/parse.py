@@ -3,7 +3,7 @@
 Contract: ``parse(source)`` returns the program or raises
 :class:`~.errors.ProgramError` with ``syntax-error`` diagnostics that point at
 the offending token. It accepts the Datalog fragment of clingo's language
-(DESIGN §4) and names the clingo constructs it does not support, so that a
+(docs/engine.md, "The language") and names the clingo constructs it does not support, so that a
 user who pastes a clingo program learns what to change.
 """
 

@@ -153,7 +153,7 @@ def cases_from_data(data: Any, where: str = "<tests>", base: Path | None = None)
 
 
 def load_facts_file(path: Path) -> FactSet:
-    """Case facts from a ``.json`` file (DESIGN §4 shape) or an ``.lp`` file of facts."""
+    """Case facts from a ``.json`` file (docs/engine.md, "Case facts") or an ``.lp`` file."""
     try:
         text = read_text(path, FACTS_FILE_BYTES)
         if path.suffix == ".lp":

@@ -1,5 +1,5 @@
 /** Client-side checks of case facts, the same rules as the engine's
- * (docs: DESIGN §4): an object of predicate → list of rows, each row a list of
+ * (docs/engine.md, "Case facts"): an object of predicate → list of rows, each row a list of
  * integers and strings. Errors carry a JSON pointer and, when it can be found,
  * the offset in the text. */
 
