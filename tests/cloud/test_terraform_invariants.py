@@ -1,6 +1,6 @@
 """Invariants of terraform/, read with python-hcl2 (no providers, no plan).
 
-The design's non-negotiables (DESIGN.md sections 2 and 5) as checks on the
+The design's non-negotiables (docs/design.md: Tiers, Contracts) as checks on the
 source: three warm instances of each service, a private worker, OIDC push and
 dead letters on every push subscription, HA Redis with two read replicas, the
 audit tables' seven-year partitions, typed and described variables with units,

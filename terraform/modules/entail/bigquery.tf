@@ -1,4 +1,4 @@
-# The audit dataset (DESIGN.md section 5). Tables, their columns and their
+# The audit dataset (docs/design.md, Contracts). Tables, their columns and their
 # options all come from the one definition in shared/entail/audit/schema.py:
 # scripts/gen_bigquery_schemas.py writes schemas/<table>.json (columns) and
 # schemas/tables.json (description, day partitioning and its expiration,

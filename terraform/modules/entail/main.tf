@@ -8,7 +8,7 @@ locals {
     environment = var.environment
   })
 
-  # Pub/Sub topics (DESIGN.md section 5); the bus adapter publishes to
+  # Pub/Sub topics (docs/design.md, Contracts); the bus adapter publishes to
   # projects/<project>/topics/<name>.
   topic_reasoning_jobs = "reasoning-jobs"
   topic_decisions      = "decisions"

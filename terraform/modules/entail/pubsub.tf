@@ -1,4 +1,4 @@
-# Topics, push subscriptions and their dead letters (DESIGN.md sections 2, 5).
+# Topics, push subscriptions and their dead letters (docs/design.md: Tiers, Contracts).
 # Every push carries an OIDC token signed as the push service account; the
 # receivers verify it. Delivery is at-least-once: the worker claims a decision
 # id once and the audit insert is keyed by decision id, so redeliveries after a

@@ -1,4 +1,4 @@
-# State, result cache, registry and rate limits (DESIGN.md section 5).
+# State, result cache, registry and rate limits (docs/design.md, Contracts).
 # STANDARD_HA: a primary and a standby in another zone with automatic
 # failover; READ_REPLICAS_ENABLED adds the read replicas behind the read
 # endpoint, which serves the reads that may be stale (the result cache).
