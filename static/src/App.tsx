@@ -1,6 +1,6 @@
 /** The shell: sign-in gate, navigation, identity, rate-limit gauge and pages. */
 
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiClient, ApiError } from "./api/client";
 import type { Identity } from "./api/types";
 import { ErrorView, Spinner } from "./components/Status";
@@ -40,7 +40,13 @@ export function App({ baseUrl }: { baseUrl: string }) {
 
   // managed focus: after sign-in and every navigation, focus the new page's heading
   // so that keyboard and screen-reader users start there (not on <body>)
+  // (not on the first load: there the skip link comes first, as on any page)
+  const firstRender = useRef(true);
   useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
     const timer = setTimeout(() => focusHeading(), 0);
     return () => clearTimeout(timer);
   }, [where.pathname, identity !== null]);
@@ -79,7 +85,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
     // the user was going: keep it, as for /signin?next=
     const here = location.pathname + location.search;
     const wanted = route.page === "signin" ? route.next : here;
-    const next = wanted?.startsWith("/") && !wanted.startsWith("//") && !wanted.startsWith("/signin") ? wanted : "/playground";
+    const next = wanted?.startsWith("/") && wanted !== "/" && !wanted.startsWith("//") && !wanted.startsWith("/signin") ? wanted : "/playground";
     navigate(next, true);
   }
 
