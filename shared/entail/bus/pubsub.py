@@ -3,8 +3,9 @@
 Thin on purpose: ``PublisherClient.publish(topic_path, data, **attributes)`` and
 its future awaited without blocking the event loop. Topics are
 ``projects/{ENTAIL_GCP_PROJECT}/topics/{topic}`` (``reasoning-jobs``,
-``decisions``); Pub/Sub pushes them to the worker and, through Eventarc, to the
-audit sink, so there is no relay in cloud mode.
+``decisions``); push subscriptions deliver them to the worker and to the audit
+sink (docs/decisions/0006-audit-sink-push-subscription.md), so there is no relay
+in cloud mode.
 
 Delivery is at least once, as with the Redis adapter: a publish retried by the
 client library after a lost reply may store a message twice, and every
@@ -142,6 +143,9 @@ class PubSubBus(Bus):
         except GoogleAPIError as exc:
             raise BusUnavailable(f"Pub/Sub publish to {path} failed: {type(exc).__name__}: {exc}") from exc
         return str(message_id)
+
+    async def backlog(self, topic: str, subscription: str) -> int | None:
+        return None  # a publisher cannot see a subscription's backlog: Cloud Monitoring can
 
     async def close(self) -> None:
         if self._closed:
