@@ -9,6 +9,9 @@ import pytest
 from differential.clingo_ref import clingo_all_atoms
 
 from entail import reasoning
+from entail.reasoning.sql.compile import Tables, compile_program, program_symbols
+from entail.reasoning.sql.dialect import DUCKDB
+from entail.reasoning.sql.encoding import SymbolTable
 
 from .harness import atoms, sql_model
 
@@ -58,3 +61,21 @@ def test_sql_path_agrees_with_clingo(name: str) -> None:
     for cte in (True, False):
         model, _ = sql_model(source, facts, all_predicates=True, recursive_cte=cte)
         assert atoms(model) == expected
+
+
+def test_an_inverted_variable_is_staged_not_inlined() -> None:
+    """A variable bound by inverting ``-2*X`` is one staged column: inlined into every later use,
+    its expression made a 7 KB rule on which DuckDB's filter pushdown planned for seconds."""
+    source = "p(Y) :- e(-2*X), f(X+1, 2-X), Y = X*X + (X+3)*(X-1), Y > X.\n"
+    rs = reasoning.compile(source)
+    codes = SymbolTable.build(program_symbols(rs)).code_map()
+    tables = Tables(full=lambda s: f"full_{s[0]}", delta=lambda s: f"delta_{s[0]}")
+    compiled = compile_program(rs, DUCKDB, codes, tables)
+    (rule,) = [r for s in compiled.strata for rules in s.rules.values() for r in rules]
+    assert rule.full.count("/ (-2)") == 1  # the inversion, written once
+    assert len(rule.full) < 3000
+    facts: dict[str, list[list[Any]]] = {"e": [[-4], [-6], [3]], "f": [[3, 0], [4, -1], [1, 1]]}
+    expected = [a for a in clingo_all_atoms(source, facts) if a.startswith("p(")]
+    assert expected == ["p(21)", "p(9)"]
+    model, _ = sql_model(source, facts)
+    assert atoms(model) == expected

@@ -315,15 +315,27 @@ class _Frame:
             else:
                 deferred.append((col, arg))
         # invert the linear arguments first, in any argument order (q(X-X, X+1))
+        inverted = False
         for col, arg in deferred:
             lin = linear(arg)
             if lin is None or lin[0] in self.env:
                 continue
             var, m, n = lin
             self.env[var] = self._invert(col, m, n)
+            inverted = True
         for _col, arg in deferred:
             if any(v.name not in self.env for v in term_vars(arg)):
                 raise SqlCompileError(f"cannot match the argument {arg} of {atom}")
+        if inverted:
+            # stage, so the inverted variable is a column rather than an expression
+            # inlined into every later use: DuckDB's filter pushdown takes seconds
+            # on a few kilobytes of nested inversions. The atom's deferred columns
+            # ride along under names no variable can have.
+            hidden = [f"#{i}" for i in range(len(deferred))]
+            for key, (col, _) in zip(hidden, deferred, strict=True):
+                self.env[key] = col
+            self.stage()
+            deferred = [(self.env.pop(key), arg) for key, (_, arg) in zip(hidden, deferred, strict=True)]
         for col, arg in deferred:
             self.conds.append(f"{col} = {self.term(arg)[0]}")
 
