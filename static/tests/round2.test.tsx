@@ -160,3 +160,44 @@ describe("proof tree", () => {
     expect(screen.getByRole("tree").textContent).toContain("line 24: reason(A, too_large)");
   });
 });
+
+import { checkFacts } from "../src/editor/facts";
+import { didYouMean, programPredicates, queryWarnings, zeroAnswerHints } from "../src/editor/guide";
+
+describe("guidance", () => {
+  it("accepts clingo-style facts as the JSON they mean", () => {
+    const out = checkFacts('% a case\napplicant("ann").\nincome("ann", 5200000, "salary").\nflag.\n');
+    expect(out.problems).toEqual([]);
+    expect(out.facts).toEqual({ applicant: [["ann"]], income: [["ann", 5200000, "salary"]], flag: [[]] });
+  });
+
+  it("refuses a constant in a fact, with the fix", () => {
+    const out = checkFacts("link(hub, \"a\").");
+    expect(out.facts).toBeNull();
+    expect(out.problems[0].message).toContain('write "hub"');
+    expect(out.problems[0].from).toBe(5);
+  });
+
+  it("reports a missing '.' at the fact, not on the next line", () => {
+    const text = 'p("a")\nq("b").';
+    const out = checkFacts(text);
+    expect(out.problems[0].message).toContain("must end with '.'");
+    expect(out.problems[0].from).toBeLessThan(text.indexOf("\n"));
+  });
+
+  it("warns about query predicates that nothing defines, with a did-you-mean", () => {
+    const source = "decision(A, approved) :- eligible(A).\neligible(A) :- applicant(A).";
+    expect(programPredicates(source)).toEqual(new Set(["decision", "eligible", "applicant"]));
+    expect(queryWarnings(["decison(A, D)", "decision(A, D)", "applicant(X)"], source, [])).toEqual([
+      "Query 1: nothing defines 'decison' (not the program, not the facts), so it has no answers. Did you mean 'decision'?",
+    ]);
+    expect(queryWarnings(["case(X)"], source, ["case"])).toEqual([]);
+    expect(didYouMean("zzzzzz", ["decision"])).toBeNull();
+  });
+
+  it("explains zero answers from a constant where the facts hold a string", () => {
+    const hints = zeroAnswerHints("path(a, X)", { edge: [["a", "b"]] });
+    expect(hints[0]).toContain('the string "a"');
+    expect(zeroAnswerHints('path("a", X)', { edge: [["a", "b"]] })).toEqual([]);
+  });
+});

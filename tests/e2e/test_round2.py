@@ -118,6 +118,9 @@ def test_axe_clean_deep_links_focus_and_ctrl_enter(page: Page, stack: LocalStack
     page.get_by_label("Query 1", exact=True).fill("decision(A, approved)")
     expect(page.get_by_test_id("stale")).to_contain_text("Out of date")
     violations += axe_violations(page, "playground stale")
+    # a misspelt query predicate is flagged as you type, with a did-you-mean
+    page.get_by_label("Query 1", exact=True).fill("decison(A, D)")
+    expect(page.get_by_test_id("query-warnings")).to_contain_text("Did you mean 'decision'?")
     screenshot(page, "playground-stale", full_page=True)
 
     # choosing an example asks first once something was edited

@@ -3,6 +3,8 @@
  * integers and strings. Errors carry a JSON pointer and, when it can be found,
  * the offset in the text. */
 
+import { looksLikeClingo, parseClingoFacts } from "./clingoFacts";
+
 export interface FactsProblem {
   message: string;
   path: string;
@@ -13,6 +15,8 @@ export interface FactsProblem {
 const PREDICATE = /^[a-z_][A-Za-z0-9_']*$/;
 
 export function checkFacts(text: string): { facts: Record<string, (string | number)[][]> | null; problems: FactsProblem[] } {
+  // clingo-style facts are accepted too, and sent as the JSON they mean
+  if (looksLikeClingo(text)) return parseClingoFacts(text);
   let data: unknown;
   try {
     data = JSON.parse(text.trim() === "" ? "{}" : text);

@@ -11,6 +11,7 @@ import { focusHeading } from "../focus";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
+import { queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
 import { loadDraft, saveDraft } from "../session";
 
@@ -58,6 +59,11 @@ export function Playground() {
   const factsCheck = useMemo(() => checkFacts(factsText), [factsText]);
   const cleanQueries = queries.map((q) => q.trim()).filter(Boolean);
   const errors = diagnostics?.filter((d) => d.severity === "error") ?? [];
+  // as you type: queries over predicates that nothing defines
+  const queryHints = useMemo(
+    () => queryWarnings(queries, source, Object.keys(factsCheck.facts ?? {})),
+    [queries, source, factsCheck.facts],
+  );
 
   async function lintProgram(text: string): Promise<CmDiagnostic[]> {
     if (!canAuthor) return [];
@@ -286,7 +292,7 @@ export function Playground() {
         </section>
         <section class="panel case" aria-labelledby="case-title">
           <h2 id="case-title">Case</h2>
-          <h3 id="facts-title">Facts (JSON)</h3>
+          <h3 id="facts-title">Facts (JSON, or clingo facts such as applicant("ann").)</h3>
           <CodeEditor
             value={factsText}
             onChange={(t) => {
@@ -296,7 +302,7 @@ export function Playground() {
             language="json"
             lint={lintFacts}
             lintDelayMs={200}
-            label="Case facts as JSON"
+            label="Case facts, as JSON or clingo facts"
             handle={facts}
             testId="facts-editor"
             onRun={() => readyRef.current && runRef.current()}
@@ -341,6 +347,15 @@ export function Playground() {
               </li>
             ))}
           </ul>
+          {queryHints.length > 0 && (
+            <ul class="diagnostics" aria-live="polite" data-testid="query-warnings">
+              {queryHints.map((h) => (
+                <li key={h} class="diag diag-warning">
+                  {h}
+                </li>
+              ))}
+            </ul>
+          )}
           <button type="button" onClick={() => setQueries([...queries, ""])}>
             Add query
           </button>
@@ -375,6 +390,14 @@ export function Playground() {
               the proof to see it in the editor.
             </p>
             <StatsView stats={result.stats} />
+            {result.answers
+              .filter((q) => q.answers.length === 0)
+              .flatMap((q) => zeroAnswerHints(q.query, factsCheck.facts))
+              .map((h) => (
+                <p key={h} class="alert alert-rate" data-testid="zero-hint">
+                  {h}
+                </p>
+              ))}
             <AnswersView answers={result.answers} onRule={(line) => program.current?.goToLine(line)} />
           </div>
         ) : (
