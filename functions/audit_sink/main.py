@@ -1,8 +1,9 @@
 """The audit sink: a Cloud Function (gen2) on topic ``decisions`` that stores
 every final decision in the audit store, once.
 
-Triggered by Eventarc with a CloudEvent ``google.cloud.pubsub.topic.v1.messagePublished``
-whose data is ``{"message": {"data": <base64>, "attributes", "messageId",
+Fed by a Pub/Sub push subscription on ``decisions`` (docs/decisions/0006):
+functions-framework turns each push into the CloudEvent
+``google.cloud.pubsub.topic.v1.messagePublished`` whose data is ``{"message": {"data": <base64>, "attributes", "messageId",
 "publishTime"}, "subscription"}``; locally ``entail relay`` delivers exactly that
 (subscription ``audit-sink``). The message data is one
 :class:`entail.models.DecisionRecord` as JSON.
@@ -49,6 +50,7 @@ from cloudevents.http import CloudEvent
 from entail.audit.factory import open_audit_store
 from entail.audit.group_commit import GroupCommitter, Outcome
 from entail.audit.port import AuditStore
+from entail.bus.push import PUSH_SECRET_HEADER
 from entail.settings import Settings
 
 log = logging.getLogger("entail.audit_sink")
@@ -59,9 +61,6 @@ if not log.handlers:  # the framework configures no logging: one line per messag
     log.setLevel(logging.INFO)
     log.propagate = False
 
-# entail.bus.relay.PUSH_SECRET_HEADER, spelled here: importing the relay would pull
-# in Redis and httpx, which the deployed function does not install
-PUSH_SECRET_HEADER = "X-Entail-Push-Secret"
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
 MAX_BATCH = 500  # decisions per store call at most
 
@@ -138,8 +137,8 @@ def check_sender() -> None:
     """Locally (``ENTAIL_PUSH_AUTH=secret``) only the relay may deliver: its request
     carries the push secret, as its pushes to the worker do, or it gets a 401 and
     no row is written — any other local process could otherwise forge an audit
-    row for any tenant. In the cloud Eventarc delivers, and the function accepts
-    only its invoker (IAM). A direct call outside an HTTP request (tests) is code
+    row for any tenant. In the cloud Pub/Sub's push subscription delivers with an
+    OIDC token, and the function accepts only its invoker (IAM). A direct call outside an HTTP request (tests) is code
     in this process, not a sender."""
     if not flask.has_request_context() or _settings().push_auth != "secret":
         return

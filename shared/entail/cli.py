@@ -281,7 +281,7 @@ def cmd_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .bus.relay import run_relay
+    from .relay import run_relay
     from .settings import Settings
 
     run_relay(Settings())

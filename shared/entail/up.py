@@ -211,7 +211,7 @@ class Stack:
             self._wait_port(sink_port, "sink", ready_timeout_s)
         else:
             env["ENTAIL_AUDIT_SINK_ENABLED"] = "false"
-        self._spawn("relay", [python, "-m", "entail.bus.relay"], env)
+        self._spawn("relay", [python, "-m", "entail.relay"], env)
         self._wait_ready(f"{self.backend_url}/readyz", "backend", ready_timeout_s)
         self._wait_ready(f"{self.worker_url}/readyz", "worker", ready_timeout_s)
         if publish_examples:

@@ -13,8 +13,6 @@ result), so the message comes back.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -31,6 +29,7 @@ from entail import reasoning
 from entail.bootstrap import Services, open_services
 from entail.bus.announce import publish_decision
 from entail.bus.port import Message
+from entail.bus.push import BadEnvelope, decode_push
 from entail.ending import fail_dead_letter
 from entail.masking import mask_case
 from entail.models import DecisionError, DecisionRecord, Job, utcnow
@@ -122,11 +121,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return refused
         svc: Services = request.app.state.services
         try:
-            _, data, attributes = await _unwrap(request)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
+            message = decode_push(await request.body())
+        except BadEnvelope as exc:
+            return _reply(400, "malformed-envelope", str(exc))
         try:
-            return await _handle(svc, settings, evaluations, data, attributes)
+            return await _handle(svc, settings, evaluations, message.data, message.attributes)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, message will be redelivered: %s", exc)
             return _reply(503, "transient-failure", "state store unavailable (logged)")
@@ -140,11 +139,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return refused
         svc: Services = request.app.state.services
         try:
-            message_id, data, attributes = await _unwrap(request)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            return _reply(400, "malformed-envelope", f"not a Pub/Sub push envelope: {exc!r}")
+            message = decode_push(await request.body())
+        except BadEnvelope as exc:
+            return _reply(400, "malformed-envelope", str(exc))
         try:
-            return await _handle_dead_letter(svc, Message(id=message_id, data=data, attributes=attributes))
+            return await _handle_dead_letter(svc, message)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
             log.warning("transient failure, dead letter will be redelivered: %s", exc)
             return _reply(503, "transient-failure", "state store unavailable (logged)")
@@ -164,18 +163,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return _reply(200, "swept", f"{failed} overdue decision(s) failed", failed=failed)
 
     return app
-
-
-async def _unwrap(request: Request) -> tuple[str, bytes, dict[str, str]]:
-    """Message id, data and attributes of a Pub/Sub push envelope."""
-    envelope = await request.json()
-    message = envelope["message"]
-    data = base64.b64decode(message["data"], validate=True)
-    attributes = message.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        raise TypeError("attributes must be an object")
-    message_id = message.get("messageId") or message.get("message_id") or ""
-    return str(message_id), data, {str(k): str(v) for k, v in attributes.items()}
 
 
 async def _handle_dead_letter(svc: Services, message: Message) -> JSONResponse:

@@ -4,7 +4,7 @@ Kept to one publish call and a close so that the Redis Streams adapter used
 locally and a Google Pub/Sub adapter in the cloud are interchangeable (the
 Pub/Sub one is ``PublisherClient.publish(topic_path, data, **attributes)`` and
 ``result()`` in an executor). Delivery to subscribers is not part of the port:
-Pub/Sub pushes to the services itself; locally :mod:`entail.bus.relay` does.
+Pub/Sub pushes to the services itself; locally :mod:`entail.relay` does.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         """Publish one message; returns its message id once the bus has stored it."""
+        ...
+
+    async def backlog(self, topic: str, subscription: str) -> int | None:
+        """Messages of ``topic`` not yet acknowledged by ``subscription``, or None
+        where the adapter cannot tell (Pub/Sub: Cloud Monitoring's
+        ``subscription/num_undelivered_messages`` is the figure there)."""
         ...
 
     async def close(self) -> None:

@@ -3,7 +3,7 @@
 Each entry has three fields: ``data`` (the raw bytes), ``attributes`` (a JSON
 object of strings) and ``publish_time`` (RFC 3339, UTC, milliseconds). The
 stream id is the message id. Subscribers are consumer groups, delivered by
-:mod:`entail.bus.relay`.
+:mod:`entail.relay`.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ class RedisStreamsBus(Bus):
             lambda pipe: pipe.xadd(stream_key(topic), fields, maxlen=self._max_len, approximate=True)
         )
         return _text(entry_id)
+
+    async def backlog(self, topic: str, subscription: str) -> int | None:
+        from .stream_queries import pending_lag  # it builds on this module
+
+        return await pending_lag(self._redis, topic, subscription)
 
     async def close(self) -> None:
         self._closed = True

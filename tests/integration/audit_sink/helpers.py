@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from entail.bus.relay import PUSH_SECRET_HEADER
+from entail.bus.push import PUSH_SECRET_HEADER
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.ports import free_port
 from entail.settings import Settings

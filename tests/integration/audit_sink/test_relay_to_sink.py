@@ -10,8 +10,9 @@ import redis.asyncio as aioredis
 
 from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import RedisStreamsBus
-from entail.bus.relay import AUDIT_SINK_SUBSCRIPTION, Relay, dead_letters, default_subscriptions, pending_lag
+from entail.bus.stream_queries import dead_letters, pending_lag
 from entail.models import DecisionRecord
+from entail.relay import AUDIT_SINK_SUBSCRIPTION, Relay, default_subscriptions
 from entail.settings import Settings
 
 from ..bus.receiver import eventually, running

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from entail.bus.relay import Relay
+from entail.relay import Relay
 
 T = TypeVar("T")
 HANG = -1  # plan answer: hold the request until ``Receiver.release`` is set, then answer 200

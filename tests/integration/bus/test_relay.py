@@ -19,19 +19,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from entail.bus.port import DECISIONS, REASONING_JOBS
+from entail.bus.push import PUSH_SECRET_HEADER
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
-from entail.bus.relay import (
+from entail.bus.stream_queries import attempts_key, dead_letter_key, dead_letters, pending_lag
+from entail.relay import (
     AUDIT_SINK_SUBSCRIPTION,
-    PUSH_SECRET_HEADER,
     REASONING_WORKER_SUBSCRIPTION,
     Relay,
     Subscription,
-    attempts_key,
     backoff_s,
-    dead_letter_key,
-    dead_letters,
     default_subscriptions,
-    pending_lag,
     serve,
 )
 from entail.settings import Settings
@@ -510,7 +507,7 @@ async def test_module_entry_point_relays_and_stops_on_sigterm(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "entail.bus.relay",
+        "entail.relay",
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -11,8 +11,9 @@ import redis.asyncio as aioredis
 
 from entail.bus.port import DECISIONS, REASONING_JOBS, Message
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
-from entail.bus.relay import Relay, Subscription, dead_letters, job_dead_letter_hook
+from entail.bus.stream_queries import dead_letters
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+from entail.relay import Relay, Subscription, job_dead_letter_hook
 from entail.settings import Settings
 from entail.state.decisions import DecisionStore
 

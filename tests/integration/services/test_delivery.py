@@ -154,7 +154,7 @@ def test_two_backends_two_workers(stack: LocalStack) -> None:
     stack.stack.spawn("backend2", "entail_backend", ENTAIL_BACKEND_PORT=str(port_b))
     stack.stack.spawn("worker2", "entail_worker", ENTAIL_WORKER_PORT=str(port_w))
     stack.stack.spawn(
-        "relay2", "entail.bus.relay", ENTAIL_WORKER_PUSH_URL=f"http://127.0.0.1:{port_w}/push/reasoning-jobs"
+        "relay2", "entail.relay", ENTAIL_WORKER_PUSH_URL=f"http://127.0.0.1:{port_w}/push/reasoning-jobs"
     )
     other = f"http://127.0.0.1:{port_b}"
     stack.stack.wait_ready(f"{other}/readyz", "backend2")

@@ -9,7 +9,6 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from entail.bus.port import REASONING_JOBS
-from entail.bus.relay import pending_lag
 
 from ..deps import ServicesDep
 from ..metrics import BUS_LAG, REGISTRY
@@ -53,12 +52,11 @@ async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Prometheus text format: requests, latency, decisions by status, bus lag
     (local mode only: with Pub/Sub the backlog is Cloud Monitoring's
     ``subscription/num_undelivered_messages``, which the alert policies watch)."""
-    if services.settings.bus != "redis":
-        return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
     try:
-        BUS_LAG.labels("reasoning-worker").set(
-            await pending_lag(services.redis, REASONING_JOBS, "reasoning-worker")
-        )
+        lag = await services.bus.backlog(REASONING_JOBS, "reasoning-worker")
     except Exception:  # metrics stay available while Redis is down
         BUS_LAG.labels("reasoning-worker").set(float("nan"))
+    else:
+        if lag is not None:  # None: Pub/Sub, whose backlog Cloud Monitoring has
+            BUS_LAG.labels("reasoning-worker").set(lag)
     return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)

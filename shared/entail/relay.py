@@ -1,11 +1,16 @@
 """The push relay: Pub/Sub push subscriptions on top of Redis Streams (``entail relay``).
 
+A local stand-in for Google Pub/Sub's push delivery, run as a process of its own
+(``python -m entail.relay``, started by ``entail up``). It sits beside the
+services, above the application layer: the wire format is :mod:`entail.bus.push`,
+the stream keys and queries :mod:`entail.bus.stream_queries`.
+
 Locally nothing pushes messages to the services the way Google Pub/Sub does in
 the cloud, so the relay does: one consumer group per :class:`Subscription`, and
 every message POSTed to the subscriber in the exact Pub/Sub push envelope, so the
 worker cannot tell the two apart. A subscription with ``format="cloudevent"``
 (a Cloud Function, such as the audit sink) gets instead the CloudEvent in binary
-mode that Eventarc delivers to a gen2 function triggered by a topic. The
+mode that functions-framework makes of a Pub/Sub push to a gen2 function. The
 delivery rules are Pub/Sub's:
 
 * acknowledged by an HTTP 102, 200, 201, 202 or 204 answer, nothing else;
@@ -21,12 +26,7 @@ delivery rules are Pub/Sub's:
   its messages pending, and any relay reclaims entries pending for longer than
   the ack deadline (``XAUTOCLAIM``) and delivers them again.
 
-Keys, next to the topic's stream ``entail:bus:{topic}`` (consumer group = the
-subscription name):
-
-* ``entail:bus:{topic}:{sub}:attempts`` — hash, message id -> deliveries so far,
-  so that a restarted relay continues counting towards ``max_attempts``;
-* ``entail:bus:{topic}:{sub}:dead-letter`` — stream of the messages given up on.
+Keys: see :mod:`entail.bus.stream_queries`.
 
 Several relays may serve the same subscriptions at once (each is one consumer of
 the groups); they share the work.
@@ -35,7 +35,6 @@ the groups); they share the work.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import heapq
 import json
@@ -48,7 +47,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -56,18 +55,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import StreamIdT
 
-from ..models import utcnow
-from ..settings import Settings
-from ..state.decisions import DecisionStore
-from ..state.durability import Durability
-from ..sweeper import run_sweeper
-from .port import DECISIONS, REASONING_JOBS, Bus, Message
-from .redis_streams import RedisStreamsBus, decode_entry, stream_key
+from .bus.port import DECISIONS, REASONING_JOBS, Bus, Message
+from .bus.push import PUSH_SECRET_HEADER, PUSH_SUCCESS_STATUSES, cloudevent_request, push_envelope
+from .bus.redis_streams import decode_entry, stream_key
+from .bus.stream_queries import attempts_key, dead_letter_key, read_entries
+from .models import utcnow
+from .settings import Settings
+from .state.decisions import DecisionStore
+from .sweeper import run_sweeper
 
 log = logging.getLogger("entail.relay")
-
-PUSH_SUCCESS_STATUSES = frozenset({102, 200, 201, 202, 204})
-"""The answers Pub/Sub takes as an acknowledgement of a push (any other is a nack)."""
 
 REASONING_WORKER_SUBSCRIPTION = "reasoning-worker"
 """The local subscription of the reasoning worker to ``reasoning-jobs`` (also the /metrics label)."""
@@ -75,10 +72,6 @@ REASONING_WORKER_SUBSCRIPTION = "reasoning-worker"
 AUDIT_SINK_SUBSCRIPTION = "audit-sink"
 """The local subscription of the audit sink function to ``decisions`` (CloudEvents)."""
 
-PUBSUB_CLOUDEVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
-"""The CloudEvent type Eventarc gives a Pub/Sub message delivered to a function."""
-
-PUSH_SECRET_HEADER = "X-Entail-Push-Secret"
 ERROR_BODY_CHARS = 500
 ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is away
 IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, are removed after this
@@ -105,66 +98,6 @@ class Subscription:
     on_dead_letter: DeadLetterHook | None = None
 
 
-def attempts_key(topic: str, subscription: str) -> str:
-    return f"{stream_key(topic)}:{subscription}:attempts"
-
-
-def dead_letter_key(topic: str, subscription: str) -> str:
-    return f"{stream_key(topic)}:{subscription}:dead-letter"
-
-
-def subscription_path(name: str) -> str:
-    return f"projects/local/subscriptions/{name}"
-
-
-def push_envelope(message: Message, subscription: str, attempt: int) -> dict[str, Any]:
-    """The body of a Pub/Sub push request, field for field (both spellings of the
-    ids and times, as Pub/Sub sends them)."""
-    return {
-        "message": {
-            "data": base64.b64encode(message.data).decode("ascii"),
-            "attributes": dict(message.attributes),
-            "messageId": message.id,
-            "message_id": message.id,
-            "publishTime": message.publish_time,
-            "publish_time": message.publish_time,
-        },
-        "subscription": subscription_path(subscription),
-        "deliveryAttempt": attempt,
-    }
-
-
-def topic_path(topic: str) -> str:
-    return f"projects/local/topics/{topic}"
-
-
-def cloudevent_request(message: Message, topic: str, subscription: str) -> tuple[dict[str, str], bytes]:
-    """Headers and body of the binary-mode CloudEvent Eventarc POSTs to a gen2
-    function for a Pub/Sub message: the ``ce-*`` attributes in headers, the
-    ``MessagePublishedData`` as the JSON body (no ``deliveryAttempt`` there)."""
-    publish_time = message.publish_time or utcnow()
-    headers = {
-        "ce-id": message.id,
-        "ce-source": f"//pubsub.googleapis.com/{topic_path(topic)}",
-        "ce-type": PUBSUB_CLOUDEVENT_TYPE,
-        "ce-specversion": "1.0",
-        "ce-time": publish_time,
-        "content-type": "application/json",
-    }
-    body = {
-        "message": {
-            "data": base64.b64encode(message.data).decode("ascii"),
-            "attributes": dict(message.attributes),
-            "messageId": message.id,
-            "message_id": message.id,
-            "publishTime": publish_time,
-            "publish_time": publish_time,
-        },
-        "subscription": subscription_path(subscription),
-    }
-    return headers, json.dumps(body, separators=(",", ":")).encode()
-
-
 def backoff_s(attempt: int, initial_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
     """The wait before delivery ``attempt + 1``: ``initial_ms`` doubling per attempt,
     capped at ``max_ms``, then uniformly between half and all of it, so that the
@@ -185,20 +118,6 @@ def _text(value: bytes | str) -> str:
 def _describe(message: Message) -> str:
     decision = message.attributes.get("decision_id")
     return f"{message.id} (decision {decision})" if decision else message.id
-
-
-def _read_entries(reply: Any) -> list[tuple[bytes | str, Any]]:
-    """The (id, fields) entries of an ``XREADGROUP`` reply, RESP2 (a list of
-    ``[stream, entries]``) or RESP3 (a map of stream to entries)."""
-    if not reply:
-        return []
-    per_stream = reply.values() if isinstance(reply, dict) else (item[1] for item in reply)
-    out: list[tuple[bytes | str, Any]] = []
-    for entries in per_stream:
-        if entries and isinstance(entries[0], list) and entries[0] and isinstance(entries[0][0], list):
-            entries = entries[0]  # RESP3 wraps the entries once more
-        out.extend((entry[0], entry[1]) for entry in entries)
-    return out
 
 
 def _without_password(url: str) -> str:
@@ -367,7 +286,7 @@ class _SubscriptionRunner:
                 await self._redis_error("read", exc)
                 continue
             now = time.monotonic()
-            for entry_id, fields in _read_entries(reply):
+            for entry_id, fields in read_entries(reply):
                 if fields is None:
                     continue
                 message = decode_entry(entry_id, fields)
@@ -694,62 +613,11 @@ class Relay:
                 group.create_task(runner.run(stop))
 
 
-async def dead_letters(
-    redis: aioredis.Redis, topic: str, sub: str, *, count: int | None = None
-) -> list[dict[str, Any]]:
-    """The dead letters of a subscription, oldest first: ``id`` (in the dead-letter
-    stream), ``original_id``, ``data`` (bytes), ``attributes`` (dict),
-    ``publish_time``, ``attempts`` (int), ``last_error``, ``dead_lettered_at``."""
-    out: list[dict[str, Any]] = []
-    for entry_id, fields in await redis.xrange(dead_letter_key(topic, sub), count=count) or []:
-        if entry_id is None or fields is None:
-            continue
-        raw = {_text(k): v for k, v in fields.items()}
-        message = decode_entry(raw.get("original_id", entry_id), fields)
-        out.append(
-            {
-                "id": _text(entry_id),
-                "original_id": message.id,
-                "data": message.data,
-                "attributes": message.attributes,
-                "publish_time": message.publish_time,
-                "subscription": _text(raw.get("subscription", sub)),
-                "attempts": int(raw.get("attempts", 0)),
-                "last_error": _text(raw.get("last_error", b"")),
-                "dead_lettered_at": _text(raw.get("dead_lettered_at", b"")),
-            }
-        )
-    return out
-
-
-async def pending_lag(redis: aioredis.Redis, topic: str, sub: str) -> int:
-    """Messages of ``topic`` not yet acknowledged by subscription ``sub``: never read
-    (the group's lag) plus read but not acked (its pending count). Before the relay
-    created the group, every message in the stream (the group starts at 0)."""
-    key = stream_key(topic)
-    try:
-        groups = await redis.xinfo_groups(key)
-    except ResponseError as exc:
-        if "no such key" in str(exc).lower():
-            return 0
-        raise
-    for info in groups:
-        if _text(info["name"]) != sub:
-            continue
-        lag = info.get("lag")
-        if lag is None:  # Redis cannot tell after deletions inside the range: estimate
-            read = info.get("entries-read")
-            length = int(await redis.xlen(key))
-            lag = max(0, length - int(read)) if read is not None else length
-        return int(lag) + int(info["pending"])
-    return int(await redis.xlen(key))
-
-
 def job_dead_letter_hook(decisions: DecisionStore, bus: Bus) -> DeadLetterHook:
     """The reasoning worker's dead-letter hook: the job's decision ends ``failed``
     with code ``delivery-failed`` and the last error (announced and published on
     ``decisions``; a no-op when it is final already)."""
-    from ..ending import fail_dead_letter
+    from .ending import fail_dead_letter
 
     async def hook(message: Message, attempts: int, error: str) -> None:
         await fail_dead_letter(decisions, bus, message, attempts, REASONING_WORKER_SUBSCRIPTION, error)
@@ -761,7 +629,8 @@ def default_subscriptions(
     settings: Settings, *, on_job_dead_letter: DeadLetterHook | None = None
 ) -> list[Subscription]:
     """The local push subscriptions, all in one place: the reasoning worker
-    (Pub/Sub push) and the audit sink function (CloudEvents, as Eventarc)."""
+    (Pub/Sub push) and the audit sink function (CloudEvents, as functions-framework
+    makes of a push)."""
     subscriptions = [
         Subscription(
             name=REASONING_WORKER_SUBSCRIPTION,
@@ -791,8 +660,12 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Connect, relay until SIGINT/SIGTERM (or ``stop``), close."""
-    from ..state.client import connect_clients
+    from .bootstrap import bootstrap
 
+    if settings.bus != "redis":
+        raise SystemExit(
+            "the relay delivers the local Redis Streams bus; with ENTAIL_BUS=pubsub, Pub/Sub pushes"
+        )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -802,10 +675,8 @@ async def serve(
             installed.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
             pass
-    clients = connect_clients(settings)
-    durability = Durability.from_settings(clients.primary, settings)
-    decisions = DecisionStore(clients.primary, settings.decision_ttl_s, durability=durability)
-    bus = RedisStreamsBus(clients.primary, settings.stream_max_len, durability=durability)
+    services = await bootstrap(settings)
+    decisions, bus = services.decisions, services.bus
     subs = (
         list(subscriptions)
         if subscriptions is not None
@@ -821,11 +692,11 @@ async def serve(
         async with asyncio.TaskGroup() as tasks:
             # the sweeper shares the relay's loop: each sweep is a few awaited Redis calls
             tasks.create_task(run_sweeper(decisions, bus, settings, stop))
-            await Relay(clients.primary, subs, settings).run(stop)
+            await Relay(services.redis, subs, settings).run(stop)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-        await clients.aclose()
+        await services.aclose()
     log.info("relay stopped")
 
 
