@@ -1,10 +1,13 @@
 """The audit sink: a Cloud Function (gen2) on topic ``decisions`` that stores
 every final decision in the audit store, once.
 
-Fed by a Pub/Sub push subscription on ``decisions`` (docs/decisions/0006):
-functions-framework turns each push into the CloudEvent
-``google.cloud.pubsub.topic.v1.messagePublished`` whose data is ``{"message": {"data": <base64>, "attributes", "messageId",
-"publishTime"}, "subscription"}``; locally ``entail relay`` delivers exactly that
+Fed by a Pub/Sub push subscription of its own on ``decisions``, with OIDC tokens
+and a dead-letter topic, not an Eventarc trigger
+(docs/decisions/0006-audit-sink-push-subscription.md): functions-framework turns
+each push envelope into the CloudEvent an Eventarc trigger would deliver,
+``google.cloud.pubsub.topic.v1.messagePublished``, whose data is
+``{"message": {"data": <base64>, "attributes", "messageId", "publishTime"},
+"subscription"}``; locally ``entail relay`` delivers exactly that CloudEvent
 (subscription ``audit-sink``). The message data is one
 :class:`entail.models.DecisionRecord` as JSON.
 
@@ -138,8 +141,8 @@ def check_sender() -> None:
     carries the push secret, as its pushes to the worker do, or it gets a 401 and
     no row is written — any other local process could otherwise forge an audit
     row for any tenant. In the cloud Pub/Sub's push subscription delivers with an
-    OIDC token, and the function accepts only its invoker (IAM). A direct call outside an HTTP request (tests) is code
-    in this process, not a sender."""
+    OIDC token, and the function accepts only its invoker (IAM). A direct call
+    outside an HTTP request (tests) is code in this process, not a sender."""
     if not flask.has_request_context() or _settings().push_auth != "secret":
         return
     presented = flask.request.headers.get(PUSH_SECRET_HEADER, "")
