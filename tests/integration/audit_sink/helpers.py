@@ -70,7 +70,7 @@ def event_data(data: bytes | str, message_id: str = "1") -> dict[str, Any]:
 
 
 def ce_headers(message_id: str = "1") -> dict[str, str]:
-    """Binary-mode CloudEvent headers as Eventarc sends them."""
+    """Binary-mode CloudEvent headers as a gen2 function gets them for a Pub/Sub push."""
     return {
         "ce-id": message_id,
         "ce-source": "//pubsub.googleapis.com/projects/local/topics/decisions",
