@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -56,7 +57,8 @@ def _event(store: DuckDBAuditStore, hold_id: str, tenant: str, action: str, acto
         "hold_events",
         [
             {
-                "event_id": "hev_" + secrets.token_hex(8),
+                # time-ordered ids: events of the same millisecond keep their order
+                "event_id": f"hev_{time.time_ns():016x}{secrets.token_hex(4)}",
                 "hold_id": hold_id,
                 "tenant": tenant,
                 "action": action,
@@ -164,7 +166,7 @@ def list_holds(store: DuckDBAuditStore, tenant: str, *, in_force_only: bool = Fa
 
 def events(store: DuckDBAuditStore, tenant: str) -> list[dict[str, Any]]:
     found = store.fetch(
-        "SELECT event_id, hold_id, action, actor, at, detail FROM hold_events WHERE tenant = ? ORDER BY at",
+        'SELECT event_id, hold_id, action, actor, "at", detail FROM hold_events WHERE tenant = ? ORDER BY "at", event_id',
         [tenant],
     )
     return [
