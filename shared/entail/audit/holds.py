@@ -166,7 +166,8 @@ def list_holds(store: DuckDBAuditStore, tenant: str, *, in_force_only: bool = Fa
 
 def events(store: DuckDBAuditStore, tenant: str) -> list[dict[str, Any]]:
     found = store.fetch(
-        'SELECT event_id, hold_id, action, actor, "at", detail FROM hold_events WHERE tenant = ? ORDER BY "at", event_id',
+        'SELECT event_id, hold_id, action, actor, "at", detail FROM hold_events WHERE tenant = ?'
+        ' ORDER BY "at", event_id',
         [tenant],
     )
     return [
