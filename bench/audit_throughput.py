@@ -46,7 +46,7 @@ from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import RedisStreamsBus
 from entail.bus.stream_queries import pending_lag
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
-from entail.ports import free_port
+from entail.net import free_port
 from entail.relay import AUDIT_SINK_SUBSCRIPTION, Relay, default_subscriptions
 from entail.settings import Settings
 from entail.state.embedded import EmbeddedRedis

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 from entail.up import Stack, example_case
 

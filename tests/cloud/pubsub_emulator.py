@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from entail.bus.pubsub import publisher_client, subscriber_client, topic_path
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 
 EMULATOR = Path(

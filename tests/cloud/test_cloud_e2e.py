@@ -37,7 +37,7 @@ from emulators.bigquery_emulator import BigQueryEmulator
 from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.auth import key_entry
 from entail.bus.port import DECISIONS, REASONING_JOBS
-from entail.ports import free_port
+from entail.net import free_port
 from entail.state.embedded import EmbeddedRedis
 
 from .pubsub_emulator import PubSubEmulator, require_emulator

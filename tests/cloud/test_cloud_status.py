@@ -21,7 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
 from entail.cloud_status import NO_CREDENTIALS, ServiceStatus, format_status, read_status, service_path
-from entail.ports import free_port
+from entail.net import free_port
 
 PROJECT, REGION = "entail-prod", "europe-west1"
 LATEST = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST

@@ -33,7 +33,7 @@ from google.auth import crypt, jwt
 from pydantic import ValidationError
 
 from entail.models import DecisionRecord, Job, RulesetRef, new_decision_id, utcnow
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 from entail.state.client import connect
 from entail.state.decisions import DecisionStore

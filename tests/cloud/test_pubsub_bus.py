@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from entail.bootstrap import bootstrap
 from entail.bus.port import DECISIONS, REASONING_JOBS
 from entail.bus.pubsub import BusTimeout, BusUnavailable, PubSubBus, emulator_host
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 
 from .pubsub_emulator import PubSubEmulator, require_emulator

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from entail.ports import free_port
+from entail.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".tools" / "bqemulator-venv"

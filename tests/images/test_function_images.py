@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from entail.ports import free_port
+from entail.net import free_port
 
 from .buildah import ROOT, SCRIPTS, build, inspect, listening_pids, run_image, wait_http
 from .conftest import Timings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entail.ports import free_port
+from entail.net import free_port
 from entail.state.embedded import EmbeddedRedis
 
 from .buildah import ROOT, build, inspect, listening_pids, run_image, wait_http

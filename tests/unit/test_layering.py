@@ -28,7 +28,6 @@ LAYERS: dict[str, int] = {
     "entail.settings": 1,
     "entail.record_json": 1,
     "entail.record_text": 1,
-    "entail.ports": 1,
     "entail.net": 1,
     "entail.examples": 1,
     # adapters and infrastructure

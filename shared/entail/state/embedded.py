@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import redis
 
-from ..ports import free_port
+from ..net import free_port
 
 LOG_NAME = "valkey.log"
 CONFIG_NAME = "valkey.conf"

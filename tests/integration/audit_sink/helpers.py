@@ -18,7 +18,7 @@ import duckdb
 
 from entail.bus.push import PUSH_SECRET_HEADER
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from entail.auth import key_entry
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 from entail.up import Stack
 

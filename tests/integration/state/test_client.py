@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from entail.ports import free_port
+from entail.net import free_port
 from entail.settings import Settings
 from entail.state import connect
 from entail.state.retry import DeadlineRetry

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from entail.ports import free_port
+from entail.net import free_port
 from entail.state import EmbeddedRedis
 from entail.state.embedded import PortInUseError
 
