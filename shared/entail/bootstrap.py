@@ -1,7 +1,10 @@
-"""The composition root: every entry point builds its adapters here.
+"""The composition root: the services and the relay build their adapters here.
 
 ``bootstrap(settings)`` connects nothing at import time; the backend, the worker,
 the relay and the tests call it from their lifespans and close what it returns.
+The functions need only an audit store and open it with
+:func:`entail.audit.factory.open_audit_store`, the same choice ``bootstrap`` makes
+(docs/architecture.md, "The services", lists every entry point).
 """
 
 from __future__ import annotations
