@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # the processes wait, at most worker_queue_max of them (then 503, redelivered)
     worker_processes: int = Field(default=3, ge=1)
     worker_queue_max: int = Field(default=256, ge=0)
+    # nice value of the evaluation processes: > 0 where they share cores with the
+    # routing processes on a dedicated machine; 0 where other work shares the machine
+    worker_niceness: int = Field(default=0, ge=0, le=19)
 
     # size caps on what a decision stores: answers over all its queries, and the
     # final record's JSON (facts included); past either it fails with

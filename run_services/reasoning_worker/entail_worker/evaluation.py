@@ -13,8 +13,8 @@ from taking every process: ``ENTAIL_WORKER_PROCESSES`` should exceed
 
 Each process compiles a ruleset once and keeps it (by source hash and limits);
 the worker sends the source with each job, from a small in-process cache.
-Evaluations run at a lower CPU priority than the processes that route requests
-(:mod:`.low_priority`).
+Evaluations can run at a lower CPU priority than the processes that route
+requests (``ENTAIL_WORKER_NICENESS``, :mod:`.low_priority`).
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class Evaluations:
                 limits.to_json(),
                 self.settings.limit_answers,
                 self.settings.record_max_bytes,
+                self.settings.worker_niceness,
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )

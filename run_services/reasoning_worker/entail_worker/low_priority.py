@@ -1,12 +1,14 @@
-"""The task the worker's evaluation processes run: the engine, at a lower CPU priority.
+"""The task the worker's evaluation processes run: the engine, with the record
+caps, optionally at a lower CPU priority.
 
-On a machine with as many cores as running evaluations, a tenant's slow cases
-would take every core from the processes that route requests (backend, relay,
-the worker's own event loop, Redis), and everybody's latency would grow with
-them. Evaluation processes lower their priority once (``nice``
-``EVALUATION_NICENESS``), so the routing processes always get the CPU when they
-need it and evaluations use what is left; evaluations compete with each other
-as equals. Imported by the pool processes: it keeps its imports to the engine.
+On a machine where the evaluations share cores with the processes that route
+requests (backend, relay, the worker's own event loop, Redis: ``make run`` on a
+small box), a tenant's slow cases can take the CPU those need, and everybody's
+latency grows with them. With ``ENTAIL_WORKER_NICENESS`` > 0 each evaluation
+process lowers its priority once, so the routing processes get the CPU first
+and evaluations compete with each other as equals. It is 0 by default: on a
+machine shared with other work (CI), niced evaluations starve behind it.
+Imported by the pool processes: it keeps its imports to the engine.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from typing import Any
 from entail.compute import tasks
 
 from .record_caps import answer_count, answers_error, record_bytes, record_size_error
-
-EVALUATION_NICENESS = 10
 
 _lowered = False
 
@@ -33,14 +33,15 @@ def evaluate(
     limits: dict[str, int],
     max_answers: int,
     max_record_bytes: int,
+    niceness: int = 0,
 ) -> dict[str, Any]:
-    """:func:`entail.compute.tasks.evaluate` in a process of lower priority, with the
-    record caps (:mod:`.record_caps`) checked here: answers over a cap never leave
-    this process (no pickling, no copies in the worker), only the named error."""
+    """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`.record_caps`)
+    checked here: answers over a cap never leave this process (no pickling, no
+    copies in the worker), only the named error."""
     global _lowered
-    if not _lowered:
+    if niceness > 0 and not _lowered:
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
-            os.nice(EVALUATION_NICENESS)
+            os.nice(niceness)
         _lowered = True
     out = tasks.evaluate(source, filename, facts, query, explain, limits)
     answers = out.get("answers")
