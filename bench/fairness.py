@@ -262,6 +262,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=4.0, help="seconds of the victim alone")
     parser.add_argument("--attack", type=float, default=12.0, help="seconds of the victim under attack")
     parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument(
+        "--niceness", type=int, default=0, help="ENTAIL_WORKER_NICENESS of the worker's evaluation processes"
+    )
     args = parser.parse_args()
     classes = [c for c in args.classes.split(",") if c]
     unknown = set(classes) - set(CLASSES)
@@ -273,7 +276,9 @@ def main() -> int:
     for name in classes:
         with (
             tempfile.TemporaryDirectory(prefix=f"entail-fair-{name}-") as tmp,
-            bench_stack(Path(tmp), extra_keys=KEYS) as stack,
+            bench_stack(
+                Path(tmp), extra_keys=KEYS, extra_env={"ENTAIL_WORKER_NICENESS": str(args.niceness)}
+            ) as stack,
         ):
             row = asyncio.run(run_class(name, stack.backend_url, args.idle, args.attack))
             row["rss"] = peak_rss_mb(stack)
@@ -298,7 +303,10 @@ def main() -> int:
             f"| {r['p99_ms']:.1f} ms (n={r['n']}) "
             f"| {'met' if r['ok'] else 'MISSED'} | {stats} | {rss} |"
         )
-    print(f"\nreproduce: .venv/bin/python bench/fairness.py --idle {args.idle:g} --attack {args.attack:g}")
+    print(
+        f"\nreproduce: .venv/bin/python bench/fairness.py --idle {args.idle:g} --attack {args.attack:g} "
+        f"--niceness {args.niceness}"
+    )
     return 0 if all(r["ok"] for r in rows) else 1
 
 
