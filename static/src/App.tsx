@@ -83,7 +83,8 @@ export function App({ baseUrl }: { baseUrl: string }) {
     setKey(newKey);
     // a deep link opened without a key (e.g. /decisions/<id> in a new tab) is where
     // the user was going: keep it, as for /signin?next=
-    const here = location.pathname + location.search;
+    // (the fragment too: a share link's draft is in it, and it stays in the browser)
+    const here = location.pathname + location.search + location.hash;
     const wanted = route.page === "signin" ? route.next : here;
     const next = wanted?.startsWith("/") && wanted !== "/" && !wanted.startsWith("//") && !wanted.startsWith("/signin") ? wanted : "/playground";
     navigate(next, true);

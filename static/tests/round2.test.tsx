@@ -201,3 +201,50 @@ describe("guidance", () => {
     expect(zeroAnswerHints('path("a", X)', { edge: [["a", "b"]] })).toEqual([]);
   });
 });
+
+import { decodeShare, encodeShare } from "../src/share";
+
+describe("share links", () => {
+  it("round-trip the draft through the fragment, unicode included", () => {
+    const draft = { source: 'p("é") :- q.\n% ü', facts: '{"q": [[]]}', queries: ["p(X)", ""] };
+    const hash = encodeShare(draft);
+    expect(hash).toMatch(/^#share=[A-Za-z0-9_-]+$/);
+    expect(decodeShare(hash)).toEqual(draft);
+  });
+
+  it("ignore a damaged or foreign fragment", () => {
+    expect(decodeShare("#share=!!")).toBeNull();
+    expect(decodeShare("#share=e30")).toBeNull();
+    expect(decodeShare("#main")).toBeNull();
+  });
+});
+
+import { groupChanges } from "../src/components/ImpactDiff";
+
+describe("impact that explains", () => {
+  const rule = (text: string, fact: string) => ({ fact, kind: "rule", rule: { line: 1, text }, body: [] });
+  const change = (id: string, before: string[], after: string[]) => ({
+    decision_id: id,
+    version: 1,
+    old_answers: [{ query: "d(A, D)", answers: before.map((atom) => ({ atom, bindings: {}, proof: rule("old :- x.", atom) })) }],
+    new_answers: [{ query: "d(A, D)", answers: after.map((atom) => ({ atom, bindings: {}, proof: rule("new :- y.", atom) })) }],
+    rules_differ: ["old :- x.", "new :- y."],
+  });
+
+  it("keeps only what was added and removed, groups equal changes and marks rules old or new", () => {
+    const groups = groupChanges([
+      change("a", ["d(1,ok)", "keep"], ["d(1,no)", "keep"]),
+      change("b", ["d(1,ok)", "keep"], ["d(1,no)", "keep"]),
+      change("c", ["x"], []),
+    ] as never);
+    expect(groups).toHaveLength(2);
+    expect(groups[0].decisions.map((d) => d.id)).toEqual(["a", "b"]);
+    expect(groups[0].added).toEqual(["d(1,no)"]);
+    expect(groups[0].removed).toEqual(["d(1,ok)"]);
+    expect(groups[0].rules).toEqual([
+      { text: "old :- x.", side: "old" },
+      { text: "new :- y.", side: "new" },
+    ]);
+    expect(groups[1].added).toEqual([]);
+  });
+});

@@ -52,7 +52,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     executable = chromium_executable()
     args = {**browser_type_launch_args, "args": CHROMIUM_ARGS, "headless": True}
     if executable is None and not BROWSER_RECORD.exists():
-        pytest.fail("no Chromium found: run scripts/ensure_browser.sh (make test does) or set ENTAIL_CHROMIUM")
+        pytest.fail(
+            "no Chromium found: run scripts/ensure_browser.sh (make test does) or set ENTAIL_CHROMIUM"
+        )
     if executable is not None:
         if not Path(executable).exists():
             pytest.fail(f"{executable} is missing: run scripts/ensure_browser.sh (make test does)")

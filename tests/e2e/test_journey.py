@@ -143,15 +143,20 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     ).to_be_visible()
     screenshot(page, "rulesets")
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Impact").click()
-    page.get_by_label("Ruleset", exact=True).fill("journey")
-    page.get_by_label("Candidate version", exact=True).fill("prod")
+    # "Impact of v2 vs prod" on the version's row fills in the impact form
+    page.get_by_role("link", name="Impact of v2 vs prod").click()
+    expect(page.get_by_label("Ruleset", exact=True)).to_have_value("journey")
+    expect(page.get_by_label("Candidate version", exact=True)).to_have_value("2")
     start = (datetime.now(UTC) - timedelta(hours=1)).astimezone()
     page.get_by_label("From", exact=True).fill(start.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Compute impact").click()
     impact = page.get_by_role("region", name="Impact")
     expect(impact).to_contain_text("1 changed")
     expect(impact).to_contain_text('decision("ann",declined)')
+    # only the difference, grouped: what was removed and what was added
+    group = impact.get_by_role("region", name="Change 1: 1 decision")
+    expect(group.locator(".diff-removed")).to_contain_text('decision("ann",approved)')
+    expect(group.locator(".diff-added")).to_contain_text('decision("ann",declined)')
     screenshot(page, "impact")
 
     assert console.unexpected() == []

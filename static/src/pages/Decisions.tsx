@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { type ApiClient, ApiError } from "../api/client";
 import type { AuditPage, Decision, ImpactResult, ReplayResult } from "../api/types";
 import { AnswersView } from "../components/Answers";
+import { ImpactGroups } from "../components/ImpactDiff";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
 import { useSession } from "../context";
 import { formatFacts } from "../editor/facts";
@@ -323,9 +324,11 @@ export function ReplayView({ replay }: { replay: ReplayResult }) {
 
 export function Impact() {
   const { api } = useSession();
+  // ?ruleset=&version= (the "Impact vs prod" link of a version row) fill the form
+  const params = new URLSearchParams(location.search);
   const [form, setForm] = useState(() => ({
-    ruleset: "loan",
-    version: "latest",
+    ruleset: params.get("ruleset") ?? "loan",
+    version: params.get("version") ?? "latest",
     start: toLocalInput(Date.now() - 7 * 24 * HOUR),
     end: toLocalInput(Date.now() + 60_000),
     limit: 1000,
@@ -419,9 +422,20 @@ export function Impact() {
               ))}
             </ul>
           )}
+          {result.changes.some((c) => c.version === result.candidate.version) && (
+            <p class="alert alert-rate" role="status" data-testid="same-version">
+              Some of these decisions were made with version {result.candidate.version} itself: comparing a version with
+              itself shows no change for them. Pick another candidate version.
+            </p>
+          )}
           {result.changes.length === 0 ? (
             <Empty>No decision would change.</Empty>
           ) : (
+            <ImpactGroups result={result} />
+          )}
+          {result.changes.length > 0 && (
+            <details>
+            <summary>Every changed decision, answer by answer</summary>
             <div class="table-scroll">
               <table>
                 <thead>
@@ -455,6 +469,7 @@ export function Impact() {
                 </tbody>
               </table>
             </div>
+            </details>
           )}
         </section>
       )}

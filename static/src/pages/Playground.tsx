@@ -14,6 +14,18 @@ import { checkFacts } from "../editor/facts";
 import { queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
 import { loadDraft, saveDraft } from "../session";
+import { decodeShare, encodeShare } from "../share";
+
+/** A share link's draft is taken once, into the tab's drafts, and the fragment dropped. */
+function takeShared(): void {
+  const shared = decodeShare(location.hash);
+  if (!shared) return;
+  saveDraft("source", shared.source);
+  saveDraft("facts", shared.facts);
+  saveDraft("queries", shared.queries);
+  saveDraft("origin", null);
+  history.replaceState(null, "", location.pathname + location.search);
+}
 
 /** A draft run that takes longer than this is cancelled by the client. */
 export const RUN_TIMEOUT_MS = 30_000;
@@ -31,6 +43,8 @@ export function runKey(source: string, facts: string, queries: string[]): string
 
 export function Playground() {
   const { api, identity } = useSession();
+  useState(takeShared); // before the drafts are read below
+  const [shareLink, setShareLink] = useState<string | null>(null);
   const [source, setSource] = useState(() => loadDraft("source", EXAMPLES[0].source));
   const [factsText, setFactsText] = useState(() => loadDraft("facts", EXAMPLES[0].facts));
   const [queries, setQueries] = useState<string[]>(() => loadDraft("queries", EXAMPLES[0].queries));
@@ -221,6 +235,16 @@ export function Playground() {
     <main id="main" class="playground">
       <div class="page-head">
         <h1>Playground</h1>
+        <button
+          type="button"
+          onClick={() => {
+            const link = `${location.origin}/playground${encodeShare({ source, facts: factsText, queries })}`;
+            setShareLink(link);
+            navigator.clipboard?.writeText(link).catch(() => undefined);
+          }}
+        >
+          Share link
+        </button>
         <label class="inline">
           Example{" "}
           <select onChange={(e) => chooseExample((e.target as HTMLSelectElement).value)} value="">
@@ -235,6 +259,15 @@ export function Playground() {
           </select>
         </label>
       </div>
+      {shareLink && (
+        <p class="alert alert-ok" role="status">
+          <label>
+            Share link (copied; the program, facts and queries are in the part after #, which is never sent to a
+            server):{" "}
+            <input readOnly value={shareLink} data-testid="share-link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
+          </label>
+        </p>
+      )}
       {pendingExample && (
         <div class="alert alert-rate" role="alertdialog" aria-labelledby="replace-q" data-testid="confirm-example">
           <p id="replace-q">

@@ -163,7 +163,8 @@ export function RulesetPage({ name }: { name: string }) {
                     <td>
                       <button type="button" aria-pressed={v.version === current} onClick={() => setShown(v.version)}>
                         View v{v.version}
-                      </button>
+                      </button>{" "}
+                      <a href={`/impact?ruleset=${encodeURIComponent(name)}&version=${v.version}`}>Impact of v{v.version} vs prod</a>
                     </td>
                   </tr>
                 ))}
