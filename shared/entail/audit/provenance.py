@@ -91,16 +91,19 @@ def _walk_proof(node: Any, rules: set[int], facts: set[str]) -> None:
             continue
         kind = n.get("kind")
         if kind == "rule":
-            rule = n.get("rule") or {}
-            if isinstance(rule.get("index"), int):
+            rule = n.get("rule")
+            if isinstance(rule, dict) and isinstance(rule.get("index"), int):
                 rules.add(rule["index"])
         elif kind in ("input", "ruleset_fact") and isinstance(n.get("fact"), str):
             facts.add(fact_hash(n["fact"]))
-        for child in n.get("body") or ():
-            stack.append(child)
-        for element in n.get("elements") or ():
-            if isinstance(element, dict):
-                for f in element.get("facts") or ():
+        body = n.get("body")
+        if isinstance(body, list):
+            stack.extend(body)
+        elements = n.get("elements")
+        for element in elements if isinstance(elements, list) else ():
+            facts_of = element.get("facts") if isinstance(element, dict) else None
+            if isinstance(facts_of, list):
+                for f in facts_of:
                     # an aggregate's condition facts are atoms (text) or fact nodes
                     if isinstance(f, str):
                         facts.add(fact_hash(f))
@@ -109,15 +112,16 @@ def _walk_proof(node: Any, rules: set[int], facts: set[str]) -> None:
 
 
 def _constants(term: Any, out: set[str]) -> None:
-    if isinstance(term, dict):
-        if isinstance(term.get("const"), str):
-            out.add(term["const"])
-        for v in term.values():
-            if isinstance(v, list | dict):
-                _constants(v, out)
-    elif isinstance(term, list):
-        for v in term:
-            _constants(v, out)
+    """Every ``{"const": name}`` inside a typed JSON term (iteratively: any depth)."""
+    stack = [term]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, dict):
+            if isinstance(t.get("const"), str):
+                out.add(t["const"])
+            stack.extend(v for v in t.values() if isinstance(v, list | dict))
+        elif isinstance(t, list):
+            stack.extend(t)
 
 
 def of_answers(answers: list[dict[str, Any]] | None, *, explain: bool) -> Provenance:
@@ -128,8 +132,12 @@ def of_answers(answers: list[dict[str, Any]] | None, *, explain: bool) -> Proven
     facts: set[str] = set()
     codes: set[str] = set()
     proved = False
+    # rows arrive from a topic: tolerate any shape, derive what is there
     for query in answers:
-        for answer in query.get("answers") or ():
+        found = query.get("answers") if isinstance(query, dict) else None
+        for answer in found if isinstance(found, list) else ():
+            if not isinstance(answer, dict):
+                continue
             _constants(answer.get("args"), codes)
             proof = answer.get("proof")
             if proof is not None:

@@ -49,7 +49,7 @@ def test_tables_are_created_from_the_one_schema(store: BigQueryAuditStore) -> No
     assert decisions.time_partitioning.type_ == "DAY"
     assert decisions.time_partitioning.field == "completed_at"
     assert decisions.time_partitioning.expiration_ms == RETENTION_DAYS * 86_400_000
-    assert decisions.clustering_fields == ["tenant", "ruleset_name"]
+    assert decisions.clustering_fields == ["tenant", "ruleset_name", "ruleset_version", "rule_ids"]
     rulesets = store.client.get_table(store.table_id("rulesets"), retry=None)
     assert rulesets.time_partitioning is None  # never expires
     assert rulesets.clustering_fields == ["tenant", "name"]

@@ -173,3 +173,18 @@ def test_the_trail_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 2 and "no audit store" in err
     code, _, err = run("audit", "verify", *p, "--tenant", "acme", "--day", "2026-13-40")
     assert code == 2 and "invalid day" in err
+
+
+def test_provenance_tolerates_any_answers_shape() -> None:
+    """Rows come from a topic: odd shapes give what can be derived, never an error."""
+    odd = [
+        {
+            "query": "p(X)",
+            "answers": [{"atom": "p(1)", "args": [1], "proof": {"kind": "rule", "rule": "text"}}],
+        },
+        {"query": "q", "answers": "not a list"},
+        "not a dict",
+        {"answers": [None, {"args": [[{"const": "deep"}]] * 3, "proof": {"kind": "rule", "body": "x"}}]},
+    ]
+    p = of_answers(odd, explain=True)  # type: ignore[arg-type]
+    assert (p.rule_ids, p.fact_hashes, p.reason_codes) == (" ", " ", " deep ")
