@@ -248,3 +248,16 @@ describe("impact that explains", () => {
     expect(groups[1].added).toEqual([]);
   });
 });
+
+import { EXAMPLES } from "../src/examples";
+
+describe("the example gallery", () => {
+  it("has at least 8 examples whose facts check and whose queries all name defined predicates", () => {
+    expect(EXAMPLES.length).toBeGreaterThanOrEqual(8);
+    for (const e of EXAMPLES) {
+      const facts = checkFacts(e.facts);
+      expect(facts.problems, e.id).toEqual([]);
+      expect(queryWarnings(e.queries, e.source, Object.keys(facts.facts ?? {})), e.id).toEqual([]);
+    }
+  });
+});

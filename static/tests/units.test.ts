@@ -130,7 +130,7 @@ describe("time inputs", () => {
 
 describe("examples", () => {
   it("bundles the package's loan and reachability programs with valid facts", () => {
-    expect(EXAMPLES.map((e) => e.id)).toEqual(["loan", "reachability"]);
+    expect(EXAMPLES.map((e) => e.id)).toEqual(["loan", "reachability", "access", "expenses", "fraud", "orgchart", "bom", "scheduling"]);
     expect(EXAMPLES[0].source).toContain("decision(A, approved)");
     expect(JSON.parse(EXAMPLES[0].facts).applicant).toEqual([["ann"]]);
     expect(EXAMPLES[1].source).toContain("link(hub, a).");

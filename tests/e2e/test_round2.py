@@ -147,6 +147,12 @@ def test_axe_clean_deep_links_focus_and_ctrl_enter(
     expect(confirm).to_contain_text("Reachability")
     page.get_by_role("button", name="Keep mine").click()
     expect(page.get_by_test_id("program-editor")).to_contain_text("q(X) :- p(X).")
+    # the gallery: the bill of materials, replaced on confirmation, runs as its tests say
+    page.get_by_label("Example").select_option("bom")
+    page.get_by_role("button", name="Replace").click()
+    expect(page.get_by_test_id("diagnostics")).to_contain_text("No problems.")
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_role("region", name="Answers to short(A, P)")).to_contain_text('short("wheel","spoke")')
 
     # the decisions list and the impact page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
