@@ -19,6 +19,8 @@ requests (``ENTAIL_WORKER_NICENESS``, :mod:`.low_priority`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from typing import Any
@@ -29,6 +31,7 @@ from entail.compute.pool import (
     ComputePool,
     PoolBusy,
     PoolClosed,
+    PoolError,
     TaskCrashed,
     TaskError,
     TaskKilled,
@@ -70,11 +73,24 @@ class Evaluations:
             memory_mb=settings.compute_memory_mb,
         )
         self._sources: OrderedDict[str, str] = OrderedDict()
+        self._warming: asyncio.Task[None] | None = None
 
     def start_in_background(self) -> None:
+        """Start the processes, and have each import the task module, without
+        holding up the service's start (call from the event loop)."""
         self.pool.start_in_background()
+        self._warming = asyncio.get_running_loop().create_task(self._warm())
+
+    async def _warm(self) -> None:
+        # one no-op task per process at once: the pool gives each to an idle process
+        with contextlib.suppress(PoolError):
+            await asyncio.gather(
+                *(self.pool.run(low_priority.warm, budget_ms=60_000) for _ in range(self.pool.size))
+            )
 
     def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
         self.pool.close()
 
     async def _source(self, svc: Services, digest: str) -> str:
