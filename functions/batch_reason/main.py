@@ -43,19 +43,11 @@ from entail.batch import (
     parse_batch_request,
     run_batch_request,
 )
+from entail.problems import MEDIA_TYPE, encode_problem, problem_body, title_of
 from entail.settings import Settings
 
-PROBLEM_TYPE_BASE = "https://entail.dev/problems/"
-TITLES = {
-    400: "Bad request",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Scanned bytes over the limit",
-    415: "Unsupported media type",
-    422: "Invalid request",
-    500: "Internal error",
-    502: "BigQuery error",
-}
+# titles where this function means more than the status's usual one
+TITLES = {413: "Scanned bytes over the limit", 502: "BigQuery error"}
 MAX_BODY_BYTES = 1_000_000
 
 log = logging.getLogger("entail.batch_reason")
@@ -113,14 +105,8 @@ def reset() -> None:
 
 
 def problem(status: int, slug: str, detail: str, **extra: Any) -> Response:
-    body = {
-        "type": PROBLEM_TYPE_BASE + slug,
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    body = problem_body(status, slug, detail, title=TITLES.get(status, title_of(status)), **extra)
+    return Response(encode_problem(body), status=status, mimetype=MEDIA_TYPE)
 
 
 @functions_framework.http

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "entail.record_json": 1,
     "entail.record_text": 1,
     "entail.net": 1,
+    "entail.problems": 1,
     "entail.examples": 1,
     # adapters and infrastructure
     "entail.state": 2,

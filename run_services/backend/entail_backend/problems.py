@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,8 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-PROBLEM_TYPE_BASE = "https://entail.dev/problems/"
-MEDIA_TYPE = "application/problem+json"
+from entail.problems import MEDIA_TYPE, TITLES, encode_problem, problem_body
+
+__all__ = ["MEDIA_TYPE", "Problem", "ProblemResponse", "install", "not_found", "problem_response"]
 
 
 class Problem(Exception):
@@ -33,26 +33,16 @@ class Problem(Exception):
         self.extra = extra
 
     def body(self, instance: str) -> dict[str, Any]:
-        return {
-            "type": PROBLEM_TYPE_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "instance": instance,
-            **self.extra,
-        }
+        return problem_body(
+            self.status, self.slug, self.detail, title=self.title, instance=instance, **self.extra
+        )
 
 
 class ProblemResponse(JSONResponse):
-    """JSON that survives the text it quotes: a problem may echo a client's string
-    holding a lone surrogate, which UTF-8 cannot encode; then every non-ASCII
-    character is written as its escape (the same JSON, still valid)."""
+    """A problem as a response, written by :func:`entail.problems.encode_problem`."""
 
     def render(self, content: Any) -> bytes:
-        try:
-            return super().render(content)
-        except UnicodeEncodeError:
-            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+        return encode_problem(content)
 
 
 def problem_response(problem: Problem, instance: str) -> JSONResponse:
@@ -63,20 +53,6 @@ def problem_response(problem: Problem, instance: str) -> JSONResponse:
 
 def not_found(what: str) -> Problem:
     return Problem(404, "not-found", "Not found", f"{what} does not exist")
-
-
-_TITLES = {
-    400: ("bad-request", "Bad request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    413: ("payload-too-large", "Payload too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
-    422: ("invalid-request", "Invalid request"),
-    429: ("rate-limited", "Too many requests"),
-    503: ("unavailable", "Service unavailable"),
-}
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -102,7 +78,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug, title = _TITLES.get(exc.status_code, ("error", "Error"))
+        slug, title = TITLES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +33,7 @@ from entail.bus.push import BadEnvelope, decode_push
 from entail.ending import fail_dead_letter
 from entail.masking import mask_case
 from entail.models import DecisionError, DecisionRecord, Job, utcnow
+from entail.problems import MEDIA_TYPE, encode_problem, problem_body
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 from entail.sweeper import sweep_once
@@ -56,13 +57,13 @@ EVAL_SECONDS = Histogram(
 
 def _reply(
     status: int, outcome: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
+) -> Response:
     JOBS.labels(outcome).inc()
-    media = "application/json" if status < 400 else "application/problem+json"
+    if status >= 400:  # Pub/Sub only reads the status; a person reading the log gets a problem
+        problem = problem_body(status, outcome, detail, title=outcome, outcome=outcome, **extra)
+        return Response(encode_problem(problem), status_code=status, media_type=MEDIA_TYPE, headers=headers)
     body: dict[str, Any] = {"outcome": outcome, "detail": detail, **extra}
-    if status >= 400:
-        body = {"type": f"https://entail.dev/problems/{outcome}", "title": outcome, "status": status, **body}
-    return JSONResponse(body, status_code=status, media_type=media, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> Response:
         try:
             await request.app.state.services.redis.ping()
         except Exception as exc:
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
-    async def authenticate(request: Request) -> JSONResponse | None:
+    async def authenticate(request: Request) -> Response | None:
         """None when the caller may push (or sweep), else the refusal to answer."""
         try:
             denied = await authenticator.check(request.headers)
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return None
 
     @app.post("/push/reasoning-jobs")
-    async def push(request: Request) -> JSONResponse:
+    async def push(request: Request) -> Response:
         if (refused := await authenticate(request)) is not None:
             return refused
         svc: Services = request.app.state.services
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return _reply(503, "transient-failure", "state store unavailable (logged)")
 
     @app.post("/push/dead-letters")
-    async def push_dead_letter(request: Request) -> JSONResponse:
+    async def push_dead_letter(request: Request) -> Response:
         """The cloud's dead-letter path: Pub/Sub pushes each job it gave up on (topic
         ``reasoning-jobs-dead-letter``); its decision ends ``failed`` with code
         ``delivery-failed``. A no-op for a decision that ended or never existed."""
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return _reply(503, "transient-failure", "state store unavailable (logged)")
 
     @app.post("/sweep")
-    async def sweep(request: Request) -> JSONResponse:
+    async def sweep(request: Request) -> Response:
         """Fail the decisions open past ``ENTAIL_DECISION_DEADLINE_S`` (Cloud Scheduler
         calls this every minute in the cloud, with the push service account's token)."""
         if (refused := await authenticate(request)) is not None:
@@ -165,7 +166,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     return app
 
 
-async def _handle_dead_letter(svc: Services, message: Message) -> JSONResponse:
+async def _handle_dead_letter(svc: Services, message: Message) -> Response:
     attempts = int(message.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount") or 0)
     source = message.attributes.get("CloudPubSubDeadLetterSourceSubscription") or "reasoning-jobs"
     failed = await fail_dead_letter(svc.decisions, svc.bus, message, attempts, source, None)
@@ -178,7 +179,7 @@ async def _handle_dead_letter(svc: Services, message: Message) -> JSONResponse:
 
 async def _handle(
     svc: Services, settings: Settings, evaluations: Evaluations, data: bytes, attributes: dict[str, str]
-) -> JSONResponse:
+) -> Response:
     try:
         job = Job.model_validate_json(data)
     except ValidationError as exc:
@@ -304,7 +305,7 @@ def _error_json(exc: reasoning.EntailError) -> dict[str, Any]:
     }
 
 
-async def _poison(svc: Services, attributes: dict[str, str], exc: ValidationError) -> JSONResponse:
+async def _poison(svc: Services, attributes: dict[str, str], exc: ValidationError) -> Response:
     """A job that can never be evaluated: record a failed decision if we know
     whose it is, and acknowledge so it is not redelivered forever."""
     decision_id, tenant = attributes.get("decision_id"), attributes.get("tenant")

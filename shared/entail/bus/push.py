@@ -92,7 +92,7 @@ class PushMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    data: str = ""
+    data: str  # a push without data is not a message of ours
     attributes: dict[str, str] = Field(default_factory=dict)
     messageId: str | None = None  # noqa: N815 - Pub/Sub's spelling
     message_id: str | None = None
