@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     limit_wall_time_ms: int = 10_000
     limit_input_facts: int = 100_000
     limit_program_bytes: int = 1_000_000
+    # compiling a ruleset (parse, analysis, planning, code generation; limit-compile-time)
+    # and the literals of one rule's body (limit-rule-body): a hostile program is
+    # refused quickly instead of occupying a process
+    limit_compile_time_ms: int = Field(default=10_000, ge=1)
+    limit_rule_body_literals: int = Field(default=10_000, ge=1)
 
     # state lifetimes
     decision_ttl_s: int = 7 * 24 * 3600

@@ -65,6 +65,8 @@ def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
         wall_time_ms=s.limit_wall_time_ms,
         input_facts=s.limit_input_facts,
         program_bytes=s.limit_program_bytes,
+        compile_time_ms=s.limit_compile_time_ms,
+        rule_body_literals=s.limit_rule_body_literals,
     )
     try:
         return reasoning.Limits.from_mapping(requested).capped_by(cap).to_json()
