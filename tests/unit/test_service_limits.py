@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from entail_backend.routes.decisions import _limits
 
 from entail import reasoning
@@ -32,9 +33,6 @@ def test_a_request_cannot_raise_a_compile_cap() -> None:
 def test_the_capped_rule_body_is_enforced_by_the_engine() -> None:
     body = ", ".join(f"a{i}(X)" for i in range(60))
     limits = reasoning.Limits.from_mapping(caps(limit_rule_body_literals=56))
-    try:
+    with pytest.raises(reasoning.EntailError) as refused:
         reasoning.compile(f"p(X) :- {body}.", limits=limits)
-    except reasoning.EntailError as exc:
-        assert exc.code == "limit-rule-body"
-    else:
-        raise AssertionError("a 60-literal body passed a cap of 56")
+    assert refused.value.code == "limit-rule-body"
