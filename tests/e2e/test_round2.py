@@ -152,16 +152,31 @@ def test_axe_clean_deep_links_focus_and_ctrl_enter(
     page.get_by_role("button", name="Replace").click()
     expect(page.get_by_test_id("diagnostics")).to_contain_text("No problems.")
     page.get_by_role("button", name="Run").click()
-    expect(page.get_by_role("region", name="Answers to short(A, P)")).to_contain_text('short("wheel","spoke")')
+    expect(page.get_by_role("region", name="Answers to short(A, P)")).to_contain_text(
+        'short("wheel","spoke")'
+    )
 
     # the decisions list and the impact page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
+    expect(page.get_by_test_id("audit-table")).to_be_visible()
+    # find a decision by its id
+    page.get_by_label("Decision id").fill(decision_id)
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(page.get_by_role("heading", name=f"Decision {decision_id}")).to_be_visible()
+    page.go_back()
     expect(page.get_by_test_id("audit-table")).to_be_visible()
     violations += axe_violations(page, "decisions")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Impact").click()
     expect(page.get_by_role("heading", name="Impact of a version")).to_be_visible()
     violations += axe_violations(page, "impact")
 
+    page.goto(f"{stack.url}/decisions/{decision_id}")
+    # the decision's case opens in the playground with its ruleset version's source
+    page.get_by_role("button", name="Open this case in the playground").click()
+    expect(page.get_by_test_id("editing-origin")).to_contain_text("loan v")
+    expect(page.get_by_label("Query 1", exact=True)).to_have_value("decision(A, D)")
+    expect(page.get_by_test_id("facts-editor")).to_contain_text('"zed"')
+    expect(page.get_by_label("Ruleset name", exact=True)).to_have_value("loan")  # explicit: editing loan
     assert violations == [], "\n".join(violations)
     assert [e for e in console.errors if "Unknown highlighting tag" in e] == []
     assert console.unexpected() == []

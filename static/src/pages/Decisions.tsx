@@ -9,6 +9,8 @@ import { ImpactGroups } from "../components/ImpactDiff";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
 import { useSession } from "../context";
 import { formatFacts } from "../editor/facts";
+import { navigate } from "../router";
+import { saveDraft } from "../session";
 import { formatTime, useLoad } from "./Rulesets";
 
 const HOUR = 3600_000;
@@ -102,6 +104,22 @@ export function Decisions() {
       <form
         class="filters"
         role="search"
+        aria-label="Find a decision by id"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const id = new FormData(e.target as HTMLFormElement).get("decision-id")?.toString().trim();
+          if (id) navigate(`/decisions/${encodeURIComponent(id)}`);
+        }}
+      >
+        <label>
+          Decision id <input name="decision-id" placeholder="dec_…" spellcheck={false} />
+        </label>
+        <button type="submit">Open</button>
+      </form>
+      <form
+        class="filters"
+        role="search"
+        aria-label="Search the audit trail"
         onSubmit={(e) => {
           e.preventDefault();
           setPages([]);
@@ -216,6 +234,23 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
   }
 
   const d = audited.data ?? live;
+  const [opening, setOpening] = useState<unknown>(null);
+
+  /** This decision's case (facts and queries) with its ruleset version's source, as a playground draft. */
+  async function openInPlayground(decision: Decision) {
+    setOpening(null);
+    try {
+      const version = await api.version(decision.ruleset?.name ?? "", decision.ruleset?.version ?? 0);
+      saveDraft("source", version.source ?? "");
+      saveDraft("facts", formatFacts(decision.facts ?? {}));
+      saveDraft("queries", decision.query ?? []);
+      saveDraft("name", version.name);
+      saveDraft("origin", `${version.name} v${version.version}`);
+      navigate("/playground");
+    } catch (e) {
+      setOpening(e);
+    }
+  }
   return (
     <main id="main">
       <p>
@@ -251,6 +286,13 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
               <code>{d.result_hash ?? "—"}</code>
             </dd>
           </dl>
+          <p>
+            <button type="button" onClick={() => openInPlayground(d)} disabled={!d.ruleset}>
+              Open this case in the playground
+            </button>{" "}
+            <a href={`/rulesets/${encodeURIComponent(d.ruleset?.name ?? "")}`}>Ruleset source and versions</a>
+          </p>
+          {opening !== null && <ErrorView error={opening} />}
           {d.error && (
             <div class="alert alert-error" role="alert">
               <strong>{d.error.code}</strong>: {d.error.message}
