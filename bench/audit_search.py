@@ -50,7 +50,7 @@ SELECT
   md5('r' || i::VARCHAR) || md5('s' || i::VARCHAR)           AS result_hash,
   NULL                                                       AS error,
   '{"rules":81}'                                             AS stats,
-  'entail-0.1.0'                                             AS engine_version,
+  'entail-reasoning/1'                                       AS engine_version,
   'worker-1'                                                 AS worker,
   false                                                      AS cached,
   ts - INTERVAL 5 MILLISECOND                                AS submitted_at,
