@@ -38,10 +38,10 @@ class Dialect(ABC):
         """The unescaped value of a JSON string literal (clingo's string escapes are JSON's)."""
         ...
 
-    @abstractmethod
     def char(self, code: int) -> str:
-        """A one-character string expression for a code point."""
-        ...
+        """A one-character string for a code point (``CHR`` in both dialects; bqemulator
+        mistranslates ``CODE_POINTS_TO_STRING([9])`` next to an ``UNNEST`` of structs)."""
+        return f"CHR({code})"
 
     def clingo_string(self, expr: str) -> str:
         """The value of a clingo string literal (``"a\\"b"``).
@@ -108,9 +108,6 @@ class DuckDB(Dialect):
     def json_string(self, expr: str) -> str:
         return f"json_extract_string({expr}, '$')"
 
-    def char(self, code: int) -> str:
-        return f"chr({code})"
-
     def int_literal_test(self, expr: str) -> str:
         return f"regexp_full_match({expr}, '-?[0-9]+')"
 
@@ -150,9 +147,6 @@ class BigQuery(Dialect):
 
     def json_string(self, expr: str) -> str:
         return f"JSON_VALUE({expr})"
-
-    def char(self, code: int) -> str:
-        return f"CODE_POINTS_TO_STRING([{code}])"
 
     def int_literal_test(self, expr: str) -> str:
         return f"REGEXP_CONTAINS({expr}, r'^-?[0-9]+$')"
