@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     # tenant may have queued or running (429 past it; a batch must fit whole), and
     # evaluating at once across all workers (the rest wait parked, in order)
     tenant_max_open: int = Field(default=1_000, ge=1)
-    tenant_max_running: int = Field(default=1, ge=1)  # raise it with the worker tier's capacity
+    # 2 of the 3 local evaluation processes: one stays free for the other tenants.
+    # In the cloud, raise it with the worker tier (instances x processes, less headroom)
+    tenant_max_running: int = Field(default=2, ge=1)
     # the worker evaluates in this many processes (entail_worker/evaluation.py); more
     # than tenant_max_running, so another tenant always finds one; pushes beyond
     # the processes wait, at most worker_queue_max of them (then 503, redelivered)
