@@ -71,6 +71,9 @@ def build_query(
     lo, hi = parse_timestamp(start), parse_timestamp(end)
     if lo >= hi:
         raise ValueError(f"empty time range: start {format_timestamp(lo)} must be before end")
+    for text in (ruleset_name, fact, reason_code):
+        if text is not None:
+            text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
     if rule is None and fact is None and reason_code is None:
         raise ValueError("name at least one of rule, fact or reason_code")
     if rule is not None:

@@ -188,3 +188,11 @@ def test_provenance_tolerates_any_answers_shape() -> None:
     ]
     p = of_answers(odd, explain=True)  # type: ignore[arg-type]
     assert (p.rule_ids, p.fact_hashes, p.reason_codes) == (" ", " ", " deep ")
+
+
+def test_text_no_store_can_hold_is_a_validation_error() -> None:
+    """A lone surrogate (valid in a URL's percent-encoding, not in UTF-8) is refused
+    as invalid input (the route's 422), not passed to DuckDB (a 500)."""
+    for criteria in ({"ruleset_name": "r\udc80", "reason_code": "x"}, {"fact": "p(\udc80)"}):
+        with pytest.raises(ValueError, match="surrogates"):
+            pq.build_query("acme", START, END, **criteria)  # type: ignore[arg-type]

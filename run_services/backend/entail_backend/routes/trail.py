@@ -52,7 +52,10 @@ async def verify(
     check their signatures: ``ok``, and the first row that does not match."""
     store = _local(services)
     keyring = open_keyring(services.settings)
-    report = await asyncio.to_thread(verify_day, store, keyring, key.tenant, day)
+    try:
+        report = await asyncio.to_thread(verify_day, store, keyring, key.tenant, day)
+    except (ValueError, OverflowError) as exc:  # e.g. 9999-12-31 has no next day
+        raise Problem(422, "invalid-day", "Invalid day", f"cannot verify {day}: {exc}") from None
     return json_response(report.to_json())
 
 
@@ -67,6 +70,10 @@ async def get_inclusion(decision_id: str, services: ServicesDep, key: Auditor) -
     """The decision's row encoding, leaf index, RFC 6962 audit path and the signed root:
     what tools/audit_verifier checks with the public key alone (docs/auditors.md)."""
     store = _local(services)
+    try:
+        decision_id.encode("utf-8")
+    except UnicodeEncodeError:  # an id no decision can have (a lone surrogate)
+        raise not_found(f"a signed root holding decision {decision_id!r}") from None
     proof = await asyncio.to_thread(inclusion, store, key.tenant, decision_id)
     if proof is None:
         raise not_found(f"a signed root holding decision {decision_id!r}")
@@ -118,6 +125,6 @@ async def provenance(
         items, token = await asyncio.to_thread(
             pq.search, store, q, page_size=page_size, page_token=page_token
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise Problem(422, "invalid-provenance-query", "Invalid provenance query", str(exc)) from None
     return json_response({"items": items, "next_page_token": token})
