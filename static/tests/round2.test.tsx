@@ -261,3 +261,19 @@ describe("the example gallery", () => {
     }
   });
 });
+
+import { modelQueries } from "../src/editor/guide";
+
+describe("whole model", () => {
+  it("asks one query per predicate and arity of the program and the facts", () => {
+    const source = "% c\nflag.\nreach(X, Y) :- link(X, Y), not gone(X).\nn(N) :- N = #count{ X : link(X, a) }.\n#show reach/2.";
+    expect(modelQueries(source, { extra: [["a", 1, 2]] })).toEqual([
+      "extra(X1, X2, X3)",
+      "flag",
+      "gone(X1)",
+      "link(X1, X2)",
+      "n(X1)",
+      "reach(X1, X2)",
+    ]);
+  });
+});

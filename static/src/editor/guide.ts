@@ -80,3 +80,57 @@ export function zeroAnswerHints(query: string, facts: Record<string, (string | n
   }
   return hints;
 }
+
+/** Every predicate/arity a program and its facts use, as one query each
+ * (`p(X1, X2)`), sorted: the whole model, per predicate. */
+export function modelQueries(source: string, facts: Record<string, unknown[][]> | null): string[] {
+  const code = source
+    .replace(/%\*[\s\S]*?\*%/g, " ")
+    .replace(/%[^\n]*/g, " ")
+    .replace(/"(?:[^"\\\n]|\\.)*"/g, '""')
+    .replace(/#[a-z]+[^.]*\./g, " "); // directives (#show p/2.) are not atoms
+  const seen = new Map<string, number>();
+  const re = /(?<![A-Za-z0-9_'#])([a-z_][A-Za-z0-9_']*)\s*(\()?/g;
+  for (let m = re.exec(code); m; m = re.exec(code)) {
+    const name = m[1];
+    if (["not", "count", "sum", "min", "max"].includes(name)) continue;
+    let arity = 0;
+    if (m[2]) {
+      let depth = 1;
+      let i = re.lastIndex;
+      let commas = 0;
+      let empty = true;
+      for (; i < code.length && depth > 0; i++) {
+        const c = code[i];
+        if (c === "(") depth++;
+        else if (c === ")") depth--;
+        else if (c === "," && depth === 1) commas++;
+        else if (depth === 1 && !/\s/.test(c)) empty = false;
+      }
+      arity = empty ? 0 : commas + 1;
+    } else {
+      // a bare lower-case word is an atom only at a clause position, not a constant argument
+      const before = code.slice(0, m.index).trimEnd();
+      if (!(before === "" || /[.,]$|:-$/.test(before)) || /\($|,\s*$/.test(code.slice(0, m.index)) && depthAt(code, m.index) > 0) continue;
+    }
+    const key = `${name}/${arity}`;
+    if (!seen.has(key)) seen.set(key, arity);
+  }
+  for (const [name, rows] of Object.entries(facts ?? {})) if (rows.length) seen.set(`${name}/${rows[0].length}`, rows[0].length);
+  return [...seen]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, arity]) => {
+      const name = key.slice(0, key.lastIndexOf("/"));
+      return arity === 0 ? name : `${name}(${Array.from({ length: arity }, (_, i) => `X${i + 1}`).join(", ")})`;
+    });
+}
+
+function depthAt(code: string, index: number): number {
+  let depth = 0;
+  for (let i = 0; i < index; i++) {
+    if (code[i] === "(") depth++;
+    else if (code[i] === ")") depth--;
+    else if (code[i] === ".") depth = 0;
+  }
+  return depth;
+}

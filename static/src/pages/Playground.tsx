@@ -11,7 +11,7 @@ import { focusHeading } from "../focus";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
-import { queryWarnings, zeroAnswerHints } from "../editor/guide";
+import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
 import { loadDraft, saveDraft } from "../session";
 import { decodeShare, encodeShare } from "../share";
@@ -166,6 +166,25 @@ export function Playground() {
       inFlight.current = null;
       setRunning(null);
       setTimeout(() => focusHeading("#results-title"), 0);
+    }
+  }
+
+  const [model, setModel] = useState<DraftResult | null>(null);
+  const [modelError, setModelError] = useState<unknown>(null);
+  const [modelSince, setModelSince] = useState<number | null>(null);
+
+  /** Every predicate of the program and the facts, one table each (no proofs). */
+  async function wholeModel() {
+    setModelSince(Date.now());
+    setModelError(null);
+    try {
+      const query = modelQueries(source, factsCheck.facts);
+      setModel(await api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query, explain: false }));
+    } catch (error) {
+      setModel(null);
+      setModelError(error);
+    } finally {
+      setModelSince(null);
     }
   }
 
@@ -435,6 +454,21 @@ export function Playground() {
           </div>
         ) : (
           running === null && runError === null && <p class="empty">Run the program to see its answers and their proofs.</p>
+        )}
+      </section>
+
+      <section class="panel model" aria-labelledby="model-title">
+        <h2 id="model-title">Whole model</h2>
+        <p class="muted">Every predicate of the program and the case facts, one table each.</p>
+        <button type="button" onClick={wholeModel} disabled={!ready || modelSince !== null}>
+          Show the whole model
+        </button>
+        {modelSince !== null && <Progress label="Evaluating the whole model…" since={modelSince} />}
+        {modelError !== null && <ErrorView error={modelError} onRetry={retryable(modelError) ? wholeModel : undefined} />}
+        {model && (
+          <div data-testid="whole-model">
+            <AnswersView answers={model.answers} />
+          </div>
         )}
       </section>
 
