@@ -177,6 +177,25 @@ def test_axe_clean_deep_links_focus_and_ctrl_enter(
     expect(page.get_by_label("Query 1", exact=True)).to_have_value("decision(A, D)")
     expect(page.get_by_test_id("facts-editor")).to_contain_text('"zed"')
     expect(page.get_by_label("Ruleset name", exact=True)).to_have_value("loan")  # explicit: editing loan
+    # a decision that fails (a derived-facts limit of 1): its page shows the failure at
+    # once instead of waiting for it, and passes axe (its facts JSON is focusable)
+    with dev_client(stack) as http:
+        failed = decide(
+            http,
+            ruleset="loan",
+            facts={"applicant": [["lim"]], "income": [["lim", 1, "salary"]]},
+            query=["decision(A, D)"],
+            limits={"derived_facts": 1},
+            wait_ms=0,
+        )
+        assert failed.status_code in (200, 201, 202), failed.text
+        failed_id = failed.json()["decision_id"]
+    page.goto(f"{stack.url}/decisions/{failed_id}?fresh")
+    expect(page.locator(".status-failed")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("limit")
+    expect(page.get_by_role("status").filter(has_text="waiting")).to_have_count(0)
+    violations += axe_violations(page, "failed decision")
+    screenshot(page, "decision-failed", full_page=True)
     assert violations == [], "\n".join(violations)
     assert [e for e in console.errors if "Unknown highlighting tag" in e] == []
     assert console.unexpected() == []
