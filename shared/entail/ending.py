@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 
-from .bus.announce import publish_decision
+from .messages import publish_decision
 from .bus.port import Bus, Message
 from .models import DecisionError, DecisionRecord, utcnow
 from .state.decisions import DecisionStore

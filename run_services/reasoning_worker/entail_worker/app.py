@@ -27,11 +27,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from entail import reasoning
 from entail.bootstrap import Services, open_services
-from entail.bus.announce import publish_decision
 from entail.bus.port import Message
 from entail.bus.push import BadEnvelope, decode_push
 from entail.ending import fail_dead_letter
 from entail.masking import mask_case
+from entail.messages import publish_decision
 from entail.models import DecisionError, DecisionRecord, Job, utcnow
 from entail.problems import MEDIA_TYPE, encode_problem, problem_body
 from entail.settings import Settings

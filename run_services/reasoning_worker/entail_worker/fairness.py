@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from redis.exceptions import RedisError
 
 from entail.bootstrap import Services
-from entail.bus.port import REASONING_JOBS
+from entail.messages import publish_job
 from entail.models import Job
 from entail.settings import Settings
 from entail.state.quotas import TenantQuotas
@@ -75,7 +75,7 @@ async def drain(svc: Services, q: TenantQuotas, tenant: str) -> int:
     delivers it twice (the claim makes that harmless), never zero times."""
     republished = 0
     for parked in await q.ready(tenant):
-        await svc.bus.publish(REASONING_JOBS, parked.data, parked.attributes)
+        await publish_job(svc.bus, parked.data, parked.attributes)
         await q.unpark(tenant, parked)
         republished += 1
     return republished

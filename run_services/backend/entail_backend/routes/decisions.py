@@ -12,12 +12,9 @@ from fastapi.responses import StreamingResponse
 from entail import reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
-from entail.bus.port import DECISIONS as DECISIONS_TOPIC
-from entail.bus.port import REASONING_JOBS
 from entail.masking import mask_case
+from entail.messages import job_message, publish_decision, publish_job
 from entail.models import (
-    DECISION_SCHEMA,
-    JOB_SCHEMA,
     DecisionRecord,
     Job,
     RulesetRef,
@@ -26,7 +23,7 @@ from entail.models import (
     request_hash,
     utcnow,
 )
-from entail.record_json import dump_record, dumps, record_dict
+from entail.record_json import dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
 from entail.state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
 from entail.state.waiters import Slot, TooManyWaiters
@@ -159,15 +156,14 @@ async def _submit(
         submitted_at=record.submitted_at,
         masked_predicates=masked,
     )
-    data = job.model_dump_json(by_alias=True).encode()
-    attributes = {"decision_id": record.decision_id, "tenant": key.tenant, "schema": JOB_SCHEMA}
+    data, attributes = job_message(job)
     # the job goes on the bus only with one of the tenant's running slots reserved;
     # else it waits parked, and a worker publishes it when a slot frees: the bus
     # never holds a flood of one tenant's jobs for another's to queue behind
     if await _quotas(services).acquire_or_park(
         key.tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS
     ):
-        await services.bus.publish(REASONING_JOBS, data, attributes)
+        await publish_job(services.bus, data, attributes)
     DECISIONS.labels("submitted").inc()
     return record
 
@@ -191,11 +187,7 @@ async def _serve_cached(services: Services, original: DecisionRecord, digest: st
         }
     )
     await services.decisions.create(served)
-    await services.bus.publish(
-        DECISIONS_TOPIC,
-        dump_record(served).encode(),
-        {"decision_id": served.decision_id, "tenant": served.tenant, "schema": DECISION_SCHEMA},
-    )
+    await publish_decision(services.bus, served)
     return served
 
 

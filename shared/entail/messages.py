@@ -1,0 +1,37 @@
+"""The two messages a decision sends, written once: its job on ``reasoning-jobs``
+and its final record on ``decisions``.
+
+The backend publishes jobs (and, for a cache hit, the served decision's record);
+the worker, the dead-letter path and the sweeper publish final records; the
+worker's fairness drain republishes parked jobs. Each goes through here, so the
+attributes the subscribers route on (decision id, tenant, schema) are the same
+whoever sends.
+"""
+
+from __future__ import annotations
+
+from .bus.port import DECISIONS, REASONING_JOBS, Bus
+from .models import DECISION_SCHEMA, JOB_SCHEMA, DecisionRecord, Job
+from .record_json import dump_record
+
+
+def job_message(job: Job) -> tuple[bytes, dict[str, str]]:
+    """The data and attributes of ``job``'s message (parked as is when its tenant
+    has no free slot, published when one frees)."""
+    data = job.model_dump_json(by_alias=True).encode()
+    return data, {"decision_id": job.decision_id, "tenant": job.tenant, "schema": JOB_SCHEMA}
+
+
+async def publish_job(bus: Bus, data: bytes, attributes: dict[str, str]) -> str:
+    """Put a job message (from :func:`job_message`) on ``reasoning-jobs``; its message id."""
+    return await bus.publish(REASONING_JOBS, data, attributes)
+
+
+async def publish_decision(bus: Bus, record: DecisionRecord) -> str:
+    """Publish a final ``record`` (any proof depth) on ``decisions`` with the
+    attributes the audit sink routes on; returns the message id."""
+    return await bus.publish(
+        DECISIONS,
+        dump_record(record).encode(),
+        {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA},
+    )
