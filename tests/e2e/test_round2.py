@@ -246,6 +246,12 @@ def test_ten_thousand_answers_without_long_tasks(page: Page, stack: LocalStack) 
     assert worst <= 100, f"a main-thread task over 100 ms in every run: {worst_per_run}"
     assert nodes < 5000, nodes
 
+    # Cancel stops a run in flight: the answers go, the error says it was cancelled
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("alert")).to_contain_text("Run cancelled")
+    expect(page.get_by_role("button", name="Run")).to_be_enabled()
+
 
 def test_limit_errors_no_retry_and_audit_paging(page: Page, stack: LocalStack) -> None:
     page.set_default_timeout(TIMEOUT_MS)
