@@ -9,66 +9,26 @@ The functions need only an audit store and open it with
 
 from __future__ import annotations
 
+__all__ = ["Services", "bootstrap", "open_services", "serve_http"]
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from .audit.factory import open_audit_store
 from .audit.port import AuditStore
 from .auth import KeyRing
 from .bus.port import Bus
 from .bus.redis_streams import RedisStreamsBus
+from .services import Services
 from .settings import Settings
 from .state.cache import ResultCache
-from .state.client import RedisClients, connect_clients
+from .state.client import connect_clients
 from .state.decisions import DecisionStore
 from .state.durability import Durability
 from .state.ratelimit import RateLimiter
 from .state.registry import RulesetRegistry
-from .state.waiters import DoneWaiters
-
-
-@dataclass
-class Services:
-    settings: Settings
-    redis: aioredis.Redis  # the primary
-    bus: Bus
-    decisions: DecisionStore
-    cache: ResultCache
-    registry: RulesetRegistry
-    rate_limiter: RateLimiter
-    keys: KeyRing
-    durability: Durability
-    redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
-    _audit: AuditStore | None = None
-    _clients: RedisClients | None = None  # owned: closed with the services
-    _waiters: DoneWaiters | None = None
-
-    @property
-    def waiters(self) -> DoneWaiters:
-        """This process's waiters for done signals (one shared subscription), made on first use."""
-        if self._waiters is None:
-            self._waiters = DoneWaiters(self.decisions, self.settings.waiters_max)
-        return self._waiters
-
-    @property
-    def audit(self) -> AuditStore:
-        """Opened on first use: the worker and the relay never touch the audit file."""
-        if self._audit is None:
-            self._audit = open_audit_store(self.settings)
-        return self._audit
-
-    async def aclose(self) -> None:
-        if self._waiters is not None:
-            await self._waiters.aclose()
-        await self.bus.close()
-        if self._audit is not None:
-            self._audit.close()
-        if self._clients is not None:
-            await self._clients.aclose()
 
 
 async def bootstrap(

@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "entail.sweeper": 3,
     "entail.arities": 3,
     "entail.decisions": 3,
+    "entail.services": 3,
     "entail.replay": 3,
     "entail.messages": 3,
     # the composition root

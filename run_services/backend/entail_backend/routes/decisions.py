@@ -9,23 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from entail import reasoning
+from entail import decisions, reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
-from entail.masking import mask_case
-from entail.messages import job_message, publish_decision, publish_job
 from entail.models import (
     DecisionRecord,
-    Job,
-    RulesetRef,
     RulesetVersion,
     new_decision_id,
-    request_hash,
-    utcnow,
 )
 from entail.record_json import dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
-from entail.state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
+from entail.state.quotas import TenantQueueFull
 from entail.state.waiters import Slot, TooManyWaiters
 
 from ..compute import PoolDep
@@ -56,18 +50,9 @@ def json_response(content: Any, response: Response | None = None) -> Response:
 
 
 def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
-    s = services.settings
-    cap = reasoning.Limits(
-        derived_facts=s.limit_derived_facts,
-        wall_time_ms=s.limit_wall_time_ms,
-        input_facts=s.limit_input_facts,
-        program_bytes=s.limit_program_bytes,
-        compile_time_ms=s.limit_compile_time_ms,
-        rule_body_literals=s.limit_rule_body_literals,
-    )
     try:
-        return reasoning.Limits.from_mapping(requested).capped_by(cap).to_json()
-    except ValueError as exc:
+        return decisions.service_limits(services.settings, requested)
+    except decisions.InvalidLimits as exc:
         raise Problem(422, "invalid-limits", "Invalid limits", f"/limits: {exc}") from None
 
 
@@ -103,111 +88,34 @@ async def _submit(
     *,
     admitted_id: str | None = None,
 ) -> DecisionRecord:
-    """A cached decision, or a new pending one whose job is on the bus.
-
-    A new decision counts towards the tenant's open quota: admitted here (429 when
-    full), or already by the caller under ``admitted_id`` (a batch, all at once;
-    given back when the case turns out to be a cache hit)."""
-    ruleset = RulesetRef(tenant=key.tenant, name=version.name, version=version.version, hash=version.hash)
-    masked = version.masked_predicates
-    if masked:
-        # before anything is hashed, stored or queued: the clear values end here
-        case = mask_case(facts, query, masked, services.settings.mask_secret)
-        facts, query = case.facts, case.query
-    digest = request_hash(facts, query, explain, limits)
-    cached_id = await services.cache.get(key.tenant, ruleset.hash, digest)
-    if cached_id is not None:
-        original = await services.decisions.get(key.tenant, cached_id)
-        if original is not None and original.status == "succeeded":
-            DECISIONS.labels("cached").inc()
-            if admitted_id is not None:
-                await _quotas(services).withdraw(key.tenant, [admitted_id])
-            return await _serve_cached(services, original, digest)
-    decision_id = admitted_id
-    if decision_id is None:
-        decision_id = new_decision_id()
-        await _admit(services, key.tenant, [decision_id])
-    record = DecisionRecord(
-        decision_id=decision_id,
-        tenant=key.tenant,
-        ruleset=ruleset,
-        request_hash=digest,
-        status="pending",
-        facts=facts,
-        query=query,
-        explain=explain,
-        masked_predicates=masked,
-        submitted_at=utcnow(),
-    )
+    """entail.decisions.submit, with the 429 of a full open quota and the metric."""
     try:
-        await services.decisions.create(record)
-    except BaseException:
-        await _quotas(services).withdraw(key.tenant, [decision_id])
-        raise
-    job = Job(
-        decision_id=record.decision_id,
-        tenant=key.tenant,
-        ruleset=ruleset,
-        facts=facts,
-        query=query,
-        explain=explain,
-        limits=limits,
-        request_hash=digest,
-        submitted_at=record.submitted_at,
-        masked_predicates=masked,
+        submission = await decisions.submit(
+            services, key.tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+        )
+    except TenantQueueFull as exc:
+        raise _queue_full(exc) from None
+    DECISIONS.labels(submission.outcome).inc()
+    return submission.record
+
+
+def _queue_full(exc: TenantQueueFull) -> Problem:
+    return Problem(
+        429,
+        "tenant-queue-full",
+        "Too many open decisions",
+        f"{exc}; wait for some to finish (ENTAIL_TENANT_MAX_OPEN)",
+        headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+        limit=exc.limit,
+        free=max(exc.free, 0),
     )
-    data, attributes = job_message(job)
-    # the job goes on the bus only with one of the tenant's running slots reserved;
-    # else it waits parked, and a worker publishes it when a slot frees: the bus
-    # never holds a flood of one tenant's jobs for another's to queue behind
-    if await _quotas(services).acquire_or_park(
-        key.tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS
-    ):
-        await publish_job(services.bus, data, attributes)
-    DECISIONS.labels("submitted").inc()
-    return record
-
-
-async def _serve_cached(services: Services, original: DecisionRecord, digest: str) -> DecisionRecord:
-    """A cache hit is a decision of its own: a new id, ``cached_from`` the decision
-    whose result it repeats, stored and published on ``decisions`` (so it gets its
-    own audit row) before it is answered. Its facts are the original's as stored
-    (the request hash is the same, so the facts are too; masked values stay masked)."""
-    now = utcnow()
-    served = original.model_copy(
-        update={
-            "decision_id": new_decision_id(),
-            "request_hash": digest,
-            "cached": True,
-            "cached_from": original.decision_id,
-            "worker": None,
-            "submitted_at": now,
-            "started_at": now,
-            "completed_at": now,
-        }
-    )
-    await services.decisions.create(served)
-    await publish_decision(services.bus, served)
-    return served
-
-
-def _quotas(services: Services) -> TenantQuotas:
-    return TenantQuotas.from_settings(services.redis, services.settings, services.durability)
 
 
 async def _admit(services: Services, tenant: str, decision_ids: list[str]) -> None:
     try:
-        await _quotas(services).admit(tenant, decision_ids)
+        await decisions.admit(services, tenant, decision_ids)
     except TenantQueueFull as exc:
-        raise Problem(
-            429,
-            "tenant-queue-full",
-            "Too many open decisions",
-            f"{exc}; wait for some to finish (ENTAIL_TENANT_MAX_OPEN)",
-            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
-            limit=exc.limit,
-            free=max(exc.free, 0),
-        ) from None
+        raise _queue_full(exc) from None
 
 
 def _waiters_full(exc: TooManyWaiters) -> Problem:
@@ -328,7 +236,7 @@ async def decide_batch(
                     )
                 )
             except BaseException:
-                await _quotas(services).withdraw(key.tenant, ids[i + 1 :])
+                await decisions.withdraw(services, key.tenant, ids[i + 1 :])
                 raise
         finals: dict[str, bytes] = {}
         if slot is not None:

@@ -1,0 +1,171 @@
+"""Submitting a decision: the application service behind ``POST /v1/decisions``.
+
+A request becomes one of two things here:
+
+* a **cache hit** — the same request (same masked facts, queries, explain and
+  limits) against the same ruleset version already succeeded: it is served as a
+  decision of its own (a new id, ``cached_from`` the original), stored and
+  published on ``decisions`` so it gets its own audit row, then answered;
+* a **new decision** — admitted against the tenant's open quota, stored
+  ``pending``, and its job put on ``reasoning-jobs`` with one of the tenant's
+  running slots reserved, or parked until one frees (:mod:`entail.state.quotas`).
+
+Masked predicates are masked first, before anything is hashed, stored or
+queued. Nothing here knows HTTP: the backend's route parses, calls
+:func:`submit` and maps :class:`InvalidLimits` and
+:class:`~entail.state.quotas.TenantQueueFull` to problem+json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import reasoning
+from .masking import mask_case
+from .messages import job_message, publish_decision, publish_job
+from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
+from .services import Services
+from .settings import Settings
+from .state.quotas import DISPATCH_LEASE_MS, TenantQuotas
+
+
+class InvalidLimits(ValueError):
+    """A request's ``limits`` names an unknown limit or a value that is not a
+    positive integer."""
+
+
+def service_limits(settings: Settings, requested: dict[str, int]) -> dict[str, int]:
+    """The engine limits of a request: what it asked for, each capped by the
+    service's setting (a request may lower a cap, never raise it)."""
+    cap = reasoning.Limits(
+        derived_facts=settings.limit_derived_facts,
+        wall_time_ms=settings.limit_wall_time_ms,
+        input_facts=settings.limit_input_facts,
+        program_bytes=settings.limit_program_bytes,
+        compile_time_ms=settings.limit_compile_time_ms,
+        rule_body_literals=settings.limit_rule_body_literals,
+    )
+    try:
+        return reasoning.Limits.from_mapping(requested).capped_by(cap).to_json()
+    except ValueError as exc:
+        raise InvalidLimits(str(exc)) from None
+
+
+def quotas(services: Services) -> TenantQuotas:
+    return TenantQuotas.from_settings(services.redis, services.settings, services.durability)
+
+
+async def admit(services: Services, tenant: str, decision_ids: list[str]) -> None:
+    """Count new decisions towards the tenant's open quota, all or none
+    (:class:`~entail.state.quotas.TenantQueueFull` when they do not fit)."""
+    await quotas(services).admit(tenant, decision_ids)
+
+
+async def withdraw(services: Services, tenant: str, decision_ids: list[str]) -> None:
+    """Give back admitted ids that will not become decisions."""
+    await quotas(services).withdraw(tenant, decision_ids)
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: DecisionRecord
+    outcome: Literal["cached", "submitted"]
+
+
+async def submit(
+    services: Services,
+    tenant: str,
+    version: RulesetVersion,
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+    *,
+    admitted_id: str | None = None,
+) -> Submission:
+    """A cached decision, or a new pending one whose job is on the bus (or parked).
+
+    A new decision counts towards the tenant's open quota: admitted here
+    (:class:`~entail.state.quotas.TenantQueueFull` when full), or already by the
+    caller under ``admitted_id`` (a batch, all at once; given back when the case
+    turns out to be a cache hit)."""
+    ruleset = RulesetRef(tenant=tenant, name=version.name, version=version.version, hash=version.hash)
+    masked = version.masked_predicates
+    if masked:
+        # before anything is hashed, stored or queued: the clear values end here
+        case = mask_case(facts, query, masked, services.settings.mask_secret)
+        facts, query = case.facts, case.query
+    digest = request_hash(facts, query, explain, limits)
+    cached_id = await services.cache.get(tenant, ruleset.hash, digest)
+    if cached_id is not None:
+        original = await services.decisions.get(tenant, cached_id)
+        if original is not None and original.status == "succeeded":
+            if admitted_id is not None:
+                await withdraw(services, tenant, [admitted_id])
+            return Submission(await serve_cached(services, original, digest), "cached")
+    decision_id = admitted_id
+    if decision_id is None:
+        decision_id = new_decision_id()
+        await admit(services, tenant, [decision_id])
+    record = DecisionRecord(
+        decision_id=decision_id,
+        tenant=tenant,
+        ruleset=ruleset,
+        request_hash=digest,
+        status="pending",
+        facts=facts,
+        query=query,
+        explain=explain,
+        masked_predicates=masked,
+        submitted_at=utcnow(),
+    )
+    try:
+        await services.decisions.create(record)
+    except BaseException:
+        await withdraw(services, tenant, [decision_id])
+        raise
+    job = Job(
+        decision_id=record.decision_id,
+        tenant=tenant,
+        ruleset=ruleset,
+        facts=facts,
+        query=query,
+        explain=explain,
+        limits=limits,
+        request_hash=digest,
+        submitted_at=record.submitted_at,
+        masked_predicates=masked,
+    )
+    data, attributes = job_message(job)
+    # the job goes on the bus only with one of the tenant's running slots reserved;
+    # else it waits parked, and a worker publishes it when a slot frees: the bus
+    # never holds a flood of one tenant's jobs for another's to queue behind
+    if await quotas(services).acquire_or_park(
+        tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS
+    ):
+        await publish_job(services.bus, data, attributes)
+    return Submission(record, "submitted")
+
+
+async def serve_cached(services: Services, original: DecisionRecord, digest: str) -> DecisionRecord:
+    """A cache hit is a decision of its own: a new id, ``cached_from`` the decision
+    whose result it repeats, stored and published on ``decisions`` (so it gets its
+    own audit row) before it is answered. Its facts are the original's as stored
+    (the request hash is the same, so the facts are too; masked values stay masked)."""
+    now = utcnow()
+    served = original.model_copy(
+        update={
+            "decision_id": new_decision_id(),
+            "request_hash": digest,
+            "cached": True,
+            "cached_from": original.decision_id,
+            "worker": None,
+            "submitted_at": now,
+            "started_at": now,
+            "completed_at": now,
+        }
+    )
+    await services.decisions.create(served)
+    await publish_decision(services.bus, served)
+    return served
