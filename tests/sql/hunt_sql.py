@@ -5,7 +5,10 @@
 The pytest test stops at the first disagreement and shrinks it; this keeps going
 and writes one JSON line per disagreement or slow program (kind, detail, seconds,
 program, facts), then prints a count per kind.  A program whose SQL run exceeds
-``--timeout`` seconds is interrupted and recorded as ``slow``.
+``--timeout`` seconds is interrupted and recorded as ``slow``; DuckDB's memory is
+capped (``--memory``), and the program under test is kept in ``<out>.current`` so a
+run that dies of a blow-up outside DuckDB still names its program. ``--seed``
+makes a run reproducible.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import duckdb
 from differential.clingo_ref import clingo_all_atoms
 from differential.programs import Program, stratified_programs
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from entail import reasoning
 from entail.reasoning.sql import DuckDBBackend
@@ -29,7 +32,7 @@ from entail.reasoning.sql import DuckDBBackend
 from .harness import atoms, sql_model
 
 
-def compare(program: Program, timeout: float) -> tuple[str, str] | None:
+def compare(program: Program, timeout: float, memory: str = "2GB") -> tuple[str, str] | None:
     """None when the SQL path agrees with clingo on every predicate, else (kind, detail)."""
     try:
         rs = reasoning.compile(program.source)
@@ -41,6 +44,7 @@ def compare(program: Program, timeout: float) -> tuple[str, str] | None:
     except Exception as error:  # clingo's own crash or refusal: not ours
         return ("clingo-error", repr(error))
     con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{memory}'")
     timer = threading.Timer(timeout, con.interrupt)
     timer.start()
     try:
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="sql-hunt.jsonl")
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--slow", type=float, default=2.0, help="record programs slower than this (s)")
+    parser.add_argument("--memory", default="2GB", help="DuckDB memory_limit per program")
+    parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     kinds: Counter[str] = Counter()
     started = time.monotonic()
@@ -80,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         @given(stratified_programs())
         def run(program: Program) -> None:
+            with open(f"{args.out}.current", "w", encoding="utf-8") as current:
+                json.dump({"source": program.source, "facts": program.facts}, current, ensure_ascii=False)
             t0 = time.monotonic()
-            found = compare(program, args.timeout)
+            found = compare(program, args.timeout, args.memory)
             seconds = time.monotonic() - t0
             kinds["programs"] += 1
             if kinds["programs"] % 200 == 0:
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
 
+        if args.seed is not None:
+            run = seed(args.seed)(run)
         run()
     print(f"{kinds['programs']} programs in {time.monotonic() - started:.0f} s")
     for kind, n in kinds.most_common():
