@@ -220,11 +220,14 @@ async def _handle(
             return _reply(200, "duplicate", f"decision {job.decision_id} is already {status}")
         record = await _evaluate(svc, settings, evaluations, job, started)
         record = await asyncio.to_thread(cap_record, record, settings)
-        stored = await svc.decisions.complete(record)
-        if stored and record.status == "succeeded":
+        if record.status == "succeeded":
+            # cached before the done signal: a client told "done" that repeats
+            # the request at once must hit the cache. Safe if the store below
+            # loses a race: the backend serves only a cached decision that succeeded
             await svc.cache.put(
                 job.tenant, job.ruleset.hash, job.request_hash, job.decision_id, settings.cache_ttl_s
             )
+        stored = await svc.decisions.complete(record)
         final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
         await _publish_record(svc, final)
     finally:
