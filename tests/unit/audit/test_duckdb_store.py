@@ -29,8 +29,7 @@ from entail.audit import (
 )
 from entail.audit.duckdb_store import DUCKDB_TYPES
 from entail.audit.schema import format_timestamp
-from entail.models import DecisionError, DecisionRecord, RulesetRef
-from entail.models import RulesetVersion
+from entail.models import DecisionError, DecisionRecord, RulesetRef, RulesetVersion
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 DAY_START = "2026-11-01T00:00:00.000Z"
