@@ -260,6 +260,19 @@ class _Parser:
     def offset(self, tok: Token) -> int:
         return self.line_offsets[tok.line - 1] + tok.column - 1
 
+    def text_since(self, start: int) -> str:
+        """The source of the tokens from index ``start`` to the last one consumed, one
+        space wherever the source had whitespace or a comment between two tokens."""
+        parts: list[str] = []
+        end = -1
+        for tok in self.toks[start : self.i]:
+            at = self.offset(tok)
+            if parts and at != end:
+                parts.append(" ")
+            parts.append(tok.text)
+            end = at + len(tok.text)
+        return "".join(parts)
+
     # program -------------------------------------------------------------
     def program(self) -> Program:
         prog = Program(source=self.source, filename=self.filename)
@@ -499,14 +512,16 @@ class _Parser:
         self.refuse_operator()
         t = self.tok
         if t.kind == "op" and t.text == "-":
+            start = self.i
             self.advance()
             if self.tok.kind == "num" and int(self.tok.text) == INT_MAX + 1:  # -2147483648
                 self.advance()
                 return Num(-INT_MAX - 1, t.span)
             operand = self.nested(self.unary)
             if isinstance(operand, Num):
-                # folded with clingo's 32-bit wrap-around: -(-2147483648) is -2147483648
-                return Num(wrap32(-operand.value), t.span)
+                # folded with clingo's 32-bit wrap-around: -(-2147483648) is -2147483648;
+                # printed as written, since the folded value is not what the source says
+                return Num(wrap32(-operand.value), t.span, self.text_since(start))
             return Minus(operand, t.span)
         return self.primary()
 

@@ -14,11 +14,19 @@ from .terms import Const, format_term, quote
 
 @dataclass(frozen=True)
 class Num:
+    """An integer; ``source`` is the text of a constant the parser folded (``-(-3)``).
+
+    Printing a folded constant as its source keeps a literal in a proof the literal
+    of the rule text (an independent checker parses both); ``source`` is not part of
+    equality, so rules that differ only in how a constant was written compare equal.
+    """
+
     value: int
     span: Span
+    source: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        return str(self.value)
+        return self.source or str(self.value)
 
 
 @dataclass(frozen=True)

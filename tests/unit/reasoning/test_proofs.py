@@ -128,3 +128,28 @@ def test_every_proof_conforms_to_the_published_schema() -> None:
     assert len(proofs) == 5
     for proof in proofs:
         validator.validate(proof)
+
+
+def test_folded_constants_keep_their_source_in_node_literals() -> None:
+    # The parser folds -(-3) to 3, but a node's literal must be the rule's literal as
+    # written: '3/8' is another literal than '-(-3) / 8' to a checker that parses both.
+    cases = {
+        "q(1). p(Z) :- q(X), Z = -(-3) / 8.": ("assignment", "Z = -(-3)/8", "p(0)"),
+        "q(1). p(Z) :- q(X), Z = -(-2147483648)/8.": ("assignment", "Z = -(-2147483648)/8", "p(-268435456)"),
+        "q(1). p(X) :- q(X), X < - ( - 3 ).": ("comparison", "X < - ( - 3 )", "p(1)"),
+        "q(1). p(X) :- q(X), -(-(-1)) < X % c\n.": ("comparison", "-(-(-1)) < X", "p(1)"),
+    }
+    for source, (kind, literal, atom) in cases.items():
+        proof = _proof(source, {}, "p(X)")
+        assert proof["fact"] == atom
+        node = proof["body"][1]
+        assert (node["kind"], node["literal"]) == (kind, literal), source
+
+
+def test_folded_constants_compare_equal_to_their_value() -> None:
+    # the written form is for printing only: the rule is the same rule either way
+    from entail.reasoning.parse import parse
+
+    folded = parse("p(X) :- q(X), X = -(-3).").rules[0]
+    plain = parse("p(X) :- q(X), X = 3.").rules[0]
+    assert folded.body == plain.body
