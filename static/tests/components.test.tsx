@@ -113,7 +113,7 @@ describe("ErrorView", () => {
 
 describe("ReplayView and TextDiff", () => {
   it("shows identical or the differences", () => {
-    const base = { decision_id: "d", original_result_hash: "aa", replay_result_hash: "aa", ruleset: { name: "loan", version: 1, hash: "h" } };
+    const base = { decision_id: "d", original_result_hash: "aa", replay_result_hash: "aa", ruleset: { tenant: "dev", name: "loan", version: 1, hash: "h" } };
     render(<ReplayView replay={{ ...base, identical: true, diff: [] }} />);
     expect(screen.getByTestId("replay-result").textContent).toContain("Identical.");
     cleanup();

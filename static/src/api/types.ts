@@ -1,28 +1,14 @@
-/** Shapes of the Entail HTTP API (docs/service.md, docs/proofs.md). */
+/** Shapes of the Entail HTTP API (docs/service.md, docs/proofs.md).
+ *
+ * The envelopes come from ./openapi.ts, generated from the backend's OpenAPI
+ * (scripts/gen_web_types.py). The OpenAPI leaves answers and proofs loose (an
+ * array of objects): their schema is the engine's proof.v1.json, written out
+ * below and checked against it through the test fixtures
+ * (tests/unit/test_web_fixtures.py). */
+
+import type * as Api from "./openapi";
 
 export type Term = number | string | { const: string };
-
-export interface Identity {
-  id: string;
-  tenant: string;
-  scopes: string[];
-}
-
-export interface Diagnostic {
-  code: string;
-  severity: "error" | "warning" | string;
-  message: string;
-  line: number;
-  column: number;
-  end_column?: number | null;
-  rendered?: string;
-}
-
-export interface ValidateResult {
-  ok: boolean;
-  hash: string | null;
-  diagnostics: Diagnostic[];
-}
 
 export interface RuleRef {
   index: number;
@@ -78,113 +64,56 @@ export interface QueryAnswers {
   answers: Answer[];
 }
 
-export interface DraftResult {
-  answers: QueryAnswers[];
-  result_hash: string;
-  stats: Record<string, unknown>;
-}
+/** A compiler diagnostic, with line and column. */
+export type Diagnostic = Api.DiagnosticOut;
+export type Identity = Api.WhoAmIOut;
+export type ValidateResult = Api.ValidateResponse;
+export type RulesetRef = Api.RulesetRefOut;
+export type RulesetVersion = Api.RulesetVersionOut;
+export type RulesetSummary = Api.RulesetOut;
 
-export interface RulesetRef {
-  tenant?: string;
-  name: string;
-  version: number;
-  hash: string;
-}
+export type DraftResult = Omit<Api.DraftEvaluateOut, "answers"> & { answers: QueryAnswers[] };
 
-export interface Decision {
-  decision_id: string;
-  status: "pending" | "running" | "succeeded" | "failed" | string;
-  cached?: boolean;
-  ruleset?: RulesetRef;
-  facts?: Record<string, unknown[][]> | null;
-  query?: string[];
-  explain?: boolean;
+/** Why a decision failed (diagnostics for an invalid program). */
+export type DecisionError = Omit<Api.DecisionErrorOut, "diagnostics"> & { diagnostics?: Diagnostic[] };
+
+export type Decision = Omit<Api.DecisionOut, "answers" | "error"> & {
   answers?: QueryAnswers[] | null;
-  result_hash?: string | null;
-  error?: { code: string; message: string; diagnostics?: Diagnostic[] } | null;
-  stats?: Record<string, unknown> | null;
-  submitted_at?: string;
-  started_at?: string | null;
-  completed_at?: string | null;
-  masked_predicates?: string[];
-}
+  error?: DecisionError | null;
+};
 
-export interface RulesetVersion {
-  name: string;
+export type AuditPage = Omit<Api.AuditPage, "items"> & { items: Decision[] };
+
+export type ReplayResult = Omit<Api.ReplayOut, "ruleset"> & { ruleset: RulesetRef };
+
+/** The version an impact analysis re-ran. */
+export interface Candidate {
   version: number;
   hash: string;
-  description: string;
-  published_at: string;
-  published_by: string;
-  tests: number;
-  tags: string[];
-  masked_predicates?: string[];
-  source?: string | null;
-  created?: boolean | null;
 }
 
-export interface RulesetSummary {
-  name: string;
-  latest: number;
-  tags: Record<string, number>;
-  updated_at: string;
-  versions?: RulesetVersion[] | null;
-}
+export type ChangedDecision = Omit<Api.ChangedDecision, "old_answers" | "new_answers"> & {
+  old_answers: QueryAnswers[];
+  new_answers: QueryAnswers[];
+};
 
-export interface AuditPage {
-  items: Decision[];
-  next_page_token: string | null;
-}
-
-export interface ReplayResult {
-  decision_id: string;
-  identical: boolean;
-  original_result_hash: string | null;
-  replay_result_hash: string;
-  ruleset: RulesetRef;
-  diff: { query: string; added: string[]; removed: string[] }[];
-}
-
-export interface ImpactResult {
-  ruleset: string;
-  candidate: { version: number; hash: string };
-  decisions: number;
-  not_replayable: number;
-  unchanged: number;
-  changed: number;
-  truncated: boolean;
-  changes: {
-    decision_id: string;
-    version: number;
-    old_answers: QueryAnswers[];
-    new_answers: QueryAnswers[];
-    rules_differ: string[];
-  }[];
-  /** Decisions whose re-run failed (a limit, an error). */
-  failed?: number;
-  failures?: { decision_id: string; code: string; detail: string }[];
-}
+export type ImpactResult = Omit<Api.ImpactResultOut, "candidate" | "changes"> & {
+  candidate: Candidate;
+  changes: ChangedDecision[];
+};
 
 /** An impact job (POST .../impact answers 202 with it; GET its status_url to follow it). */
-export interface ImpactJob {
-  job_id: string;
-  ruleset: string;
-  candidate: { version: number; hash: string };
-  status: "running" | "succeeded" | "failed";
-  progress: { done: number; total: number };
-  status_url: string;
-  created_at: string;
-  updated_at: string;
-  result: ImpactResult | null;
-  error: { type: string; detail: string } | null;
-}
+export type ImpactJob = Omit<Api.ImpactJobOut, "candidate" | "result" | "error"> & {
+  candidate: Candidate;
+  result?: ImpactResult | null;
+  error?: { type: string; detail: string } | null;
+};
 
-export interface Problem {
-  type?: string;
-  title?: string;
+/** An error answer (RFC 9457). Every member but status is optional here: the
+ * client also makes one from a bare status when the body is not problem+json. */
+export type Problem = Partial<Omit<Api.Problem, "status" | "failures">> & {
   status: number;
-  detail?: string;
-  diagnostics?: Diagnostic[];
-  failures?: { name: string; problems: string[] }[];
+  failures?: { name: string; problems: string[] }[] | null;
+  /** members a kind of error adds beyond the listed ones (e.g. rule, predicate) */
   [extra: string]: unknown;
-}
+};

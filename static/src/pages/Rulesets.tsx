@@ -156,7 +156,7 @@ export function RulesetPage({ name }: { name: string }) {
                     <td>{formatTime(v.published_at)}</td>
                     <td>{v.published_by}</td>
                     <td>{v.tests}</td>
-                    <td>{v.tags.join(", ") || "—"}</td>
+                    <td>{(v.tags ?? []).join(", ") || "—"}</td>
                     <td>
                       <code>{v.hash.slice(0, 12)}</code>
                     </td>
