@@ -6,7 +6,7 @@ import { AnswersView } from "../src/components/Answers";
 import { baseFacts, ProofTree } from "../src/components/ProofTree";
 import { ErrorView } from "../src/components/Status";
 import { TextDiff } from "../src/components/TextDiff";
-import { ReplayView } from "../src/pages/Decisions";
+import { ReplayView } from "../src/pages/DecisionPage";
 import answers from "./fixtures/loan-dee-answers.json";
 
 const loan = answers as QueryAnswers[];

@@ -6,7 +6,7 @@ import { rangeOf } from "../src/editor/CodeEditor";
 import { tokenize } from "../src/editor/datalog";
 import { checkFacts, formatFacts } from "../src/editor/facts";
 import { EXAMPLES } from "../src/examples";
-import { fromLocalInput, toLocalInput } from "../src/pages/Decisions";
+import { fromLocalInput, toLocalInput } from "../src/pages/timeRange";
 import { parseRoute } from "../src/router";
 
 describe("SseParser", () => {
