@@ -22,7 +22,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import IO, Any, TypeVar
 import httpx
 import pytest
 from emulators.bigquery_emulator import BigQueryEmulator
+from support.waiting import wait_for
 
 from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.auth import key_entry
@@ -54,25 +54,6 @@ eligible(P) :- applicant(P, Age, Income), Age >= 18, Income >= 30000.
 decision(P, approve) :- eligible(P).
 decision(P, refuse) :- applicant(P, _, _), not eligible(P).
 """
-
-
-def wait_for(
-    check: Callable[[], T | None],
-    what: str,
-    timeout_s: float = 30.0,
-    explain: Callable[[], str] | None = None,
-) -> T:
-    """``check()`` until it is truthy. On timeout the error carries ``explain()``
-    (the stack's logs), because CI shows the assertion and little else."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            details = f"\n{explain()}" if explain is not None else ""
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{details}")
-        time.sleep(0.1)
 
 
 class Processes:
@@ -102,7 +83,7 @@ class Processes:
 
         # a service's first start imports the whole stack: on a loaded 2-core
         # machine that has taken over 30 s
-        wait_for(answers, f"{name} at {url}", timeout_s=120)
+        wait_for(answers, 120, f"{name} at {url}")
 
     def wait_port(self, port: int, name: str) -> None:
         def listens() -> bool:
@@ -110,7 +91,7 @@ class Processes:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", port)) == 0
 
-        wait_for(listens, f"{name} on port {port}", timeout_s=120)
+        wait_for(listens, 120, f"{name} on port {port}")
 
     def _alive(self, name: str) -> None:
         for child, process in self.children:
@@ -167,7 +148,7 @@ class CloudStack:
         )
 
     def wait_for(self, check: Callable[[], T | None], what: str, timeout_s: float = 60.0) -> T:
-        return wait_for(check, what, timeout_s, explain=self.diagnose)
+        return wait_for(check, timeout_s, what, explain=self.diagnose)
 
 
 @pytest.fixture(scope="module")

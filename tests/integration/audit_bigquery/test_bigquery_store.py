@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+from support.records import END, START
+from support.records import audited as record
+
 from entail import reasoning
 from entail.audit.bigquery_store import (
     BigQueryAuditStore,
@@ -30,8 +33,6 @@ from entail.audit.schema import (
     format_timestamp,
 )
 from entail.models import DecisionRecord, RulesetRef, new_decision_id
-
-from .records import END, START, record
 
 
 def search(store: BigQueryAuditStore, tenant: str = "acme", **filters: Any) -> list[str]:

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from google.api_core.exceptions import RetryError
+from support.records import END, START
+from support.records import audited as record
 
 from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.settings import Settings
-
-from .records import END, START, record
 
 
 @pytest.fixture

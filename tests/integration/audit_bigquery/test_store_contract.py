@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from support.records import END, START, T0
+from support.records import audited as record
 
 from entail.audit import DuckDBAuditStore
 from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.audit.port import ANOTHER_TENANT, AuditStore, SearchPage
 from entail.audit.schema import RETENTION_DAYS, format_timestamp
 from entail.models import RulesetRecord
-
-from .records import END, START, T0, record
 
 Store = DuckDBAuditStore | BigQueryAuditStore
 

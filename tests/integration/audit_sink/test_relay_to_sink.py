@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from support.waiting import eventually
 
 from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import RedisStreamsBus
@@ -15,7 +16,7 @@ from entail.models import DecisionRecord
 from entail.relay import AUDIT_SINK_SUBSCRIPTION, Relay, default_subscriptions
 from entail.settings import Settings
 
-from ..bus.receiver import eventually, running
+from ..bus.receiver import running
 from .helpers import SinkProcess, decision, record_bytes, rejected, stored
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from support.waiting import eventually
 
 from entail.bus.port import DECISIONS, REASONING_JOBS
 from entail.bus.push import PUSH_SECRET_HEADER
@@ -33,7 +34,7 @@ from entail.relay import (
 )
 from entail.settings import Settings
 
-from .receiver import HANG, Push, Receiver, eventually, running
+from .receiver import HANG, Push, Receiver, running
 
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOPIC = REASONING_JOBS

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import redis.asyncio as aioredis
+from support.waiting import eventually
 
 from entail.bus.port import DECISIONS, REASONING_JOBS, Message
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
@@ -17,7 +18,7 @@ from entail.relay import Relay, Subscription, job_dead_letter_hook
 from entail.settings import Settings
 from entail.state.decisions import DecisionStore
 
-from .receiver import Receiver, eventually, running
+from .receiver import Receiver, running
 
 
 def _subscription(receiver: Receiver, hook: object) -> Subscription:

@@ -16,12 +16,11 @@ import pytest
 import redis
 from entail_backend.app import create_app
 from starlette.testclient import TestClient
+from support.records import open_record as record
 
 from entail.auth import key_entry
 from entail.settings import Settings
 from entail.state import DecisionStore, Durability, DurabilityNotConfirmed, EmbeddedRedis, connect
-
-from ..state.records import record
 
 AUTHOR = "ent_ha_author_key"
 WAIT_MS = 300

@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from support.records import open_record as record
 
 from entail.settings import Settings
 from entail.state import DecisionStore, Durability, RateLimiter, RulesetRegistry, connect
-
-from ..state.records import record
 
 
 class ReplyDropper:

@@ -4,8 +4,7 @@ as processes on free 127.0.0.1 ports, with keys for two tenants."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,18 +25,6 @@ KEYS = {
     "acme_rate": ("ent_acme_rate_key", "acme-rate", "acme", ["decide", "author"]),
     "globex": ("ent_globex_admin_key", "globex-admin", "globex", ["admin"]),
 }
-
-
-def wait_for(check: Callable[[], T | None], timeout_s: float = 20.0, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy, or fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class LocalStack:

@@ -6,11 +6,10 @@ import asyncio
 import time
 
 import redis.asyncio as aioredis
+from support.records import open_record as record
 
 from entail.models import DecisionRecord, utcnow
 from entail.state import DecisionStore
-
-from .records import record
 
 
 async def test_create_get_and_tenant_isolation(redis: aioredis.Redis) -> None:

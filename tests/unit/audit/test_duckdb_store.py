@@ -8,12 +8,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from support.records import T0
+from support.records import audited as record
 
 from entail.audit import (
     DECISIONS_TABLE,
@@ -31,64 +33,13 @@ from entail.audit.duckdb_store import DUCKDB_TYPES
 from entail.audit.schema import format_timestamp
 from entail.models import DecisionError, DecisionRecord, RulesetRef, RulesetVersion
 
-T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
+TESTS = Path(__file__).resolve().parents[2]  # tests/, where the shared support lives
 DAY_START = "2026-11-01T00:00:00.000Z"
 DAY_END = "2026-12-31T00:00:00.000Z"
 
 
 def ts(dt: datetime) -> str:
     return format_timestamp(dt)
-
-
-def answers(*atoms: tuple[str, list[Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "query": "q",
-            "answers": [
-                {
-                    "atom": f"{name}({', '.join(map(str, args))})" if args else name,
-                    "args": args,
-                    "bindings": {},
-                }
-                for name, args in atoms
-            ],
-        }
-    ]
-
-
-def record(
-    n: int,
-    *,
-    tenant: str = "acme",
-    ruleset: str = "loan",
-    version: int = 1,
-    status: str = "succeeded",
-    completed: datetime | None = None,
-    answer_atoms: list[tuple[str, list[Any]]] | None = None,
-    **extra: Any,
-) -> DecisionRecord:
-    done = completed if completed is not None else T0 + timedelta(seconds=n)
-    return DecisionRecord.model_validate(
-        {
-            "decision_id": f"dec_{n:06d}",
-            "tenant": tenant,
-            "ruleset": {"tenant": tenant, "name": ruleset, "version": version, "hash": "h" * 64},
-            "request_hash": f"r{n}",
-            "status": status,
-            "facts": {"applicant": [["alice", 30]]},
-            "query": ["decision(A, D)"],
-            "answers": answers(
-                *(answer_atoms if answer_atoms is not None else [("decision", ["alice", "approve"])])
-            ),
-            "result_hash": "x" * 64,
-            "stats": {"rules": 3},
-            "worker": "w1",
-            "submitted_at": ts(done - timedelta(seconds=2)),
-            "started_at": ts(done - timedelta(seconds=1)),
-            "completed_at": ts(done) if status in ("succeeded", "failed") else None,
-            **extra,
-        }
-    )
 
 
 @pytest.fixture
@@ -158,7 +109,7 @@ def test_store_satisfies_port(store: DuckDBAuditStore) -> None:
 
 
 def test_row_round_trip() -> None:
-    r = record(1, status="failed", error=DecisionError(code="E_LIMIT", message="too big"), answer_atoms=[])
+    r = record(1, status="failed", error=DecisionError(code="E_LIMIT", message="too big"), atoms=[])
     row = decision_to_row(r, inserted_at="2026-11-28T10:00:05.000Z")
     assert list(row) == DECISIONS_TABLE.column_names
     assert row["ruleset_name"] == "loan" and row["query"] == '["decision(A, D)"]'
@@ -248,7 +199,7 @@ def test_search_filters(store: DuckDBAuditStore) -> None:
         [
             record(1, ruleset="loan", version=1),
             record(2, ruleset="loan", version=2),
-            record(3, ruleset="loan", version=2, status="failed", answer_atoms=[]),
+            record(3, ruleset="loan", version=2, status="failed", atoms=[]),
             record(4, ruleset="kyc", version=1),
         ]
     )
@@ -280,13 +231,13 @@ def test_search_time_range_is_half_open(store: DuckDBAuditStore) -> None:
 def test_search_by_predicate(store: DuckDBAuditStore) -> None:
     store.insert_decisions(
         [
-            record(1, answer_atoms=[("decision", ["alice", "approve"])]),
-            record(2, answer_atoms=[("decision", ["bob"])]),
-            record(3, answer_atoms=[("risk", ["carol", "high"]), ("decision", ["carol", "deny"])]),
-            record(4, answer_atoms=[("flagged", [])]),
-            record(5, status="failed", answer_atoms=[]),
+            record(1, atoms=[("decision", ["alice", "approve"])]),
+            record(2, atoms=[("decision", ["bob"])]),
+            record(3, atoms=[("risk", ["carol", "high"]), ("decision", ["carol", "deny"])]),
+            record(4, atoms=[("flagged", [])]),
+            record(5, status="failed", atoms=[]),
             record(6).model_copy(update={"answers": None}),
-            record(7, answer_atoms=[("decisions", ["x", "y"])]),
+            record(7, atoms=[("decisions", ["x", "y"])]),
         ]
     )
 
@@ -413,6 +364,7 @@ _WRITER = """
 import sys
 from datetime import timedelta
 sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})  # the shared test support
 from test_duckdb_store import record
 from entail.audit import DuckDBAuditStore
 store = DuckDBAuditStore({path!r}, shared=True)
@@ -425,7 +377,7 @@ def test_shared_mode_lets_two_processes_use_one_file(tmp_path: Path) -> None:
     """Locally the audit sink writes while the backend reads and writes rulesets."""
     path = tmp_path / "audit.duckdb"
     mine = DuckDBAuditStore(path, shared=True)
-    script = _WRITER.format(tests=str(Path(__file__).parent), path=str(path), start=1000)
+    script = _WRITER.format(tests=str(Path(__file__).parent), root=str(TESTS), path=str(path), start=1000)
     other = subprocess.Popen([sys.executable, "-c", script])
     for n in range(60):
         assert mine.insert_decisions([record(n)]).inserted == 1
@@ -453,6 +405,7 @@ def test_a_file_from_before_a_new_column_gets_it(tmp_path: Path) -> None:
 _READER = """
 import sys, time
 sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})  # the shared test support
 from test_duckdb_store import T0
 from datetime import timedelta
 from entail.audit import DuckDBAuditStore
@@ -485,7 +438,7 @@ def test_a_lingering_writer_lets_another_process_in(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=write)
     thread.start()
-    script = _READER.format(tests=str(Path(__file__).parent), path=str(path))
+    script = _READER.format(tests=str(Path(__file__).parent), root=str(TESTS), path=str(path))
     reader = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     stop.set()
     thread.join(10)
