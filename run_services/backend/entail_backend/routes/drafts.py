@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from entail import reasoning
 from entail.compute import ComputePool, tasks
@@ -49,7 +49,7 @@ class DraftEvaluateRequest(BaseModel):
         default_factory=dict, description="case facts: predicate -> rows", json_schema_extra=FACTS_SCHEMA
     )
     query: list[str] = Field(default_factory=list, max_length=100)
-    explain: bool = False
+    explain: StrictBool = False  # strict: true is not 1, "yes" is not true
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
     )

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from entail import reasoning
-from entail.audit.schema import RulesetRecord
 from entail.compute import tasks
+from entail.models import RulesetRecord
 from entail.state.registry import TAG_RE, RegistryFull, name_problem, source_hash
 
 from .. import compute
