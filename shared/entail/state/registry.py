@@ -15,9 +15,9 @@ import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from ..models import utcnow
+from ..models import RulesetVersion, utcnow
 from . import keys
 from .durability import Durability
 
@@ -27,21 +27,16 @@ HASH_RE = re.compile(r"[0-9a-f]{64}\Z")
 VERSION_RE = re.compile(r"[0-9]{1,15}\Z")
 
 
-class RulesetVersion(BaseModel):
-    tenant: str
-    name: str
-    version: int
-    hash: str
-    description: str = ""
-    tests: list[dict[str, Any]] = Field(default_factory=list)
-    published_at: str
-    published_by: str
-    masked_predicates: list[str] = Field(default_factory=list)
+# names the API's paths give to actions: a ruleset so named could not be read
+# (GET /v1/rulesets/validate is the validate action's 405)
+RESERVED_NAMES = frozenset({"validate", "evaluate"})
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a ruleset, or None: the one check every entry point
     (the API's request models, the registry, the CLI) applies."""
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved: it names an action of the API (POST /v1/rulesets/{name})"
     if NAME_RE.match(name) and not HASH_RE.match(name):
         return None
     return (

@@ -62,6 +62,9 @@ async def test_names_are_validated(redis: aioredis.Redis) -> None:
     for bad in ("9bad", "", "_x", "a b", "a:b", "a@b", "a/b", "A" + "b" * 64, "ab" * 32):
         with pytest.raises(ValueError, match="invalid ruleset name"):
             await reg.publish("acme", bad, "a.", "", [], "k")
+    for action in ("validate", "evaluate"):  # POST /v1/rulesets/{action}: never readable as a ruleset
+        with pytest.raises(ValueError, match="reserved"):
+            await reg.publish("acme", action, "a.", "", [], "k")
 
 
 async def test_get_versions_list_summary(redis: aioredis.Redis) -> None:
