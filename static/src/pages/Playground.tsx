@@ -13,6 +13,7 @@ import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
 import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
+import { useRequest } from "../hooks/useRequest";
 import { loadDraft, saveDraft } from "../session";
 import { decodeShare, encodeShare } from "../share";
 
@@ -56,15 +57,13 @@ export function Playground() {
   const inFlight = useRef<AbortController | null>(null);
   const [diagnostics, setDiagnostics] = useState<Diagnostic[] | null>(null);
   const [lintError, setLintError] = useState<unknown>(null);
-  const [running, setRunning] = useState<number | null>(null);
-  const [result, setResult] = useState<DraftResult | null>(null);
-  const [runError, setRunError] = useState<unknown>(null);
-  const [published, setPublished] = useState<RulesetVersion | null>(null);
-  const [publishError, setPublishError] = useState<unknown>(null);
-  const [publishing, setPublishing] = useState(false);
-  const [decision, setDecision] = useState<Decision | null>(null);
-  const [deciding, setDeciding] = useState<number | null>(null);
-  const [decideError, setDecideError] = useState<unknown>(null);
+  // one request state each: the run, the whole model, the publish, the decision
+  const evaluation = useRequest<DraftResult>();
+  const publication = useRequest<RulesetVersion>({ keepDataOnError: true });
+  const deciding = useRequest<Decision>({ keepDataOnError: true });
+  const { since: running, data: result, error: runError } = evaluation;
+  const { pending: publishing, data: published, error: publishError } = publication;
+  const { data: decision, error: decideError } = deciding;
   const program = useRef<EditorHandle | null>(null);
   const facts = useRef<EditorHandle | null>(null);
   const canAuthor = identity.scopes.includes("author") || identity.scopes.includes("admin");
@@ -104,7 +103,7 @@ export function Playground() {
   function changeSource(text: string) {
     setSource(text);
     saveDraft("source", text);
-    setPublished(null);
+    publication.setData(null);
   }
 
   function chooseExample(id: string) {
@@ -126,9 +125,9 @@ export function Playground() {
     saveDraft("queries", example.queries);
     setOrigin(null);
     saveDraft("origin", null);
-    setResult(null);
+    evaluation.setData(null);
     setRanFor(null);
-    setDecision(null);
+    deciding.setData(null);
   }
 
   async function run() {
@@ -137,55 +136,38 @@ export function Playground() {
     inFlight.current = controller;
     const timer = setTimeout(() => controller.abort(new DOMException("timeout", "TimeoutError")), RUN_TIMEOUT_MS);
     const key = runKey(source, factsText, queries);
-    setRunning(Date.now());
-    setRunError(null);
-    try {
-      setResult(
-        await api.evaluateDraft(
-          { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true },
-          controller.signal,
-        ),
+    // a cancelled or timed-out run says which, rather than "AbortError"
+    const explainAbort = (error: unknown) => {
+      if (!(error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError"))) return error;
+      const timedOut = controller.signal.reason instanceof DOMException && controller.signal.reason.name === "TimeoutError";
+      return new ApiError(
+        timedOut
+          ? { status: 408, title: "Run timed out", detail: `no answer after ${RUN_TIMEOUT_MS / 1000} s; the run was cancelled. Narrow the queries or the facts.` }
+          : { status: 499, title: "Run cancelled", detail: "you cancelled the run; nothing was stored." },
+        null,
       );
-      setRanFor(key);
-    } catch (error) {
-      setResult(null);
-      setRanFor(null);
-      if (error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError")) {
-        const timedOut = controller.signal.reason instanceof DOMException && controller.signal.reason.name === "TimeoutError";
-        setRunError(
-          new ApiError(
-            timedOut
-              ? { status: 408, title: "Run timed out", detail: `no answer after ${RUN_TIMEOUT_MS / 1000} s; the run was cancelled. Narrow the queries or the facts.` }
-              : { status: 499, title: "Run cancelled", detail: "you cancelled the run; nothing was stored." },
-            null,
-          ),
-        );
-      } else setRunError(error);
+    };
+    try {
+      const ok = await evaluation.run(
+        () => api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true }, controller.signal),
+        explainAbort,
+      );
+      setRanFor(ok ? key : null);
     } finally {
       clearTimeout(timer);
       inFlight.current = null;
-      setRunning(null);
       setTimeout(() => focusHeading("#results-title"), 0);
     }
   }
 
-  const [model, setModel] = useState<DraftResult | null>(null);
-  const [modelError, setModelError] = useState<unknown>(null);
-  const [modelSince, setModelSince] = useState<number | null>(null);
+  const wholeModelRequest = useRequest<DraftResult>();
+  const { data: model, error: modelError, since: modelSince } = wholeModelRequest;
 
   /** Every predicate of the program and the facts, one table each (no proofs). */
   async function wholeModel() {
-    setModelSince(Date.now());
-    setModelError(null);
-    try {
-      const query = modelQueries(source, factsCheck.facts);
-      setModel(await api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query, explain: false }));
-    } catch (error) {
-      setModel(null);
-      setModelError(error);
-    } finally {
-      setModelSince(null);
-    }
+    await wholeModelRequest.run(() =>
+      api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query: modelQueries(source, factsCheck.facts), explain: false }),
+    );
   }
 
   function cancel() {
@@ -209,42 +191,26 @@ export function Playground() {
 
   async function publish(event: Event) {
     event.preventDefault();
-    setPublishing(true);
-    setPublishError(null);
-    try {
-      setPublished(await api.publish({ name: name.trim(), source, description: "published from the playground" }));
-    } catch (error) {
-      setPublishError(error);
-    } finally {
-      setPublishing(false);
-      setTimeout(() => focusHeading("#publish-title"), 0);
-    }
+    await publication.run(() => api.publish({ name: name.trim(), source, description: "published from the playground" }));
+    setTimeout(() => focusHeading("#publish-title"), 0);
   }
 
   /** A real, audited decision with the published version, followed over SSE. */
   async function decide() {
     if (!published) return;
-    setDeciding(Date.now());
-    setDecideError(null);
-    try {
-      let current = await api.decide({
+    await deciding.run(async (progress) => {
+      const submitted = await api.decide({
         ruleset: `${published.name}@${published.version}`,
         facts: factsCheck.facts ?? {},
         query: cleanQueries,
         explain: true,
         wait_ms: 0,
       });
-      setDecision(current);
-      if (current.status !== "succeeded" && current.status !== "failed") {
-        current = await api.follow(current.decision_id, setDecision);
-      }
-      setDecision(current);
-    } catch (error) {
-      setDecideError(error);
-    } finally {
-      setDeciding(null);
-      setTimeout(() => document.querySelector<HTMLElement>("[data-testid=decision-done] a, #publish-title")?.focus(), 0);
-    }
+      progress(submitted);
+      if (submitted.status === "succeeded" || submitted.status === "failed") return submitted;
+      return api.follow(submitted.decision_id, progress);
+    });
+    setTimeout(() => document.querySelector<HTMLElement>("[data-testid=decision-done] a, #publish-title")?.focus(), 0);
   }
 
   const ready = factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0 && canAuthor;
@@ -499,13 +465,13 @@ export function Playground() {
             </a>{" "}
             (<code>{published.hash.slice(0, 12)}</code>).
             {canDecide && (
-              <button type="button" onClick={decide} disabled={deciding !== null || !ready}>
+              <button type="button" onClick={decide} disabled={deciding.pending || !ready}>
                 Decide with {published.name}@{published.version}
               </button>
             )}
           </div>
         )}
-        {deciding !== null && <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding} />}
+        {deciding.since !== null && <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding.since} />}
         {decideError !== null && <ErrorView error={decideError} />}
         {decision && (decision.status === "succeeded" || decision.status === "failed") && (
           <p role="status" data-testid="decision-done">
