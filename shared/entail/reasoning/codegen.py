@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .analyse import Signature, linear
 from .plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step
+from .shapes import RuleShape
 from .syntax import Atom, BinOp, Minus, Num, Str, Sym, TermNode, Var, term_vars
 from .terms import Const
 
@@ -49,6 +51,7 @@ class Layout:
     index_slots: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
     constants: dict[str, Const] = field(default_factory=dict)
     _const_idents: dict[str, str] = field(default_factory=dict)  # constant name -> identifier
+    _slot_keys: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)  # slot -> key
 
     def pid(self, sig: Signature) -> int:
         if sig not in self.pred_ids:
@@ -59,7 +62,11 @@ class Layout:
         key = (pid, cols)
         if key not in self.index_slots:
             self.index_slots[key] = len(self.index_slots)
+            self._slot_keys.append(key)
         return self.index_slots[key]
+
+    def slot_key(self, slot: int) -> tuple[int, tuple[int, ...]]:
+        return self._slot_keys[slot]
 
     def const(self, name: str) -> str:
         ident = self._const_idents.get(name)
@@ -214,12 +221,8 @@ class _Writer:
     def simple(self, term: TermNode) -> str | None:
         if isinstance(term, Var):
             return vname(term.name)
-        if isinstance(term, Num):
-            return self.param(repr(term.value))
-        if isinstance(term, Str):
-            return self.param(repr(term.value))
-        if isinstance(term, Sym):
-            return self.param(self.layout.const(term.name))
+        if isinstance(term, Num | Str | Sym):
+            return self.param(_constant(self.layout, term))
         return None
 
     def value(self, term: TermNode) -> str:
@@ -527,6 +530,54 @@ class _Writer:
         self.emit(f"{prov}[_h] = ({rule_arg}, {bindings}, {aggs})")
 
 
+def _constant(layout: Layout, term: Num | Str | Sym) -> str:
+    """The Python expression of a constant, as a shape's parameter value."""
+    if isinstance(term, Sym):
+        return layout.const(term.name)
+    return repr(term.value)
+
+
+# how to compute one parameter of a shape for another rule of the same RuleShape:
+# ("pid", predicate placeholder), ("slot", predicate placeholder, columns),
+# ("value", constant placeholder) or ("rule",)
+_Recipe = list[tuple[Any, ...]]
+
+
+def _recipe(w: _Writer, shape: RuleShape, layout: Layout) -> _Recipe | None:
+    """Where each parameter of a freshly written shape came from in its rule."""
+    pids = {str(layout.pid(sig)): i for i, sig in enumerate(shape.predicates)}
+    consts = {_constant(layout, c): i for i, c in enumerate(shape.constants)}
+    recipe: _Recipe = []
+    for kind, value in w.args:
+        if kind == "pid":
+            recipe.append(("pid", pids[value]))
+        elif kind == "slot":
+            pid, cols = layout.slot_key(int(value))
+            recipe.append(("slot", pids[str(pid)], cols))
+        elif kind == "value":
+            recipe.append(("value", consts[value]))
+        elif kind == "rule":
+            recipe.append(("rule",))
+        else:
+            return None  # a helper function: written per rule
+    return recipe
+
+
+def _fill(recipe: _Recipe, shape: RuleShape, layout: Layout, rule_index: int) -> list[str]:
+    out: list[str] = []
+    for item in recipe:
+        kind = item[0]
+        if kind == "pid":
+            out.append(str(layout.pid(shape.predicates[item[1]])))
+        elif kind == "slot":
+            out.append(str(layout.slot(layout.pid(shape.predicates[item[1]]), item[2])))
+        elif kind == "value":
+            out.append(_constant(layout, shape.constants[item[1]]))
+        else:
+            out.append(str(rule_index))
+    return out
+
+
 def _leaves(term: TermNode) -> list[TermNode]:
     if isinstance(term, BinOp):
         return _leaves(term.left) + _leaves(term.right)
@@ -619,6 +670,8 @@ def generate(
     helpers: list[str] = []
     fulls: list[list[Variant]] = []
     deltas: list[list[Variant]] = []
+    # per rule shape (see .shapes) and variant: its factory and how to fill its parameters
+    written: dict[tuple[object, ...], tuple[str, _Recipe] | None] = {}
     for plan in plans:
         rule = plan.rule
         rule_full: list[Variant] = []
@@ -628,18 +681,30 @@ def generate(
             name = f"r{rule.index}_{'d' if is_delta else 'f'}{k}"
             if tick is not None:
                 tick()
-            positions, last_use = _liveness(steps, rule.head)
-            w = _Writer(layout, explain, "_fn", helpers, positions, last_use)
-            w.steps(steps, set(), None)
-            w.head(rule.head, rule.index, binding_vars(steps))
-            body = w.shape()
-            factory = shapes.get(body)
-            if factory is None:
-                factory = shapes[body] = f"_shape{len(shapes)}"
-                indented = "\n".join("    " + line if line else line for line in body.split("\n"))
-                params = ", ".join(w.args.values())
-                factories.append(f"def {factory}({params}):\n{indented}\n    return _fn")
-            values = ", ".join(value for _, value in w.args)
+            key = None if plan.shape is None else (plan.shape.key, k)
+            known = None if key is None else written.get(key)
+            if known is not None:
+                assert plan.shape is not None
+                factory, recipe = known
+                values = ", ".join(_fill(recipe, plan.shape, layout, rule.index))
+            else:
+                positions, last_use = _liveness(steps, rule.head)
+                w = _Writer(layout, explain, "_fn", helpers, positions, last_use)
+                w.steps(steps, set(), None)
+                w.head(rule.head, rule.index, binding_vars(steps))
+                body = w.shape()
+                found = shapes.get(body)
+                if found is None:
+                    factory = shapes[body] = f"_shape{len(shapes)}"
+                    indented = "\n".join("    " + line if line else line for line in body.split("\n"))
+                    params = ", ".join(w.args.values())
+                    factories.append(f"def {factory}({params}):\n{indented}\n    return _fn")
+                else:
+                    factory = found
+                values = ", ".join(value for _, value in w.args)
+                if key is not None and plan.shape is not None and key not in written:
+                    new_recipe = _recipe(w, plan.shape, layout)
+                    written[key] = None if new_recipe is None else (factory, new_recipe)
             chunks.append(f"# line {rule.span.line}: {rule.text}\n{name} = {factory}({values})")
             delta_pid = None
             if is_delta:

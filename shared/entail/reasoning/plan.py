@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .analyse import (
     Signature,
@@ -25,6 +26,7 @@ from .analyse import (
     linear,
     solve_equation,
 )
+from .shapes import RuleShape, rule_shape
 from .syntax import (
     Aggregate,
     AggregateElement,
@@ -101,6 +103,7 @@ class RulePlan:
     rule: Rule
     full: list[Step]
     deltas: list[list[Step]] = field(default_factory=list)
+    shape: RuleShape | None = None  # set when planned with a cache: code generation reuses it
 
 
 def _ground(term: object) -> bool:
@@ -275,10 +278,70 @@ def _step(
     return AggregateStep(lit, assigns, elements, idx)
 
 
-def plan_rule(rule: Rule, recursive: set[Signature], tick: Callable[[], None] | None = None) -> RulePlan:
+# a flat rule's plans with the literals left out: (kind, body position, details)
+_Template = list[list[tuple[Any, ...]]]
+
+
+def plan_rule(
+    rule: Rule,
+    recursive: set[Signature],
+    tick: Callable[[], None] | None = None,
+    cache: dict[tuple[object, ...], _Template] | None = None,
+) -> RulePlan:
     """Join plans for one rule; ``recursive`` holds the signatures of its stratum.
 
-    ``tick`` is called once per planned literal (the compile-time limit)."""
+    ``tick`` is called once per planned literal (the compile-time limit). With a
+    ``cache`` (one per program), a rule with the shape of a rule planned before
+    (:mod:`.shapes`) gets that rule's plans, filled with its own literals."""
+    if cache is None:
+        return _plan_rule(rule, recursive, tick)
+    shape = rule_shape(rule, recursive)
+    if shape is None:
+        return _plan_rule(rule, recursive, tick)
+    template = cache.get(shape.key)
+    if template is None:
+        result = _plan_rule(rule, recursive, tick)
+        cache[shape.key] = [_template(v) for v in [result.full, *result.deltas]]
+        result.shape = shape
+        return result
+    if tick is not None:
+        tick()
+    full, *deltas = [[_fill(rule, d) for d in variant] for variant in template]
+    return RulePlan(rule, full, deltas, shape)
+
+
+def _template(steps: list[Step]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for s in steps:
+        if isinstance(s, Scan):
+            out.append(("scan", s.literal_index, s.delta, s.bound))
+        elif isinstance(s, Filter):
+            out.append(("filter", s.literal_index))
+        elif isinstance(s, Assign):
+            out.append(("assign", s.literal_index, s.var, s.value_on_right, s.inverse))
+        elif isinstance(s, Absent):
+            out.append(("absent", s.literal_index))
+        else:
+            raise AssertionError("a flat rule has no aggregate")
+    return out
+
+
+def _fill(rule: Rule, d: tuple[Any, ...]) -> Step:
+    lit = rule.body[d[1]]
+    kind = d[0]
+    if kind == "scan":
+        assert isinstance(lit, Positive)
+        return Scan(lit.atom, d[2], d[3], d[1])
+    if kind == "absent":
+        assert isinstance(lit, Negative)
+        return Absent(lit.atom, d[1])
+    assert isinstance(lit, Comparison)
+    if kind == "filter":
+        return Filter(lit, d[1])
+    return Assign(d[2], lit, d[3], d[1], d[4])
+
+
+def _plan_rule(rule: Rule, recursive: set[Signature], tick: Callable[[], None] | None) -> RulePlan:
     globals_of = aggregate_globals(rule)
     lits = list(enumerate(rule.body))
     result = RulePlan(rule, order(lits, set(), globals_of, tick=tick))

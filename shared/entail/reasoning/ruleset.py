@@ -180,6 +180,8 @@ class Ruleset:
         strata_plans: list[list[RulePlan]] = []
         self._ruleset_facts: list[set[tuple[Any, ...]]] = [set() for _ in self._sigs]
         self._rule_infos: dict[int, RuleInfo] = {}
+        # rules of one shape (see .shapes) are planned once for the whole program
+        plan_cache: dict[tuple[object, ...], Any] = {}
         for stratum in analysis.strata:
             recursive = set(stratum.predicates) if stratum.recursive else set()
             plans: list[RulePlan] = []
@@ -189,7 +191,7 @@ class Ruleset:
                     if all(v is not None for v in values):
                         self._ruleset_facts[layout.pid(rule.head.signature)].add(values)
                     continue
-                plan = plan_rule(rule, recursive, clock.tick)
+                plan = plan_rule(rule, recursive, clock.tick, plan_cache)
                 plans.append(plan)
 
                 self._rule_infos[rule.index] = RuleInfo(
@@ -203,6 +205,7 @@ class Ruleset:
             strata_plans.append(plans)
         self._strata_plans = strata_plans
         self._plain = self._build(explain=False, tick=clock.tick)
+        clock.check()
         self.source_code = self._plain[1]
         # the explaining code is built on first use (half the compile time of a ruleset
         # never explained); it reads the same index slots as the plain code, so the
@@ -220,6 +223,7 @@ class Ruleset:
                 clock = CompileClock(self._limits.compile_time_ms)
                 with gc_paused():
                     self._explaining = self._build(explain=True, tick=clock.tick)
+                    clock.check()
                 assert self._layout.index_slots == slots, "explain code needs the plain code's indexes"
             return self._explaining[0]
 
@@ -387,7 +391,7 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
     # of the time for a program of 20,000 rules)
     with gc_paused():
         program = parse(source, filename)
-        clock.tick()
+        clock.check()
         _check_rule_bodies(program, limits)
         analysis = analyse(program, clock.tick)
         return Ruleset(program, analysis, limits, clock)
