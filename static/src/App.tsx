@@ -5,6 +5,7 @@ import { ApiClient, ApiError } from "./api/client";
 import type { Identity } from "./api/types";
 import { ErrorView, Spinner } from "./components/Status";
 import { SessionContext } from "./context";
+import { focusHeading } from "./focus";
 import { DecisionPage } from "./pages/DecisionPage";
 import { Decisions } from "./pages/Decisions";
 import { Impact } from "./pages/Impact";
@@ -12,7 +13,6 @@ import { Playground } from "./pages/Playground";
 import { RulesetPage, Rulesets } from "./pages/Rulesets";
 import { SignIn } from "./pages/SignIn";
 import { navigate, parseRoute, useLocation } from "./router";
-import { focusHeading } from "./focus";
 import { storedKey, storeKey } from "./session";
 
 const TITLES: Record<string, string> = {
@@ -54,7 +54,10 @@ export function App({ baseUrl }: { baseUrl: string }) {
   }, [where.pathname, identity !== null]);
 
   useEffect(() => {
-    api.onUnauthorized = (error: ApiError) => signOut(`Signed out: the API no longer accepts this key (${error.problem.detail ?? "401"}). It may have been revoked or expired.`);
+    api.onUnauthorized = (error: ApiError) =>
+      signOut(
+        `Signed out: the API no longer accepts this key (${error.problem.detail ?? "401"}). It may have been revoked or expired.`,
+      );
     const off = api.onRateLimit((r) => setRemaining({ remaining: r.remaining, limit: r.limit }));
     if (key && !identity) {
       setCheckError(null);
@@ -88,7 +91,10 @@ export function App({ baseUrl }: { baseUrl: string }) {
     // (the fragment too: a share link's draft is in it, and it stays in the browser)
     const here = location.pathname + location.search + location.hash;
     const wanted = route.page === "signin" ? route.next : here;
-    const next = wanted?.startsWith("/") && wanted !== "/" && !wanted.startsWith("//") && !wanted.startsWith("/signin") ? wanted : "/playground";
+    const next =
+      wanted?.startsWith("/") && wanted !== "/" && !wanted.startsWith("//") && !wanted.startsWith("/signin")
+        ? wanted
+        : "/playground";
     navigate(next, true);
   }
 
@@ -136,7 +142,11 @@ export function App({ baseUrl }: { baseUrl: string }) {
           <>
             <nav aria-label="Main">
               {nav.map(([href, label, pages]) => (
-                <a key={href} href={href} aria-current={(pages as readonly string[]).includes(route.page) ? "page" : undefined}>
+                <a
+                  key={href}
+                  href={href}
+                  aria-current={(pages as readonly string[]).includes(route.page) ? "page" : undefined}
+                >
                   {label}
                 </a>
               ))}
@@ -147,7 +157,10 @@ export function App({ baseUrl }: { baseUrl: string }) {
               </span>
               <span class="scopes">{identity.scopes.join(", ")}</span>
               {remaining && (
-                <span class={remaining.remaining < remaining.limit / 10 ? "rate low" : "rate"} title="requests left in this key's rate-limit bucket">
+                <span
+                  class={remaining.remaining < remaining.limit / 10 ? "rate low" : "rate"}
+                  title="requests left in this key's rate-limit bucket"
+                >
                   quota {remaining.remaining}/{remaining.limit}
                 </span>
               )}

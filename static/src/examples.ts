@@ -1,20 +1,20 @@
 /** The bundled examples, read at build time from the Python package's
  * shared/entail/examples (the same files `entail up` publishes). */
 
-import loanFacts from "../../shared/entail/examples/loan/ann.json";
-import loanSource from "../../shared/entail/examples/loan/program.lp?raw";
-import reachFacts from "../../shared/entail/examples/reachability/facts.lp?raw";
-import reachSource from "../../shared/entail/examples/reachability/program.lp?raw";
 import accessFacts from "../../shared/entail/examples/access/case.json";
 import accessSource from "../../shared/entail/examples/access/program.lp?raw";
+import bomFacts from "../../shared/entail/examples/bom/case.json";
+import bomSource from "../../shared/entail/examples/bom/program.lp?raw";
 import expensesFacts from "../../shared/entail/examples/expenses/case.json";
 import expensesSource from "../../shared/entail/examples/expenses/program.lp?raw";
 import fraudFacts from "../../shared/entail/examples/fraud/case.json";
 import fraudSource from "../../shared/entail/examples/fraud/program.lp?raw";
+import loanFacts from "../../shared/entail/examples/loan/ann.json";
+import loanSource from "../../shared/entail/examples/loan/program.lp?raw";
 import orgchartFacts from "../../shared/entail/examples/orgchart/case.json";
 import orgchartSource from "../../shared/entail/examples/orgchart/program.lp?raw";
-import bomFacts from "../../shared/entail/examples/bom/case.json";
-import bomSource from "../../shared/entail/examples/bom/program.lp?raw";
+import reachFacts from "../../shared/entail/examples/reachability/facts.lp?raw";
+import reachSource from "../../shared/entail/examples/reachability/program.lp?raw";
 import schedulingFacts from "../../shared/entail/examples/scheduling/case.json";
 import schedulingSource from "../../shared/entail/examples/scheduling/program.lp?raw";
 import { formatFacts } from "./editor/facts";

@@ -55,7 +55,7 @@ export function interceptLinks(root: HTMLElement): () => void {
     const anchor = (event.target as Element | null)?.closest?.("a");
     if (!anchor || anchor.target || anchor.hasAttribute("download")) return;
     const href = anchor.getAttribute("href");
-    if (!href || !href.startsWith("/") || href.startsWith("//")) return;
+    if (!href?.startsWith("/") || href.startsWith("//")) return;
     event.preventDefault();
     navigate(href);
   };

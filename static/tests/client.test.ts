@@ -14,7 +14,13 @@ let server: Server;
 let base: string;
 const seen: { method: string; url: string; auth?: string; body: string }[] = [];
 
-function problem(res: ServerResponse, status: number, detail: string, headers: Record<string, string> = {}, extra = {}) {
+function problem(
+  res: ServerResponse,
+  status: number,
+  detail: string,
+  headers: Record<string, string> = {},
+  extra = {},
+) {
   res.writeHead(status, { "Content-Type": "application/problem+json", ...headers });
   res.end(JSON.stringify({ type: "https://entail.dev/problems/x", title: "T", status, detail, ...extra }));
 }
@@ -35,11 +41,21 @@ beforeAll(async () => {
 
   routes.set("GET /v1/whoami", (req, res) => {
     if (req.headers.authorization !== "Bearer good") return problem(res, 401, "unknown or revoked API key");
-    res.writeHead(200, { "Content-Type": "application/json", "RateLimit-Limit": "100", "RateLimit-Remaining": "99", "RateLimit-Reset": "0" });
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "RateLimit-Limit": "100",
+      "RateLimit-Remaining": "99",
+      "RateLimit-Reset": "0",
+    });
     res.end(JSON.stringify({ id: "dev", tenant: "dev", scopes: ["admin"] }));
   });
   routes.set("GET /v1/rulesets", (_req, res) =>
-    problem(res, 429, "rate limit exceeded; retry after 3 s", { "Retry-After": "3", "RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": "3" }),
+    problem(res, 429, "rate limit exceeded; retry after 3 s", {
+      "Retry-After": "3",
+      "RateLimit-Limit": "100",
+      "RateLimit-Remaining": "0",
+      "RateLimit-Reset": "3",
+    }),
   );
   routes.set("POST /v1/rulesets", (_req, res) =>
     problem(res, 422, "1 of 1 example case(s) failed", {}, { failures: [{ name: "ann", problems: ["missing x"] }] }),
@@ -51,7 +67,13 @@ beforeAll(async () => {
   routes.set("POST /v1/rulesets/validate", (_req, res, body) => {
     res.writeHead(200, { "Content-Type": "application/json" });
     const { source } = JSON.parse(body) as { source: string };
-    res.end(JSON.stringify({ ok: false, hash: null, diagnostics: [{ code: "unsafe-variable", severity: "error", message: `in ${source}`, line: 1, column: 3 }] }));
+    res.end(
+      JSON.stringify({
+        ok: false,
+        hash: null,
+        diagnostics: [{ code: "unsafe-variable", severity: "error", message: `in ${source}`, line: 1, column: 3 }],
+      }),
+    );
   });
   routes.set("GET /v1/decisions/dec_1/events", (_req, res) => {
     res.writeHead(200, { "Content-Type": "text/event-stream" });
@@ -59,7 +81,9 @@ beforeAll(async () => {
     setTimeout(() => res.write(": keep-alive\n\n"), 10);
     setTimeout(() => {
       res.write('event: status\ndata: {"decision_id":"dec_1",');
-      res.write('"status":"running"}\n\nevent: done\ndata: {"decision_id":"dec_1","status":"succeeded","answers":[]}\n\n');
+      res.write(
+        '"status":"running"}\n\nevent: done\ndata: {"decision_id":"dec_1","status":"succeeded","answers":[]}\n\n',
+      );
       res.end();
     }, 30);
   });
@@ -74,8 +98,17 @@ beforeAll(async () => {
   // an impact job: 202, then two polls running with progress, then the result
   let impactPolls = 0;
   const job = (status: string, done: number, extra = {}) => ({
-    job_id: "imp_1", ruleset: "loan", candidate: { version: 2, hash: "h" }, status, progress: { done, total: 2 },
-    status_url: "/v1/rulesets/loan/impact/imp_1", created_at: "t", updated_at: "t", result: null, error: null, ...extra,
+    job_id: "imp_1",
+    ruleset: "loan",
+    candidate: { version: 2, hash: "h" },
+    status,
+    progress: { done, total: 2 },
+    status_url: "/v1/rulesets/loan/impact/imp_1",
+    created_at: "t",
+    updated_at: "t",
+    result: null,
+    error: null,
+    ...extra,
   });
   routes.set("POST /v1/rulesets/loan/impact", (_req, res) => {
     impactPolls = 0;
@@ -85,12 +118,25 @@ beforeAll(async () => {
   routes.set("GET /v1/rulesets/loan/impact/imp_1", (_req, res) => {
     impactPolls += 1;
     res.writeHead(200, { "Content-Type": "application/json" });
-    const result = { ruleset: "loan", candidate: { version: 2, hash: "h" }, decisions: 2, not_replayable: 0, unchanged: 1, changed: 1, truncated: false, changes: [] };
+    const result = {
+      ruleset: "loan",
+      candidate: { version: 2, hash: "h" },
+      decisions: 2,
+      not_replayable: 0,
+      unchanged: 1,
+      changed: 1,
+      truncated: false,
+      changes: [],
+    };
     res.end(JSON.stringify(impactPolls < 2 ? job("running", 1) : job("succeeded", 2, { result })));
   });
   routes.set("POST /v1/rulesets/bad/impact", (_req, res) => {
     res.writeHead(202, { "Content-Type": "application/json" });
-    res.end(JSON.stringify(job("failed", 0, { ruleset: "bad", error: { type: "interrupted", detail: "the service stopped" } })));
+    res.end(
+      JSON.stringify(
+        job("failed", 0, { ruleset: "bad", error: { type: "interrupted", detail: "the service stopped" } }),
+      ),
+    );
   });
   routes.set("GET /v1/audit/decisions", (req, res) => {
     res.writeHead(200, { "Content-Type": "application/json" });
@@ -102,7 +148,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 describe("ApiClient", () => {
   it("sends the key and reads JSON and the rate-limit headers", async () => {
-    const api = new ApiClient(base + "/", "good");
+    const api = new ApiClient(`${base}/`, "good");
     const rates: number[] = [];
     api.onRateLimit((r) => rates.push(r.remaining));
     expect(await api.whoami()).toEqual({ id: "dev", tenant: "dev", scopes: ["admin"] });
@@ -130,7 +176,9 @@ describe("ApiClient", () => {
   });
 
   it("keeps the extra members of a problem", async () => {
-    const error = (await new ApiClient(base, "good").publish({ name: "x", source: "p." }).catch((e: unknown) => e)) as ApiError;
+    const error = (await new ApiClient(base, "good")
+      .publish({ name: "x", source: "p." })
+      .catch((e: unknown) => e)) as ApiError;
     expect(error.status).toBe(422);
     expect(error.problem.failures).toEqual([{ name: "ann", problems: ["missing x"] }]);
     expect(JSON.parse(seen.at(-1)!.body)).toEqual({ name: "x", source: "p." });
@@ -171,7 +219,11 @@ describe("ApiClient", () => {
   });
 
   it("moves a tag with the name encoded in the path", async () => {
-    expect(await new ApiClient(base, "good").moveTag("loan@eu", "prod", 3)).toEqual({ tag: "prod", version: 3, previous: 1 });
+    expect(await new ApiClient(base, "good").moveTag("loan@eu", "prod", 3)).toEqual({
+      tag: "prod",
+      version: 3,
+      previous: 1,
+    });
     expect(seen.at(-1)).toMatchObject({ method: "PUT", url: "/v1/rulesets/loan%40eu/tags/prod" });
   });
 
@@ -189,13 +241,20 @@ describe("ApiClient", () => {
   });
 
   it("throws the error of a failed impact job", async () => {
-    const error = (await new ApiClient(base, "good").impact("bad", { version: "2", start: "a", end: "b" }, undefined, 5).catch((e: unknown) => e)) as ApiError;
+    const error = (await new ApiClient(base, "good")
+      .impact("bad", { version: "2", start: "a", end: "b" }, undefined, 5)
+      .catch((e: unknown) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.message).toBe("the service stopped");
   });
 
   it("encodes the audit search and leaves out empty filters", async () => {
-    await new ApiClient(base, "good").searchAudit({ start: "2026-01-01T00:00:00Z", end: "2026-01-02T00:00:00Z", ruleset: "", status: "failed" });
+    await new ApiClient(base, "good").searchAudit({
+      start: "2026-01-01T00:00:00Z",
+      end: "2026-01-02T00:00:00Z",
+      ruleset: "",
+      status: "failed",
+    });
     const url = new URL(seen.at(-1)!.url, base);
     expect(url.searchParams.get("start")).toBe("2026-01-01T00:00:00Z");
     expect(url.searchParams.get("status")).toBe("failed");

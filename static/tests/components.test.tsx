@@ -32,7 +32,9 @@ describe("ProofTree", () => {
     const toggle = screen.getByRole("button", { name: 'Collapse declined("dee")' });
     fireEvent.click(toggle);
     expect(screen.getByRole("tree").textContent).not.toContain("too_large");
-    expect(screen.getByRole("button", { name: 'Expand declined("dee")' }).closest("li")!.getAttribute("aria-expanded")).toBe("false");
+    expect(
+      screen.getByRole("button", { name: 'Expand declined("dee")' }).closest("li")!.getAttribute("aria-expanded"),
+    ).toBe("false");
     fireEvent.click(screen.getByRole("button", { name: "Expand all" }));
     expect(screen.getByRole("tree").textContent).toContain("too_large");
     fireEvent.click(screen.getByRole("button", { name: "Collapse all" }));
@@ -106,18 +108,41 @@ describe("ErrorView", () => {
   });
 
   it("lists failed example cases of a refused publish", () => {
-    render(<ErrorView error={new ApiError({ status: 422, title: "Example cases failed", failures: [{ name: "ann", problems: ["missing decision"] }] }, null)} />);
+    render(
+      <ErrorView
+        error={
+          new ApiError(
+            { status: 422, title: "Example cases failed", failures: [{ name: "ann", problems: ["missing decision"] }] },
+            null,
+          )
+        }
+      />,
+    );
     expect(screen.getByRole("alert").textContent).toContain("ann: missing decision");
   });
 });
 
 describe("ReplayView and TextDiff", () => {
   it("shows identical or the differences", () => {
-    const base = { decision_id: "d", original_result_hash: "aa", replay_result_hash: "aa", ruleset: { tenant: "dev", name: "loan", version: 1, hash: "h" } };
+    const base = {
+      decision_id: "d",
+      original_result_hash: "aa",
+      replay_result_hash: "aa",
+      ruleset: { tenant: "dev", name: "loan", version: 1, hash: "h" },
+    };
     render(<ReplayView replay={{ ...base, identical: true, diff: [] }} />);
     expect(screen.getByTestId("replay-result").textContent).toContain("Identical.");
     cleanup();
-    render(<ReplayView replay={{ ...base, identical: false, replay_result_hash: "bb", diff: [{ query: "q(X)", added: ["q(2)"], removed: ["q(1)"] }] }} />);
+    render(
+      <ReplayView
+        replay={{
+          ...base,
+          identical: false,
+          replay_result_hash: "bb",
+          diff: [{ query: "q(X)", added: ["q(2)"], removed: ["q(1)"] }],
+        }}
+      />,
+    );
     expect(screen.getByTestId("replay-result").textContent).toContain("Different.");
     expect(screen.getByTestId("replay-result").textContent).toContain("+ q(2)");
     expect(screen.getByTestId("replay-result").textContent).toContain("− q(1)");

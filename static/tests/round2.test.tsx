@@ -6,8 +6,7 @@ import { ApiError, ServerDownError } from "../src/api/client";
 import type { FactNode, QueryAnswers } from "../src/api/types";
 import { AnswersView, answersCsv, ROW_HEIGHT, visibleRange } from "../src/components/Answers";
 import { ProofTree } from "../src/components/ProofTree";
-import { datalogParser } from "../src/editor/datalog";
-import { tokenize } from "../src/editor/datalog";
+import { datalogParser, tokenize } from "../src/editor/datalog";
 import { retryable, runKey, StatsView } from "../src/pages/Playground";
 import { keyRemembered, storedKey, storeKey } from "../src/session";
 import answers from "./fixtures/loan-dee-answers.json";
@@ -21,12 +20,24 @@ describe("highlighting tags", () => {
   it("are names CodeMirror knows (no 'Unknown highlighting tag' warning)", () => {
     // the tags StreamLanguage resolves: a tag name, optionally with modifiers after dots
     const known = new Set([
-      "variableName", "string", "number", "atom", "definitionOperator", "operatorKeyword", "compareOperator",
-      "arithmeticOperator", "punctuation", "keyword", "lineComment", "blockComment", "invalid",
+      "variableName",
+      "string",
+      "number",
+      "atom",
+      "definitionOperator",
+      "operatorKeyword",
+      "compareOperator",
+      "arithmeticOperator",
+      "punctuation",
+      "keyword",
+      "lineComment",
+      "blockComment",
+      "invalid",
     ]);
     const modifiers = new Set(["function", "definition", "local", "special", "standard"]);
     const seen = new Set<string>();
-    for (const t of tokenize('p(X, "s", 3, abc) :- not q(_Y), X >= 2+1. #show p/4. % c\n%* b *% r. ?')) if (t.type) seen.add(t.type);
+    for (const t of tokenize('p(X, "s", 3, abc) :- not q(_Y), X >= 2+1. #show p/4. % c\n%* b *% r. ?'))
+      if (t.type) seen.add(t.type);
     for (const type of seen) {
       const [head, ...mods] = type.split(".");
       expect(known.has(head), type).toBe(true);
@@ -61,7 +72,9 @@ describe("the key per tab or per browser", () => {
 
 describe("run errors", () => {
   it("offer Retry only where a retry can succeed", () => {
-    expect(retryable(new ApiError({ status: 422, type: "x/limit-derived-facts", title: "Limit exceeded" }, null))).toBe(false);
+    expect(retryable(new ApiError({ status: 422, type: "x/limit-derived-facts", title: "Limit exceeded" }, null))).toBe(
+      false,
+    );
     expect(retryable(new ApiError({ status: 413, title: "Limit exceeded" }, null))).toBe(false);
     expect(retryable(new ApiError({ status: 429, title: "Too many" }, 3))).toBe(true);
     expect(retryable(new ApiError({ status: 500, title: "boom" }, null))).toBe(true);
@@ -172,7 +185,7 @@ describe("guidance", () => {
   });
 
   it("refuses a constant in a fact, with the fix", () => {
-    const out = checkFacts("link(hub, \"a\").");
+    const out = checkFacts('link(hub, "a").');
     expect(out.facts).toBeNull();
     expect(out.problems[0].message).toContain('write "hub"');
     expect(out.problems[0].from).toBe(5);
@@ -226,8 +239,12 @@ describe("impact that explains", () => {
   const change = (id: string, before: string[], after: string[]) => ({
     decision_id: id,
     version: 1,
-    old_answers: [{ query: "d(A, D)", answers: before.map((atom) => ({ atom, bindings: {}, proof: rule("old :- x.", atom) })) }],
-    new_answers: [{ query: "d(A, D)", answers: after.map((atom) => ({ atom, bindings: {}, proof: rule("new :- y.", atom) })) }],
+    old_answers: [
+      { query: "d(A, D)", answers: before.map((atom) => ({ atom, bindings: {}, proof: rule("old :- x.", atom) })) },
+    ],
+    new_answers: [
+      { query: "d(A, D)", answers: after.map((atom) => ({ atom, bindings: {}, proof: rule("new :- y.", atom) })) },
+    ],
     rules_differ: ["old :- x.", "new :- y."],
   });
 
@@ -266,7 +283,8 @@ import { modelQueries } from "../src/editor/guide";
 
 describe("whole model", () => {
   it("asks one query per predicate and arity of the program and the facts", () => {
-    const source = "% c\nflag.\nreach(X, Y) :- link(X, Y), not gone(X).\nn(N) :- N = #count{ X : link(X, a) }.\n#show reach/2.";
+    const source =
+      "% c\nflag.\nreach(X, Y) :- link(X, Y), not gone(X).\nn(N) :- N = #count{ X : link(X, a) }.\n#show reach/2.";
     expect(modelQueries(source, { extra: [["a", 1, 2]] })).toEqual([
       "extra(X1, X2, X3)",
       "flag",

@@ -12,7 +12,7 @@ import { parseRoute } from "../src/router";
 describe("SseParser", () => {
   it("splits events, joins data lines and skips comments", () => {
     const p = new SseParser();
-    expect(p.push("event: status\ndata: {\"a\":")).toEqual([]);
+    expect(p.push('event: status\ndata: {"a":')).toEqual([]);
     expect(p.push("1}\n\n: keep-alive\n\nevent: done\r\ndata: x\r\ndata: y\r\n\r\n")).toEqual([
       { event: "status", data: '{"a":1}' },
       { event: "done", data: "x\ny" },
@@ -46,7 +46,15 @@ describe("datalog tokens", () => {
 
 describe("checkFacts", () => {
   it("accepts integers and strings", () => {
-    expect(checkFacts('{"edge": [[1, 2], [2, "b"]]}')).toEqual({ facts: { edge: [[1, 2], [2, "b"]] }, problems: [] });
+    expect(checkFacts('{"edge": [[1, 2], [2, "b"]]}')).toEqual({
+      facts: {
+        edge: [
+          [1, 2],
+          [2, "b"],
+        ],
+      },
+      problems: [],
+    });
     expect(checkFacts("").facts).toEqual({});
   });
   it("names what is wrong and where", () => {
@@ -109,7 +117,9 @@ describe("config", () => {
   const answer = (status: number, body: unknown) =>
     (async () => new Response(JSON.stringify(body), { status })) as unknown as typeof fetch;
   it("takes apiBaseUrl from config.json", async () => {
-    expect(await loadConfig(answer(200, { apiBaseUrl: "https://api.example.test" }))).toEqual({ apiBaseUrl: "https://api.example.test" });
+    expect(await loadConfig(answer(200, { apiBaseUrl: "https://api.example.test" }))).toEqual({
+      apiBaseUrl: "https://api.example.test",
+    });
   });
   it("falls back to the same origin", async () => {
     expect(await loadConfig(answer(404, {}))).toEqual({ apiBaseUrl: "" });
@@ -130,7 +140,16 @@ describe("time inputs", () => {
 
 describe("examples", () => {
   it("bundles the package's loan and reachability programs with valid facts", () => {
-    expect(EXAMPLES.map((e) => e.id)).toEqual(["loan", "reachability", "access", "expenses", "fraud", "orgchart", "bom", "scheduling"]);
+    expect(EXAMPLES.map((e) => e.id)).toEqual([
+      "loan",
+      "reachability",
+      "access",
+      "expenses",
+      "fraud",
+      "orgchart",
+      "bom",
+      "scheduling",
+    ]);
     expect(EXAMPLES[0].source).toContain("decision(A, approved)");
     expect(JSON.parse(EXAMPLES[0].facts).applicant).toEqual([["ann"]]);
     expect(EXAMPLES[1].source).toContain("link(hub, a).");

@@ -150,12 +150,15 @@ export class ApiClient {
     return this.json("POST", "/v1/rulesets/validate", { source }, signal);
   }
 
-  evaluateDraft(body: {
-    source: string;
-    facts: unknown;
-    query: string[];
-    explain: boolean;
-  }, signal?: AbortSignal): Promise<DraftResult> {
+  evaluateDraft(
+    body: {
+      source: string;
+      facts: unknown;
+      query: string[];
+      explain: boolean;
+    },
+    signal?: AbortSignal,
+  ): Promise<DraftResult> {
     return this.json("POST", "/v1/rulesets/evaluate", body, signal);
   }
 
@@ -176,7 +179,11 @@ export class ApiClient {
   }
 
   /** Point ``tag`` (e.g. prod) at a version; the move is recorded by the API. */
-  moveTag(name: string, tag: string, version: number): Promise<{ tag: string; version: number; previous: number | null }> {
+  moveTag(
+    name: string,
+    tag: string,
+    version: number,
+  ): Promise<{ tag: string; version: number; previous: number | null }> {
     return this.json("PUT", `/v1/rulesets/${encodeURIComponent(name)}/tags/${encodeURIComponent(tag)}`, { version });
   }
 
@@ -252,7 +259,12 @@ export class ApiClient {
     }
     if (job.status === "failed" || !job.result) {
       throw new ApiError(
-        { status: 500, title: "Impact job failed", detail: job.error?.detail ?? "the impact job failed", type: job.error?.type },
+        {
+          status: 500,
+          title: "Impact job failed",
+          detail: job.error?.detail ?? "the impact job failed",
+          type: job.error?.type,
+        },
         null,
       );
     }

@@ -29,9 +29,11 @@ export function answersCsv(q: QueryAnswers): string {
   const cell = (text: string) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
   const rows = [["atom", ...variables].map(cell).join(",")];
   for (const a of q.answers) {
-    rows.push([a.atom, ...variables.map((v) => (v in a.bindings ? formatTerm(a.bindings[v]) : ""))].map(cell).join(","));
+    rows.push(
+      [a.atom, ...variables.map((v) => (v in a.bindings ? formatTerm(a.bindings[v]) : ""))].map(cell).join(","),
+    );
   }
-  return rows.join("\n") + "\n";
+  return `${rows.join("\n")}\n`;
 }
 
 export function AnswersView({ answers, onRule }: { answers: QueryAnswers[]; onRule?: (line: number) => void }) {
@@ -88,12 +90,21 @@ function QueryTable({
         <>
           <div class="table-tools">
             <label>
-              Filter <input type="search" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} aria-label={`Filter answers to ${q.query}`} />
+              Filter{" "}
+              <input
+                type="search"
+                value={filter}
+                onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
+                aria-label={`Filter answers to ${q.query}`}
+              />
             </label>
             <button type="button" onClick={() => download(`answers-${qi + 1}.csv`, answersCsv(q), "text/csv")}>
               CSV
             </button>
-            <button type="button" onClick={() => download(`answers-${qi + 1}.json`, JSON.stringify(q, null, 2), "application/json")}>
+            <button
+              type="button"
+              onClick={() => download(`answers-${qi + 1}.json`, JSON.stringify(q, null, 2), "application/json")}
+            >
               JSON
             </button>
           </div>
@@ -141,7 +152,9 @@ function QueryTable({
                     </tr>
                   );
                 })}
-                {last < rows.length && <tr aria-hidden="true" style={{ height: `${(rows.length - last) * ROW_HEIGHT}px` }} />}
+                {last < rows.length && (
+                  <tr aria-hidden="true" style={{ height: `${(rows.length - last) * ROW_HEIGHT}px` }} />
+                )}
               </tbody>
             </table>
           </div>

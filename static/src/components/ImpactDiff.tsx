@@ -46,7 +46,12 @@ export function groupChanges(changes: Change[]): ChangeGroup[] {
     const key = JSON.stringify([added, removed]);
     let group = groups.get(key);
     if (!group) {
-      group = { added, removed, rules: c.rules_differ.map((text) => ({ text, side: ruleSide(text, c) })), decisions: [] };
+      group = {
+        added,
+        removed,
+        rules: c.rules_differ.map((text) => ({ text, side: ruleSide(text, c) })),
+        decisions: [],
+      };
       groups.set(key, group);
     }
     group.decisions.push({ id: c.decision_id, version: c.version });
@@ -59,18 +64,38 @@ export function ImpactGroups({ result }: { result: ImpactResult }) {
   return (
     <div data-testid="impact-groups">
       {groups.map((g, i) => (
-        <section key={i} class="panel impact-group" aria-label={`Change ${i + 1}: ${g.decisions.length} decision${g.decisions.length === 1 ? "" : "s"}`}>
+        <section
+          key={i}
+          class="panel impact-group"
+          aria-label={`Change ${i + 1}: ${g.decisions.length} decision${g.decisions.length === 1 ? "" : "s"}`}
+        >
           <h3>
             {g.decisions.length} decision{g.decisions.length === 1 ? "" : "s"} changed this way
           </h3>
           <div class="diff-cols">
             <div>
               <h4>Removed (old version only)</h4>
-              {g.removed.length ? g.removed.map((a) => <code key={a} class="block diff-removed">− {a}</code>) : <span class="muted">nothing</span>}
+              {g.removed.length ? (
+                g.removed.map((a) => (
+                  <code key={a} class="block diff-removed">
+                    − {a}
+                  </code>
+                ))
+              ) : (
+                <span class="muted">nothing</span>
+              )}
             </div>
             <div>
               <h4>Added (candidate only)</h4>
-              {g.added.length ? g.added.map((a) => <code key={a} class="block diff-added">+ {a}</code>) : <span class="muted">nothing</span>}
+              {g.added.length ? (
+                g.added.map((a) => (
+                  <code key={a} class="block diff-added">
+                    + {a}
+                  </code>
+                ))
+              ) : (
+                <span class="muted">nothing</span>
+              )}
             </div>
           </div>
           {g.rules.length > 0 && (
@@ -79,7 +104,9 @@ export function ImpactGroups({ result }: { result: ImpactResult }) {
               <ul class="rules-differ">
                 {g.rules.map((r) => (
                   <li key={r.text}>
-                    <span class={`kind kind-${r.side}`}>{r.side === "new" ? "new" : r.side === "old" ? "old" : "old and new"}</span>{" "}
+                    <span class={`kind kind-${r.side}`}>
+                      {r.side === "new" ? "new" : r.side === "old" ? "old" : "old and new"}
+                    </span>{" "}
                     <code>{r.text}</code>
                   </li>
                 ))}

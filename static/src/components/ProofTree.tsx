@@ -185,15 +185,18 @@ function Node({
           </button>
         )}
       </div>
-      {open && node.kind === "rule" && (node as FactNode).bindings && Object.keys((node as FactNode).bindings!).length > 0 && (
-        <div class="bindings">
-          {Object.entries((node as FactNode).bindings!).map(([name, value]) => (
-            <span key={name}>
-              {name} = {formatTerm(value)}
-            </span>
-          ))}
-        </div>
-      )}
+      {open &&
+        node.kind === "rule" &&
+        (node as FactNode).bindings &&
+        Object.keys((node as FactNode).bindings!).length > 0 && (
+          <div class="bindings">
+            {Object.entries((node as FactNode).bindings!).map(([name, value]) => (
+              <span key={name}>
+                {name} = {formatTerm(value)}
+              </span>
+            ))}
+          </div>
+        )}
       {open && children.length > 0 && (
         <ul role="group">
           {children.map((child, i) => (
@@ -210,8 +213,8 @@ function Node({
           ))}
           {node.truncated && (
             <li role="treeitem" tabIndex={-1}>
-              … {node.total_elements - node.elements.length} more of {node.total_elements}, not listed: the proof keeps the first{" "}
-              {node.elements.length} elements of an aggregate (the whole model view has them all)
+              … {node.total_elements - node.elements.length} more of {node.total_elements}, not listed: the proof keeps
+              the first {node.elements.length} elements of an aggregate (the whole model view has them all)
             </li>
           )}
         </ul>

@@ -43,7 +43,10 @@ export function describeError(error: unknown): { title: string; detail: string }
   }
   if (error instanceof ApiError) {
     if (error.status === 429) {
-      return { title: "Too many requests", detail: error.problem.detail ?? "the rate limit of this API key was reached" };
+      return {
+        title: "Too many requests",
+        detail: error.problem.detail ?? "the rate limit of this API key was reached",
+      };
     }
     if (error.status === 401) return { title: "Your API key is not accepted", detail: error.problem.detail ?? "" };
     if (error.status === 403) return { title: "Not allowed with this key", detail: error.problem.detail ?? "" };
@@ -65,7 +68,8 @@ export function ErrorView({ error, onRetry }: { error: unknown; onRetry?: () => 
     const timer = setInterval(() => setLeft((s) => Math.max(0, s - 1)), 1000);
     return () => clearInterval(timer);
   }, [error, retryAfter]);
-  const kind = error instanceof ServerDownError ? "down" : error instanceof ApiError && error.status === 429 ? "rate" : "error";
+  const kind =
+    error instanceof ServerDownError ? "down" : error instanceof ApiError && error.status === 429 ? "rate" : "error";
   return (
     <div class={`alert alert-${kind}`} role="alert">
       <strong>{title}</strong>

@@ -30,7 +30,10 @@ export function TextDiff({ before, after, label }: { before: string; after: stri
   return (
     <figure class="diff" aria-label={label}>
       <figcaption>
-        {label}: {changed === 0 ? "identical" : `${lines.filter((l) => l.kind === "added").length} added, ${lines.filter((l) => l.kind === "removed").length} removed`}
+        {label}:{" "}
+        {changed === 0
+          ? "identical"
+          : `${lines.filter((l) => l.kind === "added").length} added, ${lines.filter((l) => l.kind === "removed").length} removed`}
       </figcaption>
       <pre>
         {lines.map((l, i) => (

@@ -30,7 +30,17 @@ interface Props {
   onRun?: () => void;
 }
 
-export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400, label, handle, testId, onRun }: Props) {
+export function CodeEditor({
+  value,
+  onChange,
+  language,
+  lint,
+  lintDelayMs = 400,
+  label,
+  handle,
+  testId,
+  onRun,
+}: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const changed = useRef(onChange);
@@ -46,7 +56,16 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
       highlightActiveLine(),
       syntaxHighlighting(defaultHighlightStyle),
       // before the default keymap, whose Mod-Enter inserts a blank line
-      keymap.of([{ key: "Mod-Enter", run: () => (runner.current ? (runner.current(), true) : false) }]),
+      keymap.of([
+        {
+          key: "Mod-Enter",
+          run: () => {
+            if (!runner.current) return false;
+            runner.current();
+            return true;
+          },
+        },
+      ]),
       keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
       language === "datalog" ? datalog : json(),
       EditorView.lineWrapping,
@@ -55,7 +74,11 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
         if (update.docChanged) changed.current(update.state.doc.toString());
       }),
     ];
-    if (lint) extensions.push(lintGutter(), linter((v) => lint(v.state.doc.toString()), { delay: lintDelayMs }));
+    if (lint)
+      extensions.push(
+        lintGutter(),
+        linter((v) => lint(v.state.doc.toString()), { delay: lintDelayMs }),
+      );
     const editor = new EditorView({
       state: EditorState.create({ doc: value, extensions }),
       parent: host.current!,
@@ -107,7 +130,12 @@ export function CodeEditor({ value, onChange, language, lint, lintDelayMs = 400,
 }
 
 /** 1-based line/column (the API's) to a document offset range. */
-export function rangeOf(text: string, line: number, column: number, endColumn?: number | null): { from: number; to: number } {
+export function rangeOf(
+  text: string,
+  line: number,
+  column: number,
+  endColumn?: number | null,
+): { from: number; to: number } {
   const lines = text.split("\n");
   const l = Math.max(1, Math.min(line, lines.length));
   let offset = 0;

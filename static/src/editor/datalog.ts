@@ -95,7 +95,7 @@ class MiniStream {
       return false;
     }
     const m = this.string.slice(this.pos).match(pattern);
-    if (!m || m.index !== 0) return null;
+    if (m?.index !== 0) return null;
     this.pos += m[0].length;
     return m;
   }

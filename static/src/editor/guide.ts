@@ -71,11 +71,14 @@ export function zeroAnswerHints(query: string, facts: Record<string, (string | n
   const hints: string[] = [];
   const args = /\((.*)\)\s*$/.exec(query)?.[1] ?? "";
   const strings = new Set<string>();
-  for (const rows of Object.values(facts ?? {})) for (const row of rows) for (const v of row) if (typeof v === "string") strings.add(v);
+  for (const rows of Object.values(facts ?? {}))
+    for (const row of rows) for (const v of row) if (typeof v === "string") strings.add(v);
   const withoutStrings = args.replace(/"(?:[^"\\]|\\.)*"/g, "");
   for (const m of withoutStrings.matchAll(/(?<![A-Za-z0-9_'])([a-z_][A-Za-z0-9_']*)(?!\s*\()/g)) {
     if (strings.has(m[1])) {
-      hints.push(`The query has the constant ${m[1]}, but the case facts hold the string "${m[1]}": they never match. Write "${m[1]}" in the query (and in the program's rules).`);
+      hints.push(
+        `The query has the constant ${m[1]}, but the case facts hold the string "${m[1]}": they never match. Write "${m[1]}" in the query (and in the program's rules).`,
+      );
     }
   }
   return hints;
@@ -111,12 +114,17 @@ export function modelQueries(source: string, facts: Record<string, unknown[][]> 
     } else {
       // a bare lower-case word is an atom only at a clause position, not a constant argument
       const before = code.slice(0, m.index).trimEnd();
-      if (!(before === "" || /[.,]$|:-$/.test(before)) || /\($|,\s*$/.test(code.slice(0, m.index)) && depthAt(code, m.index) > 0) continue;
+      if (
+        !(before === "" || /[.,]$|:-$/.test(before)) ||
+        (/\($|,\s*$/.test(code.slice(0, m.index)) && depthAt(code, m.index) > 0)
+      )
+        continue;
     }
     const key = `${name}/${arity}`;
     if (!seen.has(key)) seen.set(key, arity);
   }
-  for (const [name, rows] of Object.entries(facts ?? {})) if (rows.length) seen.set(`${name}/${rows[0].length}`, rows[0].length);
+  for (const [name, rows] of Object.entries(facts ?? {}))
+    if (rows.length) seen.set(`${name}/${rows[0].length}`, rows[0].length);
   return [...seen]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, arity]) => {

@@ -23,7 +23,10 @@ export interface Request<T> extends RequestState<T> {
   /** Start a request: `request` may report progress (e.g. a decision followed
    * over SSE); a failure is passed through `mapError` first. Never throws:
    * resolves to whether it succeeded. */
-  run: (request: (progress: (data: T) => void) => Promise<T>, mapError?: (error: unknown) => unknown) => Promise<boolean>;
+  run: (
+    request: (progress: (data: T) => void) => Promise<T>,
+    mapError?: (error: unknown) => unknown,
+  ) => Promise<boolean>;
   /** Replace the answer shown (null hides it), e.g. when its inputs change. */
   setData: (data: T | null) => void;
 }

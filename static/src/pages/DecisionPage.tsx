@@ -171,7 +171,6 @@ export function ReplayView({ replay }: { replay: ReplayResult }) {
   );
 }
 
-
 /** How long the page follows a decision that does not finish before it stops
  * waiting and says so (a stuck decision must not leave a spinner forever). */
 export const FOLLOW_LIMIT_MS = 60_000;
@@ -184,7 +183,11 @@ async function followBounded(api: ApiClient, id: string, onLive: (d: Decision) =
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") {
       throw new ApiError(
-        { status: 504, title: "Still not finished", detail: `decision ${id} has not finished after ${FOLLOW_LIMIT_MS / 1000} s; it may have failed on the worker. Retry to look again.` },
+        {
+          status: 504,
+          title: "Still not finished",
+          detail: `decision ${id} has not finished after ${FOLLOW_LIMIT_MS / 1000} s; it may have failed on the worker. Retry to look again.`,
+        },
         null,
       );
     }
@@ -214,5 +217,12 @@ async function untilAudited(api: ApiClient, id: string, onLive: (d: Decision) =>
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  throw new ApiError({ status: 404, title: "Not in the audit trail", detail: `decision ${id} completed but has not reached the audit trail after 30 s; is the audit sink running?` }, null);
+  throw new ApiError(
+    {
+      status: 404,
+      title: "Not in the audit trail",
+      detail: `decision ${id} completed but has not reached the audit trail after 30 s; is the audit sink running?`,
+    },
+    null,
+  );
 }

@@ -114,7 +114,9 @@ export function Decisions() {
         </label>
         <label>
           Until <input type="datetime-local" value={filters.end} onInput={set("end")} aria-describedby="until-hint" />
-          <span id="until-hint" class="muted">empty: now</span>
+          <span id="until-hint" class="muted">
+            empty: now
+          </span>
         </label>
         <label>
           Ruleset <input value={filters.ruleset} onInput={set("ruleset")} placeholder="any" />
@@ -129,7 +131,8 @@ export function Decisions() {
         </label>
         <button type="submit">Search</button>
         <label class="inline">
-          <input type="checkbox" checked={live} onChange={(e) => setLive((e.target as HTMLInputElement).checked)} /> Live
+          <input type="checkbox" checked={live} onChange={(e) => setLive((e.target as HTMLInputElement).checked)} />{" "}
+          Live
         </label>
       </form>
       {error !== null && <ErrorView error={error} onRetry={() => search(applied)} />}

@@ -63,7 +63,8 @@ export function Impact() {
           Ruleset <input value={form.ruleset} onInput={set("ruleset")} required />
         </label>
         <label>
-          Candidate version <input value={form.version} onInput={set("version")} required placeholder="3, prod or latest" />
+          Candidate version{" "}
+          <input value={form.version} onInput={set("version")} required placeholder="3, prod or latest" />
         </label>
         <label>
           From <input type="datetime-local" value={form.start} onInput={set("start")} required />
@@ -113,47 +114,43 @@ export function Impact() {
               itself shows no change for them. Pick another candidate version.
             </p>
           )}
-          {result.changes.length === 0 ? (
-            <Empty>No decision would change.</Empty>
-          ) : (
-            <ImpactGroups result={result} />
-          )}
+          {result.changes.length === 0 ? <Empty>No decision would change.</Empty> : <ImpactGroups result={result} />}
           {result.changes.length > 0 && (
             <details>
-            <summary>Every changed decision, answer by answer</summary>
-            <div class="table-scroll">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Decision</th>
-                    <th scope="col">Was</th>
-                    <th scope="col">Would be</th>
-                    <th scope="col">Rules that differ</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {result.changes.map((c) => (
-                    <tr key={c.decision_id}>
-                      <td>
-                        <a href={`/decisions/${encodeURIComponent(c.decision_id)}`}>
-                          <code>{c.decision_id}</code>
-                        </a>{" "}
-                        (v{c.version})
-                      </td>
-                      <td>{atoms(c.old_answers)}</td>
-                      <td>{atoms(c.new_answers)}</td>
-                      <td>
-                        {c.rules_differ.map((r) => (
-                          <code key={r} class="block">
-                            {r}
-                          </code>
-                        ))}
-                      </td>
+              <summary>Every changed decision, answer by answer</summary>
+              <div class="table-scroll">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Decision</th>
+                      <th scope="col">Was</th>
+                      <th scope="col">Would be</th>
+                      <th scope="col">Rules that differ</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+                  </thead>
+                  <tbody>
+                    {result.changes.map((c) => (
+                      <tr key={c.decision_id}>
+                        <td>
+                          <a href={`/decisions/${encodeURIComponent(c.decision_id)}`}>
+                            <code>{c.decision_id}</code>
+                          </a>{" "}
+                          (v{c.version})
+                        </td>
+                        <td>{atoms(c.old_answers)}</td>
+                        <td>{atoms(c.new_answers)}</td>
+                        <td>
+                          {c.rules_differ.map((r) => (
+                            <code key={r} class="block">
+                              {r}
+                            </code>
+                          ))}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             </details>
           )}
         </section>
@@ -164,6 +161,13 @@ export function Impact() {
 
 function atoms(answers: { answers: { atom: string }[] }[]) {
   const all = answers.flatMap((q) => q.answers.map((a) => a.atom));
-  return all.length ? all.map((a) => <code key={a} class="block">{a}</code>) : <span class="muted">none</span>;
+  return all.length ? (
+    all.map((a) => (
+      <code key={a} class="block">
+        {a}
+      </code>
+    ))
+  ) : (
+    <span class="muted">none</span>
+  );
 }
-

@@ -7,12 +7,12 @@ import { ApiError } from "../api/client";
 import type { Decision, Diagnostic, DraftResult, RulesetVersion } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { ErrorView, Progress } from "../components/Status";
-import { focusHeading } from "../focus";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
 import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
+import { focusHeading } from "../focus";
 import { useRequest } from "../hooks/useRequest";
 import { loadDraft, saveDraft } from "../session";
 import { decodeShare, encodeShare } from "../share";
@@ -138,18 +138,28 @@ export function Playground() {
     const key = runKey(source, factsText, queries);
     // a cancelled or timed-out run says which, rather than "AbortError"
     const explainAbort = (error: unknown) => {
-      if (!(error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError"))) return error;
-      const timedOut = controller.signal.reason instanceof DOMException && controller.signal.reason.name === "TimeoutError";
+      if (!(error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError")))
+        return error;
+      const timedOut =
+        controller.signal.reason instanceof DOMException && controller.signal.reason.name === "TimeoutError";
       return new ApiError(
         timedOut
-          ? { status: 408, title: "Run timed out", detail: `no answer after ${RUN_TIMEOUT_MS / 1000} s; the run was cancelled. Narrow the queries or the facts.` }
+          ? {
+              status: 408,
+              title: "Run timed out",
+              detail: `no answer after ${RUN_TIMEOUT_MS / 1000} s; the run was cancelled. Narrow the queries or the facts.`,
+            }
           : { status: 499, title: "Run cancelled", detail: "you cancelled the run; nothing was stored." },
         null,
       );
     };
     try {
       const ok = await evaluation.run(
-        () => api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true }, controller.signal),
+        () =>
+          api.evaluateDraft(
+            { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true },
+            controller.signal,
+          ),
         explainAbort,
       );
       setRanFor(ok ? key : null);
@@ -166,7 +176,12 @@ export function Playground() {
   /** Every predicate of the program and the facts, one table each (no proofs). */
   async function wholeModel() {
     await wholeModelRequest.run(() =>
-      api.evaluateDraft({ source, facts: factsCheck.facts ?? {}, query: modelQueries(source, factsCheck.facts), explain: false }),
+      api.evaluateDraft({
+        source,
+        facts: factsCheck.facts ?? {},
+        query: modelQueries(source, factsCheck.facts),
+        explain: false,
+      }),
     );
   }
 
@@ -191,7 +206,9 @@ export function Playground() {
 
   async function publish(event: Event) {
     event.preventDefault();
-    await publication.run(() => api.publish({ name: name.trim(), source, description: "published from the playground" }));
+    await publication.run(() =>
+      api.publish({ name: name.trim(), source, description: "published from the playground" }),
+    );
     setTimeout(() => focusHeading("#publish-title"), 0);
   }
 
@@ -249,15 +266,20 @@ export function Playground() {
           <label>
             Share link (copied; the program, facts and queries are in the part after #, which is never sent to a
             server):{" "}
-            <input readOnly value={shareLink} data-testid="share-link" onFocus={(e) => (e.target as HTMLInputElement).select()} />
+            <input
+              readOnly
+              value={shareLink}
+              data-testid="share-link"
+              onFocus={(e) => (e.target as HTMLInputElement).select()}
+            />
           </label>
         </p>
       )}
       {pendingExample && (
         <div class="alert alert-rate" role="alertdialog" aria-labelledby="replace-q" data-testid="confirm-example">
           <p id="replace-q">
-            Replace your program, facts and queries with the example “{EXAMPLES.find((e) => e.id === pendingExample)?.title}”? Your
-            edits are lost.
+            Replace your program, facts and queries with the example “
+            {EXAMPLES.find((e) => e.id === pendingExample)?.title}”? Your edits are lost.
           </p>
           <button type="button" onClick={() => loadExample(pendingExample)} ref={(b) => b?.focus()}>
             Replace
@@ -386,26 +408,39 @@ export function Playground() {
                 Cancel
               </button>
             )}
-            {!ready && <span class="muted">{errors.length ? "Fix the program first." : factsCheck.facts === null ? "Fix the facts first." : cleanQueries.length === 0 ? "Add a query." : ""}</span>}
+            {!ready && (
+              <span class="muted">
+                {errors.length
+                  ? "Fix the program first."
+                  : factsCheck.facts === null
+                    ? "Fix the facts first."
+                    : cleanQueries.length === 0
+                      ? "Add a query."
+                      : ""}
+              </span>
+            )}
           </div>
         </section>
       </div>
 
       <section class="panel results" aria-labelledby="results-title">
         <h2 id="results-title">Answers</h2>
-        {running !== null && <Progress label={`Evaluating… (cancelled after ${RUN_TIMEOUT_MS / 1000} s)`} since={running} />}
+        {running !== null && (
+          <Progress label={`Evaluating… (cancelled after ${RUN_TIMEOUT_MS / 1000} s)`} since={running} />
+        )}
         {runError !== null && <RunError error={runError} onLine={(l) => program.current?.goToLine(l)} onRetry={run} />}
         {result ? (
           <div class={stale ? "stale" : undefined}>
             {stale && (
               <p class="alert alert-rate" role="status" data-testid="stale">
-                Out of date: the program, facts or queries changed since this run. Run again (<kbd>Ctrl</kbd>+<kbd>Enter</kbd>) for
-                current answers.
+                Out of date: the program, facts or queries changed since this run. Run again (<kbd>Ctrl</kbd>+
+                <kbd>Enter</kbd>) for current answers.
               </p>
             )}
             <p class="muted">
-              Draft evaluation (not stored). Result hash <code data-testid="result-hash">{result.result_hash.slice(0, 12)}</code>. Click a rule in
-              the proof to see it in the editor.
+              Draft evaluation (not stored). Result hash{" "}
+              <code data-testid="result-hash">{result.result_hash.slice(0, 12)}</code>. Click a rule in the proof to see
+              it in the editor.
             </p>
             <StatsView stats={result.stats} />
             {result.answers
@@ -419,7 +454,8 @@ export function Playground() {
             <AnswersView answers={result.answers} onRule={(line) => program.current?.goToLine(line)} />
           </div>
         ) : (
-          running === null && runError === null && <p class="empty">Run the program to see its answers and their proofs.</p>
+          running === null &&
+          runError === null && <p class="empty">Run the program to see its answers and their proofs.</p>
         )}
       </section>
 
@@ -430,7 +466,9 @@ export function Playground() {
           Show the whole model
         </button>
         {modelSince !== null && <Progress label="Evaluating the whole model…" since={modelSince} />}
-        {modelError !== null && <ErrorView error={modelError} onRetry={retryable(modelError) ? wholeModel : undefined} />}
+        {modelError !== null && (
+          <ErrorView error={modelError} onRetry={retryable(modelError) ? wholeModel : undefined} />
+        )}
         {model && (
           <div data-testid="whole-model">
             <AnswersView answers={model.answers} />
@@ -471,7 +509,9 @@ export function Playground() {
             )}
           </div>
         )}
-        {deciding.since !== null && <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding.since} />}
+        {deciding.since !== null && (
+          <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding.since} />
+        )}
         {decideError !== null && <ErrorView error={decideError} />}
         {decision && (decision.status === "succeeded" || decision.status === "failed") && (
           <p role="status" data-testid="decision-done">

@@ -63,7 +63,11 @@ export function Rulesets() {
                     <a href={`/rulesets/${encodeURIComponent(r.name)}`}>{r.name}</a>
                   </td>
                   <td>v{r.latest}</td>
-                  <td>{Object.entries(r.tags).map(([t, v]) => `${t}→v${v}`).join(", ") || "—"}</td>
+                  <td>
+                    {Object.entries(r.tags)
+                      .map(([t, v]) => `${t}→v${v}`)
+                      .join(", ") || "—"}
+                  </td>
                   <td>{formatTime(r.updated_at)}</td>
                 </tr>
               ))}
@@ -164,7 +168,9 @@ export function RulesetPage({ name }: { name: string }) {
                       <button type="button" aria-pressed={v.version === current} onClick={() => setShown(v.version)}>
                         View v{v.version}
                       </button>{" "}
-                      <a href={`/impact?ruleset=${encodeURIComponent(name)}&version=${v.version}`}>Impact of v{v.version} vs prod</a>
+                      <a href={`/impact?ruleset=${encodeURIComponent(name)}&version=${v.version}`}>
+                        Impact of v{v.version} vs prod
+                      </a>
                     </td>
                   </tr>
                 ))}
@@ -189,7 +195,13 @@ export function RulesetPage({ name }: { name: string }) {
           {canAuthor && (
             <form class="inline-form" onSubmit={moveTag}>
               <label for="tag-name">Tag</label>
-              <input id="tag-name" value={tag} required size={10} onInput={(e) => setTag((e.target as HTMLInputElement).value)} />
+              <input
+                id="tag-name"
+                value={tag}
+                required
+                size={10}
+                onInput={(e) => setTag((e.target as HTMLInputElement).value)}
+              />
               <label for="tag-version">points at</label>
               <VersionSelect id="tag-version" versions={versions} value={tagVersion} onChange={setTagVersion} />
               <button type="submit" disabled={tagVersion === "" || !tag.trim()}>
@@ -206,7 +218,11 @@ export function RulesetPage({ name }: { name: string }) {
           {left.loading && compare && <Spinner label="Loading both versions…" />}
           {left.error !== null && <ErrorView error={left.error} onRetry={left.retry} />}
           {left.data && (
-            <TextDiff before={left.data[0].source ?? ""} after={left.data[1].source ?? ""} label={`v${left.data[0].version} → v${left.data[1].version}`} />
+            <TextDiff
+              before={left.data[0].source ?? ""}
+              after={left.data[1].source ?? ""}
+              label={`v${left.data[0].version} → v${left.data[1].version}`}
+            />
           )}
           {source.error !== null && <ErrorView error={source.error} onRetry={source.retry} />}
           {source.data && (
@@ -234,9 +250,26 @@ export function RulesetPage({ name }: { name: string }) {
   );
 }
 
-function VersionSelect({ id, versions, value, onChange }: { id: string; versions: RulesetVersion[]; value: number | ""; onChange: (v: number | "") => void }) {
+function VersionSelect({
+  id,
+  versions,
+  value,
+  onChange,
+}: {
+  id: string;
+  versions: RulesetVersion[];
+  value: number | "";
+  onChange: (v: number | "") => void;
+}) {
   return (
-    <select id={id} value={value} onChange={(e) => { const v = (e.target as HTMLSelectElement).value; onChange(v === "" ? "" : Number(v)); }}>
+    <select
+      id={id}
+      value={value}
+      onChange={(e) => {
+        const v = (e.target as HTMLSelectElement).value;
+        onChange(v === "" ? "" : Number(v));
+      }}
+    >
       <option value="">version…</option>
       {versions.map((v) => (
         <option key={v.version} value={v.version}>

@@ -42,7 +42,8 @@ export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
       <h1>Sign in to Entail</h1>
       <p>
         Paste an API key. <code>make run</code> prints a development key (tenant <code>dev</code>, scope{" "}
-        <code>admin</code>); <code>entail keys new</code> makes others. The key stays in this tab unless you ask this browser to remember it.
+        <code>admin</code>); <code>entail keys new</code> makes others. The key stays in this tab unless you ask this
+        browser to remember it.
       </p>
       {notice && (
         <div class="alert alert-error" role="alert">
