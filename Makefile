@@ -75,6 +75,7 @@ lint: install ## ruff check, ruff format --check, mypy on the library and servic
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared/entail run_services/backend/entail_backend run_services/reasoning_worker/entail_worker
+	cd $(WEB) && $(NPM) run lint
 
 format: install ## apply ruff's formatting and autofixes
 	$(VENV)/bin/ruff format .
