@@ -42,6 +42,10 @@ def push_body(data: bytes, message_id: str) -> str:
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[flask.testing.FlaskClient]:
     monkeypatch.setenv("ENTAIL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ENTAIL_AUDIT_DUCKDB_PATH", str(tmp_path / "audit.duckdb"))
+    # as Terraform deploys it (main.tf's settings_env): the push subscription's OIDC
+    # token is checked by Cloud Functions' IAM, not by the function's own secret
+    monkeypatch.setenv("ENTAIL_PUSH_AUTH", "oidc")
+    monkeypatch.setenv("ENTAIL_PUSH_SERVICE_ACCOUNT", "push@example-project.iam.gserviceaccount.com")
     app = functions_framework.create_app(target="audit_sink", source=str(SOURCE), signature_type="cloudevent")
     try:
         yield app.test_client()
