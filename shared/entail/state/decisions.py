@@ -74,6 +74,8 @@ return 0
 
 
 class DecisionStore:
+    #: the longest wait_done goes without re-reading the record (a lost signal's cost)
+    reread_s = 1.0
     """Records are created and completed durably (:mod:`entail.state.durability`):
     both are acknowledged to someone (the API client, the bus). Every write here is
     idempotent, so a call retried after a failover does no harm."""
@@ -205,7 +207,7 @@ class DecisionStore:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, 1.0))
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, self.reread_s))
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
 
