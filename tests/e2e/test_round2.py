@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.services.stack import LocalStack, decide, wait_for
+from integration.services.stack import LocalStack, decide
 from playwright.sync_api import Page, expect
+from support.waiting import wait_for
 
 from .conftest import ROOT, ConsoleLog, screenshot
 
