@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.waiting import wait_for
 
 from entail.audit import DuckDBAuditStore
 from entail.auth import key_entry
@@ -22,7 +23,6 @@ from entail.settings import Settings
 from entail.state.embedded_ha import EmbeddedHA
 from entail.up import Stack
 
-from ..services.stack import wait_for
 from .loadgen import LoadGenerator
 
 PROGRAM = "ok(X) :- a(X), X > 0. #defined a/1."

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support.waiting import wait_for
 
 from entail.up import example_case
 
-from .stack import LocalStack, decide, events, local_stack, wait_for
+from .stack import LocalStack, decide, events, local_stack
 
 PROBLEM = "application/problem+json"
 SLOW_SOURCE = "n(0). n(X+1) :- n(X)."

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from support.waiting import wait_for
 
 from entail.audit import DuckDBAuditStore
 from entail.models import DecisionRecord
 
-from .stack import LocalStack, decide, local_stack, wait_for
+from .stack import LocalStack, decide, local_stack
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100. ok(X) :- amount(X, _), not flag(X). #defined amount/2."
 

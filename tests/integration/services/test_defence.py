@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from support.waiting import wait_for
 
 from entail.auth import key_entry
 
-from .stack import KEYS, LocalStack, local_stack, wait_for
+from .stack import KEYS, LocalStack, local_stack
 
 PROBLEM = "application/problem+json"
 APP_JS = "export const app = 1;\n" + "// padding so that it is worth compressing\n" * 100

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from support.waiting import wait_for
 
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 
-from .stack import LocalStack, decide, free_port, local_stack, wait_for
+from .stack import LocalStack, decide, free_port, local_stack
 
 JOBS_STREAM = "entail:bus:reasoning-jobs"
 DECISIONS_STREAM = "entail:bus:decisions"

@@ -15,10 +15,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from redis import Redis
+from support.waiting import wait_for
 
 from entail.state.quotas import TenantQueueFull, TenantQuotas, open_key, parked_key, running_key
 
-from .stack import LocalStack, local_stack, wait_for
+from .stack import LocalStack, local_stack
 
 PROBLEM = "application/problem+json"
 SLOW_SOURCE = "p(X,Y) :- a(X), a(Y), X < Y.\nc(N) :- N = #count{X,Y : p(X,Y)}.\n"

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from support.waiting import wait_for
+
 from entail.audit import DuckDBAuditStore
 from entail.masking import mask_value
 
-from .stack import decide, local_stack, wait_for
+from .stack import decide, local_stack
 
 SOURCE = "adult(P) :- age(P, A), A >= 18, ssn(P, _). #defined age/2. #defined ssn/2."
 SSN = "987-65-4329"

@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from support.waiting import wait_for
 
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.record_json import MAX_JSON_DEPTH, json_depth
 
-from .stack import LocalStack, decide, events, local_stack, wait_for
+from .stack import LocalStack, decide, events, local_stack
 
 JOBS_STREAM = "entail:bus:reasoning-jobs"
 DECISIONS_STREAM = "entail:bus:decisions"

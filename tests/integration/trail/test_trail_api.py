@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_for
 from trail_support import DAY, NOON, decision
 
 from entail.audit import DuckDBAuditStore
 from entail.audit.provenance import fact_hash
-from integration.services.stack import LocalStack, decide, local_stack, wait_for
+from integration.services.stack import LocalStack, decide, local_stack
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100. ok(X) :- amount(X, _), not flag(X). #defined amount/2."
 ROOT = Path(__file__).resolve().parents[3]
