@@ -66,9 +66,11 @@ class Settings(BaseSettings):
     # tenant may have queued or running (429 past it; a batch must fit whole), and
     # evaluating at once across all workers (the rest wait parked, in order)
     tenant_max_open: int = Field(default=1_000, ge=1)
-    # 2 of the 3 local evaluation processes: one stays free for the other tenants.
-    # In the cloud, raise it with the worker tier (instances x processes, less headroom)
-    tenant_max_running: int = Field(default=2, ge=1)
+    # default: the CPUs this process may use less one, at least 1, so one tenant's
+    # evaluations leave a core to the others (on 2 cores: 1; measured with
+    # bench/fairness.py). In the cloud, set it for the worker tier (instances x
+    # CPUs per instance, less headroom)
+    tenant_max_running: int = Field(default_factory=lambda: max(1, len(os.sched_getaffinity(0)) - 1), ge=1)
     # the worker evaluates in this many processes (entail_worker/evaluation.py); more
     # than tenant_max_running, so another tenant always finds one; pushes beyond
     # the processes wait, at most worker_queue_max of them (then 503, redelivered)

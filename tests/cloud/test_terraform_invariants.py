@@ -411,6 +411,7 @@ COMPUTED = {
     "ENTAIL_PUSH_SERVICE_ACCOUNT": "entail-prod-push@entail-test.iam.gserviceaccount.com",
     "ENTAIL_PUSH_AUDIENCE": "entail-reasoning-worker-prod",
     "ENTAIL_LIMIT_WALL_TIME_MS": "10000",
+    "ENTAIL_TENANT_MAX_RUNNING": "8",
     "ENTAIL_RATE_LIMIT_PER_S": "50",
     "ENTAIL_CORS_ORIGINS": '["https://app.example.com"]',
     "ENTAIL_PUBLIC_BASE_URL": "https://api.example.com",

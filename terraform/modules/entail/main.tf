@@ -41,6 +41,7 @@ locals {
     ENTAIL_GCP_REGION         = var.region
     ENTAIL_BUS                = "pubsub"
     ENTAIL_LIMIT_WALL_TIME_MS = tostring(var.limit_wall_time_ms)
+    ENTAIL_TENANT_MAX_RUNNING = tostring(var.tenant_max_running_count)
   })
 
   # secret -> environment variable, for the services that need them

@@ -138,6 +138,12 @@ variable "limit_wall_time_ms" {
   default     = 10000
 }
 
+variable "tenant_max_running_count" {
+  type        = number
+  description = "Decisions of one tenant evaluating at once across the whole worker tier (ENTAIL_TENANT_MAX_RUNNING): the worker tier's CPUs (max instances x CPUs each) less the share kept for the other tenants."
+  default     = 8
+}
+
 variable "rate_limit_per_second" {
   type        = number
   description = "Requests per second per API key allowed by the backend itself (ENTAIL_RATE_LIMIT_PER_S); Cloudflare and API Gateway limit in front of it."
