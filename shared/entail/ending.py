@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import logging
 
-from .messages import publish_decision
 from .bus.port import Bus, Message
+from .messages import publish_decision
 from .models import DecisionError, DecisionRecord, utcnow
 from .state.decisions import DecisionStore
 

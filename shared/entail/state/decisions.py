@@ -207,7 +207,8 @@ class DecisionStore:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, self.reread_s))
+                wait_s = min(remaining, self.reread_s)
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait_s)
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
 

@@ -21,11 +21,11 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:rs:{tenant}:hashes`` | set | hashes of this tenant's versions |
 | ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
-| ``entail:impact:{tenant}:{job_id}`` | string (JSON) | an impact job's progress and result, TTL ``impact_job_ttl_s`` |
+| ``entail:impact:{tenant}:{job_id}`` | string (JSON) | an impact job's progress and result (TTL) |
 | ``entail:rl:{bucket}`` | hash | token bucket: ``key:[tenant,key_id]`` or ``addr:{ip}`` (401s) |
-| ``entail:tq:{tenant}:open`` | sorted set | the tenant's decisions not final yet, by admission time (quotas.py) |
-| ``entail:tq:{tenant}:running`` | sorted set | decisions of the tenant being evaluated, by lease expiry (quotas.py) |
-| ``entail:tq:{tenant}:parked`` | list | job messages waiting for one of the tenant's running slots (quotas.py) |
+| ``entail:tq:{tenant}:open`` | sorted set | the tenant's open decisions, by admission time |
+| ``entail:tq:{tenant}:running`` | sorted set | the tenant's decisions evaluating, by lease expiry |
+| ``entail:tq:{tenant}:parked`` | list | job messages waiting for a running slot (quotas.py) |
 | ``entail:tq:parked-tenants`` | set | tenants with parked jobs |
 """
 
