@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import Diagnostic, ProgramError, Span
 from .syntax import (
@@ -392,12 +393,18 @@ def _check_safety(rule: Rule, rep: _Reporter) -> None:
 # stratification --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Edge:
+class _Edge(NamedTuple):
+    """A dependency of a rule's head on a body atom (one per body atom: cheap to make;
+    the literal's text is only written for a diagnostic)."""
+
     target: Signature
     strict: bool
-    span: Span
-    text: str
+    literal: Literal
+
+    @property
+    def text(self) -> str:
+        lit = self.literal
+        return str(lit) if not isinstance(lit, Aggregate) else f"#{lit.function}{{...}}"
 
 
 def _stratify(program: Program, rep: _Reporter) -> list[Stratum]:
@@ -417,8 +424,7 @@ def _stratify(program: Program, rep: _Reporter) -> list[Stratum]:
         for lit in rule.body:
             for atom, strict in body_atoms(lit):
                 node(atom.signature)
-                text = str(lit) if not isinstance(lit, Aggregate) else f"#{lit.function}{{...}}"
-                graph[h].append(_Edge(atom.signature, strict, lit.span, text))
+                graph[h].append(_Edge(atom.signature, strict, lit))
     components = _tarjan(nodes, graph)
     comp_of = {sig: i for i, comp in enumerate(components) for sig in comp}
     strata: list[Stratum] = []
@@ -438,7 +444,7 @@ def _stratify(program: Program, rep: _Reporter) -> list[Stratum]:
                         "unstratifiable",
                         f"program is not stratified: '{sig_text(sig)}' depends on itself through "
                         f"{kind} ({edge.text}); cycle: {path}",
-                        edge.span,
+                        edge.literal.span,
                         width=3 if kind == "negation" else None,
                     )
         rules = [r for sig in comp for r in rules_of.get(sig, [])]

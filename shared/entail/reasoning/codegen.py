@@ -563,19 +563,43 @@ def _recipe(w: _Writer, shape: RuleShape, layout: Layout) -> _Recipe | None:
     return recipe
 
 
-def _fill(recipe: _Recipe, shape: RuleShape, layout: Layout, rule_index: int) -> list[str]:
-    out: list[str] = []
+def _fill(recipe: _Recipe, shape: RuleShape, layout: Layout, rule_index: int) -> list[object]:
+    """The parameter values of a shape for one rule, as Python values (not source)."""
+    out: list[object] = []
     for item in recipe:
         kind = item[0]
         if kind == "pid":
-            out.append(str(layout.pid(shape.predicates[item[1]])))
+            out.append(layout.pid(shape.predicates[item[1]]))
         elif kind == "slot":
-            out.append(str(layout.slot(layout.pid(shape.predicates[item[1]]), item[2])))
+            out.append(layout.slot(layout.pid(shape.predicates[item[1]]), item[2]))
         elif kind == "value":
-            out.append(_constant(layout, shape.constants[item[1]]))
+            c = shape.constants[item[1]]
+            out.append(layout.constants[layout.const(c.name)] if isinstance(c, Sym) else c.value)
         else:
-            out.append(str(rule_index))
+            out.append(rule_index)
     return out
+
+
+@dataclass
+class Module:
+    """Generated code: ``source`` to compile, then each of ``instances`` (variant name,
+    factory name, parameter values) made by calling its factory, no source needed: a
+    rule of an already written shape costs a call, not a line for CPython to compile.
+    ``listing`` is the whole module as text, the instances included."""
+
+    source: str
+    instances: list[tuple[str, str, list[object]]]
+    fulls: list[list[Variant]]
+    deltas: list[list[Variant]]
+
+    @property
+    def listing(self) -> str:
+        calls = [f"{n} = {f}({', '.join(_literal(v) for v in args)})" for n, f, args in self.instances]
+        return self.source + "".join(c + "\n" for c in calls)
+
+
+def _literal(value: object) -> str:
+    return f"Const({str(value)!r})" if isinstance(value, Const) else repr(value)
 
 
 def _leaves(term: TermNode) -> list[TermNode]:
@@ -657,13 +681,14 @@ def _liveness(steps: list[Step], head: Atom) -> tuple[dict[int, int], dict[str, 
 
 def generate(
     plans: list[RulePlan], layout: Layout, explain: bool, tick: Callable[[], None] | None = None
-) -> tuple[str, list[list[Variant]], list[list[Variant]]]:
-    """Source of a module with one function per rule variant.
+) -> Module:
+    """A module with one function per rule variant.
 
-    Returns the source and, per rule (in ``plans`` order), its full-read
-    variant list and its delta variants. ``tick`` is called once per variant
-    (the compile-time limit).
+    Holds the source, the instances of shared shapes and, per rule (in
+    ``plans`` order), its full-read variant list and its delta variants.
+    ``tick`` is called once per variant (the compile-time limit).
     """
+    instances: list[tuple[str, str, list[object]]] = []
     shapes: dict[str, str] = {}  # shape body -> name of its factory
     factories: list[str] = []
     chunks: list[str] = []
@@ -686,7 +711,7 @@ def generate(
             if known is not None:
                 assert plan.shape is not None
                 factory, recipe = known
-                values = ", ".join(_fill(recipe, plan.shape, layout, rule.index))
+                instances.append((name, factory, _fill(recipe, plan.shape, layout, rule.index)))
             else:
                 positions, last_use = _liveness(steps, rule.head)
                 w = _Writer(layout, explain, "_fn", helpers, positions, last_use)
@@ -705,7 +730,7 @@ def generate(
                 if key is not None and plan.shape is not None and key not in written:
                     new_recipe = _recipe(w, plan.shape, layout)
                     written[key] = None if new_recipe is None else (factory, new_recipe)
-            chunks.append(f"# line {rule.span.line}: {rule.text}\n{name} = {factory}({values})")
+                chunks.append(f"# line {rule.span.line}: {rule.text}\n{name} = {factory}({values})")
             delta_pid = None
             if is_delta:
                 # usually the first step, later when its arithmetic needs other atoms
@@ -716,4 +741,4 @@ def generate(
                 rule_full.append(Variant(name, rule.index, False, None))
         fulls.append(rule_full)
         deltas.append(rule_deltas)
-    return "\n\n".join(helpers + factories + chunks) + "\n", fulls, deltas
+    return Module("\n\n".join(helpers + factories + chunks) + "\n", instances, fulls, deltas)

@@ -45,7 +45,7 @@ from .syntax import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scan:
     """Match a positive atom against a relation (``delta`` or ``full``)."""
 
@@ -55,13 +55,13 @@ class Scan:
     literal_index: int  # position in the rule body (or element condition)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Filter:
     comparison: Comparison
     literal_index: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assign:
     """``Var = term`` with the term's variables bound; with ``inverse = (m, n)`` the
     other side is ``m*Var + n`` and ``Var`` is solved for (``X+1 = Y``), as gringo does."""
@@ -73,7 +73,7 @@ class Assign:
     inverse: tuple[int, int] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Absent:
     """``not atom``: anonymous variables are projected away."""
 
@@ -81,13 +81,13 @@ class Absent:
     literal_index: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ElementPlan:
     element: AggregateElement
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AggregateStep:
     aggregate: Aggregate
     assigns: str | None

@@ -23,7 +23,7 @@ from typing import Any
 
 from .analyse import Analysis, Signature, analyse
 from .clock import CompileClock
-from .codegen import Layout, binding_vars, generate
+from .codegen import Layout, Module, binding_vars, generate
 from .errors import (
     Diagnostic,
     InputFactsLimitExceeded,
@@ -206,11 +206,10 @@ class Ruleset:
         self._strata_plans = strata_plans
         self._plain = self._build(explain=False, tick=clock.tick)
         clock.check()
-        self.source_code = self._plain[1]
         # the explaining code is built on first use (half the compile time of a ruleset
         # never explained); it reads the same index slots as the plain code, so the
         # layout is complete now and never changes (Rulesets are shared across threads)
-        self._explaining: tuple[list[CompiledStratum], str] | None = None
+        self._explaining: tuple[list[CompiledStratum], Module] | None = None
         self._explain_lock = threading.Lock()
         self._index_specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in self._sigs]
         for (pid, cols), slot in layout.index_slots.items():
@@ -231,9 +230,15 @@ class Ruleset:
     def name(self) -> str:
         return self.program.filename
 
-    def _build(self, explain: bool, tick: Callable[[], None]) -> tuple[list[CompiledStratum], str]:
+    @property
+    def source_code(self) -> str:
+        """The generated Python module, as text (for reading: written on demand)."""
+        return self._plain[1].listing
+
+    def _build(self, explain: bool, tick: Callable[[], None]) -> tuple[list[CompiledStratum], Module]:
         all_plans = [p for plans in self._strata_plans for p in plans]
-        source, fulls, deltas = generate(all_plans, self._layout, explain, tick)
+        module = generate(all_plans, self._layout, explain, tick)
+        source, fulls, deltas = module.source, module.fulls, module.deltas
         namespace: dict[str, Any] = dict(NAMESPACE)
         namespace.update(self._layout.constants)
         try:
@@ -252,6 +257,8 @@ class Ruleset:
                 ]
             ) from None
         exec(code, namespace)
+        for name, factory, args in module.instances:
+            namespace[name] = namespace[factory](*args)
         tick()
         by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
         compiled: list[CompiledStratum] = []
@@ -266,7 +273,7 @@ class Ruleset:
                     delta_fns.append((namespace[v.name], v.reads_delta_of))
             pids = [self._layout.pid(s) for s in stratum.predicates]
             compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns))
-        return compiled, source
+        return compiled, module
 
     # evaluation -------------------------------------------------------------
     def evaluate(

@@ -12,7 +12,7 @@ from .errors import Span
 from .terms import Const, format_term, quote
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Num:
     """An integer; ``source`` is the text of a constant the parser folded (``-(-3)``).
 
@@ -29,7 +29,7 @@ class Num:
         return self.source or str(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Str:
     value: str
     span: Span
@@ -38,7 +38,7 @@ class Str:
         return quote(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sym:
     """A symbolic constant in the source."""
 
@@ -57,7 +57,7 @@ def is_anonymous_name(name: str) -> bool:
     return name[:1] == "_" and name[1:].isdigit()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Var:
     """A variable; each ``_`` becomes its own variable with ``anonymous=True``
     (named ``_1``, ``_2``…, see :func:`is_anonymous_name`)."""
@@ -70,7 +70,7 @@ class Var:
         return "_" if self.anonymous else self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BinOp:
     op: str  # one of + - * / \
     left: TermNode
@@ -81,7 +81,7 @@ class BinOp:
         return f"({self.left}{self.op}{self.right})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Minus:
     operand: TermNode
     span: Span
@@ -115,7 +115,7 @@ def ground_value(term: TermNode) -> int | str | Const | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Atom:
     predicate: str
     args: tuple[TermNode, ...]
@@ -146,7 +146,7 @@ def _plain(term: TermNode) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Positive:
     atom: Atom
 
@@ -158,7 +158,7 @@ class Positive:
         return str(self.atom)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Negative:
     """``not atom``."""
 
@@ -169,7 +169,7 @@ class Negative:
         return f"not {self.atom}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Comparison:
     op: str  # = != < <= > >=
     left: TermNode
@@ -183,7 +183,7 @@ class Comparison:
 ConditionLiteral = Positive | Negative | Comparison
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AggregateElement:
     terms: tuple[TermNode, ...]
     condition: tuple[ConditionLiteral, ...]
@@ -196,7 +196,7 @@ class AggregateElement:
         return f"{head} : {', '.join(str(c) for c in self.condition)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Guard:
     """``term op`` on the left of an aggregate or ``op term`` on its right."""
 
@@ -204,7 +204,7 @@ class Guard:
     term: TermNode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Aggregate:
     """``[T op] #fn{ elements } [op T]``: left guard reads ``T op value``."""
 
@@ -226,7 +226,7 @@ class Aggregate:
 Literal = Positive | Negative | Comparison | Aggregate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     """A fact (empty body) or a rule. ``index`` is its position among rules."""
 
@@ -241,7 +241,7 @@ class Rule:
         return not self.body
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Show:
     predicate: str
     arity: int
