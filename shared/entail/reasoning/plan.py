@@ -98,7 +98,7 @@ class AggregateStep:
 Step = Scan | Filter | Assign | Absent | AggregateStep
 
 
-@dataclass
+@dataclass(slots=True)
 class RulePlan:
     rule: Rule
     full: list[Step]
@@ -280,13 +280,14 @@ def _step(
 
 # a flat rule's plans with the literals left out: (kind, body position, details)
 _Template = list[list[tuple[Any, ...]]]
+_Cached = tuple[tuple[object, ...], _Template]  # a shape's key (shared by its rules) and plans
 
 
 def plan_rule(
     rule: Rule,
     recursive: set[Signature],
     tick: Callable[[], None] | None = None,
-    cache: dict[tuple[object, ...], _Template] | None = None,
+    cache: dict[tuple[object, ...], _Cached] | None = None,
 ) -> RulePlan:
     """Join plans for one rule; ``recursive`` holds the signatures of its stratum.
 
@@ -298,16 +299,18 @@ def plan_rule(
     shape = rule_shape(rule, recursive)
     if shape is None:
         return _plan_rule(rule, recursive, tick)
-    template = cache.get(shape.key)
-    if template is None:
+    known = cache.get(shape.key)
+    if known is None:
         result = _plan_rule(rule, recursive, tick)
-        cache[shape.key] = [_template(v) for v in [result.full, *result.deltas]]
+        cache[shape.key] = (shape.key, [_template(v) for v in [result.full, *result.deltas]])
         result.shape = shape
         return result
     if tick is not None:
         tick()
+    key, template = known
     full, *deltas = [[_fill(rule, d) for d in variant] for variant in template]
-    return RulePlan(rule, full, deltas, shape)
+    # the first rule's key, shared: this rule's own copy (a dozen tuples) is freed now
+    return RulePlan(rule, full, deltas, RuleShape(key, shape.predicates, shape.constants))
 
 
 def _template(steps: list[Step]) -> list[tuple[Any, ...]]:
