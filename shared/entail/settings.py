@@ -82,9 +82,12 @@ class Settings(BaseSettings):
 
     # size caps on what a decision stores: answers over all its queries, and the
     # final record's JSON (facts included); past either it fails with
-    # limit-answers / limit-record-size instead of storing a huge record
+    # limit-answers / limit-record-size instead of storing a huge record. 1.5 MB (above
+    # max_body_bytes, since the facts are in the record): each
+    # record crosses Redis, the bus, the sink and the audit store, and at 2 MB one
+    # tenant's big answers took another's p99 past a second (bench/fairness.py)
     limit_answers: int = Field(default=10_000, ge=1)
-    record_max_bytes: int = Field(default=4_000_000, ge=10_000)
+    record_max_bytes: int = Field(default=1_500_000, ge=10_000)
 
     # engine limits for one decision (caps on what a request may ask for)
     limit_derived_facts: int = 1_000_000
