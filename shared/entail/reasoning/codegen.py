@@ -31,7 +31,7 @@ from typing import Any
 from .analyse import Signature, linear
 from .plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step
 from .shapes import RuleShape
-from .syntax import Atom, BinOp, Minus, Num, Str, Sym, TermNode, Var, term_vars
+from .syntax import Atom, BinOp, Minus, Num, Rule, Str, Sym, TermNode, Var, term_vars
 from .terms import Const
 
 TICK = 4096
@@ -583,23 +583,26 @@ def _fill(recipe: _Recipe, shape: RuleShape, layout: Layout, rule_index: int) ->
 @dataclass
 class Module:
     """Generated code: ``source`` to compile, then each of ``instances`` (variant name,
-    factory name, parameter values) made by calling its factory, no source needed: a
+    factory name, parameter values, rule) made by calling its factory, no source needed: a
     rule of an already written shape costs a call, not a line for CPython to compile.
     ``listing`` is the whole module as text, the instances included."""
 
     source: str
-    instances: list[tuple[str, str, list[object]]]
+    instances: list[tuple[str, str, list[object], Rule]]
     fulls: list[list[Variant]]
     deltas: list[list[Variant]]
+    constant_idents: dict[str, str]  # constant name -> its name in the module
+
+    def _literal(self, value: object) -> str:
+        return self.constant_idents[value.name] if isinstance(value, Const) else repr(value)
 
     @property
     def listing(self) -> str:
-        calls = [f"{n} = {f}({', '.join(_literal(v) for v in args)})" for n, f, args in self.instances]
-        return self.source + "".join(c + "\n" for c in calls)
-
-
-def _literal(value: object) -> str:
-    return f"Const({str(value)!r})" if isinstance(value, Const) else repr(value)
+        calls = [
+            f"\n# line {r.span.line}: {r.text}\n{n} = {f}({', '.join(self._literal(v) for v in args)})\n"
+            for n, f, args, r in self.instances
+        ]
+        return self.source + "".join(calls)
 
 
 def _leaves(term: TermNode) -> list[TermNode]:
@@ -688,7 +691,7 @@ def generate(
     ``plans`` order), its full-read variant list and its delta variants.
     ``tick`` is called once per variant (the compile-time limit).
     """
-    instances: list[tuple[str, str, list[object]]] = []
+    instances: list[tuple[str, str, list[object], Rule]] = []
     shapes: dict[str, str] = {}  # shape body -> name of its factory
     factories: list[str] = []
     chunks: list[str] = []
@@ -711,7 +714,7 @@ def generate(
             if known is not None:
                 assert plan.shape is not None
                 factory, recipe = known
-                instances.append((name, factory, _fill(recipe, plan.shape, layout, rule.index)))
+                instances.append((name, factory, _fill(recipe, plan.shape, layout, rule.index), rule))
             else:
                 positions, last_use = _liveness(steps, rule.head)
                 w = _Writer(layout, explain, "_fn", helpers, positions, last_use)
@@ -741,4 +744,5 @@ def generate(
                 rule_full.append(Variant(name, rule.index, False, None))
         fulls.append(rule_full)
         deltas.append(rule_deltas)
-    return Module("\n\n".join(helpers + factories + chunks) + "\n", instances, fulls, deltas)
+    source = "\n\n".join(helpers + factories + chunks) + "\n"
+    return Module(source, instances, fulls, deltas, layout._const_idents)

@@ -257,7 +257,7 @@ class Ruleset:
                 ]
             ) from None
         exec(code, namespace)
-        for name, factory, args in module.instances:
+        for name, factory, args, _ in module.instances:
             namespace[name] = namespace[factory](*args)
         tick()
         by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}

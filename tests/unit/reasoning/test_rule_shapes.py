@@ -91,3 +91,13 @@ def test_recursive_rules_of_one_shape() -> None:
     atoms = rs.evaluate(facts).shown_atoms()
     assert [a for a in atoms if a.startswith("p(")] == ["p(1,2)", "p(1,3)", "p(2,3)"]
     assert len([a for a in atoms if a.startswith("q(")]) == 6
+
+
+def test_listing_shows_every_rule_and_is_python() -> None:
+    # rules of a shared shape are built by calls, not compiled: the listing still shows them
+    rs = reasoning.compile(PROGRAM)
+    listing = rs.source_code
+    for rule in rs.program.rules:
+        assert f"# line {rule.span.line}: {rule.text}\n" in listing
+    assert "r2_f0 = _shape0(" in listing and "k_" in listing.split("r2_f0 = ")[1].split("\n")[0]
+    compile(listing, "<listing>", "exec")
