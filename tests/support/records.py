@@ -31,6 +31,40 @@ def open_record(tenant: str = "acme", status: DecisionStatus = "pending", **extr
     )
 
 
+def loan_pending(tenant: str = "acme") -> DecisionRecord:
+    """A pending decision of ruleset ``loan`` v1 (hashes all zeros), as a job names it."""
+    return DecisionRecord(
+        decision_id=new_decision_id(),
+        tenant=tenant,
+        ruleset=RulesetRef(tenant=tenant, name="loan", version=1, hash="0" * 64),
+        request_hash="0" * 64,
+        status="pending",
+        submitted_at=utcnow(),
+    )
+
+
+def store_pending(redis_url: str, tenant: str = "acme") -> str:
+    """Write :func:`loan_pending` the way the backend writes it (no job queued),
+    from synchronous test code; its decision id."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from entail.state.decisions import DecisionStore
+
+    record = loan_pending(tenant)
+
+    async def create() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await DecisionStore(client, 3600).create(record)
+        finally:
+            await client.aclose()
+
+    asyncio.run(create())
+    return record.decision_id
+
+
 def answers(*atoms: tuple[str, list[Any]]) -> list[dict[str, Any]]:
     """One query's answers holding ``atoms`` given as (predicate, args)."""
     return [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from support.records import store_pending
 from support.waiting import wait_for
 
-from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+from entail.models import utcnow
 
 from .stack import LocalStack, decide, free_port, local_stack
 
@@ -80,34 +80,8 @@ def _enqueue(r: redis.Redis, data: bytes, attributes: dict[str, str]) -> None:
     )
 
 
-def _pending_record(redis_url: str, tenant: str = "acme") -> str:
-    """A pending decision written the way the backend writes it."""
-    import redis.asyncio as aioredis
-
-    from entail.state.decisions import DecisionStore
-
-    record = DecisionRecord(
-        decision_id=new_decision_id(),
-        tenant=tenant,
-        ruleset=RulesetRef(tenant=tenant, name="loan", version=1, hash="0" * 64),
-        request_hash="0" * 64,
-        status="pending",
-        submitted_at=utcnow(),
-    )
-
-    async def create() -> None:
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            await DecisionStore(client, 3600).create(record)
-        finally:
-            await client.aclose()
-
-    asyncio.run(create())
-    return record.decision_id
-
-
 def test_poison_job_is_recorded_failed_and_acked(stack: LocalStack, r: redis.Redis) -> None:
-    decision_id = _pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     _enqueue(r, b"{not a job", {"decision_id": decision_id, "tenant": "acme", "schema": "entail.job.v1"})
     with stack.client("acme") as acme:
 
@@ -132,7 +106,7 @@ def _dead_letters(r: redis.Redis, decision_id: str) -> list[dict[bytes, bytes]]:
 
 def test_message_always_refused_ends_in_dead_letter(stack: LocalStack, r: redis.Redis) -> None:
     # a ghost worker holds the claim for good: every delivery gets 503
-    decision_id = _pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     r.set(f"entail:claim:{decision_id}", b"ghost-worker", px=600_000)
     job = {
         "schema": "entail.job.v1",

@@ -8,7 +8,6 @@ decision in the open index instead of waiting out the deadline)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -17,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from support.records import store_pending
 from support.waiting import wait_for
 
-from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+from entail.models import new_decision_id, utcnow
 from entail.record_json import MAX_JSON_DEPTH, json_depth
 
 from .stack import LocalStack, decide, events, local_stack
@@ -69,32 +69,6 @@ def audited(stack: LocalStack, decision_id: str) -> dict[str, Any]:
             return response.json() if response.status_code == 200 else None
 
         return wait_for(row, timeout_s=30, what=f"the audit row of {decision_id}")
-
-
-def pending_record(redis_url: str, tenant: str = "acme") -> str:
-    """A pending decision written the way the backend writes it (no job queued)."""
-    import redis.asyncio as aioredis
-
-    from entail.state.decisions import DecisionStore
-
-    record = DecisionRecord(
-        decision_id=new_decision_id(),
-        tenant=tenant,
-        ruleset=RulesetRef(tenant=tenant, name="loan", version=1, hash="0" * 64),
-        request_hash="0" * 64,
-        status="pending",
-        submitted_at=utcnow(),
-    )
-
-    async def create() -> None:
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            await DecisionStore(client, 3600).create(record)
-        finally:
-            await client.aclose()
-
-    asyncio.run(create())
-    return record.decision_id
 
 
 def enqueue_job(r: redis.Redis, job: dict[str, Any]) -> None:
@@ -193,7 +167,7 @@ def test_draft_failures_are_problem_json(stack: LocalStack) -> None:
 
 def test_dead_lettered_job_ends_failed_announced_and_audited_once(stack: LocalStack, r: redis.Redis) -> None:
     # before: the dead letter was kept and the decision stayed pending until its TTL
-    decision_id = pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     r.set(f"entail:claim:{decision_id}", b"ghost-worker", px=600_000)  # every delivery: 503
     enqueue_job(
         r, job_for(decision_id, {"tenant": "acme", "name": "loan", "version": 1, "hash": "0" * 64}, {}, [])
@@ -241,7 +215,7 @@ def push_dead_letter(stack: LocalStack, decision_id: str, attempts: int) -> http
 
 
 def test_dead_letter_push_endpoint_fails_the_decision_once(stack: LocalStack, r: redis.Redis) -> None:
-    decision_id = pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     with httpx.Client(timeout=10) as client:
         anonymous = client.post(f"{stack.stack.worker_url}/push/dead-letters", json={})
     assert anonymous.status_code == 401
@@ -259,7 +233,7 @@ def test_dead_letter_push_endpoint_fails_the_decision_once(stack: LocalStack, r:
 
 def test_decision_open_past_the_deadline_is_swept(stack: LocalStack, r: redis.Redis) -> None:
     # before: nothing ended a decision whose job never came (lost before the bus)
-    decision_id = pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     with stack.client("acme") as acme:
         first = acme.get(f"/v1/decisions/{decision_id}").json()
         assert first["status"] == "pending"
@@ -279,7 +253,7 @@ def test_decision_open_past_the_deadline_is_swept(stack: LocalStack, r: redis.Re
 
 
 def test_sweep_endpoint_needs_the_push_credentials_and_sweeps(stack: LocalStack, r: redis.Redis) -> None:
-    decision_id = pending_record(stack.redis_url)
+    decision_id = store_pending(stack.redis_url)
     r.zadd("entail:decisions:open", {decision_id: 0})  # accepted long ago
     url = f"{stack.stack.worker_url}/sweep"
     with httpx.Client(timeout=10) as client:
@@ -315,7 +289,7 @@ def test_worker_drops_a_job_for_a_decision_the_backend_never_created(
     assert "job for unknown decision" in stack.log.read_text()
 
     # and one whose decision is final already is not evaluated again
-    final_id = pending_record(stack.redis_url)
+    final_id = store_pending(stack.redis_url)
     assert push_dead_letter(stack, final_id, attempts=1).json()["outcome"] == "delivery-failed"
     stored = r.get(f"entail:decision:{final_id}")
     enqueue_job(r, job_for(final_id, ref, {"e": [[1, 2]]}, ["r(1, X)"]))

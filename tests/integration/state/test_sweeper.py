@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import redis.asyncio as aioredis
+from support.records import loan_pending
 
 from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
-from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
+from entail.models import utcnow
 from entail.settings import Settings
 from entail.state import keys
 from entail.state.decisions import DecisionStore
@@ -20,14 +21,7 @@ OPEN = keys.open_decisions()
 
 
 async def _open(store: DecisionStore, tenant: str = "acme") -> str:
-    record = DecisionRecord(
-        decision_id=new_decision_id(),
-        tenant=tenant,
-        ruleset=RulesetRef(tenant=tenant, name="loan", version=1, hash="0" * 64),
-        request_hash="0" * 64,
-        status="pending",
-        submitted_at=utcnow(),
-    )
+    record = loan_pending(tenant)
     assert await store.create(record)
     return record.decision_id
 
