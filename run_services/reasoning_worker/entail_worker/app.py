@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -116,38 +116,35 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return _reply(denied.status, outcome, denied.reason, headers=headers)
         return None
 
-    @app.post("/push/reasoning-jobs")
-    async def push(request: Request) -> Response:
+    async def delivered(
+        request: Request, handle: Callable[[Services, Message], Awaitable[Response]]
+    ) -> Response:
+        """One push: authenticated, decoded, handled; a Redis outage is a 503, so
+        Pub/Sub (or the relay) delivers the message again."""
         if (refused := await authenticate(request)) is not None:
             return refused
-        svc: Services = request.app.state.services
         try:
             message = decode_push(await request.body())
         except BadEnvelope as exc:
             return _reply(400, "malformed-envelope", str(exc))
         try:
-            return await _handle(svc, settings, evaluations, message.data, message.attributes)
+            return await handle(request.app.state.services, message)
         except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
-            log.warning("transient failure, message will be redelivered: %s", exc)
+            log.warning("transient failure, message %s will be redelivered: %s", message.id, exc)
             return _reply(503, "transient-failure", "state store unavailable (logged)")
+
+    @app.post("/push/reasoning-jobs")
+    async def push(request: Request) -> Response:
+        return await delivered(
+            request, lambda svc, m: _handle(svc, settings, evaluations, m.data, m.attributes)
+        )
 
     @app.post("/push/dead-letters")
     async def push_dead_letter(request: Request) -> Response:
         """The cloud's dead-letter path: Pub/Sub pushes each job it gave up on (topic
         ``reasoning-jobs-dead-letter``); its decision ends ``failed`` with code
         ``delivery-failed``. A no-op for a decision that ended or never existed."""
-        if (refused := await authenticate(request)) is not None:
-            return refused
-        svc: Services = request.app.state.services
-        try:
-            message = decode_push(await request.body())
-        except BadEnvelope as exc:
-            return _reply(400, "malformed-envelope", str(exc))
-        try:
-            return await _handle_dead_letter(svc, message)
-        except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, OSError) as exc:
-            log.warning("transient failure, dead letter will be redelivered: %s", exc)
-            return _reply(503, "transient-failure", "state store unavailable (logged)")
+        return await delivered(request, _handle_dead_letter)
 
     @app.post("/sweep")
     async def sweep(request: Request) -> Response:
