@@ -141,10 +141,17 @@ async def submit(
     # the job goes on the bus only with one of the tenant's running slots reserved;
     # else it waits parked, and a worker publishes it when a slot frees: the bus
     # never holds a flood of one tenant's jobs for another's to queue behind
-    if await quotas(services).acquire_or_park(
-        tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS
-    ):
-        await publish_job(services.bus, data, attributes)
+    q = quotas(services)
+    if await q.acquire_or_park(tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS):
+        try:
+            await publish_job(services.bus, data, attributes)
+        except BaseException:
+            # the bus refused (the client gets a 503 and may retry): the reserved
+            # running slot must not hold the tenant's other decisions for the
+            # dispatch lease. The record stays pending; the sweeper ends it.
+            await q.release(tenant, record.decision_id)
+            await q.withdraw(tenant, [record.decision_id])
+            raise
     return Submission(record, "submitted")
 
 

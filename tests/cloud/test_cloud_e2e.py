@@ -185,6 +185,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStack]:
             # a BigQuery request that hangs fails after this and is delivered again,
             # well inside the tests' 60 s wait for an audit row
             "ENTAIL_BIGQUERY_TIMEOUT_S": "10",
+            "ENTAIL_TENANT_MAX_RUNNING": "4",  # behaviour, not fairness (as services/stack.py)
             **bigquery.env(),  # the backend reads and the sink writes the audit trail in BigQuery
         }
         processes = Processes(log, env)

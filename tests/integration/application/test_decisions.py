@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from entail import decisions
 from entail.bootstrap import Services, bootstrap
 from entail.bus.port import DECISIONS, REASONING_JOBS, Message
-from entail.bus.redis_streams import decode_entry, stream_key
+from entail.bus.redis_streams import RedisStreamsBus, decode_entry, stream_key
 from entail.models import RulesetVersion, utcnow
 from entail.settings import Settings
 from entail.state.quotas import TenantQueueFull
@@ -122,3 +122,21 @@ def test_service_limits_cap_a_request_and_name_bad_ones() -> None:
         decisions.service_limits(settings, {"nonsense": 1})
     with pytest.raises(decisions.InvalidLimits, match="positive integer"):
         decisions.service_limits(settings, {"wall_time_ms": 0})
+
+
+async def test_a_refused_publish_gives_the_tenants_slots_back(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    # the bus refusing a job is a 503 the client may retry: the running slot it
+    # reserved must not hold the tenant's next decisions for the dispatch lease
+    closed = RedisStreamsBus(redis)
+    await closed.close()
+    svc = await bootstrap(settings, redis=redis, bus=closed)
+    try:
+        with pytest.raises(RuntimeError):
+            await decisions.submit(svc, "acme", VERSION, FACTS, QUERY, False, limits(svc))
+        q = decisions.quotas(svc)
+        assert await q.running_count("acme") == 0
+        assert await q.open_count("acme") == 0
+    finally:
+        await svc.aclose()

@@ -54,6 +54,10 @@ def local_stack(tmp: Path, **env: str) -> Iterator[LocalStack]:
         "ENTAIL_RELAY_BACKOFF_INITIAL_MS": "100",
         "ENTAIL_RELAY_BACKOFF_MAX_MS": "800",
         "ENTAIL_RELAY_ACK_DEADLINE_MS": "20000",
+        # the default (CPUs - 1) runs one tenant's decisions one at a time on a
+        # 2-core machine; these stacks test behaviour, not fairness (the fairness
+        # and waiter tests set their own)
+        "ENTAIL_TENANT_MAX_RUNNING": "4",
         **env,
     }
     keys = [key_entry(key, key_id, tenant, scopes) for key, key_id, tenant, scopes in KEYS.values()]
