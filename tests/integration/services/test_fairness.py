@@ -99,7 +99,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def _statuses(client: httpx.Client, ids: list[str]) -> list[str]:
-    return [client.get(f"/v1/decisions/{i}").json()["status"] for i in ids]
+    statuses = []
+    for i in ids:
+        response = client.get(f"/v1/decisions/{i}")
+        assert response.status_code == 200, response.text
+        statuses.append(response.json()["status"])
+    return statuses
 
 
 def test_a_big_batch_does_not_hold_up_another_tenant(stack: LocalStack) -> None:
@@ -141,8 +146,13 @@ def test_a_big_batch_does_not_hold_up_another_tenant(stack: LocalStack) -> None:
             assert "succeeded" not in set(_statuses(acme, ids[-5:]))  # the batch is still going
 
             # every parked job comes back and ends: nothing is lost or dead-lettered
+            # one poll is 20 GETs: once a second keeps it inside the key's rate limit
+            # (50/s), which a poll every 50 ms drained, so every later poll held 429s
             wait_for(
-                lambda: set(_statuses(acme, ids)) == {"succeeded"}, timeout_s=90, what="the batch to finish"
+                lambda: set(_statuses(acme, ids)) == {"succeeded"},
+                timeout_s=90,
+                what="the batch to finish",
+                interval_s=1.0,
             )
     finally:
         stop.set()
