@@ -154,14 +154,19 @@ class _Slot:
         self.started += 1
 
     def kill(self) -> None:
-        if self.process is not None and self.process.is_alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGKILL)
-        if self.process is not None:
-            self.process.join(5)
-        if self.conn is not None:
-            self.conn.close()
+        # close() (shutting down) and the slot's own thread (seeing the pipe die)
+        # may both get here for one process: take the handles first, and a second
+        # close of the same pipe is harmless (EBADF)
+        process, conn = self.process, self.conn
         self.process, self.conn = None, None
+        if process is not None and process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+        if process is not None:
+            process.join(5)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def replace(self) -> None:
         self.kill()
