@@ -15,9 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-# the one engine version, the engine's own: recorded on every decision and batch
-# run, so a replay or the canary can tell which engine made an answer
-from .reasoning.ruleset import ENGINE_VERSION as ENGINE_VERSION
+from .engine_version import ENGINE_VERSION as ENGINE_VERSION
 
 JOB_SCHEMA = "entail.job.v1"
 DECISION_SCHEMA = "entail.decision.v1"

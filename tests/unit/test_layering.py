@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: dict[str, int] = {
     # the engine: pure Python, nothing of Entail's outside it
     "entail.reasoning": 0,
+    "entail.engine_version": 0,  # the engine's version string, importable without the engine
     # data and configuration every tier shares
     "entail": 1,  # the package itself (__version__)
     "entail.models": 1,
@@ -66,6 +67,7 @@ LAYERS: dict[str, int] = {
 OPEN_LAYERS = {1, 3}
 
 SIDEWAYS: dict[tuple[str, str], str] = {
+    ("entail.reasoning", "entail.engine_version"): "the engine's version lives beside it, importable alone",
     ("entail.bus", "entail.state"): "the Redis Streams bus writes with the state layer's durable acks (WAIT)",
     ("entail.cli", "entail.relay"): "the CLI starts the relay (entail relay)",
     ("entail.cli", "entail.up"): "the CLI starts the local stack (entail up)",

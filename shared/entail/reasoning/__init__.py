@@ -3,6 +3,7 @@
 See docs/engine.md for the language, the API and the proof schema.
 """
 
+from ..engine_version import ENGINE_VERSION
 from .errors import (
     CompileTimeLimitExceeded,
     DerivedFactsLimitExceeded,
@@ -23,7 +24,7 @@ from .prove import SCHEMA as PROOF_SCHEMA
 from .prove import proof_schema
 from .prove import render_text as render_proof
 from .query import Query, parse_query
-from .ruleset import ENGINE_VERSION, Answer, QueryResult, Result, Ruleset, check, compile
+from .ruleset import Answer, QueryResult, Result, Ruleset, check, compile
 from .terms import Const, format_atom, format_term
 
 __all__ = [

@@ -42,10 +42,6 @@ from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
 from .terms import Term, format_atom, sort_rows, to_json
 
-# The engine's version: the one version string recorded on decisions (entail.models
-# re-exports it). Raise it with any change that could alter an answer or a proof
-# (docs/audit.md: what a replay promises across engine versions).
-ENGINE_VERSION = "entail-reasoning/1"
 RESULT_SCHEMA = "entail.result.v1"
 
 
