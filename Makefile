@@ -26,7 +26,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml run_services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml run_services/*/pyproject.toml devstack/pyproject.toml clients/python/pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
@@ -74,7 +74,7 @@ images: $(VENV)/.synced ## build both service images and both functions from the
 lint: install ## ruff check, ruff format --check, mypy on the library and services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared/entail run_services/backend/entail_backend run_services/reasoning_worker/entail_worker
+	$(VENV)/bin/mypy shared/entail run_services/backend/entail_backend run_services/reasoning_worker/entail_worker devstack/entail_dev clients/python/entail_client
 	cd $(WEB) && $(NPM) run lint
 
 format: install ## apply ruff's formatting and autofixes

@@ -1,0 +1,1 @@
+"""Entail's local development stack (``entail up``)."""
