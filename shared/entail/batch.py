@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .models import ENGINE_VERSION, canonical_json, utcnow
-from .reasoning.analyse import Signature
+from .reasoning.bindings import Signature
 from .reasoning.errors import EntailError, LimitExceeded
 from .reasoning.ruleset import compile
 from .reasoning.sql.bigquery_backend import BigQueryBackend

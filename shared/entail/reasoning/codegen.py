@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analyse import Signature, linear
+from .bindings import Signature, linear
 from .plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step
 from .shapes import RuleShape
 from .syntax import Atom, BinOp, Minus, Num, Rule, Str, Sym, TermNode, Var, term_vars

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analyse import (
+from .bindings import (
     Signature,
     aggregate_globals,
     aggregate_needs,

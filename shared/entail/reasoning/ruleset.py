@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analyse import Analysis, Signature, analyse
+from .analyse import Analysis, analyse
+from .bindings import Signature
 from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
 from .errors import (

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analyse import Signature
+from .bindings import Signature
 from .syntax import Comparison, Negative, Num, Positive, Rule, Str, Sym, TermNode, Var
 
 Constant = Num | Str | Sym

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ..analyse import Signature, aggregate_globals, linear
+from ..bindings import Signature, aggregate_globals, linear
 from ..plan import Absent, AggregateStep, Assign, Filter, RulePlan, Scan, Step, plan_rule
 from ..ruleset import Ruleset
 from ..runtime import evaluate_term

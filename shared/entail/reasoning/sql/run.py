@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..analyse import Signature, sig_text
+from ..bindings import Signature, sig_text
 from ..ruleset import Ruleset
 from ..syntax import Aggregate, BinOp, Comparison, Minus, Negative, Positive, Rule
 from ..terms import INT_MAX, INT_MIN
