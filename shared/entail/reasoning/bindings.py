@@ -77,7 +77,13 @@ def binding_closure(
 
 
 def binds(lit: Literal | ConditionLiteral, bound: set[str], globals_of: AggGlobals) -> set[str]:
-    """Variables ``lit`` binds once the variables in ``bound`` are bound."""
+    """Variables ``lit`` binds once the variables in ``bound`` are bound.
+
+    >>> from entail.reasoning.parse import parse
+    >>> body = parse("h :- p(X), Y = X + 1, #count{Z : q(Z)} = N.").rules[0].body
+    >>> [sorted(binds(lit, {"X"}, {})) for lit in body]
+    [['X'], ['Y'], ['N']]
+    """
     if isinstance(lit, Positive):
         out = set()
         for a in lit.atom.args:
@@ -119,6 +125,10 @@ def linear(term: TermNode) -> tuple[str, int, int] | None:
     matched against ``p(5)`` binds ``X = 4``). The term must hold exactly one
     occurrence of one named variable, combined with integers by ``+ - *`` and
     unary minus: ``(X+1)*2`` is linear, ``X+X``, ``X*X``, ``X/2`` and ``X*0`` are not.
+
+    >>> from entail.reasoning.parse import parse_atom
+    >>> [linear(parse_atom(f"p({t})").args[0]) for t in ("(X+1)*2", "-X", "X*X", "7")]
+    [('X', 2, 2), ('X', -1, 0), None, None]
     """
     found = _linear(term)
     if found is None or found[0] is None or found[1] == 0:

@@ -41,7 +41,16 @@ class Query:
 
 
 def parse_query(text: str) -> Query:
-    """Parse a query atom; raise QueryError with the column of the problem."""
+    """Parse a query atom; raise QueryError with the column of the problem.
+
+    >>> q = parse_query('loan(L, "ann", approved)')
+    >>> q.signature, q.variables, q.constants
+    (('loan', 3), ((0, 'L'),), ((1, 'ann'), (2, Const('approved'))))
+    >>> parse_query("loan(L,")
+    Traceback (most recent call last):
+    ...
+    entail.reasoning.errors.QueryError: ...
+    """
     try:
         atom = parse_atom(text.strip())
     except ProgramError as exc:

@@ -413,7 +413,13 @@ def _check_rule_bodies(program: Program, limits: Limits) -> None:
 
 
 def check(source: str, filename: str = "<program>") -> list[Any]:
-    """All diagnostics (errors and warnings) of a program, without raising."""
+    """All diagnostics (errors and warnings) of a program, without raising.
+
+    >>> [(d.code, d.severity, d.line, d.column) for d in check("p(X) :- q(Y).")]
+    [('unsafe-variable', 'error', 1, 3)]
+    >>> [(d.code, d.severity, d.line, d.column) for d in check("p(X) :- q(X).")]
+    [('undefined-predicate', 'warning', 1, 9)]
+    """
     try:
         rs = compile(source, filename)
     except ProgramError as exc:
