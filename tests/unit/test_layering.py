@@ -31,7 +31,9 @@ LAYERS: dict[str, int] = {
     "entail.record_text": 1,
     "entail.net": 1,
     "entail.problems": 1,
+    "entail.logs": 1,
     "entail.examples": 1,
+    "entail.record_limits": 1,  # stdlib only: the worker's evaluation processes import it
     # adapters and infrastructure
     "entail.state": 2,
     "entail.bus": 2,
@@ -48,12 +50,18 @@ LAYERS: dict[str, int] = {
     "entail.services": 3,
     "entail.replay": 3,
     "entail.messages": 3,
+    "entail.audit_sink": 3,
+    "entail.request_context": 3,
+    "entail.idempotency": 3,
+    "entail.jobs": 3,
+    "entail.fairness": 3,
+    "entail.record_caps": 3,
     # the composition root
     "entail.bootstrap": 4,
     # deployables: processes and commands
     "entail.relay": 5,
     "entail.cli": 5,
-    "entail.up": 5,
+    "entail_dev": 5,  # the local stack (devstack/, package entail-dev): `entail up`
     "entail.audit_cli": 5,
     "entail.cloud_status": 5,
     "entail_backend": 5,
@@ -70,7 +78,8 @@ SIDEWAYS: dict[tuple[str, str], str] = {
     ("entail.reasoning", "entail.engine_version"): "the engine's version lives beside it, importable alone",
     ("entail.bus", "entail.state"): "the Redis Streams bus writes with the state layer's durable acks (WAIT)",
     ("entail.cli", "entail.relay"): "the CLI starts the relay (entail relay)",
-    ("entail.cli", "entail.up"): "the CLI starts the local stack (entail up)",
+    ("entail.cli", "entail_dev"): "the CLI starts the local stack (entail up) when entail-dev is installed",
+    ("entail_dev", "entail_backend"): "the stack's banner says where the backend serves the web app from",
     ("entail.cli", "entail.audit_cli"): "the CLI's audit subcommands live in a module of their own",
     ("entail.cli", "entail.cloud_status"): "the CLI reads Cloud Run's state (entail cloud status)",
 }
@@ -108,6 +117,7 @@ def sources() -> Iterator[tuple[str, Path]]:
             ROOT / "run_services" / "reasoning_worker",
             ROOT / "run_services" / "reasoning_worker" / "entail_worker",
         ),
+        (ROOT / "devstack", ROOT / "devstack" / "entail_dev"),
     ]
     for base, tree in trees:
         for path in sorted(tree.rglob("*.py")):

@@ -1,4 +1,5 @@
-"""Where the worker evaluates decisions: a pool of processes (entail.compute).
+"""Where the worker evaluates decisions: a pool of processes (entail.compute),
+the :class:`entail.jobs.Evaluator` the worker hands to :func:`entail.jobs.handle_job`.
 
 The engine is pure Python. On the worker's threads, every evaluation of the
 process shares one interpreter lock and one event loop: with one tenant's slow
@@ -7,7 +8,7 @@ turn. In a process of its own each evaluation is scheduled by the operating
 system, next to the others rather than behind them, the worker's event loop
 keeps answering pushes, and a case that overruns twice its wall-time limit is
 killed by the pool's supervisor (``limit-wall-time``) instead of holding a
-thread forever. Per-tenant running quotas (:mod:`.fairness`) keep one tenant
+thread forever. Per-tenant running quotas (:mod:`entail.fairness`) keep one tenant
 from taking every process: ``ENTAIL_WORKER_PROCESSES`` should exceed
 ``ENTAIL_TENANT_MAX_RUNNING``.
 
@@ -26,7 +27,6 @@ from collections import OrderedDict
 from typing import Any
 
 from entail import reasoning
-from entail.bootstrap import Services
 from entail.compute.pool import (
     ComputePool,
     PoolBusy,
@@ -37,7 +37,9 @@ from entail.compute.pool import (
     TaskKilled,
     TaskOutOfMemory,
 )
+from entail.jobs import Evaluated, EvaluationFailed, EvaluatorBusy
 from entail.models import DecisionError, Job
+from entail.services import Services
 from entail.settings import Settings
 
 from . import low_priority
@@ -45,21 +47,9 @@ from . import low_priority
 SOURCES_KEPT = 64
 
 
-class WorkerBusy(OSError):
-    """Every evaluation process is busy and the queue is full: answer 503, the job
-    comes back (an OSError, so the push handler treats it as transient)."""
+WorkerBusy = EvaluatorBusy  # every process busy and the queue full: the job comes back
 
-
-class EvaluationFailed(Exception):
-    """The decision fails with this error (the engine's, or a limit the pool enforced)."""
-
-    def __init__(self, error: DecisionError, stats: dict[str, Any] | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.stats = stats or {}
-
-
-Outcome = tuple[list[dict[str, Any]], str, dict[str, Any]]
+Outcome = Evaluated
 
 
 class Evaluations:

@@ -18,8 +18,7 @@ import os
 from typing import Any
 
 from entail.compute import tasks
-
-from .record_limits import answer_count, answers_error, record_bytes, record_size_error
+from entail.record_limits import answer_count, answers_error, record_bytes, record_size_error
 
 _lowered = False
 
@@ -35,7 +34,7 @@ def evaluate(
     max_record_bytes: int,
     niceness: int = 0,
 ) -> dict[str, Any]:
-    """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`.record_caps`)
+    """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`entail.record_caps`)
     checked here: answers over a cap never leave this process (no pickling, no
     copies in the worker), only the named error."""
     global _lowered

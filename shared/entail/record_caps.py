@@ -17,15 +17,14 @@ a replay must be able to compare them; the caller can narrow its query.
 
 from __future__ import annotations
 
-from entail.models import DecisionError, DecisionRecord
-from entail.settings import Settings
-
+from .models import DecisionError, DecisionRecord
 from .record_limits import answer_count, answers_error, record_bytes, record_size_error
+from .settings import Settings
 
 
 def cap_record(record: DecisionRecord, settings: Settings) -> DecisionRecord:
     """``record``, or a failed record in its place when it is over a cap. The
-    evaluation process checks the same caps first (:mod:`.low_priority`), so a
+    evaluation process checks the same caps first (``entail_worker.low_priority``), so a
     result over them normally never gets here. CPU-bound (it serialises the
     answers once): call it off the event loop."""
     if record.status != "succeeded":

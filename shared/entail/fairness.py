@@ -1,4 +1,4 @@
-"""The worker's side of the per-tenant quotas (:mod:`entail.state.quotas`).
+"""The jobs' side of the per-tenant quotas (:mod:`entail.state.quotas`).
 
 A job is evaluated only while it holds one of its tenant's running slots
 (``ENTAIL_TENANT_MAX_RUNNING`` across all workers). Over the quota it is parked
@@ -18,11 +18,11 @@ from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
 
-from entail.bootstrap import Services
-from entail.messages import publish_job
-from entail.models import Job
-from entail.settings import Settings
-from entail.state.quotas import TenantQuotas
+from .messages import publish_job
+from .models import Job
+from .services import Services
+from .settings import Settings
+from .state.quotas import TenantQuotas
 
 log = logging.getLogger("entail.worker.fairness")
 

@@ -1,0 +1,283 @@
+"""Handling one reasoning job: the application service behind the worker's push endpoints.
+
+Per job message (:func:`handle_job`): validate it (a job that can never be
+evaluated is *poison*: its decision fails ``invalid-job``), check it against the
+decision the backend stored, take one of the tenant's running slots
+(:mod:`entail.fairness`, or park the job), claim the decision id (a lease,
+renewed while evaluating, so a crashed worker's claim expires and a redelivery
+can finish the job), evaluate with limits in the caller's :class:`Evaluator`
+(the worker's pool of processes), cap the record (:mod:`entail.record_caps`),
+store the result once (the done signal), publish the final record on
+``decisions``.
+
+:func:`handle_dead_letter` ends the decision of a job the bus gave up on.
+
+Nothing here knows HTTP: each returns a :class:`JobOutcome`, and the worker maps
+``redeliver`` to 503 (the message comes back) and the rest to 200 (acknowledged).
+A Redis outage, an unconfirmed write or a full pool is such a redelivery
+(outcome ``transient-failure``), never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import fairness, reasoning
+from .bus.port import Message
+from .ending import fail_dead_letter
+from .masking import mask_case
+from .messages import publish_decision
+from .models import DecisionError, DecisionRecord, Job, utcnow
+from .record_caps import cap_record
+from .services import Services
+from .settings import Settings
+from .state.durability import DurabilityNotConfirmed
+
+log = logging.getLogger("entail.jobs")
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    DurabilityNotConfirmed,
+    OSError,
+)
+"""Failures that pass: the message is delivered again (:class:`EvaluatorBusy` is an OSError)."""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of one delivery. ``outcome`` names it (``succeeded``, ``failed``,
+    ``duplicate``, ``deferred``, ``claimed``, ``poison``, ...); ``redeliver`` asks
+    the bus to deliver the message again; ``extra`` goes into the worker's answer."""
+
+    outcome: str
+    detail: str
+    redeliver: bool = False
+    evaluation_s: float | None = None  # engine time, when this delivery evaluated
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EvaluationFailed(Exception):
+    """The decision fails with this error (the engine's, or a limit the evaluator enforced)."""
+
+    def __init__(self, error: DecisionError, stats: dict[str, Any] | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.stats = stats or {}
+
+
+class EvaluatorBusy(OSError):
+    """No evaluation can start now (every process busy, the queue full): the job
+    comes back later (an OSError, so it is :data:`TRANSIENT`)."""
+
+
+Evaluated = tuple[list[dict[str, Any]], str, dict[str, Any]]
+"""Answers, result hash and stats of a decision that succeeded."""
+
+
+class Evaluator(Protocol):
+    async def evaluate(self, svc: Services, job: Job) -> tuple[Evaluated, float]:
+        """The decision's result and the seconds it took; :class:`EvaluationFailed`
+        for a decision that fails, :class:`EvaluatorBusy` to retry later."""
+        ...
+
+
+async def handle_job(svc: Services, settings: Settings, evaluator: Evaluator, message: Message) -> JobOutcome:
+    """Handle one delivery of a job message, exactly once in effect: a redelivery
+    of a finished job republishes its record and evaluates nothing."""
+    return await _transient_is_redelivery(message, _handle(svc, settings, evaluator, message))
+
+
+async def handle_dead_letter(svc: Services, message: Message) -> JobOutcome:
+    """The cloud's dead-letter path: Pub/Sub pushes each job it gave up on; its
+    decision ends ``failed`` with code ``delivery-failed``. A no-op for a decision
+    that ended or never existed."""
+    return await _transient_is_redelivery(message, _handle_dead_letter(svc, message))
+
+
+async def _transient_is_redelivery(message: Message, handling: Awaitable[JobOutcome]) -> JobOutcome:
+    try:
+        return await handling
+    except TRANSIENT as exc:
+        log.warning("transient failure, message %s will be redelivered: %s", message.id, exc)
+        return JobOutcome("transient-failure", "state store unavailable (logged)", redeliver=True)
+
+
+async def _handle_dead_letter(svc: Services, message: Message) -> JobOutcome:
+    attempts = int(message.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount") or 0)
+    source = message.attributes.get("CloudPubSubDeadLetterSourceSubscription") or "reasoning-jobs"
+    failed = await fail_dead_letter(svc.decisions, svc.bus, message, attempts, source, None)
+    if failed is None:
+        return JobOutcome("dead-letter-ignored", f"dead letter {message.id}: no open decision to fail")
+    return JobOutcome(
+        "delivery-failed",
+        f"decision {failed.decision_id} failed",
+        extra={"decision_id": failed.decision_id},
+    )
+
+
+async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, message: Message) -> JobOutcome:
+    data, attributes = message.data, message.attributes
+    try:
+        job = Job.model_validate_json(data)
+    except ValidationError as exc:
+        return await _poison(svc, attributes, exc)
+
+    existing = await svc.decisions.get(job.tenant, job.decision_id)
+    if existing is None:
+        # only the backend creates decisions: a job for an id it never created (or
+        # another tenant's) is not evaluated, whoever managed to publish it
+        log.warning("job for unknown decision %s of tenant %s dropped", job.decision_id, job.tenant)
+        return JobOutcome("unknown-decision", f"decision {job.decision_id} does not exist; job dropped")
+    if existing.done:
+        # a redelivery after the result was stored: make sure the audit trail has it
+        await publish_decision(svc.bus, existing)
+        return JobOutcome("duplicate", f"decision {job.decision_id} is already {existing.status}")
+    if existing.ruleset.hash != job.ruleset.hash or existing.request_hash != job.request_hash:
+        log.warning("job for decision %s does not match its record; dropped", job.decision_id)
+        return JobOutcome(
+            "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
+        )
+
+    if not await fairness.take_turn(svc, settings, job, data, attributes):
+        # over its tenant's running quota: parked, republished when a slot frees
+        return JobOutcome("deferred", f"decision {job.decision_id} waits for a slot of its tenant")
+
+    if not await svc.decisions.claim(job.decision_id, settings.worker_id, settings.claim_lease_ms):
+        # try again later: the holder finishes it, or its lease expires (it crashed)
+        return JobOutcome(
+            "claimed", f"decision {job.decision_id} is being evaluated by another worker", redeliver=True
+        )
+
+    renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
+    turn = fairness.Turn(svc, settings, job)
+    try:
+        started = utcnow()
+        if not await svc.decisions.mark_running(job.decision_id, settings.worker_id, started):
+            # it ended since we looked (the sweeper, a dead letter, another worker)
+            ended = await svc.decisions.get(job.tenant, job.decision_id)
+            status = ended.status if ended is not None else "gone"
+            return JobOutcome("duplicate", f"decision {job.decision_id} is already {status}")
+        record, seconds = await _evaluate(svc, settings, evaluator, job, started)
+        record = await asyncio.to_thread(cap_record, record, settings)
+        if record.status == "succeeded":
+            # cached before the done signal: a client told "done" that repeats
+            # the request at once must hit the cache. Safe if the store below
+            # loses a race: the backend serves only a cached decision that succeeded
+            await svc.cache.put(
+                job.tenant, job.ruleset.hash, job.request_hash, job.decision_id, settings.cache_ttl_s
+            )
+        stored = await svc.decisions.complete(record)
+        final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
+        await publish_decision(svc.bus, final)
+    finally:
+        renew.cancel()
+        with suppress(asyncio.CancelledError):
+            await renew
+        await turn.end()
+    return JobOutcome(final.status, f"decision {job.decision_id} {final.status}", evaluation_s=seconds)
+
+
+async def _keep_claim(svc: Services, decision_id: str, settings: Settings) -> None:
+    """Renew the claim lease at a third of its length while the job runs."""
+    while True:
+        await asyncio.sleep(settings.claim_lease_ms / 3000)
+        await svc.decisions.claim_renew(decision_id, settings.worker_id, settings.claim_lease_ms)
+
+
+async def _evaluate(
+    svc: Services, settings: Settings, evaluator: Evaluator, job: Job, started: str
+) -> tuple[DecisionRecord, float | None]:
+    """The final record of ``job`` and the engine's seconds (None when it failed)."""
+    if job.masked_predicates:
+        # the backend masked the case before queueing it; masking is idempotent, so
+        # this only matters for a job that arrived with clear values: they are
+        # evaluated, answered and stored masked all the same
+        case = mask_case(job.facts, job.query, job.masked_predicates, settings.mask_secret)
+        job = job.model_copy(update={"facts": case.facts, "query": case.query})
+    base = DecisionRecord(
+        decision_id=job.decision_id,
+        tenant=job.tenant,
+        ruleset=job.ruleset,
+        request_hash=job.request_hash,
+        status="running",
+        facts=job.facts,
+        masked_predicates=job.masked_predicates,
+        query=job.query,
+        explain=job.explain,
+        worker=settings.worker_id,
+        submitted_at=job.submitted_at,
+        started_at=started,
+    )
+
+    def failed(error: DecisionError, stats: dict[str, Any] | None = None) -> tuple[DecisionRecord, None]:
+        update: dict[str, Any] = {"status": "failed", "error": error, "completed_at": utcnow()}
+        if stats is not None:
+            update["stats"] = stats
+        return base.model_copy(update=update), None
+
+    try:
+        result, seconds = await evaluator.evaluate(svc, job)
+    except EvaluationFailed as exc:
+        return failed(exc.error, exc.stats)
+    except reasoning.EntailError as exc:
+        return failed(DecisionError(**_error_json(exc)))
+    except ValueError as exc:  # limits that do not validate
+        return failed(DecisionError(code="invalid-job", message=str(exc)))
+    except (RedisConnectionError, RedisTimeoutError, DurabilityNotConfirmed, EvaluatorBusy):
+        raise  # the delivery fails and the job comes back; any other error fails the decision
+    except Exception as exc:  # an engine bug must not wedge the decision or the worker
+        log.exception("internal error evaluating %s", job.decision_id)
+        return failed(DecisionError(code="internal-error", message=f"{type(exc).__name__}: {exc}"))
+    answers, result_hash, stats = result
+    update = {
+        "status": "succeeded",
+        "answers": answers,
+        "result_hash": result_hash,
+        "stats": stats,
+        "completed_at": utcnow(),
+    }
+    return base.model_copy(update=update), seconds
+
+
+def _error_json(exc: reasoning.EntailError) -> dict[str, Any]:
+    data = exc.to_json() if hasattr(exc, "to_json") else {"code": exc.code, "message": str(exc)}
+    return {
+        "code": str(data.get("code", "error")),
+        "message": str(data.get("message", exc)),
+        "diagnostics": list(data.get("diagnostics", [])),
+    }
+
+
+async def _poison(svc: Services, attributes: dict[str, str], exc: ValidationError) -> JobOutcome:
+    """A job that can never be evaluated: record a failed decision if we know
+    whose it is, and acknowledge so it is not redelivered forever."""
+    decision_id, tenant = attributes.get("decision_id"), attributes.get("tenant")
+    detail = f"invalid job: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+    if decision_id and tenant:
+        existing = await svc.decisions.get(tenant, decision_id)
+        if existing is not None and not existing.done:
+            failed = existing.model_copy(
+                update={
+                    "status": "failed",
+                    "error": DecisionError(code="invalid-job", message=detail),
+                    "completed_at": utcnow(),
+                }
+            )
+            if await svc.decisions.complete(failed):
+                await publish_decision(svc.bus, failed)
+    log.error("poison message acknowledged (decision %s): %s", decision_id, detail)
+    return JobOutcome("poison", detail, extra={"decision_id": decision_id})
+
+
+Handler = Callable[[Services, Message], Awaitable[JobOutcome]]
+"""What a push endpoint of the worker calls with one decoded message."""
