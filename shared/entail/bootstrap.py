@@ -83,17 +83,18 @@ async def open_services(settings: Settings, services: Services | None = None) ->
 
 def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker"]) -> None:
     """Run an ASGI app with uvicorn on 127.0.0.1 (``ENTAIL_HOST``) and ``PORT`` or the default."""
-    import logging
-
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .logs import configure
+
+    configure(settings, service)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port_for(service),
-        log_level="info",
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through entail.logs (JSON in production)
+        log_level=settings.log_level.lower(),
+        access_log=False,  # entail.request_context writes the access lines
         proxy_headers=True,
         timeout_graceful_shutdown=5,
     )

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import logs
 from .models import canonical_json
 from .reasoning.errors import ProgramError
 from .reasoning.parse import parse_atom
@@ -80,6 +81,7 @@ def mask_case(facts: dict[str, Any], query: list[str], predicates: Iterable[str]
     clear = masked_values(facts, predicates)
     if not clear:
         return MaskedCase(facts, list(query))
+    logs.add_redactions(clear.values())  # no log line of this request may quote one
     macs = {key: mask_value(value, secret) for key, value in clear.items()}
     return MaskedCase(
         {name: _mask_rows(rows, macs) for name, rows in facts.items()},

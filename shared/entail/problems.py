@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import logs
+
 PROBLEM_TYPE_BASE = "https://entail.dev/problems/"
 """A problem's ``type`` is this base plus a stable slug (``limit-wall-time``, ...)."""
 
@@ -56,6 +58,9 @@ def problem_body(
     }
     if instance is not None:
         body["instance"] = instance
+    request_id = logs.request_id()
+    if request_id is not None:  # the X-Request-Id of the answer: what to quote to an operator
+        body["request_id"] = request_id
     body.update(extra)
     return body
 

@@ -702,8 +702,9 @@ async def serve(
 
 def run_relay(settings: Settings) -> None:
     """``entail relay``: run the default local subscriptions until SIGINT/SIGTERM."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import TIMED_TEXT_FORMAT, configure
+
+    configure(settings, "relay", text_format=TIMED_TEXT_FORMAT)
     asyncio.run(serve(settings))
 
 

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path(".entail")
+    # logs (entail/logs.py): production writes Cloud Logging's JSON, one object a line;
+    # one access line per HTTP request: None = on in production only
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
+    log_access: bool | None = None
 
     # Redis. Services need a URL; `entail up` and the test fixtures start an
     # embedded server and pass its URL on. With Sentinels (comma list of
@@ -102,6 +106,11 @@ class Settings(BaseSettings):
 
     # state lifetimes
     decision_ttl_s: int = 7 * 24 * 3600
+    # Idempotency-Key (entail/idempotency.py): how long a key's first response is
+    # replayed, and how long a request still in flight holds its key (a backend that
+    # died mid-request frees the key after this)
+    idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
+    idempotency_in_flight_s: float = Field(default=300, gt=0)
     cache_ttl_s: int = 24 * 3600
     claim_lease_ms: int = 5_000  # renewed while the worker lives; a crashed worker's expires
     # every accepted decision ends: the sweeper fails one still not final this long

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "entail.net": 1,
     "entail.problems": 1,
     "entail.logs": 1,
+    "entail.logs": 1,
     "entail.examples": 1,
     "entail.record_limits": 1,  # stdlib only: the worker's evaluation processes import it
     # adapters and infrastructure
@@ -50,6 +51,8 @@ LAYERS: dict[str, int] = {
     "entail.services": 3,
     "entail.replay": 3,
     "entail.messages": 3,
+    "entail.request_context": 3,
+    "entail.idempotency": 3,
     "entail.audit_sink": 3,
     "entail.request_context": 3,
     "entail.idempotency": 3,

@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 
 from entail.bootstrap import Services, open_services
+from entail.request_context import RequestContext
 from entail.settings import Settings
 from entail.state.durability import DurabilityNotConfirmed
 
@@ -138,14 +139,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
             expose_headers=[
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
                 "Retry-After",
                 "Location",
+                "X-Request-Id",
+                "Idempotent-Replayed",
             ],
             max_age=600,
         )
+    # outermost: every answer (a refusal of the guard, a CORS preflight, a 500)
+    # carries the request id, and every line logged while serving it too
+    app.add_middleware(RequestContext)
     return app

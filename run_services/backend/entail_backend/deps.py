@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from entail import logs
 from entail.auth import ApiKey
 from entail.bootstrap import Services
 from entail.state.ratelimit import key_bucket
@@ -79,6 +80,7 @@ def require(*scopes: str) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
                 headers={**headers, "Retry-After": str(retry)},
             )
         request.state.rate_headers = headers
+        logs.bind(tenant=key.tenant)  # every line of this request says whose it is
         return key
 
     return dependency

@@ -21,11 +21,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from entail import fairness
+from entail import fairness, logs
 from entail.bootstrap import open_services
 from entail.bus.push import BadEnvelope, decode_push
 from entail.jobs import TRANSIENT, Handler, JobOutcome, handle_dead_letter, handle_job
 from entail.problems import MEDIA_TYPE, encode_problem, problem_body
+from entail.request_context import RequestContext
 from entail.request_context import RequestContext
 from entail.services import Services
 from entail.settings import Settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
     app.add_middleware(RequestContext)  # a request id and a log context per push (entail.logs)
+    app.add_middleware(RequestContext)  # a request id and a log context per push (entail.logs)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             message = decode_push(await request.body())
         except BadEnvelope as exc:
             return _reply(400, "malformed-envelope", str(exc))
+        logs.bind(tenant=message.attributes.get("tenant"), decision_id=message.attributes.get("decision_id"))
         return _answer(await handle(request.app.state.services, message))
 
     @app.post("/push/reasoning-jobs")

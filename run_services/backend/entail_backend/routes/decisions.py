@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from entail import decisions, reasoning
+from entail import decisions, logs, reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
 from entail.models import (
@@ -22,6 +22,7 @@ from entail.record_text import head_status, is_final, public_text
 from entail.state.quotas import TenantQueueFull
 from entail.state.waiters import Slot, TooManyWaiters
 
+from .. import idempotent
 from ..compute import PoolDep
 from ..deps import Decide, ServicesDep
 from ..facts_check import check_facts, ruleset_arities
@@ -74,6 +75,7 @@ async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetVersion:
     version = await services.registry.resolve(key.tenant, ref)
     if version is None:
         raise not_found(f"ruleset {ref!r}")
+    logs.bind(ruleset=version.name, version=version.version)
     return version
 
 
@@ -154,14 +156,33 @@ def _respond(record: DecisionRecord, response: Response) -> Response:
     responses={
         202: {"description": "accepted; not done within wait_ms", "model": DecisionOut},
         404: {"description": "no such ruleset, version or tag"},
+        **idempotent.RESPONSES,
     },
 )
 async def decide(
-    body: DecisionRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
+    body: DecisionRequest,
+    response: Response,
+    services: ServicesDep,
+    pool: PoolDep,
+    key: Decide,
+    idempotency_key: idempotent.IdempotencyKey = None,
 ) -> Any:
     """Evaluate a ruleset over case facts. 200 with the answers when done within
     ``wait_ms``, else 202 with the decision id to poll or follow over SSE. The same
     request against the same ruleset version returns the original decision, marked cached."""
+    return await idempotent.once(
+        services,
+        key.tenant,
+        idempotency_key,
+        "POST /v1/decisions",
+        body.model_dump(mode="json"),
+        lambda: _decide(body, response, services, pool, key),
+    )
+
+
+async def _decide(
+    body: DecisionRequest, response: Response, services: Services, pool: Any, key: ApiKey
+) -> Response:
     _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
@@ -171,6 +192,7 @@ async def decide(
     slot = _wait_slot(services) if body.wait_ms > 0 else None
     try:
         record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
+        logs.bind(decision_id=record.decision_id)
         final = None
         if not record.done and slot is not None:
             final = await services.waiters.wait_final(
@@ -192,12 +214,31 @@ async def decide(
         202: {"description": "accepted; some cases not done within wait_ms", "model": BatchOut},
         404: {"description": "no such ruleset, version or tag"},
         413: {"description": "more cases than ENTAIL_BATCH_MAX_CASES, or the body is too large"},
+        **idempotent.RESPONSES,
     },
 )
 async def decide_batch(
-    body: BatchRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Decide
+    body: BatchRequest,
+    response: Response,
+    services: ServicesDep,
+    pool: PoolDep,
+    key: Decide,
+    idempotency_key: idempotent.IdempotencyKey = None,
 ) -> Any:
     """Many cases against one ruleset version, each its own decision."""
+    return await idempotent.once(
+        services,
+        key.tenant,
+        idempotency_key,
+        "POST /v1/decisions/batch",
+        body.model_dump(mode="json"),
+        lambda: _decide_batch(body, response, services, pool, key),
+    )
+
+
+async def _decide_batch(
+    body: BatchRequest, response: Response, services: Services, pool: Any, key: ApiKey
+) -> Response:
     limit = services.settings.batch_max_cases
     if len(body.cases) > limit:
         raise Problem(

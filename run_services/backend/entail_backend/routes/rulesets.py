@@ -9,13 +9,16 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
-from entail import reasoning
+from entail import logs, reasoning
+from entail.auth import ApiKey
 from entail.compute import tasks
 from entail.models import RulesetRecord
 from entail.state.registry import TAG_RE, RegistryFull, name_problem, source_hash
 
-from .. import compute
+from .. import compute, idempotent
 from ..compute import PoolDep
 from ..deps import Author, Reader, ServicesDep
 from ..problems import Problem, not_found
@@ -117,13 +120,36 @@ def _version_out(
     responses={
         200: {"description": "the source is the latest version's: that version", "model": RulesetVersionOut},
         201: {"description": "published a new version"},
+        **idempotent.RESPONSES,
     },
 )
 async def publish(
-    body: PublishRequest, response: Response, services: ServicesDep, pool: PoolDep, key: Author
-) -> RulesetVersionOut:
+    body: PublishRequest,
+    response: Response,
+    services: ServicesDep,
+    pool: PoolDep,
+    key: Author,
+    idempotency_key: idempotent.IdempotencyKey = None,
+) -> Any:
     """Publish a new version. Identical source to the latest version returns it (200).
     The program must compile and every example case must pass, or nothing is stored."""
+    if idempotency_key is None:
+        return await _publish(body, response, services, pool, key)
+
+    async def run() -> JSONResponse:
+        out = await _publish(body, response, services, pool, key)
+        # the answer FastAPI would make of the model, made here to be kept for replay
+        return JSONResponse(
+            jsonable_encoder(out), status_code=response.status_code or 201, headers=dict(response.headers)
+        )
+
+    payload = body.model_dump(mode="json")
+    return await idempotent.once(services, key.tenant, idempotency_key, "POST /v1/rulesets", payload, run)
+
+
+async def _publish(
+    body: PublishRequest, response: Response, services: Any, pool: Any, key: ApiKey
+) -> RulesetVersionOut:
     _check_size(services, body.source)
     tests = [t.model_dump(exclude_defaults=False) for t in body.tests]
     for i, t in enumerate(tests):
@@ -170,6 +196,7 @@ async def publish(
     # the audit trail has every version before any decision can use it; idempotent,
     # so publishing the same source again repairs a version whose audit write failed
     await asyncio.to_thread(services.audit.put_ruleset, RulesetRecord.from_version(version, body.source))
+    logs.bind(ruleset=version.name, version=version.version)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/rulesets/{body.name}/versions/{version.version}"
