@@ -27,7 +27,6 @@ from entail.bus.push import BadEnvelope, decode_push
 from entail.jobs import TRANSIENT, Handler, JobOutcome, handle_dead_letter, handle_job
 from entail.problems import MEDIA_TYPE, encode_problem, problem_body
 from entail.request_context import RequestContext
-from entail.request_context import RequestContext
 from entail.services import Services
 from entail.settings import Settings
 from entail.sweeper import sweep_once
@@ -83,7 +82,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             evaluations.close()
 
     app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
-    app.add_middleware(RequestContext)  # a request id and a log context per push (entail.logs)
     app.add_middleware(RequestContext)  # a request id and a log context per push (entail.logs)
 
     @app.get("/healthz")
