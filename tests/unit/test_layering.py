@@ -32,7 +32,6 @@ LAYERS: dict[str, int] = {
     "entail.net": 1,
     "entail.problems": 1,
     "entail.logs": 1,
-    "entail.logs": 1,
     "entail.examples": 1,
     "entail.record_limits": 1,  # stdlib only: the worker's evaluation processes import it
     # adapters and infrastructure
@@ -50,9 +49,8 @@ LAYERS: dict[str, int] = {
     "entail.decisions": 3,
     "entail.services": 3,
     "entail.replay": 3,
+    "entail.impact": 3,
     "entail.messages": 3,
-    "entail.request_context": 3,
-    "entail.idempotency": 3,
     "entail.audit_sink": 3,
     "entail.request_context": 3,
     "entail.idempotency": 3,

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from entail_backend.impact_jobs import LOST_AFTER_S, ImpactJobs, new_job
 
+from entail.impact import LOST_AFTER_S, ImpactJobs, new_job
 from entail.state import keys
 
 from .stack import LocalStack, local_stack
