@@ -1,19 +1,27 @@
 """Shared fixtures of the integration tests: a real valkey-server from the
 pinned wheel, one per xdist worker (session scope is per worker process),
-emptied before each test that asks for ``settings`` or ``redis``."""
+emptied before each test that asks for ``settings`` or ``redis``; and one
+BigQuery emulator per worker, for the audit tiers (audit/, audit_bigquery/),
+started only when a test asks for it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as aioredis
+from emulators.bigquery_emulator import BigQueryEmulator, available
 from redis import Redis
 
 from entail.settings import Settings
 from entail.state.client import connect
 from entail.state.embedded import EmbeddedRedis
+
+if TYPE_CHECKING:
+    from entail.audit.bigquery_store import BigQueryAuditStore
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +51,26 @@ async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[BigQueryEmulator]:
+    """bqemulator, once per worker (it takes seconds to start)."""
+    reason = available()
+    if reason:
+        pytest.fail(reason)  # make test installs it: a missing emulator is a broken setup, not a skip
+    with BigQueryEmulator(project="entail-test") as bq:
+        yield bq
+
+
+@pytest.fixture
+def bigquery_store(emulator: BigQueryEmulator) -> Iterator[BigQueryAuditStore]:
+    """A BigQuery audit store on a fresh dataset of the emulator, dropped afterwards."""
+    # imported here: the BigQuery client is heavy and most integration tests never use it
+    from entail.audit.bigquery_store import BigQueryAuditStore
+
+    s = BigQueryAuditStore(emulator.client(), dataset=f"audit_{uuid.uuid4().hex[:10]}", retry=None)
+    s.ensure_tables()
+    yield s
+    s.client.delete_dataset(f"{s.project}.{s.dataset}", delete_contents=True, not_found_ok=True, retry=None)
+    s.close()

@@ -6,7 +6,8 @@ outputs, so a behaviour that drifts in one adapter fails here; the last test
 feeds one batch to both at once and compares everything they answer, page
 tokens included (a token from one adapter is valid on the other). The DuckDB
 specifics (files, locking, threads) stay in tests/unit/audit; the BigQuery
-specifics (table options, partition filters) in test_bigquery_store.py."""
+specifics (table options, partition filters) in
+tests/integration/audit_bigquery."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ Store = DuckDBAuditStore | BigQueryAuditStore
 @pytest.fixture(params=["duckdb", "bigquery"])
 def audit(request: pytest.FixtureRequest) -> Iterator[Store]:
     if request.param == "bigquery":
-        yield request.getfixturevalue("store")  # conftest: a fresh dataset on the session's emulator
+        yield request.getfixturevalue("bigquery_store")  # tests/integration/conftest.py: a fresh dataset
         return
     local = DuckDBAuditStore()
     yield local
@@ -281,9 +282,10 @@ def test_expire_keeps_seven_years(audit: Store) -> None:
 # --- both at once ----------------------------------------------------------------------
 
 
-def test_the_two_adapters_answer_alike(store: BigQueryAuditStore) -> None:
+def test_the_two_adapters_answer_alike(bigquery_store: BigQueryAuditStore) -> None:
     """One batch into both stores; every search, page and read must match, and a
     page token from one adapter continues the search on the other."""
+    store = bigquery_store
     local = DuckDBAuditStore()
     try:
         batch: list[Any] = [
