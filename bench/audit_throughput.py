@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 import httpx
 import redis.asyncio as aioredis
+from entail_dev.stack import SINK_SOURCE, Stack
 
 from entail import reasoning
 from entail.bus.port import DECISIONS
@@ -50,7 +51,6 @@ from entail.net import free_port
 from entail.relay import AUDIT_SINK_SUBSCRIPTION, Relay, default_subscriptions
 from entail.settings import Settings
 from entail.state.embedded import EmbeddedRedis
-from entail.up import Stack, audit_sink_source
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -234,7 +234,7 @@ def sink_capacity(count: int) -> dict[str, Any]:
         audit_path = Path(tmp) / "audit.duckdb"
         env = {**os.environ, "ENTAIL_DATA_DIR": tmp, "ENTAIL_AUDIT_DUCKDB_PATH": str(audit_path)}
         argv = [
-            sys.executable, "-m", "functions_framework", "--source", str(audit_sink_source()),
+            sys.executable, "-m", "functions_framework", "--source", str(SINK_SOURCE),
             "--target", "audit_sink", "--signature-type", "cloudevent",
             "--host", "127.0.0.1", "--port", str(port),
         ]  # fmt: skip

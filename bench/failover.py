@@ -1,6 +1,6 @@
 """Failover through the whole local stack: kill the Redis primary under load.
 
-Starts `entail.up.Stack` with the HA topology (1 primary + 2 replicas + 3
+Starts `entail_dev.stack.Stack` with the HA topology (1 primary + 2 replicas + 3
 Sentinels, `make run-ha`), then, per run: a few clients submit decisions
 through the backend (each request a new case, wait_ms=0: 202 once the decision
 and its job are durably stored); the current primary is SIGKILLed; load goes on
@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from entail_dev.stack import Stack
 
 from entail.auth import key_entry
 from entail.net import free_port
 from entail.settings import Settings
 from entail.state.embedded_ha import EmbeddedHA
-from entail.up import Stack
 
 HERE = Path(__file__).resolve().parent
 PROGRAM = "ok(X) :- a(X), X > 0. #defined a/1."

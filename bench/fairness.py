@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from entail_dev.stack import Stack
 
 from entail.auth import key_entry
-from entail.up import Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import bench_stack

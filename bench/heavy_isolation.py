@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from entail_dev.stack import Stack
 
 from entail.auth import key_entry
 from entail.net import free_port
 from entail.settings import Settings
-from entail.up import Stack
 
 ACME = "ent_bench_acme_key"
 GLOBEX = "ent_bench_globex_key"

@@ -1,6 +1,6 @@
 """Closed-loop load through the whole local stack: decisions/s and p50/p99 latency.
 
-Starts a real local stack (embedded Redis, backend, worker, relay: `entail.up.Stack`)
+Starts a real local stack (embedded Redis, backend, worker, relay: `entail_dev.stack.Stack`)
 on free ports, then for concurrency 1, 16 and 64 runs, for a fixed time each:
 
 - ``healthz``: GET /healthz — a trivial endpoint of the same backend (the ceiling);
@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from entail_dev.stack import Stack, example_case
 
 from entail.net import free_port
 from entail.settings import Settings
-from entail.up import Stack, example_case
 
 HERE = Path(__file__).resolve().parent
 

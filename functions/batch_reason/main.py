@@ -18,7 +18,10 @@ job statistics and the manifest. Every run that resolved its ruleset writes one
 Errors are problem+json: 400 (not JSON), 405, 415, 422 (a bad field, a bad
 input, an iteration or row limit), 404 (no such ruleset version), 413 (over the
 byte cap), 502 (BigQuery refused a job). Nothing connects at import: the audit
-store and the BigQuery client are opened by the first request and kept.
+store, the BigQuery client and the caps (``ENTAIL_BATCH_*``) come from the
+composition root (:func:`entail.bootstrap.open_batch`) at the first request and
+are kept; this module only parses HTTP and maps errors around
+:func:`entail.batch.run_batch_request`.
 
 Deploy it with IAM invoker authentication (no public access): callers are
 trusted principals and ``tenant`` selects whose rulesets are read.
@@ -35,14 +38,8 @@ from typing import Any
 import functions_framework
 from flask import Request, Response
 
-from entail.audit.factory import open_audit_store
-from entail.batch import (
-    BatchAuditStore,
-    BatchCaps,
-    BatchRequestError,
-    parse_batch_request,
-    run_batch_request,
-)
+from entail.batch import BatchRequestError, parse_batch_request, run_batch_request
+from entail.bootstrap import BatchResources, open_batch
 from entail.problems import MEDIA_TYPE, encode_problem, problem_body, title_of
 from entail.settings import Settings
 
@@ -59,49 +56,26 @@ if not log.handlers:  # the framework configures no logging
     log.propagate = False
 
 _lock = threading.Lock()
-_store: Any = None
-_client: Any = None
+_resources: BatchResources | None = None
 
 
-def bigquery_client(settings: Settings) -> Any:
-    """The client the batch jobs run on: ``ENTAIL_BIGQUERY_PROJECT`` (or the GCP
-    project); with ``ENTAIL_BIGQUERY_ENDPOINT`` (an emulator) anonymous credentials."""
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import bigquery
-
-    project = settings.bigquery_project or settings.gcp_project
-    if not project:
-        raise RuntimeError("batch_reason needs ENTAIL_BIGQUERY_PROJECT or ENTAIL_GCP_PROJECT")
-    if settings.bigquery_endpoint:
-        from google.auth.credentials import AnonymousCredentials
-
-        return bigquery.Client(
-            project=project,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options=ClientOptions(api_endpoint=settings.bigquery_endpoint),
-        )
-    return bigquery.Client(project=project, location=settings.bigquery_location)
-
-
-def resources() -> tuple[BatchAuditStore, Any]:
-    """The instance's audit store and BigQuery client, opened on first use."""
-    global _store, _client
+def resources() -> BatchResources:
+    """The instance's audit store, BigQuery client and caps, opened on first use
+    (a failed open is not kept: the next request tries again)."""
+    global _resources
     with _lock:
-        if _store is None or _client is None:
-            settings = Settings()
-            _client = bigquery_client(settings)
-            _store = open_audit_store(settings)
-        return _store, _client
+        if _resources is None:
+            _resources = open_batch(Settings())
+        return _resources
 
 
 def reset() -> None:
-    """Close and forget the cached store and client (tests; a changed environment)."""
-    global _store, _client
+    """Close and forget the cached resources (tests; a changed environment)."""
+    global _resources
     with _lock:
-        for thing in (_store, _client):
-            if thing is not None:
-                thing.close()
-        _store = _client = None
+        if _resources is not None:
+            _resources.close()
+        _resources = None
 
 
 def problem(status: int, slug: str, detail: str, **extra: Any) -> Response:
@@ -122,10 +96,9 @@ def batch_reason(request: Request) -> Response:
     except (ValueError, UnicodeDecodeError) as exc:
         return problem(400, "bad-request", f"the body is not JSON: {exc}")
     try:
-        caps = BatchCaps.from_env()
-        batch = parse_batch_request(body, caps)
-        store, client = resources()
-        result = run_batch_request(batch, store, client, caps)
+        opened = resources()
+        batch = parse_batch_request(body, opened.caps)
+        result = run_batch_request(batch, opened.store, opened.client, opened.caps)
     except BatchRequestError as exc:
         log.info("refused: %s %s", exc.status, exc.detail)
         return problem(exc.status, exc.slug, exc.detail, **exc.extra)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .models import ENGINE_VERSION, canonical_json, utcnow
 from .reasoning.bindings import Signature
@@ -32,7 +32,9 @@ from .reasoning.sql.run import BatchLimits, parse_signature, run_batch
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
+    from .audit.port import AuditStore
     from .models import RulesetRecord
+    from .settings import Settings
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 _TENANT = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
@@ -49,45 +51,25 @@ class BatchRequestError(Exception):
         self.status, self.slug, self.detail, self.extra = status, slug, detail, extra
 
 
-class BatchAuditStore(Protocol):
-    def get_ruleset(self, tenant: str, name: str, version: int) -> RulesetRecord | None: ...
-
-    def put_batch_run(self, row: dict[str, Any]) -> bool: ...
-
-
 @dataclass(frozen=True)
 class BatchCaps:
-    """The configured maxima (``ENTAIL_BATCH_*``); a request may only ask for less."""
+    """The configured maxima (``ENTAIL_BATCH_*``, :class:`entail.settings.Settings`);
+    a request may only ask for less."""
 
-    max_bytes: int = 1_000_000_000_000  # 1 TB scanned per run
-    max_iterations: int = BatchLimits.max_iterations
-    max_rows: int = BatchLimits.max_rows
-    work_dataset: str = "entail_batch_work"
-    location: str = "US"
+    max_bytes: int
+    max_iterations: int
+    max_rows: int
+    work_dataset: str
+    location: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchCaps:
-        env = os.environ if env is None else env
-        defaults = cls()
-
-        def number(name: str, default: int) -> int:
-            raw = env.get(f"ENTAIL_BATCH_{name.upper()}")
-            if raw is None or raw == "":
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ValueError(f"ENTAIL_BATCH_{name.upper()}={raw!r} is not an integer") from None
-            if value < 0:
-                raise ValueError(f"ENTAIL_BATCH_{name.upper()} must not be negative")
-            return value
-
+    def from_settings(cls, settings: Settings) -> BatchCaps:
         return cls(
-            max_bytes=number("max_bytes", defaults.max_bytes),
-            max_iterations=number("max_iterations", defaults.max_iterations),
-            max_rows=number("max_rows", defaults.max_rows),
-            work_dataset=env.get("ENTAIL_BATCH_WORK_DATASET") or defaults.work_dataset,
-            location=env.get("ENTAIL_BIGQUERY_LOCATION") or defaults.location,
+            max_bytes=settings.batch_max_bytes,
+            max_iterations=settings.batch_max_iterations,
+            max_rows=settings.batch_max_rows,
+            work_dataset=settings.batch_work_dataset,
+            location=settings.bigquery_location,
         )
 
 
@@ -247,7 +229,7 @@ def batch_run_row(
 
 def run_batch_request(
     request: BatchRequest,
-    store: BatchAuditStore,
+    store: AuditStore,
     client: bigquery.Client,
     caps: BatchCaps,
     *,

@@ -1,34 +1,149 @@
-"""The composition root: the services and the relay build their adapters here.
+"""The composition root: the one place adapters are chosen from settings.
 
-``bootstrap(settings)`` connects nothing at import time; the backend, the worker,
-the relay and the tests call it from their lifespans and close what it returns.
-The functions need only an audit store and open it with
-:func:`entail.audit.factory.open_audit_store`, the same choice ``bootstrap`` makes
-(docs/architecture.md, "The services", lists every entry point).
+Every entry point builds what it works with here: the backend, the worker and
+the relay their :class:`~entail.services.Services` (``bootstrap()`` /
+``open_services()``), the audit sink its store (``open_audit_sink()``),
+``batch_reason`` its audit store, BigQuery client and caps (``open_batch()``),
+and ``entail batch`` its DuckDB database (``open_batch_database()``). Nothing
+connects at import time, and nothing is imported here at module level that
+needs Redis: the functions import this module and install no Redis client
+(tests/cloud/test_cloudbuild.py). docs/architecture.md lists the entry points.
 """
 
 from __future__ import annotations
 
-__all__ = ["Services", "bootstrap", "open_services", "serve_http"]
+__all__ = [
+    "BatchResources",
+    "Services",
+    "bigquery_client",
+    "bootstrap",
+    "open_audit_sink",
+    "open_audit_store",
+    "open_batch",
+    "open_batch_database",
+    "open_services",
+    "serve_http",
+]
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
-
-import redis.asyncio as aioredis
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from .audit.port import AuditStore
-from .auth import KeyRing
-from .bus.port import Bus
-from .bus.redis_streams import RedisStreamsBus
-from .services import Services
 from .settings import Settings
-from .state.cache import ResultCache
-from .state.client import connect_clients
-from .state.decisions import DecisionStore
-from .state.durability import Durability
-from .state.ratelimit import RateLimiter
-from .state.registry import RulesetRegistry
+
+if TYPE_CHECKING:
+    import duckdb
+    import redis.asyncio as aioredis
+    from google.cloud import bigquery
+
+    from .audit_sink import AuditSink
+    from .batch import BatchCaps
+    from .bus.port import Bus
+    from .services import Services
+
+
+def __getattr__(name: str) -> Any:
+    # ``from entail.bootstrap import Services`` (the services' own modules) without
+    # importing Redis for the functions, which never build Services
+    if name == "Services":
+        from .services import Services
+
+        return Services
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def open_audit_store(settings: Settings, *, steady_writer: bool = False) -> AuditStore:
+    """``ENTAIL_AUDIT_STORE``: the local DuckDB file (default) or BigQuery.
+
+    ``steady_writer``: the audit sink, which writes all the time under load and
+    so keeps the local file open while decisions flow (see DuckDBAuditStore)."""
+    if settings.audit_store == "bigquery":
+        from .audit.bigquery_store import BigQueryAuditStore  # the gcp extra: only in cloud mode
+
+        return BigQueryAuditStore.from_settings(settings)
+    from .audit.duckdb_store import DuckDBAuditStore
+
+    path = settings.audit_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # shared: the audit sink and the backend are separate processes on one file
+    return DuckDBAuditStore(path, shared=True, linger_ms=200 if steady_writer else 0)
+
+
+def open_audit_sink(settings: Settings | None = None) -> AuditSink:
+    """The audit sink of one function instance. Its store is opened by the first
+    message, from ``settings`` or, when None, from the environment at that
+    moment (a failed open is retried with the environment of the next message)."""
+    from .audit_sink import AuditSink
+
+    def current() -> Settings:
+        return settings if settings is not None else Settings()
+
+    return AuditSink(lambda: open_audit_store(current(), steady_writer=True), settings=current)
+
+
+def bigquery_client(settings: Settings) -> bigquery.Client:
+    """A BigQuery client for ``ENTAIL_BIGQUERY_PROJECT`` (or the GCP project); with
+    ``ENTAIL_BIGQUERY_ENDPOINT`` (an emulator) anonymous credentials at that endpoint."""
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import bigquery
+
+    project = settings.bigquery_project or settings.gcp_project
+    if not project:
+        raise ValueError("BigQuery needs ENTAIL_BIGQUERY_PROJECT or ENTAIL_GCP_PROJECT")
+    if settings.bigquery_endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return bigquery.Client(
+            project=project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=settings.bigquery_endpoint),
+        )
+    return bigquery.Client(project=project, location=settings.bigquery_location)
+
+
+@dataclass
+class BatchResources:
+    """What an audited batch run works with (``batch_reason``)."""
+
+    store: AuditStore
+    client: bigquery.Client
+    caps: BatchCaps
+
+    def close(self) -> None:
+        self.store.close()
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+def open_batch(settings: Settings) -> BatchResources:
+    """The audit store (the rulesets, the ``batch_runs`` rows), the BigQuery client
+    the runs' jobs go to, and the caps (``ENTAIL_BATCH_*``) of ``settings``."""
+    from .batch import BatchCaps
+
+    client = bigquery_client(settings)
+    try:
+        store = open_audit_store(settings)
+    except BaseException:
+        client.close()  # type: ignore[no-untyped-call]
+        raise
+    return BatchResources(store, client, BatchCaps.from_settings(settings))
+
+
+def open_batch_database(
+    path: str | Path, *, memory_limit: str | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The DuckDB database ``entail batch`` reads inputs from and writes outputs to
+    (``:memory:`` for none), with DuckDB's memory and thread limits when given."""
+    import duckdb
+
+    config: dict[str, Any] = {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
+    return duckdb.connect(str(path), config=config)
 
 
 async def bootstrap(
@@ -40,6 +155,16 @@ async def bootstrap(
 ) -> Services:
     """The services ``settings`` ask for. A ``redis`` client given by the caller
     (tests) serves as primary and replica and stays the caller's to close."""
+    from .auth import KeyRing
+    from .bus.redis_streams import RedisStreamsBus
+    from .services import Services
+    from .state.cache import ResultCache
+    from .state.client import connect_clients
+    from .state.decisions import DecisionStore
+    from .state.durability import Durability
+    from .state.ratelimit import RateLimiter
+    from .state.registry import RulesetRegistry
+
     if bus is None and settings.bus == "pubsub":
         from .bus.pubsub import PubSubBus  # the gcp extra: loaded only in cloud mode
 
@@ -63,6 +188,7 @@ async def bootstrap(
         durability=durability,
         redis_read=replica if replica is not primary else None,
         _audit=audit,
+        _open_audit=lambda: open_audit_store(settings),
         _clients=clients,
     )
 

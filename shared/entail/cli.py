@@ -275,8 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .up import run as run_stack
-
+    # the stack spawns both services and the sink, which the library does not
+    # depend on: they come with the entail-dev package
+    try:
+        from entail_dev.stack import run as run_stack
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "entail_dev":
+            raise
+        print(
+            "entail up: the local stack is in the entail-dev package (the library, both services "
+            "and the audit sink's functions-framework): pip install entail-dev",
+            file=err,
+        )
+        return 2
     return run_stack(ha=args.ha)
 
 

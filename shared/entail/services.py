@@ -9,11 +9,11 @@ handed to the application layer (:mod:`entail.decisions`, :mod:`entail.ending`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from .audit.factory import open_audit_store
 from .audit.port import AuditStore
 from .auth import KeyRing
 from .bus.port import Bus
@@ -40,6 +40,7 @@ class Services:
     durability: Durability
     redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
     _audit: AuditStore | None = None
+    _open_audit: Callable[[], AuditStore] | None = None  # the composition root's choice of store
     _clients: RedisClients | None = None  # owned: closed with the services
     _waiters: DoneWaiters | None = None
 
@@ -54,7 +55,9 @@ class Services:
     def audit(self) -> AuditStore:
         """Opened on first use: the worker and the relay never touch the audit file."""
         if self._audit is None:
-            self._audit = open_audit_store(self.settings)
+            if self._open_audit is None:
+                raise RuntimeError("these services were built without an audit store")
+            self._audit = self._open_audit()
         return self._audit
 
     async def aclose(self) -> None:

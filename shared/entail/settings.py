@@ -172,6 +172,15 @@ class Settings(BaseSettings):
     # every decision queued behind it
     bigquery_timeout_s: float = Field(default=30.0, gt=0)
 
+    # audited batch runs in BigQuery (functions/batch_reason, docs/batch.md): the caps
+    # a request may only go below, and the dataset of the runs' working tables.
+    # The defaults match entail.reasoning.sql.run.BatchLimits (not imported: this
+    # module loads no engine)
+    batch_max_bytes: int = Field(default=1_000_000_000_000, ge=0)  # scanned per run: 1 TB
+    batch_max_iterations: int = Field(default=100_000, ge=0)  # rounds per recursive stratum
+    batch_max_rows: int = Field(default=2_000_000_000, ge=0)  # derived rows per run
+    batch_work_dataset: str = Field(default="entail_batch_work", pattern=r"^[A-Za-z0-9_]{1,1024}$")
+
     # HMAC key for masked input predicates in stored decisions (see docs/audit.md)
     mask_secret: str = "dev-mask-secret"
 

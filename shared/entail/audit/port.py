@@ -20,6 +20,8 @@ Semantics every adapter keeps (tested against the DuckDB adapter):
   (never OFFSET: stable while rows arrive, cheap at any depth).
 - Rulesets are idempotent on (tenant, name, version) and never expire; decisions
   expire after ``RETENTION_DAYS`` (seven years).
+- ``put_batch_run`` is idempotent on ``batch_run_id`` (``batch_reason`` writes one
+  row per run, refused or failed runs included).
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ class AuditStore(Protocol):
 
     def expire(self, now: datetime | str) -> int:
         """Delete decisions completed more than RETENTION_DAYS before ``now``; the count."""
+        ...
+
+    def put_batch_run(self, row: dict[str, Any]) -> bool:
+        """Record one audited batch run (a ``batch_runs`` wire row, docs/batch.md);
+        idempotent on ``batch_run_id``: True when stored, False when it already was."""
         ...
 
     def close(self) -> None: ...

@@ -23,8 +23,8 @@ from fastapi.testclient import TestClient
 
 from entail import reasoning
 from entail.audit.bigquery_store import BigQueryAuditStore
-from entail.audit.factory import open_audit_store
 from entail.auth import key_entry
+from entail.bootstrap import open_audit_store
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.settings import Settings
 
@@ -97,7 +97,7 @@ def api(settings: Settings, emulator: BigQueryEmulator) -> Iterator[Api]:
             "bigquery_dataset": f"backend_{uuid.uuid4().hex[:10]}",
         }
     )
-    store = open_audit_store(configured)  # the factory the backend uses
+    store = open_audit_store(configured)  # the choice the backend makes (the composition root)
     assert isinstance(store, BigQueryAuditStore)
     store.ensure_tables()  # Terraform's job in the cloud
     try:

@@ -11,15 +11,20 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from entail_dev.stack import SINK_SOURCE
 
 from .helpers import SOURCE, SinkProcess
 
+# the two adapters of entail.audit_sink.AuditSink to functions-framework: the
+# Cloud Function, and the local stack's target shipped in the entail-dev package
+SOURCES = {"function": SOURCE, "entail_dev": SINK_SOURCE}
+
 
 @cache
-def _load_sink() -> ModuleType:
-    """functions/audit_sink/main.py as a module of its own name (the framework
-    loads it as ``main`` when it creates an app)."""
-    spec = importlib.util.spec_from_file_location("entail_audit_sink_main", SOURCE)
+def _load_sink(which: str) -> ModuleType:
+    """The sink's target file as a module of its own name (the framework loads it
+    as ``main`` when it creates an app)."""
+    spec = importlib.util.spec_from_file_location(f"entail_audit_sink_{which}", SOURCES[which])
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -36,15 +41,15 @@ def audit_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def sink(audit_path: Path) -> Iterator[ModuleType]:
-    """The sink module, its cached store reset around the test."""
-    module = _load_sink()
-    module.reset_store()
+@pytest.fixture(params=sorted(SOURCES))
+def sink(audit_path: Path, request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The sink module (each adapter), its cached store reset around the test."""
+    module = _load_sink(request.param)
+    module.sink.reset()
     try:
         yield module
     finally:
-        module.reset_store()
+        module.sink.reset()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from entail.audit import duckdb_store
+from entail.bus.push import PUSH_SECRET_HEADER
 
 from .helpers import EVENT_TYPE, SOURCE, ce_headers, decision, event_data, record_bytes, rejected, stored
 
@@ -47,12 +48,12 @@ POISON: dict[str, tuple[bytes | str, str]] = {
 def test_stores_a_decision_and_connects_nothing_before_the_first_message(
     sink: ModuleType, audit_path: Path
 ) -> None:
-    assert sink._store is None and not audit_path.exists()
+    assert not sink.sink.store_open and not audit_path.exists()
     record = decision()
     assert sink.audit_sink(cloud_event(event_data(record_bytes(record)))) is None
     assert stored(audit_path) == {record.decision_id: 1}
     assert rejected(audit_path) == []
-    got = sink.get_store().get_decision("acme", record.decision_id)
+    got = sink.sink.store().get_decision("acme", record.decision_id)
     assert got is not None and got.answers == record.answers and got.completed_at == record.completed_at
 
 
@@ -95,7 +96,7 @@ def test_unwritable_store_raises_and_a_later_delivery_succeeds(
     event = cloud_event(event_data(record_bytes(record)))
     with pytest.raises(OSError, match="a-file"):
         sink.audit_sink(event)
-    assert sink._store is None  # a failed open is not cached
+    assert not sink.sink.store_open  # a failed open is not cached
     monkeypatch.setenv("ENTAIL_AUDIT_DUCKDB_PATH", str(audit_path))
     sink.audit_sink(event)
     assert stored(audit_path) == {record.decision_id: 1}
@@ -110,7 +111,7 @@ def client(audit_path: Path) -> Iterator[flask.testing.FlaskClient]:
     try:
         yield app.test_client()
     finally:
-        sys.modules["main"].reset_store()  # the framework loads the source as module ``main``
+        sys.modules["main"].sink.reset()  # the framework loads the source as module ``main``
 
 
 def post(client: flask.testing.FlaskClient, data: bytes | str, message_id: str = "1") -> Any:
@@ -164,3 +165,13 @@ def test_app_answers_500_while_another_process_holds_the_file(
         holder.wait(10)
     assert post(client, record_bytes(record)).status_code == 200
     assert stored(audit_path) == {record.decision_id: 1}
+
+
+def test_app_refuses_a_delivery_without_the_push_secret(
+    client: flask.testing.FlaskClient, audit_path: Path
+) -> None:
+    headers = {k: v for k, v in ce_headers().items() if k != PUSH_SECRET_HEADER}
+    response = client.post("/", data=json.dumps(event_data(record_bytes(decision()))), headers=headers)
+    assert response.status_code == 401
+    assert PUSH_SECRET_HEADER in response.get_data(as_text=True)
+    assert not audit_path.exists()  # refused before the store was opened

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from entail_dev.stack import Stack
 from support.waiting import wait_for
 
 from entail.audit import DuckDBAuditStore
@@ -21,7 +22,6 @@ from entail.auth import key_entry
 from entail.net import free_port
 from entail.settings import Settings
 from entail.state.embedded_ha import EmbeddedHA
-from entail.up import Stack
 
 from .loadgen import LoadGenerator
 

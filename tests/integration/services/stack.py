@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from entail_dev.stack import Stack
 
 from entail.auth import key_entry
 from entail.net import free_port
 from entail.settings import Settings
-from entail.up import Stack
 
 T = TypeVar("T")
 

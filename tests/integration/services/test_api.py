@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from entail_dev.stack import example_case
 from support.waiting import wait_for
-
-from entail.up import example_case
 
 from .stack import LocalStack, decide, events, local_stack
 
@@ -314,8 +313,9 @@ def test_log_has_prefixed_lines(stack: LocalStack) -> None:
 
 @pytest.mark.parametrize("setting", [{"bus": "pubsub", "gcp_project": "p"}, {"audit_store": "bigquery"}])
 def test_entail_up_refuses_cloud_settings(tmp_path: Path, setting: dict[str, Any]) -> None:
+    from entail_dev.stack import Stack, StackError
+
     from entail.settings import Settings
-    from entail.up import Stack, StackError
 
     stack = Stack(Settings(data_dir=tmp_path, **setting), out=io.StringIO())
     with pytest.raises(StackError, match="unset ENTAIL_BUS and ENTAIL_AUDIT_STORE"):

@@ -1,6 +1,9 @@
 """``entail up`` / ``make run``: the whole local stack as child processes.
 
-Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set; with ``--ha`` a
+Part of the ``entail-dev`` package, which depends on the library, both services
+and functions-framework, so that ``pip install entail-dev`` gives a working
+``entail up`` without a checkout: the audit sink runs from this package's
+:mod:`entail_dev.sink`. Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set; with ``--ha`` a
 primary, 2 replicas and 3 Sentinels instead), the backend, the reasoning worker
 and the push relay, each with its output prefixed; waits until
 they are ready; publishes the bundled example rulesets for the ``dev`` tenant;
@@ -22,28 +25,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
-import yaml
 
-from .auth import key_entry, new_key
-from .settings import Settings
+from entail.auth import key_entry, new_key
+from entail.settings import Settings
+
+from .examples import example_case, example_rulesets
+
+__all__ = ["SINK_SOURCE", "Child", "Stack", "StackError", "example_case", "run"]
 
 COLOURS = {"redis": 31, "backend": 32, "worker": 33, "relay": 36, "sink": 35}
 
-
-def audit_sink_source() -> Path:
-    """functions/audit_sink/main.py of the repository this package runs from."""
-    for root in (Path.cwd(), *Path(__file__).resolve().parents):
-        candidate = root / "functions" / "audit_sink" / "main.py"
-        if candidate.is_file():
-            return candidate
-    raise StackError(
-        "functions/audit_sink/main.py not found: run `entail up` from an Entail checkout (make run)"
-    )
+#: The functions-framework source file of the local audit sink (installed with this package).
+SINK_SOURCE = Path(__file__).resolve().with_name("sink.py")
 
 
 class StackError(RuntimeError):
@@ -67,50 +64,6 @@ def _prefix_lines(name: str, stream: IO[bytes], out: IO[str], colour: bool) -> N
     for raw in iter(stream.readline, b""):
         out.write(f"{label} {raw.decode(errors='replace').rstrip()}\n")
         out.flush()
-
-
-def _example_rulesets() -> list[dict[str, Any]]:
-    """The bundled examples, with their test cases inlined for publishing."""
-    root = resources.files("entail.examples")
-    out: list[dict[str, Any]] = []
-    for name, description in (
-        ("loan", "consumer loan eligibility: decision, reasons, referral"),
-        ("reachability", "graph reachability: reach, isolated places, counts"),
-    ):
-        folder = root / name
-        cases = yaml.safe_load((folder / "tests.yaml").read_text())["cases"]
-        tests = []
-        for case in cases:
-            facts = case.get("facts") or {}
-            if "facts_file" in case:
-                facts_text = (folder / case["facts_file"]).read_text()
-                if not case["facts_file"].endswith(".json"):
-                    continue  # .lp fact files are for `entail test`; the API takes JSON
-                facts = json.loads(facts_text)
-            expect = case.get("expect") or {}
-            tests.append(
-                {
-                    "name": case.get("name", ""),
-                    "facts": facts,
-                    "query": list(case.get("query") or expect.keys()),
-                    "expect": expect,
-                    "absent": case.get("absent") or [],
-                }
-            )
-        out.append(
-            {
-                "name": name,
-                "source": (folder / "program.lp").read_text(),
-                "description": description,
-                "tests": tests,
-            }
-        )
-    return out
-
-
-def example_case() -> dict[str, Any]:
-    facts: dict[str, Any] = json.loads((resources.files("entail.examples") / "loan" / "ann.json").read_text())
-    return facts
 
 
 class Stack:
@@ -153,7 +106,7 @@ class Stack:
         redis_url = self.extra_env.get("ENTAIL_REDIS_URL") or os.environ.get("ENTAIL_REDIS_URL")
         redis_env = {"ENTAIL_REDIS_URL": redis_url or ""}
         if self.ha:
-            from .state.embedded_ha import EmbeddedHA
+            from entail.state.embedded_ha import EmbeddedHA
 
             self.redis = EmbeddedHA(data_dir / "redis-ha").start()
             redis_env = self.redis.env()
@@ -164,7 +117,7 @@ class Stack:
                 f"{self.redis.sentinels_setting} (data in {data_dir / 'redis-ha'})",
             )
         elif not redis_url:
-            from .state.embedded import EmbeddedRedis
+            from entail.state.embedded import EmbeddedRedis
 
             # a fresh password per start, which reaches every process in ENTAIL_REDIS_URL
             self.redis = EmbeddedRedis(data_dir / "redis", password=secrets.token_urlsafe(24)).start()
@@ -203,7 +156,7 @@ class Stack:
                 "sink",
                 [
                     python, "-m", "functions_framework",
-                    "--source", str(audit_sink_source()), "--target", "audit_sink",
+                    "--source", str(SINK_SOURCE), "--target", "audit_sink",
                     "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(sink_port),
                 ],
                 env,
@@ -323,7 +276,7 @@ class Stack:
     def publish_examples(self, api_key: str | None = None) -> None:
         headers = {"Authorization": f"Bearer {api_key or self.api_key}"}
         with httpx.Client(base_url=self.backend_url, headers=headers, timeout=30) as client:
-            for body in _example_rulesets():
+            for body in example_rulesets():
                 response = client.post("/v1/rulesets", json=body)
                 if response.status_code not in (200, 201):
                     raise StackError(f"publishing example {body['name']!r} failed: {response.text}")
@@ -349,10 +302,12 @@ class Stack:
 
     def _web_app(self) -> str:
         """Where the backend serves the built web app, or how to build it."""
-        dist = self.settings.static_dir or audit_sink_source().parents[2] / "static" / "dist"
+        from entail_backend.webapp import default_dist
+
+        dist = self.settings.static_dir or default_dist()
         if (dist / "index.html").exists():
             return f"{self.backend_url}/   (sign in with the API key below)"
-        return f"not built ({dist}): make web"
+        return f"not built ({dist}): `make web` in a checkout, or ENTAIL_STATIC_DIR=<a built static/dist>"
 
     def banner(self) -> str:
         return "\n".join(

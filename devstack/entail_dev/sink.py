@@ -1,0 +1,32 @@
+"""The audit sink as ``entail up`` runs it: the functions-framework target
+(``--source <this file> --target audit_sink``), shipped in the installed package
+so that the local stack needs no checkout.
+
+The same adapter as the Cloud Function ``functions/audit_sink/main.py`` (which
+is deployed as a folder of its own and so cannot import this package): both
+hand each CloudEvent to :class:`entail.audit_sink.AuditSink`, built by
+:func:`entail.bootstrap.open_audit_sink`.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from entail.audit_sink import SenderRefused, configure_logging
+from entail.bootstrap import open_audit_sink
+
+configure_logging()
+sink = open_audit_sink()
+
+
+@functions_framework.cloud_event
+def audit_sink(cloud_event: CloudEvent) -> None:
+    """Store the decision of one Pub/Sub message; raise only when a retry may help."""
+    if flask.has_request_context():
+        try:
+            sink.check_sender(flask.request.headers, flask.request.remote_addr)
+        except SenderRefused as exc:
+            flask.abort(401, description=str(exc))
+    sink.deliver(cloud_event.get_data(), cloud_event["id"])
