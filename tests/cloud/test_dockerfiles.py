@@ -75,7 +75,7 @@ def test_image_runs_the_service_as_a_non_root_user_on_port(folder: str, port: in
     assert cmd == f'["{next(iter(project["scripts"]))}"]'
     assert any(word == "HEALTHCHECK" and "/healthz" in args for word, args in final)
     run_tf = (iac.TERRAFORM_DIR / "modules" / "entail" / "run.tf").read_text()
-    assert f"container_port = {port}" in run_tf
+    assert re.search(rf"\bcontainer_port\s+=\s+{port}\b", run_tf)
 
 
 def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest() -> None:

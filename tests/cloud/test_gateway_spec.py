@@ -88,7 +88,7 @@ def test_every_public_operation_is_routed_to_the_backend(committed: dict[str, An
 
 def test_terraform_fills_in_both_placeholders() -> None:
     gateway_tf = (iac.TERRAFORM_DIR / "modules" / "entail" / "gateway.tf").read_text()
-    assert '"BACKEND_URL", google_cloud_run_v2_service.backend.uri' in gateway_tf
+    assert '"BACKEND_URL", google_cloud_run_v2_service.service["backend"].uri' in gateway_tf
     assert '"GATEWAY_HOST", google_api_gateway_api.entail.managed_service' in gateway_tf
 
 

@@ -22,6 +22,7 @@ from entail.audit.schema import RETENTION_DAYS, TABLES
 from entail.settings import Settings
 
 from . import iac_tools as iac
+from .terraform_instances import instance
 
 MODULE = "modules/entail"
 CLOUDFLARE = "modules/cloudflare"
@@ -75,6 +76,14 @@ def one(items: list[dict[str, Any]]) -> dict[str, Any]:
     return items[0]
 
 
+def cloud_run(key: str) -> dict[str, Any]:
+    """google_cloud_run_v2_service.service[key], expanded from local.cloud_run_services."""
+    return instance(MODULE, "google_cloud_run_v2_service", "service", key)
+
+
+SERVICE_REF = 'google_cloud_run_v2_service.service["{}"]'
+
+
 # --- Cloud Run ---------------------------------------------------------------------
 
 
@@ -82,7 +91,7 @@ def one(items: list[dict[str, Any]]) -> dict[str, Any]:
 def test_cloud_run_services_keep_three_warm_instances_and_are_sized_by_variables(
     entail: dict[tuple[str, str], dict[str, Any]], name: str, port: int
 ) -> None:
-    service = entail[("google_cloud_run_v2_service", name)]
+    service = cloud_run(name)
     template = one(service["template"])
     scaling = one(template["scaling"])
     values = resolve(scaling["min_instance_count"])
@@ -98,6 +107,7 @@ def test_cloud_run_services_keep_three_warm_instances_and_are_sized_by_variables
     assert one(container["ports"])["container_port"] == port
     limits = one(container["resources"])["limits"]
     assert "var." in limits["cpu"] and "var." in limits["memory"]
+    assert limits["memory"] == f"${{var.{name}_memory_mib}}Mi", limits
     assert one(template["vpc_access"])["network_interfaces"], "no VPC access to Redis"
 
 
@@ -113,9 +123,24 @@ def test_every_entail_environment_variable_is_a_setting_the_services_read() -> N
     assert '"PORT"' not in text
 
 
+def test_the_two_services_are_one_resource_over_local_cloud_run_services(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    services = iac.locals_of(MODULE)["cloud_run_services"]
+    assert set(services) == {"backend", "worker"}
+    assert {services[k]["name"] for k in services} == {"backend", "reasoning-worker"}
+    assert [name for (rtype, name) in entail if rtype == "google_cloud_run_v2_service"] == ["service"]
+    assert entail[("google_cloud_run_v2_service", "service")]["for_each"] == "${local.cloud_run_services}"
+    # each key's data is its own: no variable of one service configures the other
+    for key, data in services.items():
+        other = "worker" if key == "backend" else "backend"
+        assert f"var.{other}_" not in json.dumps(data), (key, data)
+        assert f"google_service_account.{other}." not in json.dumps(data), (key, data)
+
+
 def test_secrets_come_from_secret_manager(entail: dict[tuple[str, str], dict[str, Any]]) -> None:
     for name in ("backend", "worker"):
-        container = one(one(entail[("google_cloud_run_v2_service", name)]["template"])["containers"])
+        container = one(one(cloud_run(name)["template"])["containers"])
         dynamic_envs = [d["env"] for d in container["dynamic"] if "env" in d]
         from_secrets = [e for e in dynamic_envs if "value_source" in one(e["content"])]
         assert from_secrets, f"{name}: no environment variable from Secret Manager"
@@ -124,7 +149,23 @@ def test_secrets_come_from_secret_manager(entail: dict[tuple[str, str], dict[str
     for key in ("ENTAIL_REDIS_URL", "ENTAIL_REDIS_READ_URL"):
         assert "google_secret_manager_secret" in local["redis_secret_env"][key]
     for key, secret in (("ENTAIL_API_KEYS_JSON", "api_keys"), ("ENTAIL_MASK_SECRET", "mask_secret")):
-        assert f"{key} = google_secret_manager_secret.{secret}.secret_id" in local["backend_secret_env"]
+        assert (
+            f'{key} = google_secret_manager_secret.secret["{secret}"].secret_id'
+            in local["backend_secret_env"]
+        )
+    # one secret resource over local.secrets, with the ids docs/deploy.md has versions added to
+    deploy = (iac.ROOT / "docs" / "deploy.md").read_text()
+    for key in ("api_keys", "mask_secret"):
+        secret = instance(MODULE, "google_secret_manager_secret", "secret", key)
+        assert secret["secret_id"] == 'entail-${var.environment}-${replace("' + key + '", "_", "-")}'
+        assert f"gcloud secrets versions add entail-$ENV-{key.replace('_', '-')} " in deploy, key
+    versions = {
+        key
+        for key in ("redis_url", "redis_read_url", "redis_ca", "api_keys", "mask_secret")
+        if f'"{key}"' in entail[("google_secret_manager_secret_version", "derived")]["for_each"]
+    }
+    # Terraform writes only the Redis versions: operator-set values never enter the state
+    assert versions == {"redis_url", "redis_read_url", "redis_ca"}, versions
 
 
 def test_worker_is_not_public_its_only_invoker_is_the_push_account(
@@ -135,7 +176,7 @@ def test_worker_is_not_public_its_only_invoker_is_the_push_account(
         for (rtype, _), body in entail.items()
         if rtype.startswith("google_cloud_run")
         and rtype.endswith("_iam_member")
-        and "google_cloud_run_v2_service.worker." in json.dumps(body)
+        and body.get("name") == "${" + SERVICE_REF.format("worker") + ".name}"
     ]
     assert [(b["role"], b["member"]) for b in on_worker] == [
         ("roles/run.invoker", "${google_service_account.push.member}")
@@ -148,7 +189,7 @@ def test_worker_is_not_public_its_only_invoker_is_the_push_account(
                 # only the backend (it checks API keys itself) and the SPA bucket are public
                 assert rtype in {"google_cloud_run_v2_service_iam_member", "google_storage_bucket_iam_member"}
                 assert body.get("name", body.get("bucket")) in {
-                    "${google_cloud_run_v2_service.backend.name}",
+                    "${" + SERVICE_REF.format("backend") + ".name}",
                     "${google_storage_bucket.web.name}",
                 }, body
 
@@ -159,7 +200,7 @@ def test_one_service_account_per_workload_and_no_primitive_roles(
     accounts = {name for (rtype, name) in entail if rtype == "google_service_account"}
     assert {"backend", "worker", "push", "audit_sink", "batch_reason"} <= accounts
     for name in ("backend", "worker"):
-        template = one(entail[("google_cloud_run_v2_service", name)]["template"])
+        template = one(cloud_run(name)["template"])
         assert template["service_account"] == f"${{google_service_account.{name}.email}}"
     text = json.dumps(iac.terraform())
     for role in ("roles/owner", "roles/editor", "roles/viewer"):
@@ -209,7 +250,7 @@ def test_dead_lettered_jobs_end_their_decisions(entail: dict[tuple[str, str], di
     sub = entail[("google_pubsub_subscription", "worker_dead_letter_push")]
     assert sub["topic"] == "${google_pubsub_topic.reasoning_jobs_dead_letter.id}"
     config = one(sub["push_config"])
-    assert config["push_endpoint"] == "${google_cloud_run_v2_service.worker.uri}/push/dead-letters"
+    assert config["push_endpoint"] == "${" + SERVICE_REF.format("worker") + ".uri}/push/dead-letters"
     oidc = one(config["oidc_token"])
     assert oidc == {
         "service_account_email": "${google_service_account.push.email}",
@@ -232,7 +273,7 @@ def test_the_sweeper_runs_every_minute_and_outlasts_redelivery(
     assert job["schedule"] == "* * * * *"
     target = one(job["http_target"])
     assert target["http_method"] == "POST"
-    assert target["uri"] == "${google_cloud_run_v2_service.worker.uri}/sweep"
+    assert target["uri"] == "${" + SERVICE_REF.format("worker") + ".uri}/sweep"
     assert one(target["oidc_token"]) == {
         "service_account_email": "${google_service_account.push.email}",
         "audience": "${local.push_audience}",
@@ -366,6 +407,22 @@ def test_cloudflare_records_are_proxied_strict_with_waf_rate_limit_and_cache_rul
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
+def test_no_name_is_declared_twice_in_a_module(folder: str) -> None:
+    """Terraform refuses a local, variable, output or resource declared twice
+    (in any two files of a module); iac.locals_of would silently keep one."""
+    seen: dict[str, str] = {}
+    for kind in ("locals", "variable", "output", "module", "resource", "data"):
+        for path, block in iac.blocks(kind, folder):
+            if kind == "resource" or kind == "data":
+                names = [f"{kind}.{t}.{n}" for t, named in block.items() for n in named]
+            else:
+                names = [f"{kind}.{n}" for n in block]
+            for name in names:
+                assert name not in seen, f"{name} is declared in {seen[name]} and {path}"
+                seen[name] = path
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
 def test_every_variable_is_typed_described_and_numbers_carry_units(folder: str) -> None:
     variables = iac.named("variable", folder)
     assert variables
@@ -459,8 +516,13 @@ def deployables() -> dict[str, dict[str, str]]:
     entail = iac.resources(MODULE)
     out = {}
     for name in ("backend", "worker"):
-        secrets = set(env_map(local[f"{name}_secret_env"], local))
-        out[name] = evaluated(env_map(local[f"{name}_env"], local), secrets)
+        # what the service's dynamic env blocks iterate over (local.cloud_run_services)
+        container = one(one(cloud_run(name)["template"])["containers"])
+        envs = [d["env"] for d in container["dynamic"] if "env" in d]
+        plain = one([e for e in envs if "value_source" not in one(e["content"])])["for_each"]
+        from_secrets = one([e for e in envs if "value_source" in one(e["content"])])["for_each"]
+        secrets = set(env_map(from_secrets, local))
+        out[name] = evaluated(env_map(plain, local), secrets)
     for name in ("audit_sink", "batch_reason"):
         config = one(entail[("google_cloudfunctions2_function", name)]["service_config"])
         secrets = {s["key"] for s in config.get("secret_environment_variables", [])}

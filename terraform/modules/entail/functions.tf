@@ -70,7 +70,7 @@ resource "google_cloudfunctions2_function" "audit_sink" {
     secret_environment_variables {
       key        = "ENTAIL_MASK_SECRET"
       project_id = var.project_id
-      secret     = google_secret_manager_secret.mask_secret.secret_id
+      secret     = google_secret_manager_secret.secret["mask_secret"].secret_id
       version    = "latest"
     }
   }
@@ -116,7 +116,7 @@ resource "google_cloudfunctions2_function" "batch_reason" {
     secret_environment_variables {
       key        = "ENTAIL_MASK_SECRET"
       project_id = var.project_id
-      secret     = google_secret_manager_secret.mask_secret.secret_id
+      secret     = google_secret_manager_secret.secret["mask_secret"].secret_id
       version    = "latest"
     }
   }

@@ -9,7 +9,7 @@
 locals {
   gateway_openapi_path = coalesce(var.gateway_openapi_path, "${path.module}/gateway/openapi.yaml")
   gateway_openapi = replace(
-    replace(file(local.gateway_openapi_path), "BACKEND_URL", google_cloud_run_v2_service.backend.uri),
+    replace(file(local.gateway_openapi_path), "BACKEND_URL", google_cloud_run_v2_service.service["backend"].uri),
     "GATEWAY_HOST", google_api_gateway_api.entail.managed_service,
   )
 }

@@ -85,17 +85,17 @@ resource "google_pubsub_topic_iam_member" "worker_publishes_decisions" {
 
 locals {
   secret_readers = {
-    "redis-url-backend"      = [google_secret_manager_secret.redis_url.secret_id, google_service_account.backend.member]
-    "redis-url-worker"       = [google_secret_manager_secret.redis_url.secret_id, google_service_account.worker.member]
-    "redis-read-url-backend" = [google_secret_manager_secret.redis_read_url.secret_id, google_service_account.backend.member]
-    "redis-read-url-worker"  = [google_secret_manager_secret.redis_read_url.secret_id, google_service_account.worker.member]
-    "redis-ca-backend"       = [google_secret_manager_secret.redis_ca.secret_id, google_service_account.backend.member]
-    "redis-ca-worker"        = [google_secret_manager_secret.redis_ca.secret_id, google_service_account.worker.member]
-    "api-keys-backend"       = [google_secret_manager_secret.api_keys.secret_id, google_service_account.backend.member]
-    "mask-backend"           = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.backend.member]
-    "mask-worker"            = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.worker.member]
-    "mask-audit-sink"        = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.audit_sink.member]
-    "mask-batch-reason"      = [google_secret_manager_secret.mask_secret.secret_id, google_service_account.batch_reason.member]
+    "redis-url-backend"      = [google_secret_manager_secret.secret["redis_url"].secret_id, google_service_account.backend.member]
+    "redis-url-worker"       = [google_secret_manager_secret.secret["redis_url"].secret_id, google_service_account.worker.member]
+    "redis-read-url-backend" = [google_secret_manager_secret.secret["redis_read_url"].secret_id, google_service_account.backend.member]
+    "redis-read-url-worker"  = [google_secret_manager_secret.secret["redis_read_url"].secret_id, google_service_account.worker.member]
+    "redis-ca-backend"       = [google_secret_manager_secret.secret["redis_ca"].secret_id, google_service_account.backend.member]
+    "redis-ca-worker"        = [google_secret_manager_secret.secret["redis_ca"].secret_id, google_service_account.worker.member]
+    "api-keys-backend"       = [google_secret_manager_secret.secret["api_keys"].secret_id, google_service_account.backend.member]
+    "mask-backend"           = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.backend.member]
+    "mask-worker"            = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.worker.member]
+    "mask-audit-sink"        = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.audit_sink.member]
+    "mask-batch-reason"      = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.batch_reason.member]
   }
 }
 
@@ -137,7 +137,7 @@ resource "google_project_iam_member" "batch_reads_tables" {
 resource "google_cloud_run_v2_service_iam_member" "push_invokes_worker" {
   project  = var.project_id
   location = var.region
-  name     = google_cloud_run_v2_service.worker.name
+  name     = google_cloud_run_v2_service.service["worker"].name
   role     = "roles/run.invoker"
   member   = google_service_account.push.member
 }

@@ -46,7 +46,7 @@ locals {
 
   # secret -> environment variable, for the services that need them
   redis_secret_env = {
-    ENTAIL_REDIS_URL      = google_secret_manager_secret.redis_url.secret_id
-    ENTAIL_REDIS_READ_URL = google_secret_manager_secret.redis_read_url.secret_id
+    ENTAIL_REDIS_URL      = google_secret_manager_secret.secret["redis_url"].secret_id
+    ENTAIL_REDIS_READ_URL = google_secret_manager_secret.secret["redis_read_url"].secret_id
   }
 }

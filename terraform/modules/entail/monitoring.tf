@@ -26,7 +26,7 @@ resource "google_monitoring_alert_policy" "backend_5xx" {
     condition_threshold {
       filter = join(" AND ", [
         "resource.type = \"cloud_run_revision\"",
-        "resource.labels.service_name = \"${google_cloud_run_v2_service.backend.name}\"",
+        "resource.labels.service_name = \"${google_cloud_run_v2_service.service["backend"].name}\"",
         "metric.type = \"run.googleapis.com/request_count\"",
         "metric.labels.response_code_class = \"5xx\"",
       ])

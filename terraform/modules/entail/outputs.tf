@@ -1,11 +1,11 @@
 output "backend_url" {
   description = "Cloud Run URL of the backend (behind API Gateway; smoke tests use its tagged URLs)."
-  value       = google_cloud_run_v2_service.backend.uri
+  value       = google_cloud_run_v2_service.service["backend"].uri
 }
 
 output "worker_url" {
   description = "Cloud Run URL of the reasoning worker (invokable only by the push account)."
-  value       = google_cloud_run_v2_service.worker.uri
+  value       = google_cloud_run_v2_service.service["worker"].uri
 }
 
 output "gateway_hostname" {

@@ -95,7 +95,7 @@ resource "google_pubsub_subscription" "worker_dead_letter_push" {
   message_retention_duration = local.dead_letter_retention
 
   push_config {
-    push_endpoint = "${google_cloud_run_v2_service.worker.uri}/push/dead-letters"
+    push_endpoint = "${google_cloud_run_v2_service.service["worker"].uri}/push/dead-letters"
 
     oidc_token {
       service_account_email = google_service_account.push.email
@@ -138,7 +138,7 @@ resource "google_pubsub_subscription" "worker_push" {
   message_retention_duration = local.message_retention
 
   push_config {
-    push_endpoint = "${google_cloud_run_v2_service.worker.uri}/push/reasoning-jobs"
+    push_endpoint = "${google_cloud_run_v2_service.service["worker"].uri}/push/reasoning-jobs"
 
     oidc_token {
       service_account_email = google_service_account.push.email

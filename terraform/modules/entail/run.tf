@@ -1,6 +1,8 @@
-# The two Cloud Run services. Terraform owns their configuration; Cloud Build
-# owns which image runs and the traffic split (deploy with --no-traffic, smoke
-# test the tagged revision, then shift), so those are ignored here.
+# The two Cloud Run services: one resource over local.cloud_run_services, so
+# what differs between them is data and the rest is written once. Terraform
+# owns their configuration; Cloud Build owns which image runs and the traffic
+# split (deploy with --no-traffic, smoke test the tagged revision, then
+# shift), so those are ignored here.
 
 locals {
   backend_env = merge(local.common_env, {
@@ -17,33 +19,70 @@ locals {
   })
 
   backend_secret_env = merge(local.redis_secret_env, {
-    ENTAIL_API_KEYS_JSON = google_secret_manager_secret.api_keys.secret_id
-    ENTAIL_MASK_SECRET   = google_secret_manager_secret.mask_secret.secret_id
+    ENTAIL_API_KEYS_JSON = google_secret_manager_secret.secret["api_keys"].secret_id
+    ENTAIL_MASK_SECRET   = google_secret_manager_secret.secret["mask_secret"].secret_id
   })
 
   worker_secret_env = merge(local.redis_secret_env, {
-    ENTAIL_MASK_SECRET = google_secret_manager_secret.mask_secret.secret_id
+    ENTAIL_MASK_SECRET = google_secret_manager_secret.secret["mask_secret"].secret_id
   })
+
+  # key -> what makes that service itself. The keys are the resource
+  # addresses (google_cloud_run_v2_service.service["backend"]); renaming one
+  # needs a moved block, or Terraform replaces the service.
+  cloud_run_services = {
+    # Ingress is "all" for both. API Gateway reaches the backend over the
+    # internet; the backend authenticates every /v1 call itself (API keys,
+    # docs/deploy.md "Access"). Pub/Sub push comes from Google's network but
+    # not from the VPC; the invoker binding (iam.tf: push account only) and
+    # the OIDC check in the worker keep everyone else out of the worker.
+    backend = {
+      name                    = "backend"
+      service_account         = google_service_account.backend.email
+      image                   = var.backend_image
+      container_port          = 3005
+      max_concurrent_requests = var.backend_max_concurrent_requests
+      min_instances           = var.backend_min_instances
+      max_instances           = var.backend_max_instances
+      cpu_count               = var.backend_cpu_count
+      memory_mib              = var.backend_memory_mib
+      env                     = local.backend_env
+      secret_env              = local.backend_secret_env
+    }
+    worker = {
+      name                    = "reasoning-worker"
+      service_account         = google_service_account.worker.email
+      image                   = var.worker_image
+      container_port          = 4002
+      max_concurrent_requests = var.worker_max_concurrent_requests
+      min_instances           = var.worker_min_instances
+      max_instances           = var.worker_max_instances
+      cpu_count               = var.worker_cpu_count
+      memory_mib              = var.worker_memory_mib
+      env                     = local.worker_env
+      secret_env              = local.worker_secret_env
+    }
+  }
 }
 
-resource "google_cloud_run_v2_service" "backend" {
-  project  = var.project_id
-  name     = "backend"
-  location = var.region
-  labels   = local.labels
-  # API Gateway reaches the backend over the internet; the backend
-  # authenticates every /v1 call itself (API keys, docs/deploy.md "Access").
+resource "google_cloud_run_v2_service" "service" {
+  for_each = local.cloud_run_services
+
+  project             = var.project_id
+  name                = each.value.name
+  location            = var.region
+  labels              = local.labels
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
 
   template {
-    service_account                  = google_service_account.backend.email
-    max_instance_request_concurrency = var.backend_max_concurrent_requests
+    service_account                  = each.value.service_account
+    max_instance_request_concurrency = each.value.max_concurrent_requests
     timeout                          = "${var.request_timeout_seconds}s"
 
     scaling {
-      min_instance_count = var.backend_min_instances
-      max_instance_count = var.backend_max_instances
+      min_instance_count = each.value.min_instances
+      max_instance_count = each.value.max_instances
     }
 
     vpc_access {
@@ -55,23 +94,23 @@ resource "google_cloud_run_v2_service" "backend" {
     }
 
     containers {
-      image = var.backend_image
+      image = each.value.image
 
       ports {
-        container_port = 3005
+        container_port = each.value.container_port
       }
 
       resources {
         limits = {
-          cpu    = tostring(var.backend_cpu_count)
-          memory = "${var.backend_memory_mib}Mi"
+          cpu    = tostring(each.value.cpu_count)
+          memory = "${each.value.memory_mib}Mi"
         }
         cpu_idle          = !var.cpu_always_allocated
         startup_cpu_boost = true
       }
 
       dynamic "env" {
-        for_each = local.backend_env
+        for_each = each.value.env
         content {
           name  = env.key
           value = env.value
@@ -79,7 +118,7 @@ resource "google_cloud_run_v2_service" "backend" {
       }
 
       dynamic "env" {
-        for_each = local.backend_secret_env
+        for_each = each.value.secret_env
         content {
           name = env.key
           value_source {
@@ -115,7 +154,7 @@ resource "google_cloud_run_v2_service" "backend" {
     volumes {
       name = "redis-ca"
       secret {
-        secret = google_secret_manager_secret.redis_ca.secret_id
+        secret = google_secret_manager_secret.secret["redis_ca"].secret_id
         items {
           path    = basename(local.redis_ca_path)
           version = "latest"
@@ -137,10 +176,21 @@ resource "google_cloud_run_v2_service" "backend" {
 
   depends_on = [
     google_secret_manager_secret_iam_member.reader,
-    google_secret_manager_secret_version.redis_url,
-    google_secret_manager_secret_version.redis_read_url,
-    google_secret_manager_secret_version.redis_ca,
+    google_secret_manager_secret_version.derived,
   ]
+}
+
+# Each service used to be a resource of its own; these move the state of an
+# existing deployment to the keyed instances, so a plan shows no
+# destroy/create (tests/cloud/test_terraform_moved.py keeps them complete).
+moved {
+  from = google_cloud_run_v2_service.backend
+  to   = google_cloud_run_v2_service.service["backend"]
+}
+
+moved {
+  from = google_cloud_run_v2_service.worker
+  to   = google_cloud_run_v2_service.service["worker"]
 }
 
 # Anyone may call the backend's URL: the gateway forwards callers' own
@@ -149,125 +199,7 @@ resource "google_cloud_run_v2_service" "backend" {
 resource "google_cloud_run_v2_service_iam_member" "backend_public" {
   project  = var.project_id
   location = var.region
-  name     = google_cloud_run_v2_service.backend.name
+  name     = google_cloud_run_v2_service.service["backend"].name
   role     = "roles/run.invoker"
   member   = "allUsers"
-}
-
-resource "google_cloud_run_v2_service" "worker" {
-  project  = var.project_id
-  name     = "reasoning-worker"
-  location = var.region
-  labels   = local.labels
-  # Pub/Sub push comes from Google's network but not from the VPC, so ingress
-  # stays "all"; the invoker binding (iam.tf: push account only) and the OIDC
-  # check in the worker keep everyone else out.
-  ingress             = "INGRESS_TRAFFIC_ALL"
-  deletion_protection = var.deletion_protection
-
-  template {
-    service_account                  = google_service_account.worker.email
-    max_instance_request_concurrency = var.worker_max_concurrent_requests
-    timeout                          = "${var.request_timeout_seconds}s"
-
-    scaling {
-      min_instance_count = var.worker_min_instances
-      max_instance_count = var.worker_max_instances
-    }
-
-    vpc_access {
-      egress = "PRIVATE_RANGES_ONLY"
-      network_interfaces {
-        network    = google_compute_network.entail.id
-        subnetwork = google_compute_subnetwork.run.id
-      }
-    }
-
-    containers {
-      image = var.worker_image
-
-      ports {
-        container_port = 4002
-      }
-
-      resources {
-        limits = {
-          cpu    = tostring(var.worker_cpu_count)
-          memory = "${var.worker_memory_mib}Mi"
-        }
-        cpu_idle          = !var.cpu_always_allocated
-        startup_cpu_boost = true
-      }
-
-      dynamic "env" {
-        for_each = local.worker_env
-        content {
-          name  = env.key
-          value = env.value
-        }
-      }
-
-      dynamic "env" {
-        for_each = local.worker_secret_env
-        content {
-          name = env.key
-          value_source {
-            secret_key_ref {
-              secret  = env.value
-              version = "latest"
-            }
-          }
-        }
-      }
-
-      volume_mounts {
-        name       = "redis-ca"
-        mount_path = dirname(local.redis_ca_path)
-      }
-
-      startup_probe {
-        http_get {
-          path = "/healthz"
-        }
-        period_seconds    = 2
-        failure_threshold = 15
-      }
-
-      liveness_probe {
-        http_get {
-          path = "/healthz"
-        }
-        period_seconds = 15
-      }
-    }
-
-    volumes {
-      name = "redis-ca"
-      secret {
-        secret = google_secret_manager_secret.redis_ca.secret_id
-        items {
-          path    = basename(local.redis_ca_path)
-          version = "latest"
-        }
-      }
-    }
-  }
-
-  lifecycle {
-    ignore_changes = [
-      template[0].containers[0].image,
-      template[0].revision,
-      template[0].labels,
-      traffic,
-      client,
-      client_version,
-    ]
-  }
-
-  depends_on = [
-    google_secret_manager_secret_iam_member.reader,
-    google_secret_manager_secret_version.redis_url,
-    google_secret_manager_secret_version.redis_read_url,
-    google_secret_manager_secret_version.redis_ca,
-  ]
 }

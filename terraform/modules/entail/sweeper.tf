@@ -30,7 +30,7 @@ resource "google_cloud_scheduler_job" "sweeper" {
 
   http_target {
     http_method = "POST"
-    uri         = "${google_cloud_run_v2_service.worker.uri}/sweep"
+    uri         = "${google_cloud_run_v2_service.service["worker"].uri}/sweep"
 
     oidc_token {
       service_account_email = google_service_account.push.email
