@@ -11,7 +11,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from entail_client import types
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,276 @@
+"""The asynchronous client: the same operations as :class:`entail_client.Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import httpx
+
+from . import _core
+from ._core import Call, RetryPolicy
+from .errors import DecisionTimeout, EntailError, error_from_response
+from .types import (
+    AuditPage,
+    BatchOut,
+    DecisionOut,
+    ImpactJobOut,
+    ReplayOut,
+    RulesetList,
+    RulesetOut,
+    RulesetVersionOut,
+    TagMoveOut,
+    WhoAmIOut,
+)
+
+
+class AsyncClient:
+    """The Entail API, asynchronously (``async with AsyncClient() as client: ...``).
+
+    ``url`` and ``api_key`` default to ``ENTAIL_URL`` and ``ENTAIL_API_KEY``. Every
+    call retries 429 and 503 answers and connection errors (``retry``: bounded
+    attempts, exponential backoff with jitter, ``Retry-After`` honoured); POSTs carry
+    an ``Idempotency-Key`` reused on their retries. Error answers raise the
+    :mod:`entail_client.errors` exception of their status.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url, api_key = _core.config(url, api_key)
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=_core.headers(api_key), timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- decisions ---------------------------------------------------------------------
+
+    async def decide(
+        self,
+        ruleset: str,
+        facts: Mapping[str, Any] | None = None,
+        query: list[str] | str | None = None,
+        *,
+        explain: bool = False,
+        limits: Mapping[str, int] | None = None,
+        timeout: float = 60.0,
+        wait_ms: int = 2000,
+        sse: bool = True,
+    ) -> DecisionOut:
+        """The final decision (``succeeded`` or ``failed``). The service waits up to
+        ``wait_ms`` itself; past that (202) the client follows the decision's event
+        stream (``sse``), falling back to polling, until ``timeout`` seconds have
+        passed since the call (then :class:`DecisionTimeout`)."""
+        deadline = time.monotonic() + timeout
+        wait_ms = min(wait_ms, int(timeout * 1000))
+        record = cast(
+            DecisionOut, await self._json(_core.decide_call(ruleset, facts, query, explain, wait_ms, limits))
+        )
+        if _core.is_final(record):
+            return record
+        return await self._wait(record["decision_id"], deadline, timeout, sse)
+
+    async def decide_batch(
+        self,
+        ruleset: str,
+        cases: list[Mapping[str, Any]],
+        query: list[str] | str | None = None,
+        *,
+        explain: bool = False,
+        limits: Mapping[str, int] | None = None,
+        timeout: float = 120.0,
+        wait_ms: int = 5000,
+        sse: bool = True,
+    ) -> BatchOut:
+        """Every case decided (each case: ``{"facts": ..., "query": [...]?}``); the
+        decisions not final within the service's ``wait_ms`` are waited for here."""
+        deadline = time.monotonic() + timeout
+        wait_ms = min(wait_ms, int(timeout * 1000))
+        batch = cast(
+            BatchOut, await self._json(_core.batch_call(ruleset, cases, query, explain, wait_ms, limits))
+        )
+        decisions = [
+            d if _core.is_final(d) else await self._wait(d["decision_id"], deadline, timeout, sse)
+            for d in batch["decisions"]
+        ]
+        return {"done": len(decisions), "total": batch["total"], "decisions": decisions}
+
+    async def decision(self, decision_id: str) -> DecisionOut:
+        """A decision as it is now (pending, running or final)."""
+        return cast(DecisionOut, await self._json(_core.get_call(_core.decision_path(decision_id))))
+
+    async def _wait(self, decision_id: str, deadline: float, timeout: float, sse: bool) -> DecisionOut:
+        if sse:
+            record = await self._follow(decision_id, deadline, timeout)
+            if record is not None:
+                return record
+        return await self._poll(decision_id, deadline, timeout)
+
+    async def _follow(self, decision_id: str, deadline: float, timeout: float) -> DecisionOut | None:
+        """The final record from the decision's event stream; None when the stream is
+        not available (saturated, cut) and polling should take over."""
+        path = _core.decision_path(decision_id) + "/events"
+        parser = _core.EventParser()
+        try:
+            remaining = max(0.001, deadline - time.monotonic())
+            read = httpx.Timeout(10.0, read=min(remaining, 20.0))  # keep-alives come every 15 s
+            async with self._http.stream(
+                "GET", path, headers={"Accept": "text/event-stream"}, timeout=read
+            ) as answer:
+                if answer.status_code != 200:
+                    await answer.aread()
+                    if answer.status_code in (401, 403, 404):
+                        raise error_from_response(answer)
+                    return None
+                async for line in answer.aiter_lines():
+                    event = parser.line(line)
+                    if event is not None and event[0] == "done":
+                        return cast(DecisionOut, json.loads(event[1]))
+                    if time.monotonic() >= deadline:
+                        raise DecisionTimeout(decision_id, timeout)
+        except httpx.ReadTimeout:
+            if time.monotonic() >= deadline:
+                raise DecisionTimeout(decision_id, timeout) from None
+        except httpx.TransportError:
+            pass
+        return None
+
+    async def _poll(self, decision_id: str, deadline: float, timeout: float) -> DecisionOut:
+        for interval in _core.poll_intervals():
+            record = await self.decision(decision_id)
+            if _core.is_final(record):
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DecisionTimeout(decision_id, timeout)
+            await asyncio.sleep(min(interval, left))
+        raise AssertionError("unreachable")  # poll_intervals never ends
+
+    # --- rulesets ----------------------------------------------------------------------
+
+    async def publish(
+        self,
+        name: str,
+        source: str,
+        *,
+        description: str = "",
+        tests: list[Mapping[str, Any]] | None = None,
+        masked_predicates: list[str] | None = None,
+    ) -> RulesetVersionOut:
+        """Publish a version (``created`` is False when the source is the latest's)."""
+        call = _core.publish_call(name, source, description, tests, masked_predicates)
+        return cast(RulesetVersionOut, await self._json(call))
+
+    async def tag(self, name: str, tag: str, version: int) -> TagMoveOut:
+        """Point ``tag`` of ruleset ``name`` at ``version``."""
+        return cast(TagMoveOut, await self._json(_core.tag_call(name, tag, version)))
+
+    async def ruleset(self, name: str) -> RulesetOut:
+        return cast(RulesetOut, await self._json(_core.get_call(_core.ruleset_path(name))))
+
+    async def rulesets(self) -> RulesetList:
+        return cast(RulesetList, await self._json(_core.get_call("/v1/rulesets")))
+
+    async def whoami(self) -> WhoAmIOut:
+        return cast(WhoAmIOut, await self._json(_core.get_call("/v1/whoami")))
+
+    # --- audit -------------------------------------------------------------------------
+
+    async def replay(self, decision_id: str) -> ReplayOut:
+        """Re-evaluate an audited decision with its stored version and compare."""
+        return cast(ReplayOut, await self._json(_core.replay_call(decision_id)))
+
+    async def impact(
+        self,
+        name: str,
+        version: int | str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        limit: int = 1000,
+        timeout: float = 300.0,
+    ) -> ImpactJobOut:
+        """Re-run the window's decisions against ``version`` and wait for the job:
+        ``succeeded`` with its ``result``, or ``failed``."""
+        deadline = time.monotonic() + timeout
+        job = cast(ImpactJobOut, await self._json(_core.impact_call(name, version, start, end, limit)))
+        for interval in _core.poll_intervals(0.1, 2.0):
+            if job["status"] != "running":
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DecisionTimeout(job["job_id"], timeout)
+            await asyncio.sleep(min(interval, left))
+            job = cast(ImpactJobOut, await self._json(_core.get_call(job["status_url"])))
+        raise AssertionError("unreachable")
+
+    async def search(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        ruleset: str | None = None,
+        version: int | None = None,
+        status: str | None = None,
+        predicate: str | None = None,
+        page_size: int = 50,
+    ) -> AsyncIterator[AuditPage]:
+        """The audit trail's decisions completed in [start, end), newest first, a page
+        at a time (the pages' cursor is followed to the end)."""
+        token: str | None = None
+        while True:
+            call = _core.search_call(start, end, ruleset, version, status, predicate, page_size, token)
+            page = cast(AuditPage, await self._json(call))
+            yield page
+            token = page["next_page_token"]
+            if not token:
+                return
+
+    async def audited(self, decision_id: str) -> DecisionOut:
+        """The audit trail's record of a decision (with its facts and proofs)."""
+        return cast(DecisionOut, await self._json(_core.get_call(_core.audited_path(decision_id))))
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def _json(self, call: Call) -> Any:
+        return (await self._send(call)).json()
+
+    async def _send(self, call: Call) -> httpx.Response:
+        """The answer to ``call``, retried per the policy; an error answer raises."""
+        policy = self.retry
+        for attempt in range(policy.attempts):
+            last = attempt == policy.attempts - 1
+            try:
+                answer = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                )
+            except httpx.TransportError:
+                if last:
+                    raise
+                await asyncio.sleep(policy.delay(attempt, None))
+                continue
+            if answer.is_success:
+                return answer
+            if last or not policy.should_retry(answer):
+                raise error_from_response(answer)
+            await asyncio.sleep(policy.delay(attempt, _core.retry_after(answer)))
+        raise EntailError(0, "No attempts", "RetryPolicy.attempts must be at least 1")

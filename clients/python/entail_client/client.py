@@ -1,0 +1,273 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import httpx
+
+from . import _core
+from ._core import Call, RetryPolicy
+from .errors import DecisionTimeout, EntailError, error_from_response
+from .types import (
+    AuditPage,
+    BatchOut,
+    DecisionOut,
+    ImpactJobOut,
+    ReplayOut,
+    RulesetList,
+    RulesetOut,
+    RulesetVersionOut,
+    TagMoveOut,
+    WhoAmIOut,
+)
+
+
+class Client:
+    """The Entail API, synchronously.
+
+    ``url`` and ``api_key`` default to ``ENTAIL_URL`` and ``ENTAIL_API_KEY``. Every
+    call retries 429 and 503 answers and connection errors (``retry``: bounded
+    attempts, exponential backoff with jitter, ``Retry-After`` honoured); POSTs carry
+    an ``Idempotency-Key`` reused on their retries. Error answers raise the
+    :mod:`entail_client.errors` exception of their status.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url, api_key = _core.config(url, api_key)
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.Client(
+            base_url=self.url, headers=_core.headers(api_key), timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- decisions ---------------------------------------------------------------------
+
+    def decide(
+        self,
+        ruleset: str,
+        facts: Mapping[str, Any] | None = None,
+        query: list[str] | str | None = None,
+        *,
+        explain: bool = False,
+        limits: Mapping[str, int] | None = None,
+        timeout: float = 60.0,
+        wait_ms: int = 2000,
+        sse: bool = True,
+    ) -> DecisionOut:
+        """The final decision (``succeeded`` or ``failed``). The service waits up to
+        ``wait_ms`` itself; past that (202) the client follows the decision's event
+        stream (``sse``), falling back to polling, until ``timeout`` seconds have
+        passed since the call (then :class:`DecisionTimeout`)."""
+        deadline = time.monotonic() + timeout
+        wait_ms = min(wait_ms, int(timeout * 1000))
+        record = cast(
+            DecisionOut, self._json(_core.decide_call(ruleset, facts, query, explain, wait_ms, limits))
+        )
+        if _core.is_final(record):
+            return record
+        return self._wait(record["decision_id"], deadline, timeout, sse)
+
+    def decide_batch(
+        self,
+        ruleset: str,
+        cases: list[Mapping[str, Any]],
+        query: list[str] | str | None = None,
+        *,
+        explain: bool = False,
+        limits: Mapping[str, int] | None = None,
+        timeout: float = 120.0,
+        wait_ms: int = 5000,
+        sse: bool = True,
+    ) -> BatchOut:
+        """Every case decided (each case: ``{"facts": ..., "query": [...]?}``); the
+        decisions not final within the service's ``wait_ms`` are waited for here."""
+        deadline = time.monotonic() + timeout
+        wait_ms = min(wait_ms, int(timeout * 1000))
+        batch = cast(BatchOut, self._json(_core.batch_call(ruleset, cases, query, explain, wait_ms, limits)))
+        decisions = [
+            d if _core.is_final(d) else self._wait(d["decision_id"], deadline, timeout, sse)
+            for d in batch["decisions"]
+        ]
+        return {"done": len(decisions), "total": batch["total"], "decisions": decisions}
+
+    def decision(self, decision_id: str) -> DecisionOut:
+        """A decision as it is now (pending, running or final)."""
+        return cast(DecisionOut, self._json(_core.get_call(_core.decision_path(decision_id))))
+
+    def _wait(self, decision_id: str, deadline: float, timeout: float, sse: bool) -> DecisionOut:
+        if sse:
+            record = self._follow(decision_id, deadline, timeout)
+            if record is not None:
+                return record
+        return self._poll(decision_id, deadline, timeout)
+
+    def _follow(self, decision_id: str, deadline: float, timeout: float) -> DecisionOut | None:
+        """The final record from the decision's event stream; None when the stream is
+        not available (saturated, cut) and polling should take over."""
+        path = _core.decision_path(decision_id) + "/events"
+        parser = _core.EventParser()
+        try:
+            remaining = max(0.001, deadline - time.monotonic())
+            read = httpx.Timeout(10.0, read=min(remaining, 20.0))  # keep-alives come every 15 s
+            with self._http.stream(
+                "GET", path, headers={"Accept": "text/event-stream"}, timeout=read
+            ) as answer:
+                if answer.status_code != 200:
+                    answer.read()
+                    if answer.status_code in (401, 403, 404):
+                        raise error_from_response(answer)
+                    return None
+                for line in answer.iter_lines():
+                    event = parser.line(line)
+                    if event is not None and event[0] == "done":
+                        return cast(DecisionOut, json.loads(event[1]))
+                    if time.monotonic() >= deadline:
+                        raise DecisionTimeout(decision_id, timeout)
+        except httpx.ReadTimeout:
+            if time.monotonic() >= deadline:
+                raise DecisionTimeout(decision_id, timeout) from None
+        except httpx.TransportError:
+            pass
+        return None
+
+    def _poll(self, decision_id: str, deadline: float, timeout: float) -> DecisionOut:
+        for interval in _core.poll_intervals():
+            record = self.decision(decision_id)
+            if _core.is_final(record):
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DecisionTimeout(decision_id, timeout)
+            time.sleep(min(interval, left))
+        raise AssertionError("unreachable")  # poll_intervals never ends
+
+    # --- rulesets ----------------------------------------------------------------------
+
+    def publish(
+        self,
+        name: str,
+        source: str,
+        *,
+        description: str = "",
+        tests: list[Mapping[str, Any]] | None = None,
+        masked_predicates: list[str] | None = None,
+    ) -> RulesetVersionOut:
+        """Publish a version (``created`` is False when the source is the latest's)."""
+        call = _core.publish_call(name, source, description, tests, masked_predicates)
+        return cast(RulesetVersionOut, self._json(call))
+
+    def tag(self, name: str, tag: str, version: int) -> TagMoveOut:
+        """Point ``tag`` of ruleset ``name`` at ``version``."""
+        return cast(TagMoveOut, self._json(_core.tag_call(name, tag, version)))
+
+    def ruleset(self, name: str) -> RulesetOut:
+        return cast(RulesetOut, self._json(_core.get_call(_core.ruleset_path(name))))
+
+    def rulesets(self) -> RulesetList:
+        return cast(RulesetList, self._json(_core.get_call("/v1/rulesets")))
+
+    def whoami(self) -> WhoAmIOut:
+        return cast(WhoAmIOut, self._json(_core.get_call("/v1/whoami")))
+
+    # --- audit -------------------------------------------------------------------------
+
+    def replay(self, decision_id: str) -> ReplayOut:
+        """Re-evaluate an audited decision with its stored version and compare."""
+        return cast(ReplayOut, self._json(_core.replay_call(decision_id)))
+
+    def impact(
+        self,
+        name: str,
+        version: int | str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        limit: int = 1000,
+        timeout: float = 300.0,
+    ) -> ImpactJobOut:
+        """Re-run the window's decisions against ``version`` and wait for the job:
+        ``succeeded`` with its ``result``, or ``failed``."""
+        deadline = time.monotonic() + timeout
+        job = cast(ImpactJobOut, self._json(_core.impact_call(name, version, start, end, limit)))
+        for interval in _core.poll_intervals(0.1, 2.0):
+            if job["status"] != "running":
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DecisionTimeout(job["job_id"], timeout)
+            time.sleep(min(interval, left))
+            job = cast(ImpactJobOut, self._json(_core.get_call(job["status_url"])))
+        raise AssertionError("unreachable")
+
+    def search(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        ruleset: str | None = None,
+        version: int | None = None,
+        status: str | None = None,
+        predicate: str | None = None,
+        page_size: int = 50,
+    ) -> Iterator[AuditPage]:
+        """The audit trail's decisions completed in [start, end), newest first, a page
+        at a time (the pages' cursor is followed to the end)."""
+        token: str | None = None
+        while True:
+            call = _core.search_call(start, end, ruleset, version, status, predicate, page_size, token)
+            page = cast(AuditPage, self._json(call))
+            yield page
+            token = page["next_page_token"]
+            if not token:
+                return
+
+    def audited(self, decision_id: str) -> DecisionOut:
+        """The audit trail's record of a decision (with its facts and proofs)."""
+        return cast(DecisionOut, self._json(_core.get_call(_core.audited_path(decision_id))))
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _json(self, call: Call) -> Any:
+        return self._send(call).json()
+
+    def _send(self, call: Call) -> httpx.Response:
+        """The answer to ``call``, retried per the policy; an error answer raises."""
+        policy = self.retry
+        for attempt in range(policy.attempts):
+            last = attempt == policy.attempts - 1
+            try:
+                answer = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                )
+            except httpx.TransportError:
+                if last:
+                    raise
+                time.sleep(policy.delay(attempt, None))
+                continue
+            if answer.is_success:
+                return answer
+            if last or not policy.should_retry(answer):
+                raise error_from_response(answer)
+            time.sleep(policy.delay(attempt, _core.retry_after(answer)))
+        raise EntailError(0, "No attempts", "RetryPolicy.attempts must be at least 1")

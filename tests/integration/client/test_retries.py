@@ -1,0 +1,67 @@
+"""The SDK's retries against a real stack whose keys get 3 requests at once and
+1 a second after that: a 429 is retried after its Retry-After, with the same
+Idempotency-Key, and answered; past the attempts it is a RateLimited."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from entail_client import Client, RateLimited, RetryPolicy
+
+from ..services.stack import KEYS, LocalStack, local_stack
+from .recording import RecordingTransport
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    env = {"ENTAIL_RATE_LIMIT_PER_S": "1", "ENTAIL_RATE_LIMIT_BURST": "3"}
+    with local_stack(tmp_path_factory.mktemp("sdk-retries"), **env) as s:
+        yield s
+
+
+def drain(stack: LocalStack) -> None:
+    """Spend the acme_rate key's bucket until the service answers 429."""
+    with stack.client("acme_rate") as raw:
+        for _ in range(10):
+            if raw.get("/v1/rulesets").status_code == 429:
+                return
+    raise AssertionError("never limited")
+
+
+def test_a_429_is_retried_after_retry_after_with_the_same_idempotency_key(stack: LocalStack) -> None:
+    transport = RecordingTransport()
+    with Client(stack.url, api_key=KEYS["acme_rate"][0], transport=transport) as entail:
+        entail.publish("sdk-rate", "ok(X) :- amount(X, _). #defined amount/2.")
+        drain(stack)
+        decision = entail.decide("sdk-rate", {"amount": [["a", 1]]}, "ok(X)")
+    assert decision["status"] == "succeeded"
+    posts = [e for e in transport.log if e.path == "/v1/decisions"]
+    assert posts[0].status == 429 and posts[-1].status == 200
+    told = float(posts[0].answer_headers["retry-after"])
+    assert told >= 1
+    assert posts[1].at - posts[0].at >= told  # waited as told, not just backed off
+    assert len({e.headers["idempotency-key"] for e in posts}) == 1  # one logical call, one key
+
+
+def test_past_its_attempts_a_429_is_rate_limited_with_its_fields(stack: LocalStack) -> None:
+    policy = RetryPolicy(attempts=1)
+    with Client(stack.url, api_key=KEYS["acme_rate"][0], retry=policy) as entail:
+        time.sleep(3)  # refill, then spend it all
+        drain(stack)
+        with pytest.raises(RateLimited) as caught:
+            entail.rulesets()
+    error = caught.value
+    assert error.status == 429 and error.retry_after is not None and error.retry_after >= 1
+    assert "acme-rate" in error.detail and error.type.startswith("https://")
+
+
+def test_connection_errors_are_retried_then_raised() -> None:
+    # nothing listens on port 9 of 127.0.0.1: every attempt is refused
+    policy = RetryPolicy(attempts=3, backoff_s=0.01)
+    started = time.monotonic()
+    with Client("http://127.0.0.1:9", api_key="x", retry=policy) as entail, pytest.raises(httpx.ConnectError):
+        entail.whoami()
+    assert time.monotonic() - started < 5
