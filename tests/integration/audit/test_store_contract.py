@@ -321,3 +321,38 @@ def test_the_two_adapters_answer_alike(bigquery_store: BigQueryAuditStore) -> No
         ]
     finally:
         local.close()
+
+
+# --- batch runs ----------------------------------------------------------------------
+
+
+def test_batch_runs_are_recorded_once(audit: Store) -> None:
+    # put_batch_run is on the port: batch_reason writes through AuditStore, whichever adapter
+    from entail.batch import batch_run_row, new_batch_run_id
+    from entail.models import utcnow
+
+    version = RulesetRecord(
+        tenant="acme",
+        name="visits",
+        version=1,
+        hash="h" * 64,
+        source="a.",
+        published_at=utcnow(),
+        published_by="t",
+    )
+    row = batch_run_row(
+        batch_run_id=new_batch_run_id(),
+        tenant="acme",
+        ruleset=version,
+        dialect="bigquery",
+        destination="out",
+        manifest=None,
+        error={"code": "limit-rows", "message": "x"},
+        stats={"jobs": 0},
+        started_at=utcnow(),
+        completed_at=utcnow(),
+    )
+    assert audit.put_batch_run(row) is True
+    assert audit.put_batch_run(row) is False  # idempotent on batch_run_id
+    with pytest.raises(ValueError, match=r"batch_runs\.tenant is required"):
+        audit.put_batch_run({**row, "batch_run_id": new_batch_run_id(), "tenant": None})

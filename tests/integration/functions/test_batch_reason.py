@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from entail.audit.bigquery_store import BigQueryAuditStore
 from entail.models import RulesetRecord, utcnow
 from entail.reasoning import compile
 
-SOURCE = Path(__file__).resolve().parents[2] / "functions" / "batch_reason" / "main.py"
+SOURCE = Path(__file__).resolve().parents[3] / "functions" / "batch_reason" / "main.py"
 PROGRAM = """
 reach(X, Y) :- edge(X, Y).
 reach(X, Z) :- reach(X, Y), edge(Y, Z).
@@ -31,11 +30,18 @@ may_visit(P, X) :- person(P, _), home(P, H), reach(H, X), not blocked(P).
 
 
 @pytest.fixture(scope="module")
-def world(bq_emulator: BigQueryEmulator, bq_client: Any) -> Iterator[dict[str, str]]:
+def bq_client(emulator: BigQueryEmulator) -> Iterator[Any]:
+    client = emulator.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def world(emulator: BigQueryEmulator, bq_client: Any) -> Iterator[dict[str, str]]:
     """An audit dataset with the ruleset ``visits@1`` of tenant ``acme``, and input tables."""
     tag = uuid.uuid4().hex[:8]
     audit, inputs = f"audit_{tag}", f"wh_{tag}"
-    store = BigQueryAuditStore(bq_emulator.client(), dataset=audit, retry=None)
+    store = BigQueryAuditStore(emulator.client(), dataset=audit, retry=None)
     store.ensure_tables()
     rs = compile(PROGRAM)
     store.put_ruleset(
@@ -57,7 +63,7 @@ def world(bq_emulator: BigQueryEmulator, bq_client: Any) -> Iterator[dict[str, s
         f"INSERT INTO {inputs}.people VALUES ('ann', 31, 2), ('bob', 12, 1)",
     ):
         bq_client.query(sql, retry=None).result(retry=None)
-    yield {"audit": audit, "inputs": inputs, "hash": rs.hash, "project": bq_emulator.project}
+    yield {"audit": audit, "inputs": inputs, "hash": rs.hash, "project": emulator.project}
     for ds in (audit, inputs):
         bq_client.delete_dataset(ds, delete_contents=True, not_found_ok=True, retry=None)
     store.close()
@@ -65,9 +71,9 @@ def world(bq_emulator: BigQueryEmulator, bq_client: Any) -> Iterator[dict[str, s
 
 @pytest.fixture
 def client(
-    world: dict[str, str], bq_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, str], emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Any]:
-    for key, value in bq_emulator.env().items():
+    for key, value in emulator.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ENTAIL_BIGQUERY_DATASET", world["audit"])
     monkeypatch.setenv("ENTAIL_BATCH_WORK_DATASET", f"work_{uuid.uuid4().hex[:8]}")
@@ -237,41 +243,3 @@ def test_an_input_the_program_cannot_use_fails_with_one_audit_row(
         (row,) = batch_rows(bq_client, world, doc["batch_run_id"])
         assert row["status"] == "failed" and _json(row["error"])["code"] == "invalid-batch-input"
         bq_client.delete_dataset(request["destination"], delete_contents=True, not_found_ok=True, retry=None)
-
-
-def test_batch_run_rows_are_idempotent_in_the_duckdb_store() -> None:
-    from entail.audit.duckdb_store import DuckDBAuditStore
-    from entail.batch import batch_run_row, new_batch_run_id
-
-    record = RulesetRecord(
-        tenant="acme",
-        name="visits",
-        version=1,
-        hash="h",
-        source=PROGRAM,
-        published_at=utcnow(),
-        published_by="t",
-    )
-    run_id = new_batch_run_id(datetime.now(UTC))
-    row = batch_run_row(
-        batch_run_id=run_id,
-        tenant="acme",
-        ruleset=record,
-        dialect="duckdb",
-        destination="main",
-        manifest=None,
-        error={"code": "limit-rows", "message": "x"},
-        stats={"jobs": 0},
-        started_at=utcnow(),
-        completed_at=utcnow(),
-    )
-    with DuckDBAuditStore() as store:
-        assert store.put_batch_run(row) is True
-        assert store.put_batch_run(row) is False
-        with store._session() as conn:
-            assert conn.execute("SELECT COUNT(*), ANY_VALUE(status) FROM batch_runs").fetchone() == (
-                1,
-                "failed",
-            )
-    with pytest.raises(ValueError, match=r"batch_runs\.tenant is required"):
-        DuckDBAuditStore().put_batch_run({**row, "tenant": None})
