@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .audit_cli import add_audit_commands, add_canary_command
+from .batch_cli import add_batch_parser
 from .reasoning import (
     Diagnostic,
     EntailError,
@@ -33,7 +34,6 @@ from .reasoning import (
     Ruleset,
     compile,
 )
-from .reasoning.sql.cli import add_batch_parser
 from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
 from .reasoning.textfile import EncodingError, FileReadError, FileSizeLimitExceeded, read_text
 

@@ -141,3 +141,25 @@ def test_semi_naive_rounds_and_recursive_cte_agree() -> None:
         results.append(sorted(con.execute(f"SELECT * FROM {manifest.output('path/2').table}").fetchall()))
         assert manifest.output("far/1").rows == 38
     assert results[0] == results[1] and len(results[0]) == 40 * 41 // 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "detail"),
+    [
+        (["--memory-limit", "lots"], "memory"),
+        (["--memory-limit", "1GB'; DROP TABLE x; --"], "memory"),  # a setting, never SQL
+        (["--db", "{not_a_db}"], "--db"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_a_usage_error(
+    tmp_path: Path, flags: list[str], detail: str
+) -> None:
+    # the database is opened by the composition root (entail.bootstrap.open_batch_database)
+    (tmp_path / "tc.lp").write_text(TC)
+    (tmp_path / "not.duckdb").write_text("this is not a DuckDB file")
+    flags = [f.replace("{not_a_db}", str(tmp_path / "not.duckdb")) for f in flags]
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["batch", str(tmp_path / "tc.lp"), "--quiet", *flags], out, err)
+    assert code == 2, err.getvalue()
+    assert "entail: cannot open --db" in err.getvalue() and detail in err.getvalue().lower()
+    assert out.getvalue() == ""

@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "entail.cli": 5,
     "entail_dev": 5,  # the local stack (devstack/, package entail-dev): `entail up`
     "entail.audit_cli": 5,
+    "entail.batch_cli": 5,
     "entail.cloud_status": 5,
     "entail_backend": 5,
     "entail_worker": 5,
@@ -82,6 +83,7 @@ SIDEWAYS: dict[tuple[str, str], str] = {
     ("entail.cli", "entail_dev"): "the CLI starts the local stack (entail up) when entail-dev is installed",
     ("entail_dev", "entail_backend"): "the stack's banner says where the backend serves the web app from",
     ("entail.cli", "entail.audit_cli"): "the CLI's audit subcommands live in a module of their own",
+    ("entail.cli", "entail.batch_cli"): "the CLI's batch command lives in a module of its own",
     ("entail.cli", "entail.cloud_status"): "the CLI reads Cloud Run's state (entail cloud status)",
 }
 

@@ -1,4 +1,9 @@
-"""``entail batch``: run a ruleset as SQL on DuckDB over DuckDB tables, Parquet or CSV files."""
+"""``entail batch``: run a ruleset as SQL on DuckDB over DuckDB tables, Parquet or CSV files.
+
+A command, not part of the engine: the database is opened by the composition
+root (:func:`entail.bootstrap.open_batch_database`); the run itself is the
+engine's :func:`entail.reasoning.sql.run.run_batch`. No audit row is written:
+audited batch runs are ``functions/batch_reason``'s (docs/batch.md)."""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import EntailError, ProgramError
-from ..limits import Limits
-from ..ruleset import compile
-from ..textfile import TEST_FILE_BYTES, EncodingError, FileReadError, read_json, read_text
-from .backend import DuckDBBackend
-from .errors import BatchInputError
-from .run import BatchLimits, Progress, parse_signature, run_batch
+from .bootstrap import open_batch_database
+from .reasoning.errors import EntailError, ProgramError
+from .reasoning.limits import Limits
+from .reasoning.ruleset import compile
+from .reasoning.sql.backend import DuckDBBackend
+from .reasoning.sql.errors import BatchInputError
+from .reasoning.sql.run import BatchLimits, Progress, parse_signature, run_batch
+from .reasoning.textfile import TEST_FILE_BYTES, EncodingError, FileReadError, read_json, read_text
 
 _FILE_READERS = {
     ".parquet": "read_parquet",
@@ -144,12 +150,12 @@ def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         key, entry = parse_input_flag(flag)
         mapping[key] = entry
     outputs = [parse_signature(o) for o in args.output] or None
-    con = duckdb.connect(args.db)
     try:
-        if args.memory_limit:
-            con.execute(f"SET memory_limit = '{args.memory_limit.replace(chr(39), '')}'")
-        if args.threads:
-            con.execute(f"SET threads = {int(args.threads)}")
+        con = open_batch_database(args.db, memory_limit=args.memory_limit, threads=args.threads)
+    except duckdb.Error as exc:  # a file that is not a database, a bad --memory-limit
+        print(f"entail: cannot open --db {args.db!r}: {exc}", file=err)
+        return 2
+    try:
         backend = DuckDBBackend(con, dest_schema=args.dest_schema)
         limits = BatchLimits(max_iterations=args.max_iterations, max_rows=args.max_rows)
         progress = None if args.quiet else ProgressBar(err)
