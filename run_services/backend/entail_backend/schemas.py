@@ -499,6 +499,9 @@ class ProblemOut(BaseModel):
     status: int
     detail: str = Field(description="what went wrong with this request, precisely")
     instance: str = Field(description="the request path")
+    request_id: str | None = Field(
+        default=None, description="the X-Request-Id of the answer: quote it to an operator"
+    )
     errors: list[ValidationErrorOut] | None = Field(
         default=None, description="invalid-request: every field that failed validation"
     )
