@@ -1,0 +1,183 @@
+"""The ground-facts scanner gives exactly the general parser's facts, or hands the file to it.
+
+``scan_ground_facts`` (reasoning/factscan.py) reads plain ground-fact files
+without the general parser. Its contract: whenever it returns facts, the
+general parser accepts the same text and gives the same facts (same values,
+same types: ``Const`` vs ``str``); on anything else it returns None, and
+``parse_facts_lp`` reports the general parser's own diagnostic. Generated
+files cover strings with escapes and separators inside, negative and boundary
+integers, constants, comments, odd blanks, several arities of one name and
+near-misses the scanner must refuse.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from entail import reasoning
+from entail.reasoning.facts import parse_facts_general
+from entail.reasoning.factscan import scan_ground_facts
+from entail.reasoning.terms import Const, quote
+
+GENERATED = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+BLANKS = st.sampled_from(["", " ", "  ", "\t", "\n", "\r\n", " \n\t "])
+NAMES = st.sampled_from(["p", "edge", "_q", "a'", "person_2", "x", "flag"])
+CONSTANTS = st.sampled_from(["a", "approved", "_x", "b'", "zZ9_'", "notx", "not_", "nota"])
+INTS = st.one_of(
+    st.integers(-(2**31), 2**31 - 1),
+    st.sampled_from([0, -1, 2**31 - 1, -(2**31), 7, 42]),
+)
+STRINGS = st.text(
+    alphabet=st.sampled_from([*'ab ,.()%*":-\\\n\t\r', "é", "€", "𝄞", "x"]),
+    max_size=8,
+)
+
+
+@st.composite
+def argument(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["int", "int", "const", "str", "str", "padded-int"]))
+    if kind == "int":
+        return str(draw(INTS))
+    if kind == "padded-int":
+        return "0" * draw(st.integers(1, 3)) + str(draw(st.integers(0, 2**31 - 1)))
+    if kind == "const":
+        return draw(CONSTANTS)
+    return quote(draw(STRINGS))
+
+
+@st.composite
+def fact(draw: st.DrawFn) -> str:
+    name = draw(NAMES)
+    arity = draw(st.integers(0, 4))
+    if arity == 0:
+        return name + draw(BLANKS) + "."
+    parts = [draw(BLANKS) + draw(argument()) + draw(BLANKS) for _ in range(arity)]
+    return f"{name}({','.join(parts)}){draw(BLANKS)}."
+
+
+@st.composite
+def separator(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["blank", "blank", "line", "block", "none"]))
+    if kind == "line":
+        return draw(BLANKS) + "% a comment p(1). %* not a block\n"
+    if kind == "block":
+        return draw(BLANKS) + '%* block p(2).\n q("x"). *%' + draw(BLANKS)
+    if kind == "none":
+        return ""
+    return draw(BLANKS) or " "
+
+
+@st.composite
+def facts_file(draw: st.DrawFn) -> str:
+    facts = draw(st.lists(fact(), max_size=12))
+    return "".join(draw(separator()) + f for f in facts) + draw(separator())
+
+
+# edits that make a file something other than plain ground facts (or no valid file at all)
+MUTATIONS = [
+    "X", "_", "- 5", "-a", "f(x)", "1+2", "p :- q", "#show p/1", ")", "(", "..", "\f", "\v", "\x00",
+    '"\\t"', '"unterminated', "%* open", "not", "2147483648", "-2147483649", ",", "p()", " (1)",
+    "\ud800", "é", "1a", "3.5", "{", ";",
+]  # fmt: skip
+
+
+@st.composite
+def mutated_file(draw: st.DrawFn) -> str:
+    text = draw(facts_file())
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(st.sampled_from(MUTATIONS)) + text[at:]
+
+
+def general(text: str) -> dict[tuple[str, int], set[tuple[object, ...]]] | reasoning.ProgramError:
+    try:
+        return parse_facts_general(text, "f.lp").facts
+    except reasoning.ProgramError as exc:
+        return exc
+
+
+def typed(facts: dict[tuple[str, int], set[tuple[object, ...]]]) -> set[tuple[object, ...]]:
+    """Facts with each value's type, so 1 vs "1" vs Const("a") vs "a" never compare equal by accident."""
+    return {(key, tuple((type(v).__name__, v) for v in row)) for key, rows in facts.items() for row in rows}
+
+
+@GENERATED
+@given(facts_file())
+def test_plain_fact_files_take_the_fast_path_and_agree(text: str) -> None:
+    expected = general(text)
+    assert not isinstance(expected, reasoning.ProgramError), expected.render()
+    got = scan_ground_facts(text)
+    assert got is not None, f"the scanner refused a plain facts file: {text!r}"
+    assert typed(got) == typed(expected)
+    assert reasoning.parse_facts_lp(text).facts == expected
+
+
+@GENERATED
+@given(mutated_file())
+def test_on_anything_else_the_scanner_agrees_or_hands_over(text: str) -> None:
+    expected = general(text)
+    got = scan_ground_facts(text)
+    if got is not None:
+        assert not isinstance(expected, reasoning.ProgramError), f"scanner accepted {text!r}"
+        assert typed(got) == typed(expected)
+    if isinstance(expected, reasoning.ProgramError):
+        with pytest.raises(reasoning.ProgramError) as exc:
+            reasoning.parse_facts_lp(text, "f.lp")
+        assert [d.to_json() for d in exc.value.diagnostics] == [d.to_json() for d in expected.diagnostics]
+    else:
+        assert typed(reasoning.parse_facts_lp(text, "f.lp").facts) == typed(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ('p(a, -3, "x,y)."). p.', {("p", 3): {(Const("a"), -3, "x,y).")}, ("p", 0): {()}}),
+        ('s("a\\"b\\\\n\\n").', {("s", 1): {('a"b\\n\n',)}}),
+        ("e(1,2).e(1, 2).\ne(2,3).", {("e", 2): {(1, 2), (2, 3)}}),
+        ("q(1). q(1,2). q(a).", {("q", 1): {(1,), (Const("a"),)}, ("q", 2): {(1, 2)}}),
+        ("n(-2147483648, 2147483647, -0, 007).", {("n", 4): {(-(2**31), 2**31 - 1, 0, 7)}}),
+        ("%* x *% r(1). % r(2).\n", {("r", 1): {(1,)}}),
+        ("", {}),
+    ],
+)
+def test_examples(text: str, facts: dict[tuple[str, int], set[tuple[object, ...]]]) -> None:
+    got = scan_ground_facts(text)
+    assert got is not None and typed(got) == typed(facts)
+    assert typed(general(text)) == typed(facts)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["p(X).", "p(- 1).", "p (1).", "p(f(a)).", "p(2147483648).", "not(1).", "p(not).", "p() .",
+     'p("\\t").', "p(1)", "p(1) :- q.", "#show p/1.", "p(1)..", "p(1). %* open"],
+)  # fmt: skip
+def test_what_the_scanner_hands_to_the_parser(text: str) -> None:
+    assert scan_ground_facts(text) is None
+
+
+def test_diagnostics_are_the_general_parsers() -> None:
+    with pytest.raises(reasoning.ProgramError) as exc:
+        reasoning.parse_facts_lp("p(1).\np(X).\n", "f.lp")
+    diagnostic = exc.value.diagnostics[0]
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("invalid-facts", 2, 3)
+    with pytest.raises(reasoning.ProgramError) as exc:
+        reasoning.parse_facts_lp('p(1).\n  q("a\\q").\n', "f.lp")
+    diagnostic = exc.value.diagnostics[0]
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("syntax-error", 2, 7)
+
+
+def test_a_large_file_is_one_pass_and_its_tokens_are_not_kept() -> None:
+    from entail.reasoning import factscan
+
+    text = "".join(f'edge({i},{i + 1}). name({i},"n{i}").\n' for i in range(120_000))
+    got = scan_ground_facts(text)
+    assert got is not None
+    assert len(got[("edge", 2)]) == len(got[("name", 2)]) == 120_000
+    assert len(factscan._VALUES) <= factscan._VALUES_KEPT
