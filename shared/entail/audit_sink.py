@@ -34,7 +34,6 @@ import binascii
 import hmac
 import json
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +41,7 @@ from typing import Any
 from .audit.group_commit import GroupCommitter, Outcome
 from .audit.port import AuditStore
 from .bus.push import PUSH_SECRET_HEADER
+from .logs import TIMED_TEXT_FORMAT, configure
 from .settings import Settings
 
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
@@ -51,14 +51,13 @@ log = logging.getLogger("entail.audit_sink")
 
 
 def configure_logging() -> None:
-    """One line per message on stderr: functions-framework configures no logging."""
-    if log.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    """Every line on stderr in the format of every Entail process (entail.logs:
+    Cloud Logging's JSON in production): functions-framework configures no logging."""
+    try:
+        settings = Settings()
+    except ValueError:  # reported by the first message's store; log readably meanwhile
+        settings = Settings.model_construct()
+    configure(settings, "sink", text_format=TIMED_TEXT_FORMAT)
 
 
 class SenderRefused(Exception):
