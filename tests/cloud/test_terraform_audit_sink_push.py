@@ -50,7 +50,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[flask.te
     try:
         yield app.test_client()
     finally:
-        sys.modules["main"].reset_store()  # the framework loads the source as module ``main``
+        sys.modules["main"].sink.reset()  # the framework loads the source as module ``main``
 
 
 def test_raw_push_envelope_is_stored_once(client: flask.testing.FlaskClient, tmp_path: Path) -> None:

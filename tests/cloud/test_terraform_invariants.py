@@ -371,7 +371,14 @@ def test_audit_sink_function_and_alert_policies(entail: dict[tuple[str, str], di
     push = entail[("google_pubsub_subscription", "audit_sink_push")]
     assert push["topic"] == "${google_pubsub_topic.decisions.id}"
     alerts = {name for (rtype, name) in entail if rtype == "google_monitoring_alert_policy"}
-    assert alerts == {"backend_5xx", "dead_letters", "redis_memory", "audit_sink_errors", "canary_mismatch"}
+    assert alerts == {
+        "backend_5xx",
+        "dead_letters",
+        "redis_memory",
+        "audit_sink_errors",
+        "canary_mismatch",
+        "slo_burn",  # every SLO, fast and slow (test_terraform_slo.py)
+    }
 
 
 def test_gateway_cdn_and_registry_exist(entail: dict[tuple[str, str], dict[str, Any]]) -> None:

@@ -11,17 +11,19 @@ locals {
 module "entail" {
   source = "../../modules/entail"
 
-  project_id              = var.project_id
-  region                  = var.region
-  environment             = "prod"
-  api_hostname            = local.api_hostname
-  app_hostname            = local.app_hostname
-  backend_image           = "${local.registry}/backend:${var.image_tag}"
-  worker_image            = "${local.registry}/reasoning-worker:${var.image_tag}"
-  function_source_objects = var.function_source_objects
-  alert_email             = var.alert_email
-  bigquery_location       = var.bigquery_location
-  deletion_protection     = true
+  project_id                   = var.project_id
+  region                       = var.region
+  environment                  = "prod"
+  api_hostname                 = local.api_hostname
+  app_hostname                 = local.app_hostname
+  backend_image                = "${local.registry}/backend:${var.image_tag}"
+  worker_image                 = "${local.registry}/reasoning-worker:${var.image_tag}"
+  function_source_objects      = var.function_source_objects
+  alert_email                  = var.alert_email
+  page_notification_channels   = var.page_notification_channels
+  ticket_notification_channels = var.ticket_notification_channels
+  bigquery_location            = var.bigquery_location
+  deletion_protection          = true
 
   backend_min_instances = 3
   backend_max_instances = 50

@@ -34,6 +34,18 @@ variable "alert_email" {
   description = "Email address that receives the alerts of the prod environment."
 }
 
+variable "page_notification_channels" {
+  type        = list(string)
+  description = "Monitoring notification channel ids that fast SLO burns of prod page (PagerDuty, Slack), besides alert_email."
+  default     = []
+}
+
+variable "ticket_notification_channels" {
+  type        = list(string)
+  description = "Monitoring notification channel ids that slow SLO burns of prod notify, besides alert_email."
+  default     = []
+}
+
 variable "bigquery_location" {
   type        = string
   description = "Location of the audit dataset (US, EU or a region)."

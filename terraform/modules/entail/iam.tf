@@ -131,6 +131,23 @@ resource "google_project_iam_member" "batch_reads_tables" {
   member  = google_service_account.batch_reason.member
 }
 
+# --- tracing: every workload writes its spans to Cloud Trace --------------------
+
+# The OpenTelemetry exporter of each process (docs/operations.md) writes spans
+# with the workload's own identity; the role is project-level only.
+resource "google_project_iam_member" "writes_traces" {
+  for_each = {
+    backend      = google_service_account.backend.member
+    worker       = google_service_account.worker.member
+    audit_sink   = google_service_account.audit_sink.member
+    batch_reason = google_service_account.batch_reason.member
+  }
+
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = each.value
+}
+
 # --- Pub/Sub push and dead-lettering ------------------------------------------
 
 # the worker is not public: the push identity is its only invoker

@@ -302,6 +302,86 @@ variable "alert_redis_memory_ratio" {
   default     = 0.8
 }
 
+# --- Service-level objectives (slo.tf, docs/operations.md) ---------------------
+
+variable "page_notification_channels" {
+  type        = list(string)
+  description = "Notification channel ids (projects/P/notificationChannels/N: PagerDuty, Slack, SMS) that fast error-budget burns page, besides alert_email."
+  default     = []
+}
+
+variable "ticket_notification_channels" {
+  type        = list(string)
+  description = "Notification channel ids that slow error-budget burns notify, besides alert_email."
+  default     = []
+}
+
+variable "slo_availability_goal_ratio" {
+  type        = number
+  description = "Fraction of backend requests (28 rolling days) that must answer without a 5xx."
+  default     = 0.999
+
+  validation {
+    condition     = var.slo_availability_goal_ratio > 0 && var.slo_availability_goal_ratio <= 0.999
+    error_message = "Cloud Monitoring accepts SLO goals in (0, 0.999]."
+  }
+}
+
+variable "slo_decision_latency_goal_ratio" {
+  type        = number
+  description = "Fraction of decisions (28 rolling days) that must complete within slo_decision_latency_threshold_ms of their submission."
+  default     = 0.99
+
+  validation {
+    condition     = var.slo_decision_latency_goal_ratio > 0 && var.slo_decision_latency_goal_ratio <= 0.999
+    error_message = "Cloud Monitoring accepts SLO goals in (0, 0.999]."
+  }
+}
+
+variable "slo_decision_latency_threshold_ms" {
+  type        = number
+  description = "Milliseconds from a decision's submitted_at to its completed_at that count as a good decision."
+  default     = 1000
+
+  validation {
+    condition     = var.slo_decision_latency_threshold_ms > 0 && floor(var.slo_decision_latency_threshold_ms) == var.slo_decision_latency_threshold_ms
+    error_message = "A whole number of milliseconds: it is also a bucket bound of the latency metrics."
+  }
+}
+
+variable "slo_audit_lag_goal_ratio" {
+  type        = number
+  description = "Fraction of decisions (28 rolling days) whose audit row must be stored within slo_audit_lag_threshold_ms of completing."
+  default     = 0.99
+
+  validation {
+    condition     = var.slo_audit_lag_goal_ratio > 0 && var.slo_audit_lag_goal_ratio <= 0.999
+    error_message = "Cloud Monitoring accepts SLO goals in (0, 0.999]."
+  }
+}
+
+variable "slo_audit_lag_threshold_ms" {
+  type        = number
+  description = "Milliseconds from a decision's completed_at to its row in BigQuery that count as good."
+  default     = 60000
+
+  validation {
+    condition     = var.slo_audit_lag_threshold_ms > 0 && floor(var.slo_audit_lag_threshold_ms) == var.slo_audit_lag_threshold_ms
+    error_message = "A whole number of milliseconds: it is also a bucket bound of the latency metrics."
+  }
+}
+
+variable "slo_delivery_goal_ratio" {
+  type        = number
+  description = "Fraction of Pub/Sub messages (jobs and decisions, 28 rolling days) that must be delivered rather than dead-lettered."
+  default     = 0.999
+
+  validation {
+    condition     = var.slo_delivery_goal_ratio > 0 && var.slo_delivery_goal_ratio <= 0.999
+    error_message = "Cloud Monitoring accepts SLO goals in (0, 0.999]."
+  }
+}
+
 variable "labels" {
   type        = map(string)
   description = "Extra labels put on every resource that takes labels."
