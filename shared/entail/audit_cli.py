@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cli_remote import add_search_command
+
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
 
@@ -99,6 +101,7 @@ def add_audit_commands(audit_sub: Any) -> None:
     key_sub.add_parser("rotate", help="make a new signing key; old roots still verify").set_defaults(
         func=cmd_key_rotate
     )
+    add_search_command(audit_sub)  # the one that asks a running service (ENTAIL_URL), not the file
 
 
 def add_canary_command(sub: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from . import __version__
 from .audit_cli import add_audit_commands, add_canary_command
 from .batch_cli import add_batch_parser
+from .cli_remote import add_decide_command
 from .reasoning import (
     Diagnostic,
     EntailError,
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     expire.set_defaults(func=cmd_audit_expire)
     add_audit_commands(audit_sub)  # roots, verify, inclusion, provenance, hold, export, key (audit_cli.py)
     add_canary_command(sub)
+    add_decide_command(sub)  # against a running service, through the SDK (cli_remote.py)
 
     cloud = sub.add_parser("cloud", help="the deployment on Google Cloud")
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "entail.net": 1,
     "entail.problems": 1,
     "entail.logs": 1,
+    "entail.tracing": 1,  # spans and the trace context of bus messages: every tier traces
     "entail.examples": 1,
     "entail.record_limits": 1,  # stdlib only: the worker's evaluation processes import it
     # adapters and infrastructure
@@ -65,6 +66,7 @@ LAYERS: dict[str, int] = {
     "entail_dev": 5,  # the local stack (devstack/, package entail-dev): `entail up`
     "entail.audit_cli": 5,
     "entail.batch_cli": 5,
+    "entail.cli_remote": 5,  # `entail decide`, `entail audit search`: through the SDK (entail_client)
     "entail.cloud_status": 5,
     "entail_backend": 5,
     "entail_worker": 5,
@@ -84,6 +86,8 @@ SIDEWAYS: dict[tuple[str, str], str] = {
     ("entail_dev", "entail_backend"): "the stack's banner says where the backend serves the web app from",
     ("entail.cli", "entail.audit_cli"): "the CLI's audit subcommands live in a module of their own",
     ("entail.cli", "entail.batch_cli"): "the CLI's batch command lives in a module of its own",
+    ("entail.cli", "entail.cli_remote"): "the commands that ask a running service have a module",
+    ("entail.audit_cli", "entail.cli_remote"): "entail audit search asks a running service",
     ("entail.cli", "entail.cloud_status"): "the CLI reads Cloud Run's state (entail cloud status)",
 }
 

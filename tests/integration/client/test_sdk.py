@@ -10,17 +10,11 @@ import pytest
 from entail_client import AsyncClient, Client, NotFound, Unprocessable
 from support.waiting import wait_for
 
-from ..services.stack import KEYS, LocalStack, local_stack
+from ..services.stack import KEYS, LocalStack
 from .recording import RecordingTransport
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100.\nok(X) :- amount(X, _), not flag(X).\n#defined amount/2.\n"
 STRICTER = PROGRAM.replace("A > 100", "A > 10")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("sdk")) as s:
-        yield s
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +154,17 @@ def test_problems_become_typed_exceptions_with_their_fields(entail: Client) -> N
     with pytest.raises(NotFound) as missing:
         entail.decide("no-such-ruleset", {}, "p(X)")
     assert missing.value.status == 404 and "no-such-ruleset" in missing.value.detail
+
+
+def test_a_cache_hit_names_the_ruleset_it_was_asked_for(entail: Client) -> None:
+    # two rulesets with one source share the cache (keyed by source hash); the
+    # repeated decision must still be the second ruleset's, or searching the trail
+    # by ruleset misses it
+    entail.publish("sdk-twin-a", PROGRAM)
+    twin = entail.publish("sdk-twin-b", PROGRAM)
+    facts = {"amount": [["twin", 1]]}
+    first = entail.decide("sdk-twin-a", facts, "ok(X)")
+    again = entail.decide("sdk-twin-b", facts, "ok(X)")
+    assert again["cached"] is True and again["cached_from"] == first["decision_id"]
+    assert again["ruleset"]["name"] == "sdk-twin-b" and again["ruleset"]["version"] == twin["version"]
+    assert entail.decision(again["decision_id"])["ruleset"]["name"] == "sdk-twin-b"
