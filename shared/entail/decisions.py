@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import reasoning
+from . import reasoning, tracing
 from .masking import mask_case
 from .messages import job_message, publish_decision, publish_job
 from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
@@ -84,6 +84,32 @@ async def submit(
     *,
     admitted_id: str | None = None,
 ) -> Submission:
+    """:func:`_submit` in a span ``decision.submit`` (when tracing is on)."""
+    if not tracing.enabled():
+        return await _submit(
+            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+        )
+    with tracing.span(
+        "decision.submit", {"tenant": tenant, "ruleset": version.name, "version": version.version}
+    ) as span:
+        submission = await _submit(
+            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+        )
+        tracing.record(span, decision_id=submission.record.decision_id, outcome=submission.outcome)
+        return submission
+
+
+async def _submit(
+    services: Services,
+    tenant: str,
+    version: RulesetVersion,
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+    *,
+    admitted_id: str | None = None,
+) -> Submission:
     """A cached decision, or a new pending one whose job is on the bus (or parked).
 
     A new decision counts towards the tenant's open quota: admitted here
@@ -103,7 +129,7 @@ async def submit(
         if original is not None and original.status == "succeeded":
             if admitted_id is not None:
                 await withdraw(services, tenant, [admitted_id])
-            return Submission(await serve_cached(services, original, digest), "cached")
+            return Submission(await serve_cached(services, original, digest, ruleset), "cached")
     decision_id = admitted_id
     if decision_id is None:
         decision_id = new_decision_id()
@@ -138,6 +164,8 @@ async def submit(
         masked_predicates=masked,
     )
     data, attributes = job_message(job)
+    # the submitting request's trace goes with the job, parked or not (tracing on)
+    attributes = tracing.inject(attributes)
     # the job goes on the bus only with one of the tenant's running slots reserved;
     # else it waits parked, and a worker publishes it when a slot frees: the bus
     # never holds a flood of one tenant's jobs for another's to queue behind
@@ -155,11 +183,15 @@ async def submit(
     return Submission(record, "submitted")
 
 
-async def serve_cached(services: Services, original: DecisionRecord, digest: str) -> DecisionRecord:
+async def serve_cached(
+    services: Services, original: DecisionRecord, digest: str, ruleset: RulesetRef
+) -> DecisionRecord:
     """A cache hit is a decision of its own: a new id, ``cached_from`` the decision
     whose result it repeats, stored and published on ``decisions`` (so it gets its
     own audit row) before it is answered. Its facts are the original's as stored
-    (the request hash is the same, so the facts are too; masked values stay masked)."""
+    (the request hash is the same, so the facts are too; masked values stay masked).
+    Its ruleset is the one asked for: the cache is keyed by source hash, which two
+    rulesets (or two versions of one) with the same source share."""
     now = utcnow()
     served = original.model_copy(
         update={
@@ -167,6 +199,7 @@ async def serve_cached(services: Services, original: DecisionRecord, digest: str
             "request_hash": digest,
             "cached": True,
             "cached_from": original.decision_id,
+            "ruleset": ruleset,
             "worker": None,
             "submitted_at": now,
             "started_at": now,
