@@ -156,8 +156,8 @@ def test_secrets_come_from_secret_manager(entail: dict[tuple[str, str], dict[str
     # one secret resource over local.secrets, with the ids docs/deploy.md has versions added to
     deploy = (iac.ROOT / "docs" / "deploy.md").read_text()
     for key in ("api_keys", "mask_secret"):
-        secret = instance(MODULE, "google_secret_manager_secret", "secret", key)
-        assert secret["secret_id"] == 'entail-${var.environment}-${replace("' + key + '", "_", "-")}'
+        body = instance(MODULE, "google_secret_manager_secret", "secret", key)
+        assert body["secret_id"] == 'entail-${var.environment}-${replace("' + key + '", "_", "-")}'
         assert f"gcloud secrets versions add entail-$ENV-{key.replace('_', '-')} " in deploy, key
     versions = {
         key
