@@ -29,6 +29,7 @@ trusted principals and ``tenant`` selects whose rulesets are read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -38,6 +39,7 @@ from typing import Any
 import functions_framework
 from flask import Request, Response
 
+from entail import tracing
 from entail.batch import BatchRequestError, parse_batch_request, run_batch_request
 from entail.bootstrap import BatchResources, open_batch
 from entail.problems import MEDIA_TYPE, encode_problem, problem_body, title_of
@@ -54,6 +56,9 @@ if not log.handlers:  # the framework configures no logging
     log.addHandler(_handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+
+with contextlib.suppress(ValueError):  # settings that do not validate: the first request reports them
+    tracing.setup(Settings(), "batch")
 
 _lock = threading.Lock()
 _resources: BatchResources | None = None
@@ -95,10 +100,13 @@ def batch_reason(request: Request) -> Response:
         body = json.loads(request.get_data(cache=False, as_text=False) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         return problem(400, "bad-request", f"the body is not JSON: {exc}")
+    carried = {k.lower(): v for k, v in request.headers.items() if k.lower() in tracing.TRACE_HEADERS}
     try:
-        opened = resources()
-        batch = parse_batch_request(body, opened.caps)
-        result = run_batch_request(batch, opened.store, opened.client, opened.caps)
+        with tracing.span("batch.run", parent=tracing.extract(carried)) as span:
+            opened = resources()
+            batch = parse_batch_request(body, opened.caps)
+            result = run_batch_request(batch, opened.store, opened.client, opened.caps)
+            tracing.record(span, batch_run_id=result["batch_run_id"], tenant=result["tenant"])
     except BatchRequestError as exc:
         log.info("refused: %s %s", exc.status, exc.detail)
         return problem(exc.status, exc.slug, exc.detail, **exc.extra)

@@ -38,6 +38,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import tracing
 from .audit.group_commit import GroupCommitter, Outcome
 from .audit.port import AuditStore
 from .bus.push import PUSH_SECRET_HEADER
@@ -52,12 +53,14 @@ log = logging.getLogger("entail.audit_sink")
 
 def configure_logging() -> None:
     """Every line on stderr in the format of every Entail process (entail.logs:
-    Cloud Logging's JSON in production): functions-framework configures no logging."""
+    Cloud Logging's JSON in production), and traces (entail.tracing): functions-framework
+    configures neither."""
     try:
         settings = Settings()
     except ValueError:  # reported by the first message's store; log readably meanwhile
         settings = Settings.model_construct()
     configure(settings, "sink", text_format=TIMED_TEXT_FORMAT)
+    tracing.setup(settings, "sink")
 
 
 class SenderRefused(Exception):
@@ -167,10 +170,26 @@ class AuditSink:
         message carries no ``messageId``."""
         message = data.get("message") if isinstance(data, dict) else None
         message_id = (message.get("messageId") if isinstance(message, dict) else None) or event_id
+        if not tracing.enabled():
+            return self._deliver(data, message_id)
+        attributes = message.get("attributes") if isinstance(message, dict) else None
+        carried = {str(k): str(v) for k, v in attributes.items()} if isinstance(attributes, dict) else {}
+        # a child of the delivery (locally the relay's push, in the cloud the publish)
+        with tracing.message_span(
+            "sink.store",
+            carried,
+            {"messaging.message.id": message_id, "decision_id": carried.get("decision_id")},
+        ) as span:
+            outcome = self._deliver(data, message_id)
+            tracing.record(span, stored=outcome.stored, batch_size=outcome.batch_size)
+            return outcome
+
+    def _deliver(self, data: Any, message_id: str) -> Outcome:
         payload = decode_payload(data)
         decision_id = payload.get("decision_id")
         try:
-            outcome = self.committer.insert(payload)
+            with tracing.span("audit.insert", {"decision_id": decision_id}):
+                outcome = self.committer.insert(payload)
         except Exception as exc:
             log.error(
                 "message %s decision %s: not stored, will be redelivered: %s: %s",

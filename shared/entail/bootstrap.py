@@ -211,9 +211,12 @@ def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker
     """Run an ASGI app with uvicorn on 127.0.0.1 (``ENTAIL_HOST``) and ``PORT`` or the default."""
     import uvicorn
 
+    from . import tracing
     from .logs import configure
 
     configure(settings, service)
+    if tracing.setup(settings, service):
+        tracing.instrument_app(app)  # a server span per request, the parent of the app's own spans
     uvicorn.run(
         app,
         host=settings.host,

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import fairness, reasoning
+from . import fairness, reasoning, tracing
 from .bus.port import Message
 from .ending import fail_dead_letter
 from .masking import mask_case
@@ -93,8 +93,25 @@ class Evaluator(Protocol):
 
 async def handle_job(svc: Services, settings: Settings, evaluator: Evaluator, message: Message) -> JobOutcome:
     """Handle one delivery of a job message, exactly once in effect: a redelivery
-    of a finished job republishes its record and evaluates nothing."""
-    return await _transient_is_redelivery(message, _handle(svc, settings, evaluator, message))
+    of a finished job republishes its record and evaluates nothing.
+
+    Traced as ``job.handle``, a child of the span that delivered or published the
+    message (its ``traceparent`` attribute), with the engine's stages below it."""
+    if not tracing.enabled():
+        return await _transient_is_redelivery(message, _handle(svc, settings, evaluator, message))
+    attributes = message.attributes
+    with tracing.message_span(
+        "job.handle",
+        attributes,
+        {
+            "messaging.message.id": message.id,
+            "decision_id": attributes.get("decision_id"),
+            "tenant": attributes.get("tenant"),
+        },
+    ) as span:
+        outcome = await _transient_is_redelivery(message, _handle(svc, settings, evaluator, message))
+        tracing.record(span, outcome=outcome.outcome, redeliver=outcome.redeliver)
+        return outcome
 
 
 async def handle_dead_letter(svc: Services, message: Message) -> JobOutcome:
@@ -176,9 +193,10 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             await svc.cache.put(
                 job.tenant, job.ruleset.hash, job.request_hash, job.decision_id, settings.cache_ttl_s
             )
-        stored = await svc.decisions.complete(record)
-        final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
-        await publish_decision(svc.bus, final)
+        with tracing.span("job.complete", {"decision_id": job.decision_id, "status": record.status}):
+            stored = await svc.decisions.complete(record)
+            final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
+            await publish_decision(svc.bus, final)
     finally:
         renew.cancel()
         with suppress(asyncio.CancelledError):

@@ -10,6 +10,7 @@ whoever sends.
 
 from __future__ import annotations
 
+from . import tracing
 from .bus.port import DECISIONS, REASONING_JOBS, Bus
 from .models import DECISION_SCHEMA, JOB_SCHEMA, DecisionRecord, Job
 from .record_json import dump_record
@@ -23,15 +24,39 @@ def job_message(job: Job) -> tuple[bytes, dict[str, str]]:
 
 
 async def publish_job(bus: Bus, data: bytes, attributes: dict[str, str]) -> str:
-    """Put a job message (from :func:`job_message`) on ``reasoning-jobs``; its message id."""
-    return await bus.publish(REASONING_JOBS, data, attributes)
+    """Put a job message (from :func:`job_message`) on ``reasoning-jobs``; its message id.
+
+    The span ``bus.publish`` is a child of the trace context the attributes
+    already carry (the submitting request's, kept while the job was parked), else
+    of the current span; the message carries the publish's own context."""
+    if not tracing.enabled():
+        return await bus.publish(REASONING_JOBS, data, attributes)
+    with tracing.span(
+        "bus.publish",
+        {"messaging.destination.name": REASONING_JOBS, "decision_id": attributes.get("decision_id")},
+        parent=tracing.extract(attributes),
+    ) as span:
+        message_id = await bus.publish(REASONING_JOBS, data, tracing.inject(attributes))
+        tracing.record(span, **{"messaging.message.id": message_id})
+        return message_id
 
 
 async def publish_decision(bus: Bus, record: DecisionRecord) -> str:
     """Publish a final ``record`` (any proof depth) on ``decisions`` with the
-    attributes the audit sink routes on; returns the message id."""
-    return await bus.publish(
-        DECISIONS,
-        dump_record(record).encode(),
-        {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA},
-    )
+    attributes the audit sink routes on (and the ``traceparent`` of its span
+    ``decision.publish``); returns the message id."""
+    attributes = {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA}
+    if not tracing.enabled():
+        return await bus.publish(DECISIONS, dump_record(record).encode(), attributes)
+    with tracing.span(
+        "decision.publish",
+        {
+            "messaging.destination.name": DECISIONS,
+            "decision_id": record.decision_id,
+            "status": record.status,
+            "cached": record.cached,
+        },
+    ) as span:
+        message_id = await bus.publish(DECISIONS, dump_record(record).encode(), tracing.inject(attributes))
+        tracing.record(span, **{"messaging.message.id": message_id})
+        return message_id

@@ -26,6 +26,12 @@ delivery rules are Pub/Sub's:
   its messages pending, and any relay reclaims entries pending for longer than
   the ack deadline (``XAUTOCLAIM``) and delivers them again.
 
+Traces (:mod:`entail.tracing`): each push is a span ``relay.push``, a child of
+the publish whose ``traceparent`` the message carries; the delivered copy of the
+attributes (and the request's ``traceparent`` header) carry the push's context
+instead, so the subscriber's span hangs below the delivery. Pub/Sub delivers
+the attributes as published: there the subscriber's span is the publish's child.
+
 Keys: see :mod:`entail.bus.stream_queries`.
 
 Several relays may serve the same subscriptions at once (each is one consumer of
@@ -46,7 +52,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,6 +61,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import StreamIdT
 
+from . import tracing
 from .bus.port import DECISIONS, REASONING_JOBS, Bus, Message
 from .bus.push import PUSH_SECRET_HEADER, PUSH_SUCCESS_STATUSES, cloudevent_request, push_envelope
 from .bus.redis_streams import decode_entry, stream_key
@@ -460,15 +467,36 @@ class _SubscriptionRunner:
 
     async def _post(self, message: Message, attempt: int) -> str | None:
         """One push; None when acknowledged, else what went wrong."""
+        if not tracing.enabled():
+            return await self._post_once(message, attempt)
+        # the push is a child of the publish; the subscriber's span hangs below it:
+        # the delivered attributes and the request's headers carry the push's context
+        with tracing.span(
+            "relay.push",
+            {"messaging.subscription": self.name, "messaging.message.id": message.id, "attempt": attempt},
+            parent=tracing.extract(message.attributes),
+        ) as span:
+            attributes = tracing.inject(message.attributes)
+            pushed = replace(message, attributes=attributes)
+            error = await self._post_once(
+                pushed, attempt, {k: attributes[k] for k in tracing.TRACE_HEADERS if k in attributes}
+            )
+            tracing.record(span, outcome="acked" if error is None else "nacked", error=error)
+            return error
+
+    async def _post_once(
+        self, message: Message, attempt: int, trace_headers: dict[str, str] | None = None
+    ) -> str | None:
+        headers = {**self.sub.headers, **trace_headers} if trace_headers else self.sub.headers
         try:
             if self.sub.format == "cloudevent":
                 ce_headers, body = cloudevent_request(message, self.sub.topic, self.sub.name)
                 response = await self.http.post(
-                    self.sub.push_url, content=body, headers={**self.sub.headers, **ce_headers}
+                    self.sub.push_url, content=body, headers={**headers, **ce_headers}
                 )
             else:
                 envelope = push_envelope(message, self.sub.name, attempt)
-                response = await self.http.post(self.sub.push_url, json=envelope, headers=self.sub.headers)
+                response = await self.http.post(self.sub.push_url, json=envelope, headers=headers)
         except Exception as exc:  # refused, reset, timed out, bad URL: all a nack
             detail = str(exc)
             return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
@@ -705,6 +733,7 @@ def run_relay(settings: Settings) -> None:
     from .logs import TIMED_TEXT_FORMAT, configure
 
     configure(settings, "relay", text_format=TIMED_TEXT_FORMAT)
+    tracing.setup(settings, "relay")
     asyncio.run(serve(settings))
 
 

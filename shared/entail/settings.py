@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     # one access line per HTTP request: None = on in production only
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
     log_access: bool | None = None
+    # traces (entail/tracing.py): "auto" = a trace file when ENTAIL_TRACE_FILE is set,
+    # else OTLP/HTTP when an endpoint is (this or OTEL_EXPORTER_OTLP_ENDPOINT), else
+    # Cloud Trace in production on Cloud Run / Cloud Functions, else none (no overhead)
+    trace_exporter: Literal["auto", "none", "file", "otlp", "gcp"] = "auto"
+    trace_file: Path | None = None  # JSON lines, one span a line; {service} and {pid} are filled in
+    trace_otlp_endpoint: str = ""  # e.g. http://127.0.0.1:4318 (a collector, Jaeger)
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of new traces; a parent's choice wins
 
     # Redis. Services need a URL; `entail up` and the test fixtures start an
     # embedded server and pass its URL on. With Sentinels (comma list of

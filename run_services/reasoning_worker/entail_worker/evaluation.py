@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from entail import reasoning
+from entail import reasoning, tracing
 from entail.compute.pool import (
     ComputePool,
     PoolBusy,
@@ -115,6 +115,7 @@ class Evaluations:
                 self.settings.limit_answers,
                 self.settings.record_max_bytes,
                 self.settings.worker_niceness,
+                tracing.enabled(),  # the stages' times, for the engine's spans
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )
@@ -130,6 +131,9 @@ class Evaluations:
         except TaskCrashed as exc:
             raise EvaluationFailed(DecisionError(code="internal-error", message=str(exc))) from None
         elapsed = time.perf_counter() - t0
+        if "stages" in out:
+            answers = sum(len(q.get("answers", [])) for q in out.get("answers") or [])
+            trace_stages(out["stages"], out.get("stats") or {}, answers, job.explain)
         if "error" in out:
             error = out["error"]
             raise EvaluationFailed(
@@ -141,3 +145,26 @@ class Evaluations:
                 stats=out.get("stats") or {},
             )
         return (out["answers"], out["result_hash"], out["stats"]), elapsed
+
+
+def trace_stages(stages: dict[str, list[int]], stats: dict[str, Any], answers: int, explain: bool) -> None:
+    """The engine's stages, timed in the evaluation process, as spans below the
+    current one (``job.handle``): ``engine.compile`` (a ruleset the process
+    already compiled takes microseconds), ``engine.evaluate`` (facts in, the
+    fixpoint, the queries' answers; the engine's stats as attributes),
+    ``engine.prove`` (answers and their proofs as JSON)."""
+    extra: dict[str, dict[str, Any]] = {
+        "engine.evaluate": {
+            "entail.rounds": stats.get("rounds"),
+            "entail.input_facts": stats.get("input_facts"),
+            "entail.derived_facts": stats.get("derived_facts"),
+            "entail.model_facts": stats.get("model_facts"),
+            "entail.fixpoint_ms": stats.get("evaluation_ms"),
+        },
+        "engine.prove": {"entail.answers": answers, "entail.explain": explain},
+    }
+    for stage in ("compile", "evaluate", "prove"):
+        if stage in stages:
+            start, end, cpu = stages[stage]
+            name = f"engine.{stage}"
+            tracing.add_span(name, start, end, {"entail.cpu_ms": round(cpu / 1e6, 3), **extra.get(name, {})})

@@ -33,6 +33,7 @@ def evaluate(
     max_answers: int,
     max_record_bytes: int,
     niceness: int = 0,
+    timed: bool = False,
 ) -> dict[str, Any]:
     """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`entail.record_caps`)
     checked here: answers over a cap never leave this process (no pickling, no
@@ -42,7 +43,7 @@ def evaluate(
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
             os.nice(niceness)
         _lowered = True
-    out = tasks.evaluate(source, filename, facts, query, explain, limits)
+    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed)
     answers = out.get("answers")
     if answers is None:
         return out

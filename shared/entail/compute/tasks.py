@@ -14,6 +14,7 @@ request); nothing here falls back to the engine's library defaults.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -91,18 +92,46 @@ def evaluate(
     query: list[str],
     explain: bool,
     limits: dict[str, int],
+    timed: bool = False,
 ) -> dict[str, Any]:
-    """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``."""
+    """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``.
+
+    ``timed``: also ``"stages"``, the wall and CPU nanoseconds of compiling,
+    evaluating and turning answers (and proofs) into JSON, for the caller's trace
+    spans (:mod:`entail.tracing`; this process has no tracer of its own)."""
+    clock = _StageClock() if timed else None
     try:
         ruleset = _compiled(source, filename, limits)
+        if clock is not None:
+            clock.lap("compile")
         result = ruleset.evaluate(facts, query, explain=explain, limits=reasoning.Limits.from_mapping(limits))
+        if clock is not None:
+            clock.lap("evaluate")
     except reasoning.EntailError as exc:
         return {"error": error_json(exc)}
-    return {
+    out = {
         "answers": [q.to_json() for q in result.answers],
         "result_hash": result.result_hash,
         "stats": dict(result.stats),
     }
+    if clock is not None:
+        clock.lap("prove")
+        out["stages"] = clock.stages
+    return out
+
+
+class _StageClock:
+    """Consecutive stages: name -> [start wall ns, end wall ns, CPU ns] (wall
+    clock: comparable with the timestamps of the caller's process)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, list[int]] = {}
+        self._wall, self._cpu = time.time_ns(), time.process_time_ns()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.time_ns(), time.process_time_ns()
+        self.stages[name] = [self._wall, wall, cpu - self._cpu]
+        self._wall, self._cpu = wall, cpu
 
 
 def _rules(node: Any, out: set[str]) -> set[str]:
