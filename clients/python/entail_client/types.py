@@ -234,6 +234,8 @@ class Problem(TypedDict):
     detail: str
     # the request path
     instance: str
+    # the X-Request-Id of the answer: quote it to an operator
+    request_id: NotRequired[str | None]
     # invalid-request: every field that failed validation
     errors: NotRequired[list[ValidationErrorOut] | None]
     # invalid-program: the compiler's diagnostics with line and column

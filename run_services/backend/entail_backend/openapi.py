@@ -54,6 +54,17 @@ _RATE_HEADERS = {
 
 _LOCATION = {"description": "where to read what was created or accepted", "schema": {"type": "string"}}
 
+#: on every answer (entail.request_context): the client's X-Request-Id when it was a
+#: short token, else a fresh one; also in every problem and every log line of the request
+_REQUEST_ID = {
+    "description": "this request's id (the client's X-Request-Id when well formed); quote it to an operator",
+    "schema": {"type": "string"},
+}
+_REPLAYED = {
+    "description": "true: the stored first response of this Idempotency-Key, not a new one",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
 #: what each shared status means, and the headers it carries
 SHARED: dict[str, tuple[str, dict[str, Any]]] = {
     "400": ("The body is not JSON (or not UTF-8), or the path or query string holds a NUL.", {}),
@@ -223,7 +234,19 @@ def _complete_operation(route: APIRoute, op: dict[str, Any]) -> None:
         for status, response in responses.items():
             if status.startswith("2"):
                 response.setdefault("headers", {}).update(copy.deepcopy(_RATE_HEADERS))
+    for param in op.get("parameters", []):
+        schema = param.get("schema", {})
+        options = schema.get("anyOf", [])
+        if param["in"] == "header" and {"type": "null"} in options and len(options) == 2:
+            # an optional header is absent, never null: its schema is the value's
+            (value,) = [o for o in options if o != {"type": "null"}]
+            rest = {k: v for k, v in schema.items() if k not in ("anyOf", "title", "description")}
+            param["schema"] = {**value, **rest}
+    replayable = any(p.alias == "Idempotency-Key" for p in route.dependant.header_params)
     for status, response in responses.items():
+        response.setdefault("headers", {})["X-Request-Id"] = copy.deepcopy(_REQUEST_ID)
+        if replayable and status.startswith("2"):
+            response["headers"]["Idempotent-Replayed"] = copy.deepcopy(_REPLAYED)
         if status[0] in "45":
             if response.get("description") == "Validation Error":
                 response["description"] = SHARED["422"][0]

@@ -190,6 +190,8 @@ export interface Problem {
   detail: string;
   /** the request path */
   instance: string;
+  /** the X-Request-Id of the answer: quote it to an operator */
+  request_id?: string | null;
   /** invalid-request: every field that failed validation */
   errors?: ValidationErrorOut[] | null;
   /** invalid-program: the compiler's diagnostics with line and column */
