@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from . import keys
 from .durability import Durability
 
 # Take the key for ARGV[1] (fingerprint) / ARGV[2] (owner) for ARGV[3] ms, or
@@ -49,7 +50,7 @@ return 0
 
 def idempotency_key(tenant: str, key: str) -> str:
     """The Redis key of a tenant's idempotency key (hashed: any text, bounded length)."""
-    return f"entail:idem:{tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
+    return keys.idempotency(tenant, hashlib.sha256(key.encode()).hexdigest())
 
 
 @dataclass(frozen=True)

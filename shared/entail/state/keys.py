@@ -22,6 +22,7 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:rs:{tenant}:byhash`` | hash | source hash -> ``name@version`` last published with it |
 | ``entail:src:{hash}`` | string | a ruleset source, content-addressed |
 | ``entail:impact:{tenant}:{job_id}`` | string (JSON) | an impact job's progress and result (TTL) |
+| ``entail:idem:{tenant}:{key sha256}`` | hash | an Idempotency-Key and its first response (TTL) |
 | ``entail:rl:{bucket}`` | hash | token bucket: ``key:[tenant,key_id]`` or ``addr:{ip}`` (401s) |
 | ``entail:tq:{tenant}:open`` | sorted set | the tenant's open decisions, by admission time |
 | ``entail:tq:{tenant}:running`` | sorted set | the tenant's decisions evaluating, by lease expiry |
@@ -52,6 +53,10 @@ def open_decisions() -> str:
 
 def impact_job(tenant: str, job_id: str) -> str:
     return f"entail:impact:{tenant}:{job_id}"
+
+
+def idempotency(tenant: str, key_digest: str) -> str:
+    return f"entail:idem:{tenant}:{key_digest}"
 
 
 def cache(tenant: str, ruleset_hash: str, request_hash: str) -> str:
