@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from entail import tracing
 from entail.bootstrap import bootstrap
 from entail.bus.port import DECISIONS, REASONING_JOBS
 from entail.bus.pubsub import BusTimeout, BusUnavailable, PubSubBus, emulator_host
+from entail.messages import publish_job
 from entail.net import free_port
 from entail.settings import Settings
 
@@ -47,6 +50,29 @@ async def test_publish_stores_data_and_attributes(emulator: PubSubEmulator) -> N
     assert by_id[first].data == b'{"job": 1}'
     assert dict(by_id[first].attributes) == attributes
     assert dict(by_id[second].attributes) == {"decision_id": "d-2"}
+
+
+async def test_the_traceparent_attribute_survives_pubsub(emulator: PubSubEmulator, tmp_path: Path) -> None:
+    """A job published with tracing on carries its publish span's W3C context as
+    a Pub/Sub attribute, which the subscriber reads back as its parent."""
+    assert tracing.setup(Settings(trace_file=tmp_path / "spans.jsonl"), "test")
+    bus = PubSubBus.from_settings(emulator.settings())
+    try:
+        sent = await publish_job(bus, b'{"job": 3}', {"decision_id": "d-3", "tenant": "acme"})
+        received = await asyncio.to_thread(
+            emulator.pull, f"projects/{emulator.project}/subscriptions/jobs-pull"
+        )
+        attributes = {k: v for m in received if m.message_id == sent for k, v in m.attributes.items()}
+        with tracing.message_span("job.handle", attributes):
+            pass
+    finally:
+        await bus.close()
+        tracing.shutdown()
+    spans = {s["name"]: s for s in tracing.read_spans(tmp_path / "spans.jsonl")}
+    publish = spans["bus.publish"]
+    assert attributes["decision_id"] == "d-3"
+    assert attributes["traceparent"].startswith(f"00-{publish['trace_id']}-{publish['span_id']}-")
+    assert spans["job.handle"]["parent_span_id"] == publish["span_id"]
 
 
 async def test_a_missing_topic_is_bus_unavailable(emulator: PubSubEmulator) -> None:
