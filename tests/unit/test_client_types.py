@@ -71,3 +71,33 @@ def test_translation_of_the_constructs_pydantic_emits(gen: ModuleType) -> None:
     nested = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     assert emitter.py_type(nested, "OuterInner") == "OuterInner"
     assert "class OuterInner(TypedDict):\n    n: int" in emitter.blocks[0]
+
+
+def test_committed_typescript_operations_are_current(gen: ModuleType) -> None:
+    texts = gen.build_all()
+    committed = gen.OPERATIONS_PATH.read_text()
+    assert committed == texts[gen.OPERATIONS_PATH], "static/src/api/operations.ts is stale"
+
+
+def test_one_typescript_function_per_operation(gen: ModuleType) -> None:
+    text = gen.OPERATIONS_PATH.read_text()
+    # named after the route, typed from the document, the answer type a parameter
+    assert (
+        "export function decide<R = DecisionOut>(t: Transport, body: DecisionRequest, signal?: AbortSignal)"
+        in text
+    )
+    assert 'return t.json("POST", "/v1/decisions", { body, signal });' in text
+    assert 'return t.json("GET", `/v1/decisions/${seg(decision_id)}`, { signal });' in text
+    # an event stream is handed back raw; a required query parameter makes the query required
+    assert "export function decisionEvents(t: Transport, decision_id: string | number" in text
+    assert "query: { start: string; end: string; ruleset?: string | null;" in text
+    assert "/healthz" not in text  # only the /v1 API
+
+
+def test_check_mode_fails_when_the_operations_are_stale(
+    gen: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "operations.ts"
+    stale.write_text(gen.OPERATIONS_PATH.read_text().replace("/v1/decisions/batch", "/v1/batch"))
+    monkeypatch.setattr(gen, "OPERATIONS_PATH", stale)
+    assert gen.main(["--check"]) == 1

@@ -1,6 +1,10 @@
 /** The API client: one place for the base URL, the key, problem+json errors,
- * rate-limit headers and the "server down" state. */
+ * rate-limit headers and the "server down" state. Each call goes through the
+ * operation of ./operations.ts generated from the backend's OpenAPI (this class is
+ * its Transport), so a changed route or body type fails the build. */
 
+import type { DraftEvaluateRequest } from "./openapi";
+import * as ops from "./operations";
 import { readEvents } from "./sse";
 import type {
   AuditPage,
@@ -61,7 +65,7 @@ export interface AuditSearch {
 
 type Listener = (rate: RateLimit) => void;
 
-export class ApiClient {
+export class ApiClient implements ops.Transport {
   readonly baseUrl: string;
   private key: string | null;
   /** Called with every 401 from a call made with a key: the key was revoked or is wrong. */
@@ -137,17 +141,23 @@ export class ApiClient {
     return error;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const response = await this.send(method, path, body, signal);
+  /** Transport: one request, its JSON answer. */
+  async json<T>(method: string, path: string, call: ops.Call = {}): Promise<T> {
+    const response = await this.raw(method, path, call);
     return (await response.json()) as T;
   }
 
+  /** Transport: one request, its response (an event stream is read by the caller). */
+  raw(method: string, path: string, call: ops.Call = {}): Promise<Response> {
+    return this.send(method, path + ops.queryString(call.query), call.body, call.signal);
+  }
+
   whoami(): Promise<Identity> {
-    return this.json("GET", "/v1/whoami");
+    return ops.whoami<Identity>(this);
   }
 
   validate(source: string, signal?: AbortSignal): Promise<ValidateResult> {
-    return this.json("POST", "/v1/rulesets/validate", { source }, signal);
+    return ops.validate<ValidateResult>(this, { source }, signal);
   }
 
   evaluateDraft(
@@ -159,23 +169,25 @@ export class ApiClient {
     },
     signal?: AbortSignal,
   ): Promise<DraftResult> {
-    return this.json("POST", "/v1/rulesets/evaluate", body, signal);
+    // the facts are the user's JSON as typed: the API checks them (422 with a pointer)
+    const facts = body.facts as DraftEvaluateRequest["facts"];
+    return ops.evaluateDraft<DraftResult>(this, { ...body, facts }, signal);
   }
 
   publish(body: { name: string; source: string; description?: string }): Promise<RulesetVersion> {
-    return this.json("POST", "/v1/rulesets", body);
+    return ops.publish<RulesetVersion>(this, body);
   }
 
   async rulesets(): Promise<RulesetSummary[]> {
-    return (await this.json<{ rulesets: RulesetSummary[] }>("GET", "/v1/rulesets")).rulesets;
+    return (await ops.listRulesets<{ rulesets: RulesetSummary[] }>(this)).rulesets;
   }
 
   ruleset(name: string): Promise<RulesetSummary> {
-    return this.json("GET", `/v1/rulesets/${encodeURIComponent(name)}`);
+    return ops.getRuleset<RulesetSummary>(this, name);
   }
 
   version(name: string, version: number | string): Promise<RulesetVersion> {
-    return this.json("GET", `/v1/rulesets/${encodeURIComponent(name)}/versions/${encodeURIComponent(String(version))}`);
+    return ops.getVersion<RulesetVersion>(this, name, version);
   }
 
   /** Point ``tag`` (e.g. prod) at a version; the move is recorded by the API. */
@@ -184,7 +196,7 @@ export class ApiClient {
     tag: string,
     version: number,
   ): Promise<{ tag: string; version: number; previous: number | null }> {
-    return this.json("PUT", `/v1/rulesets/${encodeURIComponent(name)}/tags/${encodeURIComponent(tag)}`, { version });
+    return ops.moveTag(this, name, tag, { version });
   }
 
   decide(body: {
@@ -194,16 +206,17 @@ export class ApiClient {
     explain: boolean;
     wait_ms?: number;
   }): Promise<Decision> {
-    return this.json("POST", "/v1/decisions", body);
+    const facts = body.facts as DraftEvaluateRequest["facts"];
+    return ops.decide<Decision>(this, { ...body, facts });
   }
 
   decision(id: string): Promise<Decision> {
-    return this.json("GET", `/v1/decisions/${encodeURIComponent(id)}`);
+    return ops.getDecision<Decision>(this, id);
   }
 
   /** Follow a decision over SSE until it is done; ``onStatus`` sees every state. */
   async follow(id: string, onStatus: (d: Decision) => void, signal?: AbortSignal): Promise<Decision> {
-    const response = await this.send("GET", `/v1/decisions/${encodeURIComponent(id)}/events`, undefined, signal);
+    const response = await ops.decisionEvents(this, id, signal);
     if (!response.body) throw new ServerDownError(this.baseUrl, "the event stream has no body");
     let last: Decision | null = null;
     for await (const event of readEvents(response.body)) {
@@ -216,28 +229,25 @@ export class ApiClient {
   }
 
   searchAudit(search: AuditSearch, signal?: AbortSignal): Promise<AuditPage> {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(search)) {
-      if (value !== undefined && value !== "" && value !== null) params.set(name, String(value));
-    }
-    return this.json("GET", `/v1/audit/decisions?${params}`, undefined, signal);
+    return ops.search<AuditPage>(this, search, signal);
   }
 
   audited(id: string): Promise<Decision> {
-    return this.json("GET", `/v1/audit/decisions/${encodeURIComponent(id)}`);
+    return ops.getAudited<Decision>(this, id);
   }
 
   replay(id: string): Promise<ReplayResult> {
-    return this.json("POST", `/v1/decisions/${encodeURIComponent(id)}/replay`);
+    return ops.replay<ReplayResult>(this, id);
   }
 
   /** Start an impact job: the API answers 202 with the job and its status URL. */
   startImpact(name: string, body: { version: string; start: string; end: string; limit?: number }): Promise<ImpactJob> {
-    return this.json("POST", `/v1/rulesets/${encodeURIComponent(name)}/impact`, body);
+    return ops.impact<ImpactJob>(this, name, body);
   }
 
+  /** A job by the status URL its start answered (the API's own link, followed as given). */
   impactJob(statusUrl: string, signal?: AbortSignal): Promise<ImpactJob> {
-    return this.json("GET", statusUrl, undefined, signal);
+    return this.json("GET", statusUrl, { signal });
   }
 
   /** Start an impact job and poll it to its result, reporting progress on the way.
