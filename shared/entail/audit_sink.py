@@ -47,6 +47,7 @@ from .settings import Settings
 
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
 MAX_BATCH = 500  # decisions per store call at most
+GATHER_MS = 40  # a lone decision waits this long for company (audit.group_commit)
 
 log = logging.getLogger("entail.audit_sink")
 
@@ -119,13 +120,14 @@ class AuditSink:
         *,
         settings: Callable[[], Settings],
         max_batch: int = MAX_BATCH,
+        gather_ms: float = GATHER_MS,
     ) -> None:
         self._open_store = open_store
         self._settings_of = settings
         self._settings: Settings | None = None
         self._store: AuditStore | None = None
         self._lock = threading.Lock()
-        self.committer = GroupCommitter(self.store, max_batch=max_batch)
+        self.committer = GroupCommitter(self.store, max_batch=max_batch, gather_ms=gather_ms)
 
     @property
     def settings(self) -> Settings:

@@ -459,3 +459,53 @@ def test_a_lingering_writer_lets_go_when_idle(tmp_path: Path) -> None:
     time.sleep(3.5)  # released within 1.25 x linger_ms
     subprocess.run(opener, check=True)  # idle past linger_ms: released
     writer.close()
+
+
+def test_two_stores_in_one_process_racing_on_an_id_store_it_once(tmp_path: Path) -> None:
+    """The insert has no ON CONFLICT clause (the duplicate check runs in its
+    transaction); two stores of one process on one file (DuckDB shares the
+    database between them) racing to insert the same decisions still store each
+    once, and neither caller sees an error."""
+    path = tmp_path / "audit.duckdb"
+    first, second = DuckDBAuditStore(path), DuckDBAuditStore(path)
+    batch = [record(i) for i in range(30)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def insert(store: DuckDBAuditStore) -> None:
+        barrier.wait()
+        try:
+            for start in range(0, 30, 3):
+                store.insert_decisions(batch[start : start + 3])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=insert, args=(s,)) for s in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    page = first.search_decisions("acme", DAY_START, DAY_END, page_size=1000)
+    assert sorted(ids(page.items)) == sorted(r.decision_id for r in batch)
+    second.close()
+    first.close()
+
+
+def test_a_batch_with_empty_and_mixed_columns_round_trips(store: DuckDBAuditStore) -> None:
+    """Decisions go in as one list per column: a column that is null in every row
+    (no errors, no cache hits) and rows that differ in which columns are set
+    come back as they went in."""
+    failed = record(2).model_copy(
+        update={
+            "status": "failed",
+            "answers": None,
+            "result_hash": None,
+            "error": DecisionError(code="x", message="boom"),
+        }
+    )
+    cached = record(3, cached=True, cached_from="dec_000001")
+    for batch in ([record(0), record(1)], [failed, cached]):
+        assert store.insert_decisions(batch).inserted == len(batch)
+        for r in batch:
+            assert store.get_decision("acme", r.decision_id) == r

@@ -168,3 +168,41 @@ def test_a_failed_open_fails_the_callers_and_the_next_call_tries_again(tmp_path:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommitter(lambda: DuckDBAuditStore(), max_batch=0)
+
+
+def test_gathering_callers_arriving_apart_share_one_call(tmp_path: Path) -> None:
+    """With ``gather_ms`` the leader waits for company: decisions arriving a few
+    ms apart (as the relay's deliveries do) go in one store call, not one each."""
+    store = DuckDBAuditStore(tmp_path / "a.duckdb")
+    committer = GroupCommitter(lambda: store, gather_ms=2_000, gather_rows=4)
+    results: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(committer.insert(record(i)))) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    for t in threads:
+        t.join(10)
+    assert committer.stats.calls == 1 and [o.batch_size for o in results] == [4] * 4
+    assert stored_ids(store) == [f"dec_{i:06d}" for i in range(4)]
+
+
+def test_gathering_never_holds_a_lone_caller_past_the_deadline(tmp_path: Path) -> None:
+    store = DuckDBAuditStore(tmp_path / "a.duckdb")
+    store.insert_decisions([record(0)])  # the store's first write is not what is timed
+    committer = GroupCommitter(lambda: store, gather_ms=150, gather_rows=8)
+    started = time.monotonic()
+    assert committer.insert(record(1)).stored
+    waited = time.monotonic() - started
+    assert 0.14 <= waited < 5.0
+    assert committer.stats.calls == 1
+
+
+def test_gather_rows_default_to_the_framework_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADS", "24")
+    assert GroupCommitter(lambda: DuckDBAuditStore(), gather_ms=10).gather_rows == 24
+    monkeypatch.setenv("THREADS", "1000")
+    assert GroupCommitter(lambda: DuckDBAuditStore(), gather_ms=10, max_batch=50).gather_rows == 50
+    with pytest.raises(ValueError, match="gather_ms"):
+        GroupCommitter(lambda: DuckDBAuditStore(), gather_ms=-1)
