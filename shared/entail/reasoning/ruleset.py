@@ -39,9 +39,11 @@ from .parse import parse
 from .plan import AggregateStep, Assign, RulePlan, plan_rule
 from .prove import SCHEMA, ProofBuilder, RuleInfo, render_text
 from .query import Query, parse_query
+from .query_check import query_diagnostics, zero_answer_hints
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
 from .terms import Term, format_atom, sort_rows, to_json
+from .type_infer import Clash, InputTypes
 
 RESULT_SCHEMA = "entail.result.v1"
 
@@ -71,9 +73,15 @@ class Answer:
 class QueryResult:
     query: str
     answers: list[Answer]
+    # warnings about this query: an unknown predicate, a constant-vs-string near miss,
+    # case facts whose kinds make a rule it depends on never fire (query_check.py)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"query": self.query, "answers": [a.to_json() for a in self.answers]}
+        out: dict[str, Any] = {"query": self.query, "answers": [a.to_json() for a in self.answers]}
+        if self.diagnostics:
+            out["diagnostics"] = [d.to_json() for d in self.diagnostics]
+        return out
 
 
 @dataclass
@@ -147,6 +155,7 @@ class Result:
             parts.extend(self.shown_atoms())
         for q in self.answers:
             parts.append(f"?- {q.query}   ({len(q.answers)} answer(s))")
+            parts.extend(d.render() for d in q.diagnostics)
             for a in q.answers:
                 parts.append(f"  {a.atom}")
                 if a.proof is not None:
@@ -166,7 +175,6 @@ class Ruleset:
         encoded = program.source.encode()
         self.hash = hashlib.sha256(encoded).hexdigest()
         self._program_bytes = len(encoded)
-        self.warnings = analysis.warnings
         self._limits = limits
         layout = Layout()
         for sig in analysis.signatures:
@@ -337,6 +345,7 @@ class Ruleset:
             rf = self._ruleset_facts + [set() for _ in extra]
             builder = ProofBuilder(self._rule_infos, sigs, pred_ids, store.P, inputs, rf, limits)
         answers: list[QueryResult] = []
+        clashes = self._input_types.clashes(factset.facts) if parsed and factset.facts else []
         for q in parsed:
             pid = pred_ids.get(q.signature)
             matched = sort_rows(q.matches(store.F[pid])) if pid is not None else []
@@ -350,7 +359,8 @@ class Ruleset:
                 )
                 for r in matched
             ]
-            answers.append(QueryResult(q.text, items))
+            notes = query_notes(q, store.F[pid] if pid is not None else None, items, sigs, self, clashes)
+            answers.append(QueryResult(q.text, items, notes))
         stats = {
             "input_facts": n_input,
             "derived_facts": store.derived,
@@ -359,6 +369,17 @@ class Ruleset:
             "evaluation_ms": round(store.elapsed_ms, 3),
         }
         return Result(answers, stats, explain, store, self, sigs)
+
+    @functools.cached_property
+    def _input_types(self) -> InputTypes:
+        return InputTypes(self.program, self.analysis)
+
+    @functools.cached_property
+    def warnings(self) -> list[Diagnostic]:
+        """The analyser's warnings and the type clashes the program alone decides
+        (type_infer.py: inferred on first use, not at compile)."""
+        clashes = [c.diagnostic for c in self._input_types.static_clashes]
+        return sorted([*self.analysis.warnings, *clashes], key=lambda d: (d.line, d.column))
 
     def _shown_signatures(self, sigs: list[Signature]) -> set[Signature]:
         prog = self.program
@@ -425,6 +446,27 @@ def check(source: str, filename: str = "<program>") -> list[Any]:
     except ProgramError as exc:
         return list(exc.diagnostics)
     return list(rs.warnings)
+
+
+def query_notes(
+    q: Query,
+    rows: Set[tuple[Term, ...]] | None,
+    items: list[Answer],
+    sigs: list[Signature],
+    ruleset: Ruleset,
+    clashes: list[Clash],
+) -> list[Diagnostic]:
+    """The diagnostics of one query's answer (see QueryResult.diagnostics)."""
+    if rows is None:
+        known = [*sigs, *((d.predicate, d.arity) for d in ruleset.program.defined)]
+        return query_diagnostics(q.text, known)
+    notes: list[Diagnostic] = []
+    if clashes:
+        reads = ruleset._input_types.depends_on(q.signature)
+        notes.extend(c.diagnostic for c in clashes if c.head in reads)
+    if not items:
+        notes.extend(zero_answer_hints(q, rows))
+    return notes
 
 
 def canonical_json(value: Any) -> str:
