@@ -21,7 +21,6 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Sequence
-from functools import cache
 from itertools import groupby, repeat
 from operator import itemgetter
 
@@ -30,7 +29,7 @@ from .terms import INT_MAX, INT_MIN, Const, Term
 Facts = dict[tuple[str, int], set[tuple[Term, ...]]]
 
 # Possessive quantifiers and atomic groups throughout: with backtracking state
-# kept for every repetition, validating was five times slower.
+# kept for every repetition, matching was five times slower.
 _B = r"[ \t\r\n]"
 _IDENT = r"_*+[a-z][A-Za-z0-9_']*+"
 # only clingo's escapes and no NUL: anything else falls back to the parser, which names it
@@ -38,41 +37,45 @@ _STRING = r'"[^"\\\n\x00]*+(?:\\[n\\"][^"\\\n\x00]*+)*+"'
 _ARG = rf"(?>-?[0-9]++|{_IDENT}|{_STRING})"
 _COMMENT = r"%\*(?s:.*?)\*%|%(?!\*)[^\n]*+"
 _LEAD = rf"{_B}*+(?:(?:{_COMMENT}){_B}*+)*+"
+# One match per fact, the blanks and comments before it included: (the whole match,
+# the name, the argument text). The matches must tile the text up to its last fact.
+_FACTS = re.compile(
+    rf"({_LEAD}({_IDENT})(?:\(({_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+)\))?+{_B}*+\.(?!\.))"
+)
+_TAIL = re.compile(_LEAD)
 _FACT = rf"{_IDENT}(?:\({_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+\))?+{_B}*+\.(?!\.)"
-# group 1 ends where the last fact ends; the whole must match to the end of the text
+# plain facts to the end: group 1 ends where the last fact ends
 _FILE = re.compile(rf"((?:{_LEAD}{_FACT})*+){_LEAD}")
-# on validated text: the name and the raw argument text of each fact, in order
-_EXTRACT = re.compile(rf"{_LEAD}({_IDENT})(?:\(((?:[^()\"]++|{_STRING})*+)\))?+")
-# the argument tokens of a run of argument lists joined with NUL (never inside a string)
-_TOKEN = re.compile(rf"(-?[0-9]++|{_IDENT}|{_STRING})")
+_TOKEN = re.compile(rf"-?[0-9]++|{_IDENT}|{_STRING}")
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_AN_INTEGER = re.compile('[A-Za-z_"]')
 _KEYWORD = "not"
-_LETTER = re.compile("[A-Za-z_]")
+_WHOLE, _NAME, _ARGS = itemgetter(0), itemgetter(1), itemgetter(2)
 # token -> value, kept across calls (case files repeat their ids, constants and amounts);
 # values are immutable; the dict is replaced by an empty one once it outgrows this many entries
 _VALUES: dict[str, Term] = {}
 _VALUES_KEPT = 200_000
 
 
-@cache
-def _lists_of_arity(arity: int) -> re.Pattern[str]:
-    """NUL-joined argument lists that all have ``arity`` arguments."""
-    one = rf"{_B}*+{_ARG}{_B}*+"
-    row = one + rf"(?:,{one}){{{arity - 1}}}"
-    return re.compile(rf"{row}(?:\x00{row})*+")
-
-
 class _NotPlain(Exception):
     """Something the fast path does not decide: the general parser reads the file instead."""
+
+
+class _CommaInString(Exception):
+    """A piece of an argument list split at ',' is not a whole token: a string holds a ','."""
 
 
 def _unescape(match: re.Match[str]) -> str:
     return _ESCAPES[match.group(1)]
 
 
-def _value(token: str) -> Term:
+def _value(piece: str) -> Term:
+    """The value of one piece of an argument list split at ','; blanks around it allowed."""
+    token = piece.strip(" \t\r\n")
+    if _TOKEN.fullmatch(token) is None:
+        raise _CommaInString
     first = token[0]
     if first == '"':
         body = token[1:-1]
@@ -94,15 +97,23 @@ def scan_ground_facts(text: str) -> Facts | None:
     """
     if not text.isascii() and _SURROGATE.search(text) is not None:
         return None
-    whole = _FILE.fullmatch(text)
-    if whole is None:
-        return None
+    rows = _FACTS.findall(text)
+    # findall skips what does not match: the file is plain facts only if the matches,
+    # put end to end, are the text up to the last fact, and only blanks and comments follow
+    covered = "".join(map(_WHOLE, rows))
+    if not text.startswith(covered) or _TAIL.fullmatch(text, len(covered)) is None:
+        # not plain facts, or a fact written inside a comment after the last one
+        # ('% p(1).'): where the facts end decides
+        whole = _FILE.fullmatch(text)
+        if whole is None:
+            return None
+        rows = _FACTS.findall(text, 0, whole.end(1))
     # the cyclic collector is paused: a collection every 700 new tuples, each visiting
     # the growing sets of facts, was half the time of a large file
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _facts(text, whole.end(1))
+        return _facts(rows)
     except _NotPlain:
         return None
     finally:
@@ -110,18 +121,17 @@ def scan_ground_facts(text: str) -> Facts | None:
             gc.enable()
 
 
-def _facts(text: str, end: int) -> Facts | None:
-    rows = _EXTRACT.findall(text, 0, end)
+def _facts(rows: list[tuple[str, str, str]]) -> Facts | None:
     # one group per predicate name (a stable sort of an already grouped file is linear)
-    rows.sort(key=itemgetter(0))
+    rows.sort(key=_NAME)
     facts: Facts = {}
     global _VALUES
     values = _VALUES  # only ever added to, so a concurrent call never misses a key it added
     try:
-        for name, group in groupby(rows, key=itemgetter(0)):
+        for name, group in groupby(rows, key=_NAME):
             if name == _KEYWORD:
                 return None  # "'not' is not allowed in a rule head"
-            _add_rows(facts, values, name, [args for _, args in group])
+            _add_rows(facts, values, name, list(map(_ARGS, group)))
     finally:
         if len(values) > _VALUES_KEPT:
             _VALUES = {}  # a large file leaves nothing behind; calls under way keep theirs
@@ -129,43 +139,41 @@ def _facts(text: str, end: int) -> Facts | None:
 
 
 def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[str]) -> None:
+    """The facts of one name: per arity, its argument lists split at ',' and converted at once."""
     nullary = arg_lists.count("")
     if nullary:
         facts.setdefault((name, 0), set()).add(())
         if nullary == len(arg_lists):
             return
         arg_lists = [a for a in arg_lists if a]
-    joined = "\x00".join(arg_lists)
-    if '"' in joined:
-        # a string may hold ',': the lists are checked and split by regular expressions
-        tokens = _TOKEN.findall(joined)
-        arity, rest = divmod(len(tokens), len(arg_lists))
-        if rest or _lists_of_arity(arity).fullmatch(joined) is None:
-            _add_mixed_arities(facts, values, name, arg_lists)
-            return
-    else:
-        commas = set(map(str.count, arg_lists, repeat(",")))
-        if len(commas) != 1:
-            _add_mixed_arities(facts, values, name, arg_lists)
-            return
-        arity = commas.pop() + 1
-        tokens = joined.replace("\x00", ",").split(",")  # blanks kept: int() and the cache allow them
-        if _LETTER.search(joined) is None:
-            # integers only (the common case of ids and amounts): converted in C
-            converted = list(map(int, tokens))
-            if min(converted) < INT_MIN or max(converted) > INT_MAX:
-                raise _NotPlain
-            _add_tuples(facts, name, arity, converted)
-            return
-    for token in set(tokens).difference(values):
-        values[token] = _value(token.strip(" \t\r\n"))
-    _add_tuples(facts, name, arity, list(map(values.__getitem__, tokens)))
+    commas = set(map(str.count, arg_lists, repeat(",")))
+    if len(commas) != 1:
+        _add_one_by_one(facts, values, name, arg_lists)  # several arities, or ',' in strings
+        return
+    arity = commas.pop() + 1
+    joined = ",".join(arg_lists)
+    pieces = joined.split(",")
+    if _NOT_AN_INTEGER.search(joined) is None:
+        # integers only (ids, amounts, graph nodes): converted in C; int() allows the blanks
+        numbers = list(map(int, pieces))
+        if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+            raise _NotPlain
+        _add_tuples(facts, name, arity, numbers)
+        return
+    try:
+        for piece in set(pieces).difference(values):
+            values[piece] = _value(piece)
+    except _CommaInString:
+        _add_one_by_one(facts, values, name, arg_lists)
+        return
+    _add_tuples(facts, name, arity, list(map(values.__getitem__, pieces)))
 
 
-def _add_mixed_arities(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[str]) -> None:
-    """One name with several arities: a rare file, read list by list."""
+def _add_one_by_one(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[str]) -> None:
+    """The rare file: one name with several arities, or strings that hold ','."""
     for args in arg_lists:
-        _add_rows(facts, values, name, [args])
+        row = tuple(values[t] if t in values else _value(t) for t in _TOKEN.findall(args))
+        facts.setdefault((name, len(row)), set()).add(row)
 
 
 def _add_tuples(facts: Facts, name: str, arity: int, converted: Sequence[Term]) -> None:
