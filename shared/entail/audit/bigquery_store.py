@@ -361,6 +361,28 @@ class BigQueryAuditStore(SearchableStore):
             f"DELETE FROM `{self.table_id('decisions')}` WHERE completed_at < @cutoff", {"cutoff": cutoff}
         )
 
+    # --- trail (bigquery_trail.py: roots, provenance, canary, holds) ----------------
+
+    def query(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A parameterised read query's rows (the trail modules' SQL)."""
+        return self._query(sql, params)
+
+    def dml(self, sql: str, params: Mapping[str, Any]) -> int:
+        """A parameterised DML statement; the rows it affected."""
+        return self._dml(sql, params)
+
+    def write_rows(
+        self, table_name: str, rows: list[dict[str, Any]], row_ids: list[str] | None = None
+    ) -> None:
+        """Stream wire-form rows of a schema.py table (checked first), in requests of
+        at most 5,000 rows; ``row_ids`` become insertIds."""
+        t = TABLES[table_name]
+        for row in rows:
+            check_row(t, row)
+        for i in range(0, len(rows), 5000):
+            chunk = rows[i : i + 5000]
+            self._insert(t, chunk, row_ids[i : i + 5000] if row_ids is not None else None)
+
     # --- rulesets ----------------------------------------------------------------
 
     def put_ruleset(self, record: RulesetRecord) -> bool:

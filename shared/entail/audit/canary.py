@@ -26,7 +26,7 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import reasoning
 from .duckdb_store import DuckDBAuditStore, _from_native
@@ -37,6 +37,10 @@ from .schema import (
     format_timestamp,
     row_to_decision,
 )
+
+if TYPE_CHECKING:
+    from ..models import DecisionRecord
+    from .bigquery_store import BigQueryAuditStore
 
 log = logging.getLogger("entail.canary")
 
@@ -75,11 +79,24 @@ def _band_sql() -> str:
 
 
 def sample(
-    store: DuckDBAuditStore, now: datetime, sample_size: int, seed: str, tenant: str | None = None
-) -> tuple[list[tuple[Any, ...]], int]:
-    """The sampled rows and the number of strata."""
+    store: DuckDBAuditStore | BigQueryAuditStore,
+    now: datetime,
+    sample_size: int,
+    seed: str,
+    tenant: str | None = None,
+) -> tuple[list[DecisionRecord], int]:
+    """The sampled decisions (in decision_id order) and the number of strata."""
     if sample_size < 1:
         raise ValueError(f"sample_size must be at least 1, not {sample_size}")
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import canary_sample
+
+        _, strata = canary_sample(store, now, None, seed, tenant, AGE_BANDS_DAYS)
+        if strata == 0:
+            return [], 0
+        per = max(1, math.ceil(sample_size / strata))
+        records, _ = canary_sample(store, now, per, seed, tenant, AGE_BANDS_DAYS)
+        return records[:sample_size], strata
     oldest = now - timedelta(days=RETENTION_DAYS)
     where = (
         "d.status = 'succeeded' AND d.masked_predicates IS NULL"
@@ -105,11 +122,12 @@ def sample(
         f" FROM decisions d WHERE {where}) WHERE rn <= ? ORDER BY decision_id",
         [*band_params, seed, *params, per],
     )
-    return rows[:sample_size] if len(rows) > sample_size else rows, strata
+    records = [row_to_decision(_from_native(DECISIONS_TABLE, values)) for values in rows]
+    return records[:sample_size], strata
 
 
 def run(
-    store: DuckDBAuditStore,
+    store: DuckDBAuditStore | BigQueryAuditStore,
     *,
     sample_size: int = 100,
     now: datetime | None = None,
@@ -119,12 +137,11 @@ def run(
     now = now or datetime.now(UTC)
     seed = seed or now.strftime("%Y-%m-%d")
     report = CanaryReport(run_id="can_" + secrets.token_hex(6), engine_version=reasoning.ENGINE_VERSION)
-    rows, report.strata = sample(store, now, sample_size, seed, tenant)
+    sampled, report.strata = sample(store, now, sample_size, seed, tenant)
     compiled: dict[tuple[str, str, int], reasoning.Ruleset | str] = {}
     checked_at = format_timestamp(datetime.now(UTC))
     records: list[dict[str, Any]] = []
-    for values in rows:
-        record = row_to_decision(_from_native(DECISIONS_TABLE, values))
+    for record in sampled:
         report.sampled += 1
         ref = record.ruleset
         key = (record.tenant, ref.name, ref.version)
@@ -189,7 +206,11 @@ def run(
     return report
 
 
-def mismatches(store: DuckDBAuditStore, *, limit: int = 100) -> list[dict[str, Any]]:
+def mismatches(store: DuckDBAuditStore | BigQueryAuditStore, *, limit: int = 100) -> list[dict[str, Any]]:
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import canary_mismatches
+
+        return canary_mismatches(store, limit)
     keys = CANARY_MISMATCHES_TABLE.column_names
     found = store.fetch(
         f"SELECT {', '.join(keys)} FROM canary_mismatches ORDER BY checked_at DESC LIMIT ?",

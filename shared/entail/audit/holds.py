@@ -21,10 +21,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .duckdb_store import DuckDBAuditStore
 from .schema import format_timestamp
+
+if TYPE_CHECKING:
+    from .bigquery_store import BigQueryAuditStore
 
 Scope = Literal["tenant", "ruleset", "decisions"]
 SCOPES: tuple[Scope, ...] = ("tenant", "ruleset", "decisions")
@@ -52,7 +55,14 @@ def _now() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
-def _event(store: DuckDBAuditStore, hold_id: str, tenant: str, action: str, actor: str, detail: Any) -> None:
+def _event(
+    store: DuckDBAuditStore | BigQueryAuditStore,
+    hold_id: str,
+    tenant: str,
+    action: str,
+    actor: str,
+    detail: Any,
+) -> None:
     store.write_rows(
         "hold_events",
         [
@@ -71,7 +81,7 @@ def _event(store: DuckDBAuditStore, hold_id: str, tenant: str, action: str, acto
 
 
 def place(
-    store: DuckDBAuditStore,
+    store: DuckDBAuditStore | BigQueryAuditStore,
     tenant: str,
     scope: str,
     *,
@@ -108,21 +118,33 @@ def place(
     )
     row = hold.to_json()
     row["decision_ids"] = json.dumps(hold.decision_ids) if hold.decision_ids is not None else None
-    store.write_rows("legal_holds", [row])
+    if isinstance(store, DuckDBAuditStore):
+        store.write_rows("legal_holds", [row])
+    else:
+        from .bigquery_trail import insert_hold
+
+        insert_hold(store, row)
     _event(store, hold.hold_id, tenant, "hold", actor, hold.to_json())
     return hold
 
 
-def release(store: DuckDBAuditStore, tenant: str, hold_id: str, *, actor: str, reason: str) -> Hold:
+def release(
+    store: DuckDBAuditStore | BigQueryAuditStore, tenant: str, hold_id: str, *, actor: str, reason: str
+) -> Hold:
     """Release a hold in force; KeyError when the tenant has no such hold in force."""
     current = get(store, tenant, hold_id)
     if current is None or current.released_at is not None:
         raise KeyError(f"no hold {hold_id!r} in force for tenant {tenant!r}")
-    at = _now()
-    store.execute(
-        "UPDATE legal_holds SET released_at = ?, released_by = ? WHERE hold_id = ? AND tenant = ?",
-        [datetime.fromisoformat(at.replace("Z", "+00:00")), actor, hold_id, tenant],
-    )
+    at = datetime.fromisoformat(_now().replace("Z", "+00:00"))
+    if isinstance(store, DuckDBAuditStore):
+        store.execute(
+            "UPDATE legal_holds SET released_at = ?, released_by = ? WHERE hold_id = ? AND tenant = ?",
+            [at, actor, hold_id, tenant],
+        )
+    else:
+        from .bigquery_trail import release_hold
+
+        release_hold(store, tenant, hold_id, at, actor)
     _event(store, hold_id, tenant, "release", actor, {"reason": reason})
     released = get(store, tenant, hold_id)
     assert released is not None
@@ -151,20 +173,57 @@ def _hold(values: tuple[Any, ...]) -> Hold:
     )
 
 
-def get(store: DuckDBAuditStore, tenant: str, hold_id: str) -> Hold | None:
+def _from_wire(row: dict[str, Any]) -> Hold:
+    ids = row["decision_ids"]
+    return Hold(
+        row["hold_id"],
+        row["tenant"],
+        row["scope"],
+        row["ruleset_name"],
+        json.loads(ids) if isinstance(ids, str) else ids,
+        row["reason"],
+        row["created_at"],
+        row["created_by"],
+        row["released_at"],
+        row["released_by"],
+    )
+
+
+def get(store: DuckDBAuditStore | BigQueryAuditStore, tenant: str, hold_id: str) -> Hold | None:
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import select_holds
+
+        rows = select_holds(store, tenant, hold_id, False)
+        return _from_wire(rows[0]) if rows else None
     found = store.fetch(
         f"SELECT {_COLS} FROM legal_holds WHERE tenant = ? AND hold_id = ?", [tenant, hold_id]
     )
     return _hold(found[0]) if found else None
 
 
-def list_holds(store: DuckDBAuditStore, tenant: str, *, in_force_only: bool = False) -> list[Hold]:
+def list_holds(
+    store: DuckDBAuditStore | BigQueryAuditStore, tenant: str, *, in_force_only: bool = False
+) -> list[Hold]:
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import select_holds
+
+        return [_from_wire(r) for r in select_holds(store, tenant, None, in_force_only)]
     where = "tenant = ?" + (" AND released_at IS NULL" if in_force_only else "")
     found = store.fetch(f"SELECT {_COLS} FROM legal_holds WHERE {where} ORDER BY created_at", [tenant])
     return [_hold(v) for v in found]
 
 
-def events(store: DuckDBAuditStore, tenant: str) -> list[dict[str, Any]]:
+def events(store: DuckDBAuditStore | BigQueryAuditStore, tenant: str) -> list[dict[str, Any]]:
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import select_hold_events
+
+        return [
+            {
+                **{k: e[k] for k in ("event_id", "hold_id", "action", "actor", "at")},
+                "detail": json.loads(e["detail"]) if isinstance(e["detail"], str) else e["detail"],
+            }
+            for e in select_hold_events(store, tenant)
+        ]
     found = store.fetch(
         'SELECT event_id, hold_id, action, actor, "at", detail FROM hold_events WHERE tenant = ?'
         ' ORDER BY "at", event_id',

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .duckdb_store import DuckDBAuditStore
 from .port import MAX_PAGE_SIZE, decode_page_token, encode_page_token
 from .provenance import fact_hash, parse_tokens, token_filter
 from .schema import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from .bigquery_store import BigQueryAuditStore
 
 _HEX16 = frozenset("0123456789abcdef")
 
@@ -89,7 +92,11 @@ def build_query(
 
 
 def search(
-    store: DuckDBAuditStore, q: ProvenanceQuery, *, page_size: int = 100, page_token: str | None = None
+    store: DuckDBAuditStore | BigQueryAuditStore,
+    q: ProvenanceQuery,
+    *,
+    page_size: int = 100,
+    page_token: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Matching decisions, newest first, keyset-paginated like the audit search."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -110,17 +117,24 @@ def search(
         if value is not None:
             where.append(f"contains({column}, ?)")
             params.append(token_filter(value))
+    after: tuple[datetime, str] | None = None
     if page_token is not None:
-        after, after_id = decode_page_token(page_token, q.fingerprint())
-        where.append("(completed_at < ? OR (completed_at = ? AND decision_id < ?))")
-        params += [after, after, after_id]
-    found = store.fetch(
-        "SELECT decision_id, completed_at, ruleset_name, ruleset_version, status, result_hash,"
-        " rule_ids, reason_codes, engine_version FROM decisions WHERE "
-        + " AND ".join(where)
-        + " ORDER BY completed_at DESC, decision_id DESC LIMIT ?",
-        [*params, page_size + 1],
-    )
+        after = decode_page_token(page_token, q.fingerprint())
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import provenance_rows
+
+        found = provenance_rows(store, q, after, page_size + 1)
+    else:
+        if after is not None:
+            where.append("(completed_at < ? OR (completed_at = ? AND decision_id < ?))")
+            params += [after[0], after[0], after[1]]
+        found = store.fetch(
+            "SELECT decision_id, completed_at, ruleset_name, ruleset_version, status, result_hash,"
+            " rule_ids, reason_codes, engine_version FROM decisions WHERE "
+            + " AND ".join(where)
+            + " ORDER BY completed_at DESC, decision_id DESC LIMIT ?",
+            [*params, page_size + 1],
+        )
     more = len(found) > page_size
     found = found[:page_size]
     items = [
@@ -140,7 +154,9 @@ def search(
     return items, token
 
 
-def rerun(store: DuckDBAuditStore, tenant: str, items: list[dict[str, Any]], source: str) -> dict[str, Any]:
+def rerun(
+    store: DuckDBAuditStore | BigQueryAuditStore, tenant: str, items: list[dict[str, Any]], source: str
+) -> dict[str, Any]:
     """Provenance combined with impact: re-run the matched decisions with a fixed
     ruleset source and say which would change and how. Failed and masked
     decisions are skipped (nothing to compare / facts not in clear)."""

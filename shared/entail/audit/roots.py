@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import canonical_json
 from . import merkle
@@ -40,6 +40,9 @@ from .duckdb_store import DuckDBAuditStore, _from_native
 from .row_encoding import ENCODING, encode_row, encoding_sql, leaf_hash_sql
 from .schema import AUDIT_ROOTS_TABLE, DECISIONS_TABLE, format_timestamp, parse_timestamp
 from .signing import Keyring, Signer, verify_signature
+
+if TYPE_CHECKING:
+    from .bigquery_store import BigQueryAuditStore
 
 STATEMENT_VERSION = "entail.root.v1"
 DEFAULT_GRACE = timedelta(minutes=5)
@@ -158,7 +161,7 @@ def _roots_of(store: DuckDBAuditStore, tenant: str, day: str) -> list[dict[str, 
 
 
 def build_roots(
-    store: DuckDBAuditStore,
+    store: DuckDBAuditStore | BigQueryAuditStore,
     signer: Signer,
     *,
     now: datetime | None = None,
@@ -167,10 +170,11 @@ def build_roots(
 ) -> list[BuiltRoot]:
     """Build and sign every root that is due (see the module doc); idempotent:
     run twice, the second run builds nothing."""
-    # never past the clock: a row inserted after the build must not fall in its window
-    clock = datetime.now(UTC)
-    cutoff = min(now or clock, clock) - grace
-    cutoff = parse_timestamp(format_timestamp(cutoff))  # the stored precision
+    if not isinstance(store, DuckDBAuditStore):  # BigQuery: the same rule in its SQL
+        from .bigquery_trail import build_roots as bigquery_build_roots
+
+        return bigquery_build_roots(store, signer, now=now, grace=grace, tenant=tenant)
+    cutoff = build_cutoff(now, grace)
     today = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
     params: list[Any] = [today, cutoff]
     tenant_filter = ""
@@ -211,13 +215,29 @@ def _build_one(
     hi: datetime,
 ) -> BuiltRoot:
     leaves = _window_leaves(store, tenant, parse_day(day), lo, hi)
-    root_hash = merkle.root_of([h for _, h in leaves]).hex()
+    row, built = signed_root(signer, tenant, day, last_seq + 1, [h for _, h in leaves], lo, hi)
+    store.write_root(row, [d for d, _ in leaves], [h.hex() for _, h in leaves])
+    return built
+
+
+def signed_root(
+    signer: Signer,
+    tenant: str,
+    day: str,
+    seq: int,
+    leaf_hashes: Sequence[bytes],
+    lo: datetime | None,
+    hi: datetime,
+) -> tuple[dict[str, Any], BuiltRoot]:
+    """The ``audit_roots`` row (wire form, signed) of a window's leaf hashes; every
+    adapter stores exactly this row."""
+    root_hash = merkle.root_of(leaf_hashes).hex()
     root: dict[str, Any] = {
         "tenant": tenant,
         "day": day,
-        "seq": last_seq + 1,
+        "seq": seq,
         "encoding": ENCODING,
-        "leaf_count": len(leaves),
+        "leaf_count": len(leaf_hashes),
         "root_hash": root_hash,
         "inserted_from": format_timestamp(lo) if lo is not None else None,
         "inserted_to": format_timestamp(hi),
@@ -235,8 +255,15 @@ def _build_one(
         "signature": base64.b64encode(signer.sign(message)).decode(),
         "built_at": format_timestamp(datetime.now(UTC)),
     }
-    store.write_root(row, [d for d, _ in leaves], [h.hex() for _, h in leaves])
-    return BuiltRoot(tenant, day, root["seq"], len(leaves), root_hash)
+    return row, BuiltRoot(tenant, day, seq, len(leaf_hashes), root_hash)
+
+
+def build_cutoff(now: datetime | None, grace: timedelta) -> datetime:
+    """``now - grace``, never past the clock (a row inserted after the build must not
+    fall in its window), at the stored precision."""
+    clock = datetime.now(UTC)
+    cutoff = min(now or clock, clock) - grace
+    return parse_timestamp(format_timestamp(cutoff))
 
 
 # --- verification -------------------------------------------------------------------
@@ -306,12 +333,56 @@ def check_root_signature(root: dict[str, Any], keyring: Keyring) -> Problem | No
     return None
 
 
-def verify_day(store: DuckDBAuditStore, keyring: Keyring, tenant: str, day: str | date) -> Verification:
+def verify_day(
+    store: DuckDBAuditStore | BigQueryAuditStore, keyring: Keyring, tenant: str, day: str | date
+) -> Verification:
     """Recompute every root of (tenant, day) from the rows and check its signature;
     problems in the order found, the first being the first row that does not match."""
     day_s = parse_day(day).isoformat()
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import trail_source
+
+        return verify_roots(trail_source(store, tenant, day_s), keyring, tenant, day_s)
+
+    def stored(seq: int) -> list[tuple[str, bytes]]:
+        found = store.fetch(
+            "SELECT decision_id, leaf_hash FROM audit_leaves WHERE tenant = ? AND day = ? AND seq = ?"
+            " ORDER BY position",
+            [tenant, day_s, seq],
+        )
+        return [(str(d), bytes.fromhex(h)) for d, h in found]
+
+    def current(lo: datetime | None, hi: datetime) -> list[tuple[str, bytes]]:
+        return _window_leaves(store, tenant, parse_day(day_s), lo, hi)
+
+    def pending(since: datetime) -> int:
+        start, end = _day_bounds(parse_day(day_s))
+        found = store.fetch(
+            "SELECT count(*) FROM decisions WHERE tenant = ? AND completed_at >= ? AND completed_at < ?"
+            " AND inserted_at >= ?",
+            [tenant, start, end, since],
+        )
+        return int(found[0][0])
+
+    source = DaySource(lambda: _roots_of(store, tenant, day_s), stored, current, pending)
+    return verify_roots(source, keyring, tenant, day_s)
+
+
+@dataclass(frozen=True)
+class DaySource:
+    """What verifying one (tenant, day) reads from a store: its roots, a root's
+    stored leaves, the current leaves of a window, and the rows after a cut."""
+
+    roots: Callable[[], list[dict[str, Any]]]
+    stored_leaves: Callable[[int], list[tuple[str, bytes]]]
+    current_leaves: Callable[[datetime | None, datetime], list[tuple[str, bytes]]]
+    pending: Callable[[datetime], int]
+
+
+def verify_roots(source: DaySource, keyring: Keyring, tenant: str, day_s: str) -> Verification:
+    """The verification itself, the same for every adapter."""
     report = Verification(tenant, day_s)
-    roots = _roots_of(store, tenant, day_s)
+    roots = source.roots()
     report.roots = len(roots)
     if not roots:
         report.problems.append(Problem("missing", f"no root for tenant {tenant!r} on {day_s}"))
@@ -321,12 +392,7 @@ def verify_day(store: DuckDBAuditStore, keyring: Keyring, tenant: str, day: str 
         if problem is not None:
             report.problems.append(problem)
             continue
-        stored = store.fetch(
-            "SELECT decision_id, leaf_hash FROM audit_leaves WHERE tenant = ? AND day = ? AND seq = ?"
-            " ORDER BY position",
-            [tenant, day_s, seq],
-        )
-        stored_leaves = [(str(d), bytes.fromhex(h)) for d, h in stored]
+        stored_leaves = source.stored_leaves(seq)
         if (
             len(stored_leaves) != root["leaf_count"]
             or merkle.root_of([h for _, h in stored_leaves]).hex() != root["root_hash"]
@@ -336,18 +402,12 @@ def verify_day(store: DuckDBAuditStore, keyring: Keyring, tenant: str, day: str 
             )
             continue
         lo = parse_timestamp(root["inserted_from"]) if root["inserted_from"] else None
-        now = _window_leaves(store, tenant, parse_day(day_s), lo, parse_timestamp(root["inserted_to"]))
+        now = source.current_leaves(lo, parse_timestamp(root["inserted_to"]))
         report.rows += len(now)
         if now != stored_leaves:  # both in decision_id order: equal lists are the common case
             report.problems.extend(_compare(seq, dict(stored_leaves), now))
     if roots:
-        start, end = _day_bounds(parse_day(day_s))
-        found = store.fetch(
-            "SELECT count(*) FROM decisions WHERE tenant = ? AND completed_at >= ? AND completed_at < ?"
-            " AND inserted_at >= ?",
-            [tenant, start, end, parse_timestamp(roots[-1]["inserted_to"])],
-        )
-        report.pending = int(found[0][0])
+        report.pending = source.pending(parse_timestamp(roots[-1]["inserted_to"]))
     return report
 
 
@@ -383,10 +443,16 @@ def _compare(seq: int, signed: dict[str, bytes], now: list[tuple[str, bytes]]) -
 # --- inclusion proofs -----------------------------------------------------------------
 
 
-def inclusion(store: DuckDBAuditStore, tenant: str, decision_id: str) -> dict[str, Any] | None:
+def inclusion(
+    store: DuckDBAuditStore | BigQueryAuditStore, tenant: str, decision_id: str
+) -> dict[str, Any] | None:
     """The inclusion proof of a decision in its signed root, or None when the
     decision is not in any root (yet). Everything an auditor needs except the
     public key: the row's encoding, the leaf index, the audit path and the root."""
+    if not isinstance(store, DuckDBAuditStore):
+        from .bigquery_trail import inclusion as bigquery_inclusion
+
+        return bigquery_inclusion(store, tenant, decision_id)
     found = store.fetch(
         "SELECT day, seq, position FROM audit_leaves WHERE tenant = ? AND decision_id = ?",
         [tenant, decision_id],
@@ -404,11 +470,23 @@ def inclusion(store: DuckDBAuditStore, tenant: str, decision_id: str) -> dict[st
     ]
     encoded = row_encodings(store, "tenant = ? AND decision_id = ?", [tenant, decision_id])
     encoding = encoded[0][1].decode("utf-8") if encoded else None
+    return inclusion_doc(tenant, decision_id, root, position, hashes, encoding)
+
+
+def inclusion_doc(
+    tenant: str,
+    decision_id: str,
+    root: dict[str, Any],
+    position: int,
+    hashes: Sequence[bytes],
+    encoding: str | None,
+) -> dict[str, Any]:
+    """The proof document (docs/auditors.md), the same for every adapter."""
     return {
         "decision_id": decision_id,
         "tenant": tenant,
-        "day": day,
-        "seq": seq,
+        "day": str(root["day"]),
+        "seq": int(root["seq"]),
         "leaf_index": position,
         "tree_size": len(hashes),
         "leaf_hash": hashes[position].hex(),
@@ -418,7 +496,7 @@ def inclusion(store: DuckDBAuditStore, tenant: str, decision_id: str) -> dict[st
             "root_hash": root["root_hash"],
             "statement": root["statement"]
             if isinstance(root["statement"], str)
-            else json.dumps(root["statement"]),
+            else canonical_json(root["statement"]),
             "key_id": root["key_id"],
             "algorithm": root["algorithm"],
             "signature": root["signature"],

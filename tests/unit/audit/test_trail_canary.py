@@ -27,7 +27,7 @@ def test_a_clean_archive_replays_identically() -> None:
     assert report.engine_version == reasoning.ENGINE_VERSION
     # reproducible from the seed
     again = canary.sample(store, NOW, 8, "s")[0]
-    assert [r[0] for r in again] == [r[0] for r in canary.sample(store, NOW, 8, "s")[0]]
+    assert [r.decision_id for r in again] == [r.decision_id for r in canary.sample(store, NOW, 8, "s")[0]]
 
 
 def test_strata_cover_every_version_and_age_band() -> None:
@@ -37,7 +37,7 @@ def test_strata_cover_every_version_and_age_band() -> None:
     store.insert_decisions([decision(100 + i, old + timedelta(minutes=i), version=2) for i in range(3)])
     rows, strata = canary.sample(store, NOW, 2, "s")
     assert strata == 2  # (loan@1, under a week) and (loan@2, over a year)
-    assert {r[3] for r in rows} == {1, 2}  # one of each, though the budget is 2 of 9
+    assert {r.ruleset.version for r in rows} == {1, 2}  # one of each, though the budget is 2 of 9
 
 
 def test_a_changed_answer_is_recorded_logged_and_fails_the_cli(
