@@ -33,6 +33,8 @@ locals {
     ENTAIL_PUSH_AUTH            = "oidc"
     ENTAIL_PUSH_SERVICE_ACCOUNT = google_service_account.push.email
     ENTAIL_PUSH_AUDIENCE        = local.push_audience
+    # spans to Cloud Trace (entail.tracing; iam.tf grants roles/cloudtrace.agent)
+    ENTAIL_TRACE_EXPORTER = "gcp"
   }
 
   # ... and what both Cloud Run services add
