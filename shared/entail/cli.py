@@ -32,6 +32,7 @@ from .reasoning import (
     Limits,
     ProgramError,
     ProgramSizeLimitExceeded,
+    QueryError,
     Ruleset,
     compile,
 )
@@ -93,6 +94,13 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rs = compile(source, args.program)
         diagnostics = list(rs.warnings)
         ok = True
+        for query in args.query:
+            try:
+                diagnostics.extend(rs.check_query(query))
+            except QueryError as exc:
+                column = exc.column or 1
+                diagnostics.append(Diagnostic("invalid-query", str(exc), 1, column, filename="<query>"))
+                ok = False
     except ProgramError as exc:
         diagnostics = list(exc.diagnostics)
         ok = False
@@ -173,6 +181,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"{where}error[{exc.code}]: {message}", file=err)
             continue
         elapsed = (time.perf_counter() - started) * 1000
+        if args.format != "text":  # text prints them under each query
+            for answered in result.answers:
+                for d in answered.diagnostics:
+                    print(d.render(), file=err)
         if args.format == "atoms":
             for atom in result.shown_atoms():
                 print(atom, file=out)
@@ -202,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="report diagnostics; exit 1 on errors")
     check.add_argument("program")
     check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument(
+        "--query",
+        action="append",
+        default=[],
+        help="also check a query (unknown predicate, arity); repeatable",
+    )
     check.set_defaults(func=cmd_check)
 
     test = sub.add_parser("test", help="run example cases against a ruleset; exit 1 on any failure")

@@ -374,6 +374,17 @@ class Ruleset:
     def _input_types(self) -> InputTypes:
         return InputTypes(self.program, self.analysis)
 
+    @property
+    def declared(self) -> list[Signature]:
+        """``#defined`` predicates: known even when no rule uses them."""
+        return [(d.predicate, d.arity) for d in self.program.defined]
+
+    def check_query(self, text: str) -> list[Diagnostic]:
+        """Warnings for a query against the program alone (an unknown predicate, another
+        arity), columns in ``text`` as given; raises QueryError when it does not parse."""
+        parse_query(text)
+        return query_diagnostics(text, [*self._sigs, *self.declared])
+
     @functools.cached_property
     def warnings(self) -> list[Diagnostic]:
         """The analyser's warnings and the type clashes the program alone decides
@@ -458,8 +469,7 @@ def query_notes(
 ) -> list[Diagnostic]:
     """The diagnostics of one query's answer (see QueryResult.diagnostics)."""
     if rows is None:
-        known = [*sigs, *((d.predicate, d.arity) for d in ruleset.program.defined)]
-        return query_diagnostics(q.text, known)
+        return query_diagnostics(q.text, [*sigs, *ruleset.declared])
     notes: list[Diagnostic] = []
     if clashes:
         reads = ruleset._input_types.depends_on(q.signature)
