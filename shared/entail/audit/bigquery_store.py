@@ -355,10 +355,17 @@ class BigQueryAuditStore(SearchableStore):
 
     def expire(self, now: datetime | str) -> int:
         """Partition expiration already drops whole days older than 2557 days; this
-        deletes the rows of the boundary day too, so the cut is exact, as locally."""
+        deletes the rows of the boundary day too, so the cut is exact, as locally.
+        Rows under a legal hold in force are not deleted here (as locally); the
+        daily trail job has copied them to ``held_decisions`` before their
+        partition expires (bigquery_trail.keep_held)."""
+        from .bigquery_trail import held_sql
+
         cutoff = parse_timestamp(now) - timedelta(days=RETENTION_DAYS)
         return self._dml(
-            f"DELETE FROM `{self.table_id('decisions')}` WHERE completed_at < @cutoff", {"cutoff": cutoff}
+            f"DELETE FROM `{self.table_id('decisions')}` d WHERE completed_at < @cutoff"
+            f" AND NOT {held_sql(self)}",
+            {"cutoff": cutoff},
         )
 
     # --- trail (bigquery_trail.py: roots, provenance, canary, holds) ----------------

@@ -130,7 +130,7 @@ def build_roots(
         " SELECT d.tenant AS tenant, d.day AS day, MAX(last.seq) AS last_seq, MAX(last.upto) AS upto"
         " FROM d LEFT JOIN last ON last.tenant = d.tenant AND last.day = d.day"
         " WHERE last.upto IS NULL OR d.inserted_at >= last.upto"
-        " GROUP BY d.tenant, d.day ORDER BY tenant, day",
+        " GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
     built: list[BuiltRoot] = []
