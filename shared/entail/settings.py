@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     trace_file: Path | None = None  # JSON lines, one span a line; {service} and {pid} are filled in
     trace_otlp_endpoint: str = ""  # e.g. http://127.0.0.1:4318 (a collector, Jaeger)
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of new traces; a parent's choice wins
+    trace_redis: bool = False  # a span per Redis command too (a dozen per decision: off by default)
 
     # Redis. Services need a URL; `entail up` and the test fixtures start an
     # embedded server and pass its URL on. With Sentinels (comma list of

@@ -128,6 +128,10 @@ def setup(settings: Settings, service: str) -> bool:
     from opentelemetry import trace
 
     trace.set_tracer_provider(provider)
+    if settings.trace_redis:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        RedisInstrumentor().instrument(tracer_provider=provider)
     log.info("tracing on: exporter %s, service entail-%s", kind, service)
     return True
 

@@ -98,6 +98,7 @@ def test_one_decision_is_one_trace_across_backend_relay_worker_and_sink(tmp_path
         "ENTAIL_ENV": "production",
         "ENTAIL_MASK_SECRET": secrets.token_urlsafe(24),
         "ENTAIL_GCP_PROJECT": PROJECT,
+        "ENTAIL_TRACE_REDIS": "true",
     }
     with local_stack(tmp_path, **env) as stack, stack.client("acme") as acme:
         published = acme.post("/v1/rulesets", json={"name": "traced", "source": SOURCE})
@@ -147,6 +148,10 @@ def test_one_decision_is_one_trace_across_backend_relay_worker_and_sink(tmp_path
     assert stages["engine.prove"]["attributes"]["entail.answers"] == 2
     assert stages["engine.compile"]["start_ns"] <= stages["engine.evaluate"]["start_ns"]
     assert stages["engine.evaluate"]["end_ns"] <= stages["engine.prove"]["end_ns"]
+
+    # with ENTAIL_TRACE_REDIS, the Redis commands of the decision are spans of its trace
+    redis_services = {s["service"] for s in ours if s["attributes"].get("db.system") == "redis"}
+    assert redis_services >= {"entail-backend", "entail-worker"}, redis_services
 
     # the backend's access line of the request carries the trace and the server span (logs.py)
     server = next(
