@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import fairness, reasoning, tracing
+from . import fairness, logs, reasoning, tracing
 from .bus.port import Message
 from .ending import fail_dead_letter
 from .masking import mask_case
@@ -148,6 +148,9 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
         job = Job.model_validate_json(data)
     except ValidationError as exc:
         return await _poison(svc, attributes, exc)
+    logs.bind(
+        tenant=job.tenant, ruleset=job.ruleset.name, version=job.ruleset.version, decision_id=job.decision_id
+    )
 
     existing = await svc.decisions.get(job.tenant, job.decision_id)
     if existing is None:

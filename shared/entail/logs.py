@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -138,7 +137,7 @@ def accept_request_id(header: str | None) -> str:
     a caller must not write arbitrary text (newlines, megabytes) into our logs."""
     if header is not None and _REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def trace_from_headers(

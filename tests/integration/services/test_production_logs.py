@@ -112,6 +112,14 @@ def test_production_lines_are_cloud_logging_json_without_secrets(tmp_path: Path)
     labels = entry["logging.googleapis.com/labels"]
     assert labels["tenant"] == "acme" and labels["ruleset"] == "masked" and labels["version"] == "1"
     assert labels["decision_id"] == decision_id and labels["service"] == "backend"
+    # the worker's access line of the job names the decision it evaluated
+    pushes = [
+        e["logging.googleapis.com/labels"]
+        for e in lines["worker"]
+        if "httpRequest" in e and e["logging.googleapis.com/labels"].get("decision_id") == decision_id
+    ]
+    assert pushes and pushes[0]["tenant"] == "acme" and pushes[0]["ruleset"] == "masked", pushes
+    assert pushes[0]["version"] == "1" and pushes[0]["service"] == "worker"
     # the query string is never logged
     assert all("?" not in e["httpRequest"]["requestUrl"] for e in access)
 
