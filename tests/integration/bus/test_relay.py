@@ -233,6 +233,27 @@ async def test_a_hanging_delivery_does_not_block_the_others(
     assert len(receiver.of(slow)) == 1
 
 
+async def xack_calls(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_xack", {}).get("calls", 0))
+
+
+async def test_deliveries_finishing_together_share_their_ack_round_trips(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    """Acks are written in batches: 16 deliveries answered at once are acked with
+    far fewer than 16 XACKs (each of many ids), and every one of them is acked."""
+    receiver.plan = lambda push: HANG
+    ids = await publish(redis, 16)
+    before = await xack_calls(redis)
+    async with running(relay(redis, relay_settings, subscription(receiver), max_in_flight=16)):
+        await eventually(lambda: all(receiver.of(i) for i in ids), what="all 16 pushes in flight")
+        receiver.release.set()
+        await eventually(lambda: acked(redis, ids), what="the 16 acks")
+    assert await xack_calls(redis) - before <= 8
+    assert await redis.hlen(attempts_key(TOPIC, "sub")) == 0  # the attempt counts went with the acks
+
+
 # -- stopping, crashing, restarting ----------------------------------------------------------
 
 
