@@ -28,6 +28,7 @@ from ..deps import Decide, ServicesDep
 from ..facts_check import check_facts, ruleset_arities
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
+from ..query_check import check_queries
 from ..schemas import BatchOut, BatchRequest, DecisionOut, DecisionRequest
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -186,7 +187,9 @@ async def _decide(
     _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
-    check_facts(body.facts, await ruleset_arities(services, pool, ruleset, limits), limits, "")
+    arities = await ruleset_arities(services, pool, ruleset, limits)
+    check_facts(body.facts, arities, limits, "")
+    check_queries(body.query, arities, body.facts, "")
     # a waiting slot is taken before anything is created: past the bound the
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
@@ -254,6 +257,8 @@ async def _decide_batch(
     arities = await ruleset_arities(services, pool, ruleset, limits)
     for i, case in enumerate(body.cases):
         check_facts(case.facts, arities, limits, f"/cases/{i}")
+        query = case.query if case.query is not None else body.query
+        check_queries(query, arities, case.facts, f"/cases/{i}")
         await asyncio.sleep(0)
     slot = _wait_slot(services) if body.wait_ms > 0 else None  # one client, one slot
     try:
