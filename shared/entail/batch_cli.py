@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .bootstrap import open_batch_database
 from .reasoning.errors import EntailError, ProgramError
 from .reasoning.limits import Limits
 from .reasoning.ruleset import compile
@@ -128,6 +127,10 @@ class ProgressBar:
 
 def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import duckdb
+
+    # here, not at the top: every `entail` command builds this parser, and the
+    # composition root pulls in pydantic and DuckDB (0.5 s) that `entail run` never needs
+    from .bootstrap import open_batch_database
 
     try:  # capped before parsing, strict UTF-8 (entail/reasoning/textfile.py)
         source = read_text(args.program, Limits().program_bytes)
