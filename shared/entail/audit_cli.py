@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +33,12 @@ def add_audit_commands(audit_sub: Any) -> None:
     roots.add_argument("--tenant", help="only this tenant")
     roots.add_argument(
         "--grace-s", type=float, default=300.0, help="rows younger than this wait (default 300)"
+    )
+    roots.add_argument(
+        "--publish",
+        type=Path,
+        metavar="DIR",
+        help="also write each root built in the last 48 h to DIR/roots/<tenant>/<day>[-supplementary-N].json",
     )
     roots.set_defaults(func=cmd_roots)
 
@@ -158,10 +164,24 @@ def cmd_roots(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         signer = open_signer(Settings())
         with _store(args) as store:
             built = build_roots(store, signer, grace=timedelta(seconds=args.grace_s), tenant=args.tenant)
+            published = None
+            if args.publish is not None:
+                from .audit.publish import DirectoryPublisher, publish_roots, recent_roots
+                from .audit.trail_job import REPUBLISH_WINDOW
+
+                since = datetime.now(UTC) - REPUBLISH_WINDOW
+                recent = [r for r in recent_roots(store, since) if args.tenant in (None, r["tenant"])]
+                published = publish_roots(DirectoryPublisher(args.publish), recent)
         for b in built:
             kind = "root" if b.seq == 0 else f"supplementary root {b.seq}"
             print(f"{b.tenant} {b.day}: {kind} over {b.leaf_count} row(s), {b.root_hash}", file=out)
         print(f"{len(built)} root(s) built and signed with key {signer.key_id}", file=out)
+        if published is not None:
+            print(
+                f"{len(published.created)} root(s) published to {args.publish}"
+                f" ({len(published.existing)} already there)",
+                file=out,
+            )
         return 0
 
     return _run(go, args, out, err)

@@ -21,7 +21,9 @@ __all__ = [
     "open_audit_store",
     "open_batch",
     "open_batch_database",
+    "open_root_publisher",
     "open_services",
+    "open_trail",
     "serve_http",
 ]
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from google.cloud import bigquery
 
+    from .audit.publish import RootPublisher
+    from .audit.trail_job import TrailResources
     from .audit_sink import AuditSink
     from .batch import BatchCaps
     from .bus.port import Bus
@@ -129,6 +133,48 @@ def open_batch(settings: Settings) -> BatchResources:
         client.close()  # type: ignore[no-untyped-call]
         raise
     return BatchResources(store, client, BatchCaps.from_settings(settings))
+
+
+def open_root_publisher(settings: Settings, directory: Path | None = None) -> RootPublisher | None:
+    """Where signed roots are published: ``directory`` (``entail audit roots
+    --publish DIR``), else the Cloud Storage bucket ``ENTAIL_AUDIT_ROOTS_BUCKET``
+    (google-auth's default credentials; anonymous at an emulator's
+    ``ENTAIL_AUDIT_STORAGE_ENDPOINT``), else None: not published."""
+    from .audit.publish import DirectoryPublisher, GcsPublisher
+
+    if directory is not None:
+        return DirectoryPublisher(directory)
+    if not settings.audit_roots_bucket:
+        return None
+    token = None
+    if settings.audit_storage_endpoint.rstrip("/") == "https://storage.googleapis.com":
+        import google.auth  # the gcp extra: loaded only in cloud mode
+        import google.auth.transport.requests
+
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+
+        def token() -> str:
+            if not credentials.valid:
+                credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+            return str(credentials.token)
+
+    return GcsPublisher(settings.audit_roots_bucket, token=token, endpoint=settings.audit_storage_endpoint)
+
+
+def open_trail(settings: Settings, *, publish_dir: Path | None = None) -> TrailResources:
+    """The audit store, the root signer (Cloud KMS or the local key) and the root
+    publisher of the scheduled trail jobs (``functions/trail_roots``, ``entail audit roots``)."""
+    from .audit.signing import open_signer
+    from .audit.trail_job import TrailResources
+
+    signer = open_signer(settings)
+    store = open_audit_store(settings)
+    try:
+        publisher = open_root_publisher(settings, publish_dir)
+    except BaseException:
+        store.close()
+        raise
+    return TrailResources(store, signer, publisher)  # type: ignore[arg-type]
 
 
 def open_batch_database(

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     audit_keys_dir: Path | None = None  # default: <data_dir>/audit-keys
     audit_kms_key_version: str = ""
     audit_kms_endpoint: str = "https://cloudkms.googleapis.com"
+    # where the daily job publishes each signed root (functions/trail_roots): the
+    # Cloud Storage bucket with the locked retention policy, and its API endpoint
+    # (an emulator in tests); empty: roots are not published
+    audit_roots_bucket: str = ""
+    audit_storage_endpoint: str = "https://storage.googleapis.com"
     # the determinism canary: decisions replayed per run (docs/audit.md)
     canary_sample_size: int = Field(default=100, ge=1, le=100_000)
     bigquery_project: str | None = None  # default: ENTAIL_GCP_PROJECT
