@@ -75,7 +75,7 @@ def distinct(first: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def settle(client: redis.Redis, quiet_s: float = 1.5) -> None:
+def settle(quiet_s: float = 1.5) -> None:
     """Wait until the relay's background reads are the only traffic (audit drained)."""
     time.sleep(quiet_s)
 
@@ -83,18 +83,18 @@ def settle(client: redis.Redis, quiet_s: float = 1.5) -> None:
 def count_commands(stack: Any, count: int) -> None:
     client = redis.Redis.from_url(stack.env["ENTAIL_REDIS_URL"])
     hit = {"ruleset": "loan", "facts": example_case(), "query": ["decision(A, D)"], "wait_ms": 10_000}
-    asyncio.run(send(stack.backend_url, stack.api_key, [hit] + distinct(10**6, 5), 1))
-    settle(client)
+    asyncio.run(send(stack.backend_url, stack.api_key, [hit, *distinct(10**6, 5)], 1))
+    settle()
     idle0 = commandstats(client)
     time.sleep(2.0)
     idle = delta(idle0, commandstats(client))  # background polling per second x 2
     rows: dict[str, dict[str, int]] = {}
     for kind, bodies in (("uncached", distinct(2 * 10**6, count)), ("cache hit", [hit] * count)):
-        settle(client)
+        settle()
         before = commandstats(client)
         t0 = time.monotonic()
         asyncio.run(send(stack.backend_url, stack.api_key, bodies, 1))
-        settle(client)
+        settle()
         elapsed = time.monotonic() - t0
         got = delta(before, commandstats(client))
         # subtract the background rate (blocking reads, sweeper, reclaimer) over the same time
