@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 from entail_client import Conflict, EntailError, RateLimited, RetryPolicy, ServerError, Unprocessable
-from entail_client._core import Call, EventParser, config, decide_call, poll_intervals, tag_call
+from entail_client._core import Call, EventParser, config, decide_call, poll_intervals, tag_call, timeout_for
 from entail_client.errors import error_from_response, parse_retry_after
 
 
@@ -106,3 +106,11 @@ def test_polling_starts_quick_and_settles() -> None:
     intervals = poll_intervals(0.05, 1.0)
     first = [next(intervals) for _ in range(12)]
     assert first[0] == 0.05 and first == sorted(first) and first[-1] == 1.0
+
+
+def test_a_held_request_gets_time_to_read_its_answer() -> None:
+    base = httpx.Timeout(30.0)
+    held = decide_call("loan", {}, "p(X)", False, 20_000, None)
+    assert held.holds_s == 20.0 and timeout_for(held, base).read == 50.0
+    assert timeout_for(held, base).connect == 30.0
+    assert timeout_for(tag_call("loan", "prod", 1), base) is base

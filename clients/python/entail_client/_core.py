@@ -82,10 +82,21 @@ class Call:
     json: Any = None
     params: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: the service holds this request up to this long before answering (``wait_ms``)
+    holds_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method == "POST" and "Idempotency-Key" not in self.headers:
             self.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+
+def timeout_for(call: Call, base: httpx.Timeout) -> httpx.Timeout:
+    """``base``, with time to read an answer the service holds back (``wait_ms``)."""
+    if not call.holds_s or base.read is None:
+        return base
+    return httpx.Timeout(
+        connect=base.connect, read=base.read + call.holds_s, write=base.write, pool=base.pool
+    )
 
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +132,7 @@ def decide_call(
     }
     if limits:
         body["limits"] = dict(limits)
-    return Call("POST", "/v1/decisions", json=body)
+    return Call("POST", "/v1/decisions", json=body, holds_s=wait_ms / 1000)
 
 
 def batch_call(
@@ -141,7 +152,7 @@ def batch_call(
     }
     if limits:
         body["limits"] = dict(limits)
-    return Call("POST", "/v1/decisions/batch", json=body)
+    return Call("POST", "/v1/decisions/batch", json=body, holds_s=wait_ms / 1000)
 
 
 def publish_call(

@@ -261,7 +261,12 @@ class AsyncClient:
             last = attempt == policy.attempts - 1
             try:
                 answer = await self._http.request(
-                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=_core.timeout_for(call, self._http.timeout),
                 )
             except httpx.TransportError:
                 if last:

@@ -258,7 +258,12 @@ class Client:
             last = attempt == policy.attempts - 1
             try:
                 answer = self._http.request(
-                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=_core.timeout_for(call, self._http.timeout),
                 )
             except httpx.TransportError:
                 if last:
