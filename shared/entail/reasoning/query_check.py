@@ -16,7 +16,7 @@ query-unknown-predicate 1 predicate 'pth/2' is neither in the program nor in the
 the query has no answers; did you mean 'path/2'?
 >>> for d in query_diagnostics("path(X)", known):
 ...     print(d.code, d.column, d.message)
-query-arity-mismatch 1 predicate 'path' has 2 argument(s) in the program, not 1:
+query-arity-mismatch 1 predicate 'path' has 2 argument(s), not 1:
 the query has no answers; did you mean 'path/2'?
 >>> query_diagnostics("path(1, X)", known)
 []
@@ -61,8 +61,8 @@ def query_diagnostics(text: str, known: Iterable[Signature], filename: str = "<q
         others = sorted(arities[atom.predicate])
         code = ARITY_MISMATCH
         message = (
-            f"predicate '{atom.predicate}' has {' or '.join(map(str, others))} argument(s) "
-            f"in the program, not {atom.arity}: the query has no answers"
+            f"predicate '{atom.predicate}' has {' or '.join(map(str, others))} argument(s), "
+            f"not {atom.arity}: the query has no answers"
         )
         suggestion: Signature | None = (atom.predicate, others[0])
     else:

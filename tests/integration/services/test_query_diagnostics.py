@@ -58,7 +58,7 @@ def test_a_wrong_arity_is_a_422_and_a_batch_names_the_case(stack: LocalStack) ->
     with stack.client("acme") as acme:
         body = invalid_query(decide(acme, ruleset="org", query=["manager(E)"]))
         assert body["diagnostics"][0]["code"] == "query-arity-mismatch"
-        assert "'manager' has 2 argument(s) in the program, not 1" in body["detail"]
+        assert "'manager' has 2 argument(s), not 1" in body["detail"]
         batch = acme.post(
             "/v1/decisions/batch",
             json={"ruleset": "org", "cases": [{"facts": {}}, {"facts": {}, "query": ["grade(A)"]}]},

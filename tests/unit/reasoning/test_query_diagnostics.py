@@ -45,7 +45,7 @@ def test_columns_are_in_the_query_as_given() -> None:
 def test_a_known_predicate_with_another_arity_is_a_warning() -> None:
     [d] = answer("path(1)").diagnostics
     assert d.code == ARITY_MISMATCH
-    assert "'path' has 2 argument(s) in the program, not 1" in d.message
+    assert "'path' has 2 argument(s), not 1" in d.message
     assert "did you mean 'path/2'?" in d.message
 
 
