@@ -186,7 +186,7 @@ def test_function_requirements_are_generated_from_the_lock() -> None:
 def test_the_functions_import_without_redis() -> None:
     # Neither function talks to Redis, so neither may load it (nor pin it): the
     # audit schema used to import the registry for RulesetVersion.
-    for function in ("audit_sink", "batch_reason"):
+    for function in ("audit_sink", "batch_reason", "trail_roots"):
         code = (
             "import runpy, sys\n"
             f"runpy.run_path({str(iac.ROOT / 'functions' / function / 'main.py')!r})\n"
