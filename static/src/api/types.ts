@@ -59,9 +59,25 @@ export interface Answer {
   proof?: FactNode;
 }
 
+/** The engine's warning about one query's answer (docs/engine.md): a predicate it does
+ * not know, case facts whose kinds make a rule never fire, a constant-vs-string near
+ * miss. `line`/`column` are in the query text for `query-*` codes, in the program for
+ * `type-clash`. */
+export interface AnswerDiagnostic {
+  code: string;
+  severity: string;
+  message: string;
+  line: number;
+  column: number;
+  end_column?: number;
+  notes?: string[];
+}
+
 export interface QueryAnswers {
   query: string;
   answers: Answer[];
+  /** only when there is something to say */
+  diagnostics?: AnswerDiagnostic[];
 }
 
 /** A compiler diagnostic, with line and column. */
