@@ -64,6 +64,7 @@ Kinds = dict[Signature, list[int]]  # per predicate, per argument: a set of kind
 
 TYPE_CLASH = "type-clash"
 _ARITHMETIC = (BinOp, Minus)
+_BITS: dict[type, int] = {int: INT, str: STR, Const: CONST}
 _CACHE_MAX = 64  # evaluations' input kinds remembered per ruleset
 
 
@@ -310,26 +311,51 @@ class InputTypes:
         return self._reads
 
     def clashes(self, facts: Mapping[Signature, Collection[tuple[Any, ...]]]) -> list[Clash]:
-        """The clashes the case facts create (none the program alone decides)."""
-        inputs = {
-            sig: column_kinds(rows, sig[1])
-            for sig, rows in facts.items()
-            if rows and sig[1] and sig in self._known
-        }
-        if not inputs:
+        """The clashes the case facts create (none the program alone decides).
+
+        Every evaluation with queries asks, so the common case must cost next to
+        nothing: the kinds of one row per predicate are the first guess (a few
+        microseconds, cached); only when that guess shows a clash are the full
+        columns read, so a clash is never claimed that another row would undo.
+        """
+        known = self._known
+        # the key holds the Python types of one row per predicate: made at C speed
+        guess = tuple(
+            [
+                (sig, tuple(map(type, next(iter(rows)))))
+                for sig, rows in facts.items()
+                if rows and sig in known
+            ]
+        )
+        if not guess:
             return []
-        key = tuple(sorted((sig, tuple(k)) for sig, k in inputs.items()))
-        found = self._cache.get(key)
+        found = self._cache.get(guess)
         if found is None:
-            with gc_paused():
-                kinds = infer(self.program, self.strata, self.defined, inputs)
-                found = [c for c in type_clashes(self.program, kinds) if c.key not in self.static]
-            self._cache[key] = found
-            if len(self._cache) > _CACHE_MAX:
-                self._cache.popitem(last=False)
-        else:
+            found = self._inferred(
+                tuple((sig, tuple(_BITS.get(t, ANY) for t in types)) for sig, types in guess)
+            )
+            self._remember(guess, found)
+        if not found:
+            return []
+        full = tuple((sig, tuple(column_kinds(facts[sig], sig[1]))) for sig, _ in guess)
+        return self._inferred(full)
+
+    def _inferred(self, key: tuple[tuple[Signature, tuple[Any, ...]], ...]) -> list[Clash]:
+        found = self._cache.get(key)
+        if found is not None:
             self._cache.move_to_end(key)
+            return found
+        inputs = {sig: list(k) for sig, k in key}
+        with gc_paused():
+            kinds = infer(self.program, self.strata, self.defined, inputs)
+            found = [c for c in type_clashes(self.program, kinds) if c.key not in self.static]
+        self._remember(key, found)
         return found
+
+    def _remember(self, key: tuple[Any, ...], found: list[Clash]) -> None:
+        self._cache[key] = found
+        if len(self._cache) > _CACHE_MAX:
+            self._cache.popitem(last=False)
 
     def depends_on(self, sig: Signature) -> set[Signature]:
         """``sig`` and every predicate its rules read, transitively."""

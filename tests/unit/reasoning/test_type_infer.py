@@ -101,6 +101,16 @@ def test_a_static_clash_is_not_repeated_in_every_answer() -> None:
 
 def test_cases_of_one_shape_infer_once() -> None:
     rs = reasoning.compile("reports(bob, ann).\nmanager(E, M) :- employee(E), reports(E, M).")
-    for name in ("bob", "carl", "dora"):
+    assert rs.evaluate({"employee": [["bob"]]}, ["manager(E, M)"]).answers[0].diagnostics
+    remembered = len(rs._input_types._cache)
+    for name in ("carl", "dora", "eve"):
         assert rs.evaluate({"employee": [[name]]}, ["manager(E, M)"]).answers[0].diagnostics
-    assert len(rs._input_types._cache) == 1
+    assert len(rs._input_types._cache) == remembered
+
+
+def test_a_clash_one_row_suggests_and_another_row_undoes_is_not_claimed() -> None:
+    rs = reasoning.compile("p(1).\nq(X) :- in(X), p(X).")
+    for rows in ([["a"], [1]], [[1], ["a"]], [["a"], ["b"], [1]]):
+        q = rs.evaluate({"in": rows}, ["q(X)"]).answers[0]
+        assert [a.atom for a in q.answers] == ["q(1)"] and q.diagnostics == [], rows
+    assert rs.evaluate({"in": [["a"]]}, ["q(X)"]).answers[0].diagnostics[0].code == TYPE_CLASH
