@@ -42,7 +42,7 @@ from .query import Query, parse_query
 from .query_check import query_diagnostics, zero_answer_hints
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
-from .terms import Term, format_atom, sort_rows, to_json
+from .terms import Term, format_atom, format_atoms, sort_rows, to_json
 from .type_infer import Clash, InputTypes
 
 RESULT_SCHEMA = "entail.result.v1"
@@ -98,7 +98,18 @@ class Result:
     @functools.cached_property
     def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
         """Shown atoms as (predicate, args), in canonical order (computed on first use)."""
+        return [(name, row) for name, rows in self._shown_groups for row in rows]
+
+    @functools.cached_property
+    def _shown_groups(self) -> list[tuple[str, list[tuple[Term, ...]]]]:
         return self._ruleset._shown(self._store, self._sigs)
+
+    @functools.cached_property
+    def _shown_text(self) -> list[str]:
+        atoms: list[str] = []
+        for name, rows in self._shown_groups:
+            atoms.extend(format_atoms(name, rows))
+        return atoms
 
     def shown_relations(self) -> dict[Signature, Set[tuple[Term, ...]]]:
         """The shown part of the model as raw sets of tuples: no sorting, no formatting.
@@ -111,7 +122,7 @@ class Result:
 
     def shown_atoms(self) -> list[str]:
         """Shown atoms in clingo's text form, in canonical order."""
-        return [format_atom(name, args) for name, args in self.shown]
+        return list(self._shown_text)
 
     def model_atoms(self) -> list[str]:
         """Every atom of the model (shown or not), in canonical order."""
@@ -400,14 +411,14 @@ class Ruleset:
             return set()
         return set(sigs)
 
-    def _shown(self, store: Store, sigs: list[Signature]) -> list[tuple[str, tuple[Term, ...]]]:
+    def _shown(self, store: Store, sigs: list[Signature]) -> list[tuple[str, list[tuple[Term, ...]]]]:
+        """Per shown predicate, in canonical order: its name and its rows, sorted."""
         selected = self._shown_signatures(sigs)
-        items: list[tuple[str, tuple[Term, ...]]] = []
-        for pid, sig in sorted(enumerate(sigs), key=lambda p: p[1]):
-            if sig in selected:
-                name = sig[0]
-                items.extend((name, t) for t in sort_rows(store.F[pid]))
-        return items
+        return [
+            (sig[0], sort_rows(store.F[pid]))
+            for pid, sig in sorted(enumerate(sigs), key=lambda p: p[1])
+            if sig in selected
+        ]
 
 
 def compile(source: str, filename: str = "<program>", *, limits: Limits | None = None) -> Ruleset:

@@ -9,6 +9,8 @@ instances ordered below and above everything else, as in clingo.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import chain
 from typing import Any, ClassVar
 
 INT_MIN = -(2**31)
@@ -117,6 +119,23 @@ def format_atom(predicate: str, args: tuple[Term, ...]) -> str:
         return predicate
     # str() prints ints and constants; only strings need quoting (this is a hot path)
     return f"{predicate}({','.join([quote(a) if type(a) is str else str(a) for a in args])})"
+
+
+def format_atoms(predicate: str, rows: Sequence[tuple[Term, ...]]) -> list[str]:
+    """:func:`format_atom` of each row of one predicate (all of one arity).
+
+    Rows without strings (nothing to quote) go through one ``%`` template in C:
+    printing half a million atoms was a third of an ``entail run``.
+    """
+    if not rows:
+        return []
+    arity = len(rows[0])
+    if arity == 0:
+        return [predicate] * len(rows)
+    if str not in set(map(type, chain.from_iterable(rows))):
+        template = f"{predicate.replace('%', '%%')}({','.join(['%s'] * arity)})"
+        return list(map(template.__mod__, rows))
+    return [format_atom(predicate, row) for row in rows]
 
 
 def to_json(value: Term) -> Any:
