@@ -36,6 +36,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from . import tracing
@@ -98,6 +99,38 @@ def decode_payload(data: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         return _undecodable(text, f"message data is a JSON {type(payload).__name__}, not an object")
     return payload
+
+
+def _line_fields(payload: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """The decision's labels and, for a stored one, the two latencies the SLOs'
+    log metrics read from the line (docs/operations.md): ``decision_ms``
+    (completed less submitted) and ``audit_lag_ms`` (now, stored, less completed)."""
+    found = payload.get("ruleset")
+    ruleset: dict[str, Any] = found if isinstance(found, dict) else {}
+    labels = {
+        "tenant": payload.get("tenant"),
+        "decision_id": payload.get("decision_id"),
+        "ruleset": ruleset.get("name"),
+        "version": ruleset.get("version"),
+    }
+    fields: dict[str, float] = {}
+    if outcome.stored:
+        submitted, completed = _instant(payload.get("submitted_at")), _instant(payload.get("completed_at"))
+        if submitted is not None and completed is not None:
+            fields["decision_ms"] = round((completed - submitted).total_seconds() * 1000, 3)
+        if completed is not None:
+            fields["audit_lag_ms"] = round((datetime.now(UTC) - completed).total_seconds() * 1000, 3)
+    return {"labels": labels, "json_fields": fields}
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _describe(outcome: Outcome) -> str:
@@ -201,5 +234,11 @@ class AuditSink:
                 exc,
             )
             raise
-        log.info("message %s decision %s: %s", message_id, decision_id, _describe(outcome))
+        log.info(
+            "message %s decision %s: %s",
+            message_id,
+            decision_id,
+            _describe(outcome),
+            extra=_line_fields(payload, outcome),
+        )
         return outcome

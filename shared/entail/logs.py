@@ -297,7 +297,16 @@ class CloudFormatter(logging.Formatter):
             labels.update(ctx.labels)
             if ctx.request_id:
                 labels["request_id"] = ctx.request_id
+        # a line's own labels and fields (extra={"labels": ..., "json_fields": ...}): for code
+        # that serves many requests on one thread (the audit sink), where a context would leak
+        own_labels = getattr(record, "labels", None)
+        if isinstance(own_labels, dict):
+            labels.update({str(k): str(v) for k, v in own_labels.items() if v is not None})
         entry["logging.googleapis.com/labels"] = labels
+        fields = getattr(record, "json_fields", None)
+        if isinstance(fields, dict):  # jsonPayload members log-based metrics read
+            for name, value in fields.items():
+                entry.setdefault(str(name), value)
         entry["logging.googleapis.com/sourceLocation"] = {
             "file": record.pathname,
             "line": str(record.lineno),

@@ -195,3 +195,18 @@ async def test_every_answer_has_a_request_id(captured: io.StringIO) -> None:
     errors = [e for e in entries if e["severity"] == "ERROR"]
     assert "RuntimeError" in str(errors[0]["message"]) and "ent_abcdefgh" not in str(errors[0]["message"])
     assert errors[0]["logging.googleapis.com/labels"]["request_id"] == "boom-1"  # type: ignore[index]
+
+
+def test_a_line_may_carry_its_own_labels_and_fields(captured: io.StringIO) -> None:
+    logging.getLogger("entail.test").info(
+        "stored",
+        extra={
+            "labels": {"decision_id": "dec_2", "none": None},
+            "json_fields": {"decision_ms": 12.5, "message": "x"},
+        },
+    )
+    (entry,) = _entries(captured)
+    assert entry["logging.googleapis.com/labels"] == {"service": "test", "decision_id": "dec_2"}
+    assert (
+        entry["decision_ms"] == 12.5 and entry["message"] == "stored"
+    )  # a field never overrides the standard ones

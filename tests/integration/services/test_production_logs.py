@@ -87,13 +87,16 @@ def test_production_lines_are_cloud_logging_json_without_secrets(tmp_path: Path)
         lines = wait_for(
             lambda: (
                 (found := _lines(stack.log))
-                and any(
-                    e["logging.googleapis.com/labels"].get("decision_id") == decision_id
-                    for e in found["worker"]
+                and all(
+                    any(
+                        e["logging.googleapis.com/labels"].get("decision_id") == decision_id
+                        for e in found[name]
+                    )
+                    for name in ("worker", "sink")
                 )
                 and found
             ),
-            what="the worker's access line of the decision",
+            what="the worker's and the sink's lines of the decision",
         )
 
     # every service wrote structured lines
@@ -120,6 +123,13 @@ def test_production_lines_are_cloud_logging_json_without_secrets(tmp_path: Path)
     ]
     assert pushes and pushes[0]["tenant"] == "acme" and pushes[0]["ruleset"] == "masked", pushes
     assert pushes[0]["version"] == "1" and pushes[0]["service"] == "worker"
+    # the sink's line of the stored row: the two latencies the SLOs' log metrics read
+    stored = [
+        e for e in lines["sink"] if e["logging.googleapis.com/labels"].get("decision_id") == decision_id
+    ]
+    assert stored, lines["sink"]
+    assert stored[0]["decision_ms"] >= 0 and stored[0]["audit_lag_ms"] >= 0, stored[0]
+    assert stored[0]["logging.googleapis.com/labels"]["ruleset"] == "masked"
     # the query string is never logged
     assert all("?" not in e["httpRequest"]["requestUrl"] for e in access)
 
