@@ -377,6 +377,7 @@ def test_audit_sink_function_and_alert_policies(entail: dict[tuple[str, str], di
         "redis_memory",
         "audit_sink_errors",
         "canary_mismatch",
+        "trail_job_failed",
         "slo_burn",  # every SLO, fast and slow (test_terraform_slo.py)
     }
 

@@ -22,7 +22,7 @@ from entail.net import free_port
 from .buildah import ROOT, SCRIPTS, build, inspect, listening_pids, run_image, wait_http
 from .conftest import Timings
 
-FUNCTIONS = {"audit_sink": "cloudevent", "batch_reason": "http"}
+FUNCTIONS = {"audit_sink": "cloudevent", "batch_reason": "http", "trail_roots": "http"}
 PUSH_SECRET = "images-test-push-secret"
 
 

@@ -26,7 +26,7 @@ variable "image_tag" {
 
 variable "function_source_objects" {
   type        = map(string)
-  description = "Object names of the first function source zips in the function source bucket (keys: audit_sink, batch_reason)."
+  description = "Object names of the first function source zips in the function source bucket (keys: audit_sink, batch_reason, trail_roots)."
 }
 
 variable "alert_email" {

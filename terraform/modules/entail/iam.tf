@@ -96,6 +96,7 @@ locals {
     "mask-worker"            = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.worker.member]
     "mask-audit-sink"        = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.audit_sink.member]
     "mask-batch-reason"      = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.batch_reason.member]
+    "mask-trail"             = [google_secret_manager_secret.secret["mask_secret"].secret_id, google_service_account.trail.member]
   }
 }
 
@@ -240,6 +241,7 @@ resource "google_service_account_iam_member" "deployer_acts_as" {
     worker       = google_service_account.worker.name
     audit_sink   = google_service_account.audit_sink.name
     batch_reason = google_service_account.batch_reason.name
+    trail        = google_service_account.trail.name
   }
 
   service_account_id = each.value

@@ -43,7 +43,7 @@ variable "worker_image" {
 
 variable "function_source_objects" {
   type        = map(string)
-  description = "Object name in the function source bucket of each function's first source zip (keys: audit_sink, batch_reason); Cloud Build deploys later sources."
+  description = "Object name in the function source bucket of each function's first source zip (keys: audit_sink, batch_reason, trail_roots); Cloud Build deploys later sources."
 }
 
 # --- Cloud Run sizing --------------------------------------------------------
