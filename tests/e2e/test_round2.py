@@ -218,8 +218,9 @@ def test_ten_thousand_answers_without_long_tasks(page: Page, stack: LocalStack) 
           }).observe({ type: 'longtask', buffered: false });
         }"""
     region = page.get_by_role("region", name="Answers to n(A, B, C, D)")
-    # two runs: the machine is shared (2 cores, other test workers), so one run's
-    # worst task may include another process's stall; the better run is the figure
+    # the answer (megabytes of JSON with proofs) is parsed and tabulated in a Web
+    # Worker (static/src/results/), so no run may block the main thread for 100 ms:
+    # every run is asserted, the second one with the first's result on screen
     worst_per_run: list[float] = []
     for _ in range(2):
         page.evaluate(observe)
@@ -241,10 +242,9 @@ def test_ten_thousand_answers_without_long_tasks(page: Page, stack: LocalStack) 
     expect(panel).to_be_in_viewport()
     height = page.evaluate("document.documentElement.scrollHeight")
     nodes = page.evaluate("document.getElementsByTagName('*').length")
-    worst = min(worst_per_run)
     screenshot(page, "answers-10000")
     print(f"10,000 answers: longest task per run {worst_per_run} ms; page {height} px; {nodes} DOM nodes")
-    assert worst <= 100, f"a main-thread task over 100 ms in every run: {worst_per_run}"
+    assert max(worst_per_run) <= 100, f"a main-thread task over 100 ms: {worst_per_run}"
     assert nodes < 5000, nodes
 
     # Cancel stops a run in flight: the answers go, the error says it was cancelled

@@ -1,10 +1,20 @@
 /** Answers per query: a filterable, virtualised table of atoms and bindings (only
  * the rows in view are in the DOM, so 10,000 answers stay fast); the selected row's
- * proof is shown in a side panel beside the table. */
+ * proof is shown in a side panel beside the table. The tables come ready-made
+ * (src/results/answerTables.ts): a run's are built in the parse worker. */
 
-import { useMemo, useState } from "preact/hooks";
-import type { Answer, QueryAnswers } from "../api/types";
-import { formatTerm, ProofTree } from "./ProofTree";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import type { FactNode, QueryAnswers } from "../api/types";
+import {
+  type AnswerSource,
+  type AnswerTable,
+  indexAnswers,
+  rowCells,
+  sourceFromAnswers,
+  tableCsv,
+} from "../results/answerTables";
+import { ProofTree } from "./ProofTree";
+import { QueryDiagnostics } from "./QueryDiagnostics";
 
 /** Row height of the virtualised table (px); rows are one line, clipped. */
 export const ROW_HEIGHT = 34;
@@ -19,72 +29,114 @@ export function visibleRange(scrollTop: number, rows: number, viewportRows = VIE
   return [first, Math.min(rows, first + viewportRows + 2 * OVERSCAN)];
 }
 
-export function matches(answer: Answer, needle: string): boolean {
-  return !needle || answer.atom.toLowerCase().includes(needle.toLowerCase());
+export function matches(atom: string, needle: string): boolean {
+  return !needle || atom.toLowerCase().includes(needle.toLowerCase());
 }
 
 /** Answers as CSV: one row per answer, the atom then each variable's binding. */
 export function answersCsv(q: QueryAnswers): string {
-  const variables = [...new Set(q.answers.flatMap((a) => Object.keys(a.bindings)))];
-  const cell = (text: string) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
-  const rows = [["atom", ...variables].map(cell).join(",")];
-  for (const a of q.answers) {
-    rows.push(
-      [a.atom, ...variables.map((v) => (v in a.bindings ? formatTerm(a.bindings[v]) : ""))].map(cell).join(","),
-    );
-  }
-  return `${rows.join("\n")}\n`;
+  return tableCsv(indexAnswers([q])[0]);
 }
 
-export function AnswersView({ answers, onRule }: { answers: QueryAnswers[]; onRule?: (line: number) => void }) {
-  const [selected, setSelected] = useState<{ q: number; a: number } | null>(() => firstWithProof(answers));
-  const chosen = selected ? answers[selected.q]?.answers[selected.a] : undefined;
+type Selection = { q: number; a: number };
+
+/** The answers of a result: pass `answers` when they are on this thread, or a `source`
+ * (e.g. from the parse worker, src/results/offThread.ts) whose proofs come on demand. */
+export function AnswersView({
+  answers,
+  source: given,
+  onRule,
+}: {
+  answers?: QueryAnswers[];
+  source?: AnswerSource;
+  onRule?: (line: number) => void;
+}) {
+  const source = useMemo(() => given ?? sourceFromAnswers(answers ?? []), [given, answers]);
+  // a selection belongs to one result: a new result starts at its first proof
+  const [choice, setChoice] = useState<{ source: AnswerSource; at: Selection | null } | null>(null);
+  const selected = choice?.source === source ? choice.at : firstWithProof(source.tables);
+  const setSelected = (at: Selection) => setChoice({ source, at });
+  const proof = useProof(source, selected);
+  const atom = selected ? source.tables[selected.q]?.atoms[selected.a] : undefined;
   return (
-    <div class={chosen?.proof ? "answers with-proof" : "answers"}>
+    <div class={proof ? "answers with-proof" : "answers"}>
       <div class="answers-tables">
-        {answers.map((q, qi) => (
-          <QueryTable key={q.query} q={q} qi={qi} selected={selected} onSelect={setSelected} />
+        {source.tables.map((table, qi) => (
+          <QueryTable
+            key={table.query}
+            table={table}
+            qi={qi}
+            selected={selected}
+            onSelect={setSelected}
+            json={() => source.json(qi)}
+          />
         ))}
       </div>
-      {chosen?.proof && (
+      {proof && (
         <aside class="proof-panel" aria-label="Proof of the selected answer">
-          <ProofTree key={chosen.atom} proof={chosen.proof} onRule={onRule} />
+          <ProofTree key={atom} proof={proof} onRule={onRule} />
         </aside>
       )}
     </div>
   );
 }
 
+/** The selected answer's proof: at once from a local source, when it arrives from the worker. */
+function useProof(source: AnswerSource, selected: Selection | null): FactNode | undefined {
+  const [loaded, setLoaded] = useState<{ source: AnswerSource; key: string; proof: FactNode | undefined } | null>(null);
+  const key = selected ? `${selected.q}:${selected.a}` : "";
+  // one call per selection (a worker round trip when the source is the worker's)
+  const now = useMemo(() => (selected ? source.proof(selected.q, selected.a) : undefined), [source, key]);
+  const pending = now instanceof Promise ? now : null;
+  useEffect(() => {
+    if (!pending) return;
+    let current = true;
+    pending.then(
+      (proof) => current && setLoaded({ source, key, proof }),
+      () => current && setLoaded({ source, key, proof: undefined }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [pending, source, key]);
+  if (!selected) return undefined;
+  if (!pending) return now as FactNode | undefined;
+  return loaded && loaded.source === source && loaded.key === key ? loaded.proof : undefined;
+}
+
 function QueryTable({
-  q,
+  table,
   qi,
   selected,
   onSelect,
+  json,
 }: {
-  q: QueryAnswers;
+  table: AnswerTable;
   qi: number;
-  selected: { q: number; a: number } | null;
-  onSelect: (s: { q: number; a: number }) => void;
+  selected: Selection | null;
+  onSelect: (s: Selection) => void;
+  json: () => string | Promise<string>;
 }) {
   const [filter, setFilter] = useState("");
   const [scrollTop, setScrollTop] = useState(0);
-  const variables = useMemo(() => [...new Set(q.answers.flatMap((a) => Object.keys(a.bindings)))], [q]);
+  const { variables, atoms } = table;
   const rows = useMemo(() => {
     const out: number[] = [];
-    q.answers.forEach((a, i) => {
-      if (matches(a, filter)) out.push(i);
+    atoms.forEach((atom, i) => {
+      if (matches(atom, filter)) out.push(i);
     });
     return out;
-  }, [q, filter]);
+  }, [atoms, filter]);
   const virtual = rows.length > VIRTUAL_FROM;
   const [first, last] = virtual ? visibleRange(scrollTop, rows.length) : [0, rows.length];
-  const count = `${q.answers.length} answer${q.answers.length === 1 ? "" : "s"}`;
+  const count = `${atoms.length} answer${atoms.length === 1 ? "" : "s"}`;
   return (
-    <section class="query-answers" aria-label={`Answers to ${q.query}`}>
+    <section class="query-answers" aria-label={`Answers to ${table.query}`}>
       <h3>
-        <code>{q.query}</code> <span class="count">{filter ? `${rows.length} of ${count}` : count}</span>
+        <code>{table.query}</code> <span class="count">{filter ? `${rows.length} of ${count}` : count}</span>
       </h3>
-      {q.answers.length === 0 ? (
+      <QueryDiagnostics query={table.query} items={table.diagnostics} />
+      {atoms.length === 0 ? (
         <p class="empty">No answers: nothing in the model matches this query.</p>
       ) : (
         <>
@@ -95,15 +147,15 @@ function QueryTable({
                 type="search"
                 value={filter}
                 onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
-                aria-label={`Filter answers to ${q.query}`}
+                aria-label={`Filter answers to ${table.query}`}
               />
             </label>
-            <button type="button" onClick={() => download(`answers-${qi + 1}.csv`, answersCsv(q), "text/csv")}>
+            <button type="button" onClick={() => download(`answers-${qi + 1}.csv`, tableCsv(table), "text/csv")}>
               CSV
             </button>
             <button
               type="button"
-              onClick={() => download(`answers-${qi + 1}.json`, JSON.stringify(q, null, 2), "application/json")}
+              onClick={async () => download(`answers-${qi + 1}.json`, await json(), "application/json")}
             >
               JSON
             </button>
@@ -130,18 +182,17 @@ function QueryTable({
               <tbody>
                 {first > 0 && <tr aria-hidden="true" style={{ height: `${first * ROW_HEIGHT}px` }} />}
                 {rows.slice(first, last).map((ai, k) => {
-                  const a = q.answers[ai];
                   const isSelected = selected?.q === qi && selected?.a === ai;
                   return (
-                    <tr key={a.atom} class={isSelected ? "selected" : ""} aria-rowindex={first + k + 2}>
+                    <tr key={atoms[ai]} class={isSelected ? "selected" : ""} aria-rowindex={first + k + 2}>
                       <td>
-                        <code>{a.atom}</code>
+                        <code>{atoms[ai]}</code>
                       </td>
-                      {variables.map((v) => (
-                        <td key={v}>{v in a.bindings ? formatTerm(a.bindings[v]) : ""}</td>
+                      {rowCells(table, ai).map((text, column) => (
+                        <td key={variables[column]}>{text}</td>
                       ))}
                       <td>
-                        {a.proof ? (
+                        {table.hasProof[ai] ? (
                           <button type="button" aria-pressed={isSelected} onClick={() => onSelect({ q: qi, a: ai })}>
                             {isSelected ? "Shown" : "Show proof"}
                           </button>
@@ -173,9 +224,9 @@ function download(name: string, text: string, type: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-function firstWithProof(answers: QueryAnswers[]): { q: number; a: number } | null {
-  for (let q = 0; q < answers.length; q++) {
-    const a = answers[q].answers.findIndex((x) => x.proof);
+function firstWithProof(tables: AnswerTable[]): Selection | null {
+  for (let q = 0; q < tables.length; q++) {
+    const a = tables[q].hasProof.indexOf(true);
     if (a >= 0) return { q, a };
   }
   return null;

@@ -2,13 +2,11 @@
  * collapse, rule nodes jump to their line, and a "base facts only" view. */
 
 import { useState } from "preact/hooks";
-import type { FactNode, ProofNode, Term } from "../api/types";
+import type { FactNode, ProofNode } from "../api/types";
+import { formatTerm } from "../results/terms";
 
-export function formatTerm(term: Term): string {
-  if (typeof term === "number") return String(term);
-  if (typeof term === "string") return JSON.stringify(term);
-  return term.const;
-}
+// one spelling of terms for the tree, the tables and the parse worker
+export { formatTerm };
 
 const KIND_LABEL: Record<string, string> = {
   input: "case fact",

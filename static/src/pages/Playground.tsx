@@ -4,6 +4,8 @@
 import type { Diagnostic as CmDiagnostic } from "@codemirror/lint";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api/client";
+import type { DraftEvaluateRequest } from "../api/openapi";
+import * as ops from "../api/operations";
 import type { Decision, Diagnostic, DraftResult, RulesetVersion } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { ErrorView, Progress } from "../components/Status";
@@ -14,6 +16,7 @@ import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
 import { focusHeading } from "../focus";
 import { useRequest } from "../hooks/useRequest";
+import { offThread, type Parsed } from "../results/offThread";
 import { loadDraft, saveDraft } from "../session";
 import { decodeShare, encodeShare } from "../share";
 
@@ -26,6 +29,21 @@ function takeShared(): void {
   saveDraft("queries", shared.queries);
   saveDraft("origin", null);
   history.replaceState(null, "", location.pathname + location.search);
+}
+
+/** A run's answer: parsed and tabulated in the parse worker (10,000 answers with
+ * proofs are megabytes of JSON), the proofs fetched from it one at a time. */
+type DraftRun = Parsed<Omit<DraftResult, "answers">>;
+
+/** Evaluate a draft with the answer parsed off the main thread. */
+function evaluateOffThread(
+  api: ops.Transport,
+  body: { source: string; facts: unknown; query: string[]; explain: boolean },
+  signal?: AbortSignal,
+): Promise<DraftRun> {
+  // the facts are the user's JSON as typed: the API checks them (422 with a pointer)
+  const request = { ...body, facts: body.facts as DraftEvaluateRequest["facts"] };
+  return ops.evaluateDraft<DraftRun>(offThread(api), request, signal);
 }
 
 /** A draft run that takes longer than this is cancelled by the client. */
@@ -58,7 +76,7 @@ export function Playground() {
   const [diagnostics, setDiagnostics] = useState<Diagnostic[] | null>(null);
   const [lintError, setLintError] = useState<unknown>(null);
   // one request state each: the run, the whole model, the publish, the decision
-  const evaluation = useRequest<DraftResult>();
+  const evaluation = useRequest<DraftRun>();
   const publication = useRequest<RulesetVersion>({ keepDataOnError: true });
   const deciding = useRequest<Decision>({ keepDataOnError: true });
   const { since: running, data: result, error: runError } = evaluation;
@@ -156,7 +174,8 @@ export function Playground() {
     try {
       const ok = await evaluation.run(
         () =>
-          api.evaluateDraft(
+          evaluateOffThread(
+            api,
             { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true },
             controller.signal,
           ),
@@ -170,13 +189,13 @@ export function Playground() {
     }
   }
 
-  const wholeModelRequest = useRequest<DraftResult>();
+  const wholeModelRequest = useRequest<DraftRun>();
   const { data: model, error: modelError, since: modelSince } = wholeModelRequest;
 
   /** Every predicate of the program and the facts, one table each (no proofs). */
   async function wholeModel() {
     await wholeModelRequest.run(() =>
-      api.evaluateDraft({
+      evaluateOffThread(api, {
         source,
         facts: factsCheck.facts ?? {},
         query: modelQueries(source, factsCheck.facts),
@@ -439,19 +458,19 @@ export function Playground() {
             )}
             <p class="muted">
               Draft evaluation (not stored). Result hash{" "}
-              <code data-testid="result-hash">{result.result_hash.slice(0, 12)}</code>. Click a rule in the proof to see
-              it in the editor.
+              <code data-testid="result-hash">{result.meta.result_hash.slice(0, 12)}</code>. Click a rule in the proof
+              to see it in the editor.
             </p>
-            <StatsView stats={result.stats} />
-            {result.answers
-              .filter((q) => q.answers.length === 0)
-              .flatMap((q) => zeroAnswerHints(q.query, factsCheck.facts))
+            <StatsView stats={result.meta.stats} />
+            {result.answers.tables
+              .filter((t) => t.atoms.length === 0)
+              .flatMap((t) => zeroAnswerHints(t.query, factsCheck.facts))
               .map((h) => (
                 <p key={h} class="alert alert-rate" data-testid="zero-hint">
                   {h}
                 </p>
               ))}
-            <AnswersView answers={result.answers} onRule={(line) => program.current?.goToLine(line)} />
+            <AnswersView source={result.answers} onRule={(line) => program.current?.goToLine(line)} />
           </div>
         ) : (
           running === null &&
@@ -471,7 +490,7 @@ export function Playground() {
         )}
         {model && (
           <div data-testid="whole-model">
-            <AnswersView answers={model.answers} />
+            <AnswersView source={model.answers} />
           </div>
         )}
       </section>
@@ -524,6 +543,16 @@ export function Playground() {
   );
 }
 
+/** 12345.5 → "12,345.5". Not toLocaleString: its first call builds an ICU number
+ * formatter, a 50–120 ms main-thread task right when 10,000 answers arrive. */
+export function groupDigits(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const [whole, fraction] = String(Math.abs(n)).split(".");
+  if (whole.includes("e")) return String(n);
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${n < 0 ? "-" : ""}${grouped}${fraction === undefined ? "" : `.${fraction}`}`;
+}
+
 /** The evaluation's statistics (derived facts, rounds, times), as the API reports them. */
 export function StatsView({ stats }: { stats: Record<string, unknown> | null | undefined }) {
   const entries = Object.entries(stats ?? {}).filter(([, v]) => typeof v === "number" || typeof v === "string");
@@ -533,7 +562,7 @@ export function StatsView({ stats }: { stats: Record<string, unknown> | null | u
       {entries.map(([k, v]) => (
         <div key={k}>
           <dt>{k.replace(/_/g, " ")}</dt>
-          <dd>{typeof v === "number" ? v.toLocaleString("en") : String(v)}</dd>
+          <dd>{typeof v === "number" ? groupDigits(v) : String(v)}</dd>
         </div>
       ))}
     </dl>
