@@ -30,6 +30,7 @@ the compile time of a large program, and most compiles never need it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -286,6 +287,7 @@ class InputTypes:
         self.strata = analysis.strata
         self.defined = analysis.defined
         self._cache: OrderedDict[tuple[Any, ...], list[Clash]] = OrderedDict()
+        self._lock = threading.Lock()  # a Ruleset, and so this, is shared across threads
         # the collector paused, as in compile: a full collection would re-scan the
         # whole syntax tree for the small objects made here (most of the time)
         with gc_paused():
@@ -329,7 +331,7 @@ class InputTypes:
         )
         if not guess:
             return []
-        found = self._cache.get(guess)
+        found = self._recall(guess)
         if found is None:
             found = self._inferred(
                 tuple((sig, tuple(_BITS.get(t, ANY) for t in types)) for sig, types in guess)
@@ -341,9 +343,8 @@ class InputTypes:
         return self._inferred(full)
 
     def _inferred(self, key: tuple[tuple[Signature, tuple[Any, ...]], ...]) -> list[Clash]:
-        found = self._cache.get(key)
+        found = self._recall(key)
         if found is not None:
-            self._cache.move_to_end(key)
             return found
         inputs = {sig: list(k) for sig, k in key}
         with gc_paused():
@@ -352,10 +353,18 @@ class InputTypes:
         self._remember(key, found)
         return found
 
+    def _recall(self, key: tuple[Any, ...]) -> list[Clash] | None:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
     def _remember(self, key: tuple[Any, ...], found: list[Clash]) -> None:
-        self._cache[key] = found
-        if len(self._cache) > _CACHE_MAX:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = found
+            if len(self._cache) > _CACHE_MAX:
+                self._cache.popitem(last=False)
 
     def depends_on(self, sig: Signature) -> set[Signature]:
         """``sig`` and every predicate its rules read, transitively."""

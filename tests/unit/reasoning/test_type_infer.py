@@ -114,3 +114,22 @@ def test_a_clash_one_row_suggests_and_another_row_undoes_is_not_claimed() -> Non
         q = rs.evaluate({"in": rows}, ["q(X)"]).answers[0]
         assert [a.atom for a in q.answers] == ["q(1)"] and q.diagnostics == [], rows
     assert rs.evaluate({"in": [["a"]]}, ["q(X)"]).answers[0].diagnostics[0].code == TYPE_CLASH
+
+
+def test_threads_sharing_a_ruleset_past_the_cache_bound() -> None:
+    # a Ruleset is shared across threads; more input shapes than the cache holds
+    # make threads evict what others are reading
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = ", ".join(f"i{k}(X)" for k in range(7))
+    rs = reasoning.compile(f"p(a).\nq(X) :- p(X), {body}.\n")
+
+    def run(shape: int) -> int:
+        facts = {f"i{k}": [["a"] if shape >> k & 1 else [1]] for k in range(7)}
+        return len(rs.evaluate(facts, ["q(X)"]).answers[0].diagnostics)
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(run, [s % 128 for s in range(600)]))
+    # a shape with an integer fact clashes with p/1's constant; all strings clash too
+    assert all(found)
+    assert len(rs._input_types._cache) <= 64
