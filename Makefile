@@ -48,8 +48,9 @@ run: install ## start the local stack: Redis, backend :3005 (and the web app at 
 run-ha: install ## the local stack on Redis primary + 2 replicas + 3 Sentinels (failover, durable acks)
 	$(VENV)/bin/entail up --ha
 
-emulators: ## the BigQuery emulator (bqemulator) in a venv of its own, for the tests
+emulators: ## the BigQuery (bqemulator) and Cloud Storage (gcp-storage-emulator) emulators in venvs of their own, for the tests
 	PYTHON=$(PYTHON) tests/emulators/setup_bqemulator.sh
+	PYTHON=$(PYTHON) tests/emulators/setup_gcs_emulator.sh
 
 iac-tools: ## python-hcl2, checkov, check-jsonschema in venvs of their own (.tools/), for tests/cloud
 	PYTHON=$(PYTHON) TOOLS=$(TOOLS) bash scripts/setup_iac_tools.sh
