@@ -3,9 +3,11 @@
 version V, used base fact F, or cited reason code C.
 
 Locally a token match is ``contains(column, ' token ')`` on rows already cut
-down by tenant and time (the (tenant, completed_at) index); in BigQuery the
-same predicate prunes by clustering (tenant, ruleset_name, ruleset_version,
-rule_ids) and the search index on the three columns (terraform trail.tf).
+down by tenant and time (the (tenant, completed_at) index); in BigQuery
+(bigquery_trail.provenance_rows) it is ``STRPOS(column, ' token ') > 0`` on
+rows pruned by the partition (time) and the clustering (tenant, ruleset_name,
+ruleset_version, rule_ids). No search index: a substring test cannot use one,
+and a ``SEARCH()`` rewrite would tokenise differently from DuckDB (docs/audit.md).
 """
 
 from __future__ import annotations
