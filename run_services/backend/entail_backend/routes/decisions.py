@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from entail import decisions, logs, reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
+from entail.compute import ComputePool
 from entail.models import (
     DecisionRecord,
     RulesetVersion,
@@ -182,7 +183,7 @@ async def decide(
 
 
 async def _decide(
-    body: DecisionRequest, response: Response, services: Services, pool: Any, key: ApiKey
+    body: DecisionRequest, response: Response, services: Services, pool: ComputePool, key: ApiKey
 ) -> Response:
     _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
@@ -240,7 +241,7 @@ async def decide_batch(
 
 
 async def _decide_batch(
-    body: BatchRequest, response: Response, services: Services, pool: Any, key: ApiKey
+    body: BatchRequest, response: Response, services: Services, pool: ComputePool, key: ApiKey
 ) -> Response:
     limit = services.settings.batch_max_cases
     if len(body.cases) > limit:

@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 
 from entail import logs, reasoning
 from entail.auth import ApiKey
-from entail.compute import tasks
+from entail.compute import ComputePool, tasks
 from entail.models import RulesetRecord
+from entail.services import Services
 from entail.state.registry import TAG_RE, RegistryFull, name_problem, source_hash
 
 from .. import compute, idempotent
@@ -148,7 +149,7 @@ async def publish(
 
 
 async def _publish(
-    body: PublishRequest, response: Response, services: Any, pool: Any, key: ApiKey
+    body: PublishRequest, response: Response, services: Services, pool: ComputePool, key: ApiKey
 ) -> RulesetVersionOut:
     _check_size(services, body.source)
     tests = [t.model_dump(exclude_defaults=False) for t in body.tests]
