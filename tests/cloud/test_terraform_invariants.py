@@ -481,6 +481,13 @@ COMPUTED = {
     "ENTAIL_CORS_ORIGINS": '["https://app.example.com"]',
     "ENTAIL_PUBLIC_BASE_URL": "https://api.example.com",
     "ENTAIL_DECISION_DEADLINE_S": "3380",  # sweeper.tf with the defaults: 5 x (60 + 600) + 2 x 10 + 60
+    # trail.tf: the trail_roots function
+    "ENTAIL_AUDIT_KMS_KEY_VERSION": (
+        "projects/entail-test/locations/europe-west1/keyRings/entail-prod-audit"
+        "/cryptoKeys/audit-roots/cryptoKeyVersions/1"
+    ),
+    "ENTAIL_AUDIT_ROOTS_BUCKET": "entail-test-entail-prod-audit-roots",
+    "ENTAIL_CANARY_SAMPLE_SIZE": "100",
 }
 SECRETS = {
     "ENTAIL_REDIS_URL": "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",
@@ -531,14 +538,14 @@ def deployables() -> dict[str, dict[str, str]]:
         from_secrets = one([e for e in envs if "value_source" in one(e["content"])])["for_each"]
         secrets = set(env_map(from_secrets, local))
         out[name] = evaluated(env_map(plain, local), secrets)
-    for name in ("audit_sink", "batch_reason"):
+    for name in ("audit_sink", "batch_reason", "trail_roots"):
         config = one(entail[("google_cloudfunctions2_function", name)]["service_config"])
         secrets = {s["key"] for s in config.get("secret_environment_variables", [])}
         out[name] = evaluated(env_map(config["environment_variables"], local), secrets)
     return out
 
 
-@pytest.mark.parametrize("deployable", ["backend", "worker", "audit_sink", "batch_reason"])
+@pytest.mark.parametrize("deployable", ["backend", "worker", "audit_sink", "batch_reason", "trail_roots"])
 def test_production_settings_of_every_deployable_validate(
     deployable: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
