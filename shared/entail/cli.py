@@ -36,6 +36,7 @@ from .reasoning import (
     Ruleset,
     compile,
 )
+from .reasoning.reasons import valid_locale
 from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
 from .reasoning.textfile import EncodingError, FileReadError, FileSizeLimitExceeded, read_text
 
@@ -152,6 +153,12 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(**{**base.to_json(), **overrides})
 
 
+def _locale_argument(text: str) -> str:
+    if not valid_locale(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a BCP 47 language tag such as de or pt-BR")
+    return text
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for query in args.query:
         _utf8_argument(query, "--query")
@@ -165,7 +172,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         started = time.perf_counter()
         try:
             facts = None if name == "-" else load_facts_file(Path(name))
-            result = rs.evaluate(facts, args.query, explain=args.explain, limits=limits)
+            result = rs.evaluate(facts, args.query, explain=args.explain, limits=limits, locale=args.locale)
         except TestFileError:
             raise
         except EntailError as exc:
@@ -240,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--query", action="append", default=[], help="query atom, e.g. 'path(1, X)'")
     run.add_argument("--explain", action="store_true", help="include a proof for every answer")
     run.add_argument("--format", choices=["atoms", "text", "json", "jsonl"], default="text")
+    run.add_argument(
+        "--locale",
+        type=_locale_argument,
+        default=None,
+        help="language of the answers' reason messages (BCP 47, e.g. de); default: the templates' own",
+    )
     run.add_argument("--max-derived-facts", type=int, default=None)
     run.add_argument("--timeout-ms", type=int, default=None)
     run.set_defaults(func=cmd_run)

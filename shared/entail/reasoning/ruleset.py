@@ -40,6 +40,8 @@ from .plan import AggregateStep, Assign, RulePlan, plan_rule
 from .prove import SCHEMA, ProofBuilder, RuleInfo, render_text
 from .query import Query, parse_query
 from .query_check import query_diagnostics, zero_answer_hints
+from .reasons import Reason, ReasonBook, ReasonIndex, ReasonWalker, reason_index
+from .reasons import collect as collect_reasons
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
 from .terms import Term, format_atom, format_atoms, sort_rows, to_json
@@ -57,6 +59,9 @@ class Answer:
     args: tuple[Term, ...]
     bindings: dict[str, Term]
     proof: dict[str, Any] | None = None
+    # the program's reason templates used in this answer's derivation (reasons.py);
+    # None when the program has no templates
+    reasons: list[Reason] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -66,6 +71,8 @@ class Answer:
         }
         if self.proof is not None:
             out["proof"] = self.proof
+        if self.reasons is not None:
+            out["reasons"] = [r.to_json() for r in self.reasons]
         return out
 
 
@@ -169,6 +176,8 @@ class Result:
             parts.extend(d.render() for d in q.diagnostics)
             for a in q.answers:
                 parts.append(f"  {a.atom}")
+                for r in a.reasons or ():
+                    parts.append(f"    reason {r.code} ({r.severity}, weight {r.weight}): {r.message}")
                 if a.proof is not None:
                     parts.append(render_text(a.proof, 2))
         return "\n".join(parts)
@@ -178,10 +187,16 @@ class Ruleset:
     """A compiled program: parse, analysis, plans and generated code, reusable across cases."""
 
     def __init__(
-        self, program: Program, analysis: Analysis, limits: Limits, clock: CompileClock | None = None
+        self,
+        program: Program,
+        analysis: Analysis,
+        limits: Limits,
+        clock: CompileClock | None = None,
+        reasons: ReasonBook | None = None,
     ) -> None:
         clock = clock or CompileClock(limits.compile_time_ms)
         self.program = program
+        self.reasons = reasons
         self.analysis = analysis
         encoded = program.source.encode()
         self.hash = hashlib.sha256(encoded).hexdigest()
@@ -299,8 +314,12 @@ class Ruleset:
         *,
         explain: bool = False,
         limits: Limits | None = None,
+        locale: str | None = None,
     ) -> Result:
-        """Evaluate against one case. Raises FactsError, QueryError or a LimitExceeded."""
+        """Evaluate against one case. Raises FactsError, QueryError or a LimitExceeded.
+
+        ``locale``: the language of the answers' reason messages (a BCP 47 tag;
+        the program's ``%@reason-text`` for it, else the template's own text)."""
         limits = limits or self._limits
         if self._program_bytes > limits.program_bytes:
             raise ProgramSizeLimitExceeded(limits.program_bytes, self._program_bytes)
@@ -336,7 +355,9 @@ class Ruleset:
                 continue
             base[pid] |= rows
             inputs[pid] = rows
-        strata = self._explain_code() if explain else self._plain[0]
+        # reasons come from the derivation: a program with templates records it
+        traced = explain or (self.reasons is not None and bool(parsed))
+        strata = self._explain_code() if traced else self._plain[0]
         with gc_paused():
             store = evaluate(
                 strata,
@@ -345,7 +366,7 @@ class Ruleset:
                 len(layout.index_slots),
                 base,
                 limits,
-                explain,
+                traced,
             )
         sigs = self._sigs + list(extra)
         pred_ids = dict(layout.pred_ids) | extra
@@ -355,6 +376,7 @@ class Ruleset:
             store.P.extend({} for _ in extra)
             rf = self._ruleset_facts + [set() for _ in extra]
             builder = ProofBuilder(self._rule_infos, sigs, pred_ids, store.P, inputs, rf, limits)
+        walker = self._reason_walker(store, inputs, pred_ids, locale) if traced and self.reasons else None
         answers: list[QueryResult] = []
         clashes = self._input_types.clashes(factset.facts) if parsed and factset.facts else []
         for q in parsed:
@@ -367,6 +389,7 @@ class Ruleset:
                     r,
                     q.bindings(r),
                     builder.prove(pid, r) if builder is not None and pid is not None else None,
+                    (walker.reasons(pid, r) if pid is not None else []) if walker is not None else None,
                 )
                 for r in matched
             ]
@@ -380,6 +403,30 @@ class Ruleset:
             "evaluation_ms": round(store.elapsed_ms, 3),
         }
         return Result(answers, stats, explain, store, self, sigs)
+
+    def _reason_walker(
+        self,
+        store: Store,
+        inputs: list[set[tuple[Any, ...]]],
+        pred_ids: dict[Signature, int],
+        locale: str | None,
+    ) -> ReasonWalker:
+        assert self.reasons is not None and store.P is not None
+        return ReasonWalker(
+            self.reasons,
+            self._rule_infos,
+            pred_ids,
+            store.F,
+            store.P,
+            (inputs, self._ruleset_facts),
+            self._reason_index,
+            locale,
+        )
+
+    @functools.cached_property
+    def _reason_index(self) -> ReasonIndex:
+        assert self.reasons is not None
+        return reason_index(self.program, self.reasons, self._layout.pred_ids)
 
     @functools.cached_property
     def _input_types(self) -> InputTypes:
@@ -440,8 +487,18 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
         program = parse(source, filename)
         clock.check()
         _check_rule_bodies(program, limits)
-        analysis = analyse(program, clock.tick)
-        return Ruleset(program, analysis, limits, clock)
+        reasons, reason_errors = collect_reasons(program)
+        try:
+            analysis = analyse(program, clock.tick)
+        except ProgramError as exc:
+            raise ProgramError(sorted([*exc.diagnostics, *reason_errors], key=_position)) from None
+        if reason_errors:
+            raise ProgramError(reason_errors)
+        return Ruleset(program, analysis, limits, clock, reasons)
+
+
+def _position(d: Diagnostic) -> tuple[int, int]:
+    return (d.line, d.column)
 
 
 def _check_rule_bodies(program: Program, limits: Limits) -> None:
