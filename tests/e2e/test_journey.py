@@ -12,6 +12,7 @@ from integration.services.stack import LocalStack
 from playwright.sync_api import Page, expect
 
 from .conftest import ConsoleLog, screenshot
+from .test_round2 import axe_violations
 
 BROKEN = """% who may borrow
 eligible(A) :- applicant(A), income(A, I, _), I >= 3000000.
@@ -157,6 +158,13 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     group = impact.get_by_role("region", name="Change 1: 1 decision")
     expect(group.locator(".diff-removed")).to_contain_text('decision("ann",approved)')
     expect(group.locator(".diff-added")).to_contain_text('decision("ann",declined)')
+    # the old version's proof of what it no longer answers beside the candidate's proof
+    group.get_by_text("Proofs side by side").click()
+    pairs = group.get_by_role("region", name="Proofs of decision(A, D), old and new")
+    old_side, new_side = pairs.locator(".diff-cols > div").first, pairs.locator(".diff-cols > div").last
+    expect(old_side.get_by_role("tree", name='Proof tree of decision("ann",approved)')).to_be_visible()
+    expect(new_side.get_by_role("tree", name='Proof tree of decision("ann",declined)')).to_be_visible()
+    assert axe_violations(page, "impact with proofs") == []
     screenshot(page, "impact")
 
     assert console.unexpected() == []

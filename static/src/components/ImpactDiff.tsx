@@ -2,6 +2,7 @@
  * that changed the same way grouped, and each differing rule marked old or new. */
 
 import type { FactNode, ImpactResult, ProofNode, QueryAnswers } from "../api/types";
+import { ProofTree } from "./ProofTree";
 
 type Change = ImpactResult["changes"][number];
 
@@ -10,6 +11,32 @@ export interface ChangeGroup {
   removed: string[];
   rules: { text: string; side: "old" | "new" | "both" }[];
   decisions: { id: string; version: number }[];
+  /** the group's first decision: its proofs are shown side by side */
+  example: Change;
+}
+
+/** One query's difference with its proofs: the old version's proofs of what it no
+ * longer answers beside the candidate's proofs of what it answers instead. */
+export interface ProofPair {
+  query: string;
+  removed: { atom: string; proof?: FactNode | null }[];
+  added: { atom: string; proof?: FactNode | null }[];
+}
+
+export function proofPairs(change: Change): ProofPair[] {
+  const queries = [...new Set([...change.old_answers, ...change.new_answers].map((q) => q.query))];
+  const of = (answers: QueryAnswers[], query: string) => answers.find((q) => q.query === query)?.answers ?? [];
+  const out: ProofPair[] = [];
+  for (const query of queries) {
+    const before = of(change.old_answers, query);
+    const after = of(change.new_answers, query);
+    const oldAtoms = new Set(before.map((a) => a.atom));
+    const newAtoms = new Set(after.map((a) => a.atom));
+    const removed = before.filter((a) => !newAtoms.has(a.atom)).map((a) => ({ atom: a.atom, proof: a.proof }));
+    const added = after.filter((a) => !oldAtoms.has(a.atom)).map((a) => ({ atom: a.atom, proof: a.proof }));
+    if (removed.length || added.length) out.push({ query, removed, added });
+  }
+  return out;
 }
 
 function atomSet(answers: QueryAnswers[]): Set<string> {
@@ -51,6 +78,7 @@ export function groupChanges(changes: Change[]): ChangeGroup[] {
         removed,
         rules: c.rules_differ.map((text) => ({ text, side: ruleSide(text, c) })),
         decisions: [],
+        example: c,
       };
       groups.set(key, group);
     }
@@ -113,6 +141,7 @@ export function ImpactGroups({ result }: { result: ImpactResult }) {
               </ul>
             </>
           )}
+          <SideBySide change={g.example} />
           <p>
             Decisions:{" "}
             {g.decisions.map((d, j) => (
@@ -128,5 +157,49 @@ export function ImpactGroups({ result }: { result: ImpactResult }) {
         </section>
       ))}
     </div>
+  );
+}
+
+/** The old and new proofs of one decision of a group, per query, in two columns. */
+function SideBySide({ change }: { change: Change }) {
+  const pairs = proofPairs(change);
+  if (pairs.length === 0) return null;
+  const column = (items: ProofPair["added"], none: string) =>
+    items.length === 0 ? (
+      <span class="muted">{none}</span>
+    ) : (
+      items.map((item) =>
+        item.proof ? (
+          <ProofTree key={item.atom} proof={item.proof} />
+        ) : (
+          <p key={item.atom}>
+            <code>{item.atom}</code> <span class="muted">(no proof in the response)</span>
+          </p>
+        ),
+      )
+    );
+  return (
+    <details class="proof-pairs" data-testid="proof-pairs">
+      <summary>
+        Proofs side by side for <code>{change.decision_id}</code>
+      </summary>
+      {pairs.map((pair) => (
+        <section key={pair.query} aria-label={`Proofs of ${pair.query}, old and new`}>
+          <h4>
+            <code>{pair.query}</code>
+          </h4>
+          <div class="diff-cols">
+            <div>
+              <h5>Old version (v{change.version})</h5>
+              {column(pair.removed, "no answer removed")}
+            </div>
+            <div>
+              <h5>Candidate</h5>
+              {column(pair.added, "no answer added")}
+            </div>
+          </div>
+        </section>
+      ))}
+    </details>
   );
 }

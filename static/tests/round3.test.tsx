@@ -1,7 +1,8 @@
 import { render, screen, waitFor } from "@testing-library/preact";
 import { describe, expect, it, vi } from "vitest";
-import type { FactNode, QueryAnswers } from "../src/api/types";
+import type { FactNode, ImpactResult, QueryAnswers } from "../src/api/types";
 import { AnswersView } from "../src/components/Answers";
+import { ImpactGroups, proofPairs } from "../src/components/ImpactDiff";
 import { groupDigits, StatsView } from "../src/pages/Playground";
 import { type AnswerSource, indexAnswers, tableCsv } from "../src/results/answerTables";
 import { parseOffThread } from "../src/results/offThread";
@@ -112,5 +113,45 @@ describe("the statistics above 10,000 answers", () => {
     spy.mockRestore();
     expect(groupDigits(999)).toBe("999");
     expect(groupDigits(1e21)).toBe("1e+21");
+  });
+});
+
+describe("impact: old and new proofs side by side", () => {
+  const rule = (text: string, fact: string) => ({ fact, kind: "rule", rule: { line: 1, text }, body: [] });
+  const change = {
+    decision_id: "dec-1",
+    version: 2,
+    old_answers: [
+      {
+        query: "d(A, D)",
+        answers: ["d(1,ok)", "keep"].map((atom) => ({ atom, bindings: {}, proof: rule("old :- x.", atom) })),
+      },
+    ],
+    new_answers: [
+      {
+        query: "d(A, D)",
+        answers: ["d(1,no)", "keep"].map((atom) => ({ atom, bindings: {}, proof: rule("new :- y.", atom) })),
+      },
+    ],
+    rules_differ: ["old :- x.", "new :- y."],
+  };
+
+  it("pairs each query's removed answers' old proofs with its added answers' new proofs", () => {
+    const pairs = proofPairs(change as never);
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0].removed.map((r) => r.atom)).toEqual(["d(1,ok)"]);
+    expect(pairs[0].added.map((r) => r.atom)).toEqual(["d(1,no)"]);
+  });
+
+  it("shows both proof trees in two columns", () => {
+    const result = { changes: [change] } as unknown as ImpactResult;
+    render(<ImpactGroups result={result} />);
+    const pairs = screen.getByRole("region", { name: "Proofs of d(A, D), old and new" });
+    const columns = pairs.querySelectorAll(".diff-cols > div");
+    expect(columns[0].querySelector('[aria-label="Proof of d(1,ok)"]')).toBeTruthy();
+    expect(columns[0].textContent).toContain("old :- x.");
+    expect(columns[1].querySelector('[aria-label="Proof of d(1,no)"]')).toBeTruthy();
+    expect(columns[1].textContent).toContain("new :- y.");
+    expect(pairs.textContent).not.toContain("Proof of keep");
   });
 });
