@@ -10,9 +10,13 @@ runs and what a published ruleset version may carry::
         expect:
           "decision(A, D)": ['decision("ann",approved)']
         absent: ['decision("ann",declined)']   # optional: atoms that must not hold
+        reasons:                                 # optional: an answer's reason codes, in order
+          'decision("ann",approved)': []
 
 ``expect`` compares the full answer set of each query (order and spacing do
-not matter); ``absent`` lists atoms that must not be in the model.
+not matter); ``absent`` lists atoms that must not be in the model; ``reasons``
+maps an answer of one of the queries to the codes of its reasons (reasons.py),
+in their order (weight, then code).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class TestCase:
     expect: dict[str, list[str]]
     absent: list[str] = field(default_factory=list)
     source: str = ""
+    reasons: dict[str, list[str]] = field(default_factory=dict)
     __test__ = False
 
 
@@ -81,7 +86,7 @@ def normalise_atom(text: str) -> str:
 def _case_from(data: Any, where: str, base: Path | None, index: int) -> TestCase:
     if not isinstance(data, dict):
         raise TestFileError(f"{where}: case {index + 1} must be a mapping")
-    known = {"name", "facts", "facts_file", "query", "queries", "expect", "absent"}
+    known = {"name", "facts", "facts_file", "query", "queries", "expect", "absent", "reasons"}
     unknown = set(data) - known
     if unknown:
         raise TestFileError(f"{where}: case {index + 1} has unknown key(s) {sorted(unknown)}")
@@ -110,12 +115,19 @@ def _case_from(data: Any, where: str, base: Path | None, index: int) -> TestCase
         raise TestFileError(f"{where}: case {name!r}: each 'expect' entry is a list of atoms (strings)")
     if not isinstance(absent, list) or not all(isinstance(a, str) for a in absent):
         raise TestFileError(f"{where}: case {name!r}: 'absent' is a list of atoms (strings)")
+    reasons = data.get("reasons") or {}
+    if not isinstance(reasons, dict) or not all(
+        isinstance(a, str) and isinstance(codes, list) and all(isinstance(c, str) for c in codes)
+        for a, codes in reasons.items()
+    ):
+        raise TestFileError(f"{where}: case {name!r}: 'reasons' maps an answer to a list of reason codes")
     try:
         norm_expect = {q: sorted({normalise_atom(a) for a in (atoms or [])}) for q, atoms in expect.items()}
         norm_absent = [normalise_atom(a) for a in absent]
+        norm_reasons = {normalise_atom(a): list(codes) for a, codes in reasons.items()}
     except ProgramError as exc:
         raise TestFileError(f"{where}: case {name!r}: {exc}") from None
-    return TestCase(name, facts, queries, norm_expect, norm_absent, where)
+    return TestCase(name, facts, queries, norm_expect, norm_absent, where, norm_reasons)
 
 
 def load_test_cases(path: Path) -> list[TestCase]:
@@ -180,6 +192,16 @@ def run_test_case(ruleset: Ruleset, case: TestCase) -> TestOutcome:
             problems.append(f"?- {query}: missing {atom}")
         for atom in extra:
             problems.append(f"?- {query}: unexpected {atom}")
+    if case.reasons:
+        answers = {a.atom: a for q in result.answers for a in q.answers}
+        for atom, codes in case.reasons.items():
+            answer = answers.get(atom)
+            if answer is None:
+                problems.append(f"reasons of {atom}: not an answer of the case's queries")
+                continue
+            got = [r.code for r in answer.reasons or ()]
+            if got != codes:
+                problems.append(f"reasons of {atom}: expected {codes}, got {got}")
     if case.absent:
         model = set(result.model_atoms())
         for atom in case.absent:
