@@ -83,17 +83,18 @@ async def submit(
     limits: dict[str, int],
     *,
     admitted_id: str | None = None,
+    locale: str | None = None,
 ) -> Submission:
     """:func:`_submit` in a span ``decision.submit`` (when tracing is on)."""
     if not tracing.enabled():
         return await _submit(
-            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id, locale=locale
         )
     with tracing.span(
         "decision.submit", {"tenant": tenant, "ruleset": version.name, "version": version.version}
     ) as span:
         submission = await _submit(
-            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id, locale=locale
         )
         tracing.record(span, decision_id=submission.record.decision_id, outcome=submission.outcome)
         return submission
@@ -109,6 +110,7 @@ async def _submit(
     limits: dict[str, int],
     *,
     admitted_id: str | None = None,
+    locale: str | None = None,
 ) -> Submission:
     """A cached decision, or a new pending one whose job is on the bus (or parked).
 
@@ -122,7 +124,7 @@ async def _submit(
         # before anything is hashed, stored or queued: the clear values end here
         case = mask_case(facts, query, masked, services.settings.mask_secret)
         facts, query = case.facts, case.query
-    digest = request_hash(facts, query, explain, limits)
+    digest = request_hash(facts, query, explain, limits, locale)
     cached_id = await services.cache.get(tenant, ruleset.hash, digest)
     if cached_id is not None:
         original = await services.decisions.get(tenant, cached_id)
@@ -159,6 +161,7 @@ async def _submit(
         query=query,
         explain=explain,
         limits=limits,
+        locale=locale,
         request_hash=digest,
         submitted_at=record.submitted_at,
         masked_predicates=masked,

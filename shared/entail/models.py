@@ -36,15 +36,25 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_hash(facts: dict[str, Any], query: list[str], explain: bool, limits: dict[str, int]) -> str:
+def request_hash(
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+    locale: str | None = None,
+) -> str:
     """The cache key part of a decision request: same facts (any key order), same
-    queries (after whitespace normalisation), same explain flag and limits."""
-    doc = {
+    queries (after whitespace normalisation), same explain flag and limits, same
+    locale (the language of the reason messages; absent from the key when not given,
+    so earlier requests keep their hashes)."""
+    doc: dict[str, Any] = {
         "facts": facts,
         "query": [" ".join(q.split()) for q in query],
         "explain": explain,
         "limits": limits,
     }
+    if locale is not None:
+        doc["locale"] = locale.lower()
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
@@ -68,6 +78,7 @@ class Job(BaseModel):
     query: list[str]
     explain: bool = False
     limits: dict[str, int] = Field(default_factory=dict)
+    locale: str | None = None  # the language of the reason messages (reasoning/reasons.py)
     request_hash: str
     submitted_at: str
     masked_predicates: list[str] = Field(default_factory=list)

@@ -276,6 +276,13 @@ class DecisionRequest(BaseModel):
     )
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$",
+        description="the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); "
+        "the ruleset's %@reason-text for it, else the templates' own text",
+    )
     wait_ms: JsonInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
@@ -306,6 +313,13 @@ class BatchRequest(BaseModel):
     cases: list[BatchCase] = Field(min_length=1)
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$",
+        description="the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); "
+        "the ruleset's %@reason-text for it, else the templates' own text",
+    )
     wait_ms: JsonInt = Field(default=0, ge=0)
     limits: dict[str, JsonInt] = Field(default_factory=dict, json_schema_extra=LIMITS_SCHEMA)
 

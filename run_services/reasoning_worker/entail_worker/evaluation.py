@@ -116,6 +116,7 @@ class Evaluations:
                 self.settings.record_max_bytes,
                 self.settings.worker_niceness,
                 tracing.enabled(),  # the stages' times, for the engine's spans
+                job.locale,
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )

@@ -34,6 +34,7 @@ def evaluate(
     max_record_bytes: int,
     niceness: int = 0,
     timed: bool = False,
+    locale: str | None = None,
 ) -> dict[str, Any]:
     """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`entail.record_caps`)
     checked here: answers over a cap never leave this process (no pickling, no
@@ -43,7 +44,7 @@ def evaluate(
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
             os.nice(niceness)
         _lowered = True
-    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed)
+    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale)
     answers = out.get("answers")
     if answers is None:
         return out

@@ -93,8 +93,11 @@ def evaluate(
     explain: bool,
     limits: dict[str, int],
     timed: bool = False,
+    locale: str | None = None,
 ) -> dict[str, Any]:
     """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``.
+
+    ``locale``: the language of the answers' reason messages (reasoning/reasons.py).
 
     ``timed``: also ``"stages"``, the wall and CPU nanoseconds of compiling,
     evaluating and turning answers (and proofs) into JSON, for the caller's trace
@@ -104,7 +107,9 @@ def evaluate(
         ruleset = _compiled(source, filename, limits)
         if clock is not None:
             clock.lap("compile")
-        result = ruleset.evaluate(facts, query, explain=explain, limits=reasoning.Limits.from_mapping(limits))
+        result = ruleset.evaluate(
+            facts, query, explain=explain, limits=reasoning.Limits.from_mapping(limits), locale=locale
+        )
         if clock is not None:
             clock.lap("evaluate")
     except reasoning.EntailError as exc:

@@ -91,11 +91,20 @@ async def _submit(
     limits: dict[str, int],
     *,
     admitted_id: str | None = None,
+    locale: str | None = None,
 ) -> DecisionRecord:
     """entail.decisions.submit, with the 429 of a full open quota and the metric."""
     try:
         submission = await decisions.submit(
-            services, key.tenant, version, facts, query, explain, limits, admitted_id=admitted_id
+            services,
+            key.tenant,
+            version,
+            facts,
+            query,
+            explain,
+            limits,
+            admitted_id=admitted_id,
+            locale=locale,
         )
     except TenantQueueFull as exc:
         raise _queue_full(exc) from None
@@ -195,7 +204,9 @@ async def _decide(
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
     try:
-        record = await _submit(services, key, ruleset, body.facts, body.query, body.explain, limits)
+        record = await _submit(
+            services, key, ruleset, body.facts, body.query, body.explain, limits, locale=body.locale
+        )
         logs.bind(decision_id=record.decision_id)
         final = None
         if not record.done and slot is not None:
@@ -280,6 +291,7 @@ async def _decide_batch(
                         body.explain,
                         limits,
                         admitted_id=decision_id,
+                        locale=body.locale,
                     )
                 )
             except BaseException:
