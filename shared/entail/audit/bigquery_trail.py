@@ -18,6 +18,10 @@ BigQuery specifics:
 - BigQuery has no transactions across streaming inserts: a root's leaves are
   streamed first, then the root (insertIds ``tenant/day/seq[/position]``), so a
   root is never visible without its leaves; readers take each root and leaf once.
+  A run that fails between the two leaves orphan leaves under that seq; the
+  next run's root for the seq then reads as ``leaves`` in verify (a loud
+  failure, never a silent pass) until an operator removes the orphans once
+  they leave the streaming buffer.
 - Holds are written with DML, not streamed: a streamed row cannot be UPDATEd
   while it is in the streaming buffer, and a release is an UPDATE.
 """
