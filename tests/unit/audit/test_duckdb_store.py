@@ -509,3 +509,33 @@ def test_a_batch_with_empty_and_mixed_columns_round_trips(store: DuckDBAuditStor
         assert store.insert_decisions(batch).inserted == len(batch)
         for r in batch:
             assert store.get_decision("acme", r.decision_id) == r
+
+
+def test_a_writer_holding_the_file_long_lets_a_waiting_process_in_at_once(tmp_path: Path) -> None:
+    """A steady writer keeps the file open for as long as ``max_hold_ms`` (here a
+    minute): a store in another process that finds it locked asks for it (the
+    ``.wanted`` marker) and gets in within a check, not after the hold."""
+    path = tmp_path / "audit.duckdb"
+    writer = DuckDBAuditStore(path, shared=True, linger_ms=60_000, max_hold_ms=60_000)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            assert writer.insert_decisions([record(n)]).inserted == 1
+            written.append(n)
+            n += 1
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    script = _READER.format(tests=str(Path(__file__).parent), root=str(TESTS), path=str(path))
+    reader = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    stop.set()
+    thread.join(10)
+    assert reader.returncode == 0, reader.stderr  # before the marker: a lock error after 10 s
+    assert float(reader.stdout) < 5.0
+    page = writer.search_decisions("acme", T0 - timedelta(days=1), T0 + timedelta(days=10), page_size=1000)
+    assert sorted(int(r.decision_id[4:]) for r in page.items) == written
+    writer.close()
