@@ -31,7 +31,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +83,19 @@ class LogContext:
     sampled: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     redactions: set[str] = field(default_factory=set)
+    # (traceparent, X-Cloud-Trace-Context) as received, parsed on first use by trace()
+    trace_headers: tuple[str | None, str | None] | None = None
+
+    def trace(self) -> tuple[str, str | None, bool] | None:
+        """(trace id, span id, sampled) of the request, if it named a trace."""
+        if self.trace_headers is not None:
+            found = trace_from_headers(*self.trace_headers)
+            self.trace_headers = None
+            if found is not None:
+                self.trace_id, self.span_id, self.sampled = found
+        if self.trace_id is None:
+            return None
+        return self.trace_id, self.span_id, self.sampled
 
 
 _context: ContextVar[LogContext | None] = ContextVar("entail_log_context", default=None)
@@ -106,6 +119,15 @@ def scope(ctx: LogContext) -> Iterator[LogContext]:
         yield ctx
     finally:
         _context.reset(token)
+
+
+def enter(ctx: LogContext) -> Token[LogContext | None]:
+    """:func:`scope` without a generator, for the per-request middleware: ``leave(token)`` ends it."""
+    return _context.set(ctx)
+
+
+def leave(token: Token[LogContext | None]) -> None:
+    _context.reset(token)
 
 
 def _ensure() -> LogContext:
@@ -278,9 +300,9 @@ class CloudFormatter(logging.Formatter):
             "logger": record.name,
         }
         ctx = _context.get()
-        ids = _active_span()
-        if ids is None and ctx is not None and ctx.trace_id:
-            ids = ctx.trace_id, ctx.span_id or "", ctx.sampled
+        ids: tuple[str, str | None, bool] | None = _active_span()
+        if ids is None and ctx is not None:
+            ids = ctx.trace()
         if ids is not None:
             trace_id, span_id, sampled = ids
             entry["logging.googleapis.com/trace"] = (

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import logs
@@ -28,6 +27,7 @@ from .problems import MEDIA_TYPE, encode_problem, problem_body
 
 log = logging.getLogger("entail.http")
 access = logging.getLogger(logs.ACCESS_LOGGER)
+_READ = frozenset({b"x-request-id", b"traceparent", b"x-cloud-trace-context", b"user-agent"})
 
 
 class RequestContext:
@@ -40,11 +40,18 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        ctx = logs.LogContext(request_id=logs.accept_request_id(headers.get("x-request-id")))
-        trace = logs.trace_from_headers(headers.get("traceparent"), headers.get("x-cloud-trace-context"))
-        if trace is not None:
-            ctx.trace_id, ctx.span_id, ctx.sampled = trace
+        # one pass over the raw headers (ASGI names are lower case): this runs on every request
+        wanted: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in _READ:
+                wanted[name] = value.decode("latin-1")
+        request_id = logs.accept_request_id(wanted.get(b"x-request-id"))
+        # the trace headers are parsed only if a line is written (logs.LogContext.trace)
+        ctx = logs.LogContext(
+            request_id=request_id,
+            trace_headers=(wanted.get(b"traceparent"), wanted.get(b"x-cloud-trace-context")),
+        )
+        id_header = (b"x-request-id", request_id.encode())
         status, size, started = 500, 0, False
         start = time.perf_counter()
 
@@ -52,29 +59,32 @@ class RequestContext:
             nonlocal status, size, started
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
-                MutableHeaders(scope=message)[logs.REQUEST_ID_HEADER] = ctx.request_id or ""
+                message["headers"] = [*message.get("headers", ()), id_header]
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
             await send(message)
 
-        with logs.scope(ctx):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception:
-                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                if started:
-                    raise  # part of the answer is out: only closing the connection is left
-                await _internal_error(scope["path"], send_with_id)
-            finally:
-                if access.isEnabledFor(logging.INFO):
-                    access.info(
-                        "%s %s %d %.1f ms",
-                        scope["method"],
-                        scope["path"],
-                        status,
-                        (time.perf_counter() - start) * 1000,
-                        extra={"http_request": _http_request(scope, headers, status, size, start)},
-                    )
+        token = logs.enter(ctx)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # part of the answer is out: only closing the connection is left
+            await _internal_error(scope["path"], send_with_id)
+        finally:
+            if access.isEnabledFor(logging.INFO):
+                access.info(
+                    "%s %s %d %.1f ms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - start) * 1000,
+                    extra={
+                        "http_request": _http_request(scope, wanted.get(b"user-agent"), status, size, start)
+                    },
+                )
+            logs.leave(token)
 
 
 async def _internal_error(path: str, send: Send) -> None:
@@ -91,7 +101,9 @@ async def _internal_error(path: str, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _http_request(scope: Scope, headers: Headers, status: int, size: int, start: float) -> dict[str, object]:
+def _http_request(
+    scope: Scope, user_agent: str | None, status: int, size: int, start: float
+) -> dict[str, object]:
     """Cloud Logging's HttpRequest: the path only (a query string may carry anything)."""
     client = scope.get("client")
     entry: dict[str, object] = {
@@ -102,8 +114,8 @@ def _http_request(scope: Scope, headers: Headers, status: int, size: int, start:
         "latency": f"{time.perf_counter() - start:.6f}s",
         "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
     }
-    if headers.get("user-agent"):
-        entry["userAgent"] = headers["user-agent"][:256]
+    if user_agent:
+        entry["userAgent"] = user_agent[:256]
     if client:
         entry["remoteIp"] = client[0]
     return entry
