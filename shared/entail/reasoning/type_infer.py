@@ -30,6 +30,7 @@ the compile time of a large program, and most compiles never need it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
@@ -291,11 +292,19 @@ class InputTypes:
         # the collector paused, as in compile: a full collection would re-scan the
         # whole syntax tree for the small objects made here (most of the time)
         with gc_paused():
-            # what the program alone decides: the ruleset's warnings, never repeated per case
-            self.static_clashes = type_clashes(program, infer(program, analysis.strata, analysis.defined))
-            self.static = {c.key for c in self.static_clashes}
             self._known = {sig for stratum in analysis.strata for sig in stratum.predicates}
         self._reads: dict[Signature, set[Signature]] | None = None
+
+    @functools.cached_property
+    def static_clashes(self) -> list[Clash]:
+        """What the program alone decides: the ruleset's warnings, never repeated per
+        case (inferred on first use: an evaluation needs them only to leave them out)."""
+        with gc_paused():
+            return type_clashes(self.program, infer(self.program, self.strata, self.defined))
+
+    @functools.cached_property
+    def static(self) -> frozenset[tuple[Any, ...]]:
+        return frozenset(c.key for c in self.static_clashes)
 
     def _reads_of(self) -> dict[Signature, set[Signature]]:
         if self._reads is None:
@@ -349,7 +358,9 @@ class InputTypes:
         inputs = {sig: list(k) for sig, k in key}
         with gc_paused():
             kinds = infer(self.program, self.strata, self.defined, inputs)
-            found = [c for c in type_clashes(self.program, kinds) if c.key not in self.static]
+            found = type_clashes(self.program, kinds)
+        if found:
+            found = [c for c in found if c.key not in self.static]
         self._remember(key, found)
         return found
 
