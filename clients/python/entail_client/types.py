@@ -77,7 +77,8 @@ class DecisionOut(TypedDict):
     facts: NotRequired[dict[str, Any] | None]
     query: NotRequired[list[str]]
     explain: NotRequired[bool]
-    # succeeded: per query its answers, with proofs when explained
+    # succeeded: per query its answers, with proofs when explained and, when the ruleset has reason
+    # templates, each answer's reasons (code, weight, severity, message)
     answers: NotRequired[list[dict[str, Any]] | None]
     result_hash: NotRequired[str | None]
     # failed: why
@@ -117,6 +118,9 @@ class BatchRequest(TypedDict):
     cases: list[BatchCase]
     query: NotRequired[list[str]]
     explain: NotRequired[bool]
+    # the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-
+    # text for it, else the templates' own text
+    locale: NotRequired[str | None]
     wait_ms: NotRequired[int]
     limits: NotRequired[dict[str, int]]
 
@@ -138,6 +142,9 @@ class DecisionRequest(TypedDict):
     facts: NotRequired[dict[str, list[list[str | int]]]]
     query: NotRequired[list[str]]
     explain: NotRequired[bool]
+    # the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-
+    # text for it, else the templates' own text
+    locale: NotRequired[str | None]
     # wait up to this long for the answer (capped)
     wait_ms: NotRequired[int]
     # lower the engine limits

@@ -381,7 +381,9 @@ class DecisionOut(BaseModel):
     query: list[str] = Field(default_factory=list)
     explain: bool = False
     answers: list[dict[str, Any]] | None = Field(
-        default=None, description="succeeded: per query its answers, with proofs when explained"
+        default=None,
+        description="succeeded: per query its answers, with proofs when explained and, when the "
+        "ruleset has reason templates, each answer's reasons (code, weight, severity, message)",
     )
     result_hash: str | None = None
     error: DecisionErrorOut | None = Field(default=None, description="failed: why")

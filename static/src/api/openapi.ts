@@ -24,6 +24,8 @@ export interface BatchRequest {
   cases: BatchCase[];
   query?: string[];
   explain?: boolean;
+  /** the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-text for it, else the templates' own text */
+  locale?: string | null;
   wait_ms?: number;
   limits?: Record<string, number>;
 }
@@ -60,7 +62,7 @@ export interface DecisionOut {
   facts?: Record<string, unknown> | null;
   query?: string[];
   explain?: boolean;
-  /** succeeded: per query its answers, with proofs when explained */
+  /** succeeded: per query its answers, with proofs when explained and, when the ruleset has reason templates, each answer's reasons (code, weight, severity, message) */
   answers?: Record<string, unknown>[] | null;
   result_hash?: string | null;
   /** failed: why */
@@ -85,6 +87,8 @@ export interface DecisionRequest {
   facts?: Record<string, ((string | number)[])[]>;
   query?: string[];
   explain?: boolean;
+  /** the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-text for it, else the templates' own text */
+  locale?: string | null;
   /** wait up to this long for the answer (capped) */
   wait_ms?: number;
   /** lower the engine limits */
