@@ -18,10 +18,11 @@ BigQuery specifics:
 - BigQuery has no transactions across streaming inserts: a root's leaves are
   streamed first, then the root (insertIds ``tenant/day/seq[/position]``), so a
   root is never visible without its leaves; readers take each root and leaf once.
-  A run that fails between the two leaves orphan leaves under that seq; the
-  next run's root for the seq then reads as ``leaves`` in verify (a loud
-  failure, never a silent pass) until an operator removes the orphans once
-  they leave the streaming buffer.
+  A run that fails between the two leaves orphan leaves under a seq without a
+  root (streamed rows cannot be deleted at once); the next run numbers its
+  root past them (``seq`` = one more than any root *or leaf* of the day), and
+  every reader goes from roots to leaves, so orphans are never read. A day's
+  seqs may therefore skip a number; its windows stay contiguous.
 - Holds are written with DML, not streamed: a streamed row cannot be UPDATEd
   while it is in the streaming buffer, and a release is an UPDATE.
 """
@@ -128,11 +129,15 @@ def build_roots(
     due = store.query(
         "WITH last AS (SELECT tenant, day, MAX(seq) AS seq, MAX(inserted_to) AS upto"
         f" FROM {_t(store, 'audit_roots')} WHERE day >= @oldest_day GROUP BY tenant, day),"
+        " leaf AS (SELECT tenant, day, MAX(seq) AS seq"
+        f" FROM {_t(store, 'audit_leaves')} WHERE day >= @oldest_day GROUP BY tenant, day),"
         " d AS (SELECT tenant, FORMAT_TIMESTAMP('%Y-%m-%d', completed_at, 'UTC') AS day, inserted_at"
         f" FROM {_t(store, 'decisions')} WHERE completed_at >= @oldest AND completed_at < @today"
         f" AND inserted_at < @cutoff{tenant_filter})"
-        " SELECT d.tenant AS tenant, d.day AS day, MAX(last.seq) AS last_seq, MAX(last.upto) AS upto"
+        " SELECT d.tenant AS tenant, d.day AS day, MAX(last.seq) AS last_seq, MAX(last.upto) AS upto,"
+        " MAX(leaf.seq) AS leaf_seq"
         " FROM d LEFT JOIN last ON last.tenant = d.tenant AND last.day = d.day"
+        " LEFT JOIN leaf ON leaf.tenant = d.tenant AND leaf.day = d.day"
         " WHERE last.upto IS NULL OR d.inserted_at >= last.upto"
         " GROUP BY 1, 2 ORDER BY 1, 2",
         params,
@@ -140,7 +145,9 @@ def build_roots(
     built: list[BuiltRoot] = []
     for found in due:
         t, day = str(found["tenant"]), str(found["day"])
-        seq = 0 if found["last_seq"] is None else int(found["last_seq"]) + 1
+        # past any seq used before, orphan leaves of a failed run included
+        used = [int(found[k]) for k in ("last_seq", "leaf_seq") if found[k] is not None]
+        seq = max(used) + 1 if used else 0
         lo = found["upto"]
         leaves = _window_leaves(store, t, date.fromisoformat(day), lo, cutoff)
         row, root = signed_root(signer, t, day, seq, [h for _, h in leaves], lo, cutoff)
@@ -216,9 +223,11 @@ def trail_source(store: BigQueryAuditStore, tenant: str, day_s: str) -> DaySourc
 def inclusion(store: BigQueryAuditStore, tenant: str, decision_id: str) -> dict[str, Any] | None:
     from .roots import inclusion_doc
 
+    # the leaf of a root: orphan leaves of a failed run have none
     found = store.query(
-        f"SELECT day, seq, position FROM {_t(store, 'audit_leaves')}"
-        " WHERE tenant = @tenant AND decision_id = @id ORDER BY day, seq LIMIT 1",
+        f"SELECT l.day AS day, l.seq AS seq, l.position AS position FROM {_t(store, 'audit_leaves')} l"
+        f" JOIN {_t(store, 'audit_roots')} r ON r.tenant = l.tenant AND r.day = l.day AND r.seq = l.seq"
+        " WHERE l.tenant = @tenant AND l.decision_id = @id ORDER BY 1, 2 LIMIT 1",
         {"tenant": tenant, "id": decision_id},
     )
     if not found:
@@ -227,7 +236,7 @@ def inclusion(store: BigQueryAuditStore, tenant: str, decision_id: str) -> dict[
     roots = roots_of(
         store, "tenant = @tenant AND day = @day AND seq = @seq", {"tenant": tenant, "day": day, "seq": seq}
     )
-    if not roots:  # leaves of a run that failed before its root: not in a root
+    if not roots:
         return None
     hashes = [h for _, h in _stored_leaves(store, tenant, day, seq)]
     start = _midnight(date.fromisoformat(day))

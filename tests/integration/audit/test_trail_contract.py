@@ -286,3 +286,32 @@ def test_bigquery_copies_held_rows_before_their_partition_expires(bigquery_store
     assert keep_held(store) == 0  # idempotent
     copied = store.query(f"SELECT decision_id FROM `{store.table_id('held_decisions')}`", {})
     assert [r["decision_id"] for r in copied] == ["dec_acme_0000001"]
+
+
+def test_bigquery_numbers_a_root_past_the_orphan_leaves_of_a_failed_run(
+    bigquery_store: BigQueryAuditStore, signer: LocalEd25519Signer
+) -> None:
+    """Leaves are streamed before their root: a run that died in between left
+    leaves under seq 0 and no root. The next run signs seq 1, and verification
+    and inclusion proofs read only leaves that have a root."""
+    store = bigquery_store
+    fill(store, 3)
+    store.write_rows(
+        "audit_leaves",
+        [
+            {
+                "tenant": "acme",
+                "day": DAY,
+                "seq": 0,
+                "position": 0,
+                "decision_id": "dec_x",
+                "leaf_hash": "00" * 32,
+            }
+        ],
+    )
+    assert build(store, signer) == [(DAY, 1, 3)]
+    report = verify(store, signer)
+    assert report["ok"] and (report["roots"], report["rows"]) == (1, 3)
+    proof = roots.inclusion(store, "acme", "dec_acme_0000001")
+    assert proof is not None and (proof["seq"], proof["tree_size"]) == (1, 3)
+    assert roots.inclusion(store, "acme", "dec_x") is None
