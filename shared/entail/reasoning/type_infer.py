@@ -119,19 +119,23 @@ def _term_kind(term: TermNode, env: Mapping[str, int]) -> int:
 def _env(rule: Rule, kinds: Mapping[Signature, list[int]]) -> dict[str, int]:
     """Each variable's kinds as the rule's positive atoms and assignments bind it."""
     env: dict[str, int] = {}
+    others = False
     for lit in rule.body:
-        if isinstance(lit, Positive):
-            cols = kinds.get(lit.atom.signature)
-            for i, arg in enumerate(lit.atom.args):
+        if type(lit) is Positive:
+            atom = lit.atom
+            cols = kinds.get((atom.predicate, len(atom.args)))
+            for i, arg in enumerate(atom.args):
                 col = cols[i] if cols is not None else ANY
-                if isinstance(arg, Var):
+                if type(arg) is Var:
                     if not arg.anonymous:
                         env[arg.name] = env.get(arg.name, ANY) & col
                 elif isinstance(arg, _ARITHMETIC) and (lin := linear(arg)) is not None:
                     env[lin[0]] = env.get(lin[0], ANY) & col & INT
+        else:
+            others = True
     # assignments, twice: enough for a chain written in reverse order in practice,
     # and an unresolved variable stays "any value" (never a false warning)
-    for _ in range(2):
+    for _ in range(2 if others else 0):
         for lit in rule.body:
             if isinstance(lit, Comparison) and lit.op == "=":
                 for target, source in ((lit.left, lit.right), (lit.right, lit.left)):
