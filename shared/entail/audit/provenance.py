@@ -13,8 +13,10 @@ BigQuery can cluster on the column and index it for ``SEARCH``:
   named by (ruleset name, version, index);
 - ``fact_hashes``: :func:`fact_hash` of every ``input`` and ``ruleset_fact``
   node (and aggregate condition facts) in the proofs;
-- ``reason_codes``: every symbolic constant among the answers' arguments
-  (``reason("eve", high_dti)`` cites ``high_dti``).
+- ``reason_codes``: the codes of the answers' reasons when the ruleset has
+  reason templates (``%@reason code=L02 ...``, reasoning/reasons.py: every answer
+  then carries ``reasons``); otherwise every symbolic constant among the answers'
+  arguments (``reason("eve", high_dti)`` cites ``high_dti``).
 
 Proofs exist only for decisions asked with ``explain``: without them
 ``rule_ids`` and ``fact_hashes`` are NULL ("not known"), never empty ("none
@@ -131,6 +133,8 @@ def of_answers(answers: list[dict[str, Any]] | None, *, explain: bool) -> Proven
     rules: set[int] = set()
     facts: set[str] = set()
     codes: set[str] = set()
+    templated: set[str] = set()
+    has_templates = False
     proved = False
     # rows arrive from a topic: tolerate any shape, derive what is there
     for query in answers:
@@ -139,11 +143,17 @@ def of_answers(answers: list[dict[str, Any]] | None, *, explain: bool) -> Proven
             if not isinstance(answer, dict):
                 continue
             _constants(answer.get("args"), codes)
+            reasons = answer.get("reasons")
+            if isinstance(reasons, list):
+                has_templates = True
+                templated.update(
+                    r["code"] for r in reasons if isinstance(r, dict) and isinstance(r.get("code"), str)
+                )
             proof = answer.get("proof")
             if proof is not None:
                 proved = True
                 _walk_proof(proof, rules, facts)
-    codes = {c for c in codes if _TOKEN.match(c)}
+    codes = {c for c in (templated if has_templates else codes) if _TOKEN.match(c)}
     known = explain or proved
     return Provenance(
         tokens(rules) if known else None,

@@ -117,7 +117,13 @@ DECISIONS_TABLE = Table(
             "Rule indexes used by the answers' proofs, ' 4 14 ' (NULL: not explained; provenance.py).",
         ),
         _c("fact_hashes", "STRING", "NULLABLE", "Content hashes of the base facts used by the proofs."),
-        _c("reason_codes", "STRING", "NULLABLE", "Symbolic constants cited in the answers, ' high_dti '."),
+        _c(
+            "reason_codes",
+            "STRING",
+            "NULLABLE",
+            "Reason template codes of the answers (' L02 L03 '); without templates, the symbolic "
+            "constants cited in them (' high_dti ').",
+        ),
     ),
     primary_key=("decision_id",),
     # rule_ids last: decisions of one version that used the same rules sit together
