@@ -332,11 +332,10 @@ class _Explainer:
         position = self._next_literal(rule, env, done)
         if position is None:
             if len(done) < len(rule.body):  # unreachable for a safe rule: kept total anyway
+                attempt.complete = False
                 return
             head = tuple(evaluate_term(a, env) for a in rule.head.args)
-            mismatch = any(
-                h is None or (t is not None and h != t) for h, t in zip(head, target, strict=True)
-            )
+            mismatch = any(h is None or (t is not None and h != t) for h, t in zip(head, target, strict=True))
             if not mismatch:
                 raise AssertionError(f"{rule.text} derives {_pattern_text(rule.head.predicate, target)}")
             shown = "undefined" if None in head else format_atom(rule.head.predicate, head)  # type: ignore[arg-type]
@@ -367,8 +366,11 @@ class _Explainer:
 
     def _ready(self, lit: Literal, env: Env, rule: Rule, position: int) -> bool:
         if isinstance(lit, Positive):
+            # an argument computed from unbound variables is solved for them (gringo inverts
+            # ``X+1``, ``2*X``, ``-X``): ready when each such argument has one unbound variable
             return all(
-                isinstance(a, Var) or all(v.name in env for v in term_vars(a)) for a in lit.atom.args
+                isinstance(a, Var) or len({v.name for v in term_vars(a) if v.name not in env}) <= 1
+                for a in lit.atom.args
             )
         if isinstance(lit, Negative):
             return all(v.anonymous or v.name in env for v in lit.atom.vars())
@@ -417,6 +419,7 @@ class _Explainer:
     def _positive(self, atom: Atom, env: Env) -> Iterator[Env]:
         bound: dict[int, Term] = {}
         free: list[tuple[int, str]] = []
+        solved: list[tuple[int, TermNode]] = []  # arithmetic over an unbound variable
         for i, a in enumerate(atom.args):
             if isinstance(a, Var):
                 if a.anonymous:
@@ -426,21 +429,28 @@ class _Explainer:
                 else:
                     free.append((i, a.name))
                 continue
+            if any(v.name not in env for v in term_vars(a)):
+                solved.append((i, a))
+                continue
             value = evaluate_term(a, env)
             if value is None:  # undefined arithmetic: no instance of the literal exists
                 return
             bound[i] = value
         for row in self.rows(atom.signature, bound):
-            extended = dict(env)
-            ok = True
+            extended: Env | None = dict(env)
             for i, name in free:
+                assert extended is not None
                 seen = extended.get(name)
                 if seen is None:
                     extended[name] = row[i]
                 elif seen != row[i]:
-                    ok = False
+                    extended = None
                     break
-            if ok:
+            for i, term in solved:
+                if extended is None:
+                    break
+                extended = _solve_for(term, row[i], extended)
+            if extended is not None:
                 yield extended
 
     def _missing(self, position: int, lit: Positive, env: Env) -> Failure:
@@ -449,20 +459,25 @@ class _Explainer:
         names: list[str] = []
         recursable = True
         for a in lit.atom.args:
-            value = None if isinstance(a, Var) and a.name not in env else evaluate_term(a, env)
             if isinstance(a, Var) and a.name not in env:
                 parts.append("_" if a.anonymous else a.name)
                 if not a.anonymous:
                     recursable &= a.name not in names
                     names.append(a.name)
                 args.append(None)
-            elif value is None:  # undefined arithmetic (e.g. "a"+1): nothing to look for
+                continue
+            if any(v.name not in env for v in term_vars(a)):  # X+1 with X unbound
+                parts.append(_plain_term(a))
+                args.append(None)
+                recursable = False
+                continue
+            value = evaluate_term(a, env)
+            if value is None:  # undefined arithmetic (e.g. "a"+1): nothing to look for
                 return Failure(
                     position, str(lit), "undefined", _visible(env), atom=str(lit.atom), evaluated="undefined"
                 )
-            else:
-                parts.append(format_term(value))
-                args.append(value)
+            parts.append(format_term(value))
+            args.append(value)
         text = lit.atom.predicate + (f"({','.join(parts)})" if parts else "")
         return Failure(
             position,
@@ -587,6 +602,11 @@ class _Explainer:
         yield from join(0, env)
 
 
+def _plain_term(term: TermNode) -> str:
+    text = str(term)
+    return text[1:-1] if isinstance(term, BinOp) else text
+
+
 def _predicate_of(atom_text: str) -> str:
     return atom_text.split("(", 1)[0]
 
@@ -613,6 +633,44 @@ def _assigned_side(lit: Comparison, env: Env) -> tuple[str, TermNode] | None:
             and all(v.name in env for v in term_vars(expr))
         ):
             return var.name, expr
+    return None
+
+
+def _solve_for(term: TermNode, value: Term, env: Env) -> Env | None:
+    """``env`` extended so that ``term`` (one unbound variable, under + - * and unary
+    minus) evaluates to ``value``; None if no integer does. The solution is checked by
+    evaluating the term, so 32-bit wrap-around never yields a wrong binding."""
+    unbound = {v.name for v in term_vars(term) if v.name not in env}
+    if len(unbound) != 1 or type(value) is not int:
+        if not unbound and evaluate_term(term, env) == value:
+            return env
+        return None
+    (name,) = unbound
+    candidate = _invert(term, value, env)
+    if candidate is None:
+        return None
+    extended = {**env, name: candidate}
+    return extended if evaluate_term(term, extended) == value else None
+
+
+def _invert(term: TermNode, value: int, env: Env) -> int | None:
+    if isinstance(term, Var):
+        return value
+    if isinstance(term, Minus):
+        return _invert(term.operand, -value, env)
+    if not isinstance(term, BinOp):
+        return None
+    left_free = any(v.name not in env for v in term_vars(term.left))
+    free, other = (term.left, term.right) if left_free else (term.right, term.left)
+    known = evaluate_term(other, env)
+    if type(known) is not int:
+        return None
+    if term.op == "+":
+        return _invert(free, value - known, env)
+    if term.op == "-":
+        return _invert(free, value + known if left_free else known - value, env)
+    if term.op == "*" and known != 0 and value % known == 0:
+        return _invert(free, value // known, env)
     return None
 
 
@@ -664,9 +722,7 @@ def _render(why: WhyNot, indent: int) -> list[str]:
         lines.append(f"{pad}  {why.message}")
     for attempt in why.rules:
         head = ", ".join(f"{k}={format_term(v)}" for k, v in attempt.head_bindings.items())
-        lines.append(
-            f"{pad}  rule, line {attempt.line}: {attempt.text}" + (f"  with {head}" if head else "")
-        )
+        lines.append(f"{pad}  rule, line {attempt.line}: {attempt.text}" + (f"  with {head}" if head else ""))
         for f in attempt.failures:
             where = "head" if f.position < 0 else f"literal {f.position + 1}"
             binds = ", ".join(f"{k}={format_term(v)}" for k, v in f.bindings.items())
