@@ -35,6 +35,7 @@ from .reasoning import (
     QueryError,
     Ruleset,
     compile,
+    explain_absent,
 )
 from .reasoning.reasons import valid_locale
 from .reasoning.testing import TestFileError, load_facts_file, load_test_cases, run_test_case
@@ -173,6 +174,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             facts = None if name == "-" else load_facts_file(Path(name))
             result = rs.evaluate(facts, args.query, explain=args.explain, limits=limits, locale=args.locale)
+            why_nots = [explain_absent(result, atom) for atom in args.why_not]
         except TestFileError:
             raise
         except EntailError as exc:
@@ -200,8 +202,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if len(sources) > 1:
                 print(f"== {name}", file=out)
             print(result.render_text(), file=out)
+            for why in why_nots:
+                print(why.render_text(), file=out)
         else:
             doc = result.to_json()
+            if why_nots:
+                doc["why_not"] = [why.to_json() for why in why_nots]
             doc["facts"] = name
             doc["stats"]["total_ms"] = round(elapsed, 3)
             if args.format == "jsonl":
@@ -247,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--query", action="append", default=[], help="query atom, e.g. 'path(1, X)'")
     run.add_argument("--explain", action="store_true", help="include a proof for every answer")
     run.add_argument("--format", choices=["atoms", "text", "json", "jsonl"], default="text")
+    run.add_argument(
+        "--why-not",
+        action="append",
+        default=[],
+        metavar="ATOM",
+        help="explain why a ground atom does not hold, e.g. 'decision(\"bob\",approved)'; repeatable",
+    )
     run.add_argument(
         "--locale",
         type=_locale_argument,

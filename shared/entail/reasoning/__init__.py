@@ -26,6 +26,7 @@ from .prove import render_text as render_proof
 from .query import Query, parse_query
 from .ruleset import Answer, QueryResult, Result, Ruleset, check, compile
 from .terms import Const, format_atom, format_term
+from .why_not import WhyNot, WhyNotBounds, WhyNotError, explain_absent
 
 __all__ = [
     "ENGINE_VERSION",
@@ -50,8 +51,12 @@ __all__ = [
     "RuleBodyLimitExceeded",
     "Ruleset",
     "WallTimeLimitExceeded",
+    "WhyNot",
+    "WhyNotBounds",
+    "WhyNotError",
     "check",
     "compile",
+    "explain_absent",
     "facts_from_json",
     "format_atom",
     "format_term",
