@@ -287,6 +287,8 @@ class TestCaseIn(TypedDict):
     query: NotRequired[list[str]]
     expect: NotRequired[dict[str, list[str]]]
     absent: NotRequired[list[str]]
+    # an answer's reason codes, in their order (reason templates)
+    reasons: NotRequired[dict[str, list[str]]]
 
 
 class PublishRequest(TypedDict):

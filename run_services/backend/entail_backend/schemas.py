@@ -151,6 +151,9 @@ class TestCaseIn(BaseModel):
     query: list[str] = Field(default_factory=list)
     expect: dict[str, list[str]] = Field(default_factory=dict)
     absent: list[str] = Field(default_factory=list)
+    reasons: dict[str, list[str]] = Field(
+        default_factory=dict, description="an answer's reason codes, in their order (reason templates)"
+    )
 
 
 class PublishRequest(BaseModel):

@@ -302,6 +302,8 @@ export interface TestCaseIn {
   query?: string[];
   expect?: Record<string, string[]>;
   absent?: string[];
+  /** an answer's reason codes, in their order (reason templates) */
+  reasons?: Record<string, string[]>;
 }
 
 export interface ValidateRequest {
