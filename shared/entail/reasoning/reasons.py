@@ -529,12 +529,10 @@ class ReasonWalker:
             for elements in aggregates:
                 for facts in elements.values():
                     stack.extend(facts)
-            for rule in self.index.by_head.get(p, ()):
+            for rule, pattern in self.index.by_head.get(p, ()):
                 if self.budget <= 0:
                     break
-                if rule.index in self.index.with_aggregates:
-                    continue
-                head = _unify(rule, f)
+                head = _unify(pattern, f)
                 if head is None:
                     continue
                 for env in self._match(rule, head, frozenset()):
@@ -555,13 +553,10 @@ class ReasonWalker:
                 parts = self.catalogue.get(t.code, parts)
             message = render(parts, env)
             found.setdefault((t.code, message), Reason(t.code, t.weight, t.severity, message))
-        for lit in self.rules[rule_index].rule.body:
-            if isinstance(lit, Positive):
-                child = self.pred_ids[lit.atom.signature]
-                if child in self.index.relevant:
-                    values = tuple(evaluate_term(a, env) for a in lit.atom.args)
-                    if None not in values:
-                        stack.append((child, values))
+        for child, args in self.index.children.get(rule_index, ()):
+            values = tuple(evaluate_term(a, env) for a in args)
+            if None not in values:
+                stack.append((child, values))
 
     def _match(self, rule: Rule, env: dict[str, Term], done: frozenset[int]) -> Iterator[dict[str, Term]]:
         """Every completion of ``env`` that satisfies the body (literals in any ready order)."""
@@ -651,49 +646,77 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return _COMPARE[op](sort_key(left), sort_key(right))
 
 
-def _unify(rule: Rule, fact: tuple[Any, ...]) -> dict[str, Term] | None:
-    """The head's variables bound by ``fact``; None when a head term is not a
-    variable (its instances are found from the recorded derivation only)."""
+# a rule head as a pattern: per argument, a variable's name or a ground value
+HeadPattern = tuple[tuple[str | None, Term | None], ...]
+
+
+def _unify(pattern: HeadPattern, fact: tuple[Any, ...]) -> dict[str, Term] | None:
+    """The head's variables bound by ``fact``, or None when it does not match."""
     env: dict[str, Term] = {}
-    for arg, value in zip(rule.head.args, fact, strict=True):
-        if isinstance(arg, Var):
-            known = env.get(arg.name)
-            if known is None:
-                env[arg.name] = value
-            elif not _same(known, value):
-                return None
-        elif not term_vars(arg):
-            if not _same(evaluate_term(arg, env), value):
+    for (name, constant), value in zip(pattern, fact, strict=True):
+        if name is None:
+            if not _same(constant, value):
                 return None
         else:
-            return None
+            known = env.get(name)
+            if known is None:
+                env[name] = value
+            elif not _same(known, value):
+                return None
     return env
+
+
+def _head_pattern(rule: Rule) -> HeadPattern | None:
+    """None for a head with arithmetic over variables (``p(X+1)``): such a rule's
+    instances are taken from the recorded derivation only."""
+    out: list[tuple[str | None, Term | None]] = []
+    for arg in rule.head.args:
+        if isinstance(arg, Var):
+            out.append((arg.name, None))
+        elif term_vars(arg):
+            return None
+        else:
+            value = evaluate_term(arg, {})
+            if value is None:
+                return None
+            out.append((None, value))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class ReasonIndex:
-    """What a walk needs of the program: the predicates whose derivations can use
-    a templated rule (the rest is skipped), the rules by head, and which rules
-    have aggregates."""
+    """What a walk needs of the program, computed once per ruleset: the predicates
+    whose derivations can use a templated rule (the rest is skipped), the rules
+    whose other instances are enumerated (by head predicate, with the head as a
+    pattern; not those with an aggregate or arithmetic in the head), and per rule
+    the body atoms worth following."""
 
     relevant: frozenset[int]
-    by_head: dict[int, list[Rule]]
-    with_aggregates: frozenset[int]
+    by_head: dict[int, list[tuple[Rule, HeadPattern]]]
+    children: dict[int, list[tuple[int, tuple[Any, ...]]]]
 
 
 def reason_index(program: Program, book: ReasonBook, pred_ids: Mapping[tuple[str, int], int]) -> ReasonIndex:
     relevant = relevant_predicates(program, book, pred_ids)
-    by_head: dict[int, list[Rule]] = {}
-    aggregates: set[int] = set()
+    by_head: dict[int, list[tuple[Rule, HeadPattern]]] = {}
+    children: dict[int, list[tuple[int, tuple[Any, ...]]]] = {}
     for rule in program.rules:
         if rule.is_fact:
             continue
         pid = pred_ids[rule.head.signature]
-        if pid in relevant:
-            by_head.setdefault(pid, []).append(rule)
-        if any(isinstance(lit, Aggregate) for lit in rule.body):
-            aggregates.add(rule.index)
-    return ReasonIndex(relevant, by_head, frozenset(aggregates))
+        if pid not in relevant:
+            continue
+        follow = [
+            (pred_ids[lit.atom.signature], lit.atom.args)
+            for lit in rule.body
+            if isinstance(lit, Positive) and pred_ids[lit.atom.signature] in relevant
+        ]
+        if follow:
+            children[rule.index] = follow
+        pattern = _head_pattern(rule)
+        if pattern is not None and not any(isinstance(lit, Aggregate) for lit in rule.body):
+            by_head.setdefault(pid, []).append((rule, pattern))
+    return ReasonIndex(relevant, by_head, children)
 
 
 def relevant_predicates(
