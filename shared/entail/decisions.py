@@ -84,17 +84,36 @@ async def submit(
     *,
     admitted_id: str | None = None,
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> Submission:
     """:func:`_submit` in a span ``decision.submit`` (when tracing is on)."""
     if not tracing.enabled():
         return await _submit(
-            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id, locale=locale
+            services,
+            tenant,
+            version,
+            facts,
+            query,
+            explain,
+            limits,
+            admitted_id=admitted_id,
+            locale=locale,
+            explain_absent=explain_absent,
         )
     with tracing.span(
         "decision.submit", {"tenant": tenant, "ruleset": version.name, "version": version.version}
     ) as span:
         submission = await _submit(
-            services, tenant, version, facts, query, explain, limits, admitted_id=admitted_id, locale=locale
+            services,
+            tenant,
+            version,
+            facts,
+            query,
+            explain,
+            limits,
+            admitted_id=admitted_id,
+            locale=locale,
+            explain_absent=explain_absent,
         )
         tracing.record(span, decision_id=submission.record.decision_id, outcome=submission.outcome)
         return submission
@@ -111,6 +130,7 @@ async def _submit(
     *,
     admitted_id: str | None = None,
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> Submission:
     """A cached decision, or a new pending one whose job is on the bus (or parked).
 
@@ -124,7 +144,7 @@ async def _submit(
         # before anything is hashed, stored or queued: the clear values end here
         case = mask_case(facts, query, masked, services.settings.mask_secret)
         facts, query = case.facts, case.query
-    digest = request_hash(facts, query, explain, limits, locale)
+    digest = request_hash(facts, query, explain, limits, locale, explain_absent)
     cached_id = await services.cache.get(tenant, ruleset.hash, digest)
     if cached_id is not None:
         original = await services.decisions.get(tenant, cached_id)
@@ -162,6 +182,7 @@ async def _submit(
         explain=explain,
         limits=limits,
         locale=locale,
+        explain_absent=explain_absent or [],
         request_hash=digest,
         submitted_at=record.submitted_at,
         masked_predicates=masked,

@@ -80,8 +80,8 @@ class EvaluatorBusy(OSError):
     comes back later (an OSError, so it is :data:`TRANSIENT`)."""
 
 
-Evaluated = tuple[list[dict[str, Any]], str, dict[str, Any]]
-"""Answers, result hash and stats of a decision that succeeded."""
+Evaluated = tuple[list[dict[str, Any]], str, dict[str, Any], list[dict[str, Any]] | None]
+"""Answers, result hash, stats and why-nots (explain_absent) of a decision that succeeded."""
 
 
 class Evaluator(Protocol):
@@ -259,7 +259,7 @@ async def _evaluate(
     except Exception as exc:  # an engine bug must not wedge the decision or the worker
         log.exception("internal error evaluating %s", job.decision_id)
         return failed(DecisionError(code="internal-error", message=f"{type(exc).__name__}: {exc}"))
-    answers, result_hash, stats = result
+    answers, result_hash, stats, why_not = result
     update = {
         "status": "succeeded",
         "answers": answers,
@@ -267,6 +267,8 @@ async def _evaluate(
         "stats": stats,
         "completed_at": utcnow(),
     }
+    if why_not is not None:
+        update["why_not"] = why_not
     return base.model_copy(update=update), seconds
 
 

@@ -42,6 +42,7 @@ def request_hash(
     explain: bool,
     limits: dict[str, int],
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> str:
     """The cache key part of a decision request: same facts (any key order), same
     queries (after whitespace normalisation), same explain flag and limits, same
@@ -55,6 +56,8 @@ def request_hash(
     }
     if locale is not None:
         doc["locale"] = locale.lower()
+    if explain_absent:  # the why-not atoms, as asked (absent: earlier hashes stay)
+        doc["explain_absent"] = [" ".join(a.split()) for a in explain_absent]
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
@@ -79,6 +82,7 @@ class Job(BaseModel):
     explain: bool = False
     limits: dict[str, int] = Field(default_factory=dict)
     locale: str | None = None  # the language of the reason messages (reasoning/reasons.py)
+    explain_absent: list[str] = Field(default_factory=list)  # atoms to explain why they do not hold
     request_hash: str
     submitted_at: str
     masked_predicates: list[str] = Field(default_factory=list)
@@ -109,6 +113,8 @@ class DecisionRecord(BaseModel):
     explain: bool = False
     answers: list[dict[str, Any]] | None = None  # QueryResult.to_json() per query, proofs inside
     result_hash: str | None = None
+    # per explain_absent atom: its why-not (entail.why_not.v1), or "holds": true
+    why_not: list[dict[str, Any]] | None = None
     error: DecisionError | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
     engine_version: str = ENGINE_VERSION

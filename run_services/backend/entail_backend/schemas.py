@@ -16,6 +16,7 @@ from pydantic import (
     JsonValue,
     StrictBool,
     StrictInt,
+    StringConstraints,
 )
 
 from entail.reasoning.facts import RESERVED_NAMES
@@ -286,6 +287,12 @@ class DecisionRequest(BaseModel):
         description="the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); "
         "the ruleset's %@reason-text for it, else the templates' own text",
     )
+    explain_absent: list[Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description='ground atoms to explain why they do not hold, e.g. decision("bob",approved): '
+        "the decision's why_not has one explanation (entail.why_not.v1) per atom",
+    )
     wait_ms: JsonInt = Field(default=0, ge=0, description="wait up to this long for the answer (capped)")
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
@@ -389,6 +396,11 @@ class DecisionOut(BaseModel):
         "ruleset has reason templates, each answer's reasons (code, weight, severity, message)",
     )
     result_hash: str | None = None
+    why_not: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="succeeded, with explain_absent: per atom, why it does not hold "
+        '(entail.why_not.v1, docs/proofs.md), or "holds": true',
+    )
     error: DecisionErrorOut | None = Field(default=None, description="failed: why")
     stats: dict[str, Any] = Field(default_factory=dict)
     engine_version: str | None = None

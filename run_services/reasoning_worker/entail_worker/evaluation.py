@@ -117,6 +117,7 @@ class Evaluations:
                 self.settings.worker_niceness,
                 tracing.enabled(),  # the stages' times, for the engine's spans
                 job.locale,
+                job.explain_absent,
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )
@@ -145,7 +146,7 @@ class Evaluations:
                 ),
                 stats=out.get("stats") or {},
             )
-        return (out["answers"], out["result_hash"], out["stats"]), elapsed
+        return (out["answers"], out["result_hash"], out["stats"], out.get("why_not")), elapsed
 
 
 def trace_stages(stages: dict[str, list[int]], stats: dict[str, Any], answers: int, explain: bool) -> None:

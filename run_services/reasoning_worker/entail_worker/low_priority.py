@@ -35,6 +35,7 @@ def evaluate(
     niceness: int = 0,
     timed: bool = False,
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`entail.record_caps`)
     checked here: answers over a cap never leave this process (no pickling, no
@@ -44,7 +45,7 @@ def evaluate(
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
             os.nice(niceness)
         _lowered = True
-    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale)
+    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale, explain_absent)
     answers = out.get("answers")
     if answers is None:
         return out

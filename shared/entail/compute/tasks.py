@@ -20,6 +20,7 @@ from typing import Any
 
 from entail import reasoning
 from entail.reasoning.testing import TestFileError, cases_from_data, run_test_case
+from entail.reasoning.why_not import why_not_json
 
 # compiled rulesets of this process, by (source hash, limits): impact re-runs one
 # candidate over many decisions, and replays often hit the same version
@@ -94,8 +95,12 @@ def evaluate(
     limits: dict[str, int],
     timed: bool = False,
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> dict[str, Any]:
     """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``.
+
+    ``explain_absent``: ground atoms to explain why they do not hold; then also
+    ``"why_not"``, one document per atom (reasoning/why_not.py).
 
     ``locale``: the language of the answers' reason messages (reasoning/reasons.py).
 
@@ -112,6 +117,7 @@ def evaluate(
         )
         if clock is not None:
             clock.lap("evaluate")
+        why_not = [why_not_json(result, atom) for atom in explain_absent or ()]
     except reasoning.EntailError as exc:
         return {"error": error_json(exc)}
     out = {
@@ -119,6 +125,8 @@ def evaluate(
         "result_hash": result.result_hash,
         "stats": dict(result.stats),
     }
+    if explain_absent:
+        out["why_not"] = why_not
     if clock is not None:
         clock.lap("prove")
         out["stages"] = clock.stages

@@ -742,3 +742,36 @@ def _render(why: WhyNot, indent: int) -> list[str]:
     if why.truncated:
         lines.append(f"{pad}  (nested explanations cut at the depth/breadth limit)")
     return lines
+
+
+# -- the service's form ----------------------------------------------------------------------
+
+MAX_ATOMS = 20  # why-not atoms per decision request
+MAX_ATOM_CHARS = 1000
+
+
+def check_atoms(atoms: list[str]) -> None:
+    """Refuse (WhyNotError) a request's why-not atoms that could never be explained:
+    too many, too long, not parsing, not ground. Whether each holds is decided later."""
+    if len(atoms) > MAX_ATOMS:
+        raise WhyNotError(atoms[MAX_ATOMS], f"at most {MAX_ATOMS} atoms per request")
+    for atom in atoms:
+        if len(atom) > MAX_ATOM_CHARS:
+            raise WhyNotError(atom[:40] + "…", f"longer than {MAX_ATOM_CHARS} characters")
+        parse_ground_atom(atom)
+
+
+def why_not_json(result: Result, atom: str, bounds: WhyNotBounds | None = None) -> dict[str, Any]:
+    """The explanation of one requested atom as a decision carries it: the
+    ``entail.why_not.v1`` document, or, for an atom that holds, ``"holds": true``
+    and a message (a request may ask about atoms whose outcome it does not know)."""
+    predicate, values = parse_ground_atom(atom)
+    explainer = _Explainer(result, bounds or WhyNotBounds())
+    if explainer.holds(predicate, values):
+        return {
+            "schema": SCHEMA,
+            "atom": format_atom(predicate, values),
+            "holds": True,
+            "message": "the atom holds in the model: query it with explain for its proof",
+        }
+    return explainer.explain(predicate, values, 0, frozenset()).to_json()

@@ -18,6 +18,7 @@ from entail.models import (
     RulesetVersion,
     new_decision_id,
 )
+from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
 from entail.state.quotas import TenantQueueFull
@@ -73,6 +74,25 @@ def _check_case(facts: dict[str, Any], query: list[str], where: str) -> None:
             raise Problem(422, "invalid-query", "Invalid query", f"{where}/query/{i}: {exc}") from None
 
 
+def _check_why_not(atoms: list[str], version: RulesetVersion) -> None:
+    """422 invalid-why-not for explain_absent atoms that cannot be explained: not a
+    ground atom, or a ruleset whose case facts are masked (the atoms would be
+    compared with HMACs, and their explanations would show values in clear)."""
+    if atoms and version.masked_predicates:
+        raise Problem(
+            422,
+            "invalid-why-not",
+            "Invalid why-not",
+            "/explain_absent: not available for a ruleset with masked predicates "
+            f"({', '.join(version.masked_predicates)})",
+        )
+    for i, atom in enumerate(atoms):
+        try:
+            parse_ground_atom(atom)
+        except reasoning.EntailError as exc:
+            raise Problem(422, "invalid-why-not", "Invalid why-not", f"/explain_absent/{i}: {exc}") from None
+
+
 async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetVersion:
     version = await services.registry.resolve(key.tenant, ref)
     if version is None:
@@ -92,6 +112,7 @@ async def _submit(
     *,
     admitted_id: str | None = None,
     locale: str | None = None,
+    explain_absent: list[str] | None = None,
 ) -> DecisionRecord:
     """entail.decisions.submit, with the 429 of a full open quota and the metric."""
     try:
@@ -105,6 +126,7 @@ async def _submit(
             limits,
             admitted_id=admitted_id,
             locale=locale,
+            explain_absent=explain_absent,
         )
     except TenantQueueFull as exc:
         raise _queue_full(exc) from None
@@ -200,12 +222,21 @@ async def _decide(
     arities = await ruleset_arities(services, pool, ruleset, limits)
     check_facts(body.facts, arities, limits, "")
     check_queries(body.query, arities, body.facts, "")
+    _check_why_not(body.explain_absent, ruleset)
     # a waiting slot is taken before anything is created: past the bound the
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
     try:
         record = await _submit(
-            services, key, ruleset, body.facts, body.query, body.explain, limits, locale=body.locale
+            services,
+            key,
+            ruleset,
+            body.facts,
+            body.query,
+            body.explain,
+            limits,
+            locale=body.locale,
+            explain_absent=body.explain_absent,
         )
         logs.bind(decision_id=record.decision_id)
         final = None
