@@ -81,6 +81,9 @@ class DecisionOut(TypedDict):
     # templates, each answer's reasons (code, weight, severity, message)
     answers: NotRequired[list[dict[str, Any]] | None]
     result_hash: NotRequired[str | None]
+    # succeeded, with explain_absent: per atom, why it does not hold (entail.why_not.v1,
+    # docs/proofs.md), or "holds": true
+    why_not: NotRequired[list[dict[str, Any]] | None]
     # failed: why
     error: NotRequired[DecisionErrorOut | None]
     stats: NotRequired[dict[str, Any]]
@@ -145,6 +148,9 @@ class DecisionRequest(TypedDict):
     # the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-
     # text for it, else the templates' own text
     locale: NotRequired[str | None]
+    # ground atoms to explain why they do not hold, e.g. decision("bob",approved): the decision's
+    # why_not has one explanation (entail.why_not.v1) per atom
+    explain_absent: NotRequired[list[str]]
     # wait up to this long for the answer (capped)
     wait_ms: NotRequired[int]
     # lower the engine limits

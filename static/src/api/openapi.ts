@@ -65,6 +65,8 @@ export interface DecisionOut {
   /** succeeded: per query its answers, with proofs when explained and, when the ruleset has reason templates, each answer's reasons (code, weight, severity, message) */
   answers?: Record<string, unknown>[] | null;
   result_hash?: string | null;
+  /** succeeded, with explain_absent: per atom, why it does not hold (entail.why_not.v1, docs/proofs.md), or "holds": true */
+  why_not?: Record<string, unknown>[] | null;
   /** failed: why */
   error?: DecisionErrorOut | null;
   stats?: Record<string, unknown>;
@@ -89,6 +91,8 @@ export interface DecisionRequest {
   explain?: boolean;
   /** the language of the answers' reason messages (BCP 47, e.g. de or pt-BR); the ruleset's %@reason-text for it, else the templates' own text */
   locale?: string | null;
+  /** ground atoms to explain why they do not hold, e.g. decision("bob",approved): the decision's why_not has one explanation (entail.why_not.v1) per atom */
+  explain_absent?: string[];
   /** wait up to this long for the answer (capped) */
   wait_ms?: number;
   /** lower the engine limits */
