@@ -688,8 +688,9 @@ class ReasonIndex:
     """What a walk needs of the program, computed once per ruleset: the predicates
     whose derivations can use a templated rule (the rest is skipped), the rules
     whose other instances are enumerated (by head predicate, with the head as a
-    pattern; not those with an aggregate or arithmetic in the head), and per rule
-    the body atoms worth following."""
+    pattern; only those with a template or a body atom worth following, and not
+    those with an aggregate or arithmetic in the head), and per rule the body
+    atoms worth following."""
 
     relevant: frozenset[int]
     by_head: dict[int, list[tuple[Rule, HeadPattern]]]
@@ -713,6 +714,8 @@ def reason_index(program: Program, book: ReasonBook, pred_ids: Mapping[tuple[str
         ]
         if follow:
             children[rule.index] = follow
+        if not follow and rule.index not in book.templates:
+            continue  # its instances cite nothing and lead nowhere: not worth matching
         pattern = _head_pattern(rule)
         if pattern is not None and not any(isinstance(lit, Aggregate) for lit in rule.body):
             by_head.setdefault(pid, []).append((rule, pattern))
