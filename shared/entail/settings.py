@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     limit_answers: int = Field(default=10_000, ge=1)
     record_max_bytes: int = Field(default=1_500_000, ge=10_000)
 
+    # decision reports (entail/report.py): what one report shows at most; past a
+    # bound a proof is cut with a note, so a report stays printable
+    report_max_proof_steps: int = Field(default=2_000, ge=1)
+    report_max_proof_depth: int = Field(default=64, ge=1, le=500)
+    report_max_rows: int = Field(default=1_000, ge=1)
+
     # engine limits for one decision (caps on what a request may ask for)
     limit_derived_facts: int = 1_000_000
     limit_wall_time_ms: int = 10_000

@@ -58,6 +58,8 @@ LAYERS: dict[str, int] = {
     "entail.jobs": 3,
     "entail.fairness": 3,
     "entail.record_caps": 3,
+    "entail.report": 3,  # the decision report's content and hash (issue 17 §4)
+    "entail.report_html": 3,  # its HTML rendering
     # the composition root
     "entail.bootstrap": 4,
     # deployables: processes and commands

@@ -41,6 +41,7 @@ from .port import (
 from .schema import (
     BATCH_RUNS_TABLE,
     DATASET,
+    DECISION_REPORTS_TABLE,
     DECISIONS_TABLE,
     REJECTED_TABLE,
     RETENTION_DAYS,
@@ -422,6 +423,23 @@ class BigQueryAuditStore(SearchableStore):
         if found:
             return False
         self._insert(BATCH_RUNS_TABLE, [row], [row["batch_run_id"]])
+        return True
+
+    # --- decision reports -----------------------------------------------------------
+
+    def put_decision_report(self, row: dict[str, Any]) -> bool:
+        """Record a generated report's hash (report.py); idempotent on (decision_id,
+        report_sha256): asked first, then streamed with that pair as insertId (which
+        also dedups two racing requests within BigQuery's insertId window)."""
+        check_row(DECISION_REPORTS_TABLE, row)
+        found = self._query(
+            f"SELECT 1 AS one FROM `{self.table_id('decision_reports')}`"
+            " WHERE tenant = @tenant AND decision_id = @id AND report_sha256 = @sha LIMIT 1",
+            {"tenant": row["tenant"], "id": row["decision_id"], "sha": row["report_sha256"]},
+        )
+        if found:
+            return False
+        self._insert(DECISION_REPORTS_TABLE, [row], [f"{row['decision_id']}/{row['report_sha256']}"])
         return True
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ from .port import (
 from .schema import (
     AUDIT_ROOTS_TABLE,
     BATCH_RUNS_TABLE,
+    DECISION_REPORTS_TABLE,
     DECISIONS_TABLE,
     REJECTED_TABLE,
     RETENTION_DAYS,
@@ -585,3 +586,16 @@ class DuckDBAuditStore(SearchableStore):
                 _insert_sql(BATCH_RUNS_TABLE, on_conflict_ignore=True), _to_native(BATCH_RUNS_TABLE, row)
             )
         return True
+
+    # --- decision reports --------------------------------------------------------------
+
+    def put_decision_report(self, row: dict[str, Any]) -> bool:
+        """Record a generated report's hash (a ``decision_reports`` wire row, report.py);
+        idempotent on (decision_id, report_sha256): True when stored, False when it was."""
+        check_row(DECISION_REPORTS_TABLE, row)
+        with self._session() as conn:
+            found = conn.execute(
+                "INSERT INTO decision_reports SELECT ?, ?, ?, ?, ? ON CONFLICT DO NOTHING RETURNING 1",
+                _to_native(DECISION_REPORTS_TABLE, row),
+            ).fetchall()
+        return bool(found)

@@ -107,6 +107,11 @@ class AuditStore(Protocol):
         idempotent on ``batch_run_id``: True when stored, False when it already was."""
         ...
 
+    def put_decision_report(self, row: dict[str, Any]) -> bool:
+        """Record the SHA-256 of a generated decision report (a ``decision_reports`` wire
+        row, entail/report.py); idempotent on (decision_id, report_sha256)."""
+        ...
+
     def close(self) -> None: ...
 
 

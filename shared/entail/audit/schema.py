@@ -312,6 +312,26 @@ CANARY_MISMATCHES_TABLE = Table(
     clustering=("tenant", "ruleset_name"),
 )
 
+DECISION_REPORTS = "decision_reports"
+
+DECISION_REPORTS_TABLE = Table(
+    name=DECISION_REPORTS,
+    description=(
+        "The SHA-256 of each distinct decision report generated (entail/report.py); apart from "
+        "the decisions table, whose rows are immutable and signed column by column (docs/audit.md)."
+    ),
+    columns=(
+        _c("decision_id", "STRING", "REQUIRED", "The decision the report is of."),
+        _c("tenant", "STRING", "REQUIRED", "Tenant that owns the decision."),
+        _c("report_sha256", "STRING", "REQUIRED", "SHA-256 of the report's HTML bytes, hex."),
+        _c("generated_at", "TIMESTAMP", "REQUIRED", "When that report was first generated."),
+        _c("generator_version", "STRING", "REQUIRED", "Report layout version (entail.report.v1)."),
+    ),
+    # one row per distinct report: asking again for the same report records nothing
+    primary_key=("decision_id", "report_sha256"),
+    clustering=("tenant", "decision_id"),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -325,6 +345,7 @@ TABLES: dict[str, Table] = {
         HOLD_EVENTS_TABLE,
         HELD_DECISIONS_TABLE,
         CANARY_MISMATCHES_TABLE,
+        DECISION_REPORTS_TABLE,
     )
 }
 

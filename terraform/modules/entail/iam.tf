@@ -56,6 +56,16 @@ resource "google_bigquery_dataset_iam_member" "backend_reads_audit" {
   member     = google_service_account.backend.member
 }
 
+# ... and writes one table: the hashes of the decision reports it generates
+# (entail/report.py; the decisions rows themselves stay the audit sink's alone)
+resource "google_bigquery_table_iam_member" "backend_writes_decision_reports" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.audit.dataset_id
+  table_id   = google_bigquery_table.audit["decision_reports"].table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.backend.member
+}
+
 # audit search and replay run query jobs; jobs are project-level
 resource "google_project_iam_member" "backend_runs_queries" {
   project = var.project_id
