@@ -84,6 +84,7 @@ format: install ## apply ruff's formatting and autofixes
 
 bench: install ## entail vs clingo: decision latency, transitive closure, same-generation
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/why_not.py
 
 bench-load: install ## decisions/s and latency through the whole local stack
 	$(VENV)/bin/python bench/load.py
