@@ -10,6 +10,7 @@ import { DecisionPage } from "./pages/DecisionPage";
 import { Decisions } from "./pages/Decisions";
 import { Impact } from "./pages/Impact";
 import { Playground } from "./pages/Playground";
+import { Provenance } from "./pages/Provenance";
 import { RulesetPage, Rulesets } from "./pages/Rulesets";
 import { SignIn } from "./pages/SignIn";
 import { navigate, parseRoute, useLocation } from "./router";
@@ -22,6 +23,7 @@ const TITLES: Record<string, string> = {
   decisions: "Decisions",
   decision: "Decision",
   impact: "Impact",
+  provenance: "Provenance",
   signin: "Sign in",
   notfound: "Not found",
 };
@@ -134,6 +136,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
     ["/rulesets", "Rulesets", ["rulesets", "ruleset"]],
     ["/decisions", "Decisions", ["decisions", "decision"]],
     ["/impact", "Impact", ["impact"]],
+    ["/provenance", "Provenance", ["provenance"]],
   ] as const;
   return (
     <SessionContext.Provider value={{ api, identity }}>
@@ -177,6 +180,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
         {route.page === "decisions" && <Decisions />}
         {route.page === "decision" && <DecisionPage key={route.id} id={route.id} fresh={route.fresh} />}
         {route.page === "impact" && <Impact />}
+        {route.page === "provenance" && <Provenance />}
         {route.page === "notfound" && (
           <main id="main">
             <h1>Not found</h1>

@@ -10,6 +10,7 @@ export type Route =
   | { page: "decisions" }
   | { page: "decision"; id: string; fresh: boolean }
   | { page: "impact" }
+  | { page: "provenance" }
   | { page: "notfound"; path: string };
 
 export function parseRoute(pathname: string, search = ""): Route {
@@ -27,6 +28,7 @@ export function parseRoute(pathname: string, search = ""): Route {
     return { page: "decision", id: arg, fresh: new URLSearchParams(search).has("fresh") };
   }
   if (head === "impact" && parts.length === 1) return { page: "impact" };
+  if (head === "provenance" && parts.length === 1) return { page: "provenance" };
   return { page: "notfound", path: pathname };
 }
 

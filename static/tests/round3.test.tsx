@@ -3,10 +3,13 @@ import { describe, expect, it, vi } from "vitest";
 import type { FactNode, ImpactResult, QueryAnswers } from "../src/api/types";
 import { AnswersView } from "../src/components/Answers";
 import { ImpactGroups, proofPairs } from "../src/components/ImpactDiff";
+import { outcomeOf } from "../src/pages/outcome";
 import { groupDigits, StatsView } from "../src/pages/Playground";
+import { fixLink, type ProvenanceForm, provenanceQuery, tokens } from "../src/pages/Provenance";
 import { type AnswerSource, indexAnswers, tableCsv } from "../src/results/answerTables";
 import { parseOffThread } from "../src/results/offThread";
 import { handle, KEEP_RESULTS, type Kept } from "../src/results/protocol";
+import { parseRoute } from "../src/router";
 
 const proofOf = (fact: string) => ({ kind: "input", fact }) as FactNode;
 
@@ -153,5 +156,55 @@ describe("impact: old and new proofs side by side", () => {
     expect(columns[1].querySelector('[aria-label="Proof of d(1,no)"]')).toBeTruthy();
     expect(columns[1].textContent).toContain("new :- y.");
     expect(pairs.textContent).not.toContain("Proof of keep");
+  });
+});
+
+describe("the audit list's outcome column", () => {
+  const q = (query: string, atoms: string[]) => ({ query, answers: atoms.map((atom) => ({ atom, bindings: {} })) });
+
+  it("shows the first answers per query, how many more, and why a decision failed", () => {
+    expect(outcomeOf({ status: "succeeded", answers: [q("d(A, D)", ['d("ann",approved)'])] })).toBe(
+      'd("ann",approved)',
+    );
+    expect(outcomeOf({ status: "succeeded", answers: [q("n(X)", ["n(1)", "n(2)", "n(3)", "n(4)"]), q("m", [])] })).toBe(
+      "n(1), n(2) +2 more; m: no answers",
+    );
+    expect(
+      outcomeOf({ status: "failed", error: { code: "limit-time", message: "over 2000 ms", diagnostics: [] } }),
+    ).toBe("failed: limit-time: over 2000 ms");
+  });
+});
+
+describe("provenance", () => {
+  const form: ProvenanceForm = {
+    start: "2026-03-01T00:00",
+    end: "2026-06-01T00:00",
+    ruleset: " loan ",
+    version: "2",
+    rule: "0",
+    fact: "",
+    reasonCode: "high_dti",
+  };
+
+  it("asks the API with the given criteria only, rule 0 included", () => {
+    const q = provenanceQuery(form);
+    expect(q).toMatchObject({ ruleset: "loan", version: 2, rule: 0, reason_code: "high_dti" });
+    expect(q.fact).toBeUndefined();
+    expect(q.start).toBe(new Date("2026-03-01T00:00").toISOString());
+  });
+
+  it("links to the impact of a fixed version over the same window", () => {
+    expect(fixLink(form)).toBe("/impact?ruleset=loan&version=latest&start=2026-03-01T00%3A00&end=2026-06-01T00%3A00");
+    expect(fixLink({ ...form, ruleset: "" })).toBeNull();
+  });
+
+  it("lists rules and reason codes, and says when rules are not known", () => {
+    expect(tokens([4, 14])).toBe("4, 14");
+    expect(tokens([])).toBe("none");
+    expect(tokens(null)).toBe("not known (no proofs)");
+  });
+
+  it("is a page of the router", () => {
+    expect(parseRoute("/provenance")).toEqual({ page: "provenance" });
   });
 });

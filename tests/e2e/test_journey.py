@@ -115,6 +115,13 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
     row_link = page.get_by_test_id("audit-table").get_by_role("link", name=decision_id)
     expect(row_link).to_be_visible()
+    # its outcome: the answers, in the row
+    row = (
+        page.get_by_test_id("audit-table")
+        .get_by_role("row")
+        .filter(has=page.get_by_role("link", name=decision_id))
+    )
+    expect(row.get_by_test_id("outcome")).to_have_text('decision("ann",approved)')
     screenshot(page, "decisions")
     row_link.click()
     expect(page.get_by_role("button", name="Replay")).to_be_visible()
@@ -166,6 +173,30 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     expect(new_side.get_by_role("tree", name='Proof tree of decision("ann",declined)')).to_be_visible()
     assert axe_violations(page, "impact with proofs") == []
     screenshot(page, "impact")
+
+    # provenance: the decisions that used a base fact and cited a reason code
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Provenance").click()
+    expect(page.get_by_role("heading", name="Provenance", exact=True)).to_be_visible()
+    page.get_by_label("Ruleset", exact=True).fill("journey")
+    page.get_by_label("Base fact", exact=True).fill('income("ann",5200000,"salary")')
+    page.get_by_label("Reason code", exact=True).fill("approved")
+    page.get_by_role("button", name="Search", exact=True).click()
+    found = page.get_by_test_id("provenance-table")
+    expect(found.get_by_role("link", name=decision_id)).to_be_visible()
+    expect(found.get_by_role("row").filter(has=page.get_by_role("link", name=decision_id))).to_contain_text(
+        "approved"
+    )
+    expect(page.get_by_role("link", name="measure its impact over this window")).to_be_visible()
+    assert axe_violations(page, "provenance") == []
+    screenshot(page, "provenance")
+    page.get_by_label("Reason code", exact=True).fill("no_such_code")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_text("No decision in this window matches.")).to_be_visible()
+    # the fix's impact over the same window: the form comes filled in
+    page.get_by_label("Reason code", exact=True).fill("approved")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("link", name="measure its impact over this window").click()
+    expect(page.get_by_label("Ruleset", exact=True)).to_have_value("journey")
 
     assert console.unexpected() == []
 

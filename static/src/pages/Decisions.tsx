@@ -5,6 +5,7 @@ import type { AuditPage } from "../api/types";
 import { Empty, ErrorView, Spinner } from "../components/Status";
 import { useSession } from "../context";
 import { navigate } from "../router";
+import { outcomeOf } from "./outcome";
 import { formatTime } from "./Rulesets";
 import { fromLocalInput, HOUR, toLocalInput } from "./timeRange";
 
@@ -150,6 +151,7 @@ export function Decisions() {
                 <th scope="col">Ruleset</th>
                 <th scope="col">Status</th>
                 <th scope="col">Query</th>
+                <th scope="col">Outcome</th>
               </tr>
             </thead>
             <tbody>
@@ -169,6 +171,9 @@ export function Decisions() {
                   </td>
                   <td>
                     <code>{(d.query ?? []).join("; ")}</code>
+                  </td>
+                  <td class="outcome" data-testid="outcome">
+                    {outcomeOf(d)}
                   </td>
                 </tr>
               ))}

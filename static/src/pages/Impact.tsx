@@ -9,13 +9,14 @@ import { fromLocalInput, HOUR, toLocalInput } from "./timeRange";
 
 export function Impact() {
   const { api } = useSession();
-  // ?ruleset=&version= (the "Impact vs prod" link of a version row) fill the form
+  // ?ruleset=&version= (the "Impact vs prod" link of a version row) and ?start=&end=
+  // (local datetime-local values: provenance's "measure the fix over this window") fill the form
   const params = new URLSearchParams(location.search);
   const [form, setForm] = useState(() => ({
     ruleset: params.get("ruleset") ?? "loan",
     version: params.get("version") ?? "latest",
-    start: toLocalInput(Date.now() - 7 * 24 * HOUR),
-    end: toLocalInput(Date.now() + 60_000),
+    start: params.get("start") ?? toLocalInput(Date.now() - 7 * 24 * HOUR),
+    end: params.get("end") ?? toLocalInput(Date.now() + 60_000),
     limit: 1000,
   }));
   const [result, setResult] = useState<ImpactResult | null>(null);
