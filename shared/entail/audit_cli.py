@@ -99,6 +99,11 @@ def add_audit_commands(audit_sub: Any) -> None:
     exp.add_argument("--from", dest="first", required=True, help="first UTC day, YYYY-MM-DD")
     exp.add_argument("--to", dest="last", required=True, help="last UTC day (inclusive)")
     exp.add_argument("--out", type=Path, required=True, help="a directory")
+    exp.add_argument(
+        "--bucket",
+        action="store_true",
+        help="also upload it to ENTAIL_AUDIT_ROOTS_BUCKET under exports/<tenant>/<from>--<to>/<time>/",
+    )
     exp.set_defaults(func=cmd_export)
 
     key = audit_sub.add_parser("key", help="the local signing key")
@@ -310,13 +315,33 @@ def cmd_hold_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def go(args: argparse.Namespace, out: TextIO) -> int:
-        from .audit.export import export
+        from .audit.export import export, export_prefix, upload
         from .audit.signing import open_keyring
+        from .bootstrap import open_audit_store, open_root_publisher
         from .settings import Settings
 
-        with _store(args) as store:
-            result = export(store, open_keyring(Settings()), args.tenant, args.first, args.last, args.out)
+        settings = Settings()
+        publisher = open_root_publisher(settings) if args.bucket else None
+        if args.bucket and publisher is None:
+            raise _Usage("--bucket: set ENTAIL_AUDIT_ROOTS_BUCKET")
+        # the configured store: BigQuery in the cloud (ENTAIL_AUDIT_STORE), else the file
+        cloud = settings.audit_store == "bigquery" and not args.path
+        store: Any = open_audit_store(settings) if cloud else _store(args)
+        try:
+            result = export(store, open_keyring(settings), args.tenant, args.first, args.last, args.out)
+        finally:
+            store.close()
         print(f"exported {result.rows} row(s) and {result.roots} root(s) to {result.directory}", file=out)
+        if publisher is not None:
+            prefix = export_prefix(args.tenant, args.first, args.last, datetime.now(UTC))
+            try:
+                names = upload(publisher, result.directory, prefix)
+            finally:
+                close = getattr(publisher, "close", None)
+                if close is not None:
+                    close()
+            bucket = getattr(publisher, "bucket", "")
+            print(f"uploaded {len(names)} object(s) to gs://{bucket}/{prefix}/", file=out)
         return 0
 
     return _run(go, args, out, err)

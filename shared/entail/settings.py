@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     audit_keys_dir: Path | None = None  # default: <data_dir>/audit-keys
     audit_kms_key_version: str = ""
     audit_kms_endpoint: str = "https://cloudkms.googleapis.com"
+    # older KMS key versions (comma-separated) whose roots still verify after a rotation;
+    # the backend reads their public keys (roles/cloudkms.publicKeyViewer)
+    audit_kms_verify_key_versions: str = ""
     # where the daily job publishes each signed root (functions/trail_roots): the
     # Cloud Storage bucket with the locked retention policy, and its API endpoint
     # (an emulator in tests); empty: roots are not published

@@ -74,10 +74,15 @@ def verify_signature(algorithm: str, public_pem: str, message: bytes, signature:
 class Keyring:
     """Public keys by key id: a directory of ``<key_id>.pem`` files."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra: dict[str, str] | None = None) -> None:
         self.directory = directory
+        # keys held in memory only (Cloud KMS public keys, read at start): a
+        # Cloud Run instance's disk is not where the keyring of record lives
+        self.extra = {key_id_of(pem): pem for pem in (extra or {}).values()}
 
     def get(self, key_id: str) -> str | None:
+        if key_id in self.extra:
+            return self.extra[key_id]
         if not key_id.isalnum():
             return None
         path = self.directory / f"{key_id}.pem"
@@ -92,9 +97,10 @@ class Keyring:
         return key_id
 
     def all(self) -> dict[str, str]:
-        if not self.directory.exists():
-            return {}
-        return {p.stem: p.read_text() for p in sorted(self.directory.glob("*.pem"))}
+        found = dict(self.extra)
+        if self.directory.exists():
+            found.update({p.stem: p.read_text() for p in sorted(self.directory.glob("*.pem"))})
+        return found
 
 
 class LocalEd25519Signer:
@@ -229,10 +235,64 @@ def open_signer(settings: Settings) -> Signer:
     return LocalEd25519Signer(settings.audit_keys_path)
 
 
+def kms_public_key(
+    key_version: str, *, token: Callable[[], str] | None, endpoint: str, client: httpx.Client | None = None
+) -> str:
+    """The PEM public key of a Cloud KMS key version (``cryptoKeyVersions.viewPublicKey``:
+    ``roles/cloudkms.publicKeyViewer`` is enough; no signing right)."""
+    if "/cryptoKeyVersions/" not in key_version:
+        raise ValueError(f"{key_version!r} is not a KMS key version (…/cryptoKeyVersions/N)")
+    headers = {"Authorization": f"Bearer {token()}"} if token is not None else {}
+    own = client is None
+    http = client or httpx.Client(timeout=30.0)
+    try:
+        response = http.get(f"{endpoint.rstrip('/')}/v1/{key_version}/publicKey", headers=headers)
+        response.raise_for_status()
+        doc = response.json()
+    finally:
+        if own:
+            http.close()
+    if not isinstance(doc, dict) or not isinstance(doc.get("pem"), str):
+        raise ValueError(f"KMS publicKey of {key_version}: unexpected response")
+    return str(doc["pem"])
+
+
+def kms_verify_key_versions(settings: Settings) -> list[str]:
+    """The KMS key versions whose roots verify here: the signing version and the
+    older ones named in ``audit_kms_verify_key_versions`` (after a rotation)."""
+    versions = [settings.audit_kms_key_version] if settings.audit_kms_key_version else []
+    versions += [v.strip() for v in settings.audit_kms_verify_key_versions.split(",") if v.strip()]
+    return list(dict.fromkeys(versions))
+
+
 def open_keyring(settings: Settings, signer: Signer | None = None) -> Keyring:
-    """The public keys roots are verified with (``<audit_keys_dir>/public``); the
-    current signer's key is added, so a KMS key's roots verify too."""
-    keyring = Keyring(settings.audit_keys_path / "public")
+    """The public keys roots are verified with: ``<audit_keys_dir>/public``, the
+    current signer's key, and in the cloud the public keys of the KMS key versions
+    (:func:`kms_verify_key_versions`), read once from Cloud KMS; an endpoint other
+    than Google's (a local stand-in) is called without a token."""
+    extra: dict[str, str] = {}
+    versions = kms_verify_key_versions(settings)
+    if versions:
+        token: Callable[[], str] | None = None
+        if settings.audit_kms_endpoint.rstrip("/") == "https://cloudkms.googleapis.com":
+            token = _google_token("https://www.googleapis.com/auth/cloudkms")
+        for version in versions:
+            pem = kms_public_key(version, token=token, endpoint=settings.audit_kms_endpoint)
+            extra[key_id_of(pem)] = pem
     if signer is not None:
-        keyring.add(signer.public_key_pem())
-    return keyring
+        extra[signer.key_id] = signer.public_key_pem()
+    return Keyring(settings.audit_keys_path / "public", extra)
+
+
+def _google_token(scope: str) -> Callable[[], str]:
+    import google.auth  # the gcp extra: loaded only in cloud mode
+    import google.auth.transport.requests
+
+    credentials, _ = google.auth.default(scopes=[scope])
+
+    def token() -> str:
+        if not credentials.valid:
+            credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+        return str(credentials.token)
+
+    return token

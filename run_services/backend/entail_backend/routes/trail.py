@@ -2,46 +2,76 @@
 signed Merkle roots, the inclusion proof of one decision, and reverse
 provenance (which decisions used a rule, a base fact or a reason code).
 
-They read the local audit store (DuckDB). On the BigQuery store they answer
-409 ``trail-unavailable``: roots and provenance queries there run in the
-scheduled trail function and BigQuery itself (docs/audit.md)."""
+They read whichever audit store the deployment has: the local DuckDB file, or
+BigQuery in the cloud (the trail modules carry each adapter's SQL). Signatures
+are checked with the keyring of ``open_keyring``: the local public keys and, in
+the cloud, the public keys of the Cloud KMS key versions (read once per process;
+a key version's public key never changes)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import threading
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import httpx
 from fastapi import APIRouter, Query
 
 from entail.audit import provenance_query as pq
-from entail.audit.duckdb_store import DuckDBAuditStore
 from entail.audit.roots import inclusion, verify_day
-from entail.audit.signing import open_keyring
+from entail.audit.signing import Keyring, kms_verify_key_versions, open_keyring
 
 from ..deps import Auditor, ServicesDep
 from ..problems import Problem, not_found
 from ..schemas import DateTimeTz, Day
 from .decisions import json_response
 
+if TYPE_CHECKING:
+    from entail.audit.bigquery_store import BigQueryAuditStore
+    from entail.audit.duckdb_store import DuckDBAuditStore
+    from entail.settings import Settings
+
 router = APIRouter(tags=["audit"])
 
+_keyrings: dict[tuple[str, tuple[str, ...], str], Keyring] = {}
+_keyrings_lock = threading.Lock()
 
-def _local(services: Any) -> DuckDBAuditStore:
-    store = services.audit
-    if not isinstance(store, DuckDBAuditStore):
+
+def _trail_store(services: Any) -> DuckDBAuditStore | BigQueryAuditStore:
+    # both adapters serve the trail (roots.py / provenance_query.py dispatch to
+    # bigquery_trail.py for BigQuery), so the route needs no adapter of its own
+    return cast("DuckDBAuditStore | BigQueryAuditStore", services.audit)
+
+
+def _keyring_now(settings: Settings) -> Keyring:
+    key = (
+        str(settings.audit_keys_path),
+        tuple(kms_verify_key_versions(settings)),
+        settings.audit_kms_endpoint,
+    )
+    with _keyrings_lock:
+        found = _keyrings.get(key)
+        if found is None:
+            found = _keyrings[key] = open_keyring(settings)
+        return found
+
+
+async def _keyring(settings: Settings) -> Keyring:
+    """The verification keyring; 503 when Cloud KMS cannot be asked for a public key."""
+    try:
+        return await asyncio.to_thread(_keyring_now, settings)
+    except httpx.HTTPError as exc:
         raise Problem(
-            409,
-            "trail-unavailable",
-            "Trail not served here",
-            "this deployment keeps its audit trail in BigQuery: verify roots with the exported trail "
-            "and tools/audit_verifier, and query provenance in BigQuery (docs/audit.md)",
-        )
-    return store
+            503,
+            "verification-keys-unavailable",
+            "Verification keys unavailable",
+            f"cannot read the public key of a Cloud KMS key version: {exc}",
+        ) from None
 
 
 @router.get(
     "/v1/audit/verify",
-    responses={409: {"description": "the audit store is BigQuery"}},
+    responses={503: {"description": "Cloud KMS could not be asked for a key version's public key"}},
 )
 async def verify(
     services: ServicesDep,
@@ -50,8 +80,8 @@ async def verify(
 ) -> Any:
     """Recompute the caller's tenant's signed roots of ``day`` from the stored rows and
     check their signatures: ``ok``, and the first row that does not match."""
-    store = _local(services)
-    keyring = open_keyring(services.settings)
+    store = _trail_store(services)
+    keyring = await _keyring(services.settings)
     try:
         report = await asyncio.to_thread(verify_day, store, keyring, key.tenant, day)
     except (ValueError, OverflowError) as exc:  # e.g. 9999-12-31 has no next day
@@ -63,13 +93,12 @@ async def verify(
     "/v1/audit/decisions/{decision_id}/inclusion",
     responses={
         404: {"description": "no decision of the caller's tenant with this id is in a signed root (yet)"},
-        409: {"description": "the audit store is BigQuery"},
     },
 )
 async def get_inclusion(decision_id: str, services: ServicesDep, key: Auditor) -> Any:
     """The decision's row encoding, leaf index, RFC 6962 audit path and the signed root:
     what tools/audit_verifier checks with the public key alone (docs/auditors.md)."""
-    store = _local(services)
+    store = _trail_store(services)
     try:
         decision_id.encode("utf-8")
     except UnicodeEncodeError:  # an id no decision can have (a lone surrogate)
@@ -83,7 +112,6 @@ async def get_inclusion(decision_id: str, services: ServicesDep, key: Auditor) -
 @router.get(
     "/v1/audit/provenance",
     responses={
-        409: {"description": "the audit store is BigQuery"},
         422: {"description": "no criterion, an empty window, a rule without its version, a bad token"},
     },
 )
@@ -110,7 +138,7 @@ async def provenance(
     """Decisions of the caller's tenant completed in [start, end) that used rule
     ``rule`` of ``ruleset`` version ``version``, used base fact ``fact``, or cited
     ``reason_code`` (all given criteria hold), newest first."""
-    store = _local(services)
+    store = _trail_store(services)
     try:
         q = pq.build_query(
             key.tenant,
