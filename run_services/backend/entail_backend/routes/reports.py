@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from entail import report as reports
+from entail.auth import ApiKey
 from entail.record_json import dumps
 
-from ..deps import Decide, ServicesDep
+from ..deps import ServicesDep, require
 from ..problems import not_found
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+#: Who reads a decision (decide) and who audits it (audit): the report is for both.
+DecideOrAudit = Annotated[ApiKey, Depends(require("decide", "audit"))]
 
 #: The report is data, never code: no script, no external resource may load,
 #: even if a hostile string slipped past escaping.
@@ -38,7 +42,7 @@ REPORT_CSP = (
 async def get_report(
     decision_id: str,
     services: ServicesDep,
-    key: Decide,
+    key: DecideOrAudit,
     format: Annotated[
         Literal["html", "json"],
         Query(description="html: the printable report; json: its structured content and hash"),
