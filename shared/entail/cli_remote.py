@@ -39,6 +39,7 @@ def add_decide_command(sub: Any) -> None:
     decide.add_argument("--facts", help="a JSON file of case facts: predicate -> rows (default: none)")
     decide.add_argument("--query", action="append", default=[], help="query atom; repeatable")
     decide.add_argument("--explain", action="store_true", help="proofs with the answers")
+    decide.add_argument("--locale", help="language of the answers' reason messages (BCP 47, e.g. de)")
     decide.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer")
     decide.add_argument("--format", choices=["text", "json"], default="text")
     decide.set_defaults(func=cmd_decide)
@@ -70,7 +71,9 @@ def add_search_command(audit_sub: Any) -> None:
 def cmd_decide(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def go(client: Any) -> int:
         facts = _facts(args.facts)
-        record = client.decide(args.ruleset, facts, args.query, explain=args.explain, timeout=args.timeout)
+        record = client.decide(
+            args.ruleset, facts, args.query, explain=args.explain, timeout=args.timeout, locale=args.locale
+        )
         if args.format == "json":
             json.dump(record, out, indent=2, ensure_ascii=False)
             out.write("\n")
@@ -195,6 +198,11 @@ def _print_decision(record: Any, out: TextIO) -> None:
         print(f"{answered['query']}: {len(answered['answers'])} answer(s)", file=out)
         for answer in answered["answers"]:
             print(f"  {answer['atom']}", file=out)
+            for r in answer.get("reasons") or ():  # the ruleset's reason templates
+                print(
+                    f"    reason {r['code']} ({r['severity']}, weight {r['weight']}): {r['message']}",
+                    file=out,
+                )
             if "proof" in answer:  # --explain
                 proof = json.dumps(answer["proof"], indent=2, ensure_ascii=False)
                 print("\n".join(f"    {line}" for line in proof.splitlines()), file=out)

@@ -122,6 +122,7 @@ def decide_call(
     explain: bool,
     wait_ms: int,
     limits: Mapping[str, int] | None,
+    locale: str | None = None,
 ) -> Call:
     body: dict[str, Any] = {
         "ruleset": ruleset,
@@ -132,6 +133,8 @@ def decide_call(
     }
     if limits:
         body["limits"] = dict(limits)
+    if locale is not None:  # the language of the answers' reason messages (BCP 47)
+        body["locale"] = locale
     return Call("POST", "/v1/decisions", json=body, holds_s=wait_ms / 1000)
 
 

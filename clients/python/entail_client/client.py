@@ -74,15 +74,18 @@ class Client:
         timeout: float = 60.0,
         wait_ms: int = 2000,
         sse: bool = True,
+        locale: str | None = None,
     ) -> DecisionOut:
         """The final decision (``succeeded`` or ``failed``). The service waits up to
         ``wait_ms`` itself; past that (202) the client follows the decision's event
         stream (``sse``), falling back to polling, until ``timeout`` seconds have
-        passed since the call (then :class:`DecisionTimeout`)."""
+        passed since the call (then :class:`DecisionTimeout`). ``locale``: the
+        language of the answers' reason messages (a BCP 47 tag such as ``de``)."""
         deadline = time.monotonic() + timeout
         wait_ms = min(wait_ms, int(timeout * 1000))
         record = cast(
-            DecisionOut, self._json(_core.decide_call(ruleset, facts, query, explain, wait_ms, limits))
+            DecisionOut,
+            self._json(_core.decide_call(ruleset, facts, query, explain, wait_ms, limits, locale)),
         )
         if _core.is_final(record):
             return record

@@ -91,3 +91,25 @@ def test_audit_search_pages_through_the_trail(stack: LocalStack, published: str)
     assert code == 2 and "has no time zone" in err
     code, _, err = run("audit", "search", *service[:2], "--key", KEYS["acme"][0])
     assert code == 2 and "403" in err  # an author key may not read the trail
+
+
+def test_decide_prints_reasons_in_the_locale_asked_for(stack: LocalStack, tmp_path: Path) -> None:
+    from entail_client import Client
+
+    source = (
+        '%@reason code=R1 weight=9 severity=adverse "amount {A} is over 100"\n'
+        "flag(X) :- amount(X, A), A > 100.\n"
+        '%@reason-text de R1 "Betrag {A} liegt über 100"\n'
+        "#defined amount/2.\n"
+    )
+    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+        client.publish("cli-reasons", source)
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps({"amount": [["a", 500]]}))
+    common = ["--facts", str(facts), "--url", stack.url, "--key", KEYS["acme"][0], "--query", "flag(X)"]
+    code, out, err = run("decide", "cli-reasons", *common)
+    assert (code, err) == (0, "")
+    assert '  flag("a")\n    reason R1 (adverse, weight 9): amount 500 is over 100\n' in out
+    code, out, err = run("decide", "cli-reasons", *common, "--locale", "de")
+    assert (code, err) == (0, "")
+    assert "    reason R1 (adverse, weight 9): Betrag 500 liegt über 100\n" in out
