@@ -171,6 +171,19 @@ def _add_missing_columns(
             conn.execute(f"ALTER TABLE {_q(table.name)} ADD COLUMN {_q(c.name)} {DUCKDB_TYPES[c.type]}")
 
 
+def ask_for_the_file(path: str | Path) -> None:
+    """Tell a :class:`DuckDBAuditStore` lingering on the file ``path`` in another
+    process that we wait for it (touch ``<path>.wanted``): it lets go at its next
+    operation or idle check. Any process that opens the audit file while the
+    sink runs should call this between its attempts."""
+    wanted = str(path) + ".wanted"
+    with contextlib.suppress(OSError):
+        with open(wanted, "a"):
+            pass
+        os.utime(wanted)
+
+
+CONFLICT_RETRIES = 8  # an insert racing another store of this process on the same ids
 LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
 RELEASE_GAP_S = 0.03  # shared mode: after a long hold, how long the file is left to others
 
@@ -184,7 +197,7 @@ class DuckDBAuditStore(SearchableStore):
         *,
         shared: bool = False,
         linger_ms: int = 0,
-        max_hold_ms: int = 5_000,
+        max_hold_ms: int = 1_000,
     ) -> None:
         """``shared=True`` opens the file for each operation and retries while
         another process holds it: DuckDB allows one writing process at a time,
@@ -281,12 +294,7 @@ class DuckDBAuditStore(SearchableStore):
                 time.sleep(0.005)
 
     def _ask_for_the_file(self) -> None:
-        """Tell a lingering holder in another process that we wait (its
-        :meth:`_someone_waits` sees the marker's new mtime)."""
-        with contextlib.suppress(OSError):
-            with open(self._wanted, "a"):
-                pass
-            os.utime(self._wanted)
+        ask_for_the_file(self.path)
 
     def _someone_waits(self) -> bool:
         """Another process asked for the file since we took hold of it."""
@@ -330,17 +338,18 @@ class DuckDBAuditStore(SearchableStore):
         now = format_timestamp(datetime.now(UTC))
         prepared = prepare_decisions(records, now)
         with self._session() as conn:
-            for attempt in range(2):
+            for attempt in range(CONFLICT_RETRIES + 1):
                 try:
                     return self._insert_prepared(
                         conn, prepared.rows, list(prepared.rejected), prepared.duplicates, now
                     )
                 except (duckdb.ConstraintException, duckdb.TransactionException):
                     # another connection of this process (a second store on the
-                    # file) committed one of these ids between our check and our
-                    # insert: the check, run again, counts it as stored
-                    if attempt:
+                    # file) is inserting one of these ids: once it commits, the
+                    # check, run again, counts the id as stored
+                    if attempt == CONFLICT_RETRIES:
                         raise
+                    time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
     def _insert_prepared(

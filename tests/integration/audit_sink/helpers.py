@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from entail.audit.duckdb_store import ask_for_the_file
 from entail.bus.push import PUSH_SECRET_HEADER
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.net import free_port
@@ -107,6 +108,7 @@ def _connect(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
+            ask_for_the_file(path)  # the sink's lingering writer lets go at its next check
             time.sleep(0.01)
 
 
