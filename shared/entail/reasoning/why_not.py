@@ -286,7 +286,7 @@ class _Explainer:
             out.message = f"no rule derives {predicate}/{len(args)}{facts}"
             return out
         self.steps = 0
-        children_left = [self.bounds.breadth]
+        children_left = self.bounds.breadth
         ancestors = ancestors | {(predicate, args)}
         for rule in rules:
             head_env = _unify_head(rule.head, args)
@@ -297,7 +297,8 @@ class _Explainer:
             out.rules.append(attempt)
         if not out.rules:
             out.message = f"no rule for {predicate}/{len(args)} has a head that matches {text}"
-        # nested explanations, breadth-first over this atom's failures, within the bounds
+        # nested explanations of this atom's missing derived atoms, in the order of its
+        # failures, once all its rules are done (each nested one resets the step budget)
         for attempt in out.rules:
             for failure in attempt.failures:
                 if failure.kind != "missing" or failure.source != "derived" or failure.args is None:
@@ -308,18 +309,21 @@ class _Explainer:
                 if child_key in ancestors:
                     failure.cycle = True
                     continue
-                if depth >= self.bounds.depth or children_left[0] <= 0:
+                if depth >= self.bounds.depth or children_left <= 0:
                     out.truncated = True
                     continue
-                children_left[0] -= 1
+                children_left -= 1
                 failure.why_not = self.explain(name, failure.args, depth + 1, ancestors)
         return out
 
     def _attempt(self, rule: Rule, target: Pattern, head_env: Env, attempt: RuleAttempt) -> None:
-        for failure in self._matches(rule, target, head_env, frozenset(), attempt):
-            attempt.total_failures += 1
-            if len(attempt.failures) < self.bounds.failures:
-                attempt.failures.append(failure)
+        try:
+            for failure in self._matches(rule, target, head_env, frozenset(), attempt):
+                attempt.total_failures += 1
+                if len(attempt.failures) < self.bounds.failures:
+                    attempt.failures.append(failure)
+        except _OutOfSteps:  # inside an aggregate: its value unknown, no claim is made about it
+            attempt.complete = False
 
     def _matches(
         self, rule: Rule, target: Pattern, env: Env, done: frozenset[int], attempt: RuleAttempt
@@ -577,6 +581,9 @@ class _Explainer:
         others = [c for c in condition if not isinstance(c, Positive)]
 
         def join(i: int, local: Env) -> Iterator[Env]:
+            self.steps += 1  # an aggregate over a large relation counts against the budget too
+            if self.steps > self.bounds.steps:
+                raise _OutOfSteps
             if i < len(positives):
                 for extended in self._positive(positives[i].atom, local):
                     yield from join(i + 1, extended)
@@ -600,6 +607,10 @@ class _Explainer:
             yield local
 
         yield from join(0, env)
+
+
+class _OutOfSteps(Exception):
+    """The step budget ran out while an aggregate was being computed."""
 
 
 def _plain_term(term: TermNode) -> str:

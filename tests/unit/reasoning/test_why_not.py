@@ -157,6 +157,14 @@ def test_step_budget_marks_the_rule_incomplete() -> None:
     assert "step limit" in why.render_text()
 
 
+def test_step_budget_inside_an_aggregate_makes_no_claim_about_it() -> None:
+    facts = {"q": [[1]], "t": [[i] for i in range(500)]}
+    why = _why("p(X) :- q(X), #count{ Y : t(Y) } > 1000.", facts, "p(1)", steps=100)
+    assert why.rules[0].complete is False and why.rules[0].failures == []
+    why = _why("p(X) :- q(X), #count{ Y : t(Y) } > 1000.", facts, "p(1)")
+    assert why.rules[0].complete is True and why.rules[0].failures[0].evaluated == "500 > 1000"
+
+
 def test_cycles_are_cut() -> None:
     source = "a(X) :- b(X).\nb(X) :- a(X).\nb(X) :- c(X)."
     doc = _why(source, {}, "a(1)", depth=10).to_json()
