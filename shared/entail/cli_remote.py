@@ -1,4 +1,4 @@
-"""``entail decide`` and ``entail audit search``: the CLI against a running service,
+"""``entail decide``, ``entail report`` and ``entail audit search``: the CLI against a running service,
 through the Python SDK (entail_client), not the local engine or audit file.
 
 The service is ``--url`` (else ``ENTAIL_URL``, else http://127.0.0.1:3005, the
@@ -65,6 +65,19 @@ def add_search_command(audit_sub: Any) -> None:
     search.set_defaults(func=cmd_audit_search)
 
 
+def add_report_command(sub: Any) -> None:
+    report = _with_service(
+        sub.add_parser(
+            "report",
+            help="a decision's report from a running service (GET /v1/decisions/{id}/report): "
+            "printable HTML, its SHA-256 checked",
+        )
+    )
+    report.add_argument("decision_id", help="the decision (dec_…)")
+    report.add_argument("-o", "--output", help="write the HTML to this file (default: standard output)")
+    report.set_defaults(func=cmd_report)
+
+
 # --- commands ------------------------------------------------------------------------
 
 
@@ -104,6 +117,33 @@ def cmd_audit_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     return EXIT_OK
                 out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 shown += 1
+        return EXIT_OK
+
+    return _run(args, err, go)
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def go(client: Any) -> int:
+        try:
+            report = client.report(args.decision_id)
+        except ValueError as exc:  # the body is not the bytes its hash names
+            raise _Usage(f"{args.decision_id}: {exc}") from None
+        note = f"{args.decision_id}: sha256 {report.sha256} ({report.source} record)"
+        if args.output is None:
+            buffer = getattr(out, "buffer", None)
+            if buffer is not None:
+                out.flush()
+                buffer.write(report.html)
+                buffer.flush()
+            else:
+                out.write(report.html.decode("utf-8"))
+            print(note, file=err)  # stdout holds the document alone
+            return EXIT_OK
+        try:
+            Path(args.output).write_bytes(report.html)
+        except OSError as exc:
+            raise _Usage(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"{note}; wrote {args.output} ({len(report.html)} bytes)", file=out)
         return EXIT_OK
 
     return _run(args, err, go)

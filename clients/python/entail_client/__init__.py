@@ -7,7 +7,7 @@ events, falling back to polling), batches, rulesets, replay, impact, audit searc
         decision = entail.decide("loan@prod", {"applicant": [["ann"]]}, ["decision(A, D)"])
 """
 
-from ._core import RetryPolicy, __version__
+from ._core import DecisionReport, RetryPolicy, __version__
 from .async_client import AsyncClient
 from .client import Client
 from .errors import (
@@ -30,6 +30,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "Conflict",
+    "DecisionReport",
     "DecisionTimeout",
     "EntailError",
     "Forbidden",

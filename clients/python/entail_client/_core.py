@@ -4,6 +4,7 @@ differ only in how they send (and sleep)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import uuid
@@ -223,6 +224,36 @@ def decision_path(decision_id: str) -> str:
 
 def audited_path(decision_id: str) -> str:
     return f"/v1/audit/decisions/{_segment(decision_id)}"
+
+
+@dataclass(frozen=True)
+class DecisionReport:
+    """A decision report (``GET /v1/decisions/{id}/report``): the HTML document and
+    its SHA-256, checked against the bytes received; ``source`` is ``audit`` or
+    ``live`` (not yet in the audit trail)."""
+
+    html: bytes
+    sha256: str
+    source: str
+    generated_at: str | None
+
+
+def report_call(decision_id: str) -> Call:
+    return Call("GET", decision_path(decision_id) + "/report")
+
+
+def report_from(response: httpx.Response) -> DecisionReport:
+    """The report of an answer; ValueError when the body is not the bytes its hash names."""
+    claimed = response.headers.get("x-entail-report-sha256", "")
+    actual = hashlib.sha256(response.content).hexdigest()
+    if claimed != actual:
+        raise ValueError(f"the report's SHA-256 is {actual}, its header says {claimed!r}")
+    return DecisionReport(
+        response.content,
+        actual,
+        response.headers.get("x-entail-report-source", ""),
+        response.headers.get("x-entail-report-generated-at"),
+    )
 
 
 def ruleset_path(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, cast
 import httpx
 
 from . import _core
-from ._core import Call, RetryPolicy
+from ._core import Call, DecisionReport, RetryPolicy
 from .errors import DecisionTimeout, EntailError, error_from_response
 from .types import (
     AuditPage,
@@ -251,6 +251,11 @@ class AsyncClient:
     async def audited(self, decision_id: str) -> DecisionOut:
         """The audit trail's record of a decision (with its facts and proofs)."""
         return cast(DecisionOut, await self._json(_core.get_call(_core.audited_path(decision_id))))
+
+    async def report(self, decision_id: str) -> DecisionReport:
+        """The decision's report: a printable HTML document, the same bytes for the same
+        record, with its SHA-256 (checked here; recorded by the service for audited ones)."""
+        return _core.report_from(await self._send(_core.report_call(decision_id)))
 
     # --- sending -----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 import httpx
 
 from . import _core
-from ._core import Call, RetryPolicy
+from ._core import Call, DecisionReport, RetryPolicy
 from .errors import DecisionTimeout, EntailError, error_from_response
 from .types import (
     AuditPage,
@@ -248,6 +248,11 @@ class Client:
     def audited(self, decision_id: str) -> DecisionOut:
         """The audit trail's record of a decision (with its facts and proofs)."""
         return cast(DecisionOut, self._json(_core.get_call(_core.audited_path(decision_id))))
+
+    def report(self, decision_id: str) -> DecisionReport:
+        """The decision's report: a printable HTML document, the same bytes for the same
+        record, with its SHA-256 (checked here; recorded by the service for audited ones)."""
+        return _core.report_from(self._send(_core.report_call(decision_id)))
 
     # --- sending -----------------------------------------------------------------------
 

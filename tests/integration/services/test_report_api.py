@@ -6,6 +6,7 @@ recorded; other tenants and unknown ids refused precisely; auditors read it too.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,35 @@ def test_other_tenants_and_unknown_ids_are_refused_and_auditors_may_read(stack: 
     # the auditor's key (scope audit, not decide) reads the report too
     with stack.client("acme_audit") as auditor:
         assert auditor.get(f"/v1/decisions/{decision_id}/report").status_code == 200
+
+
+def test_the_cli_saves_the_report_through_the_sdk(
+    stack: LocalStack, store: DuckDBAuditStore, tmp_path: Path
+) -> None:
+    from entail_client import Client
+
+    from entail.cli import main
+
+    from .stack import KEYS
+
+    with stack.client("acme") as acme:
+        decided = decide(acme, ruleset="loan", facts=EVE, query=["decision(A, D)"], wait_ms=10000)
+        decision_id = decided.json()["decision_id"]
+    wait_for(lambda: store.get_decision("acme", decision_id), what=f"audit row of {decision_id}")
+    key = KEYS["acme"][0]
+    with Client(stack.url, api_key=key) as client:
+        report = client.report(decision_id)
+    assert report.source == "audit" and report.sha256 == hashlib.sha256(report.html).hexdigest()
+    target = tmp_path / "report.html"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["report", decision_id, "--url", stack.url, "--key", key, "-o", str(target)], out, err)
+    assert code == 0, err.getvalue()
+    assert target.read_bytes() == report.html  # the same bytes, asked twice
+    assert report.sha256 in out.getvalue()
+    # to standard output: the document alone; an unknown id is the service's 404, exit 2
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["report", decision_id, "--url", stack.url, "--key", key], out, err) == 0
+    assert out.getvalue().encode() == report.html and report.sha256 in err.getvalue()
+    err = io.StringIO()
+    assert main(["report", "dec_nope", "--url", stack.url, "--key", key], io.StringIO(), err) == 2
+    assert "404" in err.getvalue()
