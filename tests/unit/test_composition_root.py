@@ -28,7 +28,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("entail.cli", "entail.audit.duckdb_store"): "entail audit expire works on the local audit file only",
     ("entail.audit_cli", "entail.audit.duckdb_store"): "the trail commands work on the local audit file only",
     ("entail.relay", "entail.bus.redis_streams"): "the relay is the Redis Streams bus's own deliverer",
-    ("entail_backend.app", "entail.bus.pubsub"): "maps the Pub/Sub adapter's errors to 503s",
+    ("entail_backend.edge", "entail.bus.pubsub"): "maps the Pub/Sub adapter's errors to 503s",
     (
         "entail_backend.routes.trail",
         "entail.audit.duckdb_store",
