@@ -487,6 +487,8 @@ COMPUTED = {
         "/cryptoKeys/audit-roots/cryptoKeyVersions/1"
     ),
     "ENTAIL_AUDIT_ROOTS_BUCKET": "entail-test-entail-prod-audit-roots",
+    # trail.tf: older key versions the backend verifies with (none by default)
+    "ENTAIL_AUDIT_KMS_VERIFY_KEY_VERSIONS": "",
     "ENTAIL_CANARY_SAMPLE_SIZE": "100",
 }
 SECRETS = {

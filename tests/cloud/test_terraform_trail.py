@@ -228,3 +228,25 @@ def test_a_failed_trail_run_alerts_the_on_call(entail: dict[tuple[str, str], dic
     condition = _one(_one(alert["conditions"])["condition_threshold"])
     assert "${google_logging_metric.trail_job_failures.name}" in condition["filter"]
     assert alert["notification_channels"] == "${local.notify}"
+
+
+def test_the_backend_reads_the_root_keys_public_halves_and_may_not_sign(
+    entail: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    from entail.settings import Settings
+
+    kms = {g for g in _grants(entail, "backend") if g[0] == "google_kms_crypto_key_iam_member"}
+    assert kms == {
+        (
+            "google_kms_crypto_key_iam_member",
+            "roles/cloudkms.publicKeyViewer",
+            "${google_kms_crypto_key.audit_roots.id}",
+        )
+    }
+    env = str(iac.locals_of("modules/entail")["backend_env"])
+    for name, value in (
+        ("ENTAIL_AUDIT_KMS_KEY_VERSION", "data.google_kms_crypto_key_version.audit_roots.name"),
+        ("ENTAIL_AUDIT_KMS_VERIFY_KEY_VERSIONS", 'join(",", var.audit_kms_verify_key_versions)'),
+    ):
+        assert re.search(rf"{name}\s*=\s*{re.escape(value)}", env), name
+        assert name.removeprefix("ENTAIL_").lower() in Settings.model_fields

@@ -9,6 +9,10 @@ locals {
     ENTAIL_RATE_LIMIT_PER_S = tostring(var.rate_limit_per_second)
     ENTAIL_CORS_ORIGINS     = jsonencode(concat(["https://${var.app_hostname}"], var.cors_origins))
     ENTAIL_PUBLIC_BASE_URL  = "https://${var.api_hostname}"
+    # the trail routes verify signed roots with the KMS key versions' public keys
+    # (trail.tf: roles/cloudkms.publicKeyViewer, no signing right)
+    ENTAIL_AUDIT_KMS_KEY_VERSION         = data.google_kms_crypto_key_version.audit_roots.name
+    ENTAIL_AUDIT_KMS_VERIFY_KEY_VERSIONS = join(",", var.audit_kms_verify_key_versions)
   })
 
   # push requests carry Google-signed OIDC tokens (pubsub.tf), which the

@@ -9,6 +9,12 @@ variable "audit_roots_retention_locked" {
   default     = true
 }
 
+variable "audit_kms_verify_key_versions" {
+  type        = list(string)
+  description = "Older versions of the audit-roots KMS key (full cryptoKeyVersions names) whose signed roots the backend still verifies after a rotation; the signing version is always included."
+  default     = []
+}
+
 locals {
   # RETENTION_DAYS of entail.audit.schema (2557 days), in seconds
   audit_roots_retention_seconds = 2557 * 24 * 60 * 60
@@ -288,6 +294,14 @@ resource "google_kms_crypto_key_iam_member" "trail_signs_roots" {
   crypto_key_id = google_kms_crypto_key.audit_roots.id
   role          = "roles/cloudkms.signerVerifier" # sign, and read the public key
   member        = google_service_account.trail.member
+}
+
+# the backend verifies roots (GET /v1/audit/verify): it reads the key versions'
+# public keys, and may not sign
+resource "google_kms_crypto_key_iam_member" "backend_reads_root_keys" {
+  crypto_key_id = google_kms_crypto_key.audit_roots.id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = google_service_account.backend.member
 }
 
 # create objects; read them to compare a re-published root (never overwrite or delete)
