@@ -248,6 +248,12 @@ def test_kms_out_of_reach_is_a_problem_not_a_500(trail: Trail, settings: Setting
         assert response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert "Cloud KMS" in response.json()["detail"]
+    # an older version the stand-in does not know (404) and a malformed one: the same problem
+    for listed in (V1.replace("/1", "/7"), "projects/p/keys/k"):
+        with backend(trail, settings, audit_kms_verify_key_versions=listed) as client:
+            response = client.get("/v1/audit/verify", params={"day": DAY}, headers=AUDIT)
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("verification-keys-unavailable")
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ async def _keyring(settings: Settings) -> Keyring:
     """The verification keyring; 503 when Cloud KMS cannot be asked for a public key."""
     try:
         return await asyncio.to_thread(_keyring_now, settings)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ValueError) as exc:  # unreachable, refused, or a malformed version setting
         raise Problem(
             503,
             "verification-keys-unavailable",
