@@ -9,12 +9,13 @@ import random
 from typing import Any
 
 import clingo
+import jsonschema
 import pytest
 from clingo import ast
 from hypothesis import given, settings
 
 from entail import reasoning
-from entail.reasoning.why_not import WhyNotBounds, WhyNotError, explain_absent
+from entail.reasoning.why_not import WhyNotBounds, WhyNotError, explain_absent, why_not_schema
 
 from .clingo_ref import clingo_symbols, fact_symbols
 from .programs import SETTINGS, Program, example_count, stratified_programs
@@ -22,6 +23,7 @@ from .proof_checker import ProofError, _head_atom, parse_statements
 from .why_not_checker import WhyNotChecker
 
 ATOMS_PER_PROGRAM = 3
+VALIDATOR = jsonschema.Draft202012Validator(why_not_schema())
 
 
 def absent_atoms(program: Program, model: list[clingo.Symbol], rng: random.Random) -> list[clingo.Symbol]:
@@ -65,6 +67,7 @@ def test_why_not_checks_against_clingo(program: Program) -> None:
         document = explanation.to_json()
         assert document["schema"] == "entail.why_not.v1"
         assert document["atom"] == str(atom)
+        VALIDATOR.validate(document)
         try:
             checker.check(document)
         except ProofError as error:

@@ -26,7 +26,7 @@ from .prove import render_text as render_proof
 from .query import Query, parse_query
 from .ruleset import Answer, QueryResult, Result, Ruleset, check, compile
 from .terms import Const, format_atom, format_term
-from .why_not import WhyNot, WhyNotBounds, WhyNotError, explain_absent
+from .why_not import WhyNot, WhyNotBounds, WhyNotError, explain_absent, why_not_schema
 
 __all__ = [
     "ENGINE_VERSION",
@@ -65,4 +65,5 @@ __all__ = [
     "proof_schema",
     "render_proof",
     "validate_facts",
+    "why_not_schema",
 ]

@@ -55,6 +55,18 @@ if TYPE_CHECKING:
 
 SCHEMA = "entail.why_not.v1"
 
+
+def why_not_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every why-not document conforms to."""
+    import json
+    from importlib import resources
+
+    schema: dict[str, Any] = json.loads(
+        resources.files("entail.reasoning").joinpath("schemas/why_not.v1.json").read_text()
+    )
+    return schema
+
+
 # a target argument: a value, or None where any value is asked about (an unbound position)
 Pattern = tuple[Term | None, ...]
 Env = dict[str, Term]

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from entail import reasoning
-from entail.reasoning.why_not import SCHEMA, WhyNot, WhyNotBounds, WhyNotError, explain_absent
+from entail.reasoning.why_not import (
+    SCHEMA,
+    WhyNot,
+    WhyNotBounds,
+    WhyNotError,
+    explain_absent,
+    why_not_json,
+    why_not_schema,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "entail" / "examples"
 LOAN_SOURCE = (EXAMPLES / "loan" / "program.lp").read_text()
@@ -183,3 +191,18 @@ def test_computed_head_and_solved_arithmetic() -> None:
     assert doc["rules"][0]["failures"][0]["atom"] == "s(2)"
     doc = _why("p(Y) :- s(2*X), Y = X.", {"s": [[6]]}, "p(1)").to_json()
     assert doc["rules"][0]["failures"][0]["evaluated"] == "1 = 3"
+
+
+def test_documents_conform_to_the_schema_and_the_schema_rejects_others() -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(why_not_schema())
+    result = reasoning.compile(LOAN_SOURCE).evaluate(DECLINED)
+    for atom in ('decision("dee",approved)', 'stable_job("dee")', "nothing(1)", 'decision("dee",declined)'):
+        validator.validate(why_not_json(result, atom))
+    good = why_not_json(result, 'decision("dee",approved)')
+    assert not validator.is_valid({**good, "holds": True})
+    assert not validator.is_valid({k: v for k, v in good.items() if k != "schema"})
+    bad_failure = json.loads(json.dumps(good))
+    del bad_failure["rules"][0]["failures"][0]["witness"]
+    assert not validator.is_valid(bad_failure)
