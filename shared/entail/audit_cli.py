@@ -2,7 +2,9 @@
 
 All work on the local audit store (the DuckDB file of ``ENTAIL_AUDIT_DUCKDB_PATH``
 or ``--path``) and the local signing key (``ENTAIL_AUDIT_KEYS_DIR``, or a Cloud
-KMS key version with ``ENTAIL_AUDIT_KMS_KEY_VERSION``). Exit 0 on success, 1
+KMS key version with ``ENTAIL_AUDIT_KMS_KEY_VERSION``); ``export`` reads BigQuery
+when ``ENTAIL_AUDIT_STORE=bigquery`` and no ``--path`` is given, and ``--bucket``
+uploads the export to ``ENTAIL_AUDIT_ROOTS_BUCKET``. Exit 0 on success, 1
 when a verification or the canary finds a mismatch, 2 on bad usage.
 """
 
