@@ -175,7 +175,9 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     screenshot(page, "impact")
 
     # provenance: the decisions that used a base fact and cited a reason code
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Provenance").click()
+    # from the decisions page, where someone looking for a case fact starts
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Decisions").click()
+    page.get_by_role("main").get_by_role("link", name="Provenance").click()
     expect(page.get_by_role("heading", name="Provenance", exact=True)).to_be_visible()
     page.get_by_label("Ruleset", exact=True).fill("journey")
     page.get_by_label("Base fact", exact=True).fill('income("ann",5200000,"salary")')

@@ -85,6 +85,9 @@ export function Decisions() {
   return (
     <main id="main">
       <h1>Decisions</h1>
+      <p class="muted">
+        To find the decisions that used a case fact, a rule or a reason code, see <a href="/provenance">Provenance</a>.
+      </p>
       <form
         class="filters"
         role="search"
