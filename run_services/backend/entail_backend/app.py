@@ -118,6 +118,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 "Location",
                 "X-Request-Id",
                 "Idempotent-Replayed",
+                "ETag",
+                "X-Entail-Report-Sha256",
+                "X-Entail-Report-Source",
+                "X-Entail-Report-Generated-At",
             ],
             max_age=600,
         )

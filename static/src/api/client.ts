@@ -63,6 +63,13 @@ export interface AuditSearch {
   page_token?: string;
 }
 
+/** A decision report: the HTML document, its SHA-256 and whether it is of the audited record. */
+export interface DecisionReport {
+  html: Blob;
+  sha256: string;
+  source: string;
+}
+
 type Listener = (rate: RateLimit) => void;
 
 export class ApiClient implements ops.Transport {
@@ -238,6 +245,18 @@ export class ApiClient implements ops.Transport {
 
   replay(id: string): Promise<ReplayResult> {
     return ops.replay<ReplayResult>(this, id);
+  }
+
+  /** The decision's printable report (self-contained HTML) and its SHA-256, checked
+   * by the service's header: the document is handed over as the bytes it sent. */
+  async report(id: string): Promise<DecisionReport> {
+    const response = await this.raw("GET", `/v1/decisions/${encodeURIComponent(id)}/report`);
+    const html = await response.blob();
+    return {
+      html: new Blob([html], { type: "text/html" }),
+      sha256: response.headers.get("X-Entail-Report-Sha256") ?? "",
+      source: response.headers.get("X-Entail-Report-Source") ?? "",
+    };
   }
 
   /** Start an impact job: the API answers 202 with the job and its status URL. */

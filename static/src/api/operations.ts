@@ -114,6 +114,11 @@ export function decisionEvents(t: Transport, decision_id: string | number, signa
   return t.raw("GET", `/v1/decisions/${seg(decision_id)}/events`, { signal });
 }
 
+/** A decision of the caller's tenant as a self-contained HTML report (inputs, ruleset and engine versions, answers, reasons, why-nots, proofs, audit-trail inclusion), from the audited record, else the live one (marked so). The same record gives the same bytes; the SHA-256 of an audited report is recorded in ``decision_reports``. */
+export function getReport<R = unknown>(t: Transport, decision_id: string | number, query: { format?: "html" | "json" } = {}, signal?: AbortSignal): Promise<R> {
+  return t.json("GET", `/v1/decisions/${seg(decision_id)}/report`, { query, signal });
+}
+
 /** Decisions of the caller's tenant completed in [start, end), newest first. */
 export function search<R = AuditPage>(t: Transport, query: { start: string; end: string; ruleset?: string | null; version?: number | null; status?: string | null; predicate?: string | null; page_size?: number; page_token?: string | null }, signal?: AbortSignal): Promise<R> {
   return t.json("GET", "/v1/audit/decisions", { query, signal });

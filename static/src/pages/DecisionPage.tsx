@@ -97,7 +97,8 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
             <button type="button" onClick={() => openInPlayground(d)} disabled={!d.ruleset}>
               Open this case in the playground
             </button>{" "}
-            <a href={`/rulesets/${encodeURIComponent(d.ruleset?.name ?? "")}`}>Ruleset source and versions</a>
+            <a href={`/rulesets/${encodeURIComponent(d.ruleset?.name ?? "")}`}>Ruleset source and versions</a>{" "}
+            <ReportButton api={api} id={id} />
           </p>
           {opening !== null && <ErrorView error={opening} />}
           {d.error && (
@@ -134,6 +135,50 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
         </>
       )}
     </main>
+  );
+}
+
+/** Fetches the decision's printable report (the API needs the key, so not a plain
+ * link) and offers it to open in a new tab or save, with its SHA-256. */
+export function ReportButton({ api, id }: { api: ApiClient; id: string }) {
+  const [report, setReport] = useState<{ url: string; sha256: string; source: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  async function load() {
+    setLoading(true);
+    setError(null);
+    try {
+      const got = await api.report(id);
+      if (report) URL.revokeObjectURL(report.url);
+      setReport({ url: URL.createObjectURL(got.html), sha256: got.sha256, source: got.source });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setLoading(false);
+    }
+  }
+  return (
+    <span data-testid="decision-report">
+      <button type="button" onClick={load} disabled={loading}>
+        {loading ? "Preparing the report…" : "Report"}
+      </button>
+      {report && (
+        <>
+          {" "}
+          <a href={report.url} target="_blank" rel="noopener noreferrer">
+            Open the report
+          </a>{" "}
+          <a href={report.url} download={`report-${id}.html`}>
+            Save
+          </a>{" "}
+          <span class="muted">
+            SHA-256 <code title={report.sha256}>{report.sha256.slice(0, 16)}</code>
+            {report.source === "live" ? " (live record: not yet audited)" : ""}
+          </span>
+        </>
+      )}
+      {error !== null && <ErrorView error={error} />}
+    </span>
   );
 }
 
