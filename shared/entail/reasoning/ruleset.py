@@ -101,6 +101,8 @@ class Result:
     _store: Store = field(repr=False)
     _ruleset: Ruleset = field(repr=False)
     _sigs: list[Signature] = field(repr=False)
+    # the reasons of any fact of the model (templates and provenance): why-not cites them
+    _reasons: ReasonWalker | None = field(default=None, repr=False)
 
     @functools.cached_property
     def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
@@ -402,7 +404,7 @@ class Ruleset:
             "rounds": store.rounds,
             "evaluation_ms": round(store.elapsed_ms, 3),
         }
-        return Result(answers, stats, explain, store, self, sigs)
+        return Result(answers, stats, explain, store, self, sigs, walker)
 
     def _reason_walker(
         self,

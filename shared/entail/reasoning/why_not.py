@@ -117,6 +117,8 @@ class Failure:
     value: Term | None = None  # aggregate: its value
     cycle: bool = False  # missing: the atom is being explained further up (not expanded again)
     why_not: WhyNot | None = None  # missing + derived: the nested explanation
+    # negation_holds, with reason templates: the witness's reasons (reasoning/reasons.py)
+    reasons: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -141,6 +143,8 @@ class Failure:
             out["cycle"] = True
         if self.why_not is not None:
             out["why_not"] = self.why_not.to_json(top=False)
+        if self.reasons is not None:
+            out["reasons"] = self.reasons
         return out
 
 
@@ -258,6 +262,7 @@ class _Explainer:
                 self.facts_by_sig.add(rule.head.signature)
             else:
                 self.rules_by_sig.setdefault(rule.head.signature, []).append(rule)
+        self.walker = result._reasons
         self._outside: dict[tuple[int, int], set[str]] = {}
         self._indexes: dict[tuple[int, tuple[int, ...]], dict[tuple[Term, ...], list[tuple[Term, ...]]]] = {}
         self.steps = 0
@@ -523,6 +528,10 @@ class _Explainer:
             if not witnesses:
                 return env
             atom = lit.atom.predicate + (f"({','.join(shown)})" if shown else "")
+            reasons = None
+            pid = self.pids.get(lit.atom.signature)
+            if self.walker is not None and pid is not None:  # why the witness holds, in reasons
+                reasons = [r.to_json() for r in self.walker.reasons(pid, witnesses[0])] or None
             return Failure(
                 position,
                 str(lit),
@@ -530,6 +539,7 @@ class _Explainer:
                 _visible(env),
                 atom=atom,
                 witness=format_atom(lit.atom.predicate, witnesses[0]),
+                reasons=reasons,
             )
         if isinstance(lit, Comparison):
             side = _assigned_side(lit, env)
@@ -753,6 +763,8 @@ def _render(why: WhyNot, indent: int) -> list[str]:
                 atom=f.atom, source=f.source, witness=f.witness, evaluated=f.evaluated
             )
             lines.append(f"{pad}    {where} {f.literal}: {detail}" + (f"  [{binds}]" if binds else ""))
+            for reason in f.reasons or ():
+                lines.append(f"{pad}      reason {reason['code']}: {reason['message']}")
             if f.cycle:
                 lines.append(f"{pad}      ({f.atom} is being explained above)")
             if f.why_not is not None:

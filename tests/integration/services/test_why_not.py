@@ -55,6 +55,7 @@ def test_why_not_approved_for_a_declined_case(stack: LocalStack) -> None:
         assert rule["rule"]["text"].startswith("decision(A, approved)")
         [failure] = rule["failures"]
         assert failure["kind"] == "negation_holds" and failure["witness"] == 'declined("dee")'
+        assert [r["code"] for r in failure["reasons"]] == ["L03", "L04"]  # why declined holds
         [failure] = stable["rules"][0]["failures"]
         assert (failure["kind"], failure["evaluated"]) == ("comparison_false", "8 >= 12")
         assert declined["holds"] is True and "proof" in declined["message"]

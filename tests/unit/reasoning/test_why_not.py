@@ -206,3 +206,19 @@ def test_documents_conform_to_the_schema_and_the_schema_rejects_others() -> None
     bad_failure = json.loads(json.dumps(good))
     del bad_failure["rules"][0]["failures"][0]["witness"]
     assert not validator.is_valid(bad_failure)
+
+
+def test_a_negation_that_holds_cites_the_reasons_of_its_witness() -> None:
+    import jsonschema
+
+    result = reasoning.compile(LOAN_SOURCE).evaluate(DECLINED, ["decision(A, D)"])
+    why = explain_absent(result, 'decision("dee",approved)')
+    [failure] = why.rules[0].failures
+    assert failure.reasons is not None
+    assert [r["code"] for r in failure.reasons] == ["L03", "L04"]
+    assert failure.reasons[0]["message"] == "A loan default was recorded in 2023"
+    assert "reason L03: A loan default was recorded in 2023" in why.render_text()
+    jsonschema.Draft202012Validator(why_not_schema()).validate(why.to_json())
+    # without templates (or without provenance) there is nothing to cite
+    plain = reasoning.compile(LOAN_SOURCE).evaluate(DECLINED)
+    assert "reasons" not in explain_absent(plain, 'decision("dee",approved)').rules[0].failures[0].to_json()
