@@ -71,7 +71,12 @@ async def _keyring(settings: Settings) -> Keyring:
 
 @router.get(
     "/v1/audit/verify",
-    responses={503: {"description": "Cloud KMS could not be asked for a key version's public key"}},
+    responses={
+        503: {
+            "description": "Cloud KMS could not be asked for a key version's public key, or a store is"
+            " unavailable; retry."
+        }
+    },
 )
 async def verify(
     services: ServicesDep,
