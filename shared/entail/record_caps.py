@@ -32,7 +32,7 @@ def cap_record(record: DecisionRecord, settings: Settings) -> DecisionRecord:
     count = answer_count(record.answers)
     if count > settings.limit_answers:
         return _failed(record, answers_error(count, settings.limit_answers), answers=count)
-    size = record_bytes(record.answers, record.facts, record.query)
+    size = record_bytes(record.answers, record.facts, record.query, record.why_not)
     if size > settings.record_max_bytes:
         return _failed(record, record_size_error(size, settings.record_max_bytes), record_bytes=size)
     return record

@@ -20,11 +20,17 @@ def answer_count(answers: list[dict[str, Any]] | None) -> int:
     return sum(len(q.get("answers") or ()) for q in answers or ())
 
 
-def record_bytes(answers: list[dict[str, Any]] | None, facts: dict[str, Any] | None, query: list[str]) -> int:
-    """The size of a record's JSON with these answers, facts and queries, without
-    building the record: what :func:`~entail.record_json.dump_record` writes for
-    them, plus :data:`RECORD_OVERHEAD_BYTES`."""
-    return sum(len(_dumps(part).encode()) for part in (answers, facts, query)) + RECORD_OVERHEAD_BYTES
+def record_bytes(
+    answers: list[dict[str, Any]] | None,
+    facts: dict[str, Any] | None,
+    query: list[str],
+    why_not: list[dict[str, Any]] | None = None,
+) -> int:
+    """The size of a record's JSON with these answers, facts, queries (and why-nots,
+    when asked for), without building the record: what
+    :func:`~entail.record_json.dump_record` writes for them, plus :data:`RECORD_OVERHEAD_BYTES`."""
+    parts: tuple[Any, ...] = (answers, facts, query) if why_not is None else (answers, facts, query, why_not)
+    return sum(len(_dumps(part).encode()) for part in parts) + RECORD_OVERHEAD_BYTES
 
 
 def answers_error(count: int, limit: int) -> dict[str, str]:

@@ -52,7 +52,7 @@ def evaluate(
     count = answer_count(answers)
     if count > max_answers:
         return {"error": answers_error(count, max_answers), "stats": {**out["stats"], "answers": count}}
-    size = record_bytes(answers, facts, query)
+    size = record_bytes(answers, facts, query, out.get("why_not"))
     if size > max_record_bytes:
         error = record_size_error(size, max_record_bytes)
         return {"error": error, "stats": {**out["stats"], "record_bytes": size}}

@@ -31,3 +31,25 @@ def test_request_hash_covers_the_atoms_and_keeps_earlier_hashes() -> None:
     asked = request_hash({"p": [[1]]}, ["q(X)"], False, {}, None, ["q(2)"])
     assert asked != base
     assert request_hash({"p": [[1]]}, ["q(X)"], False, {}, None, ["q(3)"]) != asked
+
+
+def test_why_nots_count_towards_the_record_size_cap() -> None:
+    from entail_worker import low_priority
+
+    from entail.record_limits import record_bytes
+
+    # 60 rules could each derive flag("z"): 20 atoms explain 60 rules each
+    source = "\n".join(f'flag(X) :- amount(X, A), A > {i}, kind(X, "k{i}").' for i in range(60))
+    facts = {"amount": [["a", 1]], "kind": [["a", "k0"]]}
+    atoms = [f'flag("z{i}")' for i in range(20)]
+    small = low_priority.evaluate(source, "r.lp", facts, [], False, LIMITS, 100, 20_000, explain_absent=atoms)
+    assert small["error"]["code"] == "limit-record-size", small
+    fits = low_priority.evaluate(
+        source, "r.lp", facts, [], False, LIMITS, 100, 10_000_000, explain_absent=atoms
+    )
+    assert len(fits["why_not"]) == 20
+    assert (
+        record_bytes(fits["answers"], facts, [], fits["why_not"])
+        > 20_000
+        > record_bytes(fits["answers"], facts, [])
+    )
