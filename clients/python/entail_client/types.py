@@ -35,6 +35,8 @@ __all__ = [
     "TagRequest",
     "TagsOut",
     "TestCaseIn",
+    "TestCaseResultOut",
+    "TestRunOut",
     "ValidateRequest",
     "ValidateResponse",
     "ValidationErrorOut",
@@ -370,6 +372,34 @@ class TagsOut(TypedDict):
     history: list[TagMoveOut]
     # pass as `offset` for the older moves; null when there are none
     next_offset: NotRequired[int | None]
+
+
+class TestCaseResultOut(TypedDict):
+    """
+    One example case of a version, run again: whether it passes and what differs.
+    """
+
+    name: str
+    query: list[str]
+    # the answers the case expects
+    expect: NotRequired[dict[str, list[str]]]
+    # atoms the case expects not to hold
+    absent: NotRequired[list[str]]
+    passed: bool
+    # how the answers differ from the expectation; empty when it passed
+    problems: list[str]
+
+
+class TestRunOut(TypedDict):
+    """
+    A version's example cases (those checked at publish) run with the current engine.
+    """
+
+    name: str
+    version: int
+    passed: int
+    failed: int
+    cases: list[TestCaseResultOut]
 
 
 class ValidateRequest(TypedDict):

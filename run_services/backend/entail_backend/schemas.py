@@ -215,6 +215,31 @@ class RulesetVersionOut(BaseModel):
     created: bool | None = None
 
 
+class TestCaseResultOut(BaseModel):
+    """One example case of a version, run again: whether it passes and what differs."""
+
+    __test__ = False
+    name: str
+    query: list[str]
+    expect: dict[str, list[str]] = Field(default_factory=dict, description="the answers the case expects")
+    absent: list[str] = Field(default_factory=list, description="atoms the case expects not to hold")
+    passed: bool
+    problems: list[str] = Field(
+        description="how the answers differ from the expectation; empty when it passed"
+    )
+
+
+class TestRunOut(BaseModel):
+    """A version's example cases (those checked at publish) run with the current engine."""
+
+    __test__ = False
+    name: str
+    version: int
+    passed: int
+    failed: int
+    cases: list[TestCaseResultOut]
+
+
 class RulesetOut(BaseModel):
     model_config = _examples(
         {"name": "loan", "latest": 3, "tags": {"prod": 2, "staging": 3}, "updated_at": "2026-11-28T10:00:00Z"}

@@ -310,6 +310,28 @@ export interface TestCaseIn {
   reasons?: Record<string, string[]>;
 }
 
+/** One example case of a version, run again: whether it passes and what differs. */
+export interface TestCaseResultOut {
+  name: string;
+  query: string[];
+  /** the answers the case expects */
+  expect?: Record<string, string[]>;
+  /** atoms the case expects not to hold */
+  absent?: string[];
+  passed: boolean;
+  /** how the answers differ from the expectation; empty when it passed */
+  problems: string[];
+}
+
+/** A version's example cases (those checked at publish) run with the current engine. */
+export interface TestRunOut {
+  name: string;
+  version: number;
+  passed: number;
+  failed: number;
+  cases: TestCaseResultOut[];
+}
+
 export interface ValidateRequest {
   /** The program text */
   source: string;

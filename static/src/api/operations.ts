@@ -24,6 +24,7 @@ import type {
   TagMoveOut,
   TagRequest,
   TagsOut,
+  TestRunOut,
   ValidateRequest,
   ValidateResponse,
   WhoAmIOut,
@@ -82,6 +83,11 @@ export function getRuleset<R = RulesetOut>(t: Transport, name: string | number, 
 /** One version with its source; ``version`` is a number, ``latest`` or a tag. */
 export function getVersion<R = RulesetVersionOut>(t: Transport, name: string | number, version: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/rulesets/${seg(name)}/versions/${seg(version)}`, { signal });
+}
+
+/** Run a version's example cases (the ones publish checked) again with the current engine, in the compute pool under the service's caps: each case, whether it passes and how its answers differ. ``version`` is a number, ``latest`` or a tag. */
+export function runTests<R = TestRunOut>(t: Transport, name: string | number, version: string | number, signal?: AbortSignal): Promise<R> {
+  return t.json("POST", `/v1/rulesets/${seg(name)}/versions/${seg(version)}/tests`, { signal });
 }
 
 /** Point ``tag`` (e.g. ``prod``) at a version; recorded with who and when. */

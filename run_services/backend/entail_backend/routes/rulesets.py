@@ -32,6 +32,8 @@ from ..schemas import (
     TagMoveOut,
     TagRequest,
     TagsOut,
+    TestCaseResultOut,
+    TestRunOut,
     ValidateRequest,
     ValidateResponse,
 )
@@ -262,6 +264,51 @@ async def get_version(name: str, version: str, services: ServicesDep, key: Reade
     source = await services.registry.source(found.hash)
     summary = await _summary(services, key.tenant, name)
     return _version_out(found, dict(summary.tags), source=source)
+
+
+@router.post(
+    "/{name}/versions/{version}/tests",
+    response_model=TestRunOut,
+    responses={404: {"description": "no such ruleset, version or tag"}},
+)
+async def run_tests(name: str, version: str, services: ServicesDep, pool: PoolDep, key: Reader) -> TestRunOut:
+    """Run a version's example cases (the ones publish checked) again with the current
+    engine, in the compute pool under the service's caps: each case, whether it
+    passes and how its answers differ. ``version`` is a number, ``latest`` or a tag."""
+    found = await services.registry.resolve(key.tenant, f"{name}@{version}")
+    if found is None or found.name != name:
+        raise not_found(f"version {version!r} of ruleset {name!r}")
+    source = await services.registry.source(found.hash)
+    tests = found.tests
+    limits = _limits(services, {})
+    outcome = await compute.run(
+        pool,
+        tasks.compile_and_test,
+        source,
+        f"{name}.lp",
+        tests,
+        limits,
+        budget_ms=compile_budget_ms(services) + limits["wall_time_ms"] * len(tests),
+        tenant=key.tenant,
+    )
+    if "error" in outcome:
+        raise compute.engine_problem(outcome["error"])
+    if "invalid_tests" in outcome:  # stored by an older engine that accepted them
+        raise Problem(422, "invalid-tests", "Invalid example cases", outcome["invalid_tests"])
+    failed = {f["name"]: f["problems"] for f in outcome["failures"]}
+    cases = [
+        TestCaseResultOut(
+            name=t["name"],
+            query=list(t.get("query") or []),
+            expect=dict(t.get("expect") or {}),
+            absent=list(t.get("absent") or []),
+            passed=t["name"] not in failed,
+            problems=failed.get(t["name"], []),
+        )
+        for t in tests
+    ]
+    bad = sum(not c.passed for c in cases)
+    return TestRunOut(name=name, version=found.version, passed=len(cases) - bad, failed=bad, cases=cases)
 
 
 #: the registry's tag rule in the OpenAPI document ("latest" is reserved: the
