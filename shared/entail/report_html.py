@@ -35,6 +35,8 @@ th { background: #f6f8fa; font-weight: 600; width: 14rem; }
 .state.live { background: #fff8c5; color: #7d4e00; }
 .masked { color: #6e7781; font-style: italic; }
 .note { color: #57606a; }
+.answer { margin: .75rem 0 1rem; }
+.answer-head { font-weight: 600; margin: .25rem 0; }
 .reason { margin: .15rem 0; }
 .reason .code { font-weight: 600; }
 ul.proof { list-style: none; padding-left: 1.1rem; border-left: 2px solid #d0d7de; margin: .25rem 0; }
