@@ -184,6 +184,8 @@ class DraftEvaluateRequest(TypedDict):
     facts: NotRequired[dict[str, list[list[str | int]]]]
     query: NotRequired[list[str]]
     explain: NotRequired[bool]
+    # the language of the answers' reason messages (BCP 47, e.g. de)
+    locale: NotRequired[str | None]
     # lower the engine limits
     limits: NotRequired[dict[str, int]]
 

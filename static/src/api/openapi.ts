@@ -124,6 +124,8 @@ export interface DraftEvaluateRequest {
   facts?: Record<string, ((string | number)[])[]>;
   query?: string[];
   explain?: boolean;
+  /** the language of the answers' reason messages (BCP 47, e.g. de) */
+  locale?: string | null;
   /** lower the engine limits */
   limits?: Record<string, number>;
 }

@@ -101,3 +101,18 @@ def test_a_bad_template_is_refused_at_publish_with_line_and_column(stack: LocalS
         assert "its variables: X" in d["message"]
         checked = acme.post("/v1/rulesets/validate", json={"source": source}).json()
         assert checked["ok"] is False and checked["diagnostics"][0]["code"] == "reason-unknown-variable"
+
+
+def test_a_draft_evaluated_in_the_playground_has_reasons_in_the_locale(stack: LocalStack) -> None:
+    body = {"source": (LOAN / "program.lp").read_text(), "facts": EVE, "query": ["decision(A, D)"]}
+    with stack.client("acme") as acme:
+        response = acme.post("/v1/rulesets/evaluate", json={**body, "locale": "de"})
+        assert response.status_code == 200, response.text
+        assert reasons_of(response.json())[0] == (
+            "L03",
+            "adverse",
+            90,
+            "Ein Kreditausfall wurde 2024 verzeichnet",
+        )
+        bad = acme.post("/v1/rulesets/evaluate", json={**body, "locale": "deutsch!"})
+        assert bad.status_code == 422 and "/locale" in bad.json()["detail"]

@@ -50,6 +50,12 @@ class DraftEvaluateRequest(BaseModel):
     )
     query: list[str] = Field(default_factory=list, max_length=100)
     explain: StrictBool = False  # strict: true is not 1, "yes" is not true
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$",
+        description="the language of the answers' reason messages (BCP 47, e.g. de)",
+    )
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
     )
@@ -96,6 +102,8 @@ async def _evaluate(
         body.query,
         body.explain,
         limits.to_json(),
+        False,  # no stage timings
+        body.locale,
         budget_ms=compile_ms + limits.wall_time_ms,
         tenant=tenant,
     )
