@@ -283,7 +283,8 @@ async def generate(services: Services, tenant: str, decision_id: str) -> tuple[R
             raise NoSuchDecision(decision_id)
     else:
         inclusion = await asyncio.to_thread(_inclusion, services, tenant, decision_id)
-    report = build(record, source, inclusion=inclusion, bounds=bounds_of(services))
+    # a big record takes tens of milliseconds to render: not on the event loop
+    report = await asyncio.to_thread(build, record, source, inclusion=inclusion, bounds=bounds_of(services))
     generated_at = utcnow()
     if source == "audit":
         await asyncio.to_thread(services.audit.put_decision_report, hash_row(report, generated_at))
