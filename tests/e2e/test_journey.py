@@ -200,6 +200,15 @@ def test_write_run_prove_publish_audit_replay(page: Page, stack: LocalStack, con
     page.get_by_role("link", name="measure its impact over this window").click()
     expect(page.get_by_label("Ruleset", exact=True)).to_have_value("journey")
 
+    # a ruleset's example cases (the bundled loan example's tests.yaml) run again from its page
+    page.goto(f"{stack.url}/rulesets/loan")
+    cases = page.get_by_test_id("ruleset-tests")
+    cases.get_by_role("button", name="Run tests").click()
+    expect(cases.get_by_role("status")).to_contain_text(re.compile(r"^[1-9]\d* passed, 0 failed"))
+    expect(cases).to_contain_text("✓ passed")
+    assert axe_violations(page, "ruleset tests") == []
+    screenshot(page, "ruleset-tests", full_page=True)
+
     assert console.unexpected() == []
 
 

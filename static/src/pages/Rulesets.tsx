@@ -2,6 +2,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import type { RulesetSummary, RulesetVersion } from "../api/types";
+import { RulesetTests } from "../components/RulesetTests";
 import { Empty, ErrorView, Spinner } from "../components/Status";
 import { TextDiff } from "../components/TextDiff";
 import { useSession } from "../context";
@@ -234,6 +235,7 @@ export function RulesetPage({ name }: { name: string }) {
                 </button>
               </h2>
               {source.data.description && <p>{source.data.description}</p>}
+              <RulesetTests name={name} version={source.data.version} count={source.data.tests} />
               <pre class="source">
                 {(source.data.source ?? "").split("\n").map((line, i) => (
                   <div key={i}>
