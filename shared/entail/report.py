@@ -158,9 +158,8 @@ def content(
         if isinstance(q.get("why_not"), dict | list):
             entry["why_not"] = _bounded(q["why_not"], budget)
         queries.append(entry)
-    # why-not of named atoms, when the record carries them apart from the answers
-    asked = getattr(record, "why_not", None)
-    why_not = [_bounded(w, budget) for w in (asked if isinstance(asked, list) else [asked] if asked else [])]
+    # the why-nots the decision asked for (explain_absent), one document per atom
+    why_not = [_bounded(w, budget) for w in record.why_not or []]
     facts, omitted_rows = _facts(record.facts, bounds)
     if omitted_rows:
         budget.cut = True

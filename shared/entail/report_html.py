@@ -170,40 +170,53 @@ def _reasons(reasons: Any) -> str:
     return f'<ul class="reasons">{"".join(items)}</ul>'
 
 
+def _failure(f: dict[str, Any]) -> str:
+    """One body literal that failed, by kind (reasoning/why_not.py ``Failure``)."""
+    kind = f.get("kind")
+    if kind == "missing":
+        detail = f"no fact <code>{e(f.get('atom', ''))}</code>"
+    elif kind == "negation_holds":
+        detail = f"<code>{e(f.get('witness') or f.get('atom', ''))}</code> holds"
+    elif f.get("evaluated"):
+        detail = f"<code>{e(f['evaluated'])}</code> is false"
+    else:
+        detail = e(str(kind or "").replace("_", " "))
+    return (
+        f'<li><code>{e(f.get("literal", ""))}</code> fails: <span class="kind">{detail}</span>'
+        + _reasons(f.get("reasons"))
+        + (_why_not(f["why_not"]) if isinstance(f.get("why_not"), dict) else "")
+        + "</li>"
+    )
+
+
 def _why_not(doc: Any) -> str:
     """A why-not explanation (reasoning/why_not.py): each rule that could derive the
-    atom and the first body literal that failed, nested failures below."""
+    atom and the first body literal that failed, nested explanations below."""
     if not isinstance(doc, dict):
         return f"<p><code>{e(json.dumps(doc, sort_keys=True, ensure_ascii=False))}</code></p>"
     if doc.get("kind") == "omitted":
         return f'<p class="cut">… {e(doc.get("why", "not shown"))}</p>'
-    parts = [f"<p><code>{e(doc.get('atom', ''))}</code> does not hold."]
+    verdict = "holds" if doc.get("holds") is True else "does not hold"
+    parts = [f"<p><code>{e(doc.get('atom', ''))}</code> {verdict}."]
     if doc.get("message"):
-        parts.append(f" {e(doc['message'])}")
+        parts.append(f' <span class="kind">{e(doc["message"])}</span>')
     parts.append("</p>")
-    rules = doc.get("rules") or []
-    if rules:
-        items = []
-        for attempt in rules:
-            if not isinstance(attempt, dict):
-                continue
-            rule = attempt.get("rule") or {}
-            failures = "".join(
-                "<li>"
-                + f"<code>{e(f.get('literal', ''))}</code> failed"
-                + (f' <span class="kind">[{e(f["evaluated"])}]</span>' if f.get("evaluated") else "")
-                + (f' <span class="kind">missing <code>{e(f["atom"])}</code></span>' if f.get("atom") else "")
-                + (_why_not(f["why_not"]) if isinstance(f.get("why_not"), dict) else "")
-                + "</li>"
-                for f in attempt.get("failures") or []
-                if isinstance(f, dict)
-            )
-            items.append(
-                f'<li><span class="kind">rule at line {e(rule.get("line", "?"))}</span>: '
-                f'<code class="rule">{e(rule.get("text", ""))}</code>'
-                + (f'<ul class="proof">{failures}</ul>' if failures else "")
-                + "</li>"
-            )
+    items = []
+    for attempt in doc.get("rules") or []:
+        if not isinstance(attempt, dict):
+            continue
+        rule = attempt.get("rule") or {}
+        failures = "".join(_failure(f) for f in attempt.get("failures") or [] if isinstance(f, dict))
+        shown, total = len(attempt.get("failures") or []), attempt.get("total_failures")
+        if isinstance(total, int) and total > shown:
+            failures += f'<li class="cut">… {total - shown} more partial match(es) fail</li>'
+        items.append(
+            f'<li><span class="kind">rule at line {e(rule.get("line", "?"))}</span>: '
+            f'<code class="rule">{e(rule.get("text", ""))}</code>'
+            + (f'<ul class="proof">{failures}</ul>' if failures else "")
+            + "</li>"
+        )
+    if items:
         parts.append(f'<ul class="proof top">{"".join(items)}</ul>')
     if doc.get("truncated"):
         parts.append('<p class="cut">Nested explanations stop here (depth or breadth bound).</p>')

@@ -165,6 +165,25 @@ def test_facts_and_answers_beyond_the_row_bound_are_counted_not_shown() -> None:
     assert b"more fact row(s) not shown" in rep.html
 
 
+def test_the_why_nots_asked_for_are_shown_with_the_failed_literal_and_its_reasons() -> None:
+    facts = declined_facts()
+    query = ["decision(A, D)"]
+    asked = ['decision("eve",approved)', 'decision("eve",declined)']
+    source = (LOAN / "program.lp").read_text()
+    out = evaluate(source, "program.lp", facts, query, False, {}, explain_absent=asked)
+    record = loan_record(facts).model_copy(update={"why_not": out["why_not"]})
+    rep = report.build(record, "audit")
+    html = rep.html.decode()
+    section = html[html.index('id="why-not"') : html.index('id="trail"')]
+    assert "decision(&quot;eve&quot;,approved)</code> does not hold" in section
+    assert "rule at line 36" in section
+    assert "<code>not declined(A)</code> fails" in section
+    assert "declined(&quot;eve&quot;)</code> holds" in section
+    assert "A loan default was recorded in 2024" in section  # the witness's reasons
+    assert "decision(&quot;eve&quot;,declined)</code> holds." in section
+    assert [w["atom"] for w in rep.content["why_not"]] == asked
+
+
 def test_why_not_and_failed_decisions_render_when_present() -> None:
     record = loan_record(declined_facts())
     why = {
