@@ -570,7 +570,7 @@ class ReasonWalker:
                 if not all(isinstance(a, Var) or _ground(a, env) for a in lit.atom.args):
                     continue
                 pid = self.pred_ids[lit.atom.signature]
-                for row in list(self.model[pid]):
+                for row in self.model[pid]:  # the model is final: no copy
                     self.budget -= 1
                     if self.budget <= 0:
                         return
