@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import hashlib
 import json
@@ -25,6 +26,8 @@ from .analyse import Analysis, analyse
 from .bindings import Signature
 from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
+from .declarations import Declarations
+from .declarations import collect as collect_declarations
 from .errors import (
     Diagnostic,
     InputFactsLimitExceeded,
@@ -45,7 +48,7 @@ from .reasons import collect as collect_reasons
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
 from .terms import Term, format_atom, format_atoms, sort_rows, to_json
-from .type_infer import Clash, InputTypes
+from .type_infer import Clash, InputTypes, infer, type_clashes
 
 RESULT_SCHEMA = "entail.result.v1"
 
@@ -195,10 +198,13 @@ class Ruleset:
         limits: Limits,
         clock: CompileClock | None = None,
         reasons: ReasonBook | None = None,
+        declarations: Declarations | None = None,
     ) -> None:
         clock = clock or CompileClock(limits.compile_time_ms)
         self.program = program
         self.reasons = reasons
+        # ``%@input`` declarations (declarations.py): case facts checked and mapped
+        self.declarations = declarations
         self.analysis = analysis
         encoded = program.source.encode()
         self.hash = hashlib.sha256(encoded).hexdigest()
@@ -331,7 +337,11 @@ class Ruleset:
         elif isinstance(facts, FactSet):
             factset = facts
         else:
+            if self.declarations is not None:
+                self.declarations.check(facts)
             factset = facts_from_json(facts, self._arities)
+        if self.declarations is not None:
+            self.declarations.convert(factset.facts)
         n_input = len(factset)
         if n_input > limits.input_facts:
             raise InputFactsLimitExceeded(limits.input_facts, n_input)
@@ -490,13 +500,31 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
         clock.check()
         _check_rule_bodies(program, limits)
         reasons, reason_errors = collect_reasons(program)
+        declarations, input_errors = collect_declarations(source, None, filename)
         try:
             analysis = analyse(program, clock.tick)
         except ProgramError as exc:
-            raise ProgramError(sorted([*exc.diagnostics, *reason_errors], key=_position)) from None
-        if reason_errors:
-            raise ProgramError(reason_errors)
-        return Ruleset(program, analysis, limits, clock, reasons)
+            raise ProgramError(
+                sorted([*exc.diagnostics, *reason_errors, *input_errors], key=_position)
+            ) from None
+        if declarations is not None:
+            declarations, input_errors = declared_inputs(program, analysis, source, filename)
+        if reason_errors or input_errors:
+            raise ProgramError(sorted([*reason_errors, *input_errors], key=_position))
+        return Ruleset(program, analysis, limits, clock, reasons, declarations)
+
+
+def declared_inputs(
+    program: Program, analysis: Analysis, source: str, filename: str
+) -> tuple[Declarations | None, list[Diagnostic]]:
+    """The declarations checked against the program's arities, and the type clashes
+    the declared kinds decide: errors, since the program says what its inputs hold."""
+    declarations, errors = collect_declarations(source, dict(analysis.signatures), filename)
+    if declarations is None:
+        return None, errors
+    kinds = infer(program, analysis.strata, analysis.defined, declared=declarations.kinds())
+    clashes = [dataclasses.replace(c.diagnostic, severity="error") for c in type_clashes(program, kinds)]
+    return (None, clashes) if clashes else (declarations, [])
 
 
 def _position(d: Diagnostic) -> tuple[int, int]:

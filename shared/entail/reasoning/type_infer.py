@@ -155,14 +155,19 @@ def infer(
     strata: Iterable[Stratum],
     defined: Collection[Signature],
     inputs: Mapping[Signature, list[int]] | None = None,
+    declared: Mapping[Signature, list[int]] | None = None,
 ) -> Kinds:
     """The kinds of every predicate argument. Without ``inputs`` a predicate no rule
     defines is open (any value); with them (an evaluation's case facts, by
-    signature), such a predicate holds what its facts hold and nothing else."""
+    signature), such a predicate holds what its facts hold and nothing else.
+    ``declared`` (``%@input`` declarations, declarations.py): a declared predicate
+    starts with its declared kinds, whoever defines it."""
     kinds: Kinds = {}
     for stratum in strata:
         for sig in stratum.predicates:
-            if sig in defined:
+            if declared is not None and sig in declared:
+                start = list(declared[sig])
+            elif sig in defined:
                 start = [0] * sig[1]
             elif inputs is None:
                 start = [ANY] * sig[1]
