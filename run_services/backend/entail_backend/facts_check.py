@@ -13,6 +13,8 @@ from entail.arities import program_arities
 from entail.bootstrap import Services
 from entail.compute import ComputePool
 from entail.models import RulesetVersion
+from entail.reasoning.declarations import Declarations
+from entail.reasoning.declarations import collect as collect_declarations
 from entail.reasoning.facts import validate_facts
 
 from . import compute
@@ -23,6 +25,26 @@ log = logging.getLogger("entail.backend")
 _CACHE_MAX = 512
 # ruleset hash -> its arities: a hash names one source, so an entry never goes stale
 _ARITIES: OrderedDict[str, dict[str, int]] = OrderedDict()
+# ruleset hash -> its %@input declarations (None: the program declares nothing)
+_DECLARATIONS: OrderedDict[str, Declarations | None] = OrderedDict()
+
+
+async def ruleset_declarations(services: Services, version: RulesetVersion) -> Declarations | None:
+    """The version's ``%@input`` declarations, read once per ruleset hash (a scan of
+    the source's comments, no compile: a published version's declarations were
+    checked at publish). None when it declares nothing or its source is not readable."""
+    if version.hash in _DECLARATIONS:
+        _DECLARATIONS.move_to_end(version.hash)
+        return _DECLARATIONS[version.hash]
+    source = await services.registry.source(version.hash)
+    if source is None:
+        return None
+    declarations, errors = collect_declarations(source)
+    found = None if errors else declarations
+    _DECLARATIONS[version.hash] = found
+    if len(_DECLARATIONS) > _CACHE_MAX:
+        _DECLARATIONS.popitem(last=False)
+    return found
 
 
 async def ruleset_arities(
@@ -59,9 +81,30 @@ async def ruleset_arities(
 
 
 def check_facts(
-    facts: dict[str, Any], arities: dict[str, int] | None, limits: dict[str, int], where: str
+    facts: dict[str, Any],
+    arities: dict[str, int] | None,
+    limits: dict[str, int],
+    where: str,
+    declarations: Declarations | None = None,
 ) -> None:
-    """422 with the JSON pointer of the first problem, or of the input limit."""
+    """422 with the JSON pointer of the first problem, or of the input limit. With
+    declarations, first every declared-type problem (strict: an undeclared
+    predicate is one), each in ``errors`` with its pointer into the request body."""
+    if declarations is not None:
+        found = declarations.problems(facts, strict=True)
+        if found:
+            errors = [p.to_json(f"{where}/facts") for p in found]
+            detail = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:3])
+            if len(errors) > 3:
+                detail += f"; and {len(errors) - 3} more"
+            raise Problem(
+                422,
+                "invalid-facts",
+                "Invalid facts",
+                detail,
+                path=found[0].pointer,
+                errors=errors,
+            )
     try:
         validate_facts(facts, arities, reasoning.Limits.from_mapping(limits))
     except reasoning.FactsError as exc:

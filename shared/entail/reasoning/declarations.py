@@ -202,8 +202,9 @@ class Declarations:
                 if any(type(row[c]) is str for c in cols):
                     values = list(row)
                     for c in cols:
-                        if type(values[c]) is str:
-                            values[c] = Const(values[c])
+                        v = values[c]
+                        if isinstance(v, str):
+                            values[c] = Const(v)
                     converted.add(tuple(values))
                 else:
                     converted.add(row)

@@ -27,7 +27,7 @@ from entail.state.waiters import Slot, TooManyWaiters
 from .. import idempotent
 from ..compute import PoolDep
 from ..deps import Decide, ServicesDep
-from ..facts_check import check_facts, ruleset_arities
+from ..facts_check import check_facts, ruleset_arities, ruleset_declarations
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
 from ..query_check import check_queries
@@ -220,7 +220,7 @@ async def _decide(
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
     arities = await ruleset_arities(services, pool, ruleset, limits)
-    check_facts(body.facts, arities, limits, "")
+    check_facts(body.facts, arities, limits, "", await ruleset_declarations(services, ruleset))
     check_queries(body.query, arities, body.facts, "")
     _check_why_not(body.explain_absent, ruleset)
     # a waiting slot is taken before anything is created: past the bound the
@@ -298,8 +298,9 @@ async def _decide_batch(
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset)
     arities = await ruleset_arities(services, pool, ruleset, limits)
+    declarations = await ruleset_declarations(services, ruleset)
     for i, case in enumerate(body.cases):
-        check_facts(case.facts, arities, limits, f"/cases/{i}")
+        check_facts(case.facts, arities, limits, f"/cases/{i}", declarations)
         query = case.query if case.query is not None else body.query
         check_queries(query, arities, case.facts, f"/cases/{i}")
         await asyncio.sleep(0)

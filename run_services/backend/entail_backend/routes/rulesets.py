@@ -6,6 +6,7 @@ the service's limits; the event loop only awaits."""
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -16,12 +17,14 @@ from entail import logs, reasoning
 from entail.auth import ApiKey
 from entail.compute import ComputePool, tasks
 from entail.models import RulesetRecord
+from entail.reasoning.declarations import arity_schema, request_schema
 from entail.services import Services
 from entail.state.registry import TAG_RE, RegistryFull, name_problem, source_hash
 
 from .. import compute, idempotent
 from ..compute import PoolDep
 from ..deps import Author, Reader, ServicesDep
+from ..facts_check import ruleset_arities, ruleset_declarations
 from ..problems import Problem, not_found
 from ..schemas import (
     DiagnosticOut,
@@ -309,6 +312,57 @@ async def run_tests(name: str, version: str, services: ServicesDep, pool: PoolDe
     ]
     bad = sum(not c.passed for c in cases)
     return TestRunOut(name=name, version=found.version, passed=len(cases) - bad, failed=bad, cases=cases)
+
+
+# ruleset hash -> the JSON Schema of its decision request (a hash names one source)
+_SCHEMAS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_SCHEMAS_MAX = 256
+
+
+@router.get(
+    "/{name}/schema",
+    response_model=dict[str, Any],
+    responses={
+        200: {"content": {"application/schema+json": {}}},
+        404: {"description": "no such ruleset, version or tag"},
+    },
+)
+async def get_schema(
+    name: str,
+    services: ServicesDep,
+    pool: PoolDep,
+    key: Reader,
+    version: Annotated[str | None, Query(description="a version number or 'latest' (default)")] = None,
+    tag: Annotated[str | None, Query(description="a tag, instead of a version")] = None,
+) -> Response:
+    """The JSON Schema (draft 2020-12) of a decision request for this version: with
+    ``%@input`` declarations, ``facts`` holds exactly the declared predicates, each
+    an array of typed tuples (``prefixItems``); without, a permissive schema of the
+    program's arities (integers or strings; other predicates allowed)."""
+    if version is not None and tag is not None:
+        raise Problem(422, "invalid-request", "Invalid request", "give version or tag, not both")
+    selector = tag if tag is not None else (version or "latest")
+    found = await services.registry.resolve(key.tenant, f"{name}@{selector}")
+    if found is None or found.name != name:
+        raise not_found(f"version {selector!r} of ruleset {name!r}")
+    schema = _SCHEMAS.get(found.hash)
+    if schema is None:
+        declarations = await ruleset_declarations(services, found)
+        cacheable = True
+        if declarations is not None:
+            facts = declarations.facts_schema()
+        else:
+            arities = await ruleset_arities(services, pool, found, _limits(services, {}))
+            cacheable = arities is not None  # the pool was busy: answer, do not keep
+            facts = arity_schema(arities or {})
+        queries = sorted({q for t in found.tests for q in t.get("query") or []})
+        schema = request_schema(facts, f"Decision request for {name}@{found.version}", queries)
+        schema["$id"] = f"entail:ruleset:{found.hash}"
+        if cacheable:
+            _SCHEMAS[found.hash] = schema
+            if len(_SCHEMAS) > _SCHEMAS_MAX:
+                _SCHEMAS.popitem(last=False)
+    return JSONResponse(schema, media_type="application/schema+json")
 
 
 #: the registry's tag rule in the OpenAPI document ("latest" is reserved: the
