@@ -175,6 +175,8 @@ class DraftEvaluateOut(TypedDict):
     answers: list[dict[str, Any]]
     result_hash: str
     stats: dict[str, Any]
+    # with explain_absent: per atom, why it does not hold (entail.why_not.v1), or "holds": true
+    why_not: NotRequired[list[dict[str, Any]] | None]
 
 
 class DraftEvaluateRequest(TypedDict):
@@ -186,6 +188,9 @@ class DraftEvaluateRequest(TypedDict):
     explain: NotRequired[bool]
     # the language of the answers' reason messages (BCP 47, e.g. de)
     locale: NotRequired[str | None]
+    # ground atoms to explain why they do not hold (the playground's Why not?): why_not has one
+    # explanation (entail.why_not.v1) per atom
+    explain_absent: NotRequired[list[str]]
     # lower the engine limits
     limits: NotRequired[dict[str, int]]
 

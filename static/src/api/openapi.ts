@@ -115,6 +115,8 @@ export interface DraftEvaluateOut {
   answers: Record<string, unknown>[];
   result_hash: string;
   stats: Record<string, unknown>;
+  /** with explain_absent: per atom, why it does not hold (entail.why_not.v1), or "holds": true */
+  why_not?: Record<string, unknown>[] | null;
 }
 
 export interface DraftEvaluateRequest {
@@ -126,6 +128,8 @@ export interface DraftEvaluateRequest {
   explain?: boolean;
   /** the language of the answers' reason messages (BCP 47, e.g. de) */
   locale?: string | null;
+  /** ground atoms to explain why they do not hold (the playground's Why not?): why_not has one explanation (entail.why_not.v1) per atom */
+  explain_absent?: string[];
   /** lower the engine limits */
   limits?: Record<string, number>;
 }

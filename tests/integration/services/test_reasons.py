@@ -116,3 +116,21 @@ def test_a_draft_evaluated_in_the_playground_has_reasons_in_the_locale(stack: Lo
         )
         bad = acme.post("/v1/rulesets/evaluate", json={**body, "locale": "deutsch!"})
         assert bad.status_code == 422 and "/locale" in bad.json()["detail"]
+
+
+def test_a_draft_explains_why_an_atom_does_not_hold_for_the_playground(stack: LocalStack) -> None:
+    body = {"source": (LOAN / "program.lp").read_text(), "facts": EVE, "query": ["decision(A, approved)"]}
+    with stack.client("acme") as acme:
+        response = acme.post(
+            "/v1/rulesets/evaluate", json={**body, "explain_absent": ['decision("eve",approved)']}
+        )
+        assert response.status_code == 200, response.text
+        (why,) = response.json()["why_not"]
+        assert why["atom"] == 'decision("eve",approved)' and why["holds"] is False
+        (attempt,) = why["rules"]
+        assert attempt["rule"]["text"].startswith("decision(A, approved) :-")
+        assert attempt["failures"][0]["kind"] == "negation_holds"
+        assert "why_not" not in acme.post("/v1/rulesets/evaluate", json=body).json()
+        bad = acme.post("/v1/rulesets/evaluate", json={**body, "explain_absent": ["decision(A, approved)"]})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["type"].endswith("invalid-why-not") and "/explain_absent/0" in bad.json()["detail"]

@@ -13,14 +13,15 @@ nests deeper than pydantic's JSON encoder goes.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from entail import reasoning
 from entail.compute import ComputePool, tasks
+from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps
 
 from .. import compute
@@ -56,6 +57,12 @@ class DraftEvaluateRequest(BaseModel):
         pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$",
         description="the language of the answers' reason messages (BCP 47, e.g. de)",
     )
+    explain_absent: list[Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="ground atoms to explain why they do not hold (the playground's Why not?): "
+        "why_not has one explanation (entail.why_not.v1) per atom",
+    )
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
     )
@@ -65,6 +72,11 @@ class DraftEvaluateOut(BaseModel):
     answers: list[dict[str, Any]] = Field(description="per query: its answers (with proofs when explained)")
     result_hash: str
     stats: dict[str, Any]
+    why_not: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="with explain_absent: per atom, why it does not hold (entail.why_not.v1), "
+        'or "holds": true',
+    )
 
 
 @router.post("/v1/rulesets/evaluate", response_model=DraftEvaluateOut)
@@ -76,6 +88,11 @@ async def evaluate_draft(
     program that does not compile; 422 naming the limit for one that is exceeded."""
     _check_size(services, body.source)
     _check_case(body.facts, body.query, "")
+    for i, atom in enumerate(body.explain_absent):
+        try:
+            parse_ground_atom(atom)
+        except reasoning.EntailError as exc:
+            raise Problem(422, "invalid-why-not", "Invalid why-not", f"/explain_absent/{i}: {exc}") from None
     limits = reasoning.Limits.from_mapping(_limits(services, body.limits))
     try:
         return await _evaluate(body, limits, pool, key.tenant, compile_budget_ms(services))
@@ -104,6 +121,7 @@ async def _evaluate(
         limits.to_json(),
         False,  # no stage timings
         body.locale,
+        body.explain_absent,
         budget_ms=compile_ms + limits.wall_time_ms,
         tenant=tenant,
     )
