@@ -90,6 +90,11 @@ export function runTests<R = TestRunOut>(t: Transport, name: string | number, ve
   return t.json("POST", `/v1/rulesets/${seg(name)}/versions/${seg(version)}/tests`, { signal });
 }
 
+/** The JSON Schema (draft 2020-12) of a decision request for this version: with ``%@input`` declarations, ``facts`` holds exactly the declared predicates, each an array of typed tuples (``prefixItems``); without, a permissive schema of the program's arities (integers or strings; other predicates allowed). */
+export function getSchema<R = Record<string, unknown>>(t: Transport, name: string | number, query: { version?: string | null; tag?: string | null } = {}, signal?: AbortSignal): Promise<R> {
+  return t.json("GET", `/v1/rulesets/${seg(name)}/schema`, { query, signal });
+}
+
 /** Point ``tag`` (e.g. ``prod``) at a version; recorded with who and when. */
 export function moveTag<R = TagMoveOut>(t: Transport, name: string | number, tag: string | number, body: TagRequest, signal?: AbortSignal): Promise<R> {
   return t.json("PUT", `/v1/rulesets/${seg(name)}/tags/${seg(tag)}`, { body, signal });
