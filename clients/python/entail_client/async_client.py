@@ -190,6 +190,15 @@ class AsyncClient:
     async def ruleset(self, name: str) -> RulesetOut:
         return cast(RulesetOut, await self._json(_core.get_call(_core.ruleset_path(name))))
 
+    async def schema(
+        self, name: str, *, version: int | str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12) of a decision request for a version of
+        ruleset ``name`` (the latest unless ``version`` or ``tag``): with the
+        program's ``%@input`` declarations, its typed case facts."""
+        call = _core.get_call(_core.ruleset_path(name) + "/schema", version=version, tag=tag)
+        return cast(dict[str, Any], await self._json(call))
+
     async def rulesets(self) -> RulesetList:
         return cast(RulesetList, await self._json(_core.get_call("/v1/rulesets")))
 

@@ -187,6 +187,15 @@ class Client:
     def ruleset(self, name: str) -> RulesetOut:
         return cast(RulesetOut, self._json(_core.get_call(_core.ruleset_path(name))))
 
+    def schema(
+        self, name: str, *, version: int | str | None = None, tag: str | None = None
+    ) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12) of a decision request for a version of
+        ruleset ``name`` (the latest unless ``version`` or ``tag``): with the
+        program's ``%@input`` declarations, its typed case facts."""
+        call = _core.get_call(_core.ruleset_path(name) + "/schema", version=version, tag=tag)
+        return cast(dict[str, Any], self._json(call))
+
     def rulesets(self) -> RulesetList:
         return cast(RulesetList, self._json(_core.get_call("/v1/rulesets")))
 

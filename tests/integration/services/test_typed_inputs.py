@@ -122,3 +122,26 @@ def test_a_wrong_declaration_is_refused_at_publish_with_its_position(stack: Loca
     assert response.status_code == 422, response.text
     [d] = [d for d in response.json()["diagnostics"] if d["severity"] == "error"]
     assert (d["code"], d["line"], d["column"]) == ("input-unknown-type", 1, 18)
+
+
+def test_the_sdk_reads_the_schema_sync_and_async(stack: LocalStack) -> None:
+    import asyncio
+
+    from entail_client import AsyncClient, Client
+    from entail_client.errors import EntailError
+
+    from .stack import KEYS
+
+    key = KEYS["acme"][0]
+    with Client(stack.url, api_key=key) as client:
+        schema = client.schema("org", version=1)
+        assert sorted(schema["properties"]["facts"]["properties"]) == ["employee", "points"]
+        with pytest.raises(EntailError) as caught:
+            client.schema("org", tag="nope")
+        assert caught.value.status == 404
+
+    async def read() -> dict[str, Any]:
+        async with AsyncClient(stack.url, api_key=key) as client:
+            return await client.schema("org")
+
+    assert asyncio.run(read()) == schema
