@@ -43,8 +43,9 @@ describe("the parse worker's handler", () => {
           atoms: ['p("a",b)', "p(1,c)"],
           cells: ['"a"', "b", "1", "c"],
           hasProof: [true, false],
+          reasons: [[], []],
         },
-        { query: "q", variables: [], atoms: [], cells: [], hasProof: [] },
+        { query: "q", variables: [], atoms: [], cells: [], hasProof: [], reasons: [] },
       ],
     });
     expect(handle(kept, { kind: "proof", id: 8, result: 7, query: 0, answer: 0 })).toEqual({

@@ -52,11 +52,72 @@ export interface AggregateNode {
 
 export type ProofNode = FactNode | NegationNode | ComparisonNode | AssignmentNode | AggregateNode;
 
+/** A reason an answer cites (docs/engine.md, "Reason templates"): the templated rules
+ * its derivation used, highest weight first. */
+export interface Reason {
+  code: string;
+  weight: number;
+  /** e.g. adverse, referral, info: the template's own word */
+  severity: string;
+  message: string;
+}
+
 export interface Answer {
   atom: string;
   args?: Term[];
   bindings: Record<string, Term>;
   proof?: FactNode;
+  /** only when the ruleset has reason templates */
+  reasons?: Reason[];
+}
+
+/** Why an atom does not hold (entail.why_not.v1, docs/proofs.md). */
+export interface WhyNotExplanation {
+  schema?: "entail.why_not.v1";
+  atom: string;
+  predicate: string;
+  args: (Term | null)[];
+  holds: false;
+  source: "input" | "derived";
+  rules: WhyNotAttempt[];
+  message?: string;
+  truncated?: true;
+}
+
+/** Asked about an atom that holds: there is a proof instead. */
+export interface WhyNotHolds {
+  schema: "entail.why_not.v1";
+  atom: string;
+  holds: true;
+  message: string;
+}
+
+export type WhyNot = WhyNotExplanation | WhyNotHolds;
+
+/** One rule whose head unifies with the atom, and where its body's partial matches fail. */
+export interface WhyNotAttempt {
+  rule: RuleRef;
+  head_bindings: Record<string, Term>;
+  failures: WhyNotFailure[];
+  total_failures: number;
+  complete: boolean;
+}
+
+export interface WhyNotFailure {
+  /** the body literal's position; -1 for the head */
+  position: number;
+  literal: string;
+  kind: "missing" | "negation_holds" | "comparison_false" | "aggregate_false" | "undefined" | "head_mismatch";
+  bindings: Record<string, Term>;
+  atom?: string;
+  args?: (Term | null)[];
+  source?: "input" | "derived";
+  witness?: string;
+  evaluated?: string;
+  value?: Term;
+  cycle?: true;
+  reasons?: Reason[];
+  why_not?: WhyNotExplanation;
 }
 
 /** The engine's warning about one query's answer (docs/engine.md): a predicate it does
@@ -88,14 +149,18 @@ export type RulesetRef = Api.RulesetRefOut;
 export type RulesetVersion = Api.RulesetVersionOut;
 export type RulesetSummary = Api.RulesetOut;
 
-export type DraftResult = Omit<Api.DraftEvaluateOut, "answers"> & { answers: QueryAnswers[] };
+export type DraftResult = Omit<Api.DraftEvaluateOut, "answers" | "why_not"> & {
+  answers: QueryAnswers[];
+  why_not?: WhyNot[] | null;
+};
 
 /** Why a decision failed (diagnostics for an invalid program). */
 export type DecisionError = Omit<Api.DecisionErrorOut, "diagnostics"> & { diagnostics?: Diagnostic[] };
 
-export type Decision = Omit<Api.DecisionOut, "answers" | "error"> & {
+export type Decision = Omit<Api.DecisionOut, "answers" | "error" | "why_not"> & {
   answers?: QueryAnswers[] | null;
   error?: DecisionError | null;
+  why_not?: WhyNot[] | null;
 };
 
 export type AuditPage = Omit<Api.AuditPage, "items"> & { items: Decision[] };

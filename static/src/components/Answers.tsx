@@ -8,6 +8,7 @@ import type { FactNode, QueryAnswers } from "../api/types";
 import {
   type AnswerSource,
   type AnswerTable,
+  hasReasons,
   indexAnswers,
   rowCells,
   sourceFromAnswers,
@@ -15,6 +16,7 @@ import {
 } from "../results/answerTables";
 import { ProofTree } from "./ProofTree";
 import { QueryDiagnostics } from "./QueryDiagnostics";
+import { ReasonList } from "./Reasons";
 
 /** Row height of the virtualised table (px); rows are one line, clipped. */
 export const ROW_HEIGHT = 34;
@@ -128,6 +130,7 @@ function QueryTable({
     return out;
   }, [atoms, filter]);
   const virtual = rows.length > VIRTUAL_FROM;
+  const withReasons = useMemo(() => hasReasons(table), [table]);
   const [first, last] = virtual ? visibleRange(scrollTop, rows.length) : [0, rows.length];
   const count = `${atoms.length} answer${atoms.length === 1 ? "" : "s"}`;
   return (
@@ -176,6 +179,7 @@ function QueryTable({
                       {v}
                     </th>
                   ))}
+                  {withReasons && <th scope="col">Reasons</th>}
                   <th scope="col">Proof</th>
                 </tr>
               </thead>
@@ -191,6 +195,11 @@ function QueryTable({
                       {rowCells(table, ai).map((text, column) => (
                         <td key={variables[column]}>{text}</td>
                       ))}
+                      {withReasons && (
+                        <td class="reasons-cell">
+                          <ReasonList reasons={table.reasons[ai] ?? []} label={`Reasons for ${atoms[ai]}`} />
+                        </td>
+                      )}
                       <td>
                         {table.hasProof[ai] ? (
                           <button type="button" aria-pressed={isSelected} onClick={() => onSelect({ q: qi, a: ai })}>

@@ -2,13 +2,16 @@
  * and Open in playground. A fresh decision is followed until the audit sink has
  * written it. */
 
-import { useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { type ApiClient, ApiError } from "../api/client";
 import type { Decision, ReplayResult } from "../api/types";
 import { AnswersView } from "../components/Answers";
+import { PrincipalReasons } from "../components/Reasons";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
+import { WhyNotView } from "../components/WhyNot";
 import { useSession } from "../context";
 import { formatFacts } from "../editor/facts";
+import { indexAnswers, principalReasons } from "../results/answerTables";
 import { navigate } from "../router";
 import { saveDraft } from "../session";
 import { formatTime, useLoad } from "./Rulesets";
@@ -41,6 +44,7 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
   }
 
   const d = audited.data ?? live;
+  const reasons = useMemo(() => principalReasons(indexAnswers(d?.answers ?? [])), [d?.answers]);
   const [opening, setOpening] = useState<unknown>(null);
 
   /** This decision's case (facts and queries) with its ruleset version's source, as a playground draft. */
@@ -93,6 +97,7 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
               <code>{d.result_hash ?? "—"}</code>
             </dd>
           </dl>
+          <PrincipalReasons reasons={reasons} />
           <p>
             <button type="button" onClick={() => openInPlayground(d)} disabled={!d.ruleset}>
               Open this case in the playground
@@ -132,6 +137,15 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
           </pre>
           <h2>Answers</h2>
           {d.answers ? <AnswersView answers={d.answers} /> : <Empty>No answers.</Empty>}
+          {d.why_not && d.why_not.length > 0 && (
+            <section aria-labelledby="why-not-title">
+              <h2 id="why-not-title">Why not</h2>
+              <p class="muted">The atoms this decision asked about (explain_absent), and why each does not hold.</p>
+              {d.why_not.map((why) => (
+                <WhyNotView key={why.atom} why={why} />
+              ))}
+            </section>
+          )}
         </>
       )}
     </main>

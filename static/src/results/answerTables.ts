@@ -3,7 +3,7 @@
  * receives only strings and flags; proofs stay where the result was parsed and are
  * fetched one at a time when a row is selected. */
 
-import type { AnswerDiagnostic, FactNode, QueryAnswers } from "../api/types";
+import type { AnswerDiagnostic, FactNode, QueryAnswers, Reason } from "../api/types";
 import { formatTerm } from "./terms";
 
 /** One query's answers: atoms, the bindings as text (row-major, one cell per variable),
@@ -15,6 +15,9 @@ export interface AnswerTable {
   /** `cells[row * variables.length + column]`; "" where a variable is unbound */
   cells: string[];
   hasProof: boolean[];
+  /** each row's reasons as the API orders them (highest weight first); [] where none.
+   * Small (a few per answer), so they travel with the table rather than on demand. */
+  reasons: Reason[][];
   /** the engine's warnings about the query (components/QueryDiagnostics.tsx) */
   diagnostics?: AnswerDiagnostic[];
 }
@@ -33,14 +36,16 @@ export function indexAnswers(answers: QueryAnswers[]): AnswerTable[] {
     const atoms = new Array<string>(q.answers.length);
     const cells = new Array<string>(q.answers.length * variables.length);
     const hasProof = new Array<boolean>(q.answers.length);
+    const reasons = new Array<Reason[]>(q.answers.length);
     q.answers.forEach((a, row) => {
       atoms[row] = a.atom;
       hasProof[row] = Boolean(a.proof);
+      reasons[row] = a.reasons ?? [];
       variables.forEach((v, column) => {
         cells[row * variables.length + column] = v in a.bindings ? formatTerm(a.bindings[v]) : "";
       });
     });
-    return { query: q.query, variables, atoms, cells, hasProof, diagnostics: q.diagnostics };
+    return { query: q.query, variables, atoms, cells, hasProof, reasons, diagnostics: q.diagnostics };
   });
 }
 
@@ -51,6 +56,29 @@ export function sourceFromAnswers(answers: QueryAnswers[]): AnswerSource {
     proof: (q, a) => answers[q]?.answers[a]?.proof ?? undefined,
     json: (q) => JSON.stringify(answers[q], null, 2),
   };
+}
+
+/** A decision's principal reasons: every reason its answers cite, one per code (the
+ * heaviest citation of it), highest weight first; equal weights keep first-cited order. */
+export function principalReasons(tables: AnswerTable[]): Reason[] {
+  const byCode = new Map<string, { reason: Reason; order: number }>();
+  for (const table of tables) {
+    for (const row of table.reasons) {
+      for (const reason of row) {
+        const seen = byCode.get(reason.code);
+        if (!seen) byCode.set(reason.code, { reason, order: byCode.size });
+        else if (reason.weight > seen.reason.weight) seen.reason = reason;
+      }
+    }
+  }
+  return [...byCode.values()]
+    .sort((a, b) => b.reason.weight - a.reason.weight || a.order - b.order)
+    .map((e) => e.reason);
+}
+
+/** Whether any answer of the tables cites a reason. */
+export function hasReasons(table: AnswerTable): boolean {
+  return table.reasons.some((r) => r.length > 0);
 }
 
 /** One row's cells. */
