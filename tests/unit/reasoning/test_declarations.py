@@ -159,3 +159,24 @@ def test_without_declarations_the_schema_is_permissive_by_arity() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     assert list(validator.iter_errors({"facts": {"edge": [[1, "a"]], "other": [[1, 2, 3]]}})) == []
     assert list(validator.iter_errors({"facts": {"edge": [[1]]}}))
+
+
+def test_the_loan_example_declares_its_case_facts() -> None:
+    import json
+    from pathlib import Path
+
+    loan = Path(reasoning.__file__).resolve().parents[1] / "examples/loan"
+    rs = reasoning.compile((loan / "program.lp").read_text())
+    assert rs.declarations is not None
+    assert sorted(rs.declarations.by_name) == [
+        "applicant",
+        "credit_event",
+        "debt",
+        "employment",
+        "income",
+        "requested",
+    ]
+    ann = json.loads((loan / "ann.json").read_text())
+    assert rs.declarations.problems(ann) == []
+    ann["income"][1][1] = "300000"
+    assert [p.pointer for p in rs.declarations.problems(ann)] == ["/income/1/1"]
