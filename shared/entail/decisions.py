@@ -25,9 +25,11 @@ from . import reasoning, tracing
 from .masking import mask_case
 from .messages import job_message, publish_decision, publish_job
 from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
+from .record_json import dump_record
 from .services import Services
 from .settings import Settings
-from .state.quotas import DISPATCH_LEASE_MS, TenantQuotas
+from .state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
+from .state.submit import admit_create_dispatch
 
 
 class InvalidLimits(ValueError):
@@ -152,10 +154,7 @@ async def _submit(
             if admitted_id is not None:
                 await withdraw(services, tenant, [admitted_id])
             return Submission(await serve_cached(services, original, digest, ruleset), "cached")
-    decision_id = admitted_id
-    if decision_id is None:
-        decision_id = new_decision_id()
-        await admit(services, tenant, [decision_id])
+    decision_id = admitted_id or new_decision_id()
     record = DecisionRecord(
         decision_id=decision_id,
         tenant=tenant,
@@ -168,11 +167,6 @@ async def _submit(
         masked_predicates=masked,
         submitted_at=utcnow(),
     )
-    try:
-        await services.decisions.create(record)
-    except BaseException:
-        await withdraw(services, tenant, [decision_id])
-        raise
     job = Job(
         decision_id=record.decision_id,
         tenant=tenant,
@@ -190,11 +184,34 @@ async def _submit(
     data, attributes = job_message(job)
     # the submitting request's trace goes with the job, parked or not (tracing on)
     attributes = tracing.inject(attributes)
-    # the job goes on the bus only with one of the tenant's running slots reserved;
-    # else it waits parked, and a worker publishes it when a slot frees: the bus
-    # never holds a flood of one tenant's jobs for another's to queue behind
+    # admitted against the open quota (TenantQueueFull, nothing written), stored
+    # pending, and one of the tenant's running slots reserved, or the job parked:
+    # one durable script. The bus never holds a flood of one tenant's jobs for
+    # another's to queue behind: a parked job is published when a slot frees
     q = quotas(services)
-    if await q.acquire_or_park(tenant, record.decision_id, data, attributes, lease_ms=DISPATCH_LEASE_MS):
+    try:
+        dispatch = await admit_create_dispatch(
+            q,
+            tenant=tenant,
+            decision_id=decision_id,
+            record_json=dump_record(record),
+            ttl_s=services.decisions.ttl_s,
+            job_data=data,
+            job_attributes=attributes,
+            dispatch_lease_ms=DISPATCH_LEASE_MS,
+            admit=admitted_id is None,
+        )
+    except TenantQueueFull:
+        raise
+    except BaseException:
+        # unknown whether it was written (a lost reply, an unconfirmed WAIT): the
+        # client gets a 503 and may retry; the id must not count against the
+        # tenant's quotas meanwhile. A record that was stored stays pending and
+        # the sweeper ends it (a parked job, if any, is evaluated when its turn comes)
+        await q.release(tenant, decision_id)
+        await q.withdraw(tenant, [decision_id])
+        raise
+    if dispatch.action == "publish":
         try:
             await publish_job(services.bus, data, attributes)
         except BaseException:

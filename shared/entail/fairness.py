@@ -55,8 +55,8 @@ class Turn:
         with contextlib.suppress(asyncio.CancelledError):
             await self.renew
         try:
-            await self.quotas.release(self.job.tenant, self.job.decision_id)
-            await drain(self.svc, self.quotas, self.job.tenant)
+            # the slot given back and the parked jobs that fit now, in one round trip
+            await drain(self.svc, self.quotas, self.job.tenant, release=self.job.decision_id)
         except (RedisError, OSError) as exc:  # the slot's lease ends it; the timer drains
             log.warning("slot of %s not given back (%s); its lease frees it", self.job.decision_id, exc)
 
@@ -68,13 +68,14 @@ async def _keep_turn(q: TenantQuotas, job: Job, every_s: float) -> None:
             await q.renew(job.tenant, job.decision_id)
 
 
-async def drain(svc: Services, q: TenantQuotas, tenant: str) -> int:
-    """Republish the tenant's parked jobs that fit into its free slots; how many.
+async def drain(svc: Services, q: TenantQuotas, tenant: str, *, release: str | None = None) -> int:
+    """Republish the tenant's parked jobs that fit into its free slots (after giving
+    back ``release``'s slot, when given); how many.
 
     Each is published before it is taken off the list: a crash in between
     delivers it twice (the claim makes that harmless), never zero times."""
     republished = 0
-    for parked in await q.ready(tenant):
+    for parked in await q.ready(tenant, release=release):
         await publish_job(svc.bus, parked.data, parked.attributes)
         await q.unpark(tenant, parked)
         republished += 1

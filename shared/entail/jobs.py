@@ -38,9 +38,12 @@ from .masking import mask_case
 from .messages import publish_decision
 from .models import DecisionError, DecisionRecord, Job, utcnow
 from .record_caps import cap_record
+from .record_json import dump_record
 from .services import Services
 from .settings import Settings
+from .state.decisions import parse_record
 from .state.durability import DurabilityNotConfirmed
+from .state.job_start import start_job
 
 log = logging.getLogger("entail.jobs")
 
@@ -152,12 +155,14 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
         tenant=job.tenant, ruleset=job.ruleset.name, version=job.ruleset.version, decision_id=job.decision_id
     )
 
-    existing = await svc.decisions.get(job.tenant, job.decision_id)
-    if existing is None:
+    # the stored text is kept: the record is marked running below only if unchanged
+    raw = await svc.decisions.get_text(job.tenant, job.decision_id)
+    if raw is None:
         # only the backend creates decisions: a job for an id it never created (or
         # another tenant's) is not evaluated, whoever managed to publish it
         log.warning("job for unknown decision %s of tenant %s dropped", job.decision_id, job.tenant)
         return JobOutcome("unknown-decision", f"decision {job.decision_id} does not exist; job dropped")
+    existing = await parse_record(raw)
     if existing.done:
         # a redelivery after the result was stored: make sure the audit trail has it
         await publish_decision(svc.bus, existing)
@@ -168,11 +173,27 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
         )
 
-    if not await fairness.take_turn(svc, settings, job, data, attributes):
+    # one of the tenant's running slots (or parked), the claim, and the record
+    # marked running if it is still what we just read: one durable round trip
+    started = utcnow()
+    running = existing.model_copy(
+        update={"status": "running", "worker": settings.worker_id, "started_at": started}
+    )
+    start = await start_job(
+        fairness.quotas(svc, settings),
+        tenant=job.tenant,
+        decision_id=job.decision_id,
+        job_data=data,
+        job_attributes=attributes,
+        worker=settings.worker_id,
+        claim_lease_ms=settings.claim_lease_ms,
+        record_as_read=raw,
+        running_record=dump_record(running),
+    )
+    if start == "parked":
         # over its tenant's running quota: parked, republished when a slot frees
         return JobOutcome("deferred", f"decision {job.decision_id} waits for a slot of its tenant")
-
-    if not await svc.decisions.claim(job.decision_id, settings.worker_id, settings.claim_lease_ms):
+    if start == "claimed":
         # try again later: the holder finishes it, or its lease expires (it crashed)
         return JobOutcome(
             "claimed", f"decision {job.decision_id} is being evaluated by another worker", redeliver=True
@@ -181,23 +202,21 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
     renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
     turn = fairness.Turn(svc, settings, job)
     try:
-        started = utcnow()
-        if not await svc.decisions.mark_running(job.decision_id, settings.worker_id, started):
+        if start == "changed" and not await svc.decisions.mark_running(
+            job.decision_id, settings.worker_id, started
+        ):
             # it ended since we looked (the sweeper, a dead letter, another worker)
             ended = await svc.decisions.get(job.tenant, job.decision_id)
             status = ended.status if ended is not None else "gone"
             return JobOutcome("duplicate", f"decision {job.decision_id} is already {status}")
         record, seconds = await _evaluate(svc, settings, evaluator, job, started)
         record = await asyncio.to_thread(cap_record, record, settings)
-        if record.status == "succeeded":
-            # cached before the done signal: a client told "done" that repeats
-            # the request at once must hit the cache. Safe if the store below
-            # loses a race: the backend serves only a cached decision that succeeded
-            await svc.cache.put(
-                job.tenant, job.ruleset.hash, job.request_hash, job.decision_id, settings.cache_ttl_s
-            )
         with tracing.span("job.complete", {"decision_id": job.decision_id, "status": record.status}):
-            stored = await svc.decisions.complete(record)
+            # stored, signalled, its quotas freed, and (when it succeeded) cached
+            # before the signal, in one durable round trip: a client told "done"
+            # that repeats the request at once hits the cache. Safe if the store
+            # loses a race: the backend serves only a cached decision that succeeded
+            stored = await svc.decisions.complete(record, cache_ttl_s=settings.cache_ttl_s)
             final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
             await publish_decision(svc.bus, final)
     finally:

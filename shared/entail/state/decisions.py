@@ -20,7 +20,11 @@ from .durability import Durability
 # the id off the open index. The very same record stored already counts as
 # stored: this call retried after its reply was lost in a failover. (cjson
 # decodes up to 1000 levels: deeper than any record the service writes.)
+# With a sixth key, the result cache's entry for the request is set first (to
+# ARGV[3], for ARGV[4] s), in the same round trip: before the done signal, so a
+# client told "done" that repeats the request at once hits the cache.
 _COMPLETE = """
+if KEYS[6] then redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[4]) end
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('ZREM', KEYS[5], ARGV[3])
@@ -110,7 +114,7 @@ class DecisionStore:
         raw = await self.get_text(tenant, decision_id)
         if raw is None:
             return None
-        record = await _parse(raw)
+        record = await parse_record(raw)
         return record if record.tenant == tenant else None
 
     async def get_text(self, tenant: str, decision_id: str) -> bytes | None:
@@ -126,7 +130,7 @@ class DecisionStore:
         """The record whatever its tenant (for the services' own use, never an API
         caller's), or None when absent."""
         raw = await self.redis.get(keys.decision(decision_id))
-        return None if raw is None else await _parse(raw)
+        return None if raw is None else await parse_record(raw)
 
     async def overdue(self, older_than_ms: int, count: int) -> list[str]:
         """Up to ``count`` ids of decisions still open (not final) that were created
@@ -171,9 +175,14 @@ class DecisionStore:
                 except WatchError:
                     continue
 
-    async def complete(self, record: DecisionRecord) -> bool:
+    async def complete(self, record: DecisionRecord, *, cache_ttl_s: int | None = None) -> bool:
         """Store a final record durably and signal it; False if another final record
-        was already stored. DurabilityNotConfirmed when no replica confirms."""
+        was already stored. DurabilityNotConfirmed when no replica confirms.
+
+        With ``cache_ttl_s``, a record that succeeded is also remembered in the
+        result cache (:class:`~entail.state.cache.ResultCache`) for that long, before
+        the done signal and whether or not this store wins: the backend serves only
+        a cached decision whose stored record succeeded."""
         script_keys = [
             keys.decision(record.decision_id),
             keys.done_channel(record.decision_id),
@@ -181,10 +190,11 @@ class DecisionStore:
             quotas.open_key(record.tenant),  # the tenant's quotas (state/quotas.py)
             quotas.running_key(record.tenant),
         ]
+        if cache_ttl_s and cache_ttl_s > 0 and record.status == "succeeded":
+            script_keys.append(keys.cache(record.tenant, record.ruleset.hash, record.request_hash))
+        args = (_dump(record), self.ttl_s, record.decision_id, cache_ttl_s or 0)
         (stored,) = await self.durability.write(
-            lambda pipe: pipe.eval(
-                _COMPLETE, len(script_keys), *script_keys, _dump(record), self.ttl_s, record.decision_id
-            )
+            lambda pipe: pipe.eval(_COMPLETE, len(script_keys), *script_keys, *args)
         )
         return bool(stored)
 
@@ -247,7 +257,8 @@ PARSE_INLINE_MAX_BYTES = 64 * 1024
 """A record larger than this is parsed in a thread: the event loop keeps serving."""
 
 
-async def _parse(raw: bytes | str) -> DecisionRecord:
+async def parse_record(raw: bytes | str) -> DecisionRecord:
+    """A stored record's JSON parsed (in a thread when it is large)."""
     if len(raw) > PARSE_INLINE_MAX_BYTES:
         return await asyncio.to_thread(load_record, raw)
     return load_record(raw)

@@ -111,8 +111,10 @@ return 0
 # slot reserved for ARGV[3] ms (the time to come back through the bus); left
 # parked until :meth:`unpark`. Entries are "<decision id> <message JSON>"; an
 # entry whose slot is already reserved (a drain that did not finish) is handed out
-# again.
+# again. A non-empty ARGV[4] is a slot given back first, in the same round trip
+# (the worker's job ended: its slot frees, and what fits now is handed out).
 _READY = """
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[1], ARGV[4]) end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
@@ -163,7 +165,7 @@ class ParkedJob:
     attributes: dict[str, str]
 
 
-def _encode_parked(decision_id: str, data: bytes, attributes: dict[str, str]) -> str:
+def encode_parked(decision_id: str, data: bytes, attributes: dict[str, str]) -> str:
     message = json.dumps({"data": data.decode(), "attributes": attributes}, separators=(",", ":"))
     return f"{decision_id} {message}"
 
@@ -251,7 +253,7 @@ class TenantQuotas:
         tenant's job is never queued behind a flood. The worker calls it again when
         the job arrives: a job whose slot is reserved keeps it."""
         republished = attributes.get(PARKED_ATTRIBUTE) == "1"
-        parked = _encode_parked(decision_id, data, {**attributes, PARKED_ATTRIBUTE: "1"})
+        parked = encode_parked(decision_id, data, {**attributes, PARKED_ATTRIBUTE: "1"})
         script_keys = [running_key(tenant), parked_key(tenant), PARKED_TENANTS]
         args: list[str | int] = [
             decision_id,
@@ -283,13 +285,14 @@ class TenantQuotas:
         members = await self.redis.smembers(PARKED_TENANTS)
         return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
-    async def ready(self, tenant: str) -> list[ParkedJob]:
+    async def ready(self, tenant: str, *, release: str | None = None) -> list[ParkedJob]:
         """The tenant's oldest parked jobs that fit into its free slots now, each with
         its slot reserved while it comes back through the bus (left parked until
-        :meth:`unpark`)."""
+        :meth:`unpark`). ``release``: a decision id whose slot is given back first
+        (:meth:`release` and this in one round trip)."""
         script_keys = [running_key(tenant), parked_key(tenant), PARKED_TENANTS]
         raw = await self.redis.eval(
-            _READY, len(script_keys), *script_keys, self.max_running, tenant, DISPATCH_LEASE_MS
+            _READY, len(script_keys), *script_keys, self.max_running, tenant, DISPATCH_LEASE_MS, release or ""
         )
         return [_decode_parked(entry) for entry in raw or []]
 

@@ -1,0 +1,219 @@
+"""Redis round trips of a decision's phases (issue 15), counted on the wire, and
+the merged scripts' rules: submit (admit + create + slot or park), a job's start
+(slot or park + claim + running), complete (+ cache), the slot given back with
+the drain.
+
+Round trips are counted by a real connection class that counts what it sends
+(one ``send_packed_command`` is one request: a command, or a whole pipeline)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import pytest
+import redis.asyncio as aioredis
+from entail_worker.evaluation import Evaluations
+
+from entail import decisions, jobs
+from entail.bootstrap import bootstrap
+from entail.bus.port import REASONING_JOBS, Message
+from entail.bus.redis_streams import decode_entry, stream_key
+from entail.models import RulesetVersion
+from entail.record_json import dump_record
+from entail.services import Services
+from entail.settings import Settings
+from entail.state import keys
+from entail.state.job_start import start_job
+from entail.state.quotas import TenantQueueFull, TenantQuotas, open_key, parked_key, running_key
+from entail.state.submit import DecisionIdTaken, admit_create_dispatch
+
+SOURCE = "decision(A, approve) :- applicant(A), income(A, I), I >= 3000000.\n"
+FACTS: dict[str, Any] = {"applicant": [["ann"]], "income": [["ann", 5200000]]}
+QUERY = ["decision(A, D)"]
+
+
+class CountingConnection(aioredis.Connection):
+    """A real connection that counts the requests it sends (shared by the pool)."""
+
+    sent = 0
+    names: ClassVar[list[str]] = []  # the first command of each request, to say what went over
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sent += 1
+        packed = command if isinstance(command, bytes | bytearray) else b"".join(command)
+        type(self).names.append(bytes(packed).split(b"\r\n")[2].decode(errors="replace"))
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted(settings: Settings) -> AsyncIterator[Services]:
+    pool = aioredis.ConnectionPool.from_url(settings.redis_url, connection_class=CountingConnection)
+    client = aioredis.Redis(connection_pool=pool)
+    svc = await bootstrap(settings, redis=client)
+    try:
+        yield svc
+    finally:
+        await svc.aclose()
+        await client.aclose()
+
+
+@pytest.fixture
+async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
+    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
+    evaluations.start_in_background()
+    try:
+        yield evaluations
+    finally:
+        evaluations.close()
+
+
+async def published(services: Services) -> RulesetVersion:
+    version, _ = await services.registry.publish("acme", "loan", SOURCE, "", [], "k1")
+    return version
+
+
+async def job_of(services: Services, decision_id: str) -> Message:
+    entries = await services.redis.xrange(stream_key(REASONING_JOBS))
+    (job,) = [
+        m for m in (decode_entry(i, f) for i, f in entries) if m.attributes["decision_id"] == decision_id
+    ]
+    return job
+
+
+def quotas(services: Services, **update: int) -> TenantQuotas:
+    return TenantQuotas.from_settings(
+        services.redis, services.settings.model_copy(update=update), services.durability
+    )
+
+
+async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_five_to_run(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    version = await published(counted)
+    limits = decisions.service_limits(settings, {})
+    # warm: the scripts loaded on the server, the ruleset in the worker's cache
+    warm = await decisions.submit(counted, "acme", version, {"applicant": [["bob"]]}, QUERY, False, limits)
+    await jobs.handle_job(counted, settings, evaluator, await job_of(counted, warm.record.decision_id))
+
+    before = CountingConnection.sent
+    sub = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    # the cache lookup, admit + create + slot in one script, the job's XADD (was six)
+    sent = CountingConnection.names[before:]
+    assert sent == ["GET", "EVAL", "XADD"], sent
+    message = await job_of(counted, sub.record.decision_id)
+
+    before = CountingConnection.sent
+    outcome = await jobs.handle_job(counted, settings, evaluator, message)
+    assert outcome.outcome == "succeeded", outcome
+    # read the record; slot + claim + running; complete + cache; publish; slot back + drain
+    # (was eleven: slot, claim, WATCH, GET, MULTI..EXEC, cache SET, release each on its own)
+    sent = CountingConnection.names[before:]
+    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD", "EVAL"], sent
+    assert await counted.cache.get("acme", version.hash, sub.record.request_hash) == sub.record.decision_id
+    assert await counted.redis.zscore(running_key("acme"), sub.record.decision_id) is None
+    stored = await counted.decisions.get("acme", sub.record.decision_id)
+    assert stored is not None and stored.status == "succeeded" and stored.worker == settings.worker_id
+
+
+async def test_submit_script_is_all_or_nothing_and_idempotent(counted: Services) -> None:
+    q = quotas(counted, tenant_max_open=1, tenant_max_running=1)
+    record = (await decisions_record(counted, "dec_a")).model_copy()
+    call = {
+        "tenant": "acme",
+        "decision_id": "dec_a",
+        "record_json": dump_record(record),
+        "ttl_s": 60,
+        "job_data": b"{}",
+        "job_attributes": {"decision_id": "dec_a", "tenant": "acme"},
+        "dispatch_lease_ms": 60_000,
+        "admit": True,
+    }
+    assert (await admit_create_dispatch(q, **call)).action == "publish"  # type: ignore[arg-type]
+    # a retry after a lost reply: admitted, created and slotted once, not refused
+    assert (await admit_create_dispatch(q, **call)).action == "publish"  # type: ignore[arg-type]
+    assert await counted.redis.zcard(open_key("acme")) == 1
+    assert await counted.redis.zcard(running_key("acme")) == 1
+    # the open quota (1) is full: nothing of the second decision is written
+    other = {
+        **call,
+        "decision_id": "dec_b",
+        "record_json": dump_record(record.model_copy(update={"decision_id": "dec_b"})),
+    }
+    with pytest.raises(TenantQueueFull):
+        await admit_create_dispatch(q, **other)  # type: ignore[arg-type]
+    assert await counted.redis.exists(keys.decision("dec_b")) == 0
+    # admitted by the caller (a batch): over the running quota (1) it is parked, durably
+    assert (await admit_create_dispatch(q, **{**other, "admit": False})).action == "parked"  # type: ignore[arg-type]
+    assert await counted.redis.llen(parked_key("acme")) == 1
+    assert await counted.redis.exists(keys.decision("dec_b")) == 1
+    # another record under the id: refused, nothing overwritten
+    clash = {**call, "record_json": dump_record(record.model_copy(update={"query": ["other(X)"]}))}
+    with pytest.raises(DecisionIdTaken):
+        await admit_create_dispatch(q, **clash)  # type: ignore[arg-type]
+    assert await counted.redis.get(keys.decision("dec_a")) == dump_record(record).encode()
+
+
+async def decisions_record(services: Services, decision_id: str) -> Any:
+    from entail.models import DecisionRecord, RulesetRef, utcnow
+
+    return DecisionRecord(
+        decision_id=decision_id,
+        tenant="acme",
+        ruleset=RulesetRef(tenant="acme", name="loan", version=1, hash="h"),
+        request_hash="r",
+        status="pending",
+        facts={},
+        query=QUERY,
+        submitted_at=utcnow(),
+    )
+
+
+async def test_job_start_marks_running_only_the_record_it_read(counted: Services) -> None:
+    q = quotas(counted, tenant_max_running=1)
+    record = await decisions_record(counted, "dec_s")
+    assert await counted.decisions.create(record)
+    as_read = dump_record(record).encode()
+    running = record.model_copy(update={"status": "running", "worker": "w1"})
+    start: dict[str, Any] = {
+        "tenant": "acme",
+        "decision_id": "dec_s",
+        "job_data": b"{}",
+        "job_attributes": {"decision_id": "dec_s", "tenant": "acme"},
+        "worker": "w1",
+        "claim_lease_ms": 10_000,
+        "running_record": dump_record(running),
+    }
+    # the record changed since it was read: slot and claim held, the record untouched
+    assert await start_job(q, record_as_read=b"stale", **start) == "changed"
+    assert await counted.redis.get(keys.claim("dec_s")) == b"w1"
+    assert await counted.redis.get(keys.decision("dec_s")) == as_read
+    # as read: marked running (its TTL kept); a retry of the same worker holds the claim
+    assert await start_job(q, record_as_read=as_read, **start) == "running"
+    assert await counted.redis.get(keys.decision("dec_s")) == dump_record(running).encode()
+    assert await counted.redis.ttl(keys.decision("dec_s")) > 0
+    # another worker: the slot (its own id) is full, so it parks; a held slot, another's claim
+    assert await start_job(q, record_as_read=as_read, **{**start, "decision_id": "dec_t"}) == "parked"
+    assert await start_job(q, record_as_read=as_read, **{**start, "worker": "w2"}) == "claimed"
+
+
+async def test_complete_caches_only_a_success_and_ready_gives_the_slot_back(counted: Services) -> None:
+    record = await decisions_record(counted, "dec_c")
+    assert await counted.decisions.create(record)
+    failed = record.model_copy(update={"status": "failed", "completed_at": record.submitted_at})
+    assert await counted.decisions.complete(failed, cache_ttl_s=60)
+    assert await counted.cache.get("acme", "h", "r") is None
+    record2 = record.model_copy(update={"decision_id": "dec_d"})
+    assert await counted.decisions.create(record2)
+    done = record2.model_copy(
+        update={"status": "succeeded", "answers": [], "completed_at": record.submitted_at}
+    )
+    assert await counted.decisions.complete(done, cache_ttl_s=60)
+    assert await counted.cache.get("acme", "h", "r") == "dec_d"
+    assert 0 < await counted.redis.ttl(keys.cache("acme", "h", "r")) <= 60
+
+    q = quotas(counted, tenant_max_running=1)
+    await counted.redis.zadd(running_key("acme"), {"dec_x": 10**13})
+    assert await q.ready("acme") == []
+    assert await q.ready("acme", release="dec_x") == []
+    assert await counted.redis.zcard(running_key("acme")) == 0
