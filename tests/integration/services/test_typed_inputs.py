@@ -92,6 +92,11 @@ def test_the_schema_of_a_typed_version(stack: LocalStack) -> None:
         assert acme.get("/v1/rulesets/org/schema", params={"version": "9"}).status_code == 404
         assert acme.get("/v1/rulesets/nope/schema").status_code == 404
         assert acme.get("/v1/rulesets/org/schema", params={"tag": "prod"}).status_code == 404
+        assert acme.put("/v1/rulesets/org/tags/prod", json={"version": 1}).status_code == 200
+        assert acme.get("/v1/rulesets/org/schema", params={"tag": "prod"}).json() == schema
+        assert acme.get("/v1/rulesets/org/schema", params={"tag": "prod", "version": "1"}).json() == schema
+        assert acme.get("/v1/rulesets/org/schema", params={"tag": "prod", "version": "2"}).status_code == 404
+        assert acme.get("/v1/rulesets/org/schema", params={"version": "", "tag": ""}).status_code == 404
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"

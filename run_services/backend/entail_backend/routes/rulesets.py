@@ -339,10 +339,13 @@ async def get_schema(
     ``%@input`` declarations, ``facts`` holds exactly the declared predicates, each
     an array of typed tuples (``prefixItems``); without, a permissive schema of the
     program's arities (integers or strings; other predicates allowed)."""
-    if version is not None and tag is not None:
-        raise Problem(422, "invalid-request", "Invalid request", "give version or tag, not both")
     selector = tag if tag is not None else (version or "latest")
     found = await services.registry.resolve(key.tenant, f"{name}@{selector}")
+    if found is not None and tag is not None and version is not None:
+        # both: the version the tag points at, if it is that one
+        numbered = await services.registry.resolve(key.tenant, f"{name}@{version}")
+        found = found if numbered is not None and numbered.version == found.version else None
+        selector = f"{version} tagged {tag}"
     if found is None or found.name != name:
         raise not_found(f"version {selector!r} of ruleset {name!r}")
     schema = _SCHEMAS.get(found.hash)
