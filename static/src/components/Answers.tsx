@@ -3,6 +3,7 @@
  * proof is shown in a side panel beside the table. The tables come ready-made
  * (src/results/answerTables.ts): a run's are built in the parse worker. */
 
+import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { FactNode, QueryAnswers } from "../api/types";
 import {
@@ -48,10 +49,13 @@ export function AnswersView({
   answers,
   source: given,
   onRule,
+  whenEmpty,
 }: {
   answers?: QueryAnswers[];
   source?: AnswerSource;
   onRule?: (line: number) => void;
+  /** shown under a query with no answers (the playground's "Why not?") */
+  whenEmpty?: (query: string) => ComponentChildren;
 }) {
   const source = useMemo(() => given ?? sourceFromAnswers(answers ?? []), [given, answers]);
   // a selection belongs to one result: a new result starts at its first proof
@@ -71,6 +75,7 @@ export function AnswersView({
             selected={selected}
             onSelect={setSelected}
             json={() => source.json(qi)}
+            whenEmpty={whenEmpty}
           />
         ))}
       </div>
@@ -112,12 +117,14 @@ function QueryTable({
   selected,
   onSelect,
   json,
+  whenEmpty,
 }: {
   table: AnswerTable;
   qi: number;
   selected: Selection | null;
   onSelect: (s: Selection) => void;
   json: () => string | Promise<string>;
+  whenEmpty?: (query: string) => ComponentChildren;
 }) {
   const [filter, setFilter] = useState("");
   const [scrollTop, setScrollTop] = useState(0);
@@ -140,7 +147,10 @@ function QueryTable({
       </h3>
       <QueryDiagnostics query={table.query} items={table.diagnostics} />
       {atoms.length === 0 ? (
-        <p class="empty">No answers: nothing in the model matches this query.</p>
+        <>
+          <p class="empty">No answers: nothing in the model matches this query.</p>
+          {whenEmpty?.(table.query)}
+        </>
       ) : (
         <>
           <div class="table-tools">

@@ -6,12 +6,14 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api/client";
 import type { DraftEvaluateRequest } from "../api/openapi";
 import * as ops from "../api/operations";
-import type { Decision, Diagnostic, DraftResult, RulesetVersion } from "../api/types";
+import type { Decision, Diagnostic, DraftResult, RulesetVersion, WhyNot } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { ErrorView, Progress } from "../components/Status";
+import { WhyNotAsk } from "../components/WhyNotAsk";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
+import { declaredPredicates, type SchemaProblem, validateFacts } from "../editor/factsSchema";
 import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { EXAMPLES } from "../examples";
 import { focusHeading } from "../focus";
@@ -19,6 +21,7 @@ import { useRequest } from "../hooks/useRequest";
 import { offThread, type Parsed } from "../results/offThread";
 import { loadDraft, saveDraft } from "../session";
 import { decodeShare, encodeShare } from "../share";
+import { type RulesetSchema, useRulesetSchema } from "./rulesetSchema";
 
 /** A share link's draft is taken once, into the tab's drafts, and the fragment dropped. */
 function takeShared(): void {
@@ -44,6 +47,20 @@ function evaluateOffThread(
   // the facts are the user's JSON as typed: the API checks them (422 with a pointer)
   const request = { ...body, facts: body.facts as DraftEvaluateRequest["facts"] };
   return ops.evaluateDraft<DraftRun>(offThread(api), request, signal);
+}
+
+/** Why `atom` does not hold in the draft's model: a draft evaluation with explain_absent. */
+export async function explainDraft(
+  api: ops.Transport,
+  body: { source: string; facts: unknown },
+  atom: string,
+  signal?: AbortSignal,
+): Promise<WhyNot> {
+  const request = { ...body, facts: body.facts as DraftEvaluateRequest["facts"], explain_absent: [atom] };
+  const out = await ops.evaluateDraft<DraftResult>(api, request, signal);
+  const why = out.why_not?.[0];
+  if (!why) throw new Error("the API answered without a why-not: is the backend older than this app?");
+  return why;
 }
 
 /** A draft run that takes longer than this is cancelled by the client. */
@@ -88,6 +105,14 @@ export function Playground() {
   const canDecide = identity.scopes.includes("decide") || identity.scopes.includes("admin");
 
   const factsCheck = useMemo(() => checkFacts(factsText), [factsText]);
+  // the chosen ruleset version's facts schema (its %@input declarations), when the API publishes one
+  const schema = useRulesetSchema(api, name, published?.name === name.trim() ? published.version : null);
+  const schemaRef = useRef<RulesetSchema | null>(null);
+  schemaRef.current = schema;
+  const schemaProblems = useMemo<SchemaProblem[]>(
+    () => (schema && factsCheck.facts ? validateFacts(schema.facts, factsCheck.facts) : []),
+    [schema, factsCheck.facts],
+  );
   const cleanQueries = queries.map((q) => q.trim()).filter(Boolean);
   const errors = diagnostics?.filter((d) => d.severity === "error") ?? [];
   // as you type: queries over predicates that nothing defines
@@ -115,7 +140,28 @@ export function Playground() {
   }
 
   function lintFacts(text: string): CmDiagnostic[] {
-    return checkFacts(text).problems.map((p) => ({ from: p.from, to: p.to, severity: "error", message: p.message }));
+    const checked = checkFacts(text);
+    const out: CmDiagnostic[] = checked.problems.map((p) => ({
+      from: p.from,
+      to: p.to,
+      severity: "error",
+      message: p.message,
+    }));
+    const current = schemaRef.current;
+    if (current && checked.facts) {
+      for (const p of validateFacts(current.facts, checked.facts)) {
+        // marked at the predicate's key: the pointer says which row and column
+        const key = JSON.stringify(p.pointer.split("/")[1]?.replace(/~1/g, "/").replace(/~0/g, "~") ?? "");
+        const at = text.indexOf(key);
+        out.push({
+          from: Math.max(0, at),
+          to: at < 0 ? 0 : at + key.length,
+          severity: "warning",
+          message: `${p.pointer}: ${p.message} (${current.label})`,
+        });
+      }
+    }
+    return out;
   }
 
   function changeSource(text: string) {
@@ -366,6 +412,21 @@ export function Playground() {
             testId="facts-editor"
             onRun={() => readyRef.current && runRef.current()}
           />
+          {schema && (
+            <p class="muted" data-testid="facts-schema">
+              Checked against {schema.label}'s schema; declared inputs:{" "}
+              {declaredPredicates(schema.facts).join(", ") || "none"}.
+            </p>
+          )}
+          {schemaProblems.length > 0 && (
+            <ul class="diagnostics" aria-live="polite" data-testid="facts-schema-problems">
+              {schemaProblems.map((p) => (
+                <li key={`${p.pointer}:${p.message}`} class="diag diag-warning">
+                  <code>{p.pointer || "/"}</code> {p.message}
+                </li>
+              ))}
+            </ul>
+          )}
           {factsCheck.problems.length > 0 && (
             <ul class="diagnostics" aria-live="polite">
               {factsCheck.problems.map((p, i) => (
@@ -470,7 +531,17 @@ export function Playground() {
                   {h}
                 </p>
               ))}
-            <AnswersView source={result.answers} onRule={(line) => program.current?.goToLine(line)} />
+            <AnswersView
+              source={result.answers}
+              onRule={(line) => program.current?.goToLine(line)}
+              whenEmpty={(query) => (
+                <WhyNotAsk
+                  query={query}
+                  explain={(atom) => explainDraft(api, { source, facts: factsCheck.facts ?? {} }, atom)}
+                  onRule={(line) => program.current?.goToLine(line)}
+                />
+              )}
+            />
           </div>
         ) : (
           running === null &&
