@@ -150,3 +150,19 @@ def test_the_sdk_reads_the_schema_sync_and_async(stack: LocalStack) -> None:
             return await client.schema("org")
 
     assert asyncio.run(read()) == schema
+
+
+def test_a_draft_maps_constants_and_refuses_a_declared_type(stack: LocalStack) -> None:
+    with stack.client("acme") as acme:
+        good = acme.post(
+            "/v1/rulesets/evaluate",
+            json={"source": TYPED, "facts": {"employee": [["bob"]]}, "query": ["manager(E, M)"]},
+        )
+        assert good.status_code == 200, good.text
+        assert [a["atom"] for a in good.json()["answers"][0]["answers"]] == ["manager(bob,ann)"]
+        bad = acme.post(
+            "/v1/rulesets/evaluate",
+            json={"source": TYPED, "facts": {"points": [["ann", "x"]]}, "query": ["grade(A, G)"]},
+        )
+    body = invalid_facts(bad)
+    assert "/points/0/1" in body["detail"] and "declared int" in body["detail"]
