@@ -240,7 +240,13 @@ describe("Why not? on a query with no answers", () => {
     render(
       <WhyNotAsk
         query='decision("eve", approved)'
-        explain={(atom) => explainDraft(api, { source: "p.", facts: { applicant: [["eve"]] } }, atom)}
+        explain={(atom) =>
+          explainDraft(
+            api,
+            { source: "p.", facts: { applicant: [["eve"]] }, query: ['decision("eve", approved)'] },
+            atom,
+          )
+        }
         onRule={(l) => lines.push(l)}
       />,
     );
@@ -253,6 +259,7 @@ describe("Why not? on a query with no answers", () => {
     expect(bodies.at(-1)).toEqual({
       source: "p.",
       facts: { applicant: [["eve"]] },
+      query: ['decision("eve", approved)'],
       explain_absent: ['decision("eve", approved)'],
     });
     fireEvent.click(screen.getByRole("button", { name: "line 36" }));
@@ -264,7 +271,7 @@ describe("Why not? on a query with no answers", () => {
     render(
       <WhyNotAsk
         query="decision(A, approved)"
-        explain={(atom) => explainDraft(api, { source: "p.", facts: {} }, atom)}
+        explain={(atom) => explainDraft(api, { source: "p.", facts: {}, query: [] }, atom)}
       />,
     );
     fireEvent.click(screen.getByRole("button", { name: /Why not/ }));

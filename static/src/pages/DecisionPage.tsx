@@ -4,7 +4,7 @@
 
 import { useMemo, useState } from "preact/hooks";
 import { type ApiClient, ApiError } from "../api/client";
-import type { Decision, ReplayResult } from "../api/types";
+import type { Decision, ReplayResult, WhyNot } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { PrincipalReasons } from "../components/Reasons";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
@@ -45,6 +45,19 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
 
   const d = audited.data ?? live;
   const reasons = useMemo(() => principalReasons(indexAnswers(d?.answers ?? [])), [d?.answers]);
+  // the audit row does not keep why-nots (docs/reports.md): they come from the live
+  // record while it exists, and are simply absent once it has expired
+  const liveWhyNot = useLoad<WhyNot[] | null>(
+    () =>
+      canDecide && audited.data && !audited.data.why_not && audited.data.status === "succeeded"
+        ? api.decision(id).then(
+            (x) => x.why_not ?? null,
+            () => null,
+          )
+        : Promise.resolve(null),
+    [id, audited.data],
+  );
+  const whyNot = d?.why_not ?? liveWhyNot.data;
   const [opening, setOpening] = useState<unknown>(null);
 
   /** This decision's case (facts and queries) with its ruleset version's source, as a playground draft. */
@@ -137,11 +150,11 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
           </pre>
           <h2>Answers</h2>
           {d.answers ? <AnswersView answers={d.answers} /> : <Empty>No answers.</Empty>}
-          {d.why_not && d.why_not.length > 0 && (
+          {whyNot && whyNot.length > 0 && (
             <section aria-labelledby="why-not-title">
               <h2 id="why-not-title">Why not</h2>
               <p class="muted">The atoms this decision asked about (explain_absent), and why each does not hold.</p>
-              {d.why_not.map((why) => (
+              {whyNot.map((why) => (
                 <WhyNotView key={why.atom} why={why} />
               ))}
             </section>

@@ -52,10 +52,12 @@ function evaluateOffThread(
 /** Why `atom` does not hold in the draft's model: a draft evaluation with explain_absent. */
 export async function explainDraft(
   api: ops.Transport,
-  body: { source: string; facts: unknown },
+  body: { source: string; facts: unknown; query: string[] },
   atom: string,
   signal?: AbortSignal,
 ): Promise<WhyNot> {
+  // the query goes too: the engine attaches a negation witness's reasons only when
+  // the evaluation has queries (docs/proofs.md)
   const request = { ...body, facts: body.facts as DraftEvaluateRequest["facts"], explain_absent: [atom] };
   const out = await ops.evaluateDraft<DraftResult>(api, request, signal);
   const why = out.why_not?.[0];
@@ -537,7 +539,7 @@ export function Playground() {
               whenEmpty={(query) => (
                 <WhyNotAsk
                   query={query}
-                  explain={(atom) => explainDraft(api, { source, facts: factsCheck.facts ?? {} }, atom)}
+                  explain={(atom) => explainDraft(api, { source, facts: factsCheck.facts ?? {}, query: [query] }, atom)}
                   onRule={(line) => program.current?.goToLine(line)}
                 />
               )}
