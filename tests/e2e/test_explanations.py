@@ -1,7 +1,8 @@
 """Explanations in the web app (issue 17), in a real browser against the real stack
 with the bundled loan example: a declined case's decision page shows its principal
 reasons (highest weight first) and the why-not it asked for; in the playground a
-query with no answers offers "Why not?", which shows the failing rule. axe-core
+query with no answers offers "Why not?", which shows the failing rule; the facts are
+checked against the named ruleset's generated schema. axe-core
 finds no serious or critical violation in those states."""
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ def test_reasons_and_why_not_on_the_loan_example(page: Page, stack: LocalStack, 
     expect(explained.locator(".reason-code").first).to_have_text("L03")
     violations += axe_violations(page, "playground why-not")
     screenshot(page, "playground-why-not", full_page=True)
+
+    # facts checked against loan's generated schema (its %@input declarations) once the
+    # ruleset is named: a months count sent as a string is flagged with its JSON pointer
+    page.get_by_label("Ruleset name", exact=True).fill("loan")
+    expect(page.get_by_test_id("facts-schema")).to_contain_text("loan (latest)")
+    expect(page.get_by_test_id("facts-schema-problems")).to_have_count(0)
+    replace_text(page, "facts-editor", json.dumps({**EVE, "employment": [["eve", "60"]]}))
+    problems = page.get_by_test_id("facts-schema-problems")
+    expect(problems).to_contain_text('/employment/0/1 must be integer (months), got "60"')
+    violations += axe_violations(page, "playground facts schema")
 
     assert violations == []
     assert console.unexpected() == []
