@@ -29,10 +29,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("entail.audit_cli", "entail.audit.duckdb_store"): "the trail commands work on the local audit file only",
     ("entail.relay", "entail.bus.redis_streams"): "the relay is the Redis Streams bus's own deliverer",
     ("entail_backend.edge", "entail.bus.pubsub"): "maps the Pub/Sub adapter's errors to 503s",
-    (
-        "entail_backend.routes.trail",
-        "entail.audit.duckdb_store",
-    ): "the trail routes serve the local file only",
 }
 
 
@@ -42,13 +38,27 @@ def _adapter(name: str) -> str | None:
     return next((a for a in ADAPTERS if name == a or name.startswith(a + ".")), None)
 
 
+def _type_only_lines(tree: ast.Module) -> set[int]:
+    """Lines inside ``if TYPE_CHECKING:`` blocks: naming an adapter in an
+    annotation (a route that serves either store) chooses nothing."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
 def choices() -> list[str]:
     found: list[str] = []
     for module, path in sources():
         if module.startswith(EXEMPT):
             continue
         tree = ast.parse(path.read_text(), str(path))
+        type_only = _type_only_lines(tree)
         for imported, line in imports(module, path):
+            if line in type_only:
+                continue
             adapter = _adapter(imported)
             if adapter is None and imported.startswith("entail.audit"):
                 # `from entail.audit import DuckDBAuditStore`
