@@ -82,9 +82,10 @@ format: install ## apply ruff's formatting and autofixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install ## entail vs clingo: decision latency, transitive closure, same-generation
+bench: install ## entail vs clingo: decision latency, transitive closure, same-generation; what why-not and reasons cost
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/why_not.py
+	$(VENV)/bin/python bench/reasons.py
 
 bench-load: install ## decisions/s and latency through the whole local stack
 	$(VENV)/bin/python bench/load.py
