@@ -21,9 +21,12 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # the built app is one module script and one stylesheet from this origin and
 # calls the API on this origin: no inline or foreign script, never framed. Styles
-# may be inline: the code editor injects its own (a style cannot run code)
+# may be inline: the code editor injects its own (a style cannot run code).
+# 'wasm-unsafe-eval' lets the playground's browser engine (Pyodide) compile its
+# WebAssembly; it allows no eval of JavaScript
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )

@@ -15,6 +15,7 @@ import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
 import { checkFacts } from "../editor/facts";
 import { declaredPredicates, type SchemaProblem, validateFacts } from "../editor/factsSchema";
 import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
+import { evaluateInBrowser } from "../engine/browserEngine";
 import { EXAMPLES } from "../examples";
 import { focusHeading } from "../focus";
 import { useRequest } from "../hooks/useRequest";
@@ -91,6 +92,10 @@ export function Playground() {
   const [origin, setOrigin] = useState<string | null>(() => loadDraft<string | null>("origin", null));
   const [pendingExample, setPendingExample] = useState<string | null>(null);
   const [ranFor, setRanFor] = useState<string | null>(null);
+  // where Run evaluates: the server (the default, and the authority for publish and
+  // decisions) or the same engine in this browser (Pyodide: no key, works offline)
+  const [runIn, setRunIn] = useState<"server" | "browser">("server");
+  const [ranIn, setRanIn] = useState<"server" | "browser">("server");
   const inFlight = useRef<AbortController | null>(null);
   const [diagnostics, setDiagnostics] = useState<Diagnostic[] | null>(null);
   const [lintError, setLintError] = useState<unknown>(null);
@@ -220,16 +225,17 @@ export function Playground() {
       );
     };
     try {
+      const draft = { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true };
+      const where = runIn;
       const ok = await evaluation.run(
         () =>
-          evaluateOffThread(
-            api,
-            { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true },
-            controller.signal,
-          ),
+          where === "browser"
+            ? evaluateInBrowser<Omit<DraftResult, "answers">>(draft, controller.signal)
+            : evaluateOffThread(api, draft, controller.signal),
         explainAbort,
       );
       setRanFor(ok ? key : null);
+      setRanIn(where);
     } finally {
       clearTimeout(timer);
       inFlight.current = null;
@@ -297,7 +303,9 @@ export function Playground() {
     setTimeout(() => document.querySelector<HTMLElement>("[data-testid=decision-done] a, #publish-title")?.focus(), 0);
   }
 
-  const ready = factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0 && canAuthor;
+  // a browser run needs no author scope: nothing reaches the server
+  const ready =
+    factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0 && (canAuthor || runIn === "browser");
   readyRef.current = ready && running === null;
   const stale = result !== null && ranFor !== runKey(source, factsText, queries);
   return (
@@ -481,6 +489,29 @@ export function Playground() {
           <button type="button" onClick={() => setQueries([...queries, ""])}>
             Add query
           </button>
+          <fieldset class="run-in">
+            <legend>Run in</legend>
+            <label>
+              <input
+                type="radio"
+                name="run-in"
+                value="server"
+                checked={runIn === "server"}
+                onChange={() => setRunIn("server")}
+              />{" "}
+              the server
+            </label>
+            <label>
+              <input
+                type="radio"
+                name="run-in"
+                value="browser"
+                checked={runIn === "browser"}
+                onChange={() => setRunIn("browser")}
+              />{" "}
+              this browser (works offline; the first run loads about 10 MB)
+            </label>
+          </fieldset>
           <div class="actions">
             <button type="button" class="primary" onClick={run} disabled={!ready || running !== null}>
               Run
@@ -520,9 +551,14 @@ export function Playground() {
               </p>
             )}
             <p class="muted">
-              Draft evaluation (not stored). Result hash{" "}
-              <code data-testid="result-hash">{result.meta.result_hash.slice(0, 12)}</code>. Click a rule in the proof
-              to see it in the editor.
+              {ranIn === "browser"
+                ? "Draft evaluated in this browser by the same engine (nothing sent, not stored)."
+                : "Draft evaluation (not stored)."}{" "}
+              Result hash{" "}
+              <code data-testid="result-hash" data-hash={result.meta.result_hash} title={result.meta.result_hash}>
+                {result.meta.result_hash.slice(0, 12)}
+              </code>
+              . Click a rule in the proof to see it in the editor.
             </p>
             <StatsView stats={result.meta.stats} />
             {result.answers.tables
