@@ -28,6 +28,9 @@ const TITLES: Record<string, string> = {
   notfound: "Not found",
 };
 
+/** Who a guest is: no key, no scopes (nothing of the API is reachable). */
+const GUEST: Identity = { id: "guest", tenant: "none", scopes: [] };
+
 export function App({ baseUrl }: { baseUrl: string }) {
   const where = useLocation();
   const route = parseRoute(where.pathname, where.search);
@@ -35,6 +38,8 @@ export function App({ baseUrl }: { baseUrl: string }) {
   const [identity, setIdentity] = useState<Identity | null>(null);
   const [checkError, setCheckError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // the playground without a key: runs in the browser engine only
+  const [guest, setGuest] = useState(false);
   const [remaining, setRemaining] = useState<{ remaining: number; limit: number } | null>(null);
   const api = useMemo(() => new ApiClient(baseUrl, key), [baseUrl, key]);
 
@@ -100,6 +105,24 @@ export function App({ baseUrl }: { baseUrl: string }) {
     navigate(next, true);
   }
 
+  if (!key && guest && route.page === "playground") {
+    return (
+      <SessionContext.Provider value={{ api, identity: GUEST }}>
+        <Frame
+          header={
+            <div class="who" data-testid="identity">
+              <span>no key: runs stay in this browser</span>
+              <button type="button" onClick={() => navigate("/signin")}>
+                Sign in
+              </button>
+            </div>
+          }
+        >
+          <Playground guest />
+        </Frame>
+      </SessionContext.Provider>
+    );
+  }
   if (!key || route.page === "signin") {
     if (key && identity && route.page === "signin") {
       navigate("/playground", true);
@@ -107,7 +130,15 @@ export function App({ baseUrl }: { baseUrl: string }) {
     }
     return (
       <Frame>
-        <SignIn baseUrl={baseUrl} notice={notice} onSignedIn={signedIn} />
+        <SignIn
+          baseUrl={baseUrl}
+          notice={notice}
+          onSignedIn={signedIn}
+          onGuest={() => {
+            setGuest(true);
+            navigate("/playground", true);
+          }}
+        />
       </Frame>
     );
   }

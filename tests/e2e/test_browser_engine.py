@@ -7,10 +7,15 @@ measures the app records (static/src/engine/browserEngine.ts) and are printed
 
 from __future__ import annotations
 
+import json
+
+import httpx
 from integration.services.stack import LocalStack
 from playwright.sync_api import Page, expect
 
-from .conftest import ConsoleLog, screenshot
+from .conftest import ROOT, ConsoleLog, screenshot
+
+EXAMPLES = ROOT / "shared" / "entail" / "examples"
 
 # the first browser run loads Pyodide (about 10 MB from this origin) and the engine
 COLD_TIMEOUT_MS = 60_000
@@ -77,4 +82,35 @@ def test_browser_engine_gives_the_servers_hashes(page: Page, stack: LocalStack, 
         f"(incl. cold start); warm runs over {len(warm)} examples: median {warm[len(warm) // 2]:.0f} ms, "
         f"max {warm[-1]:.0f} ms"
     )
+    assert not console.unexpected(), console.errors
+
+
+def test_playground_without_a_key_runs_in_the_browser(
+    page: Page, stack: LocalStack, console: ConsoleLog
+) -> None:
+    """No key: the sign-in page offers the playground, whose runs stay in the browser
+    (no request to the API at all) and give the server's hash for the same draft."""
+    page.set_default_timeout(TIMEOUT_MS)
+    api_calls: list[str] = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/v1/" in r.url else None)
+    page.goto(stack.url + "/playground")
+    page.get_by_role("button", name="Try the playground in this browser").click()
+    expect(page.get_by_role("heading", name="Playground")).to_be_visible()
+    expect(page.get_by_role("radio", name="the server")).to_be_disabled()
+    expect(page.get_by_role("heading", name="Publish")).to_have_count(0)
+    in_browser = run_in(page, "browser", BROWSER_NOTE, COLD_TIMEOUT_MS)
+    assert api_calls == [], f"a keyless browser run called the API: {api_calls}"
+
+    loan = EXAMPLES / "loan"
+    draft = {
+        "source": (loan / "program.lp").read_text(),
+        "facts": json.loads((loan / "ann.json").read_text()),
+        "query": ["decision(A, D)", "reason(A, R)"],  # the playground's loan queries (static/src/examples.ts)
+        "explain": True,
+    }
+    headers = {"Authorization": f"Bearer {stack.stack.api_key}"}
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as http:
+        on_server = http.post("/v1/rulesets/evaluate", json=draft)
+    assert on_server.status_code == 200, on_server.text
+    assert in_browser == on_server.json()["result_hash"]
     assert not console.unexpected(), console.errors

@@ -80,7 +80,9 @@ export function runKey(source: string, facts: string, queries: string[]): string
   return JSON.stringify([source, facts, queries.map((q) => q.trim()).filter(Boolean)]);
 }
 
-export function Playground() {
+/** `guest`: opened from the sign-in page without a key. Runs stay in this browser;
+ * whatever needs the API (why-not, the whole model, publish, decide) is left out. */
+export function Playground({ guest = false }: { guest?: boolean } = {}) {
   const { api, identity } = useSession();
   useState(takeShared); // before the drafts are read below
   const [shareLink, setShareLink] = useState<string | null>(null);
@@ -94,7 +96,7 @@ export function Playground() {
   const [ranFor, setRanFor] = useState<string | null>(null);
   // where Run evaluates: the server (the default, and the authority for publish and
   // decisions) or the same engine in this browser (Pyodide: no key, works offline)
-  const [runIn, setRunIn] = useState<"server" | "browser">("server");
+  const [runIn, setRunIn] = useState<"server" | "browser">(guest ? "browser" : "server");
   const [ranIn, setRanIn] = useState<"server" | "browser">("server");
   const inFlight = useRef<AbortController | null>(null);
   const [diagnostics, setDiagnostics] = useState<Diagnostic[] | null>(null);
@@ -496,6 +498,7 @@ export function Playground() {
                 type="radio"
                 name="run-in"
                 value="server"
+                disabled={guest}
                 checked={runIn === "server"}
                 onChange={() => setRunIn("server")}
               />{" "}
@@ -572,13 +575,17 @@ export function Playground() {
             <AnswersView
               source={result.answers}
               onRule={(line) => program.current?.goToLine(line)}
-              whenEmpty={(query) => (
-                <WhyNotAsk
-                  query={query}
-                  explain={(atom) => explainDraft(api, { source, facts: factsCheck.facts ?? {}, query: [query] }, atom)}
-                  onRule={(line) => program.current?.goToLine(line)}
-                />
-              )}
+              whenEmpty={(query) =>
+                !guest && (
+                  <WhyNotAsk
+                    query={query}
+                    explain={(atom) =>
+                      explainDraft(api, { source, facts: factsCheck.facts ?? {}, query: [query] }, atom)
+                    }
+                    onRule={(line) => program.current?.goToLine(line)}
+                  />
+                )
+              }
             />
           </div>
         ) : (
@@ -587,67 +594,80 @@ export function Playground() {
         )}
       </section>
 
-      <section class="panel model" aria-labelledby="model-title">
-        <h2 id="model-title">Whole model</h2>
-        <p class="muted">Every predicate of the program and the case facts, one table each.</p>
-        <button type="button" onClick={wholeModel} disabled={!ready || modelSince !== null}>
-          Show the whole model
-        </button>
-        {modelSince !== null && <Progress label="Evaluating the whole model…" since={modelSince} />}
-        {modelError !== null && (
-          <ErrorView error={modelError} onRetry={retryable(modelError) ? wholeModel : undefined} />
-        )}
-        {model && (
-          <div data-testid="whole-model">
-            <AnswersView source={model.answers} />
-          </div>
-        )}
-      </section>
-
-      <section class="panel publish" aria-labelledby="publish-title">
-        <h2 id="publish-title">Publish</h2>
-        <form onSubmit={publish} class="inline-form">
-          <label for="ruleset-name">Ruleset name</label>
-          <input
-            id="ruleset-name"
-            value={name}
-            pattern="[A-Za-z][A-Za-z0-9_.\-]{0,63}"
-            required
-            onInput={(e) => {
-              setName((e.target as HTMLInputElement).value);
-              saveDraft("name", (e.target as HTMLInputElement).value);
-            }}
-          />
-          <button type="submit" disabled={publishing || errors.length > 0 || !canAuthor}>
-            {publishing ? "Publishing…" : "Publish version"}
-          </button>
-        </form>
-        {publishError !== null && <ErrorView error={publishError} />}
-        {published && (
-          <div class="alert alert-ok" role="status">
-            {published.created === false ? "Unchanged: this source is already" : "Published"}{" "}
-            <a href={`/rulesets/${encodeURIComponent(published.name)}`}>
-              {published.name} version {published.version}
-            </a>{" "}
-            (<code>{published.hash.slice(0, 12)}</code>).
-            {canDecide && (
-              <button type="button" onClick={decide} disabled={deciding.pending || !ready}>
-                Decide with {published.name}@{published.version}
-              </button>
-            )}
-          </div>
-        )}
-        {deciding.since !== null && (
-          <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding.since} />
-        )}
-        {decideError !== null && <ErrorView error={decideError} />}
-        {decision && (decision.status === "succeeded" || decision.status === "failed") && (
-          <p role="status" data-testid="decision-done">
-            Decision <a href={`/decisions/${decision.decision_id}?fresh`}>{decision.decision_id}</a> {decision.status}
-            {decision.cached ? " (cached: the same case was decided before)" : ""}; it is in the audit trail.
+      {guest ? (
+        <section class="panel" aria-labelledby="guest-title">
+          <h2 id="guest-title">Without a key</h2>
+          <p>
+            Runs stay in this browser. <a href="/signin">Sign in</a> with an API key to run on the server, publish a
+            ruleset version and make decisions.
           </p>
-        )}
-      </section>
+        </section>
+      ) : (
+        <>
+          <section class="panel model" aria-labelledby="model-title">
+            <h2 id="model-title">Whole model</h2>
+            <p class="muted">Every predicate of the program and the case facts, one table each.</p>
+            <button type="button" onClick={wholeModel} disabled={!ready || modelSince !== null}>
+              Show the whole model
+            </button>
+            {modelSince !== null && <Progress label="Evaluating the whole model…" since={modelSince} />}
+            {modelError !== null && (
+              <ErrorView error={modelError} onRetry={retryable(modelError) ? wholeModel : undefined} />
+            )}
+            {model && (
+              <div data-testid="whole-model">
+                <AnswersView source={model.answers} />
+              </div>
+            )}
+          </section>
+
+          <section class="panel publish" aria-labelledby="publish-title">
+            <h2 id="publish-title">Publish</h2>
+            <form onSubmit={publish} class="inline-form">
+              <label for="ruleset-name">Ruleset name</label>
+              <input
+                id="ruleset-name"
+                value={name}
+                pattern="[A-Za-z][A-Za-z0-9_.\-]{0,63}"
+                required
+                onInput={(e) => {
+                  setName((e.target as HTMLInputElement).value);
+                  saveDraft("name", (e.target as HTMLInputElement).value);
+                }}
+              />
+              <button type="submit" disabled={publishing || errors.length > 0 || !canAuthor}>
+                {publishing ? "Publishing…" : "Publish version"}
+              </button>
+            </form>
+            {publishError !== null && <ErrorView error={publishError} />}
+            {published && (
+              <div class="alert alert-ok" role="status">
+                {published.created === false ? "Unchanged: this source is already" : "Published"}{" "}
+                <a href={`/rulesets/${encodeURIComponent(published.name)}`}>
+                  {published.name} version {published.version}
+                </a>{" "}
+                (<code>{published.hash.slice(0, 12)}</code>).
+                {canDecide && (
+                  <button type="button" onClick={decide} disabled={deciding.pending || !ready}>
+                    Decide with {published.name}@{published.version}
+                  </button>
+                )}
+              </div>
+            )}
+            {deciding.since !== null && (
+              <Progress label={`Decision ${decision?.status ?? "submitted"}…`} since={deciding.since} />
+            )}
+            {decideError !== null && <ErrorView error={decideError} />}
+            {decision && (decision.status === "succeeded" || decision.status === "failed") && (
+              <p role="status" data-testid="decision-done">
+                Decision <a href={`/decisions/${decision.decision_id}?fresh`}>{decision.decision_id}</a>{" "}
+                {decision.status}
+                {decision.cached ? " (cached: the same case was decided before)" : ""}; it is in the audit trail.
+              </p>
+            )}
+          </section>
+        </>
+      )}
     </main>
   );
 }

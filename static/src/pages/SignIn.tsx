@@ -9,9 +9,11 @@ interface Props {
   baseUrl: string;
   notice?: string | null;
   onSignedIn: (key: string, identity: Identity, remember: boolean) => void;
+  /** Open the playground without a key (its runs stay in this browser). */
+  onGuest?: () => void;
 }
 
-export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
+export function SignIn({ baseUrl, notice, onSignedIn, onGuest }: Props) {
   const [key, setKey] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -80,6 +82,15 @@ export function SignIn({ baseUrl, notice, onSignedIn }: Props) {
             : "By default the key stays in this tab only and is forgotten when the tab closes."}
         </p>
       </form>
+      {onGuest && (
+        <p>
+          No key?{" "}
+          <button type="button" class="link" onClick={onGuest}>
+            Try the playground in this browser
+          </button>{" "}
+          — the engine runs here (about 10 MB on the first run); nothing is sent to the server.
+        </p>
+      )}
       {error !== null && (
         <div id="signin-error">
           {rejected ? (
