@@ -246,8 +246,11 @@ def test_schemathesis_finds_nothing(stack: LocalStack, tmp_path: Path) -> None:
         str(MAX_EXAMPLES),
         "--seed",
         str(SEED),
+        # one worker: with two, schemathesis parses lambdas' source (ast) on two threads at
+        # once, and CPython 3.11's AST constructor is not thread-safe ("SystemError: AST
+        # constructor recursion depth mismatch", seen once in CI) - an interpreter bug, not ours
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "60",  # a slow answer on a loaded machine is not a conformance failure
         "--generation-database",
