@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from . import __version__
 from .audit_cli import add_audit_commands, add_canary_command
 from .batch_cli import add_batch_parser
-from .cli_remote import add_decide_command, add_report_command
+from .cli_remote import add_decide_command, add_report_command, add_schema_command
 from .reasoning import (
     Diagnostic,
     EntailError,
@@ -296,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_canary_command(sub)
     add_decide_command(sub)  # against a running service, through the SDK (cli_remote.py)
     add_report_command(sub)  # a decision's report, through the SDK
+    add_schema_command(sub)  # a ruleset version's request schema, through the SDK
 
     cloud = sub.add_parser("cloud", help="the deployment on Google Cloud")
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)

@@ -1,5 +1,5 @@
-"""``entail decide``, ``entail report`` and ``entail audit search``: the CLI against a running service,
-through the Python SDK (entail_client), not the local engine or audit file.
+"""``entail decide``, ``entail report``, ``entail schema`` and ``entail audit search``: the
+CLI against a running service, through the Python SDK (entail_client), not the local engine or audit file.
 
 The service is ``--url`` (else ``ENTAIL_URL``, else http://127.0.0.1:3005, the
 local stack) and the key ``--key`` (else ``ENTAIL_API_KEY``). Exit codes: 0 the
@@ -78,6 +78,21 @@ def add_report_command(sub: Any) -> None:
     report.set_defaults(func=cmd_report)
 
 
+def add_schema_command(sub: Any) -> None:
+    schema = _with_service(
+        sub.add_parser(
+            "schema",
+            help="the JSON Schema of a ruleset version's decision request, from its %%@input declarations "
+            "(GET /v1/rulesets/{name}/schema)",
+        )
+    )
+    schema.add_argument("ruleset", help="the ruleset's name")
+    which = schema.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="a version number (default: the latest)")
+    which.add_argument("--tag", help="a tag, e.g. prod")
+    schema.set_defaults(func=cmd_schema)
+
+
 # --- commands ------------------------------------------------------------------------
 
 
@@ -117,6 +132,15 @@ def cmd_audit_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     return EXIT_OK
                 out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 shown += 1
+        return EXIT_OK
+
+    return _run(args, err, go)
+
+
+def cmd_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    def go(client: Any) -> int:
+        json.dump(client.schema(args.ruleset, version=args.version, tag=args.tag), out, indent=2)
+        out.write("\n")
         return EXIT_OK
 
     return _run(args, err, go)

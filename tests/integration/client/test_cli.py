@@ -113,3 +113,17 @@ def test_decide_prints_reasons_in_the_locale_asked_for(stack: LocalStack, tmp_pa
     code, out, err = run("decide", "cli-reasons", *common, "--locale", "de")
     assert (code, err) == (0, "")
     assert "    reason R1 (adverse, weight 9): Betrag 500 liegt über 100\n" in out
+
+
+def test_schema_prints_the_typed_request_schema(stack: LocalStack, published: str) -> None:
+    from entail_client import Client
+
+    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+        client.publish("cli-typed", "%@input amount(const, int).\n" + PROGRAM)
+    common = ["--url", stack.url, "--key", KEYS["acme"][0]]
+    code, out, err = run("schema", "cli-typed", *common)
+    assert (code, err) == (0, "")
+    amount = json.loads(out)["properties"]["facts"]["properties"]["amount"]
+    assert [item["type"] for item in amount["items"]["prefixItems"]] == ["string", "integer"]
+    code, out, err = run("schema", "no-such-ruleset", *common)
+    assert code == 2 and "404" in err
