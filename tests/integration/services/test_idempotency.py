@@ -4,6 +4,8 @@ an expired key runs the request again (a second backend with a tiny TTL)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -178,15 +180,23 @@ def test_bad_keys_are_a_400_and_errors_are_not_kept(stack: LocalStack) -> None:
 
 def test_a_duplicate_in_flight_is_a_409(stack: LocalStack) -> None:
     key = _key()
-    body = {"ruleset": "idem_slow", "facts": {"n": [[1]]}, "query": ["done"], "wait_ms": 5_000}
+    body = {"ruleset": "idem", "facts": {"item": [["in-flight"]]}, "query": ["ok(X)"], "wait_ms": 5_000}
     headers = {"Idempotency-Key": key}
-    with stack.client("acme") as acme, ThreadPoolExecutor(1) as pool:
-        first = pool.submit(acme.post, "/v1/decisions", json=body, headers=headers)
-        time.sleep(0.3)
-        # the first holds the key while it waits (up to wait_ms) for its decision (about 1.5 s);
-        # whichever of the two came first, the other is refused
-        second = acme.post("/v1/decisions", json=body, headers=headers)
-        answers = sorted([first.result(timeout=30), second], key=lambda r: r.status_code)
+    relay = stack.stack.child("relay").process
+    assert relay is not None
+    # the relay frozen, no job reaches the worker: the first request holds its key for
+    # as long as it waits, however fast the machine (a slow program raced the clock)
+    os.kill(relay.pid, signal.SIGSTOP)
+    try:
+        with stack.client("acme") as acme, ThreadPoolExecutor(1) as pool:
+            first = pool.submit(acme.post, "/v1/decisions", json=body, headers=headers)
+            time.sleep(0.3)
+            # whichever of the two came first, the other is refused
+            second = acme.post("/v1/decisions", json=body, headers=headers)
+            os.kill(relay.pid, signal.SIGCONT)
+            answers = sorted([first.result(timeout=30), second], key=lambda r: r.status_code)
+    finally:
+        os.kill(relay.pid, signal.SIGCONT)
     done, refused = answers
     assert done.status_code in (200, 202), done.text
     assert refused.status_code == 409, refused.text
