@@ -70,6 +70,16 @@ class RulesetRef(BaseModel):
     hash: str
 
 
+class DatasetRef(BaseModel):
+    """A resolved dataset version a decision reads (docs/datasets.md): the program's
+    ``%@dataset`` binding name and the exact version behind it."""
+
+    binding: str
+    name: str
+    version: int
+    hash: str
+
+
 class Job(BaseModel):
     """Topic ``reasoning-jobs``: one decision to evaluate."""
 
