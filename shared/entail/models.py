@@ -43,11 +43,14 @@ def request_hash(
     limits: dict[str, int],
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    datasets: list[DatasetRef] | None = None,
 ) -> str:
     """The cache key part of a decision request: same facts (any key order), same
     queries (after whitespace normalisation), same explain flag and limits, same
     locale (the language of the reason messages; absent from the key when not given,
-    so earlier requests keep their hashes)."""
+    so earlier requests keep their hashes), same dataset versions (their bindings and
+    content hashes: a new version of a dataset is never answered from a cache entry
+    of the old one; absent without datasets, so earlier hashes stay)."""
     doc: dict[str, Any] = {
         "facts": facts,
         "query": [" ".join(q.split()) for q in query],
@@ -58,6 +61,8 @@ def request_hash(
         doc["locale"] = locale.lower()
     if explain_absent:  # the why-not atoms, as asked (absent: earlier hashes stay)
         doc["explain_absent"] = [" ".join(a.split()) for a in explain_absent]
+    if datasets:
+        doc["datasets"] = {d.binding: d.hash for d in datasets}
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
@@ -96,6 +101,8 @@ class Job(BaseModel):
     request_hash: str
     submitted_at: str
     masked_predicates: list[str] = Field(default_factory=list)
+    # the dataset versions the decision reads, resolved at submission (sorted by binding)
+    datasets: list[DatasetRef] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 
@@ -136,6 +143,9 @@ class DecisionRecord(BaseModel):
     masked_predicates: list[str] = Field(
         default_factory=list, description="input predicates (name/arity) whose values are stored as HMACs"
     )
+    datasets: list[DatasetRef] = Field(
+        default_factory=list, description="the exact dataset versions the decision read, sorted by binding"
+    )
     submitted_at: str
     started_at: str | None = None
     completed_at: str | None = None
@@ -162,6 +172,9 @@ class RulesetVersion(BaseModel):
     published_at: str
     published_by: str
     masked_predicates: list[str] = Field(default_factory=list)
+    # each %@dataset binding of the program -> its selector: floating (name, name@latest,
+    # name@tag: resolved per decision) or pinned (name@N, resolved at publish)
+    datasets: dict[str, str] = Field(default_factory=dict)
 
 
 class RulesetRecord(RulesetVersion):

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_in_flight_s: float = Field(default=300, gt=0)
     cache_ttl_s: int = 24 * 3600
+    # the worker's materialised reference models (entail/reference_cache.py): the
+    # bytes all of a worker process's (ruleset version, dataset versions) may take
+    reference_cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
     claim_lease_ms: int = 5_000  # renewed while the worker lives; a crashed worker's expires
     # every accepted decision ends: the sweeper fails one still not final this long
     # after it was accepted (code deadline-exceeded). Must exceed the longest a
