@@ -56,6 +56,8 @@ LAYERS: dict[str, int] = {
     "entail.request_context": 3,
     "entail.idempotency": 3,
     "entail.jobs": 3,
+    "entail.reference_cache": 3,  # the worker's LRU of materialised reference models
+    "entail.dataset_binding": 3,  # ruleset bindings to datasets: bound at publish, resolved per decision
     "entail.fairness": 3,
     "entail.record_caps": 3,
     "entail.report": 3,  # the decision report's content and hash (issue 17 §4)

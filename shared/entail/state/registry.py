@@ -12,7 +12,8 @@ import hashlib
 import json
 import re
 import secrets
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
@@ -163,9 +164,13 @@ class RulesetRegistry:
         published_by: str,
         masked_predicates: builtins.list[str] | None = None,
         max_versions: int = 1_000_000_000,
+        datasets: dict[str, str] | None = None,
     ) -> tuple[RulesetVersion, bool]:
         """The new version and True, or the latest version and False when that has
-        the same source and masked predicates (publishing is idempotent).
+        the same source, masked predicates and dataset bindings (publishing is
+        idempotent). ``datasets``: binding -> selector, as :mod:`entail.dataset_binding`
+        checked them; each bound dataset's index of versions binding it
+        (:meth:`bound_to`) gets this version.
 
         ValueError for an invalid name, RegistryFull past ``max_versions``."""
         problem = name_problem(name)
@@ -182,7 +187,13 @@ class RulesetRegistry:
             published_at=utcnow(),
             published_by=published_by,
             masked_predicates=sorted(set(masked_predicates or [])),
+            datasets=dict(sorted((datasets or {}).items())),
         )
+        # the same source under other bindings is another version; without bindings
+        # the identity is what it was, so versions published before keep matching
+        identity = f"{digest}|{','.join(template.masked_predicates)}"
+        if template.datasets:
+            identity += "|" + ",".join(f"{b}={s}" for b, s in template.datasets.items())
         script_keys = [
             keys.ruleset(tenant, name, "versions"),
             keys.ruleset(tenant, name, "bysource"),
@@ -197,7 +208,7 @@ class RulesetRegistry:
             digest,
             template.model_dump_json(),
             source,
-            f"{digest}|{','.join(template.masked_predicates)}",
+            identity,
             secrets.token_hex(8),
             str(max_versions),
         ]
@@ -206,7 +217,32 @@ class RulesetRegistry:
         )
         if created == -1:
             raise RegistryFull("versions", max_versions)
-        return _version(text), bool(created)
+        version = _version(text)
+        if version.datasets:
+            await self._index_bindings(version)
+        return version, bool(created)
+
+    async def _index_bindings(self, version: RulesetVersion) -> None:
+        """Each bound dataset's sorted set of ``ruleset@version`` (score: publish time),
+        so ``GET /v1/datasets/{name}/rulesets`` is one read. Idempotent: a publish
+        retried, or one that returned the existing version, adds nothing new."""
+        member = f"{version.name}@{version.version}"
+        score = _epoch_ms(version.published_at)
+        names = sorted({s.partition("@")[0] for s in version.datasets.values()})
+        await self.durability.write(
+            lambda pipe: [pipe.zadd(bound_key(version.tenant, n), {member: score}) for n in names]
+        )
+
+    async def bound_to(self, tenant: str, dataset: str) -> builtins.list[RulesetVersion]:
+        """The ruleset versions whose bindings read ``dataset``, newest first."""
+        members = await self.redis.zrevrange(bound_key(tenant, dataset), 0, -1)
+        found: builtins.list[RulesetVersion] = []
+        for m in members:
+            name, _, number = _text(cast("bytes | str", m)).rpartition("@")
+            v = await self.get(tenant, name, int(number))
+            if v is not None:
+                found.append(v)
+        return found
 
     async def list(self, tenant: str) -> builtins.list[RulesetSummary]:
         names = await self.redis.hkeys(keys.ruleset_names(tenant))
@@ -342,6 +378,15 @@ class RulesetRegistry:
     async def tag_history(self, tenant: str, name: str) -> builtins.list[TagMove]:
         raw = await self.redis.lrange(keys.ruleset(tenant, name, "taglog"), 0, -1)
         return [TagMove.model_validate_json(r) for r in raw]
+
+
+def bound_key(tenant: str, dataset: str) -> str:
+    """The index of the ruleset versions binding ``dataset`` (a sorted set)."""
+    return f"entail:dsbind:{tenant}:{dataset}"
+
+
+def _epoch_ms(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
 
 
 def _text(value: bytes | str) -> str:
