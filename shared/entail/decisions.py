@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import reasoning, tracing
+from .dataset_binding import dataset_store, resolve_bindings
 from .masking import mask_case
 from .messages import job_message, publish_decision, publish_job
 from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
@@ -141,12 +142,18 @@ async def _submit(
     caller under ``admitted_id`` (a batch, all at once; given back when the case
     turns out to be a cache hit)."""
     ruleset = RulesetRef(tenant=tenant, name=version.name, version=version.version, hash=version.hash)
+    # the exact dataset versions this decision reads (floating selectors resolved
+    # now; DatasetBindingError when one names nothing any more): recorded, queued
+    # and hashed, so a new dataset version is never answered from the old one's cache
+    datasets = (
+        await resolve_bindings(dataset_store(services), tenant, version.datasets) if version.datasets else []
+    )
     masked = version.masked_predicates
     if masked:
         # before anything is hashed, stored or queued: the clear values end here
         case = mask_case(facts, query, masked, services.settings.mask_secret)
         facts, query = case.facts, case.query
-    digest = request_hash(facts, query, explain, limits, locale, explain_absent)
+    digest = request_hash(facts, query, explain, limits, locale, explain_absent, datasets)
     cached_id = await services.cache.get(tenant, ruleset.hash, digest)
     if cached_id is not None:
         original = await services.decisions.get(tenant, cached_id)
@@ -165,6 +172,7 @@ async def _submit(
         query=query,
         explain=explain,
         masked_predicates=masked,
+        datasets=datasets,
         submitted_at=utcnow(),
     )
     job = Job(
@@ -180,6 +188,7 @@ async def _submit(
         request_hash=digest,
         submitted_at=record.submitted_at,
         masked_predicates=masked,
+        datasets=datasets,
     )
     data, attributes = job_message(job)
     # the submitting request's trace goes with the job, parked or not (tracing on)

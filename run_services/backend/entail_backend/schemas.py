@@ -187,6 +187,16 @@ class PublishRequest(BaseModel):
         description="input predicates (name/arity) whose values are stored as HMACs in decisions and "
         "the audit trail; such decisions cannot be replayed",
     )
+    datasets: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")],
+        Annotated[str, Field(min_length=1, max_length=200)],
+    ] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="each %@dataset name of the program -> a dataset selector: floating (name, name@latest, "
+        "name@tag: resolved at each decision) or pinned (name@N or a version hash: resolved now); "
+        "an unbound name is NAME@latest",
+    )
 
 
 class RulesetVersionOut(BaseModel):
@@ -211,6 +221,9 @@ class RulesetVersionOut(BaseModel):
     tests: int = Field(description="number of example cases carried by this version")
     tags: list[str] = Field(default_factory=list)
     masked_predicates: list[str] = Field(default_factory=list)
+    datasets: dict[str, str] = Field(
+        default_factory=dict, description="the version's dataset bindings: %@dataset name -> selector"
+    )
     source: str | None = None
     created: bool | None = None
 

@@ -83,7 +83,8 @@ def compile_and_test(
         outcome = run_test_case(ruleset, case)
         if not outcome.passed:
             failures.append({"name": case.name, "problems": outcome.problems})
-    return {"failures": failures}
+    # the %@dataset names the publish must bind (entail.dataset_binding)
+    return {"failures": failures, "datasets": sorted(ruleset.datasets)}
 
 
 def evaluate(

@@ -13,6 +13,7 @@ from entail import decisions, logs, reasoning
 from entail.auth import ApiKey
 from entail.bootstrap import Services
 from entail.compute import ComputePool
+from entail.dataset_binding import DatasetBindingError
 from entail.models import (
     DecisionRecord,
     RulesetVersion,
@@ -130,6 +131,8 @@ async def _submit(
         )
     except TenantQueueFull as exc:
         raise _queue_full(exc) from None
+    except DatasetBindingError as exc:
+        raise Problem(exc.status, exc.code, "Dataset binding", str(exc), binding=exc.binding) from None
     DECISIONS.labels(submission.outcome).inc()
     return submission.record
 

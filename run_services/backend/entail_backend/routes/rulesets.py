@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from entail import logs, reasoning
 from entail.auth import ApiKey
 from entail.compute import ComputePool, tasks
+from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_store
 from entail.models import RulesetRecord
 from entail.reasoning.declarations import arity_schema, request_schema
 from entail.services import Services
@@ -115,6 +116,7 @@ def _version_out(
         tests=len(v.tests),
         tags=sorted(t for t, n in (tags or {}).items() if n == v.version),
         masked_predicates=v.masked_predicates,
+        datasets=v.datasets,
         source=source,
     )
 
@@ -186,6 +188,16 @@ async def _publish(
             f"{len(failures)} of {len(tests)} example case(s) failed; the version was not published",
             failures=failures,
         )
+    # every %@dataset of the program bound to a dataset version that exists (pinned
+    # selectors resolved now), and no binding the program does not declare
+    try:
+        bindings = await bind_at_publish(
+            dataset_store(services), key.tenant, outcome.get("datasets", []), body.datasets
+        )
+    except DatasetBindingError as exc:
+        raise Problem(
+            exc.status, exc.code, "Dataset binding", f"/datasets/{exc.binding}: {exc}", binding=exc.binding
+        ) from None
     try:
         version, created = await services.registry.publish(
             key.tenant,
@@ -196,6 +208,7 @@ async def _publish(
             key.id,
             body.masked_predicates,
             max_versions=services.settings.ruleset_max_versions,
+            datasets=bindings,
         )
     except RegistryFull as exc:
         raise _full(exc) from None
