@@ -186,6 +186,14 @@ class Settings(BaseSettings):
     # (an emulator in tests); empty: roots are not published
     audit_roots_bucket: str = ""
     audit_storage_endpoint: str = "https://storage.googleapis.com"
+    # where dataset versions live (docs/datasets.md, "Storage"): Parquet files under
+    # <data_dir>/datasets and metadata in Redis (local), or in the cloud the Parquet
+    # objects in a Cloud Storage bucket and a BigQuery table per predicate (the SQL
+    # batch path's), metadata in Redis; the Cloud Storage endpoint is an emulator in tests
+    dataset_store: Literal["local", "cloud"] = "local"
+    dataset_bucket: str = ""
+    dataset_bq_dataset: str = Field(default="entail_datasets", pattern=r"^[A-Za-z0-9_]{1,1024}$")
+    dataset_storage_endpoint: str = "https://storage.googleapis.com"
     # the determinism canary: decisions replayed per run (docs/audit.md)
     canary_sample_size: int = Field(default=100, ge=1, le=100_000)
     bigquery_project: str | None = None  # default: ENTAIL_GCP_PROJECT
@@ -303,6 +311,10 @@ class Settings(BaseSettings):
             )
         if self.env == "production" and self.push_auth == "none":
             raise ValueError("ENTAIL_PUSH_AUTH=none is for emulators: production verifies every push")
+        if self.dataset_store == "cloud" and not self.dataset_bucket:
+            raise ValueError(
+                "ENTAIL_DATASET_STORE=cloud needs ENTAIL_DATASET_BUCKET (the bucket of the Parquet objects)"
+            )
         return self
 
     @property

@@ -490,6 +490,9 @@ COMPUTED = {
     # trail.tf: older key versions the backend verifies with (none by default)
     "ENTAIL_AUDIT_KMS_VERIFY_KEY_VERSIONS": "",
     "ENTAIL_CANARY_SAMPLE_SIZE": "100",
+    # datasets.tf: the dataset bucket and BigQuery dataset
+    "ENTAIL_DATASET_BUCKET": "entail-test-entail-prod-datasets",
+    "ENTAIL_DATASET_BQ_DATASET": "entail_datasets",
 }
 SECRETS = {
     "ENTAIL_REDIS_URL": "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",
@@ -560,6 +563,7 @@ def test_production_settings_of_every_deployable_validate(
     assert settings.env == "production"
     assert settings.audit_store == "bigquery"
     assert settings.push_auth == "oidc"
+    assert settings.dataset_store == "cloud" and settings.dataset_bucket
     if deployable in {"backend", "worker"}:
         assert settings.bus == "pubsub"
         assert settings.host == "0.0.0.0"

@@ -35,6 +35,10 @@ locals {
     ENTAIL_PUSH_AUDIENCE        = local.push_audience
     # spans to Cloud Trace (entail.tracing; iam.tf grants roles/cloudtrace.agent)
     ENTAIL_TRACE_EXPORTER = "gcp"
+    # datasets (datasets.tf): Parquet objects in the bucket, a table per predicate
+    ENTAIL_DATASET_STORE      = "cloud"
+    ENTAIL_DATASET_BUCKET     = google_storage_bucket.datasets.name
+    ENTAIL_DATASET_BQ_DATASET = google_bigquery_dataset.datasets.dataset_id
   }
 
   # ... and what both Cloud Run services add

@@ -63,3 +63,13 @@ output "service_accounts" {
     deployer     = google_service_account.deployer.email
   }
 }
+
+output "dataset_bucket" {
+  description = "Bucket that holds every dataset version's Parquet objects (ENTAIL_DATASET_BUCKET)."
+  value       = google_storage_bucket.datasets.name
+}
+
+output "dataset_bigquery_dataset" {
+  description = "BigQuery dataset of the per-predicate dataset tables (ENTAIL_DATASET_BQ_DATASET)."
+  value       = google_bigquery_dataset.datasets.dataset_id
+}
