@@ -65,6 +65,12 @@ class Dialect(ABC):
         return f"STARTS_WITH({expr}, '\"')"
 
     @abstractmethod
+    def constant_name_test(self, expr: str) -> str:
+        """SQL condition: the text is a constant's name (``_*[a-z][A-Za-z0-9_']*``), what a
+        dataset's ``const`` column must hold."""
+        ...
+
+    @abstractmethod
     def values(self, rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
         """A derived table from literal rows (SQL expressions), as ``(...) AS name`` body."""
         ...
@@ -111,6 +117,9 @@ class DuckDB(Dialect):
     def int_literal_test(self, expr: str) -> str:
         return f"regexp_full_match({expr}, '-?[0-9]+')"
 
+    def constant_name_test(self, expr: str) -> str:
+        return f"regexp_full_match({expr}, '_*[a-z][A-Za-z0-9_'']*')"
+
     def values(self, rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
         body = ", ".join("(" + ", ".join(r) + ")" for r in rows)
         return f"(SELECT * FROM (VALUES {body}) AS v({', '.join(columns)}))"
@@ -150,6 +159,10 @@ class BigQuery(Dialect):
 
     def int_literal_test(self, expr: str) -> str:
         return f"REGEXP_CONTAINS({expr}, r'^-?[0-9]+$')"
+
+    def constant_name_test(self, expr: str) -> str:
+        # a raw string in double quotes holds the apostrophe a constant may contain
+        return f'REGEXP_CONTAINS({expr}, r"^_*[a-z][A-Za-z0-9_\']*$")'
 
     def values(self, rows: Sequence[Sequence[str]], columns: Sequence[str]) -> str:
         structs = ", ".join(

@@ -51,6 +51,8 @@ class Manifest:
     strata: list[StratumInfo]
     derived_rows: int
     bytes_scanned: int
+    # the dataset versions read: binding, name, version, hash, and per predicate its relation and rows
+    datasets: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

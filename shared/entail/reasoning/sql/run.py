@@ -9,9 +9,12 @@ a :class:`~.backend.Backend` and the input mapping, and returns the
 The steps, all as SQL in the warehouse:
 
 1. the symbol dictionary ``sym(kind, text, code)``: every constant and string
-   of the program and the inputs, ranked in term order (:mod:`.encoding`);
+   of the program, the inputs and the bound datasets, ranked in term order
+   (:mod:`.encoding`);
 2. one table of codes per predicate, filled with the ruleset's facts and the
-   encoded inputs (a value that is not a 32-bit integer or text is refused);
+   encoded inputs (a value that is not a 32-bit integer or text is refused); a
+   dataset predicate no rule derives is instead a view that encodes the
+   dataset's relation in place (:mod:`.datasets`);
 3. the strata in order: a non-recursive stratum is one ``INSERT`` of the union
    of its rules; a recursive one runs semi-naive rounds — each round computes
    the new facts of every predicate of the stratum from the last round's
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +39,7 @@ from ..syntax import Aggregate, BinOp, Comparison, Minus, Negative, Positive, Ru
 from ..terms import INT_MAX, INT_MIN
 from .backend import Backend
 from .compile import CompiledProgram, StratumSQL, Tables, columns, compile_program, program_symbols, width
+from .datasets import DatasetSource, DatasetTable, DatasetTypeMismatch
 from .encoding import INF_CODE, KIND_CONST, KIND_STRING, SUP_CODE, SYMBOL_BASE
 from .errors import BatchInputError, IterationLimitExceeded, RowLimitExceeded, ScannedBytesLimitExceeded
 from .inputs import InputSpec, parse_inputs
@@ -81,6 +85,7 @@ class _Run:
         limits: BatchLimits,
         progress: ProgressFn,
         keep_work: bool,
+        datasets: Sequence[DatasetSource] = (),
     ) -> None:
         self.ruleset = ruleset
         self.backend = backend
@@ -95,7 +100,29 @@ class _Run:
         self.counts: dict[Signature, int] = {}
         self.derived = 0
         self.created: list[str] = []
+        self.views: list[str] = []
         self.tables = Tables(full=self.full, delta=self.delta)
+        self.datasets = list(datasets)
+        # the dataset predicates the program reads (a declared one it never uses is not read)
+        self.dataset_of: dict[Signature, tuple[DatasetSource, DatasetTable]] = {}
+        mapped = {spec.predicate for spec in specs}
+        for source in self.datasets:
+            for table in source.tables:
+                sig = table.signature
+                if sig not in self.index:
+                    continue
+                if sig in self.dataset_of:
+                    other = self.dataset_of[sig][0].binding
+                    raise BatchInputError(
+                        f"predicate '{sig_text(sig)}' comes from both dataset {other!r} "
+                        f"and {source.binding!r}"
+                    )
+                if sig[0] in mapped:
+                    raise BatchInputError(
+                        f"input '{sig[0]}': the predicate comes from dataset {source.binding!r}, "
+                        "it cannot also be mapped to an input"
+                    )
+                self.dataset_of[sig] = (source, table)
 
     # names ---------------------------------------------------------------------------
     def full(self, sig: Signature) -> str:
@@ -175,6 +202,108 @@ class _Run:
                 return arity
         return None
 
+    # datasets ------------------------------------------------------------------------
+    def dataset_sql(self, source: DatasetSource, table: DatasetTable) -> tuple[str, list[tuple[str, str]]]:
+        """The relation's columns in argument order as ``i0 … in-1``, and their types."""
+        where = (
+            f"dataset {source.binding!r} ({source.name}@{source.version}) "
+            f"predicate '{sig_text(table.signature)}'"
+        )
+        base = table.select()
+        described = self.backend.describe(base)
+        if table.columns is not None:
+            by_name = {n.lower(): (n, t) for n, t in described}
+            missing = [c for c in table.columns if c.lower() not in by_name]
+            if missing:
+                raise BatchInputError(f"{where}: no column {missing[0]!r} in {table.describe()}")
+            described = [by_name[c.lower()] for c in table.columns]
+        else:
+            described = [(n, t) for n, t in described if n.lower() != "version"]
+        arity = len(table.types)
+        if len(described) != arity and not (arity == 0 and len(described) <= 1):
+            raise BatchInputError(
+                f"{where}: {table.describe()} has {len(described)} column(s) but the program declares {arity}"
+            )
+        if arity == 0:
+            described = []
+        for (name, type_name), declared in zip(described, table.types, strict=True):
+            is_int, is_text = self.dialect.is_integer_type(type_name), self.dialect.is_text_type(type_name)
+            fits = (
+                is_int
+                if declared == "int"
+                else is_text
+                if declared in ("string", "const")
+                else is_int or is_text
+            )
+            if not fits:
+                raise DatasetTypeMismatch(
+                    f"{where}: column {name!r} holds {type_name} values but is declared {declared}"
+                )
+        cols = ", ".join(f"src.{self.dialect.quote_ident(n)} AS i{i}" for i, (n, _) in enumerate(described))
+        return f"SELECT {cols or '1 AS i0'} FROM ({base}) AS src", described
+
+    def check_dataset(
+        self, source: DatasetSource, table: DatasetTable, select: str, described: list[tuple[str, str]]
+    ) -> int:
+        """One scan: the row count, and every value that does not fit its declared type
+        refused (``dataset-type-mismatch`` with the column, a bad value and the count)."""
+        checks: list[str] = []
+        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
+            col = f"i{i}"
+            if self.dialect.is_integer_type(type_name):
+                bad = f"{col} IS NULL OR {col} NOT BETWEEN {INT_MIN} AND {INT_MAX}"
+                sample = f"CAST({col} AS {self.dialect.text_type})"
+            elif declared == "const":
+                bad = f"{col} IS NULL OR NOT {self.dialect.constant_name_test(col)}"
+                sample = col
+            else:
+                bad = f"{col} IS NULL"
+                sample = col
+            checks.append(f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)")
+            checks.append(f"MIN(CASE WHEN {bad} THEN COALESCE({sample}, 'null') END)")
+        row = self.backend.rows(f"SELECT COUNT(*){''.join(', ' + c for c in checks)} FROM ({select}) AS v")[0]
+        for i, ((name, _), declared) in enumerate(zip(described, table.types, strict=True)):
+            bad_count, bad_value = row[1 + 2 * i], row[2 + 2 * i]
+            if bad_count:
+                what = {
+                    "int": "a 32-bit integer",
+                    "const": "a constant's name (a lowercase letter first, then letters, digits, _ or ')",
+                }.get(declared, "a value")
+                raise DatasetTypeMismatch(
+                    f"dataset {source.binding!r} ({source.name}@{source.version}) predicate "
+                    f"'{sig_text(table.signature)}' column {i + 1} ({name!r}, declared {declared}): "
+                    f"{int(bad_count)} value(s) are not {what}, e.g. {str(bad_value)[:60]!r}"
+                )
+        self.check_bytes()
+        return int(row[0])
+
+    def dataset_symbols(
+        self, table: DatasetTable, select: str, described: list[tuple[str, str]]
+    ) -> list[str]:
+        out: list[str] = []
+        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
+            if self.dialect.is_text_type(type_name):
+                kind = KIND_CONST if declared == "const" else KIND_STRING
+                out.append(f"SELECT {kind} AS kind, i{i} AS text FROM ({select}) AS s{i}")
+        return out
+
+    def dataset_encoded(self, table: DatasetTable, select: str, described: list[tuple[str, str]]) -> str:
+        """The relation as codes: integers as they are, text through the dictionary."""
+        joins: list[str] = []
+        values: list[str] = []
+        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
+            col = f"src.i{i}"
+            if self.dialect.is_integer_type(type_name):
+                values.append(f"CAST({col} AS {self.dialect.int_type})")
+                continue
+            alias, kind = f"y{i}", KIND_CONST if declared == "const" else KIND_STRING
+            joins.append(f"JOIN {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = {col}")
+            values.append(f"{alias}.code")
+        if not table.types:
+            values = ["0"]
+        cols = ", ".join(f"{e} AS c{i}" for i, e in enumerate(values))
+        return f"SELECT {cols} FROM ({select}) AS src {' '.join(joins)}"
+
     def symbol_sources(self, spec: InputSpec, source: str, described: list[tuple[str, str]]) -> list[str]:
         out: list[str] = []
         for i, (_, type_name) in enumerate(described):
@@ -234,23 +363,33 @@ class _Run:
         for spec in self.specs:
             source, described = self.source_sql(spec)
             loaded.append((spec, source, described))
+        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]] = []
+        for dataset, table in self.dataset_of.values():
+            select, described = self.dataset_sql(dataset, table)
+            read.append((table, select, described))
         # the dry-run estimate of reading every input, before any work: refused above the cap
         cap = self.limits.max_bytes_scanned
         estimate = 0
-        for _spec, source, _ in loaded:
+        for source in [s for _, s, _ in loaded] + [s for _, s, _ in read]:
             estimate += self.backend.estimate_bytes(source) or 0
             if cap is not None and estimate > cap:
                 raise ScannedBytesLimitExceeded(cap, estimate)
+        dataset_rows = {
+            table.signature: self.check_dataset(self.dataset_of[table.signature][0], table, select, described)
+            for table, select, described in read
+        }
         self.progress(Progress("load", strata=len(self.ruleset.analysis.strata)))
-        codes = self.build_symbols(loaded)
+        codes = self.build_symbols(loaded, read)
         compiled = compile_program(self.ruleset, self.dialect, codes, self.tables)
-        input_rows = self.load(compiled, loaded)
+        input_rows = self.load(compiled, loaded, read, dataset_rows)
         strata_info = self.evaluate(compiled)
         out_sigs = self.output_signatures(outputs)
         written = [self.write_output(sig) for sig in out_sigs]
         if not self.keep_work:
-            for table in reversed(self.created):
-                self.backend.execute(f"DROP TABLE IF EXISTS {table}")
+            for view in reversed(self.views):
+                self.backend.execute(f"DROP VIEW IF EXISTS {view}")
+            for work in reversed(self.created):
+                self.backend.execute(f"DROP TABLE IF EXISTS {work}")
         elapsed = time.monotonic() - t0
         self.progress(Progress("done", total_rows=self.derived))
         return Manifest(
@@ -273,11 +412,28 @@ class _Run:
             strata=strata_info,
             derived_rows=self.derived,
             bytes_scanned=self.backend.bytes_scanned,
+            datasets=[
+                {
+                    **source.ref(),
+                    "predicates": {
+                        sig_text(t.signature): {
+                            "relation": t.describe(),
+                            "types": list(t.types),
+                            "rows": dataset_rows[t.signature],
+                        }
+                        for t in source.tables
+                        if t.signature in dataset_rows
+                    },
+                }
+                for source in sorted(self.datasets, key=lambda d: d.binding)
+            ],
             extra={"jobs": stats} if (stats := self.backend.job_stats()) is not None else {},
         )
 
     def build_symbols(
-        self, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
+        self,
+        loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]],
+        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]],
     ) -> dict[tuple[int, str], int]:
         program = sorted(program_symbols(self.ruleset))
         parts: list[str] = []
@@ -286,6 +442,8 @@ class _Run:
             parts.append(f"SELECT kind, text FROM {self.dialect.values(rows, ['kind', 'text'])} AS p")
         for spec, source, described in loaded:
             parts.extend(self.symbol_sources(spec, source, described))
+        for table, select, described in read:
+            parts.extend(self.dataset_symbols(table, select, described))
         if parts:
             union = "\nUNION ALL\n".join(parts)
             distinct = f"SELECT DISTINCT kind, text FROM ({union}) AS u WHERE text IS NOT NULL"
@@ -307,9 +465,30 @@ class _Run:
         return codes
 
     def load(
-        self, compiled: CompiledProgram, loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]]
+        self,
+        compiled: CompiledProgram,
+        loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]],
+        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]],
+        dataset_rows: dict[Signature, int],
     ) -> dict[str, int]:
+        # a dataset predicate no rule derives is a view over the dataset's relation, read
+        # in place by every rule that joins it; one that rules also derive is copied into
+        # its table first, since rounds insert into it
+        in_place = {
+            table.signature for table, _, _ in read if table.signature not in self.ruleset.analysis.defined
+        }
+        for table, select, described in read:
+            sig = table.signature
+            if sig in in_place:
+                view = self.full(sig)
+                self.backend.execute(
+                    f"CREATE OR REPLACE VIEW {view} AS {self.dataset_encoded(table, select, described)}"
+                )
+                self.views.append(view)
+                self.counts[sig] = dataset_rows[sig]
         for sig in self.sigs:
+            if sig in in_place:
+                continue
             cols = ", ".join(f"{c} {self.dialect.int_type}" for c in columns(sig))
             self.backend.execute(f"CREATE OR REPLACE TABLE {self.full(sig)} ({cols})")
             self.created.append(self.full(sig))
@@ -349,6 +528,20 @@ class _Run:
             )
             self.counts[sig] = self.count(self.full(sig))
             self.backend.execute(f"DROP TABLE IF EXISTS {staging}")
+            self.check_bytes()
+        for table, select, described in read:
+            sig = table.signature
+            if sig in in_place:
+                continue
+            encoded = self.dataset_encoded(table, select, described)
+            known = (
+                f" {self.dialect.except_distinct()} SELECT * FROM {self.full(sig)}"
+                if self.counts[sig]
+                else ""
+            )
+            distinct = f"SELECT DISTINCT * FROM ({encoded}) AS e{known}"
+            self.backend.execute(f"INSERT INTO {self.full(sig)} SELECT * FROM ({distinct}) AS x")
+            self.counts[sig] = self.count(self.full(sig))
             self.check_bytes()
         return input_rows
 
@@ -566,10 +759,14 @@ def run_batch(
     limits: BatchLimits | None = None,
     progress: ProgressFn | None = None,
     keep_work: bool = False,
+    datasets: Sequence[DatasetSource] = (),
 ) -> Manifest:
-    """Evaluate ``ruleset`` over the mapped inputs in the warehouse; see the module docstring."""
+    """Evaluate ``ruleset`` over the mapped inputs and the bound dataset versions in the
+    warehouse; see the module docstring and :mod:`.datasets`."""
     specs = parse_inputs(inputs)
-    run = _Run(ruleset, backend, specs, limits or BatchLimits(), progress or (lambda _p: None), keep_work)
+    run = _Run(
+        ruleset, backend, specs, limits or BatchLimits(), progress or (lambda _p: None), keep_work, datasets
+    )
     return run.run(outputs)
 
 

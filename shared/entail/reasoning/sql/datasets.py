@@ -1,0 +1,205 @@
+"""Datasets on the SQL path: a dataset predicate is a table the compiled SQL reads in place.
+
+A ruleset's ``%@dataset`` declarations (docs/datasets.md) name predicates whose
+facts come from a dataset version. On the SQL path each such predicate is a
+relation the warehouse already holds — never copied into the run:
+
+- locally (DuckDB) the version's Parquet file, ``read_parquet('<dir>/<pred>.parquet')``;
+- in BigQuery the predicate's table ``ds_<tenant>_<name>_<predicate>`` filtered on
+  ``version = N``.
+
+The run (:mod:`.run`) encodes the relation's values through the same symbol
+dictionary as every other input (:mod:`.encoding`) in a view, by the declared
+column types: ``int`` columns are integers, ``string`` and ``any`` text columns
+strings, ``const`` text columns constants. A value that does not fit its
+declared type fails the run with ``dataset-type-mismatch`` (checked once, by one
+scan of the relation). The manifest records every dataset version the run read
+(binding, name, version, hash) with each predicate's relation and row count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..bindings import Signature
+from .errors import BatchInputError
+
+COLUMN_TYPES = ("int", "string", "const", "any")
+_NAME = re.compile(r"_*[a-z][A-Za-z0-9_']*\Z")
+_SQL_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
+#: the declared types of one binding: each predicate's signature and column types
+Declared = Sequence[tuple[Signature, Sequence[str]]]
+
+
+class DatasetTypeMismatch(BatchInputError):
+    """A dataset value that does not fit its declared column type (names the dataset,
+    predicate, column, a bad value and how many there are)."""
+
+    code = "dataset-type-mismatch"
+
+
+@dataclass(frozen=True)
+class DatasetTable:
+    """One dataset predicate as the warehouse holds it.
+
+    ``relation`` is a SQL ``FROM`` item (a table name or ``read_parquet(...)``),
+    ``where`` an optional filter (``version = 3``); ``columns`` the relation's
+    columns in argument order, or ``None``: all of them but ``version``, in order.
+    """
+
+    predicate: str
+    types: tuple[str, ...]
+    relation: str
+    where: str | None = None
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def signature(self) -> Signature:
+        return (self.predicate, len(self.types))
+
+    def select(self) -> str:
+        where = f" WHERE {self.where}" if self.where else ""
+        return f"SELECT * FROM {self.relation}{where}"
+
+    def describe(self) -> str:
+        return self.relation + (f" WHERE {self.where}" if self.where else "")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """One bound dataset version: what the manifest records, and where its predicates are."""
+
+    binding: str
+    name: str
+    version: int
+    hash: str
+    tables: tuple[DatasetTable, ...]
+
+    def ref(self) -> dict[str, Any]:
+        """The ``DatasetRef`` shape (docs/datasets.md)."""
+        return {"binding": self.binding, "name": self.name, "version": self.version, "hash": self.hash}
+
+
+def _checked_types(binding: str, sig: Signature, types: Sequence[str]) -> tuple[str, ...]:
+    if len(types) != sig[1] or any(t not in COLUMN_TYPES for t in types):
+        raise BatchInputError(
+            f"dataset {binding!r}: predicate {sig[0]}/{sig[1]} needs {sig[1]} column type(s) "
+            f"out of {', '.join(COLUMN_TYPES)}, got {list(types)}"
+        )
+    return tuple(types)
+
+
+def parquet_dataset(
+    binding: str,
+    directory: Path,
+    declared: Declared,
+    *,
+    name: str,
+    version: int,
+    hash: str,
+) -> DatasetSource:
+    """A local version directory (a Parquet file per predicate, docs/datasets.md) for DuckDB.
+
+    Each declared predicate reads ``<directory>/<predicate>.parquet`` in place; a
+    predicate the version does not hold is refused (a dataset without a table
+    the program declares is not the version it was written for).
+    """
+    if not directory.is_dir():
+        raise BatchInputError(f"dataset {binding!r}: no version directory {str(directory)!r}")
+    tables = []
+    for sig, types in declared:
+        path = parquet_path(directory, sig)
+        if path is None:
+            present = sorted(p.name for p in directory.glob("*.parquet"))
+            raise BatchInputError(
+                f"dataset {binding!r} ({name}@{version}) has no table for {sig[0]}/{sig[1]} "
+                f"in {str(directory)!r} (it has {', '.join(present) or 'none'})"
+            )
+        literal = "'" + str(path).replace("'", "''") + "'"
+        tables.append(DatasetTable(sig[0], _checked_types(binding, sig, types), f"read_parquet({literal})"))
+    return DatasetSource(binding, name, version, hash, tuple(tables))
+
+
+def parquet_path(directory: Path, sig: Signature) -> Path | None:
+    """The Parquet file of a predicate in a version directory: ``<name>.parquet``, or
+    ``<name>_<arity>.parquet`` where one name has several arities."""
+    for candidate in (f"{sig[0]}.parquet", f"{sig[0]}_{sig[1]}.parquet", f"{sig[0]}-{sig[1]}.parquet"):
+        path = directory / candidate
+        if path.is_file():
+            return path
+    return None
+
+
+def bigquery_table_name(tenant: str, name: str, predicate: str) -> str:
+    """The per-predicate table of a dataset in BigQuery (docs/datasets.md, "Storage")."""
+    return f"ds_{tenant}_{name}_{predicate}".replace("'", "_q").replace("-", "_")
+
+
+def bigquery_dataset(
+    binding: str,
+    declared: Declared,
+    *,
+    project: str,
+    dataset: str,
+    tenant: str,
+    name: str,
+    version: int,
+    hash: str,
+) -> DatasetSource:
+    """A dataset version in BigQuery: each declared predicate is its table
+    ``<project>.<dataset>.ds_<tenant>_<name>_<predicate>`` filtered on ``version``."""
+    for what, value in (("dataset", dataset), ("tenant", tenant), ("name", name)):
+        if not _SQL_NAME.match(value.replace("-", "_")):
+            raise BatchInputError(f"dataset {binding!r}: {what} {value!r} cannot name a BigQuery table")
+    tables = []
+    for sig, types in declared:
+        table = f"`{project}.{dataset}.{bigquery_table_name(tenant, name, sig[0])}`"
+        tables.append(
+            DatasetTable(
+                sig[0], _checked_types(binding, sig, types), table, where=f"version = {int(version)}"
+            )
+        )
+    return DatasetSource(binding, name, version, hash, tuple(tables))
+
+
+def declared_datasets(ruleset: Any) -> dict[str, list[tuple[Signature, tuple[str, ...]]]]:
+    """The ruleset's ``%@dataset`` declarations: binding → [(signature, column types)].
+
+    Read from ``Ruleset.datasets`` (the engine's declarations); a ruleset without
+    them declares none.
+    """
+    raw = getattr(ruleset, "datasets", None) or {}
+    out: dict[str, list[tuple[Signature, tuple[str, ...]]]] = {}
+    items: Iterable[tuple[str, Any]] = raw.items() if isinstance(raw, Mapping) else ()
+    for binding, preds in items:
+        rows: list[tuple[Signature, tuple[str, ...]]] = []
+        for entry in preds:
+            sig, types = _declared_entry(entry)
+            rows.append((sig, types))
+        out[str(binding)] = rows
+    return out
+
+
+def _declared_entry(entry: Any) -> tuple[Signature, tuple[str, ...]]:
+    """``((name, arity), types)``, or a declaration object with ``signature`` and ``types``."""
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], tuple):
+        (pred, arity), types = entry
+        return (str(pred), int(arity)), tuple(str(t) for t in types)
+    sig = entry.signature
+    return (str(sig[0]), int(sig[1])), tuple(str(t) for t in entry.types)
+
+
+def parse_dataset_option(text: str) -> tuple[str, str]:
+    """``BINDING=SELECTOR`` (``orgchart=orgchart@3``) or a bare selector (its name binds)."""
+    binding, sep, selector = text.partition("=")
+    if not sep:
+        selector = text
+        binding = text.split("@", 1)[0]
+    binding, selector = binding.strip(), selector.strip()
+    if not _NAME.match(binding) or not selector:
+        raise BatchInputError(f"--dataset {text!r}: expected BINDING=SELECTOR, e.g. orgchart=orgchart@3")
+    return binding, selector
