@@ -252,6 +252,7 @@ async def _evaluate(
         status="running",
         facts=job.facts,
         masked_predicates=job.masked_predicates,
+        datasets=job.datasets,  # the versions the evaluator reads (entail/dataset_eval.py)
         query=job.query,
         explain=job.explain,
         worker=settings.worker_id,

@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "entail.auth": 2,
     "entail.masking": 2,
     "entail.compute": 2,
+    "entail.datasets": 2,  # the dataset store: local files + Redis, or GCS + BigQuery
     # the application layer: what the deployables call
     "entail.batch": 3,
     "entail.ending": 3,
@@ -57,7 +58,8 @@ LAYERS: dict[str, int] = {
     "entail.idempotency": 3,
     "entail.jobs": 3,
     "entail.reference_cache": 3,  # the worker's LRU of materialised reference models
-    "entail.dataset_binding": 3,  # ruleset bindings to datasets: bound at publish, resolved per decision
+    "entail.dataset_binding": 3,
+    "entail.dataset_eval": 3,  # decisions over datasets: load, materialise once per process, evaluate  # ruleset bindings to datasets: bound at publish, resolved per decision
     "entail.fairness": 3,
     "entail.record_caps": 3,
     "entail.report": 3,  # the decision report's content and hash (issue 17 §4)
@@ -71,6 +73,7 @@ LAYERS: dict[str, int] = {
     "entail.audit_cli": 5,
     "entail.batch_cli": 5,
     "entail.cli_remote": 5,  # `entail decide`, `entail audit search`: through the SDK (entail_client)
+    "entail.dataset_cli": 5,  # `entail dataset push|list|get|diff|tag`: through the SDK
     "entail.cloud_status": 5,
     "entail_backend": 5,
     "entail_worker": 5,
@@ -85,6 +88,9 @@ OPEN_LAYERS = {1, 3}
 SIDEWAYS: dict[tuple[str, str], str] = {
     ("entail.reasoning", "entail.engine_version"): "the engine's version lives beside it, importable alone",
     ("entail.bus", "entail.state"): "the Redis Streams bus writes with the state layer's durable acks (WAIT)",
+    ("entail.datasets", "entail.state"): "dataset metadata lives in Redis under the state layer's keys",
+    ("entail.cli", "entail.dataset_cli"): "the CLI's dataset commands live in a module of their own",
+    ("entail.dataset_cli", "entail.cli_remote"): "entail dataset asks a running service",
     ("entail.cli", "entail.relay"): "the CLI starts the relay (entail relay)",
     ("entail.cli", "entail_dev"): "the CLI starts the local stack (entail up) when entail-dev is installed",
     ("entail_dev", "entail_backend"): "the stack's banner says where the backend serves the web app from",

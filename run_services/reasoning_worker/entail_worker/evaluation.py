@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from entail import reasoning, tracing
+from entail import dataset_eval, reasoning, tracing
 from entail.compute.pool import (
     ComputePool,
     PoolBusy,
@@ -37,6 +37,7 @@ from entail.compute.pool import (
     TaskKilled,
     TaskOutOfMemory,
 )
+from entail.dataset_binding import DatasetBindingError, dataset_store
 from entail.jobs import Evaluated, EvaluationFailed, EvaluatorBusy
 from entail.models import DecisionError, Job
 from entail.services import Services
@@ -63,6 +64,8 @@ class Evaluations:
             memory_mb=settings.compute_memory_mb,
         )
         self._sources: OrderedDict[str, str] = OrderedDict()
+        # materialised reference data of decisions over datasets: one per process
+        self.references = dataset_eval.process_cache(settings.reference_cache_bytes)
         self._warming: asyncio.Task[None] | None = None
 
     def start_in_background(self) -> None:
@@ -103,6 +106,54 @@ class Evaluations:
         source = await self._source(svc, job.ruleset.hash)
         limits = reasoning.Limits.from_mapping(job.limits) if job.limits else reasoning.Limits()
         t0 = time.perf_counter()
+        if job.datasets:
+            out = await self._evaluate_with_datasets(svc, job, source, limits)
+        else:
+            out = await self._evaluate_in_pool(job, source, limits)
+        elapsed = time.perf_counter() - t0
+        if "stages" in out:
+            answers = sum(len(q.get("answers", [])) for q in out.get("answers") or [])
+            trace_stages(out["stages"], out.get("stats") or {}, answers, job.explain)
+        if "error" in out:
+            error = out["error"]
+            raise EvaluationFailed(
+                DecisionError(
+                    code=str(error.get("code", "entail-error")),
+                    message=str(error.get("message", "")),
+                    diagnostics=list(error.get("diagnostics", [])),
+                ),
+                stats=out.get("stats") or {},
+            )
+        return (out["answers"], out["result_hash"], out["stats"], out.get("why_not")), elapsed
+
+    async def _evaluate_with_datasets(
+        self, svc: Services, job: Job, source: str, limits: reasoning.Limits
+    ) -> dict[str, Any]:
+        """A decision over datasets: the recorded versions materialised once in this
+        process (shared by all its decisions, entail/dataset_eval.py), the case in a thread."""
+        try:
+            out = await dataset_eval.evaluate_recorded(
+                self.references,
+                dataset_store(svc),
+                job.tenant,
+                job.datasets,
+                source,
+                f"{job.ruleset.name}.lp",
+                job.facts,
+                job.query,
+                job.explain,
+                limits.to_json(),
+                timed=tracing.enabled(),
+                locale=job.locale,
+                explain_absent=job.explain_absent,
+            )
+        except DatasetBindingError as exc:
+            raise EvaluationFailed(DecisionError(code=exc.code, message=str(exc))) from None
+        return low_priority.capped(
+            out, job.facts, job.query, self.settings.limit_answers, self.settings.record_max_bytes
+        )
+
+    async def _evaluate_in_pool(self, job: Job, source: str, limits: reasoning.Limits) -> dict[str, Any]:
         try:
             out: dict[str, Any] = await self.pool.run(
                 low_priority.evaluate,
@@ -132,21 +183,7 @@ class Evaluations:
             raise EvaluationFailed(DecisionError(code=code, message=str(exc))) from None
         except TaskCrashed as exc:
             raise EvaluationFailed(DecisionError(code="internal-error", message=str(exc))) from None
-        elapsed = time.perf_counter() - t0
-        if "stages" in out:
-            answers = sum(len(q.get("answers", [])) for q in out.get("answers") or [])
-            trace_stages(out["stages"], out.get("stats") or {}, answers, job.explain)
-        if "error" in out:
-            error = out["error"]
-            raise EvaluationFailed(
-                DecisionError(
-                    code=str(error.get("code", "entail-error")),
-                    message=str(error.get("message", "")),
-                    diagnostics=list(error.get("diagnostics", [])),
-                ),
-                stats=out.get("stats") or {},
-            )
-        return (out["answers"], out["result_hash"], out["stats"], out.get("why_not")), elapsed
+        return out
 
 
 def trace_stages(stages: dict[str, list[int]], stats: dict[str, Any], answers: int, explain: bool) -> None:

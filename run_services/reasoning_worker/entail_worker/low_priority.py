@@ -46,6 +46,13 @@ def evaluate(
             os.nice(niceness)
         _lowered = True
     out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale, explain_absent)
+    return capped(out, facts, query, max_answers, max_record_bytes)
+
+
+def capped(
+    out: dict[str, Any], facts: dict[str, Any], query: list[str], max_answers: int, max_record_bytes: int
+) -> dict[str, Any]:
+    """An evaluation's answer, or the named error of a record cap it exceeds."""
     answers = out.get("answers")
     if answers is None:
         return out

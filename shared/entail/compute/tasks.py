@@ -46,6 +46,11 @@ def error_json(exc: reasoning.EntailError) -> dict[str, Any]:
     return out
 
 
+def compiled(source: str, filename: str, limits: dict[str, int]) -> reasoning.Ruleset:
+    """This process's compiled ruleset of ``source`` under ``limits`` (kept by hash)."""
+    return _compiled(source, filename, limits)
+
+
 def _compiled(source: str, filename: str, limits: dict[str, int]) -> reasoning.Ruleset:
     key = (hashlib.sha256(source.encode()).hexdigest(), tuple(sorted(limits.items())))
     ruleset = _COMPILED.get(key)
@@ -97,8 +102,12 @@ def evaluate(
     timed: bool = False,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    reference: Any = None,
 ) -> dict[str, Any]:
     """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``.
+
+    ``reference``: the ruleset's materialised dataset facts (``Ruleset.materialise``;
+    in-process callers only, entail/dataset_eval.py: it does not cross the pool's pipe).
 
     ``explain_absent``: ground atoms to explain why they do not hold; then also
     ``"why_not"``, one document per atom (reasoning/why_not.py).
@@ -114,7 +123,12 @@ def evaluate(
         if clock is not None:
             clock.lap("compile")
         result = ruleset.evaluate(
-            facts, query, explain=explain, limits=reasoning.Limits.from_mapping(limits), locale=locale
+            facts,
+            query,
+            explain=explain,
+            limits=reasoning.Limits.from_mapping(limits),
+            locale=locale,
+            reference=reference,
         )
         if clock is not None:
             clock.lap("evaluate")
