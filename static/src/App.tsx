@@ -6,6 +6,7 @@ import type { Identity } from "./api/types";
 import { ErrorView, Spinner } from "./components/Status";
 import { SessionContext } from "./context";
 import { focusHeading } from "./focus";
+import { DatasetPage, Datasets } from "./pages/Datasets";
 import { DecisionPage } from "./pages/DecisionPage";
 import { Decisions } from "./pages/Decisions";
 import { Impact } from "./pages/Impact";
@@ -24,6 +25,8 @@ const TITLES: Record<string, string> = {
   decision: "Decision",
   impact: "Impact",
   provenance: "Provenance",
+  datasets: "Datasets",
+  dataset: "Dataset",
   signin: "Sign in",
   notfound: "Not found",
 };
@@ -165,6 +168,7 @@ export function App({ baseUrl }: { baseUrl: string }) {
   const nav = [
     ["/playground", "Playground", ["playground"]],
     ["/rulesets", "Rulesets", ["rulesets", "ruleset"]],
+    ["/datasets", "Datasets", ["datasets", "dataset"]],
     ["/decisions", "Decisions", ["decisions", "decision"]],
     ["/impact", "Impact", ["impact"]],
     ["/provenance", "Provenance", ["provenance"]],
@@ -212,6 +216,10 @@ export function App({ baseUrl }: { baseUrl: string }) {
         {route.page === "decision" && <DecisionPage key={route.id} id={route.id} fresh={route.fresh} />}
         {route.page === "impact" && <Impact />}
         {route.page === "provenance" && <Provenance />}
+        {route.page === "datasets" && <Datasets />}
+        {route.page === "dataset" && (
+          <DatasetPage key={`${route.name}@${route.version ?? ""}`} name={route.name} version={route.version} />
+        )}
         {route.page === "notfound" && (
           <main id="main">
             <h1>Not found</h1>

@@ -11,6 +11,8 @@ export type Route =
   | { page: "decision"; id: string; fresh: boolean }
   | { page: "impact" }
   | { page: "provenance" }
+  | { page: "datasets" }
+  | { page: "dataset"; name: string; version?: number }
   | { page: "notfound"; path: string };
 
 export function parseRoute(pathname: string, search = ""): Route {
@@ -29,7 +31,19 @@ export function parseRoute(pathname: string, search = ""): Route {
   }
   if (head === "impact" && parts.length === 1) return { page: "impact" };
   if (head === "provenance" && parts.length === 1) return { page: "provenance" };
+  if (head === "datasets" && parts.length === 1) return { page: "datasets" };
+  if (head === "datasets" && parts.length === 2) {
+    const version = new URLSearchParams(search).get("version");
+    return /^\d+$/.test(version ?? "")
+      ? { page: "dataset", name: arg, version: Number(version) }
+      : { page: "dataset", name: arg };
+  }
   return { page: "notfound", path: pathname };
+}
+
+/** The page of a dataset, at one version when given (a decision links its exact version). */
+export function datasetHref(name: string, version?: number): string {
+  return `/datasets/${encodeURIComponent(name)}${version === undefined ? "" : `?version=${version}`}`;
 }
 
 export function navigate(to: string, replace = false): void {

@@ -181,7 +181,13 @@ export class ApiClient implements ops.Transport {
     return ops.evaluateDraft<DraftResult>(this, { ...body, facts }, signal);
   }
 
-  publish(body: { name: string; source: string; description?: string }): Promise<RulesetVersion> {
+  publish(body: {
+    name: string;
+    source: string;
+    description?: string;
+    /** `%@dataset` binding → selector (docs/datasets.md) */
+    datasets?: Record<string, string>;
+  }): Promise<RulesetVersion> {
     return ops.publish<RulesetVersion>(this, body);
   }
 

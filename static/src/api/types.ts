@@ -6,6 +6,7 @@
  * below and checked against it through the test fixtures
  * (tests/unit/test_web_fixtures.py). */
 
+import type { DatasetRef } from "./datasets";
 import type * as Api from "./openapi";
 
 export type Term = number | string | { const: string };
@@ -157,10 +158,12 @@ export type DraftResult = Omit<Api.DraftEvaluateOut, "answers" | "why_not"> & {
 /** Why a decision failed (diagnostics for an invalid program). */
 export type DecisionError = Omit<Api.DecisionErrorOut, "diagnostics"> & { diagnostics?: Diagnostic[] };
 
-export type Decision = Omit<Api.DecisionOut, "answers" | "error" | "why_not"> & {
+export type Decision = Omit<Api.DecisionOut, "answers" | "error" | "why_not" | "datasets"> & {
   answers?: QueryAnswers[] | null;
   error?: DecisionError | null;
   why_not?: WhyNot[] | null;
+  /** the dataset versions it read, by binding (docs/datasets.md); absent without datasets */
+  datasets?: DatasetRef[] | null;
 };
 
 export type AuditPage = Omit<Api.AuditPage, "items"> & { items: Decision[] };

@@ -6,6 +6,7 @@ import { useMemo, useState } from "preact/hooks";
 import { type ApiClient, ApiError } from "../api/client";
 import type { Decision, ReplayResult, WhyNot } from "../api/types";
 import { AnswersView } from "../components/Answers";
+import { DatasetRefs } from "../components/DatasetRefs";
 import { PrincipalReasons } from "../components/Reasons";
 import { Empty, ErrorView, Progress, Spinner } from "../components/Status";
 import { WhyNotView } from "../components/WhyNot";
@@ -101,6 +102,14 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
               </a>{" "}
               <code>{d.ruleset?.hash.slice(0, 12)}</code>
             </dd>
+            {d.datasets && d.datasets.length > 0 && (
+              <>
+                <dt>Datasets</dt>
+                <dd>
+                  <DatasetRefs refs={d.datasets} />
+                </dd>
+              </>
+            )}
             <dt>Submitted / completed</dt>
             <dd>
               {formatTime(d.submitted_at)} / {formatTime(d.completed_at)}

@@ -8,16 +8,19 @@ import type { DraftEvaluateRequest } from "../api/openapi";
 import * as ops from "../api/operations";
 import type { Decision, Diagnostic, DraftResult, RulesetVersion, WhyNot } from "../api/types";
 import { AnswersView } from "../components/Answers";
+import { DatasetBindings } from "../components/DatasetBindings";
 import { ErrorView, Progress } from "../components/Status";
 import { WhyNotAsk } from "../components/WhyNotAsk";
 import { useSession } from "../context";
 import { CodeEditor, type EditorHandle, rangeOf } from "../editor/CodeEditor";
+import { chosenSelectors, datasetBindings } from "../editor/datasetDecl";
 import { checkFacts } from "../editor/facts";
 import { declaredPredicates, type SchemaProblem, validateFacts } from "../editor/factsSchema";
 import { modelQueries, queryWarnings, zeroAnswerHints } from "../editor/guide";
 import { evaluateInBrowser } from "../engine/browserEngine";
 import { EXAMPLES } from "../examples";
 import { focusHeading } from "../focus";
+import { groupDigits } from "../format";
 import { useRequest } from "../hooks/useRequest";
 import { offThread, type Parsed } from "../results/offThread";
 import { loadDraft, saveDraft } from "../session";
@@ -42,7 +45,7 @@ type DraftRun = Parsed<Omit<DraftResult, "answers">>;
 /** Evaluate a draft with the answer parsed off the main thread. */
 function evaluateOffThread(
   api: ops.Transport,
-  body: { source: string; facts: unknown; query: string[]; explain: boolean },
+  body: { source: string; facts: unknown; query: string[]; explain: boolean; datasets?: Record<string, string> },
   signal?: AbortSignal,
 ): Promise<DraftRun> {
   // the facts are the user's JSON as typed: the API checks them (422 with a pointer)
@@ -53,7 +56,7 @@ function evaluateOffThread(
 /** Why `atom` does not hold in the draft's model: a draft evaluation with explain_absent. */
 export async function explainDraft(
   api: ops.Transport,
-  body: { source: string; facts: unknown; query: string[] },
+  body: { source: string; facts: unknown; query: string[]; datasets?: Record<string, string> },
   atom: string,
   signal?: AbortSignal,
 ): Promise<WhyNot> {
@@ -76,8 +79,19 @@ export function retryable(error: unknown): boolean {
 }
 
 /** What a run depends on: when it changes, the shown result is stale. */
-export function runKey(source: string, facts: string, queries: string[]): string {
-  return JSON.stringify([source, facts, queries.map((q) => q.trim()).filter(Boolean)]);
+export function runKey(
+  source: string,
+  facts: string,
+  queries: string[],
+  datasets: Record<string, string> = {},
+): string {
+  return JSON.stringify([source, facts, queries.map((q) => q.trim()).filter(Boolean), datasets]);
+}
+
+/** The draft's `datasets` member: only when the program declares any (an older API
+ * without datasets is then never sent one). */
+function withDatasets(selectors: Record<string, string>): { datasets?: Record<string, string> } {
+  return Object.keys(selectors).length > 0 ? { datasets: selectors } : {};
 }
 
 /** `guest`: opened from the sign-in page without a key. Runs stay in this browser;
@@ -123,6 +137,10 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
     [schema, factsCheck.facts],
   );
   const cleanQueries = queries.map((q) => q.trim()).filter(Boolean);
+  // the program's %@dataset bindings and the version chosen for each (docs/datasets.md)
+  const bindings = useMemo(() => datasetBindings(source), [source]);
+  const [datasetChoice, setDatasetChoice] = useState<Record<string, string>>(() => loadDraft("datasets", {}));
+  const selectors = useMemo(() => chosenSelectors(bindings, datasetChoice), [bindings, datasetChoice]);
   const errors = diagnostics?.filter((d) => d.severity === "error") ?? [];
   // as you type: queries over predicates that nothing defines
   const queryHints = useMemo(
@@ -208,7 +226,7 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
     const controller = new AbortController();
     inFlight.current = controller;
     const timer = setTimeout(() => controller.abort(new DOMException("timeout", "TimeoutError")), RUN_TIMEOUT_MS);
-    const key = runKey(source, factsText, queries);
+    const key = runKey(source, factsText, queries, selectors);
     // a cancelled or timed-out run says which, rather than "AbortError"
     const explainAbort = (error: unknown) => {
       if (!(error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError")))
@@ -227,7 +245,13 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
       );
     };
     try {
-      const draft = { source, facts: factsCheck.facts ?? {}, query: cleanQueries, explain: true };
+      const draft = {
+        source,
+        facts: factsCheck.facts ?? {},
+        query: cleanQueries,
+        explain: true,
+        ...withDatasets(selectors),
+      };
       const where = runIn;
       const ok = await evaluation.run(
         () =>
@@ -256,6 +280,7 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
         facts: factsCheck.facts ?? {},
         query: modelQueries(source, factsCheck.facts),
         explain: false,
+        ...withDatasets(selectors),
       }),
     );
   }
@@ -282,7 +307,12 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
   async function publish(event: Event) {
     event.preventDefault();
     await publication.run(() =>
-      api.publish({ name: name.trim(), source, description: "published from the playground" }),
+      api.publish({
+        name: name.trim(),
+        source,
+        description: "published from the playground",
+        ...withDatasets(selectors),
+      }),
     );
     setTimeout(() => focusHeading("#publish-title"), 0);
   }
@@ -306,10 +336,16 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
   }
 
   // a browser run needs no author scope: nothing reaches the server
+  // the browser engine has no datasets: a program that reads one runs on the server
+  const needsServer = runIn === "browser" && bindings.length > 0;
   const ready =
-    factsCheck.facts !== null && cleanQueries.length > 0 && errors.length === 0 && (canAuthor || runIn === "browser");
+    factsCheck.facts !== null &&
+    cleanQueries.length > 0 &&
+    errors.length === 0 &&
+    (canAuthor || runIn === "browser") &&
+    !needsServer;
   readyRef.current = ready && running === null;
-  const stale = result !== null && ranFor !== runKey(source, factsText, queries);
+  const stale = result !== null && ranFor !== runKey(source, factsText, queries, selectors);
   return (
     <main id="main" class="playground">
       <div class="page-head">
@@ -448,6 +484,18 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
               ))}
             </ul>
           )}
+          {!guest && (
+            <DatasetBindings
+              api={api}
+              bindings={bindings}
+              chosen={datasetChoice}
+              onChoose={(binding, selector) => {
+                const next = { ...datasetChoice, [binding]: selector };
+                setDatasetChoice(next);
+                saveDraft("datasets", next);
+              }}
+            />
+          )}
           <h3>Queries</h3>
           <ul class="queries">
             {queries.map((q, i) => (
@@ -526,13 +574,15 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
             )}
             {!ready && (
               <span class="muted">
-                {errors.length
-                  ? "Fix the program first."
-                  : factsCheck.facts === null
-                    ? "Fix the facts first."
-                    : cleanQueries.length === 0
-                      ? "Add a query."
-                      : ""}
+                {needsServer
+                  ? "The program reads datasets: run it on the server."
+                  : errors.length
+                    ? "Fix the program first."
+                    : factsCheck.facts === null
+                      ? "Fix the facts first."
+                      : cleanQueries.length === 0
+                        ? "Add a query."
+                        : ""}
               </span>
             )}
           </div>
@@ -549,7 +599,7 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
           <div class={stale ? "stale" : undefined}>
             {stale && (
               <p class="alert alert-rate" role="status" data-testid="stale">
-                Out of date: the program, facts or queries changed since this run. Run again (<kbd>Ctrl</kbd>+
+                Out of date: the program, facts, queries or datasets changed since this run. Run again (<kbd>Ctrl</kbd>+
                 <kbd>Enter</kbd>) for current answers.
               </p>
             )}
@@ -580,7 +630,11 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
                   <WhyNotAsk
                     query={query}
                     explain={(atom) =>
-                      explainDraft(api, { source, facts: factsCheck.facts ?? {}, query: [query] }, atom)
+                      explainDraft(
+                        api,
+                        { source, facts: factsCheck.facts ?? {}, query: [query], ...withDatasets(selectors) },
+                        atom,
+                      )
                     }
                     onRule={(line) => program.current?.goToLine(line)}
                   />
@@ -672,15 +726,7 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
   );
 }
 
-/** 12345.5 → "12,345.5". Not toLocaleString: its first call builds an ICU number
- * formatter, a 50–120 ms main-thread task right when 10,000 answers arrive. */
-export function groupDigits(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  const [whole, fraction] = String(Math.abs(n)).split(".");
-  if (whole.includes("e")) return String(n);
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${n < 0 ? "-" : ""}${grouped}${fraction === undefined ? "" : `.${fraction}`}`;
-}
+export { groupDigits } from "../format";
 
 /** The evaluation's statistics (derived facts, rounds, times), as the API reports them. */
 export function StatsView({ stats }: { stats: Record<string, unknown> | null | undefined }) {
