@@ -21,6 +21,7 @@ __all__ = [
     "open_audit_store",
     "open_batch",
     "open_batch_database",
+    "open_dataset_store",
     "open_root_publisher",
     "open_services",
     "open_trail",
@@ -46,7 +47,9 @@ if TYPE_CHECKING:
     from .audit_sink import AuditSink
     from .batch import BatchCaps
     from .bus.port import Bus
+    from .datasets.port import DatasetStore
     from .services import Services
+    from .state.durability import Durability
 
 
 def __getattr__(name: str) -> Any:
@@ -192,6 +195,22 @@ def open_batch_database(
     return duckdb.connect(str(path), config=config)
 
 
+def open_dataset_store(
+    settings: Settings, redis: aioredis.Redis, durability: Durability | None = None
+) -> DatasetStore:
+    """The dataset store ``settings`` ask for (docs/datasets.md, "Storage")."""
+    from .datasets.local_store import LocalDatasetStore
+
+    return LocalDatasetStore(
+        redis,
+        settings.data_dir / "datasets",
+        durability=durability,
+        max_facts=settings.dataset_max_facts,
+        max_bytes=settings.dataset_max_bytes,
+        tenant_max_bytes=settings.dataset_tenant_max_bytes,
+    )
+
+
 async def bootstrap(
     settings: Settings,
     *,
@@ -232,6 +251,7 @@ async def bootstrap(
         rate_limiter=RateLimiter(primary),
         keys=KeyRing.from_settings(settings),
         durability=durability,
+        datasets=open_dataset_store(settings, primary, durability),
         redis_read=replica if replica is not primary else None,
         _audit=audit,
         _open_audit=lambda: open_audit_store(settings),

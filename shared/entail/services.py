@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from .audit.port import AuditStore
 from .auth import KeyRing
 from .bus.port import Bus
+from .datasets.port import DatasetStore
 from .settings import Settings
 from .state.cache import ResultCache
 from .state.client import RedisClients
@@ -38,6 +39,7 @@ class Services:
     rate_limiter: RateLimiter
     keys: KeyRing
     durability: Durability
+    datasets: DatasetStore
     redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
     _audit: AuditStore | None = None
     _open_audit: Callable[[], AuditStore] | None = None  # the composition root's choice of store

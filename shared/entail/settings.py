@@ -194,6 +194,11 @@ class Settings(BaseSettings):
     dataset_bucket: str = ""
     dataset_bq_dataset: str = Field(default="entail_datasets", pattern=r"^[A-Za-z0-9_]{1,1024}$")
     dataset_storage_endpoint: str = "https://storage.googleapis.com"
+    # dataset uploads (docs/datasets.md, "Uploads"): facts and bytes per upload (413
+    # past them), and bytes of all of a tenant's versions together
+    dataset_max_facts: int = Field(default=10_000_000, ge=1)
+    dataset_max_bytes: int = Field(default=4 << 30, ge=1)
+    dataset_tenant_max_bytes: int = Field(default=20 << 30, ge=1)
     # the determinism canary: decisions replayed per run (docs/audit.md)
     canary_sample_size: int = Field(default=100, ge=1, le=100_000)
     bigquery_project: str | None = None  # default: ENTAIL_GCP_PROJECT

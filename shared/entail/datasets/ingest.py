@@ -34,7 +34,7 @@ from typing import IO
 import duckdb
 import orjson
 
-from .port import DatasetError, PredicateStats, Row, UploadPart, Value
+from .port import DatasetError, PredicateStats, Progress, Row, UploadPart, Value
 
 HASH_SCHEME = "entail.dataset.v1"
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -75,15 +75,6 @@ class Limits:
     max_facts: int = 10_000_000
     max_bytes: int = 2 << 30
     tenant_bytes_left: int | None = None
-
-
-@dataclass
-class Progress:
-    """What the upload has read so far (``GET .../uploads/{id}`` reports it)."""
-
-    bytes: int = 0
-    facts: int = 0
-    done: bool = False
 
 
 @dataclass
@@ -421,7 +412,7 @@ class Builder:
             columns = ", ".join(f"{s} AS {'i' if n % 2 == 0 else 's'}{n // 2}" for n, s in enumerate(selects))
             con.execute(
                 f"COPY (SELECT {columns or '0 AS u'} FROM read_parquet(?)) "
-                f"TO '{_sql_path(target)}' (FORMAT parquet)",
+                f"TO '{sql_path(target)}' (FORMAT parquet)",
                 [str(spool)],
             )
             stage.rows += rows
@@ -443,19 +434,19 @@ class Builder:
                 stage.flush()
                 stage.handle.close()
                 sources = []
-                columns = _columns(stage.arity)
+                columns = columns_of(stage.arity)
                 if stage.rows:
                     sources.append(_staged_sql(stage.path, stage.arity))
                 for extra in self.parquet_stages.get(stage.predicate, []):
-                    sources.append(f"SELECT {', '.join(columns)} FROM read_parquet('{_sql_path(extra)}')")
+                    sources.append(f"SELECT {', '.join(columns)} FROM read_parquet('{sql_path(extra)}')")
                 target = out / f"{stage.predicate}.parquet"
                 union = " UNION ALL ".join(sources) if sources else f"SELECT {', '.join(columns)} WHERE false"
                 con.execute(
-                    f"COPY (SELECT DISTINCT * FROM ({union}) ORDER BY {_order(stage.arity)}) "
-                    f"TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION zstd)"
+                    f"COPY (SELECT DISTINCT * FROM ({union}) ORDER BY {order_by(stage.arity)}) "
+                    f"TO '{sql_path(target)}' (FORMAT parquet, COMPRESSION zstd)"
                 )
                 stage.path.unlink(missing_ok=True)
-                count = con.execute(f"SELECT count(*) FROM read_parquet('{_sql_path(target)}')").fetchone()
+                count = con.execute(f"SELECT count(*) FROM read_parquet('{sql_path(target)}')").fetchone()
                 stats[stage.predicate] = PredicateStats(
                     stage.predicate, stage.arity, int(count[0]) if count else 0
                 )
@@ -482,17 +473,17 @@ def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
 
 
-def _sql_path(path: Path) -> str:
+def sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _columns(arity: int) -> list[str]:
+def columns_of(arity: int) -> list[str]:
     if arity == 0:
         return ["u"]
     return [c for k in range(arity) for c in (f"i{k}", f"s{k}")]
 
 
-def _order(arity: int) -> str:
+def order_by(arity: int) -> str:
     if arity == 0:
         return "u"
     return ", ".join(f"i{k} ASC NULLS LAST, s{k} ASC NULLS FIRST" for k in range(arity))
@@ -501,7 +492,7 @@ def _order(arity: int) -> str:
 def _staged_sql(path: Path, arity: int) -> str:
     """A staging file's rows in the column layout (each value's JSON type decides
     its column)."""
-    source = f"(SELECT json AS j FROM read_ndjson_objects('{_sql_path(path)}', maximum_object_size=4194304))"
+    source = f"(SELECT json AS j FROM read_ndjson_objects('{sql_path(path)}', maximum_object_size=4194304))"
     if arity == 0:
         return f"SELECT 0 AS u FROM {source}"
     select = ", ".join(
@@ -516,8 +507,8 @@ def rows_of(path: Path, arity: int, *, offset: int = 0, limit: int | None = None
     """A predicate file's rows in canonical (file) order, as tuples of int | str."""
     con = duckdb.connect()
     try:
-        columns = _columns(arity)
-        sql = f"SELECT {', '.join(columns)} FROM read_parquet('{_sql_path(path)}')"
+        columns = columns_of(arity)
+        sql = f"SELECT {', '.join(columns)} FROM read_parquet('{sql_path(path)}')"
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         elif offset:
@@ -558,7 +549,7 @@ def content_hash(directory: Path, predicates: Sequence[PredicateStats]) -> str:
     try:
         for stats in sorted(predicates, key=lambda s: (s.name, s.arity)):
             digest.update(f"#predicate {stats.name}/{stats.arity}\n".encode())
-            path = _sql_path(directory / f"{stats.name}.parquet")
+            path = sql_path(directory / f"{stats.name}.parquet")
             cursor = con.execute(
                 f"SELECT string_agg({_line_sql(stats.arity)}, chr(10) ORDER BY file_row_number) "
                 f"FROM read_parquet('{path}', file_row_number=true) "

@@ -67,6 +67,16 @@ class UploadPart:
     header: bool = False  # CSV: the first line names the columns (skipped)
 
 
+@dataclass
+class Progress:
+    """What an upload has read so far (``GET /v1/datasets/{name}/uploads/{id}``);
+    the store updates it as it reads, the caller publishes it."""
+
+    bytes: int = 0
+    facts: int = 0
+    done: bool = False
+
+
 @dataclass(frozen=True)
 class FactDiff:
     predicate: str
@@ -100,11 +110,13 @@ class DatasetStore(Protocol):
         created_by: str,
         description: str = "",
         base: str | None = None,
+        progress: Progress | None = None,
     ) -> tuple[DatasetVersion, bool]:
         """Stream ``parts`` into a new version (never whole in memory) and return it with
         ``True``; if its hash equals the latest version's, no version is made and that
         one is returned with ``False``. ``base``: a selector whose predicates the upload
-        does not name are carried over. Raises DatasetError."""
+        does not name are carried over. ``progress`` is updated as the parts are read.
+        Raises DatasetError."""
         ...
 
     async def resolve(self, tenant: str, selector: str) -> DatasetVersion | None: ...
@@ -121,15 +133,11 @@ class DatasetStore(Protocol):
 
     async def tag_history(self, tenant: str, name: str, tag: str) -> list[dict[str, object]]: ...
 
-    async def page(
-        self, version: DatasetVersion, predicate: str, offset: int, limit: int
-    ) -> list[Row]:
+    async def page(self, version: DatasetVersion, predicate: str, offset: int, limit: int) -> list[Row]:
         """Rows of one predicate in canonical order."""
         ...
 
-    async def diff(
-        self, a: DatasetVersion, b: DatasetVersion, *, sample: int = 100
-    ) -> list[FactDiff]: ...
+    async def diff(self, a: DatasetVersion, b: DatasetVersion, *, sample: int = 100) -> list[FactDiff]: ...
 
     def read(self, version: DatasetVersion) -> Iterator[tuple[str, int, Iterator[Row]]]:
         """Every predicate of ``version`` as (name, arity, rows): what a worker loads.

@@ -28,6 +28,14 @@ per-tenant suffixes, so no two (tenant, name, part) share a key.
 | ``entail:tq:{tenant}:running`` | sorted set | the tenant's decisions evaluating, by lease expiry |
 | ``entail:tq:{tenant}:parked`` | list | job messages waiting for a running slot (quotas.py) |
 | ``entail:tq:parked-tenants`` | set | tenants with parked jobs |
+| ``entail:ds:{tenant}:names`` | hash | dataset name -> latest version |
+| ``entail:ds:{tenant}:{name}:versions`` | hash | version -> DatasetVersion JSON (without tags) |
+| ``entail:ds:{tenant}:{name}:next`` | string | the last version number handed out (INCR) |
+| ``entail:ds:{tenant}:{name}:tags`` | hash | tag -> version |
+| ``entail:ds:{tenant}:{name}:taglog`` | list | tag moves (JSON), newest first |
+| ``entail:ds:{tenant}:byhash`` | hash | content hash -> ``name@version`` |
+| ``entail:ds:{tenant}:bytes`` | string | bytes of all the tenant's dataset versions (the cap) |
+| ``entail:dsup:{tenant}:{id}`` | hash | an upload's progress (bytes, facts, done), TTL |
 """
 
 from __future__ import annotations
@@ -85,3 +93,17 @@ def source(digest: str) -> str:
 
 def rate_bucket(bucket: str) -> str:
     return f"entail:rl:{bucket}"
+
+
+def dataset(tenant: str, name: str, part: str) -> str:
+    return f"entail:ds:{tenant}:{name}:{part}"
+
+
+def dataset_tenant(tenant: str, part: str) -> str:
+    """A per-tenant dataset key: ``names``, ``byhash``, ``bytes`` (dataset names
+    cannot contain ':', so these never meet a per-dataset key)."""
+    return f"entail:ds:{tenant}:{part}"
+
+
+def dataset_upload(tenant: str, upload_id: str) -> str:
+    return f"entail:dsup:{tenant}:{upload_id}"
