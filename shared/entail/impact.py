@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import dataset_eval
 from .compute import (
     ComputePool,
     PoolBusy,
@@ -33,8 +34,9 @@ from .compute import (
     TaskOutOfMemory,
     tasks,
 )
+from .dataset_binding import DatasetBindingError, dataset_store, resolve_bindings
 from .decisions import service_limits
-from .models import DecisionRecord, utcnow
+from .models import DatasetRef, DecisionRecord, utcnow
 from .replay import Candidate
 from .services import Services
 from .state import keys
@@ -122,8 +124,11 @@ async def run(
     records: list[DecisionRecord],
     truncated: bool,
     limits: dict[str, int],
+    datasets: list[DatasetRef] | None = None,
 ) -> None:
-    """Re-run ``records`` with the candidate ``source``; the job's state says how far it got."""
+    """Re-run ``records`` with the candidate ``source``; the job's state says how far it got.
+    ``datasets``: versions that replace the ones a decision recorded under the same
+    binding ("same rules, new data"); the others are read as recorded."""
     name = job["ruleset"]
     budget_ms = 4 * limits["wall_time_ms"]  # two compiles and two evaluations at most
     originals: dict[int, str | None] = {}
@@ -141,18 +146,23 @@ async def run(
                 if not record.explain:  # no stored proofs: explain with the version that decided
                     original = await _original_source(services, tenant, record, originals)
                 try:
-                    out = await _run_waiting(
-                        pool,
-                        budget_ms,
-                        tenant,
-                        name,
-                        source,
-                        original,
-                        record.facts or {},
-                        record.query,
-                        record.answers or [],
-                        limits,
-                    )
+                    if record.datasets or datasets:
+                        out = await _run_with_datasets(
+                            services, tenant, name, source, original, record, datasets or [], limits
+                        )
+                    else:
+                        out = await _run_waiting(
+                            pool,
+                            budget_ms,
+                            tenant,
+                            name,
+                            source,
+                            original,
+                            record.facts or {},
+                            record.query,
+                            record.answers or [],
+                            limits,
+                        )
                 except PoolClosed:
                     raise
                 except PoolError as exc:
@@ -211,6 +221,66 @@ async def run(
     await store.save(tenant, job)
 
 
+def with_overrides(recorded: list[DatasetRef], overrides: list[DatasetRef]) -> list[DatasetRef]:
+    """The versions a re-run reads: each recorded binding's override if there is one."""
+    by_binding = {r.binding: r for r in recorded}
+    for o in overrides:
+        if o.binding in by_binding:
+            by_binding[o.binding] = o
+    return [by_binding[b] for b in sorted(by_binding)]
+
+
+async def _run_with_datasets(
+    services: Services,
+    tenant: str,
+    name: str,
+    source: str,
+    original: str | None,
+    record: DecisionRecord,
+    overrides: list[DatasetRef],
+    limits: dict[str, int],
+) -> dict[str, Any]:
+    """:func:`entail.compute.tasks.impact_one` for a decision over datasets: in this
+    process (entail/dataset_eval.py), the candidate over the recorded versions with
+    ``overrides``, the original (to explain old answers) over the recorded ones."""
+    cache = dataset_eval.process_cache(services.settings.reference_cache_bytes)
+    store = dataset_store(services)
+
+    async def run(program: str, refs: list[DatasetRef]) -> dict[str, Any]:
+        try:
+            return await dataset_eval.evaluate_recorded(
+                cache,
+                store,
+                tenant,
+                refs,
+                program,
+                f"{name}.lp",
+                record.facts or {},
+                record.query,
+                True,
+                limits,
+            )
+        except DatasetBindingError as exc:
+            return {"error": {"code": exc.code, "message": str(exc)}}
+
+    new = await run(source, with_overrides(record.datasets, overrides))
+    if "error" in new:
+        return new
+    old_answers = record.answers or []
+    if tasks.answer_sets(old_answers) == tasks.answer_sets(new["answers"]):
+        return {"changed": False}
+    old_rules = tasks.proof_rules(old_answers)
+    if original is not None:
+        replayed = await run(original, list(record.datasets))
+        if "error" not in replayed:
+            old_rules = tasks.proof_rules(replayed["answers"])
+    return {
+        "changed": True,
+        "new_answers": new["answers"],
+        "rules_differ": sorted(old_rules ^ tasks.proof_rules(new["answers"])),
+    }
+
+
 async def _run_waiting(pool: ComputePool, budget_ms: int, tenant: str, *args: Any) -> dict[str, Any]:
     """One task in the pool; while the queue is full the job waits instead of failing."""
     while True:
@@ -264,18 +334,27 @@ async def start(
     candidate: Candidate,
     records: list[DecisionRecord],
     truncated: bool,
+    datasets: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start an impact job of ``candidate`` over ``records`` as a task added to
     ``jobs`` (the process's running jobs, cancelled when it stops); the job's
-    first state. :class:`TooManyJobs` when the tenant runs its quota already."""
+    first state. :class:`TooManyJobs` when the tenant runs its quota already.
+
+    ``datasets``: binding -> selector, resolved now, replacing the versions the
+    decisions recorded ("same rules, new data"); :class:`DatasetBindingError` when
+    one names nothing."""
     ensure_room(services, jobs, tenant)
+    overrides = await resolve_bindings(dataset_store(services), tenant, datasets) if datasets else []
     version = candidate.version
-    job = new_job(version.name, {"version": version.version, "hash": version.hash}, len(records))
+    described: dict[str, Any] = {"version": version.version, "hash": version.hash}
+    if overrides:
+        described["datasets"] = [o.model_dump() for o in overrides]
+    job = new_job(version.name, described, len(records))
     store = ImpactJobs(services.redis, services.settings.impact_job_ttl_s)
     await store.save(tenant, job)
     limits = service_limits(services.settings, {})
     task = asyncio.create_task(
-        run(services, pool, store, tenant, job, candidate.source, records, truncated, limits),
+        run(services, pool, store, tenant, job, candidate.source, records, truncated, limits, overrides),
         name=f"impact:{tenant}:{job['job_id']}",
     )
     jobs.add(task)

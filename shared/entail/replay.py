@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from . import dataset_eval
 from .compute import ComputePool, tasks
+from .dataset_binding import DatasetBindingError, dataset_store
 from .decisions import service_limits
 from .models import DecisionRecord, RulesetRef, RulesetVersion
 from .services import Services
@@ -126,18 +128,36 @@ async def replay(services: Services, pool: ComputePool, tenant: str, decision_id
     if stored is None:
         raise NotReplayable(f"ruleset {ref.name} version {ref.version} is not in the audit store")
     limits = service_limits(services.settings, {})
-    out: dict[str, Any] = await pool.run(
-        tasks.evaluate,
-        stored.source,
-        f"{ref.name}.lp",
-        record.facts or {},
-        record.query,
-        record.explain,
-        limits,
-        # a compile may take the wall-time cap too (the pool's supervisor enforces it)
-        budget_ms=services.settings.limit_wall_time_ms + limits["wall_time_ms"],
-        tenant=tenant,
-    )
+    if record.datasets:
+        # the dataset versions the decision recorded, never the current ones
+        try:
+            out = await dataset_eval.evaluate_recorded(
+                dataset_eval.process_cache(services.settings.reference_cache_bytes),
+                dataset_store(services),
+                tenant,
+                record.datasets,
+                stored.source,
+                f"{ref.name}.lp",
+                record.facts or {},
+                record.query,
+                record.explain,
+                limits,
+            )
+        except DatasetBindingError as exc:
+            raise NotReplayable(f"not replayable: {exc}") from None
+    else:
+        out = await pool.run(
+            tasks.evaluate,
+            stored.source,
+            f"{ref.name}.lp",
+            record.facts or {},
+            record.query,
+            record.explain,
+            limits,
+            # a compile may take the wall-time cap too (the pool's supervisor enforces it)
+            budget_ms=services.settings.limit_wall_time_ms + limits["wall_time_ms"],
+            tenant=tenant,
+        )
     if "error" in out:
         raise ReplayFailed(out["error"])
     diff = diff_answers(record.answers or [], out["answers"])

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from entail import impact as impacts
 from entail import replay as replays
 from entail.compute import PoolError
+from entail.dataset_binding import DatasetBindingError
 from entail.models import DecisionRecord
 from entail.services import Services
 
@@ -147,10 +148,14 @@ async def impact(
             services, key.tenant, name, body.start, body.end, body.limit
         )
         job = await impacts.start(
-            services, pool, request.app.state.jobs, key.tenant, candidate, records, truncated
+            services, pool, request.app.state.jobs, key.tenant, candidate, records, truncated, body.datasets
         )
     except replays.UnknownCandidate as exc:
         raise not_found(str(exc)) from None
+    except DatasetBindingError as exc:
+        raise Problem(
+            422, exc.code, "Dataset binding", f"/datasets/{exc.binding}: {exc}", binding=exc.binding
+        ) from None
     except replays.InvalidWindow as exc:
         raise Problem(422, "invalid-search", "Invalid search", str(exc)) from None
     except impacts.TooManyJobs as exc:
