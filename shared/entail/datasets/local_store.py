@@ -201,8 +201,7 @@ class LocalDatasetStore:
             created_by=created_by,
             description=description,
         )
-        target = self.version_dir(version)
-        await asyncio.to_thread(result.directory.rename, target)
+        await self._place(version, result.directory)
         script_keys = [
             keys.dataset(tenant, name, "versions"),
             keys.dataset_tenant(tenant, "names"),
@@ -223,7 +222,7 @@ class LocalDatasetStore:
             )
         )
         if int(status) != 1:
-            await asyncio.to_thread(shutil.rmtree, target, True)
+            await self._discard(version)
             if int(status) == -1:
                 raise DatasetError(
                     "dataset-tenant-quota",
@@ -233,6 +232,15 @@ class LocalDatasetStore:
                 )
             return await self._with_tags(_decode(text)), False
         return version, True
+
+    async def _place(self, version: DatasetVersion, built: Path) -> None:
+        """Store a new version's built files (``built/<predicate>.parquet``) before its
+        metadata is committed; the cloud store uploads them (cloud_store.py)."""
+        await asyncio.to_thread(built.rename, self.version_dir(version))
+
+    async def _discard(self, version: DatasetVersion) -> None:
+        """Undo :meth:`_place` of a version whose commit was refused."""
+        await asyncio.to_thread(shutil.rmtree, self.version_dir(version), True)
 
     async def tag(self, tenant: str, name: str, tag: str, version: int, *, by: str) -> None:
         problem = tag_problem(tag)
