@@ -22,7 +22,7 @@ from .allowed_methods import MethodNotAllowed
 from .edge import Edge
 from .guard import RequestGuard
 from .problems import Problem, problem_response
-from .routes import audit, decisions, drafts, health, reports, rulesets, trail, whoami
+from .routes import audit, datasets, decisions, drafts, health, reports, rulesets, trail, whoami
 
 log = logging.getLogger("entail.backend")
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.include_router(drafts.router)
     app.include_router(rulesets.router)
+    app.include_router(datasets.router)
     app.include_router(decisions.router)
     app.include_router(reports.router)
     app.include_router(audit.router)
