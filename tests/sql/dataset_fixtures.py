@@ -1,9 +1,11 @@
 """Dataset versions for the SQL path's tests, written as the stores lay them out.
 
-Locally a version is a directory with a Parquet file per predicate (columns
-``c0 … cn-1``, integer columns ``BIGINT``, text ``VARCHAR``, rows in canonical
-order); in BigQuery a predicate is one table ``ds_<tenant>_<name>_<predicate>``
-with a ``version`` column (docs/datasets.md, "Storage").
+Locally a version is a directory with a Parquet file per predicate; in BigQuery a
+predicate is one table ``ds_<tenant>_<name>_<predicate>`` with a ``version``
+column (docs/datasets.md, "Storage"). Both in the stores' column layout: per
+argument ``k`` an integer column ``i{k}`` and a text column ``s{k}``, exactly one
+of them set; a 0-ary predicate has one column ``u``; rows distinct, in canonical
+order.
 """
 
 from __future__ import annotations
@@ -21,13 +23,32 @@ Rows = Sequence[Sequence[Any]]
 
 
 def column_types(rows: Rows, arity: int) -> list[str]:
-    """``int`` for a column of integers, else ``string`` (the test data never mixes kinds)."""
-    return ["int" if all(type(r[i]) is int for r in rows) else "string" for i in range(arity)]
+    """The declared type a column's values call for: ``int``, ``string`` or ``any``."""
+    out = []
+    for i in range(arity):
+        kinds = {type(r[i]) for r in rows}
+        out.append("int" if kinds == {int} else "string" if kinds == {str} else "any")
+    return out
 
 
-def _canonical(rows: Rows) -> list[tuple[Any, ...]]:
+def canonical(rows: Rows) -> list[tuple[Any, ...]]:
     # clingo's term order: integers before strings, then by value
     return sorted({tuple(r) for r in rows}, key=lambda r: [(type(v) is str, v) for v in r])
+
+
+def layout_rows(rows: Rows, arity: int) -> list[tuple[Any, ...]]:
+    """Rows in the column layout: (i0, s0, i1, s1, ...), or (0,) for a 0-ary fact."""
+    if arity == 0:
+        return [(0,)] if rows else []
+    return [
+        tuple(c for v in r for c in ((v, None) if type(v) is int else (None, v))) for r in canonical(rows)
+    ]
+
+
+def layout_columns(arity: int) -> list[tuple[str, str]]:
+    if arity == 0:
+        return [("u", "int")]
+    return [c for k in range(arity) for c in ((f"i{k}", "int"), (f"s{k}", "string"))]
 
 
 def content_hash(facts: Mapping[str, Rows], arities: Mapping[str, int]) -> str:
@@ -36,29 +57,23 @@ def content_hash(facts: Mapping[str, Rows], arities: Mapping[str, int]) -> str:
     for pred in sorted(facts, key=lambda p: (p, arities[p])):
         lines.append(f"#predicate {pred}/{arities[pred]}")
         lines.extend(
-            json.dumps(list(r), separators=(",", ":"), ensure_ascii=False) for r in _canonical(facts[pred])
+            json.dumps(list(r), separators=(",", ":"), ensure_ascii=False) for r in canonical(facts[pred])
         )
     return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
 
 
-def write_parquet_version(
-    directory: Path,
-    facts: Mapping[str, Rows],
-    arities: Mapping[str, int],
-    types: Mapping[str, Sequence[str]] | None = None,
-) -> None:
+def write_parquet_version(directory: Path, facts: Mapping[str, Rows], arities: Mapping[str, int]) -> None:
     """One version directory: ``<predicate>.parquet`` per predicate."""
     directory.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
         for pred, rows in facts.items():
-            arity = arities[pred]
-            kinds = list(types[pred]) if types else column_types(rows, arity)
-            cols = ", ".join(f"c{i} {'BIGINT' if k == 'int' else 'VARCHAR'}" for i, k in enumerate(kinds))
-            con.execute(f"CREATE OR REPLACE TABLE t ({cols or 'c0 BIGINT'})")
-            canonical = _canonical(rows) if arity else ([(1,)] if rows else [])
-            if canonical:
-                con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * max(arity, 1))})", canonical)
+            columns = layout_columns(arities[pred])
+            cols = ", ".join(f"{n} {'BIGINT' if t == 'int' else 'VARCHAR'}" for n, t in columns)
+            con.execute(f"CREATE OR REPLACE TABLE t ({cols})")
+            values = layout_rows(rows, arities[pred])
+            if values:
+                con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(columns))})", values)
             path = str(directory / f"{pred}.parquet").replace("'", "''")
             con.execute(f"COPY (SELECT * FROM t) TO '{path}' (FORMAT parquet)")
     finally:
@@ -80,15 +95,15 @@ def write_bigquery_version(
     from entail.reasoning.sql.datasets import bigquery_table_name
 
     for pred, rows in facts.items():
-        arity = arities[pred]
-        kinds = column_types(rows, arity)
+        columns = layout_columns(arities[pred])
         table_id = f"{client.project}.{dataset}.{bigquery_table_name(tenant, name, pred)}"
         fields = [bigquery.SchemaField("version", "INT64")]
-        fields += [
-            bigquery.SchemaField(f"c{i}", "INT64" if k == "int" else "STRING") for i, k in enumerate(kinds)
-        ]
+        fields += [bigquery.SchemaField(n, "INT64" if t == "int" else "STRING") for n, t in columns]
         client.create_table(bigquery.Table(table_id, schema=fields), exists_ok=True, retry=None)
-        payload = [{"version": version, **{f"c{i}": v for i, v in enumerate(r)}} for r in _canonical(rows)]
+        payload = [
+            {"version": version, **{n: v for (n, _), v in zip(columns, r, strict=True) if v is not None}}
+            for r in layout_rows(rows, arities[pred])
+        ]
         if payload:
             errors = client.insert_rows_json(table_id, payload, retry=None)
             assert not errors, errors

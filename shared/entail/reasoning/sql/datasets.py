@@ -8,12 +8,14 @@ relation the warehouse already holds — never copied into the run:
 - in BigQuery the predicate's table ``ds_<tenant>_<name>_<predicate>`` filtered on
   ``version = N``.
 
-The run (:mod:`.run`) encodes the relation's values through the same symbol
-dictionary as every other input (:mod:`.encoding`) in a view, by the declared
-column types: ``int`` columns are integers, ``string`` and ``any`` text columns
-strings, ``const`` text columns constants. A value that does not fit its
-declared type fails the run with ``dataset-type-mismatch`` (checked once, by one
-scan of the relation). The manifest records every dataset version the run read
+Both hold the stores' column layout: per argument ``k`` an integer column
+``i{k}`` and a text column ``s{k}``, exactly one of them set (so one argument can
+mix integers and strings). The run (:mod:`.run`) encodes the values in a view
+through the same symbol dictionary as every other input (:mod:`.encoding`), by
+the declared column types: ``int`` the integer, ``string`` the string, ``const``
+the text as a constant, ``any`` whichever is set (text as a string). A value
+that does not fit its declared type fails the run with ``dataset-type-mismatch``
+(checked once, by one scan of the relation). The manifest records every dataset version the run read
 (binding, name, version, hash) with each predicate's relation and row count.
 """
 
@@ -42,20 +44,32 @@ class DatasetTypeMismatch(BatchInputError):
     code = "dataset-type-mismatch"
 
 
+#: the row position column of a numbered relation (DuckDB's ``read_parquet(..., file_row_number=true)``)
+ROW_COLUMN = "file_row_number"
+
+
 @dataclass(frozen=True)
 class DatasetTable:
     """One dataset predicate as the warehouse holds it.
 
-    ``relation`` is a SQL ``FROM`` item (a table name or ``read_parquet(...)``),
-    ``where`` an optional filter (``version = 3``); ``columns`` the relation's
-    columns in argument order, or ``None``: all of them but ``version``, in order.
+    ``relation`` is a SQL ``FROM`` item (a table name or ``read_parquet(...)``) in
+    the stores' column layout (docs/datasets.md, "Storage"): per argument ``k`` an
+    integer column ``i{k}`` and a text column ``s{k}``, exactly one of them set; a
+    0-ary predicate has one column ``u``. ``where`` is an optional filter
+    (``version = 3``). ``numbered``, where the warehouse can tell, is the same
+    relation with a ``file_row_number`` column (the row's 0-based position in
+    canonical order), to name the first bad row of a type mismatch.
     """
 
     predicate: str
     types: tuple[str, ...]
     relation: str
     where: str | None = None
-    columns: tuple[str, ...] | None = None
+    numbered: str | None = None
+
+    @property
+    def arity(self) -> int:
+        return len(self.types)
 
     @property
     def signature(self) -> Signature:
@@ -120,18 +134,22 @@ def parquet_dataset(
                 f"in {str(directory)!r} (it has {', '.join(present) or 'none'})"
             )
         literal = "'" + str(path).replace("'", "''") + "'"
-        tables.append(DatasetTable(sig[0], _checked_types(binding, sig, types), f"read_parquet({literal})"))
+        tables.append(
+            DatasetTable(
+                sig[0],
+                _checked_types(binding, sig, types),
+                f"read_parquet({literal})",
+                numbered=f"read_parquet({literal}, file_row_number = true)",
+            )
+        )
     return DatasetSource(binding, name, version, hash, tuple(tables))
 
 
 def parquet_path(directory: Path, sig: Signature) -> Path | None:
-    """The Parquet file of a predicate in a version directory: ``<name>.parquet``, or
-    ``<name>_<arity>.parquet`` where one name has several arities."""
-    for candidate in (f"{sig[0]}.parquet", f"{sig[0]}_{sig[1]}.parquet", f"{sig[0]}-{sig[1]}.parquet"):
-        path = directory / candidate
-        if path.is_file():
-            return path
-    return None
+    """The Parquet file of a predicate in a version directory (``<name>.parquet``: a
+    dataset holds one arity per predicate name)."""
+    path = directory / f"{sig[0]}.parquet"
+    return path if path.is_file() else None
 
 
 def bigquery_table_name(tenant: str, name: str, predicate: str) -> str:

@@ -39,7 +39,7 @@ from ..syntax import Aggregate, BinOp, Comparison, Minus, Negative, Positive, Ru
 from ..terms import INT_MAX, INT_MIN
 from .backend import Backend
 from .compile import CompiledProgram, StratumSQL, Tables, columns, compile_program, program_symbols, width
-from .datasets import DatasetSource, DatasetTable, DatasetTypeMismatch
+from .datasets import ROW_COLUMN, DatasetSource, DatasetTable, DatasetTypeMismatch
 from .encoding import INF_CODE, KIND_CONST, KIND_STRING, SUP_CODE, SYMBOL_BASE
 from .errors import BatchInputError, IterationLimitExceeded, RowLimitExceeded, ScannedBytesLimitExceeded
 from .inputs import InputSpec, parse_inputs
@@ -203,102 +203,107 @@ class _Run:
         return None
 
     # datasets ------------------------------------------------------------------------
-    def dataset_sql(self, source: DatasetSource, table: DatasetTable) -> tuple[str, list[tuple[str, str]]]:
-        """The relation's columns in argument order as ``i0 … in-1``, and their types."""
-        where = (
+    def dataset_where(self, source: DatasetSource, table: DatasetTable) -> str:
+        return (
             f"dataset {source.binding!r} ({source.name}@{source.version}) "
             f"predicate '{sig_text(table.signature)}'"
         )
-        base = table.select()
-        described = self.backend.describe(base)
-        if table.columns is not None:
-            by_name = {n.lower(): (n, t) for n, t in described}
-            missing = [c for c in table.columns if c.lower() not in by_name]
-            if missing:
-                raise BatchInputError(f"{where}: no column {missing[0]!r} in {table.describe()}")
-            described = [by_name[c.lower()] for c in table.columns]
-        else:
-            described = [(n, t) for n, t in described if n.lower() != "version"]
-        arity = len(table.types)
-        if len(described) != arity and not (arity == 0 and len(described) <= 1):
-            raise BatchInputError(
-                f"{where}: {table.describe()} has {len(described)} column(s) but the program declares {arity}"
-            )
-        if arity == 0:
-            described = []
-        for (name, type_name), declared in zip(described, table.types, strict=True):
-            is_int, is_text = self.dialect.is_integer_type(type_name), self.dialect.is_text_type(type_name)
-            fits = (
-                is_int
-                if declared == "int"
-                else is_text
-                if declared in ("string", "const")
-                else is_int or is_text
+
+    def dataset_sql(self, source: DatasetSource, table: DatasetTable) -> str:
+        """The relation's columns in the stores' layout, checked: per argument ``k`` an
+        integer column ``i{k}`` and a text column ``s{k}`` (one of the two set), or a
+        0-ary predicate's ``u``."""
+        described = {n.lower(): t for n, t in self.backend.describe(table.select())}
+        wanted = [(f"i{k}", True) for k in range(table.arity)] + [
+            (f"s{k}", False) for k in range(table.arity)
+        ]
+        for name, integer in wanted:
+            type_name = described.get(name)
+            fits = type_name is not None and (
+                self.dialect.is_integer_type(type_name) if integer else self.dialect.is_text_type(type_name)
             )
             if not fits:
-                raise DatasetTypeMismatch(
-                    f"{where}: column {name!r} holds {type_name} values but is declared {declared}"
+                layout = ", ".join(f"{n} {'integer' if i else 'text'}" for n, i in wanted) or "u"
+                raise BatchInputError(
+                    f"{self.dataset_where(source, table)}: {table.describe()} is not in the datasets' "
+                    f"column layout ({layout}); it has {', '.join(described) or 'no columns'}"
                 )
-        cols = ", ".join(f"src.{self.dialect.quote_ident(n)} AS i{i}" for i, (n, _) in enumerate(described))
-        return f"SELECT {cols or '1 AS i0'} FROM ({base}) AS src", described
+        if table.arity == 0:
+            return f"SELECT 1 AS u FROM ({table.select()}) AS src"
+        cols = ", ".join(f"src.{c}" for k in range(table.arity) for c in (f"i{k}", f"s{k}"))
+        return f"SELECT {cols} FROM ({table.select()}) AS src"
 
-    def check_dataset(
-        self, source: DatasetSource, table: DatasetTable, select: str, described: list[tuple[str, str]]
-    ) -> int:
+    def _bad(self, k: int, declared: str) -> tuple[str, str]:
+        """SQL: argument ``k``'s value does not fit ``declared``, and the value as text."""
+        i, s, text = f"i{k}", f"s{k}", self.dialect.text_type
+        value = f"COALESCE(CAST({i} AS {text}), {s}, 'null')"
+        out_of_range = f"({i} IS NOT NULL AND {i} NOT BETWEEN {INT_MIN} AND {INT_MAX})"
+        if declared == "int":
+            return f"({i} IS NULL OR {out_of_range})", value
+        if declared == "string":
+            return f"({s} IS NULL)", value
+        if declared == "const":
+            return f"({s} IS NULL OR NOT {self.dialect.constant_name_test(s)})", value
+        return f"(({i} IS NULL AND {s} IS NULL) OR {out_of_range})", value
+
+    def check_dataset(self, source: DatasetSource, table: DatasetTable, select: str) -> int:
         """One scan: the row count, and every value that does not fit its declared type
-        refused (``dataset-type-mismatch`` with the column, a bad value and the count)."""
-        checks: list[str] = []
-        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
-            col = f"i{i}"
-            if self.dialect.is_integer_type(type_name):
-                bad = f"{col} IS NULL OR {col} NOT BETWEEN {INT_MIN} AND {INT_MAX}"
-                sample = f"CAST({col} AS {self.dialect.text_type})"
-            elif declared == "const":
-                bad = f"{col} IS NULL OR NOT {self.dialect.constant_name_test(col)}"
-                sample = col
-            else:
-                bad = f"{col} IS NULL"
-                sample = col
-            checks.append(f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)")
-            checks.append(f"MIN(CASE WHEN {bad} THEN COALESCE({sample}, 'null') END)")
-        row = self.backend.rows(f"SELECT COUNT(*){''.join(', ' + c for c in checks)} FROM ({select}) AS v")[0]
-        for i, ((name, _), declared) in enumerate(zip(described, table.types, strict=True)):
-            bad_count, bad_value = row[1 + 2 * i], row[2 + 2 * i]
-            if bad_count:
-                what = {
-                    "int": "a 32-bit integer",
-                    "const": "a constant's name (a lowercase letter first, then letters, digits, _ or ')",
-                }.get(declared, "a value")
-                raise DatasetTypeMismatch(
-                    f"dataset {source.binding!r} ({source.name}@{source.version}) predicate "
-                    f"'{sig_text(table.signature)}' column {i + 1} ({name!r}, declared {declared}): "
-                    f"{int(bad_count)} value(s) are not {what}, e.g. {str(bad_value)[:60]!r}"
-                )
+        refused (``dataset-type-mismatch`` naming the column, the first bad row and
+        value, and how many there are)."""
+        sums = "".join(
+            f", SUM(CASE WHEN {self._bad(k, t)[0]} THEN 1 ELSE 0 END)" for k, t in enumerate(table.types)
+        )
+        row = self.backend.rows(f"SELECT COUNT(*){sums} FROM ({select}) AS v")[0]
         self.check_bytes()
+        for k, declared in enumerate(table.types):
+            count = int(row[1 + k] or 0)
+            if not count:
+                continue
+            bad, value = self._bad(k, declared)
+            where = ""
+            if table.numbered is not None:
+                only = f"{table.where} AND " if table.where else ""
+                (first,) = self.backend.rows(
+                    f"SELECT {value}, {ROW_COLUMN} FROM {table.numbered} AS v "
+                    f"WHERE {only}{bad} ORDER BY {ROW_COLUMN} LIMIT 1"
+                )
+                where = f"row {int(first[1]) + 1}, "
+            else:
+                (first,) = self.backend.rows(f"SELECT {value} FROM ({select}) AS v WHERE {bad} LIMIT 1")
+            what = {
+                "int": "is not a 32-bit integer",
+                "string": "is not a string",
+                "const": "is not a constant's name (a lowercase letter first, then letters, digits, _ or ')",
+            }.get(declared, "is not a 32-bit integer or a string")
+            raise DatasetTypeMismatch(
+                f"{self.dataset_where(source, table)}, {where}column {k + 1} (declared {declared}): "
+                f"{str(first[0])[:60]!r} {what}; {count} value(s) of the column do not fit"
+            )
         return int(row[0])
 
-    def dataset_symbols(
-        self, table: DatasetTable, select: str, described: list[tuple[str, str]]
-    ) -> list[str]:
+    def dataset_symbols(self, table: DatasetTable, select: str) -> list[str]:
         out: list[str] = []
-        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
-            if self.dialect.is_text_type(type_name):
+        for k, declared in enumerate(table.types):
+            if declared != "int":
                 kind = KIND_CONST if declared == "const" else KIND_STRING
-                out.append(f"SELECT {kind} AS kind, i{i} AS text FROM ({select}) AS s{i}")
+                out.append(f"SELECT {kind} AS kind, s{k} AS text FROM ({select}) AS s WHERE s{k} IS NOT NULL")
         return out
 
-    def dataset_encoded(self, table: DatasetTable, select: str, described: list[tuple[str, str]]) -> str:
+    def dataset_encoded(self, table: DatasetTable, select: str) -> str:
         """The relation as codes: integers as they are, text through the dictionary."""
         joins: list[str] = []
         values: list[str] = []
-        for i, ((_, type_name), declared) in enumerate(zip(described, table.types, strict=True)):
-            col = f"src.i{i}"
-            if self.dialect.is_integer_type(type_name):
-                values.append(f"CAST({col} AS {self.dialect.int_type})")
+        for k, declared in enumerate(table.types):
+            number = f"CAST(src.i{k} AS {self.dialect.int_type})"
+            if declared == "int":
+                values.append(number)
                 continue
-            alias, kind = f"y{i}", KIND_CONST if declared == "const" else KIND_STRING
-            joins.append(f"JOIN {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = {col}")
-            values.append(f"{alias}.code")
+            alias, kind = f"y{k}", KIND_CONST if declared == "const" else KIND_STRING
+            join = "JOIN" if declared in ("string", "const") else "LEFT JOIN"
+            joins.append(
+                f"{join} {self.sym()} AS {alias} ON {alias}.kind = {kind} AND {alias}.text = src.s{k}"
+            )
+            values.append(f"{alias}.code" if declared != "any" else f"COALESCE({number}, {alias}.code)")
         if not table.types:
             values = ["0"]
         cols = ", ".join(f"{e} AS c{i}" for i, e in enumerate(values))
@@ -363,20 +368,19 @@ class _Run:
         for spec in self.specs:
             source, described = self.source_sql(spec)
             loaded.append((spec, source, described))
-        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]] = []
+        read: list[tuple[DatasetTable, str]] = []
         for dataset, table in self.dataset_of.values():
-            select, described = self.dataset_sql(dataset, table)
-            read.append((table, select, described))
+            read.append((table, self.dataset_sql(dataset, table)))
         # the dry-run estimate of reading every input, before any work: refused above the cap
         cap = self.limits.max_bytes_scanned
         estimate = 0
-        for source in [s for _, s, _ in loaded] + [s for _, s, _ in read]:
+        for source in [s for _, s, _ in loaded] + [s for _, s in read]:
             estimate += self.backend.estimate_bytes(source) or 0
             if cap is not None and estimate > cap:
                 raise ScannedBytesLimitExceeded(cap, estimate)
         dataset_rows = {
-            table.signature: self.check_dataset(self.dataset_of[table.signature][0], table, select, described)
-            for table, select, described in read
+            table.signature: self.check_dataset(self.dataset_of[table.signature][0], table, select)
+            for table, select in read
         }
         self.progress(Progress("load", strata=len(self.ruleset.analysis.strata)))
         codes = self.build_symbols(loaded, read)
@@ -433,7 +437,7 @@ class _Run:
     def build_symbols(
         self,
         loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]],
-        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]],
+        read: list[tuple[DatasetTable, str]],
     ) -> dict[tuple[int, str], int]:
         program = sorted(program_symbols(self.ruleset))
         parts: list[str] = []
@@ -442,8 +446,8 @@ class _Run:
             parts.append(f"SELECT kind, text FROM {self.dialect.values(rows, ['kind', 'text'])} AS p")
         for spec, source, described in loaded:
             parts.extend(self.symbol_sources(spec, source, described))
-        for table, select, described in read:
-            parts.extend(self.dataset_symbols(table, select, described))
+        for table, select in read:
+            parts.extend(self.dataset_symbols(table, select))
         if parts:
             union = "\nUNION ALL\n".join(parts)
             distinct = f"SELECT DISTINCT kind, text FROM ({union}) AS u WHERE text IS NOT NULL"
@@ -468,21 +472,21 @@ class _Run:
         self,
         compiled: CompiledProgram,
         loaded: list[tuple[InputSpec, str, list[tuple[str, str]]]],
-        read: list[tuple[DatasetTable, str, list[tuple[str, str]]]],
+        read: list[tuple[DatasetTable, str]],
         dataset_rows: dict[Signature, int],
     ) -> dict[str, int]:
         # a dataset predicate no rule derives is a view over the dataset's relation, read
         # in place by every rule that joins it; one that rules also derive is copied into
         # its table first, since rounds insert into it
         in_place = {
-            table.signature for table, _, _ in read if table.signature not in self.ruleset.analysis.defined
+            table.signature for table, _ in read if table.signature not in self.ruleset.analysis.defined
         }
-        for table, select, described in read:
+        for table, select in read:
             sig = table.signature
             if sig in in_place:
                 view = self.full(sig)
                 self.backend.execute(
-                    f"CREATE OR REPLACE VIEW {view} AS {self.dataset_encoded(table, select, described)}"
+                    f"CREATE OR REPLACE VIEW {view} AS {self.dataset_encoded(table, select)}"
                 )
                 self.views.append(view)
                 self.counts[sig] = dataset_rows[sig]
@@ -529,11 +533,11 @@ class _Run:
             self.counts[sig] = self.count(self.full(sig))
             self.backend.execute(f"DROP TABLE IF EXISTS {staging}")
             self.check_bytes()
-        for table, select, described in read:
+        for table, select in read:
             sig = table.signature
             if sig in in_place:
                 continue
-            encoded = self.dataset_encoded(table, select, described)
+            encoded = self.dataset_encoded(table, select)
             known = (
                 f" {self.dialect.except_distinct()} SELECT * FROM {self.full(sig)}"
                 if self.counts[sig]
