@@ -25,6 +25,7 @@ from . import __version__
 from .audit_cli import add_audit_commands, add_canary_command
 from .batch_cli import add_batch_parser
 from .cli_remote import add_decide_command, add_report_command, add_schema_command
+from .dataset_cli import add_dataset_commands
 from .reasoning import (
     Diagnostic,
     EntailError,
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decide_command(sub)  # against a running service, through the SDK (cli_remote.py)
     add_report_command(sub)  # a decision's report, through the SDK
     add_schema_command(sub)  # a ruleset version's request schema, through the SDK
+    add_dataset_commands(sub)  # entail dataset push|list|get|versions|facts|diff|tag, through the SDK
 
     cloud = sub.add_parser("cloud", help="the deployment on Google Cloud")
     cloud_sub = cloud.add_subparsers(dest="cloud_command", required=True)

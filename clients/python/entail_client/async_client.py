@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
 
-from . import _core
+from . import _core, _datasets
 from ._core import Call, DecisionReport, RetryPolicy
 from .errors import DecisionTimeout, EntailError, error_from_response
 from .types import (
     AuditPage,
     BatchOut,
+    DatasetDiffOut,
+    DatasetListOut,
+    DatasetTagHistoryOut,
+    DatasetTagMoveOut,
+    DatasetUploadProgressOut,
+    DatasetVersionOut,
+    DatasetVersionsOut,
     DecisionOut,
     ImpactJobOut,
     ReplayOut,
@@ -265,6 +273,165 @@ class AsyncClient:
         """The decision's report: a printable HTML document, the same bytes for the same
         record, with its SHA-256 (checked here; recorded by the service for audited ones)."""
         return _core.report_from(await self._send(_core.report_call(decision_id)))
+
+    # --- datasets ----------------------------------------------------------------------
+
+    async def push_dataset(
+        self,
+        name: str,
+        source: str | Path,
+        *,
+        format: _datasets.Format | None = None,
+        predicate: str | None = None,
+        header: bool = False,
+        base: str | None = None,
+        tag: str | None = None,
+        description: str = "",
+        progress: _datasets.ProgressCallback | None = None,
+        upload_id: str | None = None,
+    ) -> DatasetVersionOut:
+        """Upload the file ``source`` as a new version of dataset ``name``, streamed
+        (NDJSON, CSV or Parquet: from ``format`` or the file's suffix; CSV and Parquet
+        name their ``predicate``). ``progress(bytes, facts)`` is called as it goes out.
+        ``created`` is False when the content is the latest version's."""
+        path = Path(source)
+        fmt = _datasets.format_of(path, format)
+        call = _datasets.upload_call(
+            name,
+            content_type=_datasets.CONTENT_TYPES[fmt],
+            predicate=predicate,
+            header=header,
+            base=base,
+            tag=tag,
+            description=description,
+            upload_id=upload_id,
+        )
+
+        async def send() -> httpx.Response:
+            counter = _datasets.Counter(progress, fmt != "parquet")
+            return await self._http.request(
+                "POST",
+                call.path,
+                params=call.params,
+                headers=call.headers,
+                content=_datasets.afile_chunks(path, counter),
+                timeout=httpx.Timeout(3600.0, connect=30.0),
+            )
+
+        return cast(DatasetVersionOut, (await self._upload(send)).json())
+
+    async def push_dataset_parts(
+        self,
+        name: str,
+        parts: Mapping[str, str | Path],
+        *,
+        header: bool = False,
+        base: str | None = None,
+        tag: str | None = None,
+        description: str = "",
+        progress: _datasets.ProgressCallback | None = None,
+        upload_id: str | None = None,
+    ) -> DatasetVersionOut:
+        """Upload several files at once (multipart), one per predicate: ``parts`` maps
+        each predicate to its file (an NDJSON file's lines name their own)."""
+        call = _datasets.upload_call(
+            name,
+            content_type="",
+            predicate=None,
+            header=header,
+            base=base,
+            tag=tag,
+            description=description,
+            upload_id=upload_id,
+        )
+
+        async def send() -> httpx.Response:
+            counter = _datasets.Counter(progress, True)
+            files, handles = _datasets.multipart_files(parts, counter)
+            try:
+                return await self._http.request(
+                    "POST",
+                    call.path,
+                    params=call.params,
+                    headers=call.headers,
+                    files=files,
+                    timeout=httpx.Timeout(3600.0, connect=30.0),
+                )
+            finally:
+                for handle in handles:
+                    handle.close()
+
+        return cast(DatasetVersionOut, (await self._upload(send)).json())
+
+    async def datasets(self) -> DatasetListOut:
+        """Each dataset's latest version."""
+        return cast(DatasetListOut, await self._json(_core.get_call("/v1/datasets")))
+
+    async def dataset(self, selector: str) -> DatasetVersionOut:
+        """One version: ``name``, ``name@3``, ``name@tag`` or a version hash."""
+        return cast(DatasetVersionOut, await self._json(_core.get_call(_datasets.dataset_path(selector))))
+
+    async def dataset_versions(self, name: str) -> DatasetVersionsOut:
+        """Every version of dataset ``name``, newest first."""
+        path = _datasets.dataset_path(name) + "/versions"
+        return cast(DatasetVersionsOut, await self._json(_core.get_call(path)))
+
+    async def dataset_facts(
+        self, selector: str, predicate: str, *, page_size: int = 1000
+    ) -> AsyncIterator[list[int | str]]:
+        """Every row of ``predicate`` in canonical order (the pages followed to the end)."""
+        token: str | None = None
+        path = _datasets.dataset_path(selector) + "/facts"
+        while True:
+            call = _core.get_call(path, predicate=predicate, page_size=page_size, page_token=token)
+            page = await self._json(call)
+            for row in page["rows"]:
+                yield row
+            token = page["next_page_token"]
+            if not token:
+                return
+
+    async def dataset_diff(
+        self, name: str, from_: str | int, to: str | int = "latest", *, sample: int = 100
+    ) -> DatasetDiffOut:
+        """Per predicate, the facts added and removed from version ``from_`` to ``to``
+        (numbers, tags or selectors), with up to ``sample`` of each."""
+        call = _core.get_call(
+            _datasets.dataset_path(name) + "/diff", **_datasets.diff_params(from_, to, sample)
+        )
+        return cast(DatasetDiffOut, await self._json(call))
+
+    async def tag_dataset(self, name: str, tag: str, version: int) -> DatasetTagMoveOut:
+        """Point ``tag`` of dataset ``name`` at ``version``."""
+        return cast(DatasetTagMoveOut, await self._json(_datasets.tag_call(name, tag, version)))
+
+    async def dataset_tag_history(self, name: str, tag: str) -> DatasetTagHistoryOut:
+        path = f"{_datasets.dataset_path(name)}/tags/{_core._segment(tag)}"
+        return cast(DatasetTagHistoryOut, await self._json(_core.get_call(path)))
+
+    async def dataset_upload(self, name: str, upload_id: str) -> DatasetUploadProgressOut:
+        """An upload's progress as the service reads it (``upload_id`` as sent)."""
+        path = f"{_datasets.dataset_path(name)}/uploads/{_core._segment(upload_id)}"
+        return cast(DatasetUploadProgressOut, await self._json(_core.get_call(path)))
+
+    async def _upload(self, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """``send()`` retried per the policy (each attempt streams the file again)."""
+        policy = self.retry
+        for attempt in range(policy.attempts):
+            last = attempt == policy.attempts - 1
+            try:
+                answer = await send()
+            except httpx.TransportError:
+                if last:
+                    raise
+                await asyncio.sleep(policy.delay(attempt, None))
+                continue
+            if answer.is_success:
+                return answer
+            if last or not policy.should_retry(answer):
+                raise error_from_response(answer)
+            await asyncio.sleep(policy.delay(attempt, _core.retry_after(answer)))
+        raise EntailError(0, "No attempts", "RetryPolicy.attempts must be at least 1")
 
     # --- sending -----------------------------------------------------------------------
 

@@ -12,6 +12,17 @@ __all__ = [
     "BatchOut",
     "BatchRequest",
     "ChangedDecision",
+    "DatasetDiffOut",
+    "DatasetFactsOut",
+    "DatasetListOut",
+    "DatasetPredicateDiffOut",
+    "DatasetPredicateOut",
+    "DatasetTagHistoryOut",
+    "DatasetTagMoveOut",
+    "DatasetTagRequest",
+    "DatasetUploadProgressOut",
+    "DatasetVersionOut",
+    "DatasetVersionsOut",
     "DecisionErrorOut",
     "DecisionOut",
     "DecisionRequest",
@@ -140,6 +151,88 @@ class ChangedDecision(TypedDict):
     rules_differ: list[str]
 
 
+class DatasetPredicateDiffOut(TypedDict):
+    predicate: str
+    arity: int
+    added: int
+    removed: int
+    added_sample: list[list[int | str]]
+    removed_sample: list[list[int | str]]
+
+
+class DatasetDiffOut(TypedDict):
+    name: str
+    from_version: int
+    to_version: int
+    predicates: list[DatasetPredicateDiffOut]
+
+
+class DatasetFactsOut(TypedDict):
+    name: str
+    version: int
+    predicate: str
+    arity: int
+    rows: list[list[int | str]]
+    next_page_token: str | None
+
+
+class DatasetPredicateOut(TypedDict):
+    name: str
+    arity: int
+    rows: int
+
+
+class DatasetVersionOut(TypedDict):
+    name: str
+    version: int
+    # sha256 of the facts in canonical order (entail.dataset.v1)
+    hash: str
+    predicates: list[DatasetPredicateOut]
+    facts: int
+    # stored size (the Parquet files)
+    bytes: int
+    created_at: str
+    created_by: str
+    description: str
+    tags: list[str]
+    # uploads only: false when the content equals the latest version's
+    created: NotRequired[bool | None]
+
+
+class DatasetListOut(TypedDict):
+    datasets: list[DatasetVersionOut]
+
+
+class DatasetTagMoveOut(TypedDict):
+    tag: str
+    version: int
+    previous: int | None
+    moved_by: str
+    moved_at: str
+
+
+class DatasetTagHistoryOut(TypedDict):
+    name: str
+    tag: str
+    moves: list[DatasetTagMoveOut]
+
+
+class DatasetTagRequest(TypedDict):
+    version: int
+
+
+class DatasetUploadProgressOut(TypedDict):
+    upload_id: str
+    bytes: int
+    facts: int
+    done: bool
+
+
+class DatasetVersionsOut(TypedDict):
+    name: str
+    versions: list[DatasetVersionOut]
+
+
 class DecisionRequest(TypedDict):
     # "name", "name@3", "name@tag", "name@latest" or a version hash
     ruleset: str
@@ -249,6 +342,9 @@ class ImpactRequest(TypedDict):
     end: str
     # at most this many decisions are re-run
     limit: NotRequired[int]
+    # same rules, new data: %@dataset binding -> a dataset selector whose version replaces the one each
+    # decision recorded (the other bindings as recorded)
+    datasets: NotRequired[dict[str, Any]]
 
 
 class ValidationErrorOut(TypedDict):
@@ -314,6 +410,10 @@ class PublishRequest(TypedDict):
     # input predicates (name/arity) whose values are stored as HMACs in decisions and the audit trail;
     # such decisions cannot be replayed
     masked_predicates: NotRequired[list[str]]
+    # each %@dataset name of the program -> a dataset selector: floating (name, name@latest, name@tag:
+    # resolved at each decision) or pinned (name@N or a version hash: resolved now); an unbound name is
+    # NAME@latest
+    datasets: NotRequired[dict[str, Any]]
 
 
 class QueryDiff(TypedDict):
@@ -344,6 +444,8 @@ class RulesetVersionOut(TypedDict):
     tests: int
     tags: NotRequired[list[str]]
     masked_predicates: NotRequired[list[str]]
+    # the version's dataset bindings: %@dataset name -> selector
+    datasets: NotRequired[dict[str, str]]
     source: NotRequired[str | None]
     created: NotRequired[bool | None]
 
