@@ -115,7 +115,7 @@ export function getTags<R = TagsOut>(t: Transport, name: string | number, query:
 }
 
 /** Upload a new version (streamed, never whole in memory). The same content as the latest version returns that version (200). */
-export function upload<R = DatasetVersionOut>(t: Transport, name: string | number, query: { predicate?: string | null; header?: boolean; base?: string | null; tag?: string | null; description?: string } = {}, signal?: AbortSignal): Promise<R> {
+export function uploadDataset<R = DatasetVersionOut>(t: Transport, name: string | number, query: { predicate?: string | null; header?: boolean; base?: string | null; tag?: string | null; description?: string } = {}, signal?: AbortSignal): Promise<R> {
   return t.json("POST", `/v1/datasets/${seg(name)}`, { query, signal });
 }
 
@@ -125,37 +125,37 @@ export function listDatasets<R = DatasetListOut>(t: Transport, signal?: AbortSig
 }
 
 /** One version's metadata: predicates, row counts, size, tags. */
-export function getVersion<R = DatasetVersionOut>(t: Transport, selector: string | number, signal?: AbortSignal): Promise<R> {
+export function getDatasetVersion<R = DatasetVersionOut>(t: Transport, selector: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(selector)}`, { signal });
 }
 
 /** Every version, newest first. */
-export function listVersions<R = DatasetVersionsOut>(t: Transport, name: string | number, signal?: AbortSignal): Promise<R> {
+export function listDatasetVersions<R = DatasetVersionsOut>(t: Transport, name: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(name)}/versions`, { signal });
 }
 
 /** Rows of one predicate in canonical order, paged. */
-export function facts<R = DatasetFactsOut>(t: Transport, selector: string | number, query: { predicate: string; page_size?: number; page_token?: string | null }, signal?: AbortSignal): Promise<R> {
+export function datasetFacts<R = DatasetFactsOut>(t: Transport, selector: string | number, query: { predicate: string; page_size?: number; page_token?: string | null }, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(selector)}/facts`, { query, signal });
 }
 
 /** Per predicate: facts added and removed from ``from`` to ``to``, with samples. */
-export function diff<R = DatasetDiffOut>(t: Transport, name: string | number, query: { from: string; to?: string; sample?: number }, signal?: AbortSignal): Promise<R> {
+export function datasetDiff<R = DatasetDiffOut>(t: Transport, name: string | number, query: { from: string; to?: string; sample?: number }, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(name)}/diff`, { query, signal });
 }
 
 /** Point ``tag`` at a version; the move joins the tag's history. */
-export function moveTag<R = DatasetTagMoveOut>(t: Transport, name: string | number, tag: string | number, body: DatasetTagRequest, signal?: AbortSignal): Promise<R> {
+export function moveDatasetTag<R = DatasetTagMoveOut>(t: Transport, name: string | number, tag: string | number, body: DatasetTagRequest, signal?: AbortSignal): Promise<R> {
   return t.json("PUT", `/v1/datasets/${seg(name)}/tags/${seg(tag)}`, { body, signal });
 }
 
 /** The tag's moves, newest first. */
-export function tagHistory<R = DatasetTagHistoryOut>(t: Transport, name: string | number, tag: string | number, signal?: AbortSignal): Promise<R> {
+export function datasetTagHistory<R = DatasetTagHistoryOut>(t: Transport, name: string | number, tag: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(name)}/tags/${seg(tag)}`, { signal });
 }
 
 /** An upload's progress: bytes and facts read so far (``X-Entail-Upload-Id``). */
-export function uploadStatus<R = DatasetUploadProgressOut>(t: Transport, name: string | number, upload_id: string | number, signal?: AbortSignal): Promise<R> {
+export function datasetUploadStatus<R = DatasetUploadProgressOut>(t: Transport, name: string | number, upload_id: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(name)}/uploads/${seg(upload_id)}`, { signal });
 }
 

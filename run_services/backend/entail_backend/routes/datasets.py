@@ -291,7 +291,7 @@ Selector = Annotated[
         }
     },
 )
-async def upload(
+async def upload_dataset(
     name: Name,
     request: Request,
     response: Response,
@@ -366,7 +366,7 @@ async def list_datasets(services: ServicesDep, key: Reader) -> DatasetListOut:
 @router.get(
     "/{selector}", response_model=DatasetVersionOut, responses={404: {"description": "no such version"}}
 )
-async def get_version(selector: Selector, services: ServicesDep, key: Reader) -> DatasetVersionOut:
+async def get_dataset_version(selector: Selector, services: ServicesDep, key: Reader) -> DatasetVersionOut:
     """One version's metadata: predicates, row counts, size, tags."""
     return version_out(await _resolve(services, key.tenant, selector))
 
@@ -374,7 +374,7 @@ async def get_version(selector: Selector, services: ServicesDep, key: Reader) ->
 @router.get(
     "/{name}/versions", response_model=DatasetVersionsOut, responses={404: {"description": "no such dataset"}}
 )
-async def list_versions(name: Name, services: ServicesDep, key: Reader) -> DatasetVersionsOut:
+async def list_dataset_versions(name: Name, services: ServicesDep, key: Reader) -> DatasetVersionsOut:
     """Every version, newest first."""
     _check_name(name)
     found = await services.datasets.versions(key.tenant, name)
@@ -388,7 +388,7 @@ async def list_versions(name: Name, services: ServicesDep, key: Reader) -> Datas
     response_model=DatasetFactsOut,
     responses={404: {"description": "no such version or predicate"}},
 )
-async def facts(
+async def dataset_facts(
     selector: Selector,
     services: ServicesDep,
     key: Reader,
@@ -426,7 +426,7 @@ async def facts(
     response_model=DatasetDiffOut,
     responses={404: {"description": "no such dataset or version"}},
 )
-async def diff(
+async def dataset_diff(
     name: Name,
     services: ServicesDep,
     key: Reader,
@@ -468,7 +468,7 @@ async def diff(
     response_model=DatasetTagMoveOut,
     responses={404: {"description": "no such dataset version"}},
 )
-async def move_tag(
+async def move_dataset_tag(
     name: Name,
     tag: Annotated[str, Path(max_length=32)],
     body: Annotated[DatasetTagRequest, Body()],
@@ -490,7 +490,7 @@ async def move_tag(
     response_model=DatasetTagHistoryOut,
     responses={404: {"description": "the tag was never set"}},
 )
-async def tag_history(
+async def dataset_tag_history(
     name: Name, tag: Annotated[str, Path(max_length=32)], services: ServicesDep, key: Reader
 ) -> DatasetTagHistoryOut:
     """The tag's moves, newest first."""
@@ -508,7 +508,7 @@ async def tag_history(
     response_model=DatasetUploadProgressOut,
     responses={404: {"description": "no upload of the caller's tenant has this id (or it expired)"}},
 )
-async def upload_status(
+async def dataset_upload_status(
     name: Name,
     upload_id: Annotated[str, Path(max_length=64)],
     services: ServicesDep,
