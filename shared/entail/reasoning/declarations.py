@@ -296,8 +296,8 @@ def request_schema(facts: dict[str, Any], title: str, queries: list[str] | None 
 # --- parsing ----------------------------------------------------------------------
 
 
-def _comments(source: str) -> Iterable[tuple[str, int, int]]:
-    """The line comments that start with ``%@input``: (text, line, column)."""
+def _comments(source: str, mark: str = MARK) -> Iterable[tuple[str, int, int]]:
+    """The line comments that start with ``mark``: (text, line, column)."""
     line, line_start = 1, 0
     for m in _LEX_TOKEN.finditer(source):
         kind = m.lastgroup
@@ -311,7 +311,7 @@ def _comments(source: str) -> Iterable[tuple[str, int, int]]:
                 line_start = m.end() - len(text) + text.rfind("\n") + 1
         elif kind == "comment":
             text = m["comment"]
-            if text.startswith(MARK):
+            if text.startswith(mark):
                 yield text, line, m.end() - len(text) - line_start + 1
         elif kind == "str":
             text = m["str"]
@@ -392,13 +392,40 @@ def collect(
 
 def _declaration(rest: str, line: int, column: int, error: Any) -> Declaration | None:
     """Parse `` name(col, ...).`` (``column``: of rest's first character)."""
-    m = _HEAD.match(rest)
+    found = _predicate(rest, 0, line, column, error, "input", "%@input person(const, int).")
+    if found is None:
+        return None
+    decl, pos = found
+    if not _ends(rest, pos, line, column, error, "input"):
+        return None
+    return decl
+
+
+def _ends(rest: str, pos: int, line: int, column: int, error: Any, prefix: str) -> bool:
+    """A declaration ends with '.' and nothing after it."""
+    tail = rest[pos:].strip()
+    if tail != ".":
+        error(
+            f"{prefix}-syntax",
+            "a declaration ends with '.' (and nothing after it)",
+            line,
+            column + pos + (len(rest[pos:]) - len(rest[pos:].lstrip())),
+        )
+        return False
+    return True
+
+
+def _predicate(
+    rest: str, pos: int, line: int, column: int, error: Any, prefix: str, example: str
+) -> tuple[Declaration, int] | None:
+    """Parse ``name(col, ...)`` at ``rest[pos:]``: the declaration and where it ends."""
+    m = _HEAD.match(rest, pos)
     if m is None or not m.group(1):
         error(
-            "input-syntax",
-            "expected a predicate name after %@input, as in %@input person(const, int).",
+            f"{prefix}-syntax",
+            f"expected a predicate name after %@{prefix}, as in {example}",
             line,
-            column,
+            column + pos,
         )
         return None
     name = m.group(1)
@@ -411,13 +438,13 @@ def _declaration(rest: str, line: int, column: int, error: Any) -> Declaration |
         while True:
             cm = _COLUMN.match(rest, pos)
             if cm is None or not cm.group(2):
-                error("input-syntax", "expected a type (int, string, const or any)", line, column + pos)
+                error(f"{prefix}-syntax", "expected a type (int, string, const or any)", line, column + pos)
                 return None
             label, typ = cm.group(1), cm.group(2)
             if typ not in TYPES:
                 at = column + cm.start(2)
                 error(
-                    "input-unknown-type",
+                    f"{prefix}-unknown-type",
                     f"unknown type '{typ}' (the types are int, string, const and any)",
                     line,
                     at,
@@ -433,15 +460,145 @@ def _declaration(rest: str, line: int, column: int, error: Any) -> Declaration |
             if pos < len(rest) and rest[pos] == ")":
                 pos += 1
                 break
-            error("input-syntax", "expected ',' or ')' in a declaration", line, column + pos)
+            error(f"{prefix}-syntax", "expected ',' or ')' in a declaration", line, column + pos)
             return None
-    tail = rest[pos:].strip()
-    if tail != ".":
-        error(
-            "input-syntax",
-            "a declaration ends with '.' (and nothing after it)",
-            line,
-            column + pos + (len(rest[pos:]) - len(rest[pos:].lstrip())),
+    return Declaration(name, tuple(types), tuple(names), line, name_col), pos
+
+
+# --- datasets (docs/datasets.md, "Declaring what a program reads") ------------------
+
+DATASET_MARK = "%@dataset"
+#: a dataset (and binding) name: the store's naming rule
+DATASET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}\Z")
+_BINDING = re.compile(r"\s*([^\s:]*)\s*")
+
+
+@dataclass(frozen=True)
+class DatasetBinding:
+    """One ``%@dataset NAME: p(type, ...), ...``: the binding's name and its predicates
+    (several lines may name the same binding; their predicates add up)."""
+
+    name: str
+    predicates: tuple[Declaration, ...]
+    line: int
+    column: int
+
+
+def collect_datasets(
+    source: str,
+    arities: Mapping[str, int] | None = None,
+    filename: str = "<program>",
+    inputs: Declarations | None = None,
+) -> tuple[dict[str, DatasetBinding], list[Diagnostic]]:
+    """The ``%@dataset`` declarations of a program (binding name -> binding, in
+    declaration order), or diagnostics with line and column.
+
+    ``arities``: the program's own uses (a declared predicate of another arity is
+    ``dataset-arity-mismatch``); ``inputs``: its ``%@input`` declarations (a
+    predicate declared by both is ``dataset-predicate-redeclared``).
+
+    >>> b, errors = collect_datasets("%@dataset org: manages(const, const), limit(p: const, n: int).")
+    >>> [(d.predicate, d.types) for d in b["org"].predicates], errors
+    [('manages', ('const', 'const')), ('limit', ('const', 'int'))]
+    >>> [(e.code, e.column) for e in collect_datasets("%@dataset Org: p(int).")[1]]
+    [('dataset-name', 11)]
+    """
+    if DATASET_MARK not in source:
+        return {}, []
+    lines = source.split("\n")
+    errors: list[Diagnostic] = []
+
+    def error(code: str, message: str, line: int, column: int, width: int = 1) -> None:
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        errors.append(
+            Diagnostic(code, message, line, column, "error", column + max(1, width), filename, text)
         )
-        return None
-    return Declaration(name, tuple(types), tuple(names), line, name_col)
+
+    example = "%@dataset orgchart: manages(const, const)."
+    bindings: dict[str, list[Declaration]] = {}
+    where: dict[str, tuple[int, int]] = {}
+    owner: dict[str, tuple[str, Declaration]] = {}  # predicate name -> (binding, declaration)
+    for text, line, column in _comments(source, DATASET_MARK):
+        rest = text[len(DATASET_MARK) :]
+        base = column + len(DATASET_MARK)
+        if rest and rest[0] not in " \t":
+            word = text.split()[0]
+            error("dataset-syntax", f"unknown annotation '{word}' (write {example})", line, column, len(word))
+            continue
+        m = _BINDING.match(rest)
+        assert m is not None  # the pattern matches the empty string
+        name = m.group(1)
+        pos = m.end()
+        if not name:
+            error(
+                "dataset-syntax",
+                f"expected a dataset name after %@dataset, as in {example}",
+                line,
+                base + pos,
+            )
+            continue
+        if not DATASET_NAME.match(name):
+            error(
+                "dataset-name",
+                f"'{name[:64]}' is not a dataset name (a lowercase letter first, then up to 62 lowercase "
+                "letters, digits, '_' or '-')",
+                line,
+                base + m.start(1),
+                len(name),
+            )
+            continue
+        if pos >= len(rest) or rest[pos] != ":":
+            error("dataset-syntax", f"expected ':' after the dataset name, as in {example}", line, base + pos)
+            continue
+        pos += 1
+        decls: list[Declaration] = []
+        ok = True
+        while True:
+            found = _predicate(rest, pos, line, base, error, "dataset", example)
+            if found is None:
+                ok = False
+                break
+            decl, pos = found
+            decls.append(decl)
+            after = len(rest[pos:]) - len(rest[pos:].lstrip())
+            if rest[pos + after : pos + after + 1] == ",":
+                pos += after + 1
+                continue
+            break
+        if not ok or not _ends(rest, pos, line, base, error, "dataset"):
+            continue
+        for decl in decls:
+            earlier = owner.get(decl.predicate)
+            declared = inputs.by_name.get(decl.predicate) if inputs is not None else None
+            if earlier is not None or declared is not None:
+                where_text = (
+                    f"by %@dataset {earlier[0]} on line {earlier[1].line}"
+                    if earlier is not None
+                    else f"by %@input on line {declared.line}"  # type: ignore[union-attr]
+                )
+                error(
+                    "dataset-predicate-redeclared",
+                    f"'{decl.predicate}' is already declared {where_text}: a predicate comes from one "
+                    "dataset or from the case, never both",
+                    line,
+                    decl.column,
+                    len(decl.predicate),
+                )
+                continue
+            used = arities.get(decl.predicate) if arities is not None else None
+            if used is not None and used != len(decl.types):
+                error(
+                    "dataset-arity-mismatch",
+                    f"'{decl.predicate}' is declared with {len(decl.types)} argument(s) but the program uses "
+                    f"'{decl.predicate}/{used}'",
+                    line,
+                    decl.column,
+                    len(decl.predicate),
+                )
+                continue
+            owner[decl.predicate] = (name, decl)
+            bindings.setdefault(name, []).append(decl)
+            where.setdefault(name, (line, base + m.start(1)))
+    if errors:
+        return {}, errors
+    return {name: DatasetBinding(name, tuple(decls), *where[name]) for name, decls in bindings.items()}, []

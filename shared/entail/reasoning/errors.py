@@ -108,6 +108,20 @@ class FactsError(EntailError):
         return {"code": self.code, "message": str(self), "path": self.path}
 
 
+class DatasetTypeError(FactsError):
+    """A dataset value of the wrong type for its ``%@dataset`` column (found once, when
+    the reference data is materialised); the message names binding, predicate, row
+    (0-based, in the rows as given) and column (1-based)."""
+
+    code = "dataset-type-mismatch"
+
+
+class DatasetPredicateInCase(FactsError):
+    """Case facts naming a predicate that comes from a dataset (``path``: its member)."""
+
+    code = "facts-name-dataset-predicate"
+
+
 class QueryError(EntailError):
     """A query that is not an atom of the language."""
 

@@ -49,6 +49,8 @@ class Store:
     rounds: int = 0
     elapsed_ms: float = 0.0
     stats: dict[str, int] = field(default_factory=dict)
+    # the hash indexes (per slot), kept for a materialised model (reference.py)
+    I: list[defaultdict[Any, list[tuple[Any, ...]]]] | None = None
 
 
 _gc_lock = threading.Lock()
@@ -93,8 +95,10 @@ def evaluate(
     base: list[set[tuple[Any, ...]]],
     limits: Limits,
     explain: bool,
+    keep_indexes: bool = False,
 ) -> Store:
-    """Run ``strata`` over ``base`` (ruleset facts and case facts, per predicate id)."""
+    """Run ``strata`` over ``base`` (ruleset facts and case facts, per predicate id);
+    ``keep_indexes``: the store keeps the indexes (a materialised model shares them)."""
     start = time.monotonic()
     deadline = start + limits.wall_time_ms / 1000.0
     F = base
@@ -174,4 +178,6 @@ def evaluate(
         # and not traversed by the next full collection
         raise exc.with_traceback(None) from None
     store = Store(F, P, derived, rounds, (time.monotonic() - start) * 1000.0)
+    if keep_indexes:
+        store.I = I
     return store

@@ -49,8 +49,11 @@ class ProofBuilder:
         inputs: list[set[tuple[Any, ...]]],
         ruleset_facts: list[set[tuple[Any, ...]]],
         limits: Limits,
+        dataset_facts: list[Any] | None = None,
     ) -> None:
         self.rules = rules
+        # per predicate id, the dataset facts (reference.py): leaves of kind dataset_fact
+        self.dataset_facts = dataset_facts
         self.sigs = sigs
         self.pred_ids = pred_ids
         self.prov = provenance
@@ -74,6 +77,8 @@ class ProofBuilder:
             return {"fact": text, "kind": "input"}
         if fact in self.ruleset_facts[pid]:
             return {"fact": text, "kind": "ruleset_fact"}
+        if self.dataset_facts is not None and fact in self.dataset_facts[pid]:
+            return {"fact": text, "kind": "dataset_fact"}
         key = (pid, fact)
         if key in expanded:
             return {"fact": text, "kind": "shared"}
@@ -178,10 +183,11 @@ def render_text(proof: dict[str, Any], indent: int = 0) -> str:
     """A readable, indented rendering of a proof tree."""
     pad = "  " * indent
     kind = proof["kind"]
-    if kind in ("input", "ruleset_fact", "shared", "truncated"):
+    if kind in ("input", "ruleset_fact", "dataset_fact", "shared", "truncated"):
         label = {
             "input": "case fact",
             "ruleset_fact": "ruleset fact",
+            "dataset_fact": "dataset fact",
             "shared": "shown above",
             "truncated": "proof cut at the depth limit",
         }[kind]

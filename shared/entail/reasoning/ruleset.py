@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,10 @@ from .analyse import Analysis, analyse
 from .bindings import Signature
 from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
-from .declarations import Declarations
+from .declarations import DatasetBinding, Declarations, collect_datasets
 from .declarations import collect as collect_declarations
 from .errors import (
+    DatasetPredicateInCase,
     Diagnostic,
     InputFactsLimitExceeded,
     ProgramError,
@@ -45,6 +46,18 @@ from .query import Query, parse_query
 from .query_check import query_diagnostics, zero_answer_hints
 from .reasons import Reason, ReasonBook, ReasonIndex, ReasonWalker, reason_index
 from .reasons import collect as collect_reasons
+from .reference import (
+    Materialised,
+    SeededStratum,
+    build_seeded,
+    dependents,
+    evaluate_case,
+    materialise,
+    reachable_from,
+    reference_result_hash,
+    seeded_for,
+    seeded_plans,
+)
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
 from .terms import Term, format_atom, format_atoms, sort_rows, to_json
@@ -106,6 +119,8 @@ class Result:
     _sigs: list[Signature] = field(repr=False)
     # the reasons of any fact of the model (templates and provenance): why-not cites them
     _reasons: ReasonWalker | None = field(default=None, repr=False)
+    # with reference data: the materialised model and the predicates the case reached
+    _reference: tuple[Materialised, set[int]] | None = field(default=None, repr=False)
 
     @functools.cached_property
     def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
@@ -152,7 +167,14 @@ class Result:
 
     @functools.cached_property
     def result_hash(self) -> str:
-        """sha256 over the canonical text of the shown atoms and every query's answers."""
+        """sha256 over the canonical text of the shown atoms and every query's answers
+        (with reference data: over the materialised model's digest, what the case
+        changed in it and the answers; reference.reference_result_hash)."""
+        if self._reference is not None:
+            mat, reached = self._reference
+            shown = self._ruleset._shown_signatures(self._sigs)
+            answered = [(q.query, [a.atom for a in q.answers]) for q in self.answers]
+            return reference_result_hash(mat, self._store, self._sigs, shown, reached, answered)
         lines = [RESULT_SCHEMA, "#shown", *self.shown_atoms()]
         for q in self.answers:
             lines.append(f"#query {q.query}")
@@ -199,6 +221,7 @@ class Ruleset:
         clock: CompileClock | None = None,
         reasons: ReasonBook | None = None,
         declarations: Declarations | None = None,
+        datasets: Mapping[str, DatasetBinding] | None = None,
     ) -> None:
         clock = clock or CompileClock(limits.compile_time_ms)
         self.program = program
@@ -213,6 +236,13 @@ class Ruleset:
         layout = Layout()
         for sig in analysis.signatures:
             layout.pid(sig)
+        # ``%@dataset`` declarations (docs/datasets.md): binding name -> its predicates
+        self._datasets: dict[str, DatasetBinding] = dict(datasets or {})
+        self._dataset_of: dict[str, str] = {}  # predicate name -> binding
+        for binding in self._datasets.values():
+            for decl in binding.predicates:
+                layout.pid(decl.signature)  # a declared predicate no rule reads is still one
+                self._dataset_of[decl.predicate] = binding.name
         self._layout = layout
         self._sigs: list[Signature] = list(layout.pred_ids)
         self._arities = dict(self._sigs)
@@ -244,6 +274,18 @@ class Ruleset:
             strata_plans.append(plans)
         self._strata_plans = strata_plans
         self._plain = self._build(explain=False, tick=clock.tick)
+        # predicates some rule derives (a materialised model shares the others' dataset sets)
+        self._heads = {
+            layout.pid(r.head.signature) for st in analysis.strata for r in st.rules if not r.is_fact
+        }
+        # with datasets: the code that evaluates a case seeded from its reachable facts
+        # (reference.py); built now, since it may need indexes the plain code does not
+        self._seeded_plans: list[list[RulePlan]] = []
+        self._seeded: list[SeededStratum] | None = None
+        self._seeded_explaining: list[SeededStratum] | None = None
+        if self._datasets:
+            self._seeded_plans = seeded_plans(self, clock.tick)
+            self._seeded = build_seeded(self, self._seeded_plans, False, clock.tick)
         clock.check()
         # the explaining code is built on first use (half the compile time of a ruleset
         # never explained); it reads the same index slots as the plain code, so the
@@ -276,8 +318,30 @@ class Ruleset:
 
     def _build(self, explain: bool, tick: Callable[[], None]) -> tuple[list[CompiledStratum], Module]:
         all_plans = [p for plans in self._strata_plans for p in plans]
+        namespace, module = self._compile_plans(all_plans, explain, tick)
+        fulls, deltas = module.fulls, module.deltas
+        by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
+        compiled: list[CompiledStratum] = []
+        for stratum, plans in zip(self.analysis.strata, self._strata_plans, strict=True):
+            full_fns: list[RuleFn] = []
+            delta_fns: list[tuple[RuleFn, int]] = []
+            for plan in plans:
+                f, d = by_rule[plan.rule.index]
+                full_fns.extend(namespace[v.name] for v in f)
+                for v in d:
+                    assert v.reads_delta_of is not None
+                    delta_fns.append((namespace[v.name], v.reads_delta_of))
+            pids = [self._layout.pid(s) for s in stratum.predicates]
+            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns))
+        return compiled, module
+
+    def _compile_plans(
+        self, all_plans: list[RulePlan], explain: bool, tick: Callable[[], None]
+    ) -> tuple[dict[str, Any], Module]:
+        """Generate, compile and run the module of ``all_plans``: its namespace holds
+        every variant's function by name."""
         module = generate(all_plans, self._layout, explain, tick)
-        source, fulls, deltas = module.source, module.fulls, module.deltas
+        source = module.source
         namespace: dict[str, Any] = dict(NAMESPACE)
         namespace.update(self._layout.constants)
         try:
@@ -299,20 +363,34 @@ class Ruleset:
         for name, factory, args, _ in module.instances:
             namespace[name] = namespace[factory](*args)
         tick()
-        by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
-        compiled: list[CompiledStratum] = []
-        for stratum, plans in zip(self.analysis.strata, self._strata_plans, strict=True):
-            full_fns: list[RuleFn] = []
-            delta_fns: list[tuple[RuleFn, int]] = []
-            for plan in plans:
-                f, d = by_rule[plan.rule.index]
-                full_fns.extend(namespace[v.name] for v in f)
-                for v in d:
-                    assert v.reads_delta_of is not None
-                    delta_fns.append((namespace[v.name], v.reads_delta_of))
-            pids = [self._layout.pid(s) for s in stratum.predicates]
-            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns))
-        return compiled, module
+        return namespace, module
+
+    # reference data ---------------------------------------------------------
+    @property
+    def datasets(self) -> dict[str, tuple[tuple[Signature, tuple[str, ...]], ...]]:
+        """The ``%@dataset`` bindings: name -> each declared (signature, column types),
+        in declaration order; empty without declarations."""
+        return {
+            name: tuple((d.signature, d.types) for d in b.predicates) for name, b in self._datasets.items()
+        }
+
+    def materialise(
+        self,
+        reference: Mapping[str, Mapping[str, Iterable[Sequence[int | str]]]],
+        *,
+        limits: Limits | None = None,
+        hashes: Mapping[str, str] | None = None,
+    ) -> Materialised:
+        """The case-independent model over the dataset facts ``reference[binding][predicate]``
+        (rows of JSON values, converted by the declared types; predicates the program
+        does not declare are ignored). Raises DatasetTypeError or a LimitExceeded.
+        ``hashes``: the datasets' content hashes per binding (the model's ``digest``
+        then costs nothing; without them it is computed from the facts on first use)."""
+        return materialise(self, reference, limits, hashes)
+
+    @functools.cached_property
+    def _dependents(self) -> list[frozenset[int]]:
+        return dependents(self)
 
     # evaluation -------------------------------------------------------------
     def evaluate(
@@ -323,20 +401,27 @@ class Ruleset:
         explain: bool = False,
         limits: Limits | None = None,
         locale: str | None = None,
+        reference: Materialised | None = None,
     ) -> Result:
         """Evaluate against one case. Raises FactsError, QueryError or a LimitExceeded.
 
         ``locale``: the language of the answers' reason messages (a BCP 47 tag;
-        the program's ``%@reason-text`` for it, else the template's own text)."""
+        the program's ``%@reason-text`` for it, else the template's own text).
+        ``reference``: this ruleset's materialised dataset facts (:meth:`materialise`);
+        without it the dataset predicates are empty."""
         limits = limits or self._limits
         if self._program_bytes > limits.program_bytes:
             raise ProgramSizeLimitExceeded(limits.program_bytes, self._program_bytes)
         parsed = [q if isinstance(q, Query) else parse_query(q) for q in queries]
+        if reference is not None and reference.ruleset_hash != self.hash:
+            raise ValueError("the materialised reference data belongs to another ruleset")
         if facts is None:
             factset = FactSet()
         elif isinstance(facts, FactSet):
             factset = facts
         else:
+            if self._dataset_of and isinstance(facts, Mapping):
+                self._refuse_dataset_predicates(facts)
             if self.declarations is not None:
                 self.declarations.check(facts)
             factset = facts_from_json(facts, self._arities)
@@ -351,6 +436,8 @@ class Ruleset:
         base = [set(s) for s in self._ruleset_facts]
         inputs: list[set[tuple[Any, ...]]] = [set() for _ in self._sigs]
         for sig, rows in factset.facts.items():
+            if sig[0] in self._dataset_of and rows:
+                self._refuse_dataset_predicates({sig[0]: rows})
             pid = layout.pred_ids.get(sig)
             if pid is None:
                 if sig[0] in self._arities:
@@ -369,26 +456,56 @@ class Ruleset:
             inputs[pid] = rows
         # reasons come from the derivation: a program with templates records it
         traced = explain or (self.reasons is not None and bool(parsed))
-        strata = self._explain_code() if traced else self._plain[0]
-        with gc_paused():
-            store = evaluate(
-                strata,
-                len(self._sigs),
-                self._index_specs,
-                len(layout.index_slots),
-                base,
-                limits,
-                traced,
-            )
+        reached: set[int] = set()
+        strata_run = len(self.analysis.strata)
+        dataset_leaves: list[Any] | None = None
+        if reference is not None:
+            n = len(self._sigs)
+            # the case reaches the predicates it names and every one that reads them
+            reached = reachable_from(self._dependents, [pid for pid, rows in enumerate(inputs) if rows])
+            own = {pid: base[pid] | reference.inputs[pid] if pid < n else base[pid] for pid in reached}
+            with gc_paused():
+                store, strata_run = evaluate_case(
+                    self,
+                    reference,
+                    seeded_for(self, traced),
+                    reached,
+                    own,
+                    len(base),
+                    limits,
+                    traced,
+                    reference.provenance() if traced else None,
+                )
+            dataset_leaves = list(reference.inputs) + [set() for _ in extra]
+        else:
+            strata = self._explain_code() if traced else self._plain[0]
+            with gc_paused():
+                store = evaluate(
+                    strata,
+                    len(self._sigs),
+                    self._index_specs,
+                    len(layout.index_slots),
+                    base,
+                    limits,
+                    traced,
+                )
+            if store.P is not None:
+                store.P.extend({} for _ in extra)
         sigs = self._sigs + list(extra)
         pred_ids = dict(layout.pred_ids) | extra
         builder = None
         if explain:
             assert store.P is not None
-            store.P.extend({} for _ in extra)
             rf = self._ruleset_facts + [set() for _ in extra]
-            builder = ProofBuilder(self._rule_infos, sigs, pred_ids, store.P, inputs, rf, limits)
-        walker = self._reason_walker(store, inputs, pred_ids, locale) if traced and self.reasons else None
+            builder = ProofBuilder(
+                self._rule_infos, sigs, pred_ids, store.P, inputs, rf, limits, dataset_leaves
+            )
+        leaves = (
+            inputs
+            if dataset_leaves is None
+            else [a or b for a, b in zip(inputs, dataset_leaves, strict=True)]
+        )
+        walker = self._reason_walker(store, leaves, pred_ids, locale) if traced and self.reasons else None
         answers: list[QueryResult] = []
         clashes = self._input_types.clashes(factset.facts) if parsed and factset.facts else []
         for q in parsed:
@@ -407,14 +524,30 @@ class Ruleset:
             ]
             notes = query_notes(q, store.F[pid] if pid is not None else None, items, sigs, self, clashes)
             answers.append(QueryResult(q.text, items, notes))
-        stats = {
+        stats: dict[str, Any] = {
             "input_facts": n_input,
             "derived_facts": store.derived,
             "model_facts": sum(len(s) for s in store.F),
             "rounds": store.rounds,
             "evaluation_ms": round(store.elapsed_ms, 3),
         }
-        return Result(answers, stats, explain, store, self, sigs, walker)
+        result = Result(answers, stats, explain, store, self, sigs, walker)
+        if reference is not None:
+            # per decision: only what the case changed (the materialised model's own
+            # figures are in reference.stats)
+            stats["strata_run"] = strata_run
+            stats["reference_facts"] = reference.facts
+            result._reference = (reference, reached)
+        return result
+
+    def _refuse_dataset_predicates(self, facts: Mapping[str, Any]) -> None:
+        for name in facts:
+            binding = self._dataset_of.get(name) if isinstance(name, str) else None
+            if binding is not None:
+                raise DatasetPredicateInCase(
+                    f"'{name}' comes from the dataset '{binding}' (%@dataset): case facts may not name it",
+                    "/" + name.replace("~", "~0").replace("/", "~1"),
+                )
 
     def _reason_walker(
         self,
@@ -504,14 +637,16 @@ def compile(source: str, filename: str = "<program>", *, limits: Limits | None =
         try:
             analysis = analyse(program, clock.tick)
         except ProgramError as exc:
+            dataset_errors = collect_datasets(source, None, filename)[1]
             raise ProgramError(
-                sorted([*exc.diagnostics, *reason_errors, *input_errors], key=_position)
+                sorted([*exc.diagnostics, *reason_errors, *input_errors, *dataset_errors], key=_position)
             ) from None
         if declarations is not None:
             declarations, input_errors = declared_inputs(program, analysis, source, filename)
-        if reason_errors or input_errors:
-            raise ProgramError(sorted([*reason_errors, *input_errors], key=_position))
-        return Ruleset(program, analysis, limits, clock, reasons, declarations)
+        datasets, dataset_errors = collect_datasets(source, dict(analysis.signatures), filename, declarations)
+        if reason_errors or input_errors or dataset_errors:
+            raise ProgramError(sorted([*reason_errors, *input_errors, *dataset_errors], key=_position))
+        return Ruleset(program, analysis, limits, clock, reasons, declarations, datasets)
 
 
 def declared_inputs(
