@@ -2,7 +2,8 @@
 """Standalone verifier of Entail's audit trail (docs/auditors.md).
 
 Needs Python 3.11+ and the ``cryptography`` package, nothing from Entail: it
-re-implements the published row encoding (``entail.row.v1``), the Merkle
+re-implements the published row encodings (``entail.row.v1``, and
+``entail.row.v2`` for rows that read datasets), the Merkle
 hashing (RFC 6962) and the signed statement (``entail.root.v1``) from their
 descriptions, so a match means the trail agrees with the documents, not with
 Entail's code.
@@ -33,6 +34,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 ROW_PREFIX = b"entail.row.v1\n"
+# v2: v1's columns plus ``datasets`` (the dataset versions a decision read), for a
+# row whose ``datasets`` is not null; a row without datasets is encoded as v1
+ROW_PREFIX_V2 = b"entail.row.v2\n"
+
+
+def row_prefix(doc: dict[str, Any]) -> bytes:
+    """The prefix a row's document is encoded under (docs/auditors.md)."""
+    return ROW_PREFIX_V2 if doc.get("datasets") is not None else ROW_PREFIX
 
 
 def canonical(value: Any) -> bytes:
@@ -121,11 +130,16 @@ def check_statement(statement: dict[str, Any], signature: str, keys: dict[str, s
 
 def verify_inclusion(proof: dict[str, Any], keys: dict[str, str]) -> str:
     row = proof["row_encoding"].encode("utf-8")
-    if not row.startswith(ROW_PREFIX):
-        raise Failure("the row is not an entail.row.v1 encoding")
-    doc = json.loads(row[len(ROW_PREFIX) :])
-    if canonical(doc) != row[len(ROW_PREFIX) :]:
+    head, _, body = row.partition(b"\n")
+    if head + b"\n" not in (ROW_PREFIX, ROW_PREFIX_V2):
+        raise Failure("the row is not an entail.row.v1 or entail.row.v2 encoding")
+    doc = json.loads(body)
+    if canonical(doc) != body or row_prefix(doc) != head + b"\n":
         raise Failure("the row encoding is not canonical")
+    if head + b"\n" == ROW_PREFIX_V2 and "datasets" not in doc:
+        raise Failure("an entail.row.v2 row without its datasets")
+    if head + b"\n" == ROW_PREFIX and "datasets" in doc:
+        raise Failure("an entail.row.v1 row with a datasets column")
     if doc["decision_id"] != proof["decision_id"]:
         raise Failure("the row is another decision's")
     leaf = leaf_hash(row)
@@ -166,7 +180,9 @@ def verify_export(directory: Path, keys: dict[str, str]) -> str:
         doc = json.loads(data)
         if canonical(doc) != data:
             raise Failure(f"row {doc.get('decision_id')} is not in canonical form")
-        rows.append((doc, leaf_hash(ROW_PREFIX + data)))
+        if (row_prefix(doc) == ROW_PREFIX) == ("datasets" in doc):
+            raise Failure(f"row {doc.get('decision_id')}: its columns are not its encoding's")
+        rows.append((doc, leaf_hash(row_prefix(doc) + data)))
     covered = 0
     for root in roots:
         statement = json.loads(root["statement"])

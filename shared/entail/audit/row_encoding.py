@@ -13,6 +13,13 @@
 
 The prefix names the version: a later encoding gets a new name, and a root
 records the encoding of its leaves.
+
+``entail.row.v2`` (issue 16, datasets) is v1's columns plus ``datasets`` (the
+dataset versions a decision read), prefixed ``entail.row.v2\n``, for a row
+whose ``datasets`` is not null. A row that read no dataset (every row stored
+before the column existed among them) is encoded exactly as v1, prefix and
+all: so a root over v1 rows still verifies, byte for byte, and a v2 root's
+leaves are each v1 or v2 by the row's content. New roots record ``entail.row.v2``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from typing import Any
 
 from .schema import DECISIONS_TABLE, format_timestamp, parse_timestamp
 
-ENCODING = "entail.row.v1"
+ENCODING = "entail.row.v2"  # what new roots record
+V1 = "entail.row.v1"
+V2 = "entail.row.v2"
 
 #: The columns v1 covers: every column of ``decisions`` when v1 was defined. A
 #: column added to the table needs a new encoding (a test keeps the two equal),
@@ -57,7 +66,9 @@ V1_COLUMNS = (
     "fact_hashes",
     "reason_codes",
 )
-_PREFIX = (ENCODING + "\n").encode()
+#: v2: v1's columns and the dataset versions a decision read. A later column needs v3.
+V2_COLUMNS = (*V1_COLUMNS, "datasets")
+_PREFIXES = {V1: (V1 + "\n").encode(), V2: (V2 + "\n").encode()}
 _JSON_COLUMNS = frozenset(c.name for c in DECISIONS_TABLE.columns if c.type == "JSON")
 _TIME_COLUMNS = frozenset(c.name for c in DECISIONS_TABLE.columns if c.type == "TIMESTAMP")
 _INT_COLUMNS = frozenset(c.name for c in DECISIONS_TABLE.columns if c.type == "INT64")
@@ -80,14 +91,21 @@ def canonical_value(column: str, value: Any) -> Any:
     return value
 
 
+def row_version(row: Mapping[str, Any]) -> str:
+    """The encoding of a row: v2 when it read datasets, else v1."""
+    return V2 if canonical_value("datasets", row.get("datasets")) is not None else V1
+
+
 def encode_row(row: Mapping[str, Any]) -> bytes:
     """The leaf bytes of a decisions row (wire form, or as a store returns it).
 
-    Every column of :data:`V1_COLUMNS` is encoded; a column missing from ``row`` (a row
-    from before the column existed) is null."""
-    doc = {name: canonical_value(name, row.get(name)) for name in V1_COLUMNS}
+    Every column of its encoding (:func:`row_version`) is encoded; a column missing
+    from ``row`` (a row from before the column existed) is null."""
+    version = row_version(row)
+    columns = V2_COLUMNS if version == V2 else V1_COLUMNS
+    doc = {name: canonical_value(name, row.get(name)) for name in columns}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _PREFIX + text.encode("utf-8")
+    return _PREFIXES[version] + text.encode("utf-8")
 
 
 # --- the same encoding computed by DuckDB ----------------------------------------------
@@ -124,19 +142,24 @@ def encoding_sql(alias: str = "", *, leaf_prefix: bool = False) -> str:
     or NULL when the row needs :func:`encode_row` (see above). The session time
     zone must be UTC (the store sets it)."""
     prefix = alias + "." if alias else ""
-    parts: list[str] = []
-    for i, name in enumerate(sorted(V1_COLUMNS)):  # json.dumps(sort_keys=True): code-point order
-        parts += [f"""'{"," if i else ""}"{name}":'""", _sql_value(name, prefix)]
+
+    def body(columns: tuple[str, ...]) -> str:
+        parts: list[str] = []
+        for i, name in enumerate(sorted(columns)):  # json.dumps(sort_keys=True): code-point order
+            parts += [f"""'{"," if i else ""}"{name}":'""", _sql_value(name, prefix)]
+        # one concat() of all the parts: chained || copies the growing string once per part
+        return ", ".join(parts)
+
     strings = [
         f"coalesce({prefix}\"{c.name}\", '')"
         for c in DECISIONS_TABLE.columns
-        if c.type == "STRING" and c.name in V1_COLUMNS
+        if c.type == "STRING" and c.name in V2_COLUMNS
     ]
-    # one concat() of all the parts: chained || copies the growing string once per part
-    body = ", ".join(parts)
     fallback = f"regexp_matches(concat({', '.join(strings)}), '{_LETTER_ESCAPES}')"
     lead = "chr(0), " if leaf_prefix else ""  # the Merkle leaf's 0x00, in the same concat
-    return f"CASE WHEN {fallback} THEN NULL ELSE concat({lead}'{ENCODING}', chr(10), '{{', {body}, '}}') END"
+    v1 = f"concat({lead}'{V1}', chr(10), '{{', {body(V1_COLUMNS)}, '}}')"
+    v2 = f"concat({lead}'{V2}', chr(10), '{{', {body(V2_COLUMNS)}, '}}')"
+    return f'CASE WHEN {fallback} THEN NULL WHEN {prefix}"datasets" IS NULL THEN {v1} ELSE {v2} END'
 
 
 def leaf_hash_sql(alias: str = "") -> str:

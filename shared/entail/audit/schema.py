@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..models import DecisionError, DecisionRecord, RulesetRef, canonical_json
+from ..models import DatasetRef, DecisionError, DecisionRecord, RulesetRef, canonical_json
 from ..models import RulesetRecord as RulesetRecord  # re-exported: the adapters import it from here
 from . import provenance
 
@@ -123,6 +123,13 @@ DECISIONS_TABLE = Table(
             "NULLABLE",
             "Reason template codes of the answers (' L02 L03 '); without templates, the symbolic "
             "constants cited in them (' high_dti ').",
+        ),
+        _c(
+            "datasets",
+            "JSON",
+            "NULLABLE",
+            "The dataset versions the decision read: [{binding, name, version, hash}] sorted by "
+            "binding (NULL: none).",
         ),
     ),
     primary_key=("decision_id",),
@@ -461,6 +468,7 @@ def decision_to_row(record: DecisionRecord, *, inserted_at: str | None = None) -
         used.fact_hashes,
         used.reason_codes,
     )
+    row["datasets"] = _json([d.model_dump() for d in record.datasets] or None)
     assert list(row) == DECISIONS_TABLE.column_names
     return row
 
@@ -491,6 +499,7 @@ def row_to_decision(row: dict[str, Any]) -> DecisionRecord:
         cached=bool(row["cached"]),
         cached_from=row.get("cached_from"),
         masked_predicates=_unjson(row.get("masked_predicates")) or [],
+        datasets=[DatasetRef.model_validate(d) for d in _unjson(row.get("datasets")) or []],
         submitted_at=row["submitted_at"],
         started_at=row.get("started_at"),
         completed_at=row.get("completed_at"),

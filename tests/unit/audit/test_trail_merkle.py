@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from entail.audit import merkle
-from entail.audit.row_encoding import ENCODING, V1_COLUMNS, encode_row, encoding_sql
+from entail.audit.row_encoding import ENCODING, V2_COLUMNS, encode_row, encoding_sql
 from entail.audit.schema import DECISIONS_TABLE
 
 
@@ -48,7 +48,7 @@ def test_leaf_and_node_hashes_are_domain_separated() -> None:
 
 def test_encoding_covers_every_column_and_is_canonical() -> None:
     # a column added to the table must get a new encoding version (docs/auditors.md)
-    assert list(V1_COLUMNS) == DECISIONS_TABLE.column_names
+    assert list(V2_COLUMNS) == DECISIONS_TABLE.column_names
     row: dict[str, Any] = dict.fromkeys(DECISIONS_TABLE.column_names)
     row.update(
         decision_id="dec_1",
@@ -57,6 +57,7 @@ def test_encoding_covers_every_column_and_is_canonical() -> None:
         explain=True,
         facts='{"b": [[1]],  "a": [["é"]]}',
         completed_at="2026-11-20T10:00:00+00:00",
+        datasets='[{"binding": "org", "name": "org", "version": 2, "hash": "ab"}]',
     )
     data = encode_row(row)
     head, body = data.split(b"\n", 1)
