@@ -28,7 +28,7 @@ __all__ = [
     "serve_http",
 ]
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,17 +198,64 @@ def open_batch_database(
 def open_dataset_store(
     settings: Settings, redis: aioredis.Redis, durability: Durability | None = None
 ) -> DatasetStore:
-    """The dataset store ``settings`` ask for (docs/datasets.md, "Storage")."""
+    """The dataset store ``settings`` ask for (docs/datasets.md, "Storage"):
+    ``ENTAIL_DATASET_STORE=local`` files under ``<data_dir>/datasets``, or ``cloud``
+    the bucket ``ENTAIL_DATASET_BUCKET`` (anonymous at an emulator's
+    ``ENTAIL_DATASET_STORAGE_ENDPOINT``) and the BigQuery dataset
+    ``ENTAIL_DATASET_BQ_DATASET``; metadata in Redis either way."""
     from .datasets.local_store import LocalDatasetStore
 
+    root = settings.data_dir / "datasets"
+    max_facts, max_bytes = settings.dataset_max_facts, settings.dataset_max_bytes
+    tenant_max_bytes = settings.dataset_tenant_max_bytes
+    if settings.dataset_store == "cloud":
+        from .datasets.bigquery_tables import DatasetTables  # the gcp extra: only in cloud mode
+        from .datasets.cloud_store import CloudDatasetStore
+        from .datasets.gcs_objects import GcsObjects
+
+        objects = GcsObjects(
+            settings.dataset_bucket,
+            token=_storage_token(settings.dataset_storage_endpoint),
+            endpoint=settings.dataset_storage_endpoint,
+        )
+        tables = DatasetTables(bigquery_client(settings), settings.dataset_bq_dataset)
+        # the local directory is scratch space here: uploads being built, verified copies
+        return CloudDatasetStore(
+            redis,
+            root,
+            objects,
+            tables,
+            durability=durability,
+            max_facts=max_facts,
+            max_bytes=max_bytes,
+            tenant_max_bytes=tenant_max_bytes,
+        )
     return LocalDatasetStore(
         redis,
-        settings.data_dir / "datasets",
+        root,
         durability=durability,
-        max_facts=settings.dataset_max_facts,
-        max_bytes=settings.dataset_max_bytes,
-        tenant_max_bytes=settings.dataset_tenant_max_bytes,
+        max_facts=max_facts,
+        max_bytes=max_bytes,
+        tenant_max_bytes=tenant_max_bytes,
     )
+
+
+def _storage_token(endpoint: str) -> Callable[[], str] | None:
+    """OAuth tokens of google-auth's default credentials for Cloud Storage itself;
+    None (anonymous) for any other endpoint: an emulator."""
+    if endpoint.rstrip("/") != "https://storage.googleapis.com":
+        return None
+    import google.auth  # the gcp extra: loaded only in cloud mode
+    import google.auth.transport.requests
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+
+    def token() -> str:
+        if not credentials.valid:
+            credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+        return str(credentials.token)
+
+    return token
 
 
 async def bootstrap(
