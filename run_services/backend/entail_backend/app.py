@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(drafts.router)
     app.include_router(rulesets.router)
     app.include_router(datasets.router)
+    app.include_router(rulesets.bindings_router)  # GET /v1/datasets/{name}/rulesets
     app.include_router(decisions.router)
     app.include_router(reports.router)
     app.include_router(audit.router)

@@ -593,3 +593,17 @@ class ProblemOut(BaseModel):
     pointer: str | None = Field(default=None, description="invalid-text: a JSON pointer to the string")
     limit: float | None = Field(default=None, description="limit errors: the limit")
     value: float | None = Field(default=None, description="limit errors: the value that exceeded it")
+
+
+class DatasetBindingOut(BaseModel):
+    """A ruleset version that binds a dataset, and how."""
+
+    name: str = Field(description="the ruleset")
+    version: int = Field(description="the ruleset's version")
+    binding: str = Field(description="the program's %@dataset name bound to the dataset")
+    selector: str = Field(description="the selector it is bound to: name@N (pinned) or name@tag/latest")
+    published_at: str
+
+
+class DatasetBindingsOut(BaseModel):
+    rulesets: list[DatasetBindingOut] = Field(description="newest first")

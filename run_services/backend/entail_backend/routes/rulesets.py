@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from entail import logs, reasoning
 from entail.auth import ApiKey
 from entail.compute import ComputePool, tasks
-from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_store
+from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_name, dataset_store
 from entail.models import RulesetRecord
 from entail.reasoning.declarations import arity_schema, request_schema
 from entail.services import Services
@@ -28,6 +28,8 @@ from ..deps import Author, Reader, ServicesDep
 from ..facts_check import ruleset_arities, ruleset_declarations
 from ..problems import Problem, not_found
 from ..schemas import (
+    DatasetBindingOut,
+    DatasetBindingsOut,
     DiagnosticOut,
     PublishRequest,
     RulesetList,
@@ -44,6 +46,8 @@ from ..schemas import (
 from .decisions import _limits
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rulesets"])
+# the other side of a binding, read from the registry's index (state/registry.py)
+bindings_router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
 def _diagnostics(items: list[reasoning.Diagnostic]) -> list[DiagnosticOut]:
@@ -436,4 +440,33 @@ async def get_tags(
         tags=dict(summary.tags),
         history=[TagMoveOut(**m.model_dump()) for m in history],
         next_offset=next_offset,
+    )
+
+
+@bindings_router.get(
+    "/{name}/rulesets",
+    response_model=DatasetBindingsOut,
+    responses={404: {"description": "no dataset of this name"}},
+)
+async def dataset_rulesets(
+    name: Annotated[str, Path(max_length=64)], services: ServicesDep, key: Reader
+) -> DatasetBindingsOut:
+    """The ruleset versions whose bindings read dataset ``name`` (pinned to a version
+    or floating), newest first: one entry per binding."""
+    if not await services.datasets.versions(key.tenant, name):
+        raise not_found(f"dataset {name!r}")
+    found = await services.registry.bound_to(key.tenant, name)
+    return DatasetBindingsOut(
+        rulesets=[
+            DatasetBindingOut(
+                name=v.name,
+                version=v.version,
+                binding=binding,
+                selector=selector,
+                published_at=v.published_at,
+            )
+            for v in found
+            for binding, selector in sorted(v.datasets.items())
+            if dataset_name(selector) == name
+        ]
     )
