@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 from . import reasoning
 from .compute import tasks
 from .dataset_binding import DatasetBindingError
 from .datasets.port import DatasetStore, DatasetVersion, Row
+from .masking import mask_case, mask_value
 from .models import DatasetRef
+from .reasoning.parse import parse_atom
 from .reference_cache import ReferenceCache, reference_key
 
 Reference = dict[str, dict[str, list[Row]]]
@@ -78,6 +82,78 @@ def load_reference(
     return reference
 
 
+@dataclass(frozen=True)
+class MaskedReference:
+    """A materialised model over masked dataset rows, and the HMAC of each clear value
+    it masked (to mask the same values in a case, so joins with it still hold)."""
+
+    materialised: Any
+    macs: dict[int | str, str]
+
+    @property
+    def nbytes(self) -> int:
+        # the model's own estimate, plus the value -> HMAC map (~200 bytes an entry)
+        return int(self.materialised.nbytes) + 200 * len(self.macs)
+
+
+def mask_reference(
+    reference: Reference, predicates: Iterable[str], secret: str
+) -> tuple[Reference, dict[int | str, str]]:
+    """The dataset rows with every value of the masked predicates' rows (``name/arity``),
+    and every other occurrence of such a value in any dataset row, replaced by its HMAC
+    (entail/masking.py: the same value always gets the same HMAC); and those HMACs."""
+    wanted = set(predicates)
+    macs: dict[int | str, str] = {}
+    for tables in reference.values():
+        for predicate, rows in tables.items():
+            if rows and f"{predicate}/{len(rows[0])}" in wanted:
+                for row in rows:
+                    for value in row:
+                        if value not in macs:
+                            macs[value] = mask_value(value, secret)
+    if not macs:
+        return reference, macs
+    masked: Reference = {
+        binding: {p: [tuple(macs.get(v, v) for v in row) for row in rows] for p, rows in tables.items()}
+        for binding, tables in reference.items()
+    }
+    return masked, macs
+
+
+def mask_case_values(
+    facts: dict[str, Any], query: list[str], macs: dict[int | str, str], secret: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The case with the values the masked dataset rows hold masked too (only those the
+    case names: it is small, the map may be large)."""
+    present: set[int | str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, int | str) and not isinstance(value, bool) and value in macs:
+            present.add(value)
+
+    walk(facts)
+    for text in query:
+        with suppress(reasoning.EntailError):
+            for arg in parse_atom(text.strip()).args:
+                value = getattr(arg, "value", None)
+                if isinstance(value, int | str) and value in macs:
+                    present.add(value)
+    if not present:
+        return facts, query
+    # the values as rows of one made-up masked predicate: masking.mask_case then masks
+    # each occurrence in the facts and the queries
+    marker = "entail_masked_dataset_value"
+    case = mask_case({**facts, marker: [[v] for v in present]}, query, [f"{marker}/1"], secret)
+    masked_facts = {k: v for k, v in case.facts.items() if k != marker}
+    return masked_facts, case.query
+
+
 def evaluate_with_reference(
     cache: ReferenceCache[Any],
     store: DatasetStore,
@@ -93,24 +169,41 @@ def evaluate_with_reference(
     timed: bool = False,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    masked: Sequence[str] = (),
+    mask_secret: str = "",
 ) -> dict[str, Any]:
     """:func:`entail.compute.tasks.evaluate`'s answer for a case over the datasets
     ``refs``: the materialised model from ``cache`` (read and materialised once,
-    whoever asks at the same time), then the case. Blocking: call in a thread."""
+    whoever asks at the same time), then the case. Blocking: call in a thread.
+
+    ``masked``: the ruleset version's masked predicates; those that are dataset
+    predicates have their values masked before materialising (and the same values
+    in the case), so answers and proofs hold HMACs, as for masked case inputs."""
+    mask = sorted(masked)
     try:
         ruleset = tasks.compiled(source, filename, limits)
-        key = reference_key(ruleset.hash, [(r.binding, r.hash) for r in refs])
+        # a masked model is another model: its own key (and digest, for the result hash)
+        key = reference_key(
+            ruleset.hash + ("|masked:" + ",".join(mask) if mask else ""),
+            [(r.binding, r.hash) for r in refs],
+        )
+        suffix = "+masked:" + ",".join(mask) if mask else ""
 
-        def materialise() -> Any:
-            return ruleset.materialise(
-                load_reference(store, refs, versions),
+        def materialise() -> MaskedReference:
+            reference, macs = mask_reference(load_reference(store, refs, versions), mask, mask_secret)
+            model = ruleset.materialise(
+                reference,
                 limits=reasoning.Limits.from_mapping(limits),
-                hashes={r.binding: r.hash for r in refs},
+                hashes={r.binding: r.hash + suffix for r in refs},
             )
+            return MaskedReference(model, macs)
 
-        materialised = cache.get_or_load(key, materialise)
+        found = cache.get_or_load(key, materialise)
     except reasoning.EntailError as exc:
         return {"error": tasks.error_json(exc)}
+    materialised = found.materialised
+    if found.macs:
+        facts, query = mask_case_values(facts, query, found.macs, mask_secret)
     return tasks.evaluate(
         source,
         filename,
@@ -140,6 +233,8 @@ async def evaluate_recorded(
     timed: bool = False,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    masked: Sequence[str] = (),
+    mask_secret: str = "",
 ) -> dict[str, Any]:
     """:func:`evaluate_with_reference` for the recorded versions ``refs`` of ``tenant``
     (their metadata read here, the rest in a thread)."""
@@ -160,4 +255,6 @@ async def evaluate_recorded(
         timed=timed,
         locale=locale,
         explain_absent=explain_absent,
+        masked=masked,
+        mask_secret=mask_secret,
     )

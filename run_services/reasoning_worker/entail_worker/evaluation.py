@@ -146,6 +146,8 @@ class Evaluations:
                 timed=tracing.enabled(),
                 locale=job.locale,
                 explain_absent=job.explain_absent,
+                masked=job.masked_predicates,
+                mask_secret=self.settings.mask_secret,
             )
         except DatasetBindingError as exc:
             raise EvaluationFailed(DecisionError(code=exc.code, message=str(exc))) from None
