@@ -1,7 +1,7 @@
 """Dataset versions for the SQL path's tests, written as the stores lay them out.
 
 Locally a version is a directory with a Parquet file per predicate; in BigQuery a
-predicate is one table ``ds_<tenant>_<name>_<predicate>`` with a ``version``
+predicate is one table (``entail.reasoning.sql.dataset_tables``) with a ``version``
 column (docs/datasets.md, "Storage"). Both in the stores' column layout: per
 argument ``k`` an integer column ``i{k}`` and a text column ``s{k}``, exactly one
 of them set; a 0-ary predicate has one column ``u``; rows distinct, in canonical
@@ -92,11 +92,11 @@ def write_bigquery_version(
     """Append a version's rows to the per-predicate tables (created when missing)."""
     from google.cloud import bigquery
 
-    from entail.reasoning.sql.datasets import bigquery_table_name
+    from entail.reasoning.sql.dataset_tables import bigquery_table_name
 
     for pred, rows in facts.items():
         columns = layout_columns(arities[pred])
-        table_id = f"{client.project}.{dataset}.{bigquery_table_name(tenant, name, pred)}"
+        table_id = f"{client.project}.{dataset}.{bigquery_table_name(tenant, name, pred, arities[pred])}"
         fields = [bigquery.SchemaField("version", "INT64")]
         fields += [bigquery.SchemaField(n, "INT64" if t == "int" else "STRING") for n, t in columns]
         client.create_table(bigquery.Table(table_id, schema=fields), exists_ok=True, retry=None)

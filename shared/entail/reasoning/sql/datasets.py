@@ -5,8 +5,8 @@ facts come from a dataset version. On the SQL path each such predicate is a
 relation the warehouse already holds — never copied into the run:
 
 - locally (DuckDB) the version's Parquet file, ``read_parquet('<dir>/<pred>.parquet')``;
-- in BigQuery the predicate's table ``ds_<tenant>_<name>_<predicate>`` filtered on
-  ``version = N``.
+- in BigQuery the predicate's table (named by :mod:`.dataset_tables`, which the
+  cloud dataset store loads) filtered on ``version = N``.
 
 Both hold the stores' column layout: per argument ``k`` an integer column
 ``i{k}`` and a text column ``s{k}``, exactly one of them set (so one argument can
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bindings import Signature
+from .dataset_tables import bigquery_table_name
 from .errors import BatchInputError
 
 COLUMN_TYPES = ("int", "string", "const", "any")
@@ -152,11 +153,6 @@ def parquet_path(directory: Path, sig: Signature) -> Path | None:
     return path if path.is_file() else None
 
 
-def bigquery_table_name(tenant: str, name: str, predicate: str) -> str:
-    """The per-predicate table of a dataset in BigQuery (docs/datasets.md, "Storage")."""
-    return f"ds_{tenant}_{name}_{predicate}".replace("'", "_q").replace("-", "_")
-
-
 def bigquery_dataset(
     binding: str,
     declared: Declared,
@@ -169,13 +165,16 @@ def bigquery_dataset(
     hash: str,
 ) -> DatasetSource:
     """A dataset version in BigQuery: each declared predicate is its table
-    ``<project>.<dataset>.ds_<tenant>_<name>_<predicate>`` filtered on ``version``."""
-    for what, value in (("dataset", dataset), ("tenant", tenant), ("name", name)):
-        if not _SQL_NAME.match(value.replace("-", "_")):
-            raise BatchInputError(f"dataset {binding!r}: {what} {value!r} cannot name a BigQuery table")
+    ``<project>.<dataset>.<bigquery_table_name(...)>`` filtered on ``version``."""
+    if not _SQL_NAME.match(dataset):
+        raise BatchInputError(f"dataset {binding!r}: dataset {dataset!r} cannot name a BigQuery dataset")
     tables = []
     for sig, types in declared:
-        table = f"`{project}.{dataset}.{bigquery_table_name(tenant, name, sig[0])}`"
+        try:
+            name_in_bq = bigquery_table_name(tenant, name, sig[0], sig[1])
+        except ValueError as e:
+            raise BatchInputError(f"dataset {binding!r}: {e}") from e
+        table = f"`{project}.{dataset}.{name_in_bq}`"
         tables.append(
             DatasetTable(
                 sig[0], _checked_types(binding, sig, types), table, where=f"version = {int(version)}"
