@@ -1,6 +1,7 @@
-"""Datasets on the SQL path in BigQuery (bqemulator): a dataset predicate is its table
-``ds_<tenant>_<name>_<predicate>`` filtered on ``version``, read in place, and the
-model is the online engine's (and clingo's) with the dataset's facts given as facts.
+"""Datasets on the SQL path in BigQuery (bqemulator): a dataset predicate is its
+per-predicate table (``entail.reasoning.sql.dataset_tables``) filtered on ``version``,
+read in place, and the model is the online engine's (and clingo's) with the
+dataset's facts given as facts.
 """
 
 from __future__ import annotations
