@@ -96,3 +96,10 @@ def test_every_deployable_is_told_where_datasets_live() -> None:
     outputs = iac.named("output", MODULE)
     assert outputs["dataset_bucket"]["value"] == "${google_storage_bucket.datasets.name}"
     assert outputs["dataset_bigquery_dataset"]["value"] == "${google_bigquery_dataset.datasets.dataset_id}"
+
+
+def test_an_upload_fits_the_backends_in_memory_file_system() -> None:
+    # Cloud Run's file system is memory: the spool and the built files of an upload
+    # live there, so the backend's cap follows its memory (docs/datasets.md, "Storage")
+    backend_env = iac.locals_of(MODULE)["backend_env"]
+    assert "ENTAIL_DATASET_MAX_BYTES = tostring(floor(var.backend_memory_mib / 4) * 1048576)" in backend_env

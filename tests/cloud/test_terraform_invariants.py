@@ -493,6 +493,7 @@ COMPUTED = {
     # datasets.tf: the dataset bucket and BigQuery dataset
     "ENTAIL_DATASET_BUCKET": "entail-test-entail-prod-datasets",
     "ENTAIL_DATASET_BQ_DATASET": "entail_datasets",
+    "ENTAIL_DATASET_MAX_BYTES": "134217728",  # run.tf: a quarter of the default 512 MiB
 }
 SECRETS = {
     "ENTAIL_REDIS_URL": "rediss://:auth-string@10.0.0.3:6378/0?ssl_ca_certs=/secrets/redis-ca/ca.pem",

@@ -13,6 +13,9 @@ locals {
     # (trail.tf: roles/cloudkms.publicKeyViewer, no signing right)
     ENTAIL_AUDIT_KMS_KEY_VERSION         = data.google_kms_crypto_key_version.audit_roots.name
     ENTAIL_AUDIT_KMS_VERIFY_KEY_VERSIONS = join(",", var.audit_kms_verify_key_versions)
+    # a dataset upload is spooled and built on the instance's in-memory file system
+    # (datasets.tf): a quarter of the memory, leaving room for the build's copies
+    ENTAIL_DATASET_MAX_BYTES = tostring(floor(var.backend_memory_mib / 4) * 1048576)
   })
 
   # push requests carry Google-signed OIDC tokens (pubsub.tf), which the
