@@ -319,6 +319,18 @@ def _property(name: str) -> str:
 
 
 def render_operations(spec: dict[str, Any]) -> str:
+    # two routes whose handlers share a name would export one function twice (tsc fails far
+    # from the cause): name the clash here, so the route can be renamed
+    names: dict[str, str] = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not path.startswith("/v1/"):
+                continue
+            name = _operation_name(operation["operationId"], path, method)
+            if name in names:
+                clash = f"{method.upper()} {path} and {names[name]}"
+                raise SystemExit(f"operation name {name!r} of both {clash}: rename a handler")
+            names[name] = f"{method.upper()} {path}"
     blocks = [
         ts_operation(path, method, operation)
         for path, operations in spec["paths"].items()

@@ -73,7 +73,15 @@ beforeAll(async () => {
     if (path === "/v1/datasets/orgchart/versions") return json(200, { versions: [V1, V2] });
     if (path === "/v1/datasets/orgchart/rulesets") {
       return json(200, {
-        rulesets: [{ name: "expenses", version: 4, binding: "orgchart", selector: "orgchart@prod" }],
+        rulesets: [
+          {
+            name: "expenses",
+            version: 4,
+            binding: "orgchart",
+            selector: "orgchart@prod",
+            published_at: "2026-12-05T11:00:00.000Z",
+          },
+        ],
       });
     }
     if (path === "/v1/datasets/orgchart/diff") {
@@ -180,7 +188,7 @@ describe("the datasets pages", () => {
   it("show a dataset's versions, its facts, a diff and the rulesets that bind it", async () => {
     render(session(<DatasetPage name="orgchart" />));
     const table = await screen.findByTestId("dataset-versions");
-    const rows = within(table).getAllByRole("row").slice(1);
+    const rows = within(table).getAllByRole("row").slice(1) as HTMLTableRowElement[];
     // newest first, whatever order the API lists them in
     expect(rows.map((r) => r.cells[0].textContent)).toEqual(["v2", "v1"]);
     expect(rows[0].textContent).toContain("manages/2: 3, limit/2: 2");

@@ -3,59 +3,23 @@
  * (./client.ts), so the key, problem+json errors and rate-limit headers are
  * handled in one place. */
 
+import type * as Api from "./openapi";
 import type { Transport } from "./operations";
+import * as ops from "./operations";
 
 /** A dataset value: the JSON of a case fact's argument (int or string). */
 export type DatasetValue = number | string;
 export type DatasetRow = DatasetValue[];
 
-export interface DatasetPredicate {
-  name: string;
-  arity: number;
-  rows: number;
-}
-
+export type DatasetPredicate = Api.DatasetPredicateOut;
 /** One immutable version of a dataset: what a decision pins. */
-export interface DatasetVersion {
-  name: string;
-  version: number;
-  hash: string;
-  predicates: DatasetPredicate[];
-  facts: number;
-  bytes: number;
-  created_at: string;
-  created_by: string;
-  description?: string;
-  tags: string[];
-}
-
-export interface FactsPage {
-  predicate: string;
-  arity?: number;
-  rows: DatasetRow[];
-  next_page_token?: string | null;
-}
-
-export interface PredicateDiff {
-  predicate: string;
-  arity: number;
-  added: number;
-  removed: number;
-  added_sample: DatasetRow[];
-  removed_sample: DatasetRow[];
-}
-
-export interface DatasetDiff {
-  predicates: PredicateDiff[];
-}
+export type DatasetVersion = Api.DatasetVersionOut;
+export type FactsPage = Api.DatasetFactsOut;
+export type PredicateDiff = Api.DatasetPredicateDiffOut;
+export type DatasetDiff = Pick<Api.DatasetDiffOut, "predicates">;
 
 /** A ruleset version that binds a dataset (GET /v1/datasets/{name}/rulesets). */
-export interface DatasetUse {
-  name: string;
-  version: number;
-  binding: string;
-  selector: string;
-}
+export type DatasetUse = Api.DatasetBindingOut;
 
 /** A dataset version a decision used (`DecisionRecord.datasets`). */
 export interface DatasetRef {
@@ -67,27 +31,13 @@ export interface DatasetRef {
 
 const seg = (value: string | number): string => encodeURIComponent(String(value));
 
-/** A list answer: an array, or the array under ``key`` of an object. */
-function listOf<T>(answer: unknown, key: string): T[] {
-  if (Array.isArray(answer)) return answer as T[];
-  const value = (answer as Record<string, unknown> | null)?.[key];
-  return Array.isArray(value) ? (value as T[]) : [];
-}
-
 export async function listDatasets(t: Transport, signal?: AbortSignal): Promise<DatasetVersion[]> {
-  return listOf(await t.json("GET", "/v1/datasets", { signal }), "datasets");
-}
-
-export function getDataset(t: Transport, selector: string, signal?: AbortSignal): Promise<DatasetVersion> {
-  return t.json("GET", `/v1/datasets/${seg(selector)}`, { signal });
+  return (await ops.listDatasets(t, signal)).datasets;
 }
 
 /** Every version, newest first. */
 export async function datasetVersions(t: Transport, name: string, signal?: AbortSignal): Promise<DatasetVersion[]> {
-  const versions = listOf<DatasetVersion>(
-    await t.json("GET", `/v1/datasets/${seg(name)}/versions`, { signal }),
-    "versions",
-  );
+  const { versions } = await ops.listDatasetVersions(t, name, signal);
   return [...versions].sort((a, b) => b.version - a.version);
 }
 
@@ -97,9 +47,10 @@ export function datasetFacts(
   query: { predicate: string; page_size?: number; page_token?: string | null },
   signal?: AbortSignal,
 ): Promise<FactsPage> {
-  return t.json("GET", `/v1/datasets/${seg(selector)}/facts`, { query, signal });
+  return ops.datasetFacts(t, selector, query, signal);
 }
 
+/** ``from``/``to``: a version number or tag of ``name``, or a full selector. */
 export function datasetDiff(
   t: Transport,
   name: string,
@@ -107,15 +58,22 @@ export function datasetDiff(
   to: string | number,
   signal?: AbortSignal,
 ): Promise<DatasetDiff> {
-  return t.json("GET", `/v1/datasets/${seg(name)}/diff`, { query: { from, to }, signal });
+  return ops.datasetDiff(t, name, { from: String(from), to: String(to) }, signal);
 }
 
+/** The ruleset versions that bind it, newest first. */
 export async function datasetRulesets(t: Transport, name: string, signal?: AbortSignal): Promise<DatasetUse[]> {
-  return listOf(await t.json("GET", `/v1/datasets/${seg(name)}/rulesets`, { signal }), "rulesets");
+  const answer = await t.json<Api.DatasetBindingsOut>("GET", `/v1/datasets/${seg(name)}/rulesets`, { signal });
+  return answer.rulesets;
 }
 
-export function moveDatasetTag(t: Transport, name: string, tag: string, version: number): Promise<unknown> {
-  return t.json("PUT", `/v1/datasets/${seg(name)}/tags/${seg(tag)}`, { body: { version } });
+export function moveDatasetTag(
+  t: Transport,
+  name: string,
+  tag: string,
+  version: number,
+): Promise<Api.DatasetTagMoveOut> {
+  return ops.moveDatasetTag(t, name, tag, { version });
 }
 
 /** A row as a fact, as the API's JSON values: `manages("alice","bob")`, `limit("bob",1000)`. */

@@ -40,6 +40,106 @@ export interface ChangedDecision {
   rules_differ: string[];
 }
 
+/** A ruleset version that binds a dataset, and how. */
+export interface DatasetBindingOut {
+  /** the ruleset */
+  name: string;
+  /** the ruleset's version */
+  version: number;
+  /** the program's %@dataset name bound to the dataset */
+  binding: string;
+  /** the selector it is bound to: name@N (pinned) or name@tag/latest */
+  selector: string;
+  published_at: string;
+}
+
+export interface DatasetBindingsOut {
+  /** newest first */
+  rulesets: DatasetBindingOut[];
+}
+
+export interface DatasetDiffOut {
+  name: string;
+  from_version: number;
+  to_version: number;
+  predicates: DatasetPredicateDiffOut[];
+}
+
+export interface DatasetFactsOut {
+  name: string;
+  version: number;
+  predicate: string;
+  arity: number;
+  rows: ((number | string)[])[];
+  next_page_token: string | null;
+}
+
+export interface DatasetListOut {
+  datasets: DatasetVersionOut[];
+}
+
+export interface DatasetPredicateDiffOut {
+  predicate: string;
+  arity: number;
+  added: number;
+  removed: number;
+  added_sample: ((number | string)[])[];
+  removed_sample: ((number | string)[])[];
+}
+
+export interface DatasetPredicateOut {
+  name: string;
+  arity: number;
+  rows: number;
+}
+
+export interface DatasetTagHistoryOut {
+  name: string;
+  tag: string;
+  moves: DatasetTagMoveOut[];
+}
+
+export interface DatasetTagMoveOut {
+  tag: string;
+  version: number;
+  previous: number | null;
+  moved_by: string;
+  moved_at: string;
+}
+
+export interface DatasetTagRequest {
+  version: number;
+}
+
+export interface DatasetUploadProgressOut {
+  upload_id: string;
+  bytes: number;
+  facts: number;
+  done: boolean;
+}
+
+export interface DatasetVersionOut {
+  name: string;
+  version: number;
+  /** sha256 of the facts in canonical order (entail.dataset.v1) */
+  hash: string;
+  predicates: DatasetPredicateOut[];
+  facts: number;
+  /** stored size (the Parquet files) */
+  bytes: number;
+  created_at: string;
+  created_by: string;
+  description: string;
+  tags: string[];
+  /** uploads only: false when the content equals the latest version's */
+  created?: boolean | null;
+}
+
+export interface DatasetVersionsOut {
+  name: string;
+  versions: DatasetVersionOut[];
+}
+
 export interface DecisionErrorOut {
   /** a named error, e.g. limit-time, invalid-facts, delivery-failed */
   code: string;
@@ -172,6 +272,8 @@ export interface ImpactRequest {
   end: string;
   /** at most this many decisions are re-run */
   limit?: number;
+  /** same rules, new data: %@dataset binding -> a dataset selector whose version replaces the one each decision recorded (the other bindings as recorded) */
+  datasets?: Record<string, unknown>;
 }
 
 export interface ImpactResultOut {
@@ -229,6 +331,8 @@ export interface PublishRequest {
   tests?: TestCaseIn[];
   /** input predicates (name/arity) whose values are stored as HMACs in decisions and the audit trail; such decisions cannot be replayed */
   masked_predicates?: string[];
+  /** each %@dataset name of the program -> a dataset selector: floating (name, name@latest, name@tag: resolved at each decision) or pinned (name@N or a version hash: resolved now); an unbound name is NAME@latest */
+  datasets?: Record<string, unknown>;
 }
 
 export interface QueryDiff {
@@ -282,6 +386,8 @@ export interface RulesetVersionOut {
   tests: number;
   tags?: string[];
   masked_predicates?: string[];
+  /** the version's dataset bindings: %@dataset name -> selector */
+  datasets?: Record<string, string>;
   source?: string | null;
   created?: boolean | null;
 }
