@@ -257,7 +257,7 @@ class Builder:
                     raise DatasetError(
                         "dataset-malformed-line",
                         f"not a JSON value: {e.msg}",
-                        where=_where(label, number, e.colno if e.lineno == 1 else None),
+                        where=_where(label, number, _json_column(e, raw)),
                     ) from None
                 kind = type(fact)
                 if kind is list and fact and type(fact[0]) is str:
@@ -467,6 +467,13 @@ class Builder:
             if not stage.handle.closed:
                 stage.handle.close()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _json_column(error: orjson.JSONDecodeError, raw: bytes) -> int:
+    """The 1-based column (in characters) of a JSON error on one line: at most just
+    past the line's last character (an error at the end of the data)."""
+    text = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+    return min(max(error.pos, 0), len(text)) + 1
 
 
 def _first_line(e: Exception) -> str:

@@ -9,13 +9,18 @@ unread (guard.py, ``STREAMED_UPLOAD``), and the store spools the body to disk.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from entail.datasets import multipart
 from entail.datasets import progress as upload_progress
 from entail.datasets.ingest import name_problem, predicate_problem
 from entail.datasets.local_store import tag_problem
@@ -146,10 +151,20 @@ def version_out(v: DatasetVersion, created: bool | None = None) -> DatasetVersio
 
 
 def dataset_problem(exc: DatasetError) -> Problem:
-    titles = {413: "Upload too large", 404: "Not found", 409: "Conflict"}
+    titles = {
+        413: "Upload too large",
+        404: "Not found",
+        409: "Conflict",
+        # the cloud store's Cloud Storage / BigQuery (datasets/cloud_store.py)
+        500: "Dataset storage error",
+        503: "Dataset storage unavailable",
+    }
     detail = f"{exc.where}: {exc}" if exc.where else str(exc)
     extra: dict[str, Any] = {"where": exc.where} if exc.where else {}
-    return Problem(exc.status, exc.code, titles.get(exc.status, "Invalid dataset"), detail, **extra)
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    return Problem(
+        exc.status, exc.code, titles.get(exc.status, "Invalid dataset"), detail, headers=headers, **extra
+    )
 
 
 def _check_name(name: str) -> None:
@@ -187,18 +202,10 @@ async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def _file_chunks(upload: Any) -> AsyncIterator[bytes]:
-    while True:
-        chunk = await upload.read(_CHUNK)
-        if not chunk:
-            break
-        yield chunk
-
-
-async def _parts(request: Request, predicate: str | None, header: bool) -> list[UploadPart]:
+async def _parts(request: Request, predicate: str | None, header: bool, work: FsPath) -> list[UploadPart]:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
-        return await _multipart(request, header)
+        return await _multipart(request, content_type, header, work)
     fmt = _format_of(content_type)
     if fmt is None:
         raise Problem(
@@ -218,42 +225,31 @@ async def _parts(request: Request, predicate: str | None, header: bool) -> list[
     return [UploadPart(fmt, _body_chunks(request), predicate=predicate, header=header)]
 
 
-async def _multipart(request: Request, header: bool) -> list[UploadPart]:
-    # Starlette spools each file part to a temporary file (in memory up to 1 MiB)
-    try:
-        form = await request.form(max_files=1000, max_fields=1000)
-    except Exception as exc:  # a malformed multipart body is the caller's problem
-        raise Problem(
-            422, "dataset-malformed-multipart", "Invalid dataset", f"multipart body: {exc}"
-        ) from None
-    request.state.dataset_form = form
+async def _multipart(request: Request, content_type: str, header: bool, work: FsPath) -> list[UploadPart]:
+    """One part per predicate, each spooled to a file as it streams (multipart.py)."""
+    max_bytes = request.app.state.services.settings.dataset_max_bytes
+    spooled = await multipart.spool_parts(
+        _body_chunks(request), multipart.boundary_of(content_type), work, max_bytes
+    )
     parts: list[UploadPart] = []
-    for field_name, value in form.multi_items():
-        if isinstance(value, str):
-            raise Problem(
-                422,
-                "dataset-malformed-multipart",
-                "Invalid dataset",
-                f"part {field_name!r} has no file name: send each predicate as a file part",
-            )
-        fmt = _format_of(value.content_type or "", value.filename)
+    for part in spooled:
+        fmt = _format_of(part.content_type, part.filename)
         if fmt is None:
             raise Problem(
                 415,
                 "unsupported-media-type",
                 "Unsupported media type",
-                f"part {field_name!r}: content type {value.content_type!r} and file name "
-                f"{value.filename!r} name no format (.ndjson, .csv, .parquet)",
+                f"part {part.name!r}: content type {part.content_type!r} and file name "
+                f"{part.filename!r} name no format (.ndjson, .csv, .parquet)",
             )
-        if fmt != "ndjson":
-            problem = predicate_problem(field_name)
-            if problem:
-                raise Problem(
-                    422, "dataset-predicate-name", "Invalid dataset", f"part {field_name!r}: {problem}"
-                )
+        if fmt != "ndjson" and (problem := predicate_problem(part.name)):
+            raise Problem(422, "dataset-predicate-name", "Invalid dataset", f"part {part.name!r}: {problem}")
         parts.append(
             UploadPart(
-                fmt, _file_chunks(value), predicate=field_name if fmt != "ndjson" else None, header=header
+                fmt,
+                multipart.file_chunks(part.path),
+                predicate=part.name if fmt != "ndjson" else None,
+                header=header,
             )
         )
     if not parts:
@@ -331,10 +327,11 @@ async def upload_dataset(
             f"the body is {declared} bytes; ENTAIL_DATASET_MAX_BYTES is {settings.dataset_max_bytes}",
         )
     seen = Progress()
+    work = settings.data_dir / "datasets" / f".multipart-{secrets.token_hex(8)}"
     try:
         async with upload_progress.published(services.redis, key.tenant, upload_id, seen):
-            parts = await _parts(request, predicate, header)
             try:
+                parts = await _parts(request, predicate, header, work)
                 version, created = await services.datasets.ingest(
                     key.tenant,
                     name,
@@ -345,9 +342,7 @@ async def upload_dataset(
                     progress=seen,
                 )
             finally:
-                form = getattr(request.state, "dataset_form", None)
-                if form is not None:
-                    await form.close()
+                await asyncio.to_thread(shutil.rmtree, work, True)
         if tag is not None:
             await services.datasets.tag(key.tenant, name, tag, version.version, by=key.id)
             version = await _resolve(services, key.tenant, version.ref)
