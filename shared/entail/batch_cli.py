@@ -49,6 +49,16 @@ def add_batch_parser(sub: Any) -> None:
         "append ':clingo' to read text cells in clingo syntax",
     )
     batch.add_argument("--mapping", help="JSON file with the input mapping (docs/batch.md)")
+    batch.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="BINDING=SELECTOR",
+        help="a %%@dataset binding of the program: a dataset selector (orgchart@3, @prod, @latest, a hash; "
+        "resolved in the local store of --tenant) or a version directory of Parquet files; "
+        "unnamed bindings read NAME@latest",
+    )
+    batch.add_argument("--tenant", help="the tenant whose datasets the selectors name")
     batch.add_argument("--db", default=":memory:", help="DuckDB database file (default: in memory)")
     batch.add_argument("--dest-schema", default="main", help="schema of the output tables")
     batch.add_argument(
@@ -130,6 +140,9 @@ def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     # here, not at the top: every `entail` command builds this parser, and the
     # composition root pulls in pydantic and DuckDB (0.5 s) that `entail run` never needs
+    from redis.exceptions import RedisError
+
+    from .batch_datasets import resolve_datasets
     from .bootstrap import open_batch_database
 
     try:  # capped before parsing, strict UTF-8 (entail/reasoning/textfile.py)
@@ -154,6 +167,14 @@ def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         mapping[key] = entry
     outputs = [parse_signature(o) for o in args.output] or None
     try:
+        datasets = resolve_datasets(rs.datasets, args.dataset, tenant=args.tenant)
+    except EntailError as exc:
+        print(f"entail: error[{exc.code}]: {exc}", file=err)
+        return 1
+    except (OSError, RedisError) as exc:  # the store's Redis is not reachable
+        print(f"entail: cannot resolve the datasets: {exc}", file=err)
+        return 2
+    try:
         con = open_batch_database(args.db, memory_limit=args.memory_limit, threads=args.threads)
     except duckdb.Error as exc:  # a file that is not a database, a bad --memory-limit
         print(f"entail: cannot open --db {args.db!r}: {exc}", file=err)
@@ -171,6 +192,7 @@ def cmd_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 limits=limits,
                 progress=progress,
                 keep_work=args.keep_work,
+                datasets=datasets,
             )
         except EntailError as exc:
             print(f"\nentail: error[{exc.code}]: {exc}", file=err)

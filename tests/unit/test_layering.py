@@ -72,6 +72,7 @@ LAYERS: dict[str, int] = {
     "entail_dev": 5,  # the local stack (devstack/, package entail-dev): `entail up`
     "entail.audit_cli": 5,
     "entail.batch_cli": 5,
+    "entail.batch_datasets": 5,  # `entail batch --dataset`: bindings resolved to local versions
     "entail.cli_remote": 5,  # `entail decide`, `entail audit search`: through the SDK (entail_client)
     "entail.dataset_cli": 5,  # `entail dataset push|list|get|diff|tag`: through the SDK
     "entail.cloud_status": 5,
@@ -96,6 +97,7 @@ SIDEWAYS: dict[tuple[str, str], str] = {
     ("entail_dev", "entail_backend"): "the stack's banner says where the backend serves the web app from",
     ("entail.cli", "entail.audit_cli"): "the CLI's audit subcommands live in a module of their own",
     ("entail.cli", "entail.batch_cli"): "the CLI's batch command lives in a module of its own",
+    ("entail.batch_cli", "entail.batch_datasets"): "the batch command's --dataset resolution",
     ("entail.cli", "entail.cli_remote"): "the commands that ask a running service have a module",
     ("entail.audit_cli", "entail.cli_remote"): "entail audit search asks a running service",
     ("entail.cli", "entail.cloud_status"): "the CLI reads Cloud Run's state (entail cloud status)",
