@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +27,8 @@ from . import reasoning
 from .compute import tasks
 from .dataset_binding import DatasetBindingError
 from .datasets.port import DatasetStore, DatasetVersion, Row
-from .masking import mask_case, mask_value
+from .masking import mask_value
 from .models import DatasetRef
-from .reasoning.parse import parse_atom
 from .reference_cache import ReferenceCache, reference_key
 
 Reference = dict[str, dict[str, list[Row]]]
@@ -96,12 +94,23 @@ class MaskedReference:
         return int(self.materialised.nbytes) + 200 * len(self.macs)
 
 
+#: a masked dataset value: the HMAC of entail/masking.py written as a valid constant
+#: name (a dataset column declared ``const`` must hold one), the same for every value
+DATASET_MASK_PREFIX = "hmac_sha256_"
+
+
+def dataset_mask(value: int | str, secret: str) -> str:
+    return DATASET_MASK_PREFIX + mask_value(value, secret).removeprefix("hmac-sha256:")
+
+
 def mask_reference(
     reference: Reference, predicates: Iterable[str], secret: str
 ) -> tuple[Reference, dict[int | str, str]]:
     """The dataset rows with every value of the masked predicates' rows (``name/arity``),
     and every other occurrence of such a value in any dataset row, replaced by its HMAC
-    (entail/masking.py: the same value always gets the same HMAC); and those HMACs."""
+    (keyed by ``ENTAIL_MASK_SECRET``: the same value always gets the same HMAC, so joins
+    hold); and those HMACs. Mask identifiers, not quantities: a masked value is a
+    string, which an ``int`` column refuses (``dataset-type-mismatch``)."""
     wanted = set(predicates)
     macs: dict[int | str, str] = {}
     for tables in reference.values():
@@ -110,7 +119,7 @@ def mask_reference(
                 for row in rows:
                     for value in row:
                         if value not in macs:
-                            macs[value] = mask_value(value, secret)
+                            macs[value] = dataset_mask(value, secret)
     if not macs:
         return reference, macs
     masked: Reference = {
@@ -120,38 +129,21 @@ def mask_reference(
     return masked, macs
 
 
-def mask_case_values(
-    facts: dict[str, Any], query: list[str], macs: dict[int | str, str], secret: str
-) -> tuple[dict[str, Any], list[str]]:
-    """The case with the values the masked dataset rows hold masked too (only those the
-    case names: it is small, the map may be large)."""
-    present: set[int | str] = set()
+def mask_case_values(facts: dict[str, Any], macs: dict[int | str, str]) -> dict[str, Any]:
+    """The case facts with the values the masked dataset rows hold masked the same way,
+    so a case that names ``carol`` still joins the masked org chart. (A query's
+    constant is not rewritten: ask with variables.)"""
 
-    def walk(value: Any) -> None:
+    def walk(value: Any) -> Any:
         if isinstance(value, list):
-            for v in value:
-                walk(v)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, int | str) and not isinstance(value, bool) and value in macs:
-            present.add(value)
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return macs.get(value, value)
+        return value
 
-    walk(facts)
-    for text in query:
-        with suppress(reasoning.EntailError):
-            for arg in parse_atom(text.strip()).args:
-                value = getattr(arg, "value", None)
-                if isinstance(value, int | str) and value in macs:
-                    present.add(value)
-    if not present:
-        return facts, query
-    # the values as rows of one made-up masked predicate: masking.mask_case then masks
-    # each occurrence in the facts and the queries
-    marker = "entail_masked_dataset_value"
-    case = mask_case({**facts, marker: [[v] for v in present]}, query, [f"{marker}/1"], secret)
-    masked_facts = {k: v for k, v in case.facts.items() if k != marker}
-    return masked_facts, case.query
+    return {name: walk(rows) for name, rows in facts.items()}
 
 
 def evaluate_with_reference(
@@ -203,7 +195,7 @@ def evaluate_with_reference(
         return {"error": tasks.error_json(exc)}
     materialised = found.materialised
     if found.macs:
-        facts, query = mask_case_values(facts, query, found.macs, mask_secret)
+        facts = mask_case_values(facts, found.macs)
     return tasks.evaluate(
         source,
         filename,
