@@ -2,7 +2,9 @@
 pinned wheel, one per xdist worker (session scope is per worker process),
 emptied before each test that asks for ``settings`` or ``redis``; and one
 BigQuery emulator per worker, for the audit tiers (audit/, audit_bigquery/),
-started only when a test asks for it."""
+started only when a test asks for it; and one local stack of default settings per
+worker (``shared_stack``), which the service and client modules that need nothing
+else share, each with tenants of its own."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from entail.state.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
     from entail.audit.bigquery_store import BigQueryAuditStore
+
+    from .services.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +78,16 @@ def bigquery_store(emulator: BigQueryEmulator) -> Iterator[BigQueryAuditStore]:
     yield s
     s.client.delete_dataset(f"{s.project}.{s.dataset}", delete_contents=True, not_found_ok=True, retry=None)
     s.close()
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack of default settings, once per worker: starting one takes 15-20 s,
+    so modules that need nothing else share it, each through
+    :meth:`LocalStack.with_own_tenants` (its own tenants, keys, rulesets, decisions).
+    A module that changes settings or breaks the stack on purpose starts its own."""
+    from .services.stack import local_stack
+
+    # keys added by with_own_tenants are taken within a tenth of a second
+    with local_stack(tmp_path_factory.mktemp("shared-stack"), ENTAIL_API_KEYS_RELOAD_S="0.1") as s:
+        yield s

@@ -1,16 +1,13 @@
-"""One local stack for the SDK and CLI tests of this folder (the retry tests start
-their own, with a tiny rate limit)."""
+"""The SDK and CLI tests of this folder share the worker's default stack, with
+tenants of their own (the retry tests start their own stack, with a tiny rate limit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from ..services.stack import LocalStack, local_stack
+from ..services.stack import LocalStack
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("sdk")) as s:
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    return shared_stack.with_own_tenants("sdk")

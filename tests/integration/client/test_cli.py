@@ -12,7 +12,7 @@ from support.waiting import wait_for
 
 from entail.cli import main
 
-from ..services.stack import KEYS, LocalStack
+from ..services.stack import LocalStack
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100.\nok(X) :- amount(X, _), not flag(X).\n#defined amount/2.\n"
 
@@ -27,7 +27,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 def published(stack: LocalStack) -> str:
     from entail_client import Client
 
-    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme")) as client:
         client.publish("cli", PROGRAM)
     return "cli"
 
@@ -35,7 +35,7 @@ def published(stack: LocalStack) -> str:
 def test_decide_with_flags_text_and_json(stack: LocalStack, published: str, tmp_path: Path) -> None:
     facts = tmp_path / "facts.json"
     facts.write_text(json.dumps({"amount": [["a", 500], ["b", 5]]}))
-    common = ["--facts", str(facts), "--url", stack.url, "--key", KEYS["acme"][0]]
+    common = ["--facts", str(facts), "--url", stack.url, "--key", stack.key("acme")]
     code, out, err = run("decide", published, *common, "--query", "flag(X)", "--query", "ok(X)")
     assert (code, err) == (0, "")
     assert " succeeded: cli version 1" in out.splitlines()[0]
@@ -50,14 +50,14 @@ def test_decide_with_the_environment(
     stack: LocalStack, published: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ENTAIL_URL", stack.url)
-    monkeypatch.setenv("ENTAIL_API_KEY", KEYS["acme"][0])
+    monkeypatch.setenv("ENTAIL_API_KEY", stack.key("acme"))
     code, out, err = run("decide", f"{published}@latest", "--query", "ok(X)")
     assert (code, err) == (0, "")
     assert "ok(X): 0 answer(s)" in out
 
 
 def test_decide_errors_are_problems_with_exit_codes(stack: LocalStack, tmp_path: Path) -> None:
-    service = ["--url", stack.url, "--key", KEYS["acme"][0]]
+    service = ["--url", stack.url, "--key", stack.key("acme")]
     code, _, err = run("decide", "no-such", "--query", "p(X)", *service)
     assert code == 2 and "404 Not found: ruleset 'no-such' does not exist" in err
     code, _, err = run("decide", "cli", "--query", "p(X)", "--url", stack.url, "--key", "ent_wrong")
@@ -75,9 +75,9 @@ def test_decide_errors_are_problems_with_exit_codes(stack: LocalStack, tmp_path:
 def test_audit_search_pages_through_the_trail(stack: LocalStack, published: str) -> None:
     from entail_client import Client
 
-    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme")) as client:
         made = {client.decide("cli", {"amount": [[f"s{i}", i]]}, "ok(X)")["decision_id"] for i in range(3)}
-    service = ["--url", stack.url, "--key", KEYS["acme_audit"][0]]
+    service = ["--url", stack.url, "--key", stack.key("acme_audit")]
 
     def found() -> set[str]:
         code, out, err = run("audit", "search", "--ruleset", "cli", "--page-size", "1", *service)
@@ -89,7 +89,7 @@ def test_audit_search_pages_through_the_trail(stack: LocalStack, published: str)
     assert code == 0 and len(out.splitlines()) == 2
     code, _, err = run("audit", "search", "--start", "2026-01-01", *service)
     assert code == 2 and "has no time zone" in err
-    code, _, err = run("audit", "search", *service[:2], "--key", KEYS["acme"][0])
+    code, _, err = run("audit", "search", *service[:2], "--key", stack.key("acme"))
     assert code == 2 and "403" in err  # an author key may not read the trail
 
 
@@ -102,11 +102,11 @@ def test_decide_prints_reasons_in_the_locale_asked_for(stack: LocalStack, tmp_pa
         '%@reason-text de R1 "Betrag {A} liegt über 100"\n'
         "#defined amount/2.\n"
     )
-    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme")) as client:
         client.publish("cli-reasons", source)
     facts = tmp_path / "facts.json"
     facts.write_text(json.dumps({"amount": [["a", 500]]}))
-    common = ["--facts", str(facts), "--url", stack.url, "--key", KEYS["acme"][0], "--query", "flag(X)"]
+    common = ["--facts", str(facts), "--url", stack.url, "--key", stack.key("acme"), "--query", "flag(X)"]
     code, out, err = run("decide", "cli-reasons", *common)
     assert (code, err) == (0, "")
     assert '  flag("a")\n    reason R1 (adverse, weight 9): amount 500 is over 100\n' in out
@@ -118,9 +118,9 @@ def test_decide_prints_reasons_in_the_locale_asked_for(stack: LocalStack, tmp_pa
 def test_schema_prints_the_typed_request_schema(stack: LocalStack, published: str) -> None:
     from entail_client import Client
 
-    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme")) as client:
         client.publish("cli-typed", "%@input amount(const, int).\n" + PROGRAM)
-    common = ["--url", stack.url, "--key", KEYS["acme"][0]]
+    common = ["--url", stack.url, "--key", stack.key("acme")]
     code, out, err = run("schema", "cli-typed", *common)
     assert (code, err) == (0, "")
     amount = json.loads(out)["properties"]["facts"]["properties"]["amount"]

@@ -10,7 +10,7 @@ import pytest
 from entail_client import AsyncClient, Client, NotFound, Unprocessable
 from support.waiting import wait_for
 
-from ..services.stack import KEYS, LocalStack
+from ..services.stack import LocalStack
 from .recording import RecordingTransport
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100.\nok(X) :- amount(X, _), not flag(X).\n#defined amount/2.\n"
@@ -19,14 +19,14 @@ STRICTER = PROGRAM.replace("A > 100", "A > 10")
 
 @pytest.fixture(scope="module")
 def entail(stack: LocalStack) -> Iterator[Client]:
-    with Client(stack.url, api_key=KEYS["acme"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme")) as client:
         client.publish("sdk", PROGRAM)
         yield client
 
 
 @pytest.fixture(scope="module")
 def auditor(stack: LocalStack) -> Iterator[Client]:
-    with Client(stack.url, api_key=KEYS["acme_audit"][0]) as client:
+    with Client(stack.url, api_key=stack.key("acme_audit")) as client:
         yield client
 
 
@@ -52,7 +52,7 @@ def test_decide_waits_through_202_then_repeats_from_the_cache(
     stack: LocalStack, entail: Client, sse: bool
 ) -> None:
     transport = RecordingTransport()
-    with Client(stack.url, api_key=KEYS["acme"][0], transport=transport) as recorded:
+    with Client(stack.url, api_key=stack.key("acme"), transport=transport) as recorded:
         facts = {"amount": [["a", 500], ["b", 7 if sse else 8]]}
         # wait_ms=0: the service answers 202 at once, the client follows the decision
         first = recorded.decide("sdk", facts, ["flag(X)", "ok(X)"], explain=True, wait_ms=0, sse=sse)
@@ -76,7 +76,7 @@ def test_decide_waits_through_202_then_repeats_from_the_cache(
 
 
 async def test_async_client_decides_cached_and_uncached(stack: LocalStack, entail: Client) -> None:
-    async with AsyncClient(stack.url, api_key=KEYS["acme"][0]) as client:
+    async with AsyncClient(stack.url, api_key=stack.key("acme")) as client:
         facts = {"amount": [["z", 3]]}
         first = await client.decide("sdk", facts, "ok(X)", explain=True, wait_ms=0)
         assert first["status"] == "succeeded" and first.get("cached") is False

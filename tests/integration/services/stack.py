@@ -1,9 +1,18 @@
 """A real local stack for service tests: embedded Redis, backend, worker and relay
-as processes on free 127.0.0.1 ports, with keys for two tenants."""
+as processes on free 127.0.0.1 ports, with keys for two tenants.
+
+Starting a stack costs 15-20 s on a loaded 2-core machine, so the modules that need
+only the default settings share one per xdist worker (``shared_stack`` in
+tests/integration/conftest.py) and each takes tenants of its own from it
+(:meth:`LocalStack.with_own_tenants`): their rulesets, decisions, result cache,
+idempotency keys and rate-limit buckets are theirs alone, as with a stack of their own."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +27,10 @@ from entail.settings import Settings
 
 T = TypeVar("T")
 
-KEYS = {
+#: who -> (API key, key id, tenant, scopes)
+Keys = dict[str, tuple[str, str, str, list[str]]]
+
+KEYS: Keys = {
     # tenant acme: an author+decider, an audit-only key, a key of its own for the rate-limit test
     "acme": ("ent_acme_author_key", "acme-author", "acme", ["author", "decide"]),
     "acme_audit": ("ent_acme_audit_key", "acme-audit", "acme", ["audit"]),
@@ -28,15 +40,51 @@ KEYS = {
 
 
 class LocalStack:
-    def __init__(self, stack: Stack, log: Path) -> None:
+    def __init__(self, stack: Stack, log: Path, keys: Keys = KEYS) -> None:
         self.stack = stack
         self.log = log
         self.url = stack.backend_url
         self.redis_url = stack.env["ENTAIL_REDIS_URL"]
+        self.keys = keys
 
     def client(self, who: str = "acme", url: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {KEYS[who][0]}"} if who else {}
+        headers = {"Authorization": f"Bearer {self.key(who)}"} if who else {}
         return httpx.Client(base_url=url or self.url, headers=headers, timeout=30)
+
+    def key(self, who: str) -> str:
+        return self.keys[who][0]
+
+    def key_id(self, who: str) -> str:
+        return self.keys[who][1]
+
+    def tenant(self, who: str) -> str:
+        return self.keys[who][2]
+
+    def with_own_tenants(self, label: str) -> LocalStack:
+        """This stack seen by one test module: the keys of :data:`KEYS` again, for
+        tenants (``acme-<label>-<random>``, ...) and key ids no other module uses,
+        added to the keys file the backends follow (ENTAIL_API_KEYS_RELOAD_S), with
+        the example rulesets published for the new acme as :func:`local_stack` does."""
+        suffix = f"{label}-{uuid.uuid4().hex[:6]}"
+        keys: Keys = {
+            who: (f"{key}_{suffix.replace('-', '_')}", f"{key_id}-{suffix}", f"{tenant}-{suffix}", scopes)
+            for who, (key, key_id, tenant, scopes) in KEYS.items()
+        }
+        keys_file = Path(self.stack.env["ENTAIL_API_KEYS_FILE"])
+        entries = json.loads(keys_file.read_text())
+        entries += [key_entry(key, key_id, tenant, scopes) for key, key_id, tenant, scopes in keys.values()]
+        staged = keys_file.with_suffix(".staged")
+        staged.write_text(json.dumps(entries, indent=2))
+        staged.chmod(0o600)
+        os.replace(staged, keys_file)  # whole or not at all: a backend never reads half a file
+        view = LocalStack(self.stack, self.log, keys)
+        deadline = time.monotonic() + 30
+        with view.client("acme") as acme:
+            while acme.get("/v1/rulesets").status_code == 401:
+                assert time.monotonic() < deadline, f"the backend never took the keys of {suffix}"
+                time.sleep(0.05)
+        self.stack.publish_examples(view.key("acme"))
+        return view
 
 
 @contextmanager

@@ -15,16 +15,16 @@ import pytest
 from entail_dev.stack import example_case
 from support.waiting import wait_for
 
-from .stack import LocalStack, decide, events, local_stack
+from .stack import LocalStack, decide, events
 
 PROBLEM = "application/problem+json"
 SLOW_SOURCE = "n(0). n(X+1) :- n(X)."
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("api")) as s:
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("api")
+    return s
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_publish_versions_idempotent_and_refused(acme: httpx.Client) -> None:
     assert [v["version"] for v in versions] == [1, 2]  # the refused version was not stored
 
 
-def test_list_get_version_and_tags(acme: httpx.Client) -> None:
+def test_list_get_version_and_tags(stack: LocalStack, acme: httpx.Client) -> None:
     publish(acme, "tg", "t(1).")
     publish(acme, "tg", "t(2).")
     names = [r["name"] for r in acme.get("/v1/rulesets").json()["rulesets"]]
@@ -147,7 +147,7 @@ def test_list_get_version_and_tags(acme: httpx.Client) -> None:
         "prod",
         1,
         None,
-        "acme-author",
+        stack.key_id("acme"),
     )
     promoted = acme.put("/v1/rulesets/tg/tags/prod", json={"version": 2}).json()
     assert promoted["previous"] == 1
@@ -296,7 +296,7 @@ def test_rate_limit(stack: LocalStack) -> None:
         assert all(r.status_code in (404, 429) for r in responses)
         assert all(int(r.headers["ratelimit-limit"]) == 200 for r in responses)
         body = problem(limited[0], 429)
-        assert "acme-rate" in body["detail"]
+        assert stack.key_id("acme_rate") in body["detail"]
         assert int(limited[0].headers["retry-after"]) >= 1
         assert limited[0].headers["ratelimit-remaining"] == "0"
         time.sleep(0.2)  # 50 tokens/s: refilled enough for one request

@@ -14,15 +14,15 @@ from support.waiting import wait_for
 from entail.audit import DuckDBAuditStore
 from entail.models import DecisionRecord
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 PROGRAM = "flag(X) :- amount(X, A), A > 100. ok(X) :- amount(X, _), not flag(X). #defined amount/2."
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("audit")) as s:
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("audit")
+    return s
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +48,19 @@ def audited_decision(stack: LocalStack, store: DuckDBAuditStore, amount: int) ->
             explain=True,
             wait_ms=10000,
         ).json()
-    recorded(store, body["decision_id"])
+    recorded(stack, store, body["decision_id"])
     return body
 
 
-def recorded(store: DuckDBAuditStore, decision_id: str) -> DecisionRecord:
+def recorded(stack: LocalStack, store: DuckDBAuditStore, decision_id: str) -> DecisionRecord:
     """The audit row the sink wrote (worker → topic decisions → relay → audit_sink)."""
-    return wait_for(lambda: store.get_decision("acme", decision_id), what=f"audit row of {decision_id}")
+    tenant = stack.tenant("acme")
+    return wait_for(lambda: store.get_decision(tenant, decision_id), what=f"audit row of {decision_id}")
 
 
 def test_publishing_writes_the_version_to_the_audit_store(stack: LocalStack, store: DuckDBAuditStore) -> None:
     audited_decision(stack, store, 5)
-    kept = store.get_ruleset("acme", "aud", 1)
+    kept = store.get_ruleset(stack.tenant("acme"), "aud", 1)
     assert kept is not None and kept.source == PROGRAM
 
 
@@ -95,14 +96,16 @@ def test_every_cache_hit_is_a_decision_with_its_own_audit_row(
     assert all(h["cached"] and h["cached_from"] == original["decision_id"] for h in hits)
     assert len({h["decision_id"] for h in hits} | {original["decision_id"]}) == 4
     for hit in hits:
-        row = recorded(store, hit["decision_id"])
+        row = recorded(stack, store, hit["decision_id"])
         assert row.cached and row.cached_from == original["decision_id"]
         assert row.answers == original["answers"] and row.facts == original["facts"]
     with stack.client("acme_audit") as audit:
         replay = audit.post(f"/v1/decisions/{hits[0]['decision_id']}/replay").json()
     assert replay["identical"] is True
     span = window()
-    page = store.search_decisions("acme", span["start"], span["end"], ruleset_name="aud", page_size=1000)
+    page = store.search_decisions(
+        stack.tenant("acme"), span["start"], span["end"], ruleset_name="aud", page_size=1000
+    )
     ids = [d.decision_id for d in page.items]
     assert all(ids.count(h["decision_id"]) == 1 for h in hits)
 
@@ -139,7 +142,7 @@ def test_audit_needs_its_scope_and_a_time_range(stack: LocalStack, store: DuckDB
         assert other.get(f"/v1/audit/decisions/{body['decision_id']}").status_code == 404
         assert other.post(f"/v1/decisions/{body['decision_id']}/replay").status_code == 404
         page = other.get("/v1/audit/decisions", params=window()).json()
-        assert all(d["tenant"] == "globex" for d in page["items"])
+        assert all(d["tenant"] == stack.tenant("globex") for d in page["items"])
 
 
 def test_pages(stack: LocalStack, store: DuckDBAuditStore) -> None:
@@ -190,7 +193,7 @@ def test_impact_of_a_new_version(stack: LocalStack, store: DuckDBAuditStore) -> 
             body = decide(
                 acme, ruleset="imp", facts={"amount": [[who, amount]]}, query=["flag(X)"], wait_ms=10000
             )
-            recorded(store, body.json()["decision_id"])
+            recorded(stack, store, body.json()["decision_id"])
         assert acme.post("/v1/rulesets", json={"name": "imp", "source": v2}).json()["version"] == 2
     with stack.client("acme_audit") as audit:
         report = impact(audit, "imp", version="2", **search)
@@ -226,7 +229,7 @@ def test_masked_inputs_are_never_stored_in_clear(stack: LocalStack, store: DuckD
         assert all(v.startswith("hmac-sha256:") for v in ssn) and body["facts"]["age"] == [[ann, 30]]
         bad = acme.post("/v1/rulesets", json={"name": "msk", "source": source, "masked_predicates": ["ssn"]})
         assert bad.status_code == 422
-    row = recorded(store, body["decision_id"])
+    row = recorded(stack, store, body["decision_id"])
     assert "123-45-6789" not in row.model_dump_json()
     with stack.client("acme_audit") as audit:
         kept = audit.get(f"/v1/audit/decisions/{body['decision_id']}").json()

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,24 +17,24 @@ from support.waiting import wait_for
 
 from entail.net import free_port
 
-from .stack import LocalStack, local_stack
+from .stack import LocalStack
 
 SOURCE = "ok(X) :- item(X). #defined item/1."
 SLOW_SOURCE = "n(0). n(X+1) :- n(X), X < 100000. done :- n(100000)."  # about 1.5 s
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("idempotency")) as s:
-        with s.client("acme") as acme:
-            for name, source in (("idem", SOURCE), ("idem_slow", SLOW_SOURCE)):
-                assert acme.post("/v1/rulesets", json={"name": name, "source": source}).status_code in (
-                    200,
-                    201,
-                )
-        with s.client("globex") as globex:
-            assert globex.post("/v1/rulesets", json={"name": "idem", "source": SOURCE}).status_code == 201
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("idempotency")
+    with s.client("acme") as acme:
+        for name, source in (("idem", SOURCE), ("idem_slow", SLOW_SOURCE)):
+            assert acme.post("/v1/rulesets", json={"name": name, "source": source}).status_code in (
+                200,
+                201,
+            )
+    with s.client("globex") as globex:
+        assert globex.post("/v1/rulesets", json={"name": "idem", "source": SOURCE}).status_code == 201
+    return s
 
 
 def _key() -> str:

@@ -6,13 +6,12 @@ the playground gets the same warnings instead of a 422."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 SOURCE = """reports(bob, ann).
 manager(E, M) :- employee(E), reports(E, M).
@@ -21,12 +20,12 @@ grade(A, gold) :- points(A, P), P >= 100.
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("query-diagnostics")) as s:
-        with s.client("acme") as acme:
-            published = acme.post("/v1/rulesets", json={"name": "org", "source": SOURCE})
-            assert published.status_code in (200, 201), published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("query-diagnostics")
+    with s.client("acme") as acme:
+        published = acme.post("/v1/rulesets", json={"name": "org", "source": SOURCE})
+        assert published.status_code in (200, 201), published.text
+    return s
 
 
 def invalid_query(response: httpx.Response) -> dict[str, Any]:

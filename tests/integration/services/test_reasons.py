@@ -5,7 +5,6 @@ column; a bad locale is a precise 422."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import yaml
 
 from entail import reasoning
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 LOAN = Path(reasoning.__file__).parent.parent / "examples" / "loan"
 EVE = {
@@ -29,17 +28,17 @@ EVE = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("reasons")) as s:
-        with s.client("acme") as acme:
-            tests = yaml.safe_load((LOAN / "tests.yaml").read_text())["cases"]
-            for case in tests:  # published tests carry their facts inline
-                if "facts_file" in case:
-                    case["facts"] = yaml.safe_load((LOAN / case.pop("facts_file")).read_text())
-            body = {"name": "loan", "source": (LOAN / "program.lp").read_text(), "tests": tests}
-            published = acme.post("/v1/rulesets", json=body)
-            assert published.status_code in (200, 201), published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("reasons")
+    with s.client("acme") as acme:
+        tests = yaml.safe_load((LOAN / "tests.yaml").read_text())["cases"]
+        for case in tests:  # published tests carry their facts inline
+            if "facts_file" in case:
+                case["facts"] = yaml.safe_load((LOAN / case.pop("facts_file")).read_text())
+        body = {"name": "loan", "source": (LOAN / "program.lp").read_text(), "tests": tests}
+        published = acme.post("/v1/rulesets", json=body)
+        assert published.status_code in (200, 201), published.text
+    return s
 
 
 def succeeded(response: httpx.Response) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from support.waiting import wait_for
 from entail import reasoning
 from entail.audit.duckdb_store import DuckDBAuditStore
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 LOAN = Path(reasoning.__file__).parent.parent / "examples" / "loan"
 EVE = {
@@ -31,13 +31,13 @@ EVE = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("report")) as s:
-        with s.client("acme") as acme:
-            body = {"name": "loan", "source": (LOAN / "program.lp").read_text()}
-            published = acme.post("/v1/rulesets", json=body)
-            assert published.status_code in (200, 201), published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("report")
+    with s.client("acme") as acme:
+        body = {"name": "loan", "source": (LOAN / "program.lp").read_text()}
+        published = acme.post("/v1/rulesets", json=body)
+        assert published.status_code in (200, 201), published.text
+    return s
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,11 @@ def store(stack: LocalStack) -> Iterator[DuckDBAuditStore]:
     audit = DuckDBAuditStore(stack.stack.settings.data_dir / "audit.duckdb", shared=True)
     yield audit
     audit.close()
+
+
+def audited(stack: LocalStack, store: DuckDBAuditStore, decision_id: str) -> None:
+    tenant = stack.tenant("acme")
+    wait_for(lambda: store.get_decision(tenant, decision_id), what=f"audit row of {decision_id}")
 
 
 def report_rows(store: DuckDBAuditStore, decision_id: str) -> list[tuple[str, str]]:
@@ -63,7 +68,9 @@ def test_an_audited_decision_is_reported_with_its_hash_recorded_once(
         )
         assert decided.status_code == 200, decided.text
         decision_id = decided.json()["decision_id"]
-        wait_for(lambda: store.get_decision("acme", decision_id), what=f"audit row of {decision_id}")
+        wait_for(
+            lambda: store.get_decision(stack.tenant("acme"), decision_id), what=f"audit row of {decision_id}"
+        )
 
         first = acme.get(f"/v1/decisions/{decision_id}/report")
         assert first.status_code == 200, first.text
@@ -98,7 +105,7 @@ def test_an_audited_decision_is_reported_with_its_hash_recorded_once(
 def test_a_live_decision_is_reported_as_live_and_not_recorded(
     stack: LocalStack, store: DuckDBAuditStore
 ) -> None:
-    decision_id = store_pending(stack.redis_url, "acme")  # pending: no audit row yet
+    decision_id = store_pending(stack.redis_url, stack.tenant("acme"))  # pending: no audit row yet
     with stack.client("acme") as acme:
         live = acme.get(f"/v1/decisions/{decision_id}/report")
     assert live.status_code == 200, live.text
@@ -129,13 +136,13 @@ def test_the_cli_saves_the_report_through_the_sdk(
 
     from entail.cli import main
 
-    from .stack import KEYS
-
     with stack.client("acme") as acme:
         decided = decide(acme, ruleset="loan", facts=EVE, query=["decision(A, D)"], wait_ms=10000)
         decision_id = decided.json()["decision_id"]
-    wait_for(lambda: store.get_decision("acme", decision_id), what=f"audit row of {decision_id}")
-    key = KEYS["acme"][0]
+    wait_for(
+        lambda: store.get_decision(stack.tenant("acme"), decision_id), what=f"audit row of {decision_id}"
+    )
+    key = stack.key("acme")
     with Client(stack.url, api_key=key) as client:
         report = client.report(decision_id)
     assert report.source == "audit" and report.sha256 == hashlib.sha256(report.html).hexdigest()

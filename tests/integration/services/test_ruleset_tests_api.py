@@ -4,11 +4,9 @@ run in the compute pool; an unknown version is a 404 problem."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from .stack import LocalStack, local_stack
+from .stack import LocalStack
 
 SOURCE = "grade(A, gold) :- points(A, P), P >= 100.\ngrade(A, basic) :- points(A, P), P < 100.\n"
 TESTS = [
@@ -23,12 +21,12 @@ TESTS = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("ruleset-tests")) as s:
-        with s.client("acme") as acme:
-            published = acme.post("/v1/rulesets", json={"name": "grades", "source": SOURCE, "tests": TESTS})
-            assert published.status_code == 201, published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("ruleset-tests")
+    with s.client("acme") as acme:
+        published = acme.post("/v1/rulesets", json={"name": "grades", "source": SOURCE, "tests": TESTS})
+        assert published.status_code == 201, published.text
+    return s
 
 
 def test_a_versions_cases_run_again_and_pass(stack: LocalStack) -> None:

@@ -6,14 +6,13 @@ publish a declaration that is wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 TYPED = """%@input employee(name: const).
 %@input points(customer: string, points: int).
@@ -25,13 +24,13 @@ PLAIN = "path(X, Y) :- edge(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("typed-inputs")) as s:
-        with s.client("acme") as acme:
-            for name, source in (("org", TYPED), ("graph", PLAIN)):
-                published = acme.post("/v1/rulesets", json={"name": name, "source": source})
-                assert published.status_code in (200, 201), published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("typed-inputs")
+    with s.client("acme") as acme:
+        for name, source in (("org", TYPED), ("graph", PLAIN)):
+            published = acme.post("/v1/rulesets", json={"name": name, "source": source})
+            assert published.status_code in (200, 201), published.text
+    return s
 
 
 def invalid_facts(response: httpx.Response) -> dict[str, Any]:
@@ -135,9 +134,7 @@ def test_the_sdk_reads_the_schema_sync_and_async(stack: LocalStack) -> None:
     from entail_client import AsyncClient, Client
     from entail_client.errors import EntailError
 
-    from .stack import KEYS
-
-    key = KEYS["acme"][0]
+    key = stack.key("acme")
     with Client(stack.url, api_key=key) as client:
         schema = client.schema("org", version=1)
         assert sorted(schema["properties"]["facts"]["properties"]) == ["employee", "points"]

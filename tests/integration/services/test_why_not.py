@@ -5,7 +5,6 @@ under a request hash that includes the atoms."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from entail import reasoning
 
-from .stack import LocalStack, decide, local_stack
+from .stack import LocalStack, decide
 
 LOAN = Path(reasoning.__file__).parent.parent / "examples" / "loan"
 DEE = {
@@ -27,13 +26,13 @@ DEE = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("why_not")) as s:
-        with s.client("acme") as acme:
-            body = {"name": "loan", "source": (LOAN / "program.lp").read_text()}
-            published = acme.post("/v1/rulesets", json=body)
-            assert published.status_code in (200, 201), published.text
-        yield s
+def stack(shared_stack: LocalStack) -> LocalStack:
+    s = shared_stack.with_own_tenants("why-not")
+    with s.client("acme") as acme:
+        body = {"name": "loan", "source": (LOAN / "program.lp").read_text()}
+        published = acme.post("/v1/rulesets", json=body)
+        assert published.status_code in (200, 201), published.text
+    return s
 
 
 def succeeded(response: httpx.Response) -> dict[str, Any]:
