@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from .reasoning.bindings import Signature
 from .reasoning.errors import EntailError, LimitExceeded
 from .reasoning.ruleset import compile
 from .reasoning.sql.bigquery_backend import BigQueryBackend
+from .reasoning.sql.datasets import DatasetSource, bigquery_dataset
 from .reasoning.sql.errors import BatchInputError, ScannedBytesLimitExceeded
 from .reasoning.sql.inputs import parse_inputs
 from .reasoning.sql.manifest import Manifest
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 _TENANT = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 _DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}\Z")
-_FIELDS = {"tenant", "ruleset", "inputs", "destination", "outputs", "limits"}
+_FIELDS = {"tenant", "ruleset", "inputs", "destination", "outputs", "limits", "datasets"}
+_BINDING = re.compile(r"_*[a-z][A-Za-z0-9_']*\Z")
+_HASH = re.compile(r"[0-9a-f]{64}\Z")
 _LIMITS = {"max_bytes", "max_iterations", "max_rows"}
 
 
@@ -61,6 +64,8 @@ class BatchCaps:
     max_rows: int
     work_dataset: str
     location: str
+    # where the cloud dataset store keeps each predicate's table (ENTAIL_DATASET_BQ_DATASET)
+    datasets_dataset: str = "entail_datasets"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchCaps:
@@ -70,6 +75,7 @@ class BatchCaps:
             max_rows=settings.batch_max_rows,
             work_dataset=settings.batch_work_dataset,
             location=settings.bigquery_location,
+            datasets_dataset=settings.dataset_bq_dataset,
         )
 
 
@@ -82,6 +88,8 @@ class BatchRequest:
     destination: str
     outputs: list[Signature] | None
     limits: BatchLimits
+    # %@dataset binding -> the exact version read: (name, version, hash or None)
+    datasets: Mapping[str, tuple[str, int, str | None]] = field(default_factory=dict)
 
 
 def _invalid(detail: str) -> BatchRequestError:
@@ -122,8 +130,46 @@ def parse_batch_request(body: Any, caps: BatchCaps) -> BatchRequest:
         except BatchInputError as exc:
             raise _invalid(f"outputs: {exc}") from None
     return BatchRequest(
-        tenant, name, version, inputs, destination, outputs, _limits(body.get("limits"), caps)
+        tenant,
+        name,
+        version,
+        inputs,
+        destination,
+        outputs,
+        _limits(body.get("limits"), caps),
+        _datasets(body.get("datasets")),
     )
+
+
+def _datasets(raw: Any) -> dict[str, tuple[str, int, str | None]]:
+    """``{"orgchart": "orgchart@3"}`` or ``{"orgchart": {"name", "version", "hash"?}}``: as
+    for the ruleset, a batch reads exact versions (no tags, no ``latest``)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _invalid("'datasets' must be an object: %@dataset binding -> 'name@version'")
+    out: dict[str, tuple[str, int, str | None]] = {}
+    for binding, ref in raw.items():
+        if not _BINDING.match(binding):
+            raise _invalid(f"datasets: {binding!r} is not a %@dataset binding name")
+        digest: Any = None
+        if isinstance(ref, str):
+            name, sep, version_text = ref.partition("@")
+            if not sep or not version_text.isdigit():
+                raise _invalid(f"datasets.{binding} {ref!r}: give an exact version, 'name@version'")
+            version: Any = int(version_text)
+        elif isinstance(ref, dict) and {"name", "version"} <= set(ref) <= {"name", "version", "hash"}:
+            name, version, digest = ref["name"], ref["version"], ref.get("hash")
+        else:
+            raise _invalid(f'datasets.{binding}: \'name@version\' or {{"name", "version", "hash"}}')
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise _invalid(f"datasets.{binding}: {name!r} is not a dataset name")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise _invalid(f"datasets.{binding}: version {version!r} must be an integer >= 1")
+        if digest is not None and (not isinstance(digest, str) or not _HASH.match(digest)):
+            raise _invalid(f"datasets.{binding}: 'hash' must be the version's 64 hex digits")
+        out[binding] = (name, version, digest)
+    return out
 
 
 def _ruleset_ref(ref: Any) -> tuple[str, int]:
@@ -201,6 +247,14 @@ def batch_run_row(
                 "snapshot_time": info.get("snapshot_time"),
             }
         outputs = {o.predicate: {"table": o.table, "rows": o.rows} for o in manifest.outputs}
+        # the dataset versions read, as inputs beside the mapped ones (the row keeps its columns)
+        for used in manifest.datasets:
+            for pred, info in used["predicates"].items():
+                inputs[pred.rsplit("/", 1)[0]] = {
+                    "source": info["relation"],
+                    "rows": info["rows"],
+                    "dataset": {k: used[k] for k in ("binding", "name", "version", "hash")},
+                }
     if isinstance(error, EntailError):
         error = (
             error.to_json()
@@ -270,7 +324,15 @@ def run_batch_request(
     try:
         # a stored version that this engine no longer accepts fails here, audited like any failure
         ruleset = compile(record.source, f"{record.name}@{record.version}")
-        manifest = run_batch(ruleset, backend, request.inputs, outputs=request.outputs, limits=request.limits)
+        datasets = _dataset_sources(ruleset.datasets, request, client, caps)
+        manifest = run_batch(
+            ruleset,
+            backend,
+            request.inputs,
+            outputs=request.outputs,
+            limits=request.limits,
+            datasets=datasets,
+        )
     except ScannedBytesLimitExceeded as exc:
         error = exc
         failure = BatchRequestError(413, exc.code, str(exc), limit=exc.limit, value=exc.value)
@@ -312,9 +374,53 @@ def run_batch_request(
         "ruleset": {"name": record.name, "version": record.version, "hash": record.hash},
         "destination": request.destination,
         "outputs": [{"predicate": o.predicate, "table": o.table, "rows": o.rows} for o in manifest.outputs],
+        "datasets": [{k: d[k] for k in ("binding", "name", "version", "hash")} for d in manifest.datasets],
         "jobs": stats,
         "manifest": manifest.to_json(),
     }
+
+
+class DatasetBindingError(BatchInputError):
+    """The request's datasets do not match the program's ``%@dataset`` bindings."""
+
+    code = "dataset-not-declared"
+
+
+class DatasetNotBound(BatchInputError):
+    """A ``%@dataset`` binding of the program the request does not bind."""
+
+    code = "dataset-not-bound"
+
+
+def _dataset_sources(
+    declared: Mapping[str, Any], request: BatchRequest, client: bigquery.Client, caps: BatchCaps
+) -> list[DatasetSource]:
+    """Each binding of the program read from the cloud store's per-predicate tables."""
+    extra = sorted(set(request.datasets) - set(declared))
+    if extra:
+        raise DatasetBindingError(
+            f"datasets: the program declares no dataset {', '.join(map(repr, extra))} "
+            f"(its %@dataset names: {', '.join(sorted(declared)) or 'none'})"
+        )
+    missing = sorted(set(declared) - set(request.datasets))
+    if missing:
+        raise DatasetNotBound(
+            f"datasets: bind {', '.join(map(repr, missing))} to an exact version, e.g. "
+            f'"datasets": {{"{missing[0]}": "{missing[0]}@1"}}'
+        )
+    return [
+        bigquery_dataset(
+            binding,
+            declared[binding],
+            project=str(client.project),
+            dataset=caps.datasets_dataset,
+            tenant=request.tenant,
+            name=name,
+            version=version,
+            hash=digest,
+        )
+        for binding, (name, version, digest) in sorted(request.datasets.items())
+    ]
 
 
 def _label(value: str) -> str:

@@ -55,6 +55,11 @@ class Backend(ABC):
         """Bytes a query would scan (a dry run), where the warehouse can tell."""
         return None
 
+    def table_exists(self, table: str) -> bool:
+        """Whether a (quoted, qualified) table exists; the dataset path asks before it reads
+        a predicate's table, which the cloud store creates only for a predicate with rows."""
+        return True
+
     def input_table(self, table: str) -> str:
         """How SQL names an input table given in the mapping (BigQuery quotes and qualifies it)."""
         return table

@@ -221,6 +221,15 @@ class BigQueryBackend(Backend):
                 dataset.default_table_expiration_ms = expiration
             self.client.create_dataset(dataset, exists_ok=True, retry=self.retry)
 
+    def table_exists(self, table: str) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self.client.get_table(table.replace("`", ""), retry=self.retry)
+        except NotFound:
+            return False
+        return True
+
     def snapshot_time(self, table: str) -> str | None:
         """The table's last modification time (``modified``) — the state the run read."""
         ref = self.input_table(table).strip("`")

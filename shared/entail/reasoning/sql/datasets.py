@@ -67,6 +67,8 @@ class DatasetTable:
     relation: str
     where: str | None = None
     numbered: str | None = None
+    # a BigQuery table the cloud store creates on the first version with rows: missing, it is empty
+    may_be_missing: bool = False
 
     @property
     def arity(self) -> int:
@@ -91,7 +93,7 @@ class DatasetSource:
     binding: str
     name: str
     version: int
-    hash: str
+    hash: str | None  # None where the caller named the version without its hash (batch_reason)
     tables: tuple[DatasetTable, ...]
 
     def ref(self) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def parquet_dataset(
     *,
     name: str,
     version: int,
-    hash: str,
+    hash: str | None,
 ) -> DatasetSource:
     """A local version directory (a Parquet file per predicate, docs/datasets.md) for DuckDB.
 
@@ -162,7 +164,7 @@ def bigquery_dataset(
     tenant: str,
     name: str,
     version: int,
-    hash: str,
+    hash: str | None,
 ) -> DatasetSource:
     """A dataset version in BigQuery: each declared predicate is its table
     ``<project>.<dataset>.<bigquery_table_name(...)>`` filtered on ``version``."""
@@ -177,7 +179,11 @@ def bigquery_dataset(
         table = f"`{project}.{dataset}.{name_in_bq}`"
         tables.append(
             DatasetTable(
-                sig[0], _checked_types(binding, sig, types), table, where=f"version = {int(version)}"
+                sig[0],
+                _checked_types(binding, sig, types),
+                table,
+                where=f"version = {int(version)}",
+                may_be_missing=True,
             )
         )
     return DatasetSource(binding, name, version, hash, tuple(tables))

@@ -369,7 +369,11 @@ class _Run:
             source, described = self.source_sql(spec)
             loaded.append((spec, source, described))
         read: list[tuple[DatasetTable, str]] = []
+        absent: dict[Signature, int] = {}
         for dataset, table in self.dataset_of.values():
+            if table.may_be_missing and not self.backend.table_exists(table.relation):
+                absent[table.signature] = 0  # no table: the version has no rows of it
+                continue
             read.append((table, self.dataset_sql(dataset, table)))
         # the dry-run estimate of reading every input, before any work: refused above the cap
         cap = self.limits.max_bytes_scanned
@@ -379,8 +383,11 @@ class _Run:
             if cap is not None and estimate > cap:
                 raise ScannedBytesLimitExceeded(cap, estimate)
         dataset_rows = {
-            table.signature: self.check_dataset(self.dataset_of[table.signature][0], table, select)
-            for table, select in read
+            **absent,
+            **{
+                table.signature: self.check_dataset(self.dataset_of[table.signature][0], table, select)
+                for table, select in read
+            },
         }
         self.progress(Progress("load", strata=len(self.ruleset.analysis.strata)))
         codes = self.build_symbols(loaded, read)
