@@ -12,6 +12,8 @@ __all__ = [
     "BatchOut",
     "BatchRequest",
     "ChangedDecision",
+    "DatasetBindingOut",
+    "DatasetBindingsOut",
     "DatasetDiffOut",
     "DatasetFactsOut",
     "DatasetListOut",
@@ -149,6 +151,27 @@ class ChangedDecision(TypedDict):
     new_answers: list[dict[str, Any]]
     # rules in the proofs of only one of the two answers
     rules_differ: list[str]
+
+
+class DatasetBindingOut(TypedDict):
+    """
+    A ruleset version that binds a dataset, and how.
+    """
+
+    # the ruleset
+    name: str
+    # the ruleset's version
+    version: int
+    # the program's %@dataset name bound to the dataset
+    binding: str
+    # the selector it is bound to: name@N (pinned) or name@tag/latest
+    selector: str
+    published_at: str
+
+
+class DatasetBindingsOut(TypedDict):
+    # newest first
+    rulesets: list[DatasetBindingOut]
 
 
 class DatasetPredicateDiffOut(TypedDict):

@@ -10,6 +10,7 @@ import type {
   AuditPage,
   BatchOut,
   BatchRequest,
+  DatasetBindingsOut,
   DatasetDiffOut,
   DatasetFactsOut,
   DatasetListOut,
@@ -157,6 +158,11 @@ export function datasetTagHistory<R = DatasetTagHistoryOut>(t: Transport, name: 
 /** An upload's progress: bytes and facts read so far (``X-Entail-Upload-Id``). */
 export function datasetUploadStatus<R = DatasetUploadProgressOut>(t: Transport, name: string | number, upload_id: string | number, signal?: AbortSignal): Promise<R> {
   return t.json("GET", `/v1/datasets/${seg(name)}/uploads/${seg(upload_id)}`, { signal });
+}
+
+/** The ruleset versions whose bindings read dataset ``name`` (pinned to a version or floating), newest first: one entry per binding. */
+export function datasetRulesets<R = DatasetBindingsOut>(t: Transport, name: string | number, signal?: AbortSignal): Promise<R> {
+  return t.json("GET", `/v1/datasets/${seg(name)}/rulesets`, { signal });
 }
 
 /** Evaluate a ruleset over case facts. 200 with the answers when done within ``wait_ms``, else 202 with the decision id to poll or follow over SSE. The same request against the same ruleset version returns the original decision, marked cached. */
