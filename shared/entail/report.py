@@ -183,9 +183,8 @@ def content(
         "completed_at": _ts(record.completed_at),
         "error": record.error.model_dump() if record.error is not None else None,
     }
-    datasets = getattr(record, "datasets", None)
-    if datasets:
-        decision["datasets"] = datasets
+    if record.datasets:  # the exact dataset versions the decision read (docs/datasets.md)
+        decision["datasets"] = [d.model_dump() for d in record.datasets]
     return {
         "generator_version": GENERATOR_VERSION,
         "source": source,

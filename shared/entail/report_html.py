@@ -252,6 +252,21 @@ def _facts(inputs: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _datasets(refs: list[dict[str, Any]]) -> str:
+    """The dataset versions the decision read: what a replay reads again."""
+    rows = "".join(
+        f"<tr><td><code>{e(r.get('binding', ''))}</code></td><td>{e(r.get('name', ''))}</td>"
+        f"<td>{e(r.get('version', ''))}</td><td><code>{e(r.get('hash', ''))}</code></td></tr>"
+        for r in refs
+    )
+    return (
+        "<p>The reference data this decision read, version by version (a replay reads the same).</p>"
+        '<table><thead><tr><th scope="col">Binding</th><th scope="col">Dataset</th>'
+        '<th scope="col">Version</th><th scope="col">Content SHA-256</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def _answers(queries: list[dict[str, Any]]) -> str:
     out = []
     for q in queries:
@@ -292,11 +307,6 @@ def render(doc: dict[str, Any]) -> str:
         _row("Ruleset", f"{e(ruleset['name'])} version {e(ruleset['version'])}"),
         _row("Ruleset source SHA-256", f"<code>{e(ruleset['hash'])}</code>"),
     ]
-    datasets = d.get("datasets")
-    if datasets:
-        summary.append(
-            _row("Datasets", f"<code>{e(json.dumps(datasets, sort_keys=True, ensure_ascii=False))}</code>")
-        )
     summary += [
         _row("Engine version", f"<code>{e(d['engine_version'])}</code>"),
         _row("Request hash", f"<code>{e(d['request_hash'])}</code>"),
@@ -315,6 +325,8 @@ def render(doc: dict[str, Any]) -> str:
         f'<section id="summary"><h2>Decision</h2><table>{"".join(summary)}</table></section>',
         f'<section id="inputs"><h2>Inputs</h2>{_facts(doc["inputs"])}</section>',
     ]
+    if d.get("datasets"):
+        sections.append(f'<section id="datasets"><h2>Datasets</h2>{_datasets(d["datasets"])}</section>')
     error = d.get("error")
     if error:
         diagnostics = "".join(
