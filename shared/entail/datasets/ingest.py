@@ -176,7 +176,10 @@ class Builder:
     # -- 2. parse ------------------------------------------------------------
     def parse_spool(self, part: UploadPart, spool: Path, label: str) -> None:
         if part.format == "ndjson":
-            self._parse_ndjson(spool, label)
+            # DuckDB reads a clean file many times faster than Python; anything it does
+            # not accept as clean is read line by line for the precise error
+            if not self._fast_ndjson(spool, label):
+                self._parse_ndjson(spool, label)
         elif part.format == "csv":
             self._parse_csv(spool, label, self._part_predicate(part, label), part.header)
         else:
@@ -239,6 +242,79 @@ class Builder:
                         where=_where(label, number),
                     )
                 yield number, raw
+
+    def _fast_ndjson(self, spool: Path, label: str) -> bool:
+        """Stage a valid NDJSON file with DuckDB: True when done, False when the file
+        is not plainly valid (then nothing was staged and Python reads it)."""
+        if _needs_python(spool):
+            return False
+        con = duckdb.connect()  # in memory, spilling to temp_directory past its limit
+        try:
+            con.execute(f"SET temp_directory = '{sql_path(self.work / 'fast.tmp')}'")
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                con.execute(
+                    "CREATE TABLE staged AS SELECT "
+                    "CASE WHEN json_type(j) = 'ARRAY' THEN j->>'$[0]' ELSE j->>'$.predicate' END AS pred, "
+                    "CASE WHEN json_type(j) = 'ARRAY' THEN (j->'$[*]')[2:] ELSE j->'$.args[*]' END AS args, "
+                    "json_type(j) AS kind, "
+                    "CASE WHEN json_type(j) = 'OBJECT' THEN list_sort(json_keys(j)) END AS keys, "
+                    "CASE WHEN json_type(j) = 'ARRAY' THEN json_type(j, '$[0]') "
+                    "ELSE json_type(j, '$.predicate') END AS pred_type, "
+                    "CASE WHEN json_type(j) = 'OBJECT' THEN json_type(j, '$.args') END AS args_type, "
+                    "octet_length(j::VARCHAR) AS size "
+                    f"FROM (SELECT json AS j FROM read_ndjson_objects('{sql_path(spool)}', "
+                    f"maximum_object_size={MAX_LINE_BYTES}))"
+                )
+                summary = con.execute(
+                    "SELECT pred, min(len(args)), max(len(args)), count(*), bool_and("
+                    "kind IN ('ARRAY', 'OBJECT') AND pred_type = 'VARCHAR' AND args IS NOT NULL "
+                    "AND (kind = 'ARRAY' OR (keys = ['args', 'predicate'] AND args_type = 'ARRAY')) "
+                    "AND list_bool_and(list_transform(args, lambda x: json_type(x) = 'VARCHAR' "
+                    "OR (json_type(x) IN ('UBIGINT', 'BIGINT') "
+                    f"AND TRY_CAST(x AS BIGINT) BETWEEN {INT_MIN} AND {INT_MAX}))) "
+                    "AND regexp_full_match(pred, '[a-z][A-Za-z0-9_]{0,63}') "
+                    f"AND size < {MAX_LINE_BYTES}) "
+                    "FROM staged GROUP BY pred ORDER BY pred"
+                ).fetchall()
+            except duckdb.Error:
+                return False
+            total = 0
+            for pred, low, high, count, valid in summary:
+                if not valid or low != high or high > MAX_ARITY:
+                    return False
+                known = self.stages.get(pred)
+                if known is not None and known.arity != high:
+                    return False  # another part's arity: Python finds the line
+                total += count
+            if self.progress.facts + total > self.limits.max_facts:
+                raise self._too_many(f"part {label}")
+            for pred, arity, _high, _count, _valid in summary:
+                stage = self._stage(pred, arity, f"part {label}")
+                target = self.work / f"stage-{len(self.stages)}-{pred}-fast.parquet"
+                if arity == 0:
+                    select = "0 AS u"
+                else:
+                    select = ", ".join(
+                        f"CASE WHEN json_type(args[{k + 1}]) = 'VARCHAR' THEN NULL "
+                        f"ELSE args[{k + 1}]::BIGINT END AS i{k}, "
+                        f"CASE WHEN json_type(args[{k + 1}]) = 'VARCHAR' THEN args[{k + 1}]->>'$' END AS s{k}"
+                        for k in range(arity)
+                    )
+                con.execute(
+                    f"COPY (SELECT {select} FROM staged WHERE pred = ?) "
+                    f"TO '{sql_path(target)}' (FORMAT parquet)",
+                    [pred],
+                )
+                self.parquet_stages.setdefault(pred, []).append(target)
+                stage.origin = stage.origin or f"part {label}"
+            self.progress.facts += total
+            return True
+        finally:
+            con.close()
+            (self.work / "fast.duckdb").unlink(missing_ok=True)
+            (self.work / "fast.duckdb.wal").unlink(missing_ok=True)
+            shutil.rmtree(self.work / "fast.tmp", ignore_errors=True)
 
     def _parse_ndjson(self, spool: Path, label: str) -> None:
         # the hot loop: one orjson parse, type checks inline, rows staged in batches
@@ -467,6 +543,20 @@ class Builder:
             if not stage.handle.closed:
                 stage.handle.close()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+# escapes DuckDB and orjson may read differently (NUL, UTF-16 surrogates): Python reads them
+_PYTHON_ONLY = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _needs_python(spool: Path) -> bool:
+    with spool.open("rb") as f:
+        tail = b""
+        while chunk := f.read(1 << 20):
+            if _PYTHON_ONLY.search(tail + chunk):
+                return True
+            tail = chunk[-8:]
+    return False
 
 
 def _json_column(error: orjson.JSONDecodeError, raw: bytes) -> int:
