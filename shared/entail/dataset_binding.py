@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import cast
 
 from .datasets.port import DatasetStore
 from .models import DatasetRef
@@ -35,13 +34,6 @@ class DatasetBindingError(Exception):
         self.code = code
         self.status = status
         self.binding = binding
-
-
-def dataset_store(services: object) -> DatasetStore | None:
-    """The services' dataset store, or None in a deployment built without one (then
-    every binding is ``dataset-not-found``)."""
-    store = getattr(services, "datasets", None)
-    return cast("DatasetStore | None", store)
 
 
 def is_pinned(selector: str) -> bool:

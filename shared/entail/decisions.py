@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import reasoning, tracing
-from .dataset_binding import dataset_store, resolve_bindings
+from .dataset_binding import resolve_bindings
 from .masking import mask_case
 from .messages import job_message, publish_decision, publish_job
 from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
@@ -145,9 +145,7 @@ async def _submit(
     # the exact dataset versions this decision reads (floating selectors resolved
     # now; DatasetBindingError when one names nothing any more): recorded, queued
     # and hashed, so a new dataset version is never answered from the old one's cache
-    datasets = (
-        await resolve_bindings(dataset_store(services), tenant, version.datasets) if version.datasets else []
-    )
+    datasets = await resolve_bindings(services.datasets, tenant, version.datasets) if version.datasets else []
     masked = version.masked_predicates
     if masked:
         # before anything is hashed, stored or queued: the clear values end here

@@ -34,7 +34,7 @@ from .compute import (
     TaskOutOfMemory,
     tasks,
 )
-from .dataset_binding import DatasetBindingError, dataset_store, resolve_bindings
+from .dataset_binding import DatasetBindingError, resolve_bindings
 from .decisions import service_limits
 from .models import DatasetRef, DecisionRecord, utcnow
 from .replay import Candidate
@@ -244,7 +244,7 @@ async def _run_with_datasets(
     process (entail/dataset_eval.py), the candidate over the recorded versions with
     ``overrides``, the original (to explain old answers) over the recorded ones."""
     cache = dataset_eval.process_cache(services.settings.reference_cache_bytes)
-    store = dataset_store(services)
+    store = services.datasets
 
     async def run(program: str, refs: list[DatasetRef]) -> dict[str, Any]:
         try:
@@ -344,7 +344,7 @@ async def start(
     decisions recorded ("same rules, new data"); :class:`DatasetBindingError` when
     one names nothing."""
     ensure_room(services, jobs, tenant)
-    overrides = await resolve_bindings(dataset_store(services), tenant, datasets) if datasets else []
+    overrides = await resolve_bindings(services.datasets, tenant, datasets) if datasets else []
     version = candidate.version
     described: dict[str, Any] = {"version": version.version, "hash": version.hash}
     if overrides:

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import dataset_eval
 from .compute import ComputePool, tasks
-from .dataset_binding import DatasetBindingError, dataset_store
+from .dataset_binding import DatasetBindingError
 from .decisions import service_limits
 from .models import DecisionRecord, RulesetRef, RulesetVersion
 from .services import Services
@@ -133,7 +133,7 @@ async def replay(services: Services, pool: ComputePool, tenant: str, decision_id
         try:
             out = await dataset_eval.evaluate_recorded(
                 dataset_eval.process_cache(services.settings.reference_cache_bytes),
-                dataset_store(services),
+                services.datasets,
                 tenant,
                 record.datasets,
                 stored.source,

@@ -37,7 +37,7 @@ from entail.compute.pool import (
     TaskKilled,
     TaskOutOfMemory,
 )
-from entail.dataset_binding import DatasetBindingError, dataset_store
+from entail.dataset_binding import DatasetBindingError
 from entail.jobs import Evaluated, EvaluationFailed, EvaluatorBusy
 from entail.models import DecisionError, Job
 from entail.services import Services
@@ -134,7 +134,7 @@ class Evaluations:
         try:
             out = await dataset_eval.evaluate_recorded(
                 self.references,
-                dataset_store(svc),
+                svc.datasets,
                 job.tenant,
                 job.datasets,
                 source,

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from entail import logs, reasoning
 from entail.auth import ApiKey
 from entail.compute import ComputePool, tasks
-from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_name, dataset_store
+from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_name
 from entail.models import RulesetRecord
 from entail.reasoning.declarations import arity_schema, request_schema
 from entail.services import Services
@@ -196,7 +196,7 @@ async def _publish(
     # selectors resolved now), and no binding the program does not declare
     try:
         bindings = await bind_at_publish(
-            dataset_store(services), key.tenant, outcome.get("datasets", []), body.datasets
+            services.datasets, key.tenant, outcome.get("datasets", []), body.datasets
         )
     except DatasetBindingError as exc:
         raise Problem(
