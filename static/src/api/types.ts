@@ -150,9 +150,11 @@ export type RulesetRef = Api.RulesetRefOut;
 export type RulesetVersion = Api.RulesetVersionOut;
 export type RulesetSummary = Api.RulesetOut;
 
-export type DraftResult = Omit<Api.DraftEvaluateOut, "answers" | "why_not"> & {
+export type DraftResult = Omit<Api.DraftEvaluateOut, "answers" | "why_not" | "datasets"> & {
   answers: QueryAnswers[];
   why_not?: WhyNot[] | null;
+  /** the dataset versions the draft read, by binding (a program with %@dataset) */
+  datasets?: DatasetRef[] | null;
 };
 
 /** Why a decision failed (diagnostics for an invalid program). */

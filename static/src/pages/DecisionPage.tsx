@@ -71,6 +71,11 @@ export function DecisionPage({ id, fresh = false }: { id: string; fresh?: boolea
       saveDraft("queries", decision.query ?? []);
       saveDraft("name", version.name);
       saveDraft("origin", `${version.name} v${version.version}`);
+      // the exact dataset versions it read, not what its bindings name today
+      saveDraft(
+        "datasets",
+        Object.fromEntries((decision.datasets ?? []).map((r) => [r.binding, `${r.name}@${r.version}`])),
+      );
       navigate("/playground");
     } catch (e) {
       setOpening(e);

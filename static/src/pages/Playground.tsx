@@ -9,6 +9,7 @@ import * as ops from "../api/operations";
 import type { Decision, Diagnostic, DraftResult, RulesetVersion, WhyNot } from "../api/types";
 import { AnswersView } from "../components/Answers";
 import { DatasetBindings } from "../components/DatasetBindings";
+import { DatasetRefs } from "../components/DatasetRefs";
 import { ErrorView, Progress } from "../components/Status";
 import { WhyNotAsk } from "../components/WhyNotAsk";
 import { useSession } from "../context";
@@ -613,6 +614,11 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
               </code>
               . Click a rule in the proof to see it in the editor.
             </p>
+            {result.meta.datasets && result.meta.datasets.length > 0 && (
+              <div class="muted" data-testid="run-datasets">
+                Read: <DatasetRefs refs={result.meta.datasets} />
+              </div>
+            )}
             <StatsView stats={result.meta.stats} />
             {result.answers.tables
               .filter((t) => t.atoms.length === 0)

@@ -7,7 +7,7 @@ import { Empty, ErrorView, Spinner } from "../components/Status";
 import { TextDiff } from "../components/TextDiff";
 import { useSession } from "../context";
 import { EXAMPLES } from "../examples";
-import { navigate } from "../router";
+import { datasetHref, navigate } from "../router";
 import { saveDraft } from "../session";
 
 /** Load with retry: ``load`` runs on mount and on every ``deps`` change. */
@@ -122,6 +122,8 @@ export function RulesetPage({ name }: { name: string }) {
     saveDraft("source", v.source ?? "");
     saveDraft("name", v.name);
     saveDraft("origin", `${v.name} v${v.version}`);
+    // the version's dataset bindings become the playground's choice
+    saveDraft("datasets", v.datasets ?? {});
     // the cases that go with it: the bundled example's own test case when the
     // ruleset is an example, else an empty case (never another example's facts)
     const example = EXAMPLES.find((e) => e.name === v.name);
@@ -235,6 +237,17 @@ export function RulesetPage({ name }: { name: string }) {
                 </button>
               </h2>
               {source.data.description && <p>{source.data.description}</p>}
+              {Object.keys(source.data.datasets ?? {}).length > 0 && (
+                <p data-testid="version-datasets">
+                  Reads datasets:{" "}
+                  {Object.entries(source.data.datasets ?? {}).map(([binding, selector], i) => (
+                    <span key={binding}>
+                      {i > 0 && ", "}
+                      {binding} → <a href={datasetHref(selector.split("@")[0])}>{selector}</a>
+                    </span>
+                  ))}
+                </p>
+              )}
               <RulesetTests name={name} version={source.data.version} count={source.data.tests} />
               <pre class="source">
                 {(source.data.source ?? "").split("\n").map((line, i) => (
