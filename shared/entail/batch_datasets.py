@@ -128,9 +128,9 @@ def directory_version(
 
 def _arity(path: Path) -> int:
     """A predicate file's arity from its column layout (``i{k}``/``s{k}`` per argument, or ``u``)."""
-    import duckdb
+    from .bootstrap import open_batch_database
 
-    con = duckdb.connect()
+    con = open_batch_database(":memory:")
     try:
         literal = "'" + str(path).replace("'", "''") + "'"
         names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal})").fetchall()]
