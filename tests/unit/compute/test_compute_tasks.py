@@ -14,7 +14,12 @@ def test_example_cases_pass_fail_or_are_invalid() -> None:
     ok = {"name": "ok", "facts": {"amount": [["a", 150]]}, "expect": {"flag(X)": ['flag("a")']}}
     bad = {"name": "bad", "facts": {"amount": [["a", 50]]}, "expect": {"flag(X)": ['flag("a")']}}
     out = tasks.compile_and_test(V1, "r.lp", [ok, bad], LIMITS)
-    assert out == {"failures": [{"name": "bad", "problems": ['?- flag(X): missing flag("a")']}]}
+    assert out == {
+        "failures": [{"name": "bad", "problems": ['?- flag(X): missing flag("a")']}],
+        "datasets": [],  # the %@dataset names the publish binds
+    }
+    declares = "%@dataset org: manages(const, const).\nup(X) :- manages(X, _)."
+    assert tasks.compile_and_test(declares, "r.lp", [], LIMITS)["datasets"] == ["org"]
     assert "invalid_tests" in tasks.compile_and_test(V1, "r.lp", [{"name": "x", "nope": 1}], LIMITS)
     error = tasks.compile_and_test("p(X) :- .", "r.lp", [], LIMITS)["error"]
     assert error["kind"] == "program" and error["diagnostics"][0]["rendered"].startswith("r.lp:1:")
