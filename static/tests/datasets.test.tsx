@@ -84,6 +84,17 @@ beforeAll(async () => {
         ],
       });
     }
+    if (path === "/v1/datasets/orgchart/tags/prod") {
+      const move = { tag: "prod", moved_by: "dev", moved_at: "2026-12-05T10:00:00.000Z" };
+      return json(200, {
+        name: "orgchart",
+        tag: "prod",
+        moves: [
+          { ...move, version: 2, previous: 1 },
+          { ...move, version: 1, previous: null },
+        ],
+      });
+    }
     if (path === "/v1/datasets/orgchart/diff") {
       return json(200, {
         predicates: [
@@ -204,6 +215,17 @@ describe("the datasets pages", () => {
     expect(diff.textContent).toContain("Diff v1 → v2");
     expect(within(diff).getByTestId("dataset-diff-total").textContent).toBe("+1 −0 facts in 1 predicate");
     expect(seen).toContain("GET /v1/datasets/orgchart/diff?from=1&to=2");
+    // a tag's history, newest move first
+    fireEvent.click(screen.getByRole("button", { name: "prod" }));
+    const moves = await screen.findByTestId("dataset-tag-history");
+    const cells = within(moves)
+      .getAllByRole("row")
+      .slice(1)
+      .map((r) => [...(r as HTMLTableRowElement).cells].slice(0, 3).map((c) => c.textContent));
+    expect(cells).toEqual([
+      ["v2", "v1", "dev"],
+      ["v1", "—", "dev"],
+    ]);
     const uses = await screen.findByTestId("dataset-uses");
     expect(within(uses).getByRole("link", { name: "expenses v4" }).getAttribute("href")).toBe("/rulesets/expenses");
     expect(uses.textContent).toContain("orgchart@prod");

@@ -61,6 +61,13 @@ export function datasetDiff(
   return ops.datasetDiff(t, name, { from: String(from), to: String(to) }, signal);
 }
 
+export type TagMove = Api.DatasetTagMoveOut;
+
+/** A tag's moves, newest first. */
+export async function datasetTagHistory(t: Transport, name: string, tag: string): Promise<TagMove[]> {
+  return (await ops.datasetTagHistory(t, name, tag)).moves;
+}
+
 /** The ruleset versions that bind it, newest first. */
 export async function datasetRulesets(t: Transport, name: string, signal?: AbortSignal): Promise<DatasetUse[]> {
   const answer = await t.json<Api.DatasetBindingsOut>("GET", `/v1/datasets/${seg(name)}/rulesets`, { signal });

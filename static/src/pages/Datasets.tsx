@@ -9,9 +9,11 @@ import {
   type DatasetVersion,
   datasetDiff,
   datasetRulesets,
+  datasetTagHistory,
   datasetVersions,
   listDatasets,
   moveDatasetTag,
+  type TagMove,
 } from "../api/datasets";
 import { DatasetDiffView } from "../components/DatasetDiffView";
 import { DatasetFacts } from "../components/DatasetFacts";
@@ -98,6 +100,12 @@ export function DatasetPage({ name, version }: { name: string; version?: number 
   const [tagVersion, setTagVersion] = useState<number | "">("");
   const [tagError, setTagError] = useState<unknown>(null);
   const [tagMoved, setTagMoved] = useState<string | null>(null);
+  const [historyOf, setHistoryOf] = useState<string | null>(null);
+  const history = useLoad<TagMove[] | null>(
+    () => (historyOf ? datasetTagHistory(api, name, historyOf) : Promise.resolve(null)),
+    [name, historyOf, tagMoved],
+  );
+  const tags = [...new Set(list.flatMap((v) => v.tags ?? []))].sort();
   // the two newest versions are what one usually compares
   const fromValue: number | "" = from !== "" ? from : list.length > 1 ? list[1].version : "";
   const toValue: number | "" = to !== "" ? to : list.length > 0 ? list[0].version : "";
@@ -208,6 +216,43 @@ export function DatasetPage({ name, version }: { name: string; version?: number 
             </form>
           )}
           {tagError !== null && <ErrorView error={tagError} />}
+          {tags.length > 0 && (
+            <p class="inline-form">
+              Tag history:{" "}
+              {tags.map((t) => (
+                <button key={t} type="button" aria-pressed={historyOf === t} onClick={() => setHistoryOf(t)}>
+                  {t}
+                </button>
+              ))}
+            </p>
+          )}
+          {historyOf && history.loading && <Spinner label={`Loading the moves of ${historyOf}…`} />}
+          {history.error !== null && <ErrorView error={history.error} onRetry={history.retry} />}
+          {historyOf && history.data && (
+            <div class="table-scroll">
+              <table data-testid="dataset-tag-history">
+                <caption>Moves of {historyOf}, newest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">To</th>
+                    <th scope="col">From</th>
+                    <th scope="col">By</th>
+                    <th scope="col">When</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {history.data.map((m, i) => (
+                    <tr key={i}>
+                      <td>v{m.version}</td>
+                      <td>{m.previous === null ? "—" : `v${m.previous}`}</td>
+                      <td>{m.moved_by}</td>
+                      <td>{formatTime(m.moved_at)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
           {compare && diff.loading && <Spinner label="Comparing the versions…" />}
           {diff.error !== null && <ErrorView error={diff.error} onRetry={diff.retry} />}
           {diff.data && compare && <DatasetDiffView diff={diff.data} label={`v${compare.from} → v${compare.to}`} />}
