@@ -8,6 +8,9 @@ tables as BigQuery query jobs (docs/batch.md).
      "destination": "loan_batch", "outputs": ["decision/2"],
      "limits": {"max_bytes": 10000000000, "max_iterations": 1000, "max_rows": 100000000}}
 
+A program with ``%@dataset`` declarations is given ``"datasets": {"orgchart":
+"orgchart@3"}``: exact versions, read from the cloud store's tables (docs/batch.md).
+
 The ruleset version is read from the audit store's ``rulesets`` table (every
 version's source, kept forever); the inputs are estimated by a dry run and the
 run is refused above ``ENTAIL_BATCH_MAX_BYTES`` (or the request's lower
