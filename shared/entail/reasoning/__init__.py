@@ -6,6 +6,8 @@ See docs/engine.md for the language, the API and the proof schema.
 from ..engine_version import ENGINE_VERSION
 from .errors import (
     CompileTimeLimitExceeded,
+    DatasetPredicateInCase,
+    DatasetTypeError,
     DerivedFactsLimitExceeded,
     Diagnostic,
     EntailError,
@@ -24,6 +26,7 @@ from .prove import SCHEMA as PROOF_SCHEMA
 from .prove import proof_schema
 from .prove import render_text as render_proof
 from .query import Query, parse_query
+from .reference import Materialised
 from .ruleset import Answer, QueryResult, Result, Ruleset, check, compile
 from .terms import Const, format_atom, format_term
 from .why_not import WhyNot, WhyNotBounds, WhyNotError, explain_absent, why_not_schema
@@ -34,6 +37,8 @@ __all__ = [
     "Answer",
     "CompileTimeLimitExceeded",
     "Const",
+    "DatasetPredicateInCase",
+    "DatasetTypeError",
     "DerivedFactsLimitExceeded",
     "Diagnostic",
     "EntailError",
@@ -42,6 +47,7 @@ __all__ = [
     "InputFactsLimitExceeded",
     "LimitExceeded",
     "Limits",
+    "Materialised",
     "ProgramError",
     "ProgramSizeLimitExceeded",
     "Query",

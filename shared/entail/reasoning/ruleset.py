@@ -415,6 +415,8 @@ class Ruleset:
         parsed = [q if isinstance(q, Query) else parse_query(q) for q in queries]
         if reference is not None and reference.ruleset_hash != self.hash:
             raise ValueError("the materialised reference data belongs to another ruleset")
+        if not self._datasets:
+            reference = None  # nothing to share: a program without %@dataset evaluates whole
         if facts is None:
             factset = FactSet()
         elif isinstance(facts, FactSet):
