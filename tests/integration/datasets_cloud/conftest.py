@@ -1,7 +1,8 @@
 """The cloud dataset store on the emulators: gcp-storage-emulator (one bucket per
-module), bqemulator (one per worker, tests/integration/conftest.py; a fresh
-BigQuery dataset per test) and the embedded Redis. Clients are pointed at
-127.0.0.1 with anonymous credentials: nothing reaches Google."""
+worker; each test writes under tenants of its own), bqemulator (one per worker,
+tests/integration/conftest.py; a fresh BigQuery dataset per test) and the
+embedded Redis. Clients are pointed at 127.0.0.1 with anonymous credentials:
+nothing reaches Google."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from entail.settings import Settings
 BUCKET = "entail-datasets-test"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def gcs() -> Iterator[GcsEmulator]:
     reason = available()
     if reason:

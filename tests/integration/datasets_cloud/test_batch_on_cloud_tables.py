@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 from emulators.bigquery_emulator import BigQueryEmulator
 from sql.harness import atoms, read_outputs
 
@@ -48,6 +49,7 @@ def ndjson(lines: list[list[Any]]) -> UploadPart:
     return UploadPart(format="ndjson", chunks=chunks())
 
 
+@pytest.mark.slow  # a batch run's queries on bqemulator take seconds
 async def test_the_batch_path_reads_the_bound_version_the_store_loaded(
     store: CloudDatasetStore, emulator: BigQueryEmulator, bq_dataset: str
 ) -> None:
