@@ -35,6 +35,7 @@ Reference = dict[str, dict[str, list[Row]]]
 
 _shared: ReferenceCache[Any] | None = None
 _shared_lock = threading.Lock()
+_compile_lock = threading.Lock()
 
 
 def process_cache(max_bytes: int) -> ReferenceCache[Any]:
@@ -173,7 +174,8 @@ def evaluate_with_reference(
     in the case), so answers and proofs hold HMACs, as for masked case inputs."""
     mask = sorted(masked)
     try:
-        ruleset = tasks.compiled(source, filename, limits)
+        with _compile_lock:  # the compiled-ruleset LRU is the pool's, made for one thread
+            ruleset = tasks.compiled(source, filename, limits)
         # a masked model is another model: its own key (and digest, for the result hash)
         key = reference_key(
             ruleset.hash + ("|masked:" + ",".join(mask) if mask else ""),
