@@ -58,6 +58,22 @@ def random_facts(seed: int, n: int) -> tuple[bytes, dict[tuple[str, int], list[t
     return b"\n".join(lines) + b"\n", facts
 
 
+def test_duckdb_reads_a_valid_file(tmp_path: Path) -> None:
+    # the fast path must not fall back silently on valid input (it did once: a SQL typo)
+    data, _ = random_facts(7, 200)
+    spool = tmp_path / "body.spool"
+    spool.write_bytes(data)
+    builder = Builder(tmp_path / "work", Limits())
+    assert builder._fast_ndjson(spool, "body")
+    assert not builder._fast_ndjson(_write(tmp_path / "bad.spool", b'["p", 1.5]\n'), "body")
+    assert not builder._fast_ndjson(_write(tmp_path / "nul.spool", b'["p", "\\u0000"]\n'), "body")
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_both_paths_build_the_defined_hash(tmp_path: Path, seed: int) -> None:
     data, facts = random_facts(seed, 400)

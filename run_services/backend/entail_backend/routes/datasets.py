@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from entail.datasets import multipart
 from entail.datasets import progress as upload_progress
@@ -197,9 +198,13 @@ def _format_of(content_type: str, filename: str | None = None) -> Format | None:
 
 
 async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
-    async for chunk in request.stream():
-        if chunk:
-            yield chunk
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        # nobody reads this answer; the upload's work directory is removed all the same
+        raise DatasetError("dataset-upload-aborted", "the client went away mid-upload", status=400) from None
 
 
 async def _parts(request: Request, predicate: str | None, header: bool, work: FsPath) -> list[UploadPart]:
