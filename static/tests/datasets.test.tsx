@@ -5,7 +5,7 @@
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/preact";
+import { cleanup, configure, fireEvent, render, screen, waitFor, within } from "@testing-library/preact";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../src/api/client";
 import { type DatasetVersion, datasetVersions, rowFact } from "../src/api/datasets";
@@ -14,11 +14,14 @@ import { DatasetDiffView } from "../src/components/DatasetDiffView";
 import { DatasetFacts } from "../src/components/DatasetFacts";
 import { DatasetRefs } from "../src/components/DatasetRefs";
 import { SessionContext } from "../src/context";
-import { chosenSelectors, datasetBindings } from "../src/editor/datasetDecl";
+import { chosenSelectors, datasetBindings, parseDatasetOverrides } from "../src/editor/datasetDecl";
 import { formatBytes } from "../src/format";
 import { DatasetPage, Datasets } from "../src/pages/Datasets";
 import { runKey } from "../src/pages/Playground";
 import { parseRoute } from "../src/router";
+
+// a loaded CI machine (2 cores, other suites beside) answers slower than the default 1 s
+configure({ asyncUtilTimeout: 10_000 });
 
 /** A string an attacker might upload: it must show as these characters, never as markup. */
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
@@ -170,6 +173,15 @@ describe("the %@dataset declarations the playground offers versions for", () => 
     });
   });
 
+  it("reads impact's dataset overrides as binding=selector pairs", () => {
+    expect(parseDatasetOverrides(" orgchart=orgchart@4, rates = rates@prod ,")).toEqual({
+      datasets: { orgchart: "orgchart@4", rates: "rates@prod" },
+      problem: null,
+    });
+    expect(parseDatasetOverrides("")).toEqual({ datasets: {}, problem: null });
+    expect(parseDatasetOverrides("orgchart@4").problem).toBe("“orgchart@4” is not binding=selector");
+  });
+
   it("makes a run with another dataset version out of date", () => {
     expect(runKey("p.", "{}", ["p"], { orgchart: "orgchart@1" })).not.toBe(
       runKey("p.", "{}", ["p"], { orgchart: "orgchart@2" }),
@@ -229,6 +241,9 @@ describe("the datasets pages", () => {
     const uses = await screen.findByTestId("dataset-uses");
     expect(within(uses).getByRole("link", { name: "expenses v4" }).getAttribute("href")).toBe("/rulesets/expenses");
     expect(uses.textContent).toContain("orgchart@prod");
+    // same rules, new data: the binding ruleset's decisions re-run with the shown version
+    const impact = within(uses).getByRole("link", { name: "Impact of v2 on expenses v4" });
+    expect(impact.getAttribute("href")).toBe("/impact?ruleset=expenses&version=4&datasets=orgchart%3Dorgchart%402");
   });
 
   it("open at the version a link names", async () => {

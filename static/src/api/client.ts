@@ -70,6 +70,16 @@ export interface DecisionReport {
   source: string;
 }
 
+/** An impact run: the candidate version, the window, and ("same rules, new data")
+ * dataset selectors replacing the versions the decisions recorded, by binding. */
+export interface ImpactBody {
+  version: string;
+  start: string;
+  end: string;
+  limit?: number;
+  datasets?: Record<string, string>;
+}
+
 type Listener = (rate: RateLimit) => void;
 
 export class ApiClient implements ops.Transport {
@@ -266,7 +276,7 @@ export class ApiClient implements ops.Transport {
   }
 
   /** Start an impact job: the API answers 202 with the job and its status URL. */
-  startImpact(name: string, body: { version: string; start: string; end: string; limit?: number }): Promise<ImpactJob> {
+  startImpact(name: string, body: ImpactBody): Promise<ImpactJob> {
     return ops.impact<ImpactJob>(this, name, body);
   }
 
@@ -279,7 +289,7 @@ export class ApiClient implements ops.Transport {
    * A failed job throws an ApiError carrying the job's error. */
   async impact(
     name: string,
-    body: { version: string; start: string; end: string; limit?: number },
+    body: ImpactBody,
     onProgress?: (job: ImpactJob) => void,
     pollMs = 500,
     signal?: AbortSignal,

@@ -45,3 +45,19 @@ export function chosenSelectors(bindings: DatasetBinding[], chosen: Record<strin
   for (const { binding } of bindings) out[binding] = chosen[binding]?.trim() || `${binding}@latest`;
   return out;
 }
+
+/** `orgchart=orgchart@4, rates=rates@prod` → `{orgchart: "orgchart@4", rates: "rates@prod"}`
+ * (impact's "same rules, new data"); a part without `binding=selector` is a problem. */
+export function parseDatasetOverrides(text: string): { datasets: Record<string, string>; problem: string | null } {
+  const datasets: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const item = part.trim();
+    if (!item) continue;
+    const at = item.indexOf("=");
+    const binding = at < 0 ? "" : item.slice(0, at).trim();
+    const selector = at < 0 ? "" : item.slice(at + 1).trim();
+    if (!binding || !selector) return { datasets: {}, problem: `“${item}” is not binding=selector` };
+    datasets[binding] = selector;
+  }
+  return { datasets, problem: null };
+}

@@ -282,13 +282,25 @@ export function DatasetPage({ name, version }: { name: string; version?: number 
             No ruleset version binds it. A program reads it with <code>%@dataset {name}: pred(type, …).</code>
           </Empty>
         )}
-        {uses.data && uses.data.length > 0 && <DatasetUses uses={uses.data} />}
+        {uses.data && uses.data.length > 0 && (
+          <DatasetUses uses={uses.data} dataset={name} version={current?.version ?? null} />
+        )}
       </section>
     </main>
   );
 }
 
-export function DatasetUses({ uses }: { uses: DatasetUse[] }) {
+/** ``version``: the dataset version shown, whose impact on each binding ruleset is offered
+ * ("same rules, new data": the decisions re-run with it instead of the version they read). */
+export function DatasetUses({
+  uses,
+  dataset,
+  version,
+}: {
+  uses: DatasetUse[];
+  dataset: string;
+  version: number | null;
+}) {
   return (
     <div class="table-scroll">
       <table data-testid="dataset-uses">
@@ -297,6 +309,7 @@ export function DatasetUses({ uses }: { uses: DatasetUse[] }) {
             <th scope="col">Ruleset version</th>
             <th scope="col">Binding</th>
             <th scope="col">Selector</th>
+            {version !== null && <th scope="col">Impact</th>}
           </tr>
         </thead>
         <tbody>
@@ -311,6 +324,13 @@ export function DatasetUses({ uses }: { uses: DatasetUse[] }) {
               <td>
                 <code>{u.selector}</code>
               </td>
+              {version !== null && (
+                <td>
+                  <a href={impactHref(u, dataset, version)}>
+                    Impact of v{version} on {u.name} v{u.version}
+                  </a>
+                </td>
+              )}
             </tr>
           ))}
         </tbody>
@@ -347,4 +367,14 @@ function VersionSelect({
       ))}
     </select>
   );
+}
+
+/** The Impact page filled in: the binding ruleset version's decisions re-run with ``dataset@version``. */
+export function impactHref(use: DatasetUse, dataset: string, version: number): string {
+  const params = new URLSearchParams({
+    ruleset: use.name,
+    version: String(use.version),
+    datasets: `${use.binding}=${dataset}@${version}`,
+  });
+  return `/impact?${params}`;
 }

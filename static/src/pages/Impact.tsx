@@ -5,6 +5,7 @@ import type { ImpactResult } from "../api/types";
 import { ImpactGroups } from "../components/ImpactDiff";
 import { Empty, ErrorView, Progress } from "../components/Status";
 import { useSession } from "../context";
+import { parseDatasetOverrides } from "../editor/datasetDecl";
 import { fromLocalInput, HOUR, toLocalInput } from "./timeRange";
 
 export function Impact() {
@@ -18,7 +19,10 @@ export function Impact() {
     start: params.get("start") ?? toLocalInput(Date.now() - 7 * 24 * HOUR),
     end: params.get("end") ?? toLocalInput(Date.now() + 60_000),
     limit: 1000,
+    // ?datasets=orgchart=orgchart@4 (a dataset page's "impact of this version")
+    datasets: params.get("datasets") ?? "",
   }));
+  const overrides = parseDatasetOverrides(form.datasets);
   const [result, setResult] = useState<ImpactResult | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [since, setSince] = useState<number | null>(null);
@@ -41,6 +45,7 @@ export function Impact() {
             start: fromLocalInput(form.start),
             end: fromLocalInput(form.end),
             limit: Number(form.limit),
+            ...(Object.keys(overrides.datasets).length > 0 ? { datasets: overrides.datasets } : {}),
           },
           (job) => setProgress(job.progress),
         ),
@@ -76,7 +81,21 @@ export function Impact() {
         <label>
           At most <input type="number" min={1} max={10000} value={form.limit} onInput={set("limit")} /> decisions
         </label>
-        <button type="submit" disabled={since !== null}>
+        <label>
+          With datasets{" "}
+          <input
+            value={form.datasets}
+            onInput={set("datasets")}
+            placeholder="orgchart=orgchart@4"
+            aria-describedby="impact-datasets-help"
+            aria-invalid={overrides.problem !== null}
+          />
+        </label>
+        <span id="impact-datasets-help" class="muted">
+          {overrides.problem ??
+            "optional: binding=selector, … replaces the dataset versions the decisions read (same rules, new data)"}
+        </span>
+        <button type="submit" disabled={since !== null || overrides.problem !== null}>
           Compute impact
         </button>
       </form>
