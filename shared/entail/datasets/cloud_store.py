@@ -20,16 +20,21 @@ the tenant's byte cap, tags and their history are the local store's (Redis).
 Reading: :meth:`read` (the worker) downloads the version's objects into a scratch
 directory and verifies the content hash before it yields a row; pages and diffs
 (the backend) keep a verified copy under ``root`` (a version never changes, so
-the copy never goes stale).
+the copy never goes stale) for the ``cache_versions`` versions used last: on
+Cloud Run the file system is the instance's memory. A copy used in the last
+``cache_grace_s`` is never evicted (a page or diff may be reading it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -69,6 +74,8 @@ class CloudDatasetStore(LocalDatasetStore):
         max_facts: int = 10_000_000,
         max_bytes: int = 2 << 30,
         tenant_max_bytes: int = 20 << 30,
+        cache_versions: int = 8,
+        cache_grace_s: float = 300.0,
     ) -> None:
         super().__init__(
             redis,
@@ -80,6 +87,8 @@ class CloudDatasetStore(LocalDatasetStore):
         )
         self.objects = objects
         self.tables = tables
+        self.cache_versions = cache_versions
+        self.cache_grace_s = cache_grace_s
 
     # -- writing -------------------------------------------------------------
     async def ingest(
@@ -111,6 +120,7 @@ class CloudDatasetStore(LocalDatasetStore):
     async def _place(self, version: DatasetVersion, built: Path) -> None:
         await asyncio.to_thread(self._upload, version, built)
         await super()._place(version, built)  # the verified local copy
+        await asyncio.to_thread(self._evict, self.version_dir(version))
 
     def _upload(self, version: DatasetVersion, built: Path) -> None:
         for stats in version.predicates:
@@ -154,7 +164,9 @@ class CloudDatasetStore(LocalDatasetStore):
         """A verified copy of ``version``'s files at :meth:`version_dir` (made once)."""
         target = self.version_dir(version)
         if target.is_dir():
-            return
+            with contextlib.suppress(FileNotFoundError):  # evicted just now: fetched below
+                os.utime(target)  # used: the last to be evicted
+                return
         target.parent.mkdir(parents=True, exist_ok=True)
         work = target.parent / f".download-{secrets.token_hex(8)}"
         work.mkdir()
@@ -167,6 +179,23 @@ class CloudDatasetStore(LocalDatasetStore):
                     raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        self._evict(target)
+
+    def _evict(self, keep: Path) -> None:
+        """Remove the least recently used copies past ``cache_versions`` (never ``keep``,
+        never one used within ``cache_grace_s``)."""
+        copies = []
+        for path in self.root.glob("*/*/*"):
+            if path != keep and path.name.isdigit():
+                with contextlib.suppress(FileNotFoundError):
+                    copies.append((path.stat().st_mtime, path))
+        excess = len(copies) + 1 - self.cache_versions
+        if excess <= 0:
+            return
+        now = time.time()
+        for used, path in sorted(copies)[:excess]:
+            if now - used >= self.cache_grace_s:
+                shutil.rmtree(path, ignore_errors=True)
 
     async def page(self, version: DatasetVersion, predicate: str, offset: int, limit: int) -> list[Row]:
         if any(p.name == predicate for p in version.predicates):

@@ -254,3 +254,28 @@ async def test_the_composition_root_chooses_the_cloud_store(
         chosen.close()
     with pytest.raises(ValueError, match="ENTAIL_DATASET_BUCKET"):
         Settings(dataset_store="cloud")
+
+
+async def test_the_backends_copies_are_bounded_and_an_evicted_one_comes_back(
+    redis: aioredis.Redis,
+    tmp_path: Path,
+    gcs: GcsEmulator,
+    emulator: BigQueryEmulator,
+    bq_dataset: str,
+    tenant: str,
+) -> None:
+    # on Cloud Run the scratch directory is memory: only the versions used last stay
+    store = make_store(redis, tmp_path / "backend", gcs, emulator, bq_dataset)
+    store.cache_versions, store.cache_grace_s = 2, 0.0
+    copies = tmp_path / "backend" / tenant / "org"
+    try:
+        made = []
+        for n in range(3):
+            upload = [ndjson([("manages", ["a", f"b{n}"])])]
+            made.append((await store.ingest(tenant, "org", upload, created_by="k"))[0])
+        assert sorted(int(p.name) for p in copies.iterdir() if p.name.isdigit()) == [2, 3]
+        # the evicted version is fetched (and verified) again when a page asks
+        assert await store.page(made[0], "manages", 0, 10) == [("a", "b0")]
+        assert sorted(int(p.name) for p in copies.iterdir() if p.name.isdigit()) == [1, 3]
+    finally:
+        store.close()
