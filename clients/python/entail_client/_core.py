@@ -165,12 +165,15 @@ def publish_call(
     description: str,
     tests: list[Mapping[str, Any]] | None,
     masked_predicates: list[str] | None,
+    datasets: Mapping[str, str] | None = None,
 ) -> Call:
     body: dict[str, Any] = {"name": name, "source": source, "description": description}
     if tests:
         body["tests"] = [dict(t) for t in tests]
     if masked_predicates:
         body["masked_predicates"] = list(masked_predicates)
+    if datasets:
+        body["datasets"] = dict(datasets)
     return Call("POST", "/v1/rulesets", json=body)
 
 
@@ -183,9 +186,16 @@ def replay_call(decision_id: str) -> Call:
 
 
 def impact_call(
-    name: str, version: int | str, start: datetime | str, end: datetime | str, limit: int
+    name: str,
+    version: int | str,
+    start: datetime | str,
+    end: datetime | str,
+    limit: int,
+    datasets: Mapping[str, str] | None = None,
 ) -> Call:
-    body = {"version": version, "start": _time(start), "end": _time(end), "limit": limit}
+    body: dict[str, Any] = {"version": version, "start": _time(start), "end": _time(end), "limit": limit}
+    if datasets:
+        body["datasets"] = dict(datasets)
     return Call("POST", f"/v1/rulesets/{_segment(name)}/impact", json=body)
 
 

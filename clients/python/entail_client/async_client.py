@@ -18,6 +18,7 @@ from .errors import DecisionTimeout, EntailError, error_from_response
 from .types import (
     AuditPage,
     BatchOut,
+    DatasetBindingsOut,
     DatasetDiffOut,
     DatasetListOut,
     DatasetTagHistoryOut,
@@ -186,9 +187,12 @@ class AsyncClient:
         description: str = "",
         tests: list[Mapping[str, Any]] | None = None,
         masked_predicates: list[str] | None = None,
+        datasets: Mapping[str, str] | None = None,
     ) -> RulesetVersionOut:
-        """Publish a version (``created`` is False when the source is the latest's)."""
-        call = _core.publish_call(name, source, description, tests, masked_predicates)
+        """Publish a version (``created`` is False when the source is the latest's).
+        ``datasets``: each ``%@dataset`` name of the program -> a dataset selector
+        (``orgchart@prod`` floats with the tag, ``orgchart@3`` is pinned)."""
+        call = _core.publish_call(name, source, description, tests, masked_predicates, datasets)
         return cast(RulesetVersionOut, await self._json(call))
 
     async def tag(self, name: str, tag: str, version: int) -> TagMoveOut:
@@ -228,11 +232,15 @@ class AsyncClient:
         *,
         limit: int = 1000,
         timeout: float = 300.0,
+        datasets: Mapping[str, str] | None = None,
     ) -> ImpactJobOut:
         """Re-run the window's decisions against ``version`` and wait for the job:
-        ``succeeded`` with its ``result``, or ``failed``."""
+        ``succeeded`` with its ``result``, or ``failed``. ``datasets``: binding ->
+        selector replacing the versions the decisions recorded ("same rules, new data")."""
         deadline = time.monotonic() + timeout
-        job = cast(ImpactJobOut, await self._json(_core.impact_call(name, version, start, end, limit)))
+        job = cast(
+            ImpactJobOut, await self._json(_core.impact_call(name, version, start, end, limit, datasets))
+        )
         for interval in _core.poll_intervals(0.1, 2.0):
             if job["status"] != "running":
                 return job
@@ -362,6 +370,11 @@ class AsyncClient:
                     handle.close()
 
         return cast(DatasetVersionOut, (await self._upload(send)).json())
+
+    async def dataset_rulesets(self, name: str) -> DatasetBindingsOut:
+        """The ruleset versions that bind dataset ``name``, newest first (one per binding)."""
+        path = _datasets.dataset_path(name) + "/rulesets"
+        return cast(DatasetBindingsOut, await self._json(_core.get_call(path)))
 
     async def datasets(self) -> DatasetListOut:
         """Each dataset's latest version."""

@@ -17,6 +17,7 @@ from .errors import DecisionTimeout, EntailError, error_from_response
 from .types import (
     AuditPage,
     BatchOut,
+    DatasetBindingsOut,
     DatasetDiffOut,
     DatasetListOut,
     DatasetTagHistoryOut,
@@ -183,9 +184,12 @@ class Client:
         description: str = "",
         tests: list[Mapping[str, Any]] | None = None,
         masked_predicates: list[str] | None = None,
+        datasets: Mapping[str, str] | None = None,
     ) -> RulesetVersionOut:
-        """Publish a version (``created`` is False when the source is the latest's)."""
-        call = _core.publish_call(name, source, description, tests, masked_predicates)
+        """Publish a version (``created`` is False when the source is the latest's).
+        ``datasets``: each ``%@dataset`` name of the program -> a dataset selector
+        (``orgchart@prod`` floats with the tag, ``orgchart@3`` is pinned)."""
+        call = _core.publish_call(name, source, description, tests, masked_predicates, datasets)
         return cast(RulesetVersionOut, self._json(call))
 
     def tag(self, name: str, tag: str, version: int) -> TagMoveOut:
@@ -225,11 +229,13 @@ class Client:
         *,
         limit: int = 1000,
         timeout: float = 300.0,
+        datasets: Mapping[str, str] | None = None,
     ) -> ImpactJobOut:
         """Re-run the window's decisions against ``version`` and wait for the job:
-        ``succeeded`` with its ``result``, or ``failed``."""
+        ``succeeded`` with its ``result``, or ``failed``. ``datasets``: binding ->
+        selector replacing the versions the decisions recorded ("same rules, new data")."""
         deadline = time.monotonic() + timeout
-        job = cast(ImpactJobOut, self._json(_core.impact_call(name, version, start, end, limit)))
+        job = cast(ImpactJobOut, self._json(_core.impact_call(name, version, start, end, limit, datasets)))
         for interval in _core.poll_intervals(0.1, 2.0):
             if job["status"] != "running":
                 return job
@@ -359,6 +365,11 @@ class Client:
                     handle.close()
 
         return cast(DatasetVersionOut, (self._upload(send)).json())
+
+    def dataset_rulesets(self, name: str) -> DatasetBindingsOut:
+        """The ruleset versions that bind dataset ``name``, newest first (one per binding)."""
+        path = _datasets.dataset_path(name) + "/rulesets"
+        return cast(DatasetBindingsOut, self._json(_core.get_call(path)))
 
     def datasets(self) -> DatasetListOut:
         """Each dataset's latest version."""

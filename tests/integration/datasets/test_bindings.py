@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from entail_client import Client
 from support.waiting import wait_for
 
 from entail.audit import DuckDBAuditStore
@@ -227,3 +228,16 @@ def test_a_masked_dataset_predicate_is_stored_as_hmacs(acme: httpx.Client) -> No
         assert f'"{clear}"' not in answers, clear
     # the stored case is the client's own (expense is not masked): its value as sent
     assert body["facts"] == CASE
+
+
+def test_the_sdk_publishes_bindings_and_lists_the_rulesets_of_a_dataset(
+    stack: LocalStack, acme: httpx.Client
+) -> None:
+    upload(acme, ORG_V1)
+    with Client(stack.url, api_key=stack.key("acme")) as client:
+        version = client.publish("exp_sdk", EXPENSES, datasets={"orgchart": "orgchart@1"})
+        assert version["datasets"] == {"orgchart": "orgchart@1"}
+        uses = client.dataset_rulesets("orgchart")["rulesets"]
+        assert ("exp_sdk", version["version"], "orgchart", "orgchart@1") in {
+            (u["name"], u["version"], u["binding"], u["selector"]) for u in uses
+        }
