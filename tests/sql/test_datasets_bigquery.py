@@ -25,7 +25,7 @@ from .dataset_fixtures import column_types, content_hash, facts_text, write_bigq
 from .harness import atoms, read_outputs
 from .test_datasets_sql import EXPENSE_FACTS, EXPENSES, ORG_ARITIES, ORG_TYPES, ORGCHART, split
 
-RANDOM_EXAMPLES = 3  # seconds each on the emulator
+RANDOM_EXAMPLES = 2  # about 10 s each on the emulator (busy cores)
 
 
 def _run(client: Any, source: str, case: dict[str, list[list[Any]]], datasets: list[Any], tag: str) -> Any:

@@ -235,7 +235,7 @@ def test_bad_bindings_are_named_errors(tmp_path: Path) -> None:
 
 # -- random programs split into reference (dataset) and case facts -----------------------
 
-EXAMPLES = example_count(24)
+EXAMPLES = example_count(16)
 NO_SHRINK = settings(
     SETTINGS,
     phases=[Phase.explicit, Phase.generate],
