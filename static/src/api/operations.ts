@@ -120,14 +120,14 @@ export function uploadDataset<R = DatasetVersionOut>(t: Transport, name: string 
   return t.json("POST", `/v1/datasets/${seg(name)}`, { query, signal });
 }
 
+/** One version's metadata: predicates, row counts, size, tags. ``name`` may be any selector: ``name@3``, ``name@prod``, a version hash. */
+export function getDatasetVersion<R = DatasetVersionOut>(t: Transport, name: string | number, signal?: AbortSignal): Promise<R> {
+  return t.json("GET", `/v1/datasets/${seg(name)}`, { signal });
+}
+
 /** Each dataset's latest version. */
 export function listDatasets<R = DatasetListOut>(t: Transport, signal?: AbortSignal): Promise<R> {
   return t.json("GET", "/v1/datasets", { signal });
-}
-
-/** One version's metadata: predicates, row counts, size, tags. */
-export function getDatasetVersion<R = DatasetVersionOut>(t: Transport, selector: string | number, signal?: AbortSignal): Promise<R> {
-  return t.json("GET", `/v1/datasets/${seg(selector)}`, { signal });
 }
 
 /** Every version, newest first. */
@@ -135,9 +135,9 @@ export function listDatasetVersions<R = DatasetVersionsOut>(t: Transport, name: 
   return t.json("GET", `/v1/datasets/${seg(name)}/versions`, { signal });
 }
 
-/** Rows of one predicate in canonical order, paged. */
-export function datasetFacts<R = DatasetFactsOut>(t: Transport, selector: string | number, query: { predicate: string; page_size?: number; page_token?: string | null }, signal?: AbortSignal): Promise<R> {
-  return t.json("GET", `/v1/datasets/${seg(selector)}/facts`, { query, signal });
+/** Rows of one predicate in canonical order, paged (``name`` may be any selector). */
+export function datasetFacts<R = DatasetFactsOut>(t: Transport, name: string | number, query: { predicate: string; page_size?: number; page_token?: string | null }, signal?: AbortSignal): Promise<R> {
+  return t.json("GET", `/v1/datasets/${seg(name)}/facts`, { query, signal });
 }
 
 /** Per predicate: facts added and removed from ``from`` to ``to``, with samples. */

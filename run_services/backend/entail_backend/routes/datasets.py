@@ -264,9 +264,14 @@ async def _multipart(request: Request, content_type: str, header: bool, work: Fs
 
 # -- routes ------------------------------------------------------------------
 Name = Annotated[str, Path(description="the dataset's name", max_length=64)]
+UploadName = Annotated[str, Path(description="the dataset's name", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+# one path parameter name for a dataset's name and a selector: GET and POST of
+# /v1/datasets/{name} are one path (OPTIONS answers both in Allow)
 Selector = Annotated[
     str, Path(description="name, name@latest, name@N, name@tag or a version hash", max_length=200)
 ]
+PREDICATE_PATTERN = r"^[a-z][A-Za-z0-9_]{0,63}$"
+TAG_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 @router.post(
@@ -293,20 +298,27 @@ Selector = Annotated[
     },
 )
 async def upload_dataset(
-    name: Name,
+    name: UploadName,
     request: Request,
     response: Response,
     services: ServicesDep,
     key: Author,
-    predicate: Annotated[str | None, Query(description="CSV and Parquet bodies: the predicate")] = None,
+    predicate: Annotated[
+        str | None, Query(description="CSV and Parquet bodies: the predicate", pattern=PREDICATE_PATTERN)
+    ] = None,
     header: Annotated[bool, Query(description="CSV: the first line names the columns")] = False,
     base: Annotated[
         str | None, Query(description="carry over this version's predicates the upload does not name")
     ] = None,
-    tag: Annotated[str | None, Query(description="move this tag to the version")] = None,
+    tag: Annotated[str | None, Query(description="move this tag to the version", pattern=TAG_PATTERN)] = None,
     description: Annotated[str, Query(max_length=2000)] = "",
     upload_id: Annotated[
-        str | None, Header(alias="X-Entail-Upload-Id", description="report progress under this id")
+        str | None,
+        Header(
+            alias="X-Entail-Upload-Id",
+            description="report progress under this id",
+            pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        ),
     ] = None,
 ) -> DatasetVersionOut:
     """Upload a new version (streamed, never whole in memory). The same content as the
@@ -363,12 +375,11 @@ async def list_datasets(services: ServicesDep, key: Reader) -> DatasetListOut:
     return DatasetListOut(datasets=[version_out(v) for v in await services.datasets.names(key.tenant)])
 
 
-@router.get(
-    "/{selector}", response_model=DatasetVersionOut, responses={404: {"description": "no such version"}}
-)
-async def get_dataset_version(selector: Selector, services: ServicesDep, key: Reader) -> DatasetVersionOut:
-    """One version's metadata: predicates, row counts, size, tags."""
-    return version_out(await _resolve(services, key.tenant, selector))
+@router.get("/{name}", response_model=DatasetVersionOut, responses={404: {"description": "no such version"}})
+async def get_dataset_version(name: Selector, services: ServicesDep, key: Reader) -> DatasetVersionOut:
+    """One version's metadata: predicates, row counts, size, tags. ``name`` may be any
+    selector: ``name@3``, ``name@prod``, a version hash."""
+    return version_out(await _resolve(services, key.tenant, name))
 
 
 @router.get(
@@ -384,20 +395,20 @@ async def list_dataset_versions(name: Name, services: ServicesDep, key: Reader) 
 
 
 @router.get(
-    "/{selector}/facts",
+    "/{name}/facts",
     response_model=DatasetFactsOut,
     responses={404: {"description": "no such version or predicate"}},
 )
 async def dataset_facts(
-    selector: Selector,
+    name: Selector,
     services: ServicesDep,
     key: Reader,
     predicate: Annotated[str, Query(description="the predicate whose rows to list")],
     page_size: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    page_token: Annotated[str | None, Query(max_length=20)] = None,
+    page_token: Annotated[str | None, Query(pattern=r"^[0-9]{1,15}$")] = None,
 ) -> DatasetFactsOut:
-    """Rows of one predicate in canonical order, paged."""
-    version = await _resolve(services, key.tenant, selector)
+    """Rows of one predicate in canonical order, paged (``name`` may be any selector)."""
+    version = await _resolve(services, key.tenant, name)
     offset = 0
     if page_token is not None:
         if not page_token.isdigit():
@@ -470,7 +481,7 @@ async def dataset_diff(
 )
 async def move_dataset_tag(
     name: Name,
-    tag: Annotated[str, Path(max_length=32)],
+    tag: Annotated[str, Path(pattern=TAG_PATTERN)],
     body: Annotated[DatasetTagRequest, Body()],
     services: ServicesDep,
     key: Author,
