@@ -13,13 +13,20 @@ result), so the message comes back.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from entail import fairness, logs
 from entail.bootstrap import open_services
@@ -46,6 +53,31 @@ EVAL_SECONDS = Histogram(
 )
 
 
+# the materialised reference data of decisions over datasets (entail/reference_cache.py),
+# read at scrape time: how full the LRU is, and how often it materialises or evicts
+REFERENCE_CACHE = {
+    "bytes": Gauge(
+        "entail_worker_reference_cache_bytes", "Bytes of materialised reference data kept", registry=REGISTRY
+    ),
+    "entries": Gauge("entail_worker_reference_cache_entries", "Materialised models kept", registry=REGISTRY),
+    "loads": Gauge("entail_worker_reference_cache_loads", "Materialisations so far", registry=REGISTRY),
+    "hits": Gauge(
+        "entail_worker_reference_cache_hits", "Decisions served from a kept model", registry=REGISTRY
+    ),
+    "evictions": Gauge(
+        "entail_worker_reference_cache_evictions", "Models evicted for room", registry=REGISTRY
+    ),
+}
+
+
+def _watch_references(evaluations: Evaluations) -> None:
+    def reader(field: str) -> Callable[[], float]:
+        return lambda: float(getattr(evaluations.references.stats(), field))
+
+    for field, gauge in REFERENCE_CACHE.items():
+        gauge.set_function(reader(field))
+
+
 def _reply(
     status: int, outcome: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
@@ -67,6 +99,7 @@ def _answer(outcome: JobOutcome) -> Response:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     settings = settings or Settings()
     evaluations = Evaluations(settings)  # decisions run in a pool of processes (evaluation.py)
+    _watch_references(evaluations)
     authenticator = PushAuthenticator(settings)
 
     @asynccontextmanager

@@ -203,6 +203,18 @@ def test_bindings_decisions_replay_impact_audit(
         ("exp_latest", 1, "orgchart@latest"),
     }
     assert acme.get("/v1/datasets/nothing/rulesets").status_code == 404
+    # the worker materialised (and kept) the reference data, and says so on /metrics
+    metrics = httpx.get(f"{stack.stack.worker_url}/metrics").text
+    gauges = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("entail_worker_reference_cache_")
+    }
+    assert gauges["entail_worker_reference_cache_loads"] >= 2, gauges  # version 1 and version 2
+    assert (
+        gauges["entail_worker_reference_cache_entries"] >= 1
+        and gauges["entail_worker_reference_cache_bytes"] > 0
+    )
     with stack.client("globex") as globex:  # another tenant sees none of it
         assert globex.get("/v1/datasets/orgchart/rulesets").status_code == 404
 
