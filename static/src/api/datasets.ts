@@ -29,8 +29,6 @@ export interface DatasetRef {
   hash: string;
 }
 
-const seg = (value: string | number): string => encodeURIComponent(String(value));
-
 export async function listDatasets(t: Transport, signal?: AbortSignal): Promise<DatasetVersion[]> {
   return (await ops.listDatasets(t, signal)).datasets;
 }
@@ -70,8 +68,7 @@ export async function datasetTagHistory(t: Transport, name: string, tag: string)
 
 /** The ruleset versions that bind it, newest first. */
 export async function datasetRulesets(t: Transport, name: string, signal?: AbortSignal): Promise<DatasetUse[]> {
-  const answer = await t.json<Api.DatasetBindingsOut>("GET", `/v1/datasets/${seg(name)}/rulesets`, { signal });
-  return answer.rulesets;
+  return (await ops.datasetRulesets(t, name, signal)).rulesets;
 }
 
 export function moveDatasetTag(
