@@ -286,3 +286,19 @@ def test_random_programs_with_reference_facts_in_a_dataset(tmp_path_factory: Any
     )
     read = manifest.to_json()["datasets"][0]["predicates"]
     assert {p.split("/")[0] for p in read} == set(reference)
+
+
+def test_input_declared_const_columns_match_the_datasets_constants(tmp_path: Path) -> None:
+    """``%@input expense(string, const, int)``: a typed input's text in a const column is
+    a constant, as in JSON case facts, so a plain table of expenses joins the org chart."""
+    source = "%@input expense(id: string, employee: const, amount: int).\n" + EXPENSES
+    dataset = _orgchart(tmp_path)
+    case = {"expense": [["e1", "dave", 40], ["e2", "dave", 5000], ["e3", "carol", 900]]}
+    model, _, _ = _sql(source, case, [dataset])
+    rs = reasoning.compile(EXPENSES + facts_text(ORGCHART, ORG_TYPES) + EXPENSE_FACTS)
+    names = {n for n, _ in reasoning.compile(EXPENSES).analysis.signatures}
+    expected = sorted(a for a in rs.evaluate({}).model_atoms() if a.split("(")[0] in names)
+    assert atoms(model) == expected and 'may_approve("e1",carol)' in expected
+    # a text that is no constant's name in a declared const column is refused, named
+    with pytest.raises(BatchInputError, match=r"1 value\(s\) of column 'a1' .* \(e\.g\. 'Dave Smith'\)"):
+        _sql(source, {"expense": [["e4", "Dave Smith", 1]]}, [dataset])

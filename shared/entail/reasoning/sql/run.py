@@ -309,13 +309,41 @@ class _Run:
         cols = ", ".join(f"{e} AS c{i}" for i, e in enumerate(values))
         return f"SELECT {cols} FROM ({select}) AS src {' '.join(joins)}"
 
+    def declared_consts(self, spec: InputSpec) -> set[int]:
+        """The columns a ``%@input`` declaration makes constants: as for JSON case facts
+        (docs/engine.md, "Typed inputs"), a typed input's text there is a constant's name."""
+        declarations = self.ruleset.declarations
+        if spec.encoding != "typed" or declarations is None:
+            return set()
+        declared = declarations.by_name.get(spec.predicate)
+        return {i for i, t in enumerate(declared.types) if t == "const"} if declared is not None else set()
+
+    def check_declared_consts(self, spec: InputSpec, source: str, described: list[tuple[str, str]]) -> None:
+        for i in sorted(self.declared_consts(spec)):
+            name, type_name = described[i]
+            if not self.dialect.is_text_type(type_name):
+                continue  # an integer column: the type check of the engine's declarations is not ours
+            col = f"i{i}"
+            bad = f"{col} IS NOT NULL AND NOT {self.dialect.constant_name_test(col)}"
+            count, sample = self.backend.rows(
+                f"SELECT COUNT(*), MIN({col}) FROM ({source}) AS s WHERE {bad}"
+            )[0]
+            if count:
+                raise BatchInputError(
+                    f"input '{spec.predicate}': {int(count)} value(s) of column {name!r} in "
+                    f"{spec.describe()} are not constants' names, which %@input declares "
+                    f"(e.g. {str(sample)[:60]!r})"
+                )
+
     def symbol_sources(self, spec: InputSpec, source: str, described: list[tuple[str, str]]) -> list[str]:
         out: list[str] = []
+        consts = self.declared_consts(spec)
         for i, (_, type_name) in enumerate(described):
             col = f"i{i}"
             if spec.encoding == "typed":
                 if self.dialect.is_text_type(type_name):
-                    out.append(f"SELECT {KIND_STRING} AS kind, {col} AS text FROM ({source}) AS s{i}")
+                    typed_kind = KIND_CONST if i in consts else KIND_STRING
+                    out.append(f"SELECT {typed_kind} AS kind, {col} AS text FROM ({source}) AS s{i}")
             else:
                 is_str = self.dialect.string_literal_test(col)
                 kind = f"CASE WHEN {is_str} THEN {KIND_STRING} ELSE {KIND_CONST} END"
@@ -329,6 +357,7 @@ class _Run:
     def encoded(self, spec: InputSpec, source: str, described: list[tuple[str, str]], arity: int) -> str:
         joins: list[str] = []
         select: list[str] = []
+        consts = self.declared_consts(spec)
         for i, (_, type_name) in enumerate(described):
             col = f"src.i{i}"
             if spec.encoding == "typed" and self.dialect.is_integer_type(type_name):
@@ -337,7 +366,7 @@ class _Run:
                 continue
             alias = f"y{i}"
             if spec.encoding == "typed":
-                on = f"{alias}.kind = {KIND_STRING} AND {alias}.text = {col}"
+                on = f"{alias}.kind = {KIND_CONST if i in consts else KIND_STRING} AND {alias}.text = {col}"
                 joins.append(f"LEFT JOIN {self.sym()} AS {alias} ON {on}")
                 select.append(f"{alias}.code")
             else:
@@ -389,6 +418,8 @@ class _Run:
                 for table, select in read
             },
         }
+        for spec, source, described in loaded:
+            self.check_declared_consts(spec, source, described)
         self.progress(Progress("load", strata=len(self.ruleset.analysis.strata)))
         codes = self.build_symbols(loaded, read)
         compiled = compile_program(self.ruleset, self.dialect, codes, self.tables)
