@@ -167,7 +167,11 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
         # a redelivery after the result was stored: make sure the audit trail has it
         await publish_decision(svc.bus, existing)
         return JobOutcome("duplicate", f"decision {job.decision_id} is already {existing.status}")
-    if existing.ruleset.hash != job.ruleset.hash or existing.request_hash != job.request_hash:
+    if (
+        existing.ruleset.hash != job.ruleset.hash
+        or existing.request_hash != job.request_hash
+        or existing.datasets != job.datasets  # the versions read are the ones recorded
+    ):
         log.warning("job for decision %s does not match its record; dropped", job.decision_id)
         return JobOutcome(
             "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"

@@ -158,6 +158,13 @@ async def test_a_job_that_does_not_match_its_decision_is_dropped(
     assert (outcome.outcome, outcome.redeliver) == ("mismatched-job", False)
     stored = await services.decisions.get("acme", record.decision_id)
     assert stored is not None and stored.status == "pending"
+    # a job that would read other dataset versions than the decision recorded
+    forged = json.loads(message.data)
+    forged["datasets"] = [{"binding": "org", "name": "org", "version": 9, "hash": "e" * 64}]
+    outcome = await jobs.handle_job(
+        services, settings, evaluator, Message(message.id, json.dumps(forged).encode(), message.attributes)
+    )
+    assert (outcome.outcome, outcome.redeliver) == ("mismatched-job", False)
 
 
 async def test_a_dead_letter_fails_the_open_decision_once(
