@@ -122,12 +122,18 @@ def test_a_version_directory_is_read_without_the_store(tmp_path: Path, redis_url
     _push(settings, "acme", V2)
     directory = tmp_path / "data" / "datasets" / "acme" / "orgchart" / "1"
     program, expenses = _files(tmp_path)
-    code, out, err = _batch(
-        str(program), "--input", f"expense={expenses}:clingo", "--dataset", f"orgchart={directory}"
-    )
+    # a plain CSV: %@input makes the employee column constants, which join the dataset's
+    declared = tmp_path / "declared.lp"
+    declared.write_text("%@input expense(id: string, employee: const, amount: int).\n" + PROGRAM)
+    csv = tmp_path / "expenses.csv"
+    csv.write_text("id,employee,amount\ne1,dave,40\ne2,dave,5000\ne3,bob,900\n")
+    code, out, err = _batch(str(declared), "--input", f"expense={csv}", "--dataset", f"orgchart={directory}")
     assert code == 0, err
-    (used,) = json.loads(out)["datasets"]
+    manifest = json.loads(out)
+    (used,) = manifest["datasets"]
     assert (used["name"], used["version"]) == ("orgchart", 1)
+    # V2's facts (this store's version 1): alice > bob > carol > dave; e1: carol, bob, alice; e2, e3: alice
+    assert {o["predicate"]: o["rows"] for o in manifest["outputs"]} == {"above/2": 6, "may_approve/2": 5}
 
     # the hash computed from the files is the store's
     async def stored_hash() -> str:

@@ -22,7 +22,7 @@ that does not fit its declared type fails the run with ``dataset-type-mismatch``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,33 +187,6 @@ def bigquery_dataset(
             )
         )
     return DatasetSource(binding, name, version, hash, tuple(tables))
-
-
-def declared_datasets(ruleset: Any) -> dict[str, list[tuple[Signature, tuple[str, ...]]]]:
-    """The ruleset's ``%@dataset`` declarations: binding → [(signature, column types)].
-
-    Read from ``Ruleset.datasets`` (the engine's declarations); a ruleset without
-    them declares none.
-    """
-    raw = getattr(ruleset, "datasets", None) or {}
-    out: dict[str, list[tuple[Signature, tuple[str, ...]]]] = {}
-    items: Iterable[tuple[str, Any]] = raw.items() if isinstance(raw, Mapping) else ()
-    for binding, preds in items:
-        rows: list[tuple[Signature, tuple[str, ...]]] = []
-        for entry in preds:
-            sig, types = _declared_entry(entry)
-            rows.append((sig, types))
-        out[str(binding)] = rows
-    return out
-
-
-def _declared_entry(entry: Any) -> tuple[Signature, tuple[str, ...]]:
-    """``((name, arity), types)``, or a declaration object with ``signature`` and ``types``."""
-    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], tuple):
-        (pred, arity), types = entry
-        return (str(pred), int(arity)), tuple(str(t) for t in types)
-    sig = entry.signature
-    return (str(sig[0]), int(sig[1])), tuple(str(t) for t in entry.types)
 
 
 def parse_dataset_option(text: str) -> tuple[str, str]:
