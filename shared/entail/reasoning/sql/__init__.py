@@ -1,6 +1,6 @@
 """Batch reasoning: a ruleset compiled to SQL and run by the warehouse (DuckDB, BigQuery).
 
-See docs/batch.md. ``run_batch(ruleset, backend, inputs)`` is the entry point;
+See docs/batch.md. ``run_batch(ruleset, backend, inputs, datasets=...)`` is the entry point;
 :class:`DuckDBBackend` runs locally, :class:`BigQueryBackend` in the cloud (query jobs;
 ``entail.batch`` is the audited run the ``batch_reason`` function serves).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from .backend import Backend, DuckDBBackend
 from .bigquery_backend import BigQueryBackend, JobStats
 from .compile import CompiledProgram, Tables, compile_program, program_symbols
+from .datasets import DatasetSource, DatasetTable, DatasetTypeMismatch, bigquery_dataset, parquet_dataset
 from .dialect import BIGQUERY, DIALECTS, DUCKDB, Dialect
 from .errors import (
     BatchInputError,
@@ -31,6 +32,9 @@ __all__ = [
     "BatchLimits",
     "BigQueryBackend",
     "CompiledProgram",
+    "DatasetSource",
+    "DatasetTable",
+    "DatasetTypeMismatch",
     "Dialect",
     "DuckDBBackend",
     "InputSpec",
@@ -43,7 +47,9 @@ __all__ = [
     "ScannedBytesLimitExceeded",
     "SqlCompileError",
     "Tables",
+    "bigquery_dataset",
     "compile_program",
+    "parquet_dataset",
     "parse_inputs",
     "parse_signature",
     "program_symbols",
