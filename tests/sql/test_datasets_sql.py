@@ -26,6 +26,7 @@ from entail.reasoning.sql.datasets import (
     parquet_dataset,
     parse_dataset_option,
 )
+from entail.reasoning.terms import Const
 
 from .dataset_fixtures import column_types, content_hash, facts_text, write_parquet_version
 from .harness import Model, atoms, load_facts, read_outputs
@@ -170,6 +171,22 @@ def test_symbols_shared_with_the_program_and_the_inputs(tmp_path: Path) -> None:
     assert "sym(alpha)" in expected and 'str("alpha")' in expected and 'named("shared")' in expected
 
 
+def test_a_predicate_the_version_does_not_hold_has_no_facts(tmp_path: Path) -> None:
+    """As in a decision over the same version: a declared predicate without a file is empty."""
+    source = EXPENSES.replace("limit(M, L), A <= L.", "limit(M, L), A <= L, not frozen(M).")
+    directory = tmp_path / "datasets" / "acme" / "orgchart" / "3"
+    write_parquet_version(directory, ORGCHART, ORG_ARITIES)
+    declared = [
+        (("manages", 2), ("const", "const")),
+        (("limit", 2), ("const", "int")),
+        (("frozen", 1), ("const",)),
+    ]
+    dataset = parquet_dataset("orgchart", directory, declared, name="orgchart", version=3, hash="h")
+    model, manifest, _ = _sql(source, EXPENSE_CASES, [dataset], clingo_text=True)
+    assert manifest.to_json()["datasets"][0]["predicates"]["frozen/1"]["rows"] == 0
+    assert ("e1", Const("carol")) in model[("may_approve", 2)]
+
+
 def test_a_value_of_the_wrong_type_names_the_dataset_predicate_and_column(tmp_path: Path) -> None:
     directory = tmp_path / "v2"
     rows = [["alice", "bob"], ["alice", "Bob Smith"], ["bob", 7], ["carol", "Dan"]]
@@ -216,15 +233,6 @@ def test_bad_bindings_are_named_errors(tmp_path: Path) -> None:
     backend = DuckDBBackend(duckdb.connect())
     with pytest.raises(BatchInputError, match="comes from dataset 'orgchart'"):
         run_batch(rs, backend, {"manages": "some_table"}, datasets=[dataset])
-    with pytest.raises(BatchInputError, match="has no table for salary/2"):
-        parquet_dataset(
-            "orgchart",
-            tmp_path / "datasets/acme/orgchart/3",
-            [(("salary", 2), ("const", "int"))],
-            name="orgchart",
-            version=3,
-            hash="h",
-        )
     with pytest.raises(BatchInputError, match="no version directory"):
         parquet_dataset("orgchart", tmp_path / "nope", [], name="orgchart", version=9, hash="h")
     assert parse_dataset_option("org=orgchart@3") == ("org", "orgchart@3")

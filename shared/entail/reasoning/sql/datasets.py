@@ -122,8 +122,8 @@ def parquet_dataset(
     """A local version directory (a Parquet file per predicate, docs/datasets.md) for DuckDB.
 
     Each declared predicate reads ``<directory>/<predicate>.parquet`` in place; a
-    predicate the version does not hold is refused (a dataset without a table
-    the program declares is not the version it was written for).
+    predicate the version does not hold has no facts, as in a decision over the
+    same version (``Ruleset.materialise``).
     """
     if not directory.is_dir():
         raise BatchInputError(f"dataset {binding!r}: no version directory {str(directory)!r}")
@@ -131,11 +131,8 @@ def parquet_dataset(
     for sig, types in declared:
         path = parquet_path(directory, sig)
         if path is None:
-            present = sorted(p.name for p in directory.glob("*.parquet"))
-            raise BatchInputError(
-                f"dataset {binding!r} ({name}@{version}) has no table for {sig[0]}/{sig[1]} "
-                f"in {str(directory)!r} (it has {', '.join(present) or 'none'})"
-            )
+            tables.append(DatasetTable(sig[0], _checked_types(binding, sig, types), _empty_relation(sig[1])))
+            continue
         literal = "'" + str(path).replace("'", "''") + "'"
         tables.append(
             DatasetTable(
@@ -146,6 +143,14 @@ def parquet_dataset(
             )
         )
     return DatasetSource(binding, name, version, hash, tuple(tables))
+
+
+def _empty_relation(arity: int) -> str:
+    """No rows, in the column layout (DuckDB): a predicate a version does not hold."""
+    columns = ["CAST(0 AS BIGINT) AS u"] if arity == 0 else []
+    for k in range(arity):
+        columns += [f"CAST(NULL AS BIGINT) AS i{k}", f"CAST(NULL AS VARCHAR) AS s{k}"]
+    return f"(SELECT {', '.join(columns)} LIMIT 0)"
 
 
 def parquet_path(directory: Path, sig: Signature) -> Path | None:
