@@ -80,8 +80,18 @@ class DatasetTables:
         to its table, once."""
         for stats in version.predicates:
             if stats.rows == 0:
+                # no rows to load, but the batch path reads the table all the same
+                self._ensure(self.table_id(version, stats.name, stats.arity), stats.arity)
                 continue
             self._load_one(version, stats.name, stats.arity, directory / f"{stats.name}.parquet")
+
+    def _ensure(self, table_id: str, arity: int) -> None:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            self._ensure_table(table_id, arity)
+        except GoogleAPIError as e:
+            raise _unavailable(f"creating {table_id}", e) from e
 
     def _load_one(self, version: DatasetVersion, predicate: str, arity: int, source: Path) -> None:
         from google.api_core.exceptions import Conflict, GoogleAPIError

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import duckdb
 import httpx
 import orjson
 import pytest
@@ -279,3 +280,26 @@ async def test_the_backends_copies_are_bounded_and_an_evicted_one_comes_back(
         assert sorted(int(p.name) for p in copies.iterdir() if p.name.isdigit()) == [1, 3]
     finally:
         store.close()
+
+
+async def test_a_predicate_without_rows_still_has_its_table(
+    store: CloudDatasetStore, emulator: BigQueryEmulator, bq_dataset: str, tenant: str, tmp_path: Path
+) -> None:
+    empty_file = tmp_path / "empty.parquet"
+    con = duckdb.connect()
+    try:  # a Parquet part with its columns (so its arity) and no row
+        con.execute(
+            f"COPY (SELECT 'a'::VARCHAR AS p, 1::BIGINT AS n WHERE false) TO '{empty_file}' (FORMAT parquet)"
+        )
+    finally:
+        con.close()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield empty_file.read_bytes()
+
+    empty = UploadPart(format="parquet", chunks=body(), predicate="limit")
+    version, created = await store.ingest(tenant, "org", [ndjson(ORG[:2]), empty], created_by="k1")
+    assert created and {p.name: p.rows for p in version.predicates} == {"limit": 0, "manages": 2}
+    # the batch path reads every declared predicate's table, rows or not
+    assert bq_rows(emulator, bq_dataset, version, "limit", 2) == []
+    assert store.tables is not None and store.tables.count(version, "limit", 2) == 0
