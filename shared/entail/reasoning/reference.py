@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from .analyse import body_atoms
 from .bindings import Signature
 from .clock import CompileClock
-from .codegen import TICK
+from .codegen import TICK, Layout, generate
 from .errors import DatasetTypeError, DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .evaluate import RELEASE_S_PER_ELEMENT, RuleFn, Store, _key_fn, evaluate, gc_paused
 from .limits import Limits
@@ -130,6 +130,31 @@ def build_seeded(
             )
         out.append(SeededStratum([layout.pid(s) for s in stratum.predicates], stratum.recursive, rules))
     return out
+
+
+def shared_index_specs(ruleset: Ruleset, plain_slots: set[int]) -> list[list[tuple[int, tuple[int, ...]]]]:
+    """The index slots a materialised model keeps: every slot of the plain code (it
+    materialises), and the slots the seeded code reads on a predicate of a lower
+    stratum than the rule's head. A seeded rule runs only when its head's stratum is
+    reached, and then every predicate of that stratum is recomputed with fresh
+    indexes: a slot on the head's own stratum is never read from the shared model
+    (the closure's second index would cost as much as the closure)."""
+    layout = ruleset._layout
+    stratum_of = {layout.pid(sig): i for i, st in enumerate(ruleset.analysis.strata) for sig in st.predicates}
+    needed = set(plain_slots)
+    for plans in ruleset._seeded_plans:
+        for plan in plans:
+            probe = Layout(dict(layout.pred_ids), {}, dict(layout.constants), dict(layout._const_idents))
+            generate([plan], probe, False)
+            head = stratum_of.get(layout.pid(plan.rule.head.signature))
+            for pid, cols in probe.index_slots:
+                if stratum_of.get(pid) != head:
+                    needed.add(layout.index_slots[(pid, cols)])
+    specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in ruleset._sigs]
+    for (pid, cols), slot in layout.index_slots.items():
+        if slot in needed:
+            specs[pid].append((slot, cols))
+    return specs
 
 
 def dependents(ruleset: Ruleset) -> list[frozenset[int]]:
@@ -313,7 +338,7 @@ class Materialised:
                         store = evaluate(
                             rs._explain_code(),
                             len(rs._sigs),
-                            rs._index_specs,
+                            rs._shared_specs,
                             len(rs._layout.index_slots),
                             base,
                             self._limits,
@@ -362,7 +387,7 @@ def materialise(
         store = evaluate(
             ruleset._plain[0],
             n,
-            ruleset._index_specs,
+            ruleset._shared_specs,
             len(layout.index_slots),
             base,
             limits,
@@ -390,7 +415,7 @@ def materialise(
         store.F,
         store.I,
         inputs,
-        estimate_nbytes(store.F, store.I, inputs, values, ruleset._index_specs),
+        estimate_nbytes(store.F, store.I, inputs, values, ruleset._shared_specs),
         stats,
         tuple(ruleset._datasets),
         digest,

@@ -57,6 +57,7 @@ from .reference import (
     reference_result_hash,
     seeded_for,
     seeded_plans,
+    shared_index_specs,
 )
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
@@ -283,6 +284,7 @@ class Ruleset:
         self._seeded_plans: list[list[RulePlan]] = []
         self._seeded: list[SeededStratum] | None = None
         self._seeded_explaining: list[SeededStratum] | None = None
+        plain_slots = set(layout.index_slots.values())
         if self._datasets:
             self._seeded_plans = seeded_plans(self, clock.tick)
             self._seeded = build_seeded(self, self._seeded_plans, False, clock.tick)
@@ -295,6 +297,8 @@ class Ruleset:
         self._index_specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in self._sigs]
         for (pid, cols), slot in layout.index_slots.items():
             self._index_specs[pid].append((slot, cols))
+        # the slots a materialised model keeps (reference.py)
+        self._shared_specs = shared_index_specs(self, plain_slots) if self._datasets else self._index_specs
 
     def _explain_code(self) -> list[CompiledStratum]:
         with self._explain_lock:
