@@ -102,6 +102,8 @@ def test_cloud_storage_down_is_a_503_problem_and_no_version(
         assert response.status_code == 503, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["type"].endswith("dataset-storage-unavailable")
+        assert response.json()["title"] == "Dataset storage unavailable"
+        assert response.headers["Retry-After"] == "5"
         assert c.get("/v1/datasets/org", headers=as_(READER)).status_code == 404
     with pytest.raises(httpx.ConnectError):
         httpx.get("http://127.0.0.1:9", timeout=1)
