@@ -37,3 +37,13 @@ output "service_accounts" {
   description = "Email of each workload's service account."
   value       = module.entail.service_accounts
 }
+
+output "dataset_bucket" {
+  description = "Bucket of the datasets' Parquet objects (docs/datasets.md, Storage)."
+  value       = module.entail.dataset_bucket
+}
+
+output "dataset_bigquery_dataset" {
+  description = "BigQuery dataset of the per-predicate dataset tables."
+  value       = module.entail.dataset_bigquery_dataset
+}
