@@ -17,7 +17,7 @@ above(M, E) :- manages(M, E).
 above(M, E) :- manages(M, X), above(X, E).
 may_approve(Id, M) :- expense(Id, E, A), above(M, E), limit(M, L), A <= L.
 """
-ORG_DATA = {
+ORG_DATA: dict[str, dict[str, list[list[int | str]]]] = {
     "orgchart": {
         "manages": [["alice", "bob"], ["bob", "carol"]],
         "limit": [["alice", 10000], ["bob", 1000]],
