@@ -61,6 +61,7 @@ footer { margin-top: 3rem; color: #57606a; font-size: .85rem; border-top: 1px so
 KIND_LABELS = {
     "input": "case fact",
     "ruleset_fact": "ruleset fact",
+    "dataset_fact": "dataset fact",
     "shared": "shown above",
     "truncated": "proof cut at the engine's depth limit",
 }

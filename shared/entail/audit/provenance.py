@@ -96,7 +96,7 @@ def _walk_proof(node: Any, rules: set[int], facts: set[str]) -> None:
             rule = n.get("rule")
             if isinstance(rule, dict) and isinstance(rule.get("index"), int):
                 rules.add(rule["index"])
-        elif kind in ("input", "ruleset_fact") and isinstance(n.get("fact"), str):
+        elif kind in ("input", "ruleset_fact", "dataset_fact") and isinstance(n.get("fact"), str):
             facts.add(fact_hash(n["fact"]))
         body = n.get("body")
         if isinstance(body, list):
