@@ -367,7 +367,7 @@ class ImpactRequest(TypedDict):
     limit: NotRequired[int]
     # same rules, new data: %@dataset binding -> a dataset selector whose version replaces the one each
     # decision recorded (the other bindings as recorded)
-    datasets: NotRequired[dict[str, Any]]
+    datasets: NotRequired[dict[str, str]]
 
 
 class ValidationErrorOut(TypedDict):
@@ -436,7 +436,7 @@ class PublishRequest(TypedDict):
     # each %@dataset name of the program -> a dataset selector: floating (name, name@latest, name@tag:
     # resolved at each decision) or pinned (name@N or a version hash: resolved now); an unbound name is
     # NAME@latest
-    datasets: NotRequired[dict[str, Any]]
+    datasets: NotRequired[dict[str, str]]
 
 
 class QueryDiff(TypedDict):

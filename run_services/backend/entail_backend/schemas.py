@@ -187,10 +187,7 @@ class PublishRequest(BaseModel):
         description="input predicates (name/arity) whose values are stored as HMACs in decisions and "
         "the audit trail; such decisions cannot be replayed",
     )
-    datasets: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")],
-        Annotated[str, Field(min_length=1, max_length=200)],
-    ] = Field(
+    datasets: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=dict,
         max_length=64,
         description="each %@dataset name of the program -> a dataset selector: floating (name, name@latest, "
@@ -504,10 +501,7 @@ class ImpactRequest(BaseModel):
     limit: JsonInt = Field(
         default=1000, ge=1, le=10_000, description="at most this many decisions are re-run"
     )
-    datasets: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")],
-        Annotated[str, Field(min_length=1, max_length=200)],
-    ] = Field(
+    datasets: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=dict,
         max_length=64,
         description="same rules, new data: %@dataset binding -> a dataset selector whose version replaces "

@@ -273,7 +273,7 @@ export interface ImpactRequest {
   /** at most this many decisions are re-run */
   limit?: number;
   /** same rules, new data: %@dataset binding -> a dataset selector whose version replaces the one each decision recorded (the other bindings as recorded) */
-  datasets?: Record<string, unknown>;
+  datasets?: Record<string, string>;
 }
 
 export interface ImpactResultOut {
@@ -332,7 +332,7 @@ export interface PublishRequest {
   /** input predicates (name/arity) whose values are stored as HMACs in decisions and the audit trail; such decisions cannot be replayed */
   masked_predicates?: string[];
   /** each %@dataset name of the program -> a dataset selector: floating (name, name@latest, name@tag: resolved at each decision) or pinned (name@N or a version hash: resolved now); an unbound name is NAME@latest */
-  datasets?: Record<string, unknown>;
+  datasets?: Record<string, string>;
 }
 
 export interface QueryDiff {

@@ -191,7 +191,7 @@ def test_bindings_decisions_replay_impact_audit(
             "/v1/rulesets/exp_pinned/impact",
             json={"version": "latest", "start": start, "end": end, "datasets": {"orgchart": "orgchart@7"}},
         )
-        problem(bad, 422, "dataset-not-found")
+        problem(bad, 404, "dataset-not-found")
 
     # the rulesets that bind the dataset, one entry per binding
     uses = acme.get("/v1/datasets/orgchart/rulesets")

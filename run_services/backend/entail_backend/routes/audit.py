@@ -125,7 +125,7 @@ async def replay(decision_id: str, services: ServicesDep, pool: PoolDep, key: Au
     response_model=impact_jobs.ImpactJobOut,
     status_code=202,
     responses={
-        404: {"description": "no such ruleset, version or tag"},
+        404: {"description": "no such ruleset, version or tag, or no such dataset version (datasets)"},
         429: {"description": "too many impact jobs of this tenant running"},
     },
 )
@@ -153,8 +153,10 @@ async def impact(
     except replays.UnknownCandidate as exc:
         raise not_found(str(exc)) from None
     except DatasetBindingError as exc:
+        # an override naming no version of the tenant's datasets: not found, as an
+        # unknown candidate version is
         raise Problem(
-            422, exc.code, "Dataset binding", f"/datasets/{exc.binding}: {exc}", binding=exc.binding
+            404, exc.code, "Dataset binding", f"/datasets/{exc.binding}: {exc}", binding=exc.binding
         ) from None
     except replays.InvalidWindow as exc:
         raise Problem(422, "invalid-search", "Invalid search", str(exc)) from None

@@ -17,6 +17,7 @@ from entail import logs, reasoning
 from entail.auth import ApiKey
 from entail.compute import ComputePool, tasks
 from entail.dataset_binding import DatasetBindingError, bind_at_publish, dataset_name
+from entail.datasets.ingest import name_problem as dataset_name_problem
 from entail.models import RulesetRecord
 from entail.reasoning.declarations import arity_schema, request_schema
 from entail.services import Services
@@ -453,7 +454,7 @@ async def dataset_rulesets(
 ) -> DatasetBindingsOut:
     """The ruleset versions whose bindings read dataset ``name`` (pinned to a version
     or floating), newest first: one entry per binding."""
-    if not await services.datasets.versions(key.tenant, name):
+    if dataset_name_problem(name) is not None or not await services.datasets.versions(key.tenant, name):
         raise not_found(f"dataset {name!r}")
     found = await services.registry.bound_to(key.tenant, name)
     return DatasetBindingsOut(
