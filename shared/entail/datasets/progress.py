@@ -44,25 +44,32 @@ async def read(redis: aioredis.Redis, tenant: str, upload_id: str) -> dict[str, 
 async def published(
     redis: aioredis.Redis, tenant: str, upload_id: str | None, progress: Progress, interval: float = 0.5
 ) -> AsyncIterator[None]:
-    """Publish ``progress`` while the block runs (nothing when ``upload_id`` is None)."""
+    """Publish ``progress`` while the block runs (nothing when ``upload_id`` is None).
+
+    The loop is stopped by an event, never cancelled: the services' Redis client
+    shields a command from cancellation (a queued command completes), so a
+    cancelled publisher could outlive the block."""
     if upload_id is None:
         yield
         return
+    stop = asyncio.Event()
 
     async def loop() -> None:
-        while True:
-            await publish(redis, tenant, upload_id, progress)
-            await asyncio.sleep(interval)
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # progress is advisory: never fail the upload over it
+                await publish(redis, tenant, upload_id, progress)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     task = asyncio.create_task(loop())
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5.0)
         progress.done = True
-        with contextlib.suppress(Exception):  # progress is advisory: never fail the upload over it
+        with contextlib.suppress(Exception):
             await publish(redis, tenant, upload_id, progress)
 
 

@@ -252,3 +252,12 @@ def test_sdk_and_cli(stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFi
     assert "cli@prod -> 2 (was 1)" in capsys.readouterr().out
     assert cli_main(["dataset", "push", "cli", str(tmp_path / "bad.ndjson"), *service]) == 2
     assert "part body, line 2, column 1" in capsys.readouterr().err
+
+
+def test_an_upload_without_a_body_or_type_is_answered(acme: httpx.Client) -> None:
+    # schemathesis once waited 60 s for this answer
+    answer = acme.post("/v1/datasets/A?tag=a", headers={"X-Entail-Upload-Id": "0"}, timeout=10)
+    assert problem(answer, 415)["type"]
+    # an empty body is an empty dataset (an empty sanctions list is a list)
+    answer = acme.post("/v1/datasets/A", headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+    assert answer.status_code == 201 and answer.json()["facts"] == 0 and answer.json()["predicates"] == []
