@@ -571,6 +571,7 @@ def evaluate_case(
     except LimitExceeded as exc:
         raise exc.with_traceback(None) from None
     store = Store(F, P, derived, rounds, (time.monotonic() - start) * 1000.0)
+    store.I = I  # queries over materialised relations look up through them
     return store, run
 
 

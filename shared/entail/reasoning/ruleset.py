@@ -65,6 +65,8 @@ from .terms import Term, format_atom, format_atoms, sort_rows, to_json
 from .type_infer import Clash, InputTypes, infer, type_clashes
 
 RESULT_SCHEMA = "entail.result.v1"
+#: above this size a materialised relation gets no zero-answer hints (a scan per decision)
+SHARED_HINT_ROWS = 10_000
 
 
 @dataclass
@@ -516,7 +518,14 @@ class Ruleset:
         clashes = self._input_types.clashes(factset.facts) if parsed and factset.facts else []
         for q in parsed:
             pid = pred_ids.get(q.signature)
-            matched = sort_rows(q.matches(store.F[pid])) if pid is not None else []
+            shared = (
+                reference is not None and pid is not None and pid < len(self._sigs) and pid not in reached
+            )
+            candidates = self._query_candidates(q, pid, store) if shared and pid is not None else None
+            rows_of = store.F[pid] if pid is not None else set()
+            matched = (
+                sort_rows(q.matches(rows_of if candidates is None else candidates)) if pid is not None else []
+            )
             items = [
                 Answer(
                     format_atom(q.predicate, r),
@@ -528,7 +537,9 @@ class Ruleset:
                 )
                 for r in matched
             ]
-            notes = query_notes(q, store.F[pid] if pid is not None else None, items, sigs, self, clashes)
+            # near-miss hints scan the relation: not a materialised one of reference size
+            hinted = rows_of if not shared or len(rows_of) <= SHARED_HINT_ROWS else set()
+            notes = query_notes(q, hinted if pid is not None else None, items, sigs, self, clashes)
             answers.append(QueryResult(q.text, items, notes))
         stats: dict[str, Any] = {
             "input_facts": n_input,
@@ -545,6 +556,23 @@ class Ruleset:
             stats["reference_facts"] = reference.facts
             result._reference = (reference, reached)
         return result
+
+    def _query_candidates(self, q: Query, pid: int, store: Store) -> Any:
+        """The rows of a materialised relation a query can match, through an index on
+        its constant columns (a lookup, not a scan of the reference data); None when
+        no index fits."""
+        consts = dict(q.constants)
+        if not consts or store.I is None:
+            return None
+        rows = store.F[pid]
+        if len(consts) == q.signature[1]:
+            fact = tuple(consts[i] for i in range(len(consts)))
+            return (fact,) if fact in rows else ()
+        for slot, cols in self._shared_specs[pid]:
+            if all(c in consts for c in cols):
+                key = consts[cols[0]] if len(cols) == 1 else tuple(consts[c] for c in cols)
+                return store.I[slot].get(key, ())
+        return None
 
     def _refuse_dataset_predicates(self, facts: Mapping[str, Any]) -> None:
         for name in facts:

@@ -245,3 +245,20 @@ def test_a_materialised_model_of_another_ruleset_is_refused() -> None:
     mat = reasoning.compile(CHAIN).materialise(chain(3))
     with pytest.raises(ValueError, match="another ruleset"):
         reasoning.compile(ORG).evaluate({}, reference=mat)
+
+
+def test_queries_over_materialised_relations_answer_as_the_whole_program() -> None:
+    rs = reasoning.compile(ORG)
+    mat = rs.materialise(ORG_DATA)
+    whole = reasoning.compile(ORG_WHOLE)
+    queries = [
+        "above(bob, E)",
+        "above(alice, carol)",
+        "above(carol, alice)",
+        "above(M, carol)",
+        "limit(P, 1000)",
+    ]
+    got = rs.evaluate(CASE, queries, reference=mat)
+    want = whole.evaluate(CASE, queries)
+    assert [atoms(got, i) for i in range(len(queries))] == [atoms(want, i) for i in range(len(queries))]
+    assert atoms(got, 0) == ["above(bob,carol)"] and atoms(got, 1) == ["above(alice,carol)"]
