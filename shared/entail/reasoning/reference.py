@@ -325,6 +325,21 @@ class Materialised:
                     h.update(atom.encode() + b"\n")
         return h.hexdigest()
 
+    @property
+    def provenance_nbytes(self) -> int:
+        """The memory the provenance holds once an explained decision computed it
+        (0 before): a dict entry and a small record per derived fact. Not part of
+        ``nbytes``, which is fixed when the model is made; a cache may add it."""
+        if self._P is None:
+            return 0
+        total = 0
+        for records in self._P:
+            total += sys.getsizeof(records)
+            if records:
+                rule, values, aggregates = next(iter(records.values()))
+                total += len(records) * (sys.getsizeof((rule, values, aggregates)) + sys.getsizeof(values))
+        return total
+
     def provenance(self) -> list[dict[tuple[Any, ...], Any]]:
         """The provenance of every derived fact (the explaining code run once over the
         same base facts, on the first explained use, and kept)."""

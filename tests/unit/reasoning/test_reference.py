@@ -262,3 +262,17 @@ def test_queries_over_materialised_relations_answer_as_the_whole_program() -> No
     want = whole.evaluate(CASE, queries)
     assert [atoms(got, i) for i in range(len(queries))] == [atoms(want, i) for i in range(len(queries))]
     assert atoms(got, 0) == ["above(bob,carol)"] and atoms(got, 1) == ["above(alice,carol)"]
+
+
+def test_provenance_is_computed_once_on_the_first_explained_use() -> None:
+    rs = reasoning.compile(CHAIN)
+    mat = rs.materialise(chain(50))
+    rs.evaluate({"ask": [[1, 50]]}, ["ok(A, B)"], reference=mat)
+    assert mat.provenance_nbytes == 0
+    first = rs.evaluate({"ask": [[1, 50]]}, ["ok(A, B)"], explain=True, reference=mat)
+    kept = mat.provenance()
+    assert mat.provenance_nbytes > 0
+    rs.evaluate({"ask": [[2, 50]]}, ["ok(A, B)"], explain=True, reference=mat)
+    assert mat.provenance() is kept
+    proof = first.answers[0].answers[0].proof
+    assert proof is not None and proof["body"][1]["kind"] == "rule"  # path(1,50): its own proof
