@@ -215,15 +215,18 @@ def test_an_expired_key_runs_the_request_again(stack: LocalStack) -> None:
         ENTAIL_IDEMPOTENCY_TTL_S="0.5",
     )
     url = f"http://127.0.0.1:{port}"
-    stack.stack.wait_ready(f"{url}/readyz", "backend2", 60)
-    key = _key()
-    with stack.client("acme", url=url) as acme:
-        first = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
-        assert first.status_code == 200, first.text
-        soon = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
-        assert soon.headers.get("Idempotent-Replayed") == "true"
-        time.sleep(0.8)
-        later = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
-        assert later.status_code == 200 and "Idempotent-Replayed" not in later.headers
-        # a new decision (served from the result cache: the same case, a new id)
-        assert later.json()["decision_id"] != first.json()["decision_id"]
+    try:
+        stack.stack.wait_ready(f"{url}/readyz", "backend2", 60)
+        key = _key()
+        with stack.client("acme", url=url) as acme:
+            first = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
+            assert first.status_code == 200, first.text
+            soon = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
+            assert soon.headers.get("Idempotent-Replayed") == "true"
+            time.sleep(0.8)
+            later = acme.post("/v1/decisions", json=_case("ttl"), headers={"Idempotency-Key": key})
+            assert later.status_code == 200 and "Idempotent-Replayed" not in later.headers
+            # a new decision (served from the result cache: the same case, a new id)
+            assert later.json()["decision_id"] != first.json()["decision_id"]
+    finally:
+        stack.stack.kill("backend2")  # the stack is shared: it goes on with its own processes only
