@@ -240,10 +240,11 @@ async def _multipart(request: Request, content_type: str, header: bool, work: Fs
     for part in spooled:
         fmt = _format_of(part.content_type, part.filename)
         if fmt is None:
+            # the body's media type is supported: a part that names no format is a bad part
             raise Problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
+                422,
+                "dataset-part-format",
+                "Invalid dataset",
                 f"part {part.name!r}: content type {part.content_type!r} and file name "
                 f"{part.filename!r} name no format (.ndjson, .csv, .parquet)",
             )
@@ -281,6 +282,7 @@ TAG_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
     responses={
         200: {"description": "the content is the latest version's: that version", "model": DatasetVersionOut},
         201: {"description": "a new version"},
+        404: {"description": "?base= names no version of this dataset"},
         413: {"description": "past ENTAIL_DATASET_MAX_FACTS, _MAX_BYTES or _TENANT_MAX_BYTES"},
         415: {"description": "a Content-Type that names no format"},
         422: {"description": "a malformed line, cell or file: the problem names part, line and column"},
