@@ -181,7 +181,9 @@ class Builder:
             if not self._fast_ndjson(spool, label):
                 self._parse_ndjson(spool, label)
         elif part.format == "csv":
-            self._parse_csv(spool, label, self._part_predicate(part, label), part.header)
+            predicate = self._part_predicate(part, label)
+            if not self._fast_csv(spool, label, predicate, part.header):
+                self._parse_csv(spool, label, predicate, part.header)
         else:
             self._parse_parquet(spool, label, self._part_predicate(part, label))
         spool.unlink(missing_ok=True)
@@ -314,6 +316,58 @@ class Builder:
             con.close()
             (self.work / "fast.duckdb").unlink(missing_ok=True)
             (self.work / "fast.duckdb.wal").unlink(missing_ok=True)
+            shutil.rmtree(self.work / "fast.tmp", ignore_errors=True)
+
+    def _fast_csv(self, spool: Path, label: str, predicate: str, header: bool) -> bool:
+        """Stage a plain CSV file (no quote, no CR, no NUL: then a line is its cells
+        between commas, read alike by DuckDB and Python's csv module) with DuckDB;
+        False for anything else, which Python reads line by line."""
+        if _has_any(spool, (b'"', b"\r", b"\x00")):
+            return False
+        arity = _first_row_cells(spool, header)
+        if arity is None or arity > MAX_ARITY:
+            return False
+        known = self.stages.get(predicate)
+        if known is not None and known.arity != arity:
+            return False
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET temp_directory = '{sql_path(self.work / 'fast.tmp')}'")
+            con.execute("SET preserve_insertion_order = false")
+            columns = "{" + ", ".join(f"'c{k}': 'VARCHAR'" for k in range(arity)) + "}"
+            try:
+                con.execute(
+                    f"CREATE TABLE staged AS SELECT * FROM read_csv('{sql_path(spool)}', columns={columns}, "
+                    f"header={'true' if header else 'false'}, delim=',', quote='', escape='', "
+                    "auto_detect=false, strict_mode=true, null_padding=false, allow_quoted_nulls=false, "
+                    f"max_line_size={MAX_LINE_BYTES})"
+                )
+                count = con.execute("SELECT count(*) FROM staged").fetchone()
+            except duckdb.Error:
+                return False
+            rows = int(count[0]) if count else 0
+            if self.progress.facts + rows > self.limits.max_facts:
+                raise self._too_many(f"part {label}")
+            self._stage(predicate, arity, f"part {label}")
+
+            def is_int(k: int) -> str:  # a decimal in the 32-bit range, as the Python path decides
+                return (
+                    f"(regexp_full_match(coalesce(c{k}, ''), '-?[0-9]{{1,10}}') "
+                    f"AND TRY_CAST(c{k} AS BIGINT) BETWEEN {INT_MIN} AND {INT_MAX})"
+                )
+
+            select = ", ".join(
+                f"CASE WHEN {is_int(k)} THEN c{k}::BIGINT END AS i{k}, "
+                f"CASE WHEN {is_int(k)} THEN NULL ELSE coalesce(c{k}, '') END AS s{k}"
+                for k in range(arity)
+            )
+            target = self.work / f"stage-{len(self.stages)}-{predicate}-csv.parquet"
+            con.execute(f"COPY (SELECT {select} FROM staged) TO '{sql_path(target)}' (FORMAT parquet)")
+            self.parquet_stages.setdefault(predicate, []).append(target)
+            self.progress.facts += rows
+            return True
+        finally:
+            con.close()
             shutil.rmtree(self.work / "fast.tmp", ignore_errors=True)
 
     def _parse_ndjson(self, spool: Path, label: str) -> None:
@@ -557,6 +611,26 @@ def _needs_python(spool: Path) -> bool:
                 return True
             tail = chunk[-8:]
     return False
+
+
+def _has_any(spool: Path, needles: Sequence[bytes]) -> bool:
+    with spool.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            if any(n in chunk for n in needles):
+                return True
+    return False
+
+
+def _first_row_cells(spool: Path, header: bool) -> int | None:
+    """The number of cells of the first data line (None: no data line, or not UTF-8)."""
+    with spool.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if (header and number == 1) or not raw.strip(b"\n"):
+                continue
+            if len(raw) > MAX_LINE_BYTES:
+                return None
+            return raw.count(b",") + 1
+    return None
 
 
 def _json_column(error: orjson.JSONDecodeError, raw: bytes) -> int:
