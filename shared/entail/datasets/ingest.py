@@ -678,21 +678,32 @@ def rows_of(path: Path, arity: int, *, offset: int = 0, limit: int | None = None
     """A predicate file's rows in canonical (file) order, as tuples of int | str."""
     con = duckdb.connect()
     try:
-        columns = columns_of(arity)
-        sql = f"SELECT {', '.join(columns)} FROM read_parquet('{sql_path(path)}')"
+        source = f"read_parquet('{sql_path(path)}')"
+        window = ""
         if limit is not None:
-            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+            window = f" LIMIT {int(limit)} OFFSET {int(offset)}"
         elif offset:
-            sql += f" OFFSET {int(offset)}"
-        cursor = con.execute(sql)
-        while True:
-            batch = cursor.fetchmany(50_000)
-            if not batch:
-                break
-            if arity == 0:
-                for _ in batch:
-                    yield ()
-                continue
+            window = f" OFFSET {int(offset)}"
+        if arity == 0:
+            count = con.execute(f"SELECT count(*) FROM (SELECT u FROM {source}{window})").fetchone()
+            yield from [()] * (int(count[0]) if count else 0)
+            return
+        # a column of one type only (the common case) is read as it is: DuckDB's rows are
+        # then the tuples, with no Python per row
+        counts = con.execute(
+            "SELECT " + ", ".join(f"count(i{k}), count(s{k})" for k in range(arity)) + f" FROM {source}"
+        ).fetchone()
+        assert counts is not None
+        pure = [
+            f"i{k}" if not counts[2 * k + 1] else f"s{k}" if not counts[2 * k] else None for k in range(arity)
+        ]
+        if all(pure):
+            cursor = con.execute(f"SELECT {', '.join(c for c in pure if c)} FROM {source}{window}")
+            while batch := cursor.fetchmany(100_000):
+                yield from batch
+            return
+        cursor = con.execute(f"SELECT {', '.join(columns_of(arity))} FROM {source}{window}")
+        while batch := cursor.fetchmany(50_000):
             for record in batch:
                 yield tuple(
                     record[j] if record[j] is not None else record[j + 1] for j in range(0, 2 * arity, 2)
