@@ -261,3 +261,22 @@ def test_an_upload_without_a_body_or_type_is_answered(acme: httpx.Client) -> Non
     # an empty body is an empty dataset (an empty sanctions list is a list)
     answer = acme.post("/v1/datasets/A", headers={"Content-Type": "application/x-ndjson"}, timeout=10)
     assert answer.status_code == 201 and answer.json()["facts"] == 0 and answer.json()["predicates"] == []
+
+
+async def test_the_async_sdk(stack: LocalStack, tmp_path: Path) -> None:
+    from entail_client import AsyncClient
+
+    source = tmp_path / "n.csv"
+    source.write_text("1\n2\n3\n")
+    seen: list[tuple[int, int]] = []
+    async with AsyncClient(stack.url, api_key=stack.key("acme")) as client:
+        version = await client.push_dataset(
+            "async-sdk", source, predicate="n", progress=lambda b, f: seen.append((b, f))
+        )
+        assert version["facts"] == 3 and seen[-1] == (6, 3)
+        rows = [row async for row in client.dataset_facts("async-sdk", "n", page_size=2)]
+        assert rows == [[1], [2], [3]]
+        assert (await client.dataset("async-sdk@1"))["hash"] == version["hash"]
+        assert "async-sdk" in [d["name"] for d in (await client.datasets())["datasets"]]
+        assert (await client.tag_dataset("async-sdk", "prod", 1))["version"] == 1
+        assert (await client.dataset_tag_history("async-sdk", "prod"))["moves"][0]["version"] == 1
