@@ -26,7 +26,7 @@ import csv
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -773,7 +773,7 @@ def _upper_escape(match: re.Match[str]) -> str:
     return f"{slashes}u00{match.group(2).upper()}"
 
 
-def canonical_hash(facts: dict[tuple[str, int], Sequence[Row]]) -> str:
+def canonical_hash(facts: Mapping[tuple[str, int], Sequence[Row]]) -> str:
     """The same hash over facts in memory: the definition (tests, small datasets)."""
     digest = hashlib.sha256()
     digest.update(HASH_SCHEME.encode() + b"\n")

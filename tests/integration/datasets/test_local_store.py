@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,7 +25,7 @@ def ndjson(*lines: str) -> list[UploadPart]:
     return [UploadPart("ndjson", _chunks(("\n".join(lines) + "\n").encode()))]
 
 
-def store(redis: aioredis.Redis, tmp_path: Path, **caps: int) -> LocalDatasetStore:
+def store(redis: aioredis.Redis, tmp_path: Path, **caps: Any) -> LocalDatasetStore:
     return LocalDatasetStore(redis, tmp_path / "datasets", **caps)
 
 

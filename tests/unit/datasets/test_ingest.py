@@ -8,6 +8,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -46,10 +47,14 @@ def random_facts(seed: int, n: int) -> tuple[bytes, dict[tuple[str, int], list[t
     lines = []
     for _ in range(n):
         name, arity = rnd.choice([("edge", 2), ("node", 1), ("flag", 0), ("w", 3)])
-        row = tuple(
-            rnd.choice([rnd.randrange(-5, 5), -(2**31), 2**31 - 1, rnd.choice(WEIRD), f"s{rnd.randrange(9)}"])
-            for _ in range(arity)
-        )
+        choices: list[int | str] = [
+            rnd.randrange(-5, 5),
+            -(2**31),
+            2**31 - 1,
+            rnd.choice(WEIRD),
+            f"s{rnd.randrange(9)}",
+        ]
+        row: tuple[int | str, ...] = tuple(rnd.choice(choices) for _ in range(arity))
         facts.setdefault((name, arity), []).append(row)
         if rnd.random() < 0.5:
             lines.append(orjson.dumps([name, *row]))
@@ -95,7 +100,7 @@ def test_csv_cells_and_quoting(tmp_path: Path) -> None:
     assert rows == [(" 7", 7), ("a", 1), ("b,c", -(2**31)), ('say "hi"', "2147483648")]
 
 
-def where(tmp: Path, parts: list[tuple[str, bytes, str | None]], **limits: int) -> DatasetError:
+def where(tmp: Path, parts: list[tuple[str, bytes, str | None]], **limits: Any) -> DatasetError:
     with pytest.raises(DatasetError) as caught:
         build(tmp, parts, **limits)
     return caught.value
