@@ -214,9 +214,17 @@ def test_sdk_and_cli(stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFi
     source.write_bytes(ORG)
     calls: list[tuple[int, int]] = []
     with Client(stack.url, api_key=stack.key("acme")) as client:
-        version = client.push_dataset("sdk", source, tag="prod", progress=lambda b, f: calls.append((b, f)))
+        version = client.push_dataset(
+            "sdk", source, tag="prod", progress=lambda b, f: calls.append((b, f)), upload_id="sdk-up"
+        )
         assert version["created"] and version["tags"] == ["prod"]
         assert calls[-1] == (len(ORG), 4)
+        assert client.dataset_upload("sdk", "sdk-up") == {
+            "upload_id": "sdk-up",
+            "bytes": len(ORG),
+            "facts": 4,
+            "done": True,
+        }
         assert list(client.dataset_facts("sdk@prod", "limit", page_size=1)) == [
             ["alice", 10000],
             ["bob", 1000],
