@@ -104,22 +104,32 @@ def _dead_letters(r: redis.Redis, decision_id: str) -> list[dict[bytes, bytes]]:
     return out
 
 
-def test_message_always_refused_ends_in_dead_letter(stack: LocalStack, r: redis.Redis) -> None:
+@pytest.fixture
+def default_stack(shared_stack: LocalStack) -> LocalStack:
+    """The worker's stack of default settings (5 delivery attempts): a message that
+    is always refused reaches the dead letters in seconds, not after this module's
+    24 attempts (about 30 s)."""
+    return shared_stack.with_own_tenants("dead-letter")
+
+
+def test_message_always_refused_ends_in_dead_letter(default_stack: LocalStack) -> None:
     # a ghost worker holds the claim for good: every delivery gets 503
-    decision_id = store_pending(stack.redis_url)
-    r.set(f"entail:claim:{decision_id}", b"ghost-worker", px=600_000)
+    tenant = default_stack.tenant("acme")
+    decision_id = store_pending(default_stack.redis_url, tenant)
     job = {
         "schema": "entail.job.v1",
         "decision_id": decision_id,
-        "tenant": "acme",
-        "ruleset": {"tenant": "acme", "name": "loan", "version": 1, "hash": "0" * 64},
+        "tenant": tenant,
+        "ruleset": {"tenant": tenant, "name": "loan", "version": 1, "hash": "0" * 64},
         "facts": {},
         "query": [],
         "request_hash": "0" * 64,
         "submitted_at": utcnow(),
     }
-    _enqueue(r, json.dumps(job).encode(), {"decision_id": decision_id, "tenant": "acme"})
-    letters = wait_for(lambda: _dead_letters(r, decision_id), timeout_s=90, what="the dead letter")
+    with redis.Redis.from_url(default_stack.redis_url) as r:
+        r.set(f"entail:claim:{decision_id}", b"ghost-worker", px=600_000)
+        _enqueue(r, json.dumps(job).encode(), {"decision_id": decision_id, "tenant": tenant})
+        letters = wait_for(lambda: _dead_letters(r, decision_id), timeout_s=90, what="the dead letter")
     text = json.dumps({k.decode(): v.decode(errors="replace") for k, v in letters[0].items()})
     assert "503" in text and "another worker" in text
 
