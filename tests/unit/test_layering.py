@@ -58,8 +58,8 @@ LAYERS: dict[str, int] = {
     "entail.idempotency": 3,
     "entail.jobs": 3,
     "entail.reference_cache": 3,  # the worker's LRU of materialised reference models
-    "entail.dataset_binding": 3,
-    "entail.dataset_eval": 3,  # decisions over datasets: load, materialise once per process, evaluate  # ruleset bindings to datasets: bound at publish, resolved per decision
+    "entail.dataset_binding": 3,  # ruleset bindings to datasets: bound at publish, resolved per decision
+    "entail.dataset_eval": 3,  # decisions over datasets: load, materialise once per process, evaluate
     "entail.fairness": 3,
     "entail.record_caps": 3,
     "entail.report": 3,  # the decision report's content and hash (issue 17 §4)
