@@ -303,6 +303,7 @@ class ProofChecker:
         self._rules: dict[str, ast.AST] = {}
         self._completed: set[clingo.Symbol] = set()
         self._ancestors: set[clingo.Symbol] = set()
+        self._atom_vars: set[str] = set()
 
     def check(self, answer_atom: str, proof: Any) -> None:
         """Raise ProofError unless ``proof`` justifies ``answer_atom``."""
@@ -379,6 +380,15 @@ class ProofChecker:
         body = node.get("body")
         if not isinstance(body, list) or len(body) != len(rule.body):
             raise ProofError(f"{path}: {len(rule.body)} body literals in {rule}, proof body {body!r}")
+        # variables a positive atom binds (an assignment may solve for one of them)
+        self._atom_vars = _variables(
+            [
+                lit.atom
+                for lit in rule.body
+                if lit.atom.ast_type == ast.ASTType.SymbolicAtom and lit.sign == ast.Sign.NoSign
+            ],
+            set(),
+        )
         for index, (literal, child) in enumerate(zip(rule.body, body, strict=True)):
             self._body_literal(literal, child, env, f"{path}.body[{index}]")
 
@@ -471,6 +481,18 @@ class ProofChecker:
                 for side, value in zip(sides, values, strict=True)
                 if side.ast_type == ast.ASTType.Variable and side.name == variable
             ]
+            # or a variable solved for through arithmetic (Y + 0 = Z binds Y from Z,
+            # as gringo inverts a linear term), when no bare side is a variable only
+            # this literal can bind (that one is the assigned variable)
+            free = [
+                side.name
+                for side in sides
+                if side.ast_type == ast.ASTType.Variable and side.name not in self._atom_vars
+            ]
+            if not assigned and not free and isinstance(variable, str):
+                assigned = [
+                    v for side, v in zip(sides, values, strict=True) if variable in _variables(side, set())
+                ]
             if not assigned or [guard.comparison for guard in comparison.guards] != [
                 ast.ComparisonOperator.Equal
             ]:

@@ -116,3 +116,15 @@ def test_split_moves_facts_to_a_dataset_declaration() -> None:
     rs = reasoning.compile(source)
     result = rs.evaluate(case, ["q(X)"], reference=rs.materialise({"ref": reference}))
     assert [a.atom for a in result.answers[0].answers] == ["q(1)"]
+
+
+def test_the_checker_accepts_an_assignment_solved_through_arithmetic() -> None:
+    """Found by the split mode: ``Y + 0 = Z`` binds ``Y`` from ``Z`` when the join
+    reads ``e0(5, Z)`` first; the proof says so, and the checker must accept it."""
+    source = "p5(X) :- e0(X,Y), e0(5,Z), Y + 0 = Z.\n"
+    facts: Facts = {"e0": [[5, 7], [7, 7]]}
+    result = reasoning.compile(source).evaluate(facts, ["p5(X)"], explain=True)
+    checker = ProofChecker(source, facts, clingo_symbols(source, facts, shown=False))
+    for answer in result.answers[0].answers:
+        assert answer.proof is not None and answer.proof["body"][2]["kind"] == "assignment"
+        checker.check(answer.atom, answer.proof)
