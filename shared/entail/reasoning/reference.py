@@ -371,6 +371,18 @@ def materialise(
     hashes: Mapping[str, str] | None = None,
 ) -> Materialised:
     """Evaluate ``ruleset`` over its dataset facts (``reference[binding][predicate]``)."""
+    # one pause for converting and evaluating: the collector, back on in between,
+    # would traverse the converted rows once for nothing (they hold no cycles)
+    with gc_paused():
+        return _materialise(ruleset, reference, limits, hashes)
+
+
+def _materialise(
+    ruleset: Ruleset,
+    reference: Mapping[str, Mapping[str, Iterable[Sequence[int | str]]]],
+    limits: Limits | None,
+    hashes: Mapping[str, str] | None,
+) -> Materialised:
     limits = limits or ruleset._limits
     layout = ruleset._layout
     n = len(ruleset._sigs)
@@ -384,8 +396,7 @@ def materialise(
             rows = given.get(decl.predicate)
             if rows is None:
                 continue
-            with gc_paused():
-                converted = convert_rows(binding, decl.predicate, decl.types, rows, values)
+            converted = convert_rows(binding, decl.predicate, decl.types, rows, values)
             inputs[layout.pid(decl.signature)] = converted
             n_facts += len(converted)
     heads = ruleset._heads
@@ -398,17 +409,16 @@ def materialise(
         else:
             base.append(set(own) | data)
     load_ms = (time.monotonic() - start) * 1000.0
-    with gc_paused():
-        store = evaluate(
-            ruleset._plain[0],
-            n,
-            ruleset._shared_specs,
-            len(layout.index_slots),
-            base,
-            limits,
-            False,
-            keep_indexes=True,
-        )
+    store = evaluate(
+        ruleset._plain[0],
+        n,
+        ruleset._shared_specs,
+        len(layout.index_slots),
+        base,
+        limits,
+        False,
+        keep_indexes=True,
+    )
     assert store.I is not None
     facts = sum(len(s) for s in store.F)
     digest = None
