@@ -276,3 +276,19 @@ def test_provenance_is_computed_once_on_the_first_explained_use() -> None:
     assert mat.provenance() is kept
     proof = first.answers[0].answers[0].proof
     assert proof is not None and proof["body"][1]["kind"] == "rule"  # path(1,50): its own proof
+
+
+def test_a_case_naming_a_materialised_predicate_recomputes_its_stratum() -> None:
+    rs = reasoning.compile(CHAIN)
+    mat = rs.materialise(chain(6))
+    case = {"path": [[100, 1]], "ask": [[100, 6], [1, 6], [6, 1]]}
+    got = rs.evaluate(case, ["ok(A, B)", "path(100, X)"], explain=True, reference=mat)
+    edges = {"edge": [[i, i + 1] for i in range(1, 6)]}
+    whole = reasoning.compile(CHAIN.split("\n", 1)[1]).evaluate(
+        {**edges, **case}, ["ok(A, B)", "path(100, X)"]
+    )
+    assert atoms(got, 0) == atoms(whole, 0) == ["ok(1,6)", "ok(100,6)"]
+    assert atoms(got, 1) == atoms(whole, 1)
+    assert got.model_atoms() == whole.model_atoms()
+    # the whole closure again (15), path(100, 2..6) (5), two ok facts
+    assert got.stats["derived_facts"] == 15 + 5 + 2
