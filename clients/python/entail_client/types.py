@@ -29,6 +29,7 @@ __all__ = [
     "DecisionOut",
     "DecisionRequest",
     "DiagnosticOut",
+    "DraftDatasetOut",
     "DraftEvaluateOut",
     "DraftEvaluateRequest",
     "ImpactFailure",
@@ -286,6 +287,17 @@ class DiagnosticOut(TypedDict):
     rendered: str
 
 
+class DraftDatasetOut(TypedDict):
+    """
+    A dataset version the draft read.
+    """
+
+    binding: str
+    name: str
+    version: int
+    hash: str
+
+
 class DraftEvaluateOut(TypedDict):
     # per query: its answers (with proofs when explained)
     answers: list[dict[str, Any]]
@@ -293,6 +305,8 @@ class DraftEvaluateOut(TypedDict):
     stats: dict[str, Any]
     # with explain_absent: per atom, why it does not hold (entail.why_not.v1), or "holds": true
     why_not: NotRequired[list[dict[str, Any]] | None]
+    # with %@dataset declarations: the versions read, by binding
+    datasets: NotRequired[list[DraftDatasetOut] | None]
 
 
 class DraftEvaluateRequest(TypedDict):
@@ -309,6 +323,10 @@ class DraftEvaluateRequest(TypedDict):
     explain_absent: NotRequired[list[str]]
     # lower the engine limits
     limits: NotRequired[dict[str, int]]
+    # each %@dataset name of the program -> the dataset selector to read (name, name@latest, name@tag,
+    # name@N or a version hash), as at publish; an unbound name reads NAME@latest. The answer's datasets
+    # name the versions read
+    datasets: NotRequired[dict[str, str]]
 
 
 class ImpactFailure(TypedDict):

@@ -210,6 +210,14 @@ export interface DiagnosticOut {
   rendered: string;
 }
 
+/** A dataset version the draft read. */
+export interface DraftDatasetOut {
+  binding: string;
+  name: string;
+  version: number;
+  hash: string;
+}
+
 export interface DraftEvaluateOut {
   /** per query: its answers (with proofs when explained) */
   answers: Record<string, unknown>[];
@@ -217,6 +225,8 @@ export interface DraftEvaluateOut {
   stats: Record<string, unknown>;
   /** with explain_absent: per atom, why it does not hold (entail.why_not.v1), or "holds": true */
   why_not?: Record<string, unknown>[] | null;
+  /** with %@dataset declarations: the versions read, by binding */
+  datasets?: DraftDatasetOut[] | null;
 }
 
 export interface DraftEvaluateRequest {
@@ -232,6 +242,8 @@ export interface DraftEvaluateRequest {
   explain_absent?: string[];
   /** lower the engine limits */
   limits?: Record<string, number>;
+  /** each %@dataset name of the program -> the dataset selector to read (name, name@latest, name@tag, name@N or a version hash), as at publish; an unbound name reads NAME@latest. The answer's datasets name the versions read */
+  datasets?: Record<string, string>;
 }
 
 export interface ImpactFailure {

@@ -19,8 +19,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from entail import reasoning
+from entail import dataset_eval, reasoning
 from entail.compute import ComputePool, tasks
+from entail.dataset_binding import DatasetBindingError, bind_at_publish, resolve_bindings
 from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps
 
@@ -66,6 +67,22 @@ class DraftEvaluateRequest(BaseModel):
     limits: dict[str, JsonInt] = Field(
         default_factory=dict, description="lower the engine limits", json_schema_extra=LIMITS_SCHEMA
     )
+    datasets: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="each %@dataset name of the program -> the dataset selector to read (name, "
+        "name@latest, name@tag, name@N or a version hash), as at publish; an unbound name reads "
+        "NAME@latest. The answer's datasets name the versions read",
+    )
+
+
+class DraftDatasetOut(BaseModel):
+    """A dataset version the draft read."""
+
+    binding: str
+    name: str
+    version: int
+    hash: str
 
 
 class DraftEvaluateOut(BaseModel):
@@ -76,6 +93,9 @@ class DraftEvaluateOut(BaseModel):
         default=None,
         description="with explain_absent: per atom, why it does not hold (entail.why_not.v1), "
         'or "holds": true',
+    )
+    datasets: list[DraftDatasetOut] | None = Field(
+        default=None, description="with %@dataset declarations: the versions read, by binding"
     )
 
 
@@ -95,6 +115,8 @@ async def evaluate_draft(
             raise Problem(422, "invalid-why-not", "Invalid why-not", f"/explain_absent/{i}: {exc}") from None
     limits = reasoning.Limits.from_mapping(_limits(services, body.limits))
     try:
+        if body.datasets or "%@dataset" in body.source:
+            return await _evaluate_with_datasets(body, limits, services, pool, key.tenant)
         return await _evaluate(body, limits, pool, key.tenant, compile_budget_ms(services))
     except Problem:
         raise
@@ -127,4 +149,60 @@ async def _evaluate(
     )
     if "error" in result:
         raise compute.engine_problem(result["error"])
+    return Response(dumps(result), media_type="application/json")
+
+
+async def _evaluate_with_datasets(
+    body: DraftEvaluateRequest,
+    limits: reasoning.Limits,
+    services: ServicesDep,
+    pool: ComputePool,
+    tenant: str,
+) -> Response:
+    """A draft that reads datasets: its ``%@dataset`` names (compiled in the pool) bound
+    as a publish binds them, the versions resolved now, and the case evaluated over the
+    process's materialised model of them (entail/dataset_eval.py, as a decision's
+    replay is): the first run of a version materialises it, later ones reuse it."""
+    compile_ms = compile_budget_ms(services)
+    compiled = await compute.run(
+        pool,
+        tasks.compile_and_test,
+        body.source,
+        "draft.lp",
+        [],
+        limits.to_json(),
+        budget_ms=compile_ms,
+        tenant=tenant,
+    )
+    if "error" in compiled:
+        raise compute.engine_problem(compiled["error"])
+    declared = compiled.get("datasets", [])
+    if not declared and not body.datasets:  # the text was in a comment: no dataset read
+        return await _evaluate(body, limits, pool, tenant, compile_ms)
+    store = services.datasets
+    try:
+        bindings = await bind_at_publish(store, tenant, declared, body.datasets)
+        refs = await resolve_bindings(store, tenant, bindings)
+        result = await dataset_eval.evaluate_recorded(
+            dataset_eval.process_cache(services.settings.reference_cache_bytes),
+            store,
+            tenant,
+            refs,
+            body.source,
+            "draft.lp",
+            body.facts,
+            body.query,
+            body.explain,
+            limits.to_json(),
+            locale=body.locale,
+            explain_absent=body.explain_absent,
+        )
+    except DatasetBindingError as exc:
+        # the draft's selectors are the caller's input: a 422 naming the binding
+        raise Problem(
+            422, exc.code, "Dataset binding", f"/datasets/{exc.binding}: {exc}", binding=exc.binding
+        ) from None
+    if "error" in result:
+        raise compute.engine_problem(result["error"])
+    result["datasets"] = [r.model_dump() for r in refs]
     return Response(dumps(result), media_type="application/json")
