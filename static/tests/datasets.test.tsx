@@ -13,6 +13,7 @@ import { DatasetBindings, selectorOptions } from "../src/components/DatasetBindi
 import { DatasetDiffView } from "../src/components/DatasetDiffView";
 import { DatasetFacts } from "../src/components/DatasetFacts";
 import { DatasetRefs } from "../src/components/DatasetRefs";
+import { baseFacts, ProofTree } from "../src/components/ProofTree";
 import { SessionContext } from "../src/context";
 import { chosenSelectors, datasetBindings, parseDatasetOverrides } from "../src/editor/datasetDecl";
 import { formatBytes } from "../src/format";
@@ -357,6 +358,28 @@ describe("a decision's datasets", () => {
     expect(other.getAttribute("href")).toBe("/datasets/tariffs?version=7");
     expect(other.closest("li")!.textContent).toContain("rates:");
     expect(screen.getByTitle("cd".repeat(32)).textContent).toBe("cd".repeat(6));
+  });
+});
+
+describe("a proof over dataset facts", () => {
+  it("labels them and lists them among the base facts", () => {
+    const proof = {
+      fact: "above(alice,carol)",
+      kind: "rule" as const,
+      rule: { index: 1, line: 5, text: "above(M, E) :- manages(M, X), above(X, E)." },
+      body: [
+        { fact: "manages(alice,bob)", kind: "dataset_fact" as const },
+        { fact: 'expense("e1",carol,800)', kind: "input" as const },
+      ],
+    };
+    expect(baseFacts(proof)).toEqual([
+      { fact: "manages(alice,bob)", kind: "dataset_fact" },
+      { fact: 'expense("e1",carol,800)', kind: "input" },
+    ]);
+    render(<ProofTree proof={proof} />);
+    expect(screen.getAllByText("dataset fact")).toHaveLength(1);
+    fireEvent.click(screen.getByRole("button", { name: "Base facts only" }));
+    expect(within(screen.getByRole("list", { name: "Base facts" })).getByText("dataset fact")).toBeTruthy();
   });
 });
 

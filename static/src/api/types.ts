@@ -19,7 +19,7 @@ export interface RuleRef {
 
 export interface FactNode {
   fact: string;
-  kind: "input" | "ruleset_fact" | "rule" | "shared" | "truncated";
+  kind: "input" | "ruleset_fact" | "dataset_fact" | "rule" | "shared" | "truncated";
   rule?: RuleRef;
   bindings?: Record<string, Term>;
   body?: ProofNode[];

@@ -11,6 +11,7 @@ export { formatTerm };
 const KIND_LABEL: Record<string, string> = {
   input: "case fact",
   ruleset_fact: "ruleset fact",
+  dataset_fact: "dataset fact",
   rule: "rule",
   shared: "shown above",
   truncated: "cut (proof cap)",
@@ -20,11 +21,13 @@ const KIND_LABEL: Record<string, string> = {
   aggregate: "aggregate",
 };
 
-/** The facts a proof rests on: case facts and ruleset facts, each once, in order met. */
-export function baseFacts(proof: FactNode): { fact: string; kind: "input" | "ruleset_fact" }[] {
-  const seen = new Map<string, "input" | "ruleset_fact">();
+type BaseKind = "input" | "ruleset_fact" | "dataset_fact";
+
+/** The facts a proof rests on: case, ruleset and dataset facts, each once, in order met. */
+export function baseFacts(proof: FactNode): { fact: string; kind: BaseKind }[] {
+  const seen = new Map<string, BaseKind>();
   const walk = (node: ProofNode) => {
-    if ("fact" in node && (node.kind === "input" || node.kind === "ruleset_fact")) {
+    if ("fact" in node && (node.kind === "input" || node.kind === "ruleset_fact" || node.kind === "dataset_fact")) {
       if (!seen.has(node.fact)) seen.set(node.fact, node.kind);
     }
     if (node.kind === "rule") for (const child of (node as FactNode).body ?? []) walk(child);
