@@ -126,6 +126,9 @@ def test_datasets_pages_decision_and_playground(page: Page, stack: LocalStack, c
     page.keyboard.press("Delete")
     page.keyboard.insert_text(json.dumps(CASE))
     page.get_by_label("Query 1", exact=True).fill(QUERY)
+    extra = page.get_by_role("button", name="Remove query 2")
+    while extra.count() > 0:  # the example's other queries
+        extra.click()
     binding = page.get_by_label("orgchart", exact=False)
     expect(binding).to_have_value("orgchart@latest")
     binding.select_option("orgchart@1")
@@ -134,6 +137,7 @@ def test_datasets_pages_decision_and_playground(page: Page, stack: LocalStack, c
     expect(answers).to_contain_text('may_approve("e1",bob)')
     expect(answers).to_contain_text('may_approve("e1",alice)')
     expect(page.get_by_test_id("run-datasets")).to_contain_text("orgchart v1")
+    expect(page.get_by_role("tree").first).to_contain_text("dataset fact")
     screenshot(page, "playground-dataset", full_page=True)
     binding.select_option("orgchart@2")
     expect(page.get_by_test_id("stale")).to_be_visible()
