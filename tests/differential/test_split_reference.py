@@ -35,6 +35,12 @@ def split(program: Program, to_reference: list[bool]) -> tuple[str, Facts, Facts
     for name in names[len(to_reference) :]:
         case[name] = program.facts[name]
     arity = dict(program.predicates)
+    for name, rows in list(reference.items()):
+        if name not in arity:
+            if not rows:  # no arity to declare: the case keeps it (an empty relation)
+                case[name] = reference.pop(name)
+                continue
+            arity[name] = len(rows[0])
     decls = [f"{n}({', '.join(['any'] * arity[n])})" if arity[n] else n for n in sorted(reference)]
     header = f"%@dataset ref: {', '.join(decls)}.\n" if decls else ""
     return header + program.source, reference, case

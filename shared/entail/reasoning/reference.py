@@ -132,16 +132,20 @@ def build_seeded(
     return out
 
 
-def shared_index_specs(ruleset: Ruleset, plain_slots: set[int]) -> list[list[tuple[int, tuple[int, ...]]]]:
-    """The index slots a materialised model keeps: every slot of the plain code (it
-    materialises), and the slots the seeded code reads on a predicate of a lower
-    stratum than the rule's head. A seeded rule runs only when its head's stratum is
-    reached, and then every predicate of that stratum is recomputed with fresh
-    indexes: a slot on the head's own stratum is never read from the shared model
-    (the closure's second index would cost as much as the closure)."""
+def shared_index_specs(
+    ruleset: Ruleset, plain_slots: set[int]
+) -> tuple[list[list[tuple[int, tuple[int, ...]]]], list[list[tuple[int, tuple[int, ...]]]]]:
+    """The index slots a materialisation builds, and those the materialised model
+    keeps. It builds every slot of the plain code (which materialises) and the
+    slots the seeded code reads on a predicate of a lower stratum than the rule's
+    head; it keeps only the latter. Cases run only the seeded code, and a seeded
+    rule runs only when its head's stratum is reached, when every predicate of
+    that stratum is recomputed with fresh indexes: a slot on the head's own
+    stratum is never read from the shared model (a closure's index costs about
+    as much as the closure)."""
     layout = ruleset._layout
     stratum_of = {layout.pid(sig): i for i, st in enumerate(ruleset.analysis.strata) for sig in st.predicates}
-    needed = set(plain_slots)
+    needed: set[int] = set()
     for plans in ruleset._seeded_plans:
         for plan in plans:
             probe = Layout(dict(layout.pred_ids), {}, dict(layout.constants), dict(layout._const_idents))
@@ -150,11 +154,14 @@ def shared_index_specs(ruleset: Ruleset, plain_slots: set[int]) -> list[list[tup
             for pid, cols in probe.index_slots:
                 if stratum_of.get(pid) != head:
                     needed.add(layout.index_slots[(pid, cols)])
-    specs: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in ruleset._sigs]
+    built: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in ruleset._sigs]
+    kept: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in ruleset._sigs]
     for (pid, cols), slot in layout.index_slots.items():
+        if slot in needed or slot in plain_slots:
+            built[pid].append((slot, cols))
         if slot in needed:
-            specs[pid].append((slot, cols))
-    return specs
+            kept[pid].append((slot, cols))
+    return built, kept
 
 
 def dependents(ruleset: Ruleset) -> list[frozenset[int]]:
@@ -420,6 +427,10 @@ def _materialise(
         keep_indexes=True,
     )
     assert store.I is not None
+    kept = {slot for specs in ruleset._kept_specs for slot, _ in specs}
+    for slot, index in enumerate(store.I):
+        if index and slot not in kept:
+            store.I[slot] = defaultdict(list)  # the plain code's, needed only to materialise
     facts = sum(len(s) for s in store.F)
     digest = None
     if hashes is not None:
@@ -440,7 +451,7 @@ def _materialise(
         store.F,
         store.I,
         inputs,
-        estimate_nbytes(store.F, store.I, inputs, values, ruleset._shared_specs),
+        estimate_nbytes(store.F, store.I, inputs, values, ruleset._kept_specs),
         stats,
         tuple(ruleset._datasets),
         digest,

@@ -300,7 +300,11 @@ class Ruleset:
         for (pid, cols), slot in layout.index_slots.items():
             self._index_specs[pid].append((slot, cols))
         # the slots a materialised model keeps (reference.py)
-        self._shared_specs = shared_index_specs(self, plain_slots) if self._datasets else self._index_specs
+        self._shared_specs, self._kept_specs = (
+            shared_index_specs(self, plain_slots)
+            if self._datasets
+            else (self._index_specs, self._index_specs)
+        )
 
     def _explain_code(self) -> list[CompiledStratum]:
         with self._explain_lock:
@@ -568,7 +572,7 @@ class Ruleset:
         if len(consts) == q.signature[1]:
             fact = tuple(consts[i] for i in range(len(consts)))
             return (fact,) if fact in rows else ()
-        for slot, cols in self._shared_specs[pid]:
+        for slot, cols in self._kept_specs[pid]:
             if all(c in consts for c in cols):
                 key = consts[cols[0]] if len(cols) == 1 else tuple(consts[c] for c in cols)
                 return store.I[slot].get(key, ())
