@@ -91,8 +91,10 @@ class MaskedReference:
 
     @property
     def nbytes(self) -> int:
-        # the model's own estimate, plus the value -> HMAC map (~200 bytes an entry)
-        return int(self.materialised.nbytes) + 200 * len(self.macs)
+        # the model's own estimate, the proofs once an explained decision made them
+        # (the cache re-measures on each hit), plus the value -> HMAC map (~200 bytes an entry)
+        m = self.materialised
+        return int(m.nbytes) + int(getattr(m, "provenance_nbytes", 0)) + 200 * len(self.macs)
 
 
 #: a masked dataset value: the HMAC of entail/masking.py written as a valid constant

@@ -86,6 +86,7 @@ class ReferenceCache(Generic[V]):
             if found is not None:
                 self._items.move_to_end(key)
                 self._hits += 1
+                self._remeasure(key, found)
                 return found
             self._misses += 1
             flight = self._flights.get(key)
@@ -122,6 +123,21 @@ class ReferenceCache(Generic[V]):
         self._sizes[key] = size
         self._bytes += size
         while self._bytes > self.max_bytes:
+            old, _ = self._items.popitem(last=False)
+            self._bytes -= self._sizes.pop(old)
+            self._evictions += 1
+
+    def _remeasure(self, key: Hashable, value: V) -> None:
+        """A kept value may grow after it was made (the proofs of a materialised model are
+        computed on its first explained use): charge the growth, and evict others (the
+        value itself last: it is in use) until the total fits again."""
+        size = max(0, int(value.nbytes))
+        grown = size - self._sizes[key]
+        if grown == 0:
+            return
+        self._sizes[key] = size
+        self._bytes += grown
+        while self._bytes > self.max_bytes and len(self._items) > 1:
             old, _ = self._items.popitem(last=False)
             self._bytes -= self._sizes.pop(old)
             self._evictions += 1

@@ -54,6 +54,26 @@ def test_evicts_least_recently_used_until_the_bytes_fit() -> None:
     assert cache.stats().bytes == 95
 
 
+@dataclass
+class Growing:
+    """A model whose proofs are computed after it was cached."""
+
+    nbytes: int
+
+
+def test_a_value_that_grows_is_charged_again_on_its_next_hit() -> None:
+    cache: ReferenceCache[Growing] = ReferenceCache(100)
+    cache.get_or_load("a", lambda: Growing(30))
+    grows = cache.get_or_load("b", lambda: Growing(30))
+    assert cache.stats().bytes == 60
+    grows.nbytes = 90  # its first explained decision kept the proofs
+    assert cache.get_or_load("b", lambda: Growing(1)) is grows
+    # 30 + 90 > 100: the least recently used other entry goes; the grown one is in use
+    assert "a" not in cache and "b" in cache
+    stats = cache.stats()
+    assert stats.bytes == 90 and stats.evictions == 1
+
+
 def test_a_value_larger_than_the_budget_is_answered_not_kept() -> None:
     cache: ReferenceCache[Blob] = ReferenceCache(100)
     cache.get_or_load("a", lambda: Blob("a", 50))

@@ -631,7 +631,19 @@ class Ruleset:
         """The analyser's warnings and the type clashes the program alone decides
         (type_infer.py: inferred on first use, not at compile)."""
         clashes = [c.diagnostic for c in self._input_types.static_clashes]
-        return sorted([*self.analysis.warnings, *clashes], key=lambda d: (d.line, d.column))
+        # a predicate an ``%@input`` or ``%@dataset`` declares is defined: by the case or
+        # by the data, as the declaration says (the analyser, which runs before the
+        # declarations are read, would otherwise tell the author to add '#defined')
+        declared = {sig for b in self.datasets.values() for sig, _ in b}
+        if self.declarations is not None:
+            declared.update(self.declarations.signatures())
+        quoted = {f"predicate '{name}/{arity}' " for name, arity in declared}
+        kept = [
+            w
+            for w in self.analysis.warnings
+            if not (w.code == "undefined-predicate" and any(w.message.startswith(q) for q in quoted))
+        ]
+        return sorted([*kept, *clashes], key=lambda d: (d.line, d.column))
 
     def _shown_signatures(self, sigs: list[Signature]) -> set[Signature]:
         prog = self.program

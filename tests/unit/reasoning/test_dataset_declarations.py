@@ -83,3 +83,17 @@ def test_the_message_names_the_earlier_declaration() -> None:
     with pytest.raises(reasoning.ProgramError) as caught:
         reasoning.compile("%@dataset a: p(int).\n%@dataset b: p(int).\nq :- p(1).")
     assert "by %@dataset a on line 1" in caught.value.diagnostics[0].message
+
+
+def test_declared_predicates_are_not_reported_undefined() -> None:
+    """A predicate a %@dataset or %@input declares comes from the data or the case, as
+    the declaration says: no 'declare it with #defined' warning; others still get one."""
+    from entail import reasoning
+
+    source = (
+        "%@dataset orgchart: manages(const, const).\n"
+        "%@input expense(string, const).\n"
+        "ok(I) :- expense(I, E), manages(_, E), other(E).\n"
+    )
+    warned = [(d.code, d.line, d.column) for d in reasoning.check(source)]
+    assert warned == [("undefined-predicate", 3, 40)]
