@@ -19,6 +19,7 @@ __all__ = [
     "DatasetListOut",
     "DatasetPredicateDiffOut",
     "DatasetPredicateOut",
+    "DatasetRef",
     "DatasetTagHistoryOut",
     "DatasetTagMoveOut",
     "DatasetTagRequest",
@@ -56,6 +57,18 @@ __all__ = [
     "ValidationErrorOut",
     "WhoAmIOut",
 ]
+
+
+class DatasetRef(TypedDict):
+    """
+    A resolved dataset version a decision reads (docs/datasets.md): the program's ``%@dataset`` binding
+    name and the exact version behind it.
+    """
+
+    binding: str
+    name: str
+    version: int
+    hash: str
 
 
 class DecisionErrorOut(TypedDict):
@@ -110,6 +123,8 @@ class DecisionOut(TypedDict):
     # cached: the decision it repeats
     cached_from: NotRequired[str | None]
     masked_predicates: NotRequired[list[str]]
+    # the exact dataset versions the decision read (docs/datasets.md), by binding
+    datasets: NotRequired[list[DatasetRef]]
     submitted_at: str
     started_at: NotRequired[str | None]
     completed_at: NotRequired[str | None]

@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from entail.models import DatasetRef
 from entail.reasoning.facts import RESERVED_NAMES
 from entail.reasoning.limits import Limits
 from entail.reasoning.terms import INT_MAX, INT_MIN
@@ -443,6 +444,10 @@ class DecisionOut(BaseModel):
     cached: bool = Field(default=False, description="repeats the result of an earlier decision")
     cached_from: str | None = Field(default=None, description="cached: the decision it repeats")
     masked_predicates: list[str] = Field(default_factory=list)
+    datasets: list[DatasetRef] = Field(
+        default_factory=list,
+        description="the exact dataset versions the decision read (docs/datasets.md), by binding",
+    )
     submitted_at: str
     started_at: str | None = None
     completed_at: str | None = None

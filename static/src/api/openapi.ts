@@ -93,6 +93,17 @@ export interface DatasetPredicateOut {
   rows: number;
 }
 
+/**
+ * A resolved dataset version a decision reads (docs/datasets.md): the program's
+ * ``%@dataset`` binding name and the exact version behind it.
+ */
+export interface DatasetRef {
+  binding: string;
+  name: string;
+  version: number;
+  hash: string;
+}
+
 export interface DatasetTagHistoryOut {
   name: string;
   tag: string;
@@ -177,6 +188,8 @@ export interface DecisionOut {
   /** cached: the decision it repeats */
   cached_from?: string | null;
   masked_predicates?: string[];
+  /** the exact dataset versions the decision read (docs/datasets.md), by binding */
+  datasets?: DatasetRef[];
   submitted_at: string;
   started_at?: string | null;
   completed_at?: string | null;
