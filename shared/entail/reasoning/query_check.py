@@ -115,11 +115,16 @@ def zero_answer_hints(
     if not consts:
         return []
     loose = [(i, _loose(v)) for i, v in consts]
+    # the query's other constants (integers) must hold exactly: a hint is about a
+    # string written for a constant or the reverse, nothing else
+    exact = [(i, v) for i, v in query.constants if not isinstance(v, str | Const)]
     near = sort_rows(
         [
             row
             for row in rows
-            if all(_loose(row[i]) == v for i, v in loose) and all(row[i] == row[j] for i, j in query.repeats)
+            if all(_loose(row[i]) == v for i, v in loose)
+            and all(row[i] == v for i, v in exact)
+            and all(row[i] == row[j] for i, j in query.repeats)
         ]
     )
     if not near:
@@ -128,6 +133,8 @@ def zero_answer_hints(
     near = near[:HINT_EXAMPLES]
     first = near[0]
     differs = [(i, v) for i, v in consts if first[i] != v]
+    if not differs:  # the row matches the query: not a query without answers
+        return []
     what = "; ".join(
         f"the model has {_kind(first[i])} {format_term(first[i])} where the query has "
         f"{_kind(v)} {format_term(v)}"

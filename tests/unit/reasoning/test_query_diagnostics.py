@@ -109,3 +109,16 @@ def test_query_diagnostics_alone() -> None:
     assert query_diagnostics("edge(X, Y)", [("edge", 2)]) == []
     [d] = query_diagnostics("egde(X, Y)", [("edge", 2), ("edge", 3)])
     assert "did you mean 'edge/2'?" in d.message
+
+
+def test_a_near_miss_needs_the_query_integers_to_hold() -> None:
+    """p(a, 3) over p(a, 4): no answers and no hint (the constant is right, the number
+    is not). This crashed with an IndexError (found by the differential split mode)."""
+    from entail import reasoning
+
+    rs = reasoning.compile('p(a, 4). p("b", 3).')
+    (none,) = rs.evaluate({}, ["p(a, 3)"]).answers
+    assert none.answers == [] and none.diagnostics == []
+    (hinted,) = rs.evaluate({}, ["p(b, 3)"]).answers
+    assert [d.code for d in hinted.diagnostics] == ["query-constant-or-string"]
+    assert 'write p("b", 3)' in hinted.diagnostics[0].message
