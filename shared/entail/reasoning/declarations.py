@@ -499,7 +499,7 @@ def collect_datasets(
 
     >>> b, errors = collect_datasets("%@dataset org: manages(const, const), limit(p: const, n: int).")
     >>> [(d.predicate, d.types) for d in b["org"].predicates], errors
-    [('manages', ('const', 'const')), ('limit', ('const', 'int'))]
+    ([('manages', ('const', 'const')), ('limit', ('const', 'int'))], [])
     >>> [(e.code, e.column) for e in collect_datasets("%@dataset Org: p(int).")[1]]
     [('dataset-name', 11)]
     """
