@@ -96,9 +96,12 @@ def evaluate(
     limits: Limits,
     explain: bool,
     keep_indexes: bool = False,
+    grown_specs: list[list[tuple[int, tuple[int, ...]]]] | None = None,
 ) -> Store:
     """Run ``strata`` over ``base`` (ruleset facts and case facts, per predicate id);
-    ``keep_indexes``: the store keeps the indexes (a materialised model shares them)."""
+    ``keep_indexes``: the store keeps the indexes (a materialised model shares them);
+    ``grown_specs``: the slots kept up to date as facts are derived (default: all of
+    ``index_specs``); the others hold the base facts only (see reference.py)."""
     start = time.monotonic()
     deadline = start + limits.wall_time_ms / 1000.0
     F = base
@@ -113,6 +116,8 @@ def evaluate(
                 index = I[slot]
                 for t in facts:
                     index[key(t)].append(t)
+    if grown_specs is not None:
+        getters = [[(slot, _key_fn(cols)) for slot, cols in specs] for specs in grown_specs]
 
     derived = 0
     rounds = 0

@@ -164,6 +164,32 @@ def shared_index_specs(
     return built, kept
 
 
+def grown_index_specs(
+    ruleset: Ruleset,
+    built: list[list[tuple[int, tuple[int, ...]]]],
+    kept: list[list[tuple[int, tuple[int, ...]]]],
+) -> list[list[tuple[int, tuple[int, ...]]]]:
+    """Of the slots a materialisation builds, those it must keep up to date as facts
+    are derived: the slots the kept model holds, those a delta variant reads, and
+    those a full variant reads on a predicate of a lower stratum. A full variant runs
+    only in its stratum's first round, before any of the stratum's own facts are
+    derived, so an index it reads on its own stratum needs only the base facts (same
+    generation's ``sg(XP, YP)`` index grew with the whole closure, then was dropped)."""
+    layout = ruleset._layout
+    needed = {slot for specs in kept for slot, _ in specs}
+    for stratum, plans in zip(ruleset.analysis.strata, ruleset._strata_plans, strict=True):
+        own = {layout.pid(sig) for sig in stratum.predicates}
+        for plan in plans:
+            variants = [(plan.full, False)] + [(steps, True) for steps in plan.deltas]
+            for steps, is_delta in variants:
+                probe = Layout(dict(layout.pred_ids), {}, dict(layout.constants), dict(layout._const_idents))
+                generate([RulePlan(plan.rule, steps)], probe, False)
+                for pid, cols in probe.index_slots:
+                    if is_delta or pid not in own:
+                        needed.add(layout.index_slots[(pid, cols)])
+    return [[(slot, cols) for slot, cols in specs if slot in needed] for specs in built]
+
+
 def dependents(ruleset: Ruleset) -> list[frozenset[int]]:
     """Per predicate id, the predicates whose rules read it (positively, negatively
     or in an aggregate): the edges along which a case fact reaches."""
@@ -425,6 +451,7 @@ def _materialise(
         limits,
         False,
         keep_indexes=True,
+        grown_specs=ruleset._grown_specs,
     )
     assert store.I is not None
     kept = {slot for specs in ruleset._kept_specs for slot, _ in specs}
@@ -489,7 +516,7 @@ def estimate_nbytes(
     for data in inputs:
         if data and id(data) not in seen:
             total += size(data)  # the same tuples as F's: only the table
-    total += size(values) + sum(size(v) for v in values.values())
+    total += size(values) + sum(map(size, values.values()))
     return total
 
 

@@ -52,6 +52,7 @@ from .reference import (
     build_seeded,
     dependents,
     evaluate_case,
+    grown_index_specs,
     materialise,
     reachable_from,
     reference_result_hash,
@@ -304,6 +305,11 @@ class Ruleset:
             shared_index_specs(self, plain_slots)
             if self._datasets
             else (self._index_specs, self._index_specs)
+        )
+        self._grown_specs = (
+            grown_index_specs(self, self._shared_specs, self._kept_specs)
+            if self._datasets
+            else self._shared_specs
         )
 
     def _explain_code(self) -> list[CompiledStratum]:
