@@ -3,6 +3,8 @@ date while deriving, and that the model is still the whole program's."""
 
 from __future__ import annotations
 
+import sys
+
 from entail import reasoning
 
 SG = """%@dataset family: par(int, int).
@@ -56,3 +58,12 @@ def test_base_facts_of_a_derived_predicate_reach_the_first_round() -> None:
     for i in range(2):
         assert [a.atom for a in got.answers[i].answers] == [a.atom for a in want.answers[i].answers]
     assert "same(300,400)" in [a.atom for a in got.answers[0].answers]
+
+
+def test_the_interned_values_are_sized_from_a_sample() -> None:
+    from entail.reasoning.reference import _sampled_size
+
+    values: list[object] = [10**6 + i for i in range(50_000)] + [2**40 + i for i in range(50_000)]
+    exact = sum(map(sys.getsizeof, values))
+    assert abs(_sampled_size(values) - exact) <= exact // 100
+    assert _sampled_size(values[:100]) == sum(map(sys.getsizeof, values[:100]))
