@@ -26,6 +26,9 @@ of clingo's program). Targets: per decision p50 <= 2 ms at every size; warm-up
     .venv/bin/python bench/datasets_engine.py            # 10k and 100k (about a minute)
     .venv/bin/python bench/datasets_engine.py --million  # and 1M
     .venv/bin/python bench/datasets_engine.py --chain300 # the issue's 300-edge chain
+    # materialise only, three times (what the warm-up profiles record):
+    py-spy record --rate 200 -o out.svg -- \
+        .venv/bin/python bench/datasets_engine.py --materialise sg --sizes 100000
 """
 
 from __future__ import annotations
@@ -224,6 +227,22 @@ def chain300() -> None:
     print(f"  materialise once: {mat.stats['elapsed_ms']:.1f} ms, {mat.facts} facts")
 
 
+def materialise_only(workload: str, size: int, runs: int = 3) -> None:
+    """``materialise`` alone, ``runs`` times (for a profiler): CPU per run."""
+    from entail import reasoning
+
+    source, pred, _ = PROGRAMS[workload]
+    limits = reasoning.Limits(derived_facts=50_000_000, wall_time_ms=600_000)
+    rs = reasoning.compile(source, limits=limits)
+    for _ in range(runs):
+        rows, _ = graph(workload, size)
+        gc.collect()
+        t0 = time.process_time()
+        mat = rs.materialise({next(iter(rs.datasets)): {pred: rows}}, limits=limits)
+        print(f"{workload} {size}: materialise {time.process_time() - t0:.3f} s CPU, {mat.facts} facts")
+        del mat, rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -232,6 +251,7 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=300)
     ap.add_argument("--only", choices=sorted(PROGRAMS))
     ap.add_argument("--chain300", action="store_true")
+    ap.add_argument("--materialise", choices=sorted(PROGRAMS), help="materialise only, 3 times (to profile)")
     args = ap.parse_args()
     if args.worker:
         kind, workload, size = args.worker[0], args.worker[1], int(args.worker[2])
@@ -244,6 +264,10 @@ def main() -> None:
         chain300()
         return
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.million else [])
+    if args.materialise:
+        for size in sizes:
+            materialise_only(args.materialise, size)
+        return
     cmd = "python bench/datasets_engine.py " + " ".join(sys.argv[1:])
     print(f"# {cmd.strip()}   (each figure from its own process; clingo {_clingo_version()})")
     header = (
