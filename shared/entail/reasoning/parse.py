@@ -316,6 +316,7 @@ class _Parser:
 
     def rule(self, index: int) -> Rule:
         first = self.tok
+        first_i = self.i
         if self.at(":-"):
             raise self.fail(
                 "integrity constraints (rules without a head) are not supported: "
@@ -348,8 +349,10 @@ class _Parser:
                 raise self.fail("missing '.' at the end of the rule", self.toks[self.i - 1])
             raise self.fail(f"expected '.' or ',' after a literal, found {self.describe(end)}")
         self.advance()
-        text = self.source[self.offset(first) : self.offset(end) + 1]
-        text = " ".join(text.split())
+        # the rule's tokens, one space wherever the source had whitespace or a comment:
+        # a string literal keeps its own spaces and tabs (collapsing the source's
+        # whitespace changed "tab\tx" in the proofs' rule text)
+        text = self.text_since(first_i)
         return Rule(head, tuple(body), first.span, text, index)
 
     # atoms and literals ----------------------------------------------------

@@ -153,3 +153,16 @@ def test_folded_constants_compare_equal_to_their_value() -> None:
     folded = parse("p(X) :- q(X), X = -(-3).").rules[0]
     plain = parse("p(X) :- q(X), X = 3.").rules[0]
     assert folded.body == plain.body
+
+
+def test_a_proof_quotes_the_rule_as_written_inside_string_literals() -> None:
+    """The rule text in a proof keeps a string literal's tabs and spaces (collapsing the
+    source's whitespace made "tab\\tx  y" read "tab x y", a rule the program does not
+    have) and leaves out a comment inside the rule (found by the differential split mode)."""
+    from entail import reasoning
+
+    source = 'p(X) :- e(X),   % why\n    X != "tab\tx  y".'
+    rs = reasoning.compile(source)
+    (answer,) = rs.evaluate({"e": [[1]]}, ["p(X)"], explain=True).answers[0].answers
+    assert answer.proof is not None
+    assert answer.proof["rule"]["text"] == 'p(X) :- e(X), X != "tab\tx  y".'
