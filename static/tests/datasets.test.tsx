@@ -75,6 +75,14 @@ beforeAll(async () => {
     const path = url.pathname;
     if (path === "/v1/datasets") return json(200, { datasets: [V2] });
     if (path === "/v1/datasets/orgchart/versions") return json(200, { versions: [V1, V2] });
+    // one version by selector: the two versions, the tag and latest; another tenant's key may not read "secret"
+    const one = /^\/v1\/datasets\/orgchart(?:%40|@)(1|2|prod|latest)$/.exec(path);
+    if (one) return json(200, one[1] === "1" ? V1 : V2);
+    if (path.startsWith("/v1/datasets/secret")) {
+      res.writeHead(403, { ...cors, "Content-Type": "application/problem+json" });
+      res.end(JSON.stringify({ title: "Forbidden", status: 403, detail: "this key may not read datasets" }));
+      return;
+    }
     if (path === "/v1/datasets/orgchart/rulesets") {
       return json(200, {
         rulesets: [
@@ -340,6 +348,76 @@ describe("choosing a dataset version in the playground", () => {
     expect(input.value).toBe("rates@latest");
     fireEvent.input(input, { target: { value: "tariffs@3" } });
     expect(chosen.at(-1)).toEqual(["rates", "tariffs@3"]);
+  });
+});
+
+describe("a share link's dataset choice in the playground", () => {
+  const bindings = datasetBindings("%@dataset orgchart: manages(const, const).");
+  const api = () => new ApiClient(base, "ent_key");
+
+  it("keeps a version that exists and says nothing more", async () => {
+    render(
+      <DatasetBindings
+        api={api()}
+        bindings={bindings}
+        chosen={{ orgchart: "orgchart@1" }}
+        fromShare={{ orgchart: "orgchart@1" }}
+        onChoose={() => undefined}
+      />,
+    );
+    await waitFor(() => expect((screen.getByRole("combobox") as HTMLSelectElement).value).toBe("orgchart@1"));
+    await new Promise((r) => setTimeout(r, 400)); // past the check's delay: nothing to check
+    expect(screen.queryByTestId("dataset-choice-problem")).toBeNull();
+    expect(seen.filter((s) => s.startsWith("GET /v1/datasets/orgchart%40"))).toEqual([]);
+  });
+
+  it("says plainly that the link's version does not exist here, and keeps it shown", async () => {
+    render(
+      <DatasetBindings
+        api={api()}
+        bindings={bindings}
+        chosen={{ orgchart: "orgchart@9" }}
+        fromShare={{ orgchart: "orgchart@9" }}
+        onChoose={() => undefined}
+      />,
+    );
+    const problem = await screen.findByTestId("dataset-choice-problem");
+    expect(problem.textContent).toBe(
+      "The share link chose orgchart@9, which does not exist here: no such dataset, version or tag for this key. " +
+        "Choose another version to run it here.",
+    );
+    expect((screen.getByRole("combobox") as HTMLSelectElement).value).toBe("orgchart@9");
+    expect(seen).toContain("GET /v1/datasets/orgchart%409");
+  });
+
+  it("says when the key may not read the dataset the link chose", async () => {
+    render(
+      <DatasetBindings
+        api={api()}
+        bindings={bindings}
+        chosen={{ orgchart: "secret@1" }}
+        fromShare={{ orgchart: "secret@1" }}
+        onChoose={() => undefined}
+      />,
+    );
+    const problem = await screen.findByTestId("dataset-choice-problem");
+    expect(problem.textContent).toContain("The share link chose secret@1, which cannot be read with this key");
+  });
+
+  it("checks a selector typed by hand too, without naming the share link", async () => {
+    render(
+      <DatasetBindings
+        api={api()}
+        bindings={datasetBindings("%@dataset rates: rate(string, int).")}
+        chosen={{ rates: "rates@3" }}
+        onChoose={() => undefined}
+      />,
+    );
+    await screen.findByText(/no dataset named rates yet/);
+    const problem = await screen.findByTestId("dataset-choice-problem");
+    expect(problem.textContent).toBe(
+      "rates@3 does not exist here: no such dataset, version or tag for this key. Choose another version.",
+    );
   });
 });
 

@@ -219,7 +219,7 @@ import { decodeShare, encodeShare } from "../src/share";
 
 describe("share links", () => {
   it("round-trip the draft through the fragment, unicode included", () => {
-    const draft = { source: 'p("é") :- q.\n% ü', facts: '{"q": [[]]}', queries: ["p(X)", ""] };
+    const draft = { source: 'p("é") :- q.\n% ü', facts: '{"q": [[]]}', queries: ["p(X)", ""], datasets: {} };
     const hash = encodeShare(draft);
     expect(hash).toMatch(/^#share=[A-Za-z0-9_-]+$/);
     expect(decodeShare(hash)).toEqual(draft);

@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError } from "../api/client";
 import { type DatasetVersion, datasetVersions } from "../api/datasets";
 import type { Transport } from "../api/operations";
+import * as ops from "../api/operations";
 import type { DatasetBinding } from "../editor/datasetDecl";
 import { formatBytes, groupDigits } from "../format";
 import { datasetHref } from "../router";
@@ -14,12 +15,15 @@ export function DatasetBindings({
   api,
   bindings,
   chosen,
+  fromShare = {},
   onChoose,
 }: {
   api: Transport;
   bindings: DatasetBinding[];
   /** binding → selector; a binding not in it reads `NAME@latest` */
   chosen: Record<string, string>;
+  /** the choices a share link opened the page with: a problem with one says it came from the link */
+  fromShare?: Record<string, string>;
   onChoose: (binding: string, selector: string) => void;
 }) {
   if (bindings.length === 0) return null;
@@ -32,6 +36,7 @@ export function DatasetBindings({
           api={api}
           binding={b}
           value={chosen[b.binding] ?? ""}
+          shared={fromShare[b.binding] !== undefined && fromShare[b.binding] === (chosen[b.binding] ?? "")}
           onChange={(s) => onChoose(b.binding, s)}
         />
       ))}
@@ -61,11 +66,14 @@ function BindingChoice({
   api,
   binding,
   value,
+  shared,
   onChange,
 }: {
   api: Transport;
   binding: DatasetBinding;
   value: string;
+  /** the value is the one a share link chose */
+  shared: boolean;
   onChange: (selector: string) => void;
 }) {
   const name = binding.binding;
@@ -95,6 +103,13 @@ function BindingChoice({
   const options = versions ? selectorOptions(name, versions) : [];
   // a selector typed elsewhere (a share link, another dataset's name) stays choosable
   const listed = options.some((o) => o.value === current);
+  // listed: fine; not listed: ask the API; the list failed: ask unless it is the
+  // default, whose problem the list's message already says
+  const unresolved = useUnresolved(
+    api,
+    current,
+    versions !== null ? !listed : problem !== null && current !== `${name}@latest`,
+  );
   return (
     <div>
       <label for={id}>
@@ -114,6 +129,51 @@ function BindingChoice({
       )}{" "}
       {versions && versions.length > 0 && <a href={datasetHref(name)}>versions of {name}</a>}
       {problem && <p class="muted">{problem}</p>}
+      {unresolved && (
+        <p class="alert alert-error" data-testid="dataset-choice-problem">
+          {shared ? "The share link chose " : ""}
+          <code>{current}</code>
+          {shared ? ", which " : " "}
+          {unresolved} Choose another version{shared ? " to run it here" : ""}.
+        </p>
+      )}
     </div>
   );
+}
+
+const CHECK_DELAY_MS = 300;
+
+/** Why a selector the versions list does not offer cannot be read here (a share
+ * link's version removed, a tag since deleted, another tenant's dataset, a key that
+ * may not read datasets), or null while unknown, when it resolves, or when not
+ * `check`ed (listed, or the list is still loading). */
+function useUnresolved(api: Transport, selector: string, check: boolean): string | null {
+  const [why, setWhy] = useState<string | null>(null);
+  useEffect(() => {
+    setWhy(null);
+    if (!check) return;
+    const controller = new AbortController();
+    // a selector being typed is checked once typing pauses, not at every key
+    const timer = setTimeout(() => {
+      ops.getDatasetVersion(api, selector, controller.signal).then(
+        () => undefined,
+        (e) => {
+          if (controller.signal.aborted) return;
+          const status = e instanceof ApiError ? e.status : 0;
+          setWhy(
+            status === 404
+              ? "does not exist here: no such dataset, version or tag for this key."
+              : status === 401 || status === 403
+                ? "cannot be read with this key (it may not read datasets)."
+                : `could not be checked (${e instanceof Error ? e.message : String(e)}).`,
+          );
+        },
+      );
+    }, CHECK_DELAY_MS);
+    return () => {
+      clearTimeout(timer);
+      controller.abort();
+    };
+  }, [api, selector, check]);
+  return why;
 }

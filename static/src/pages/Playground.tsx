@@ -25,18 +25,25 @@ import { groupDigits } from "../format";
 import { useRequest } from "../hooks/useRequest";
 import { offThread, type Parsed } from "../results/offThread";
 import { loadDraft, saveDraft } from "../session";
-import { decodeShare, encodeShare } from "../share";
+import { encodeShare, readShare, SHARE_MAX_CHARS, type ShareRead, shareTooLong } from "../share";
 import { type RulesetSchema, useRulesetSchema } from "./rulesetSchema";
 
-/** A share link's draft is taken once, into the tab's drafts, and the fragment dropped. */
-function takeShared(): void {
-  const shared = decodeShare(location.hash);
-  if (!shared) return;
-  saveDraft("source", shared.source);
-  saveDraft("facts", shared.facts);
-  saveDraft("queries", shared.queries);
-  saveDraft("origin", null);
+/** A share link's draft is taken once, into the tab's drafts, and the fragment
+ * dropped; a link to ignore is dropped too, and what it was is said on the page. */
+export function takeShared(): ShareRead {
+  const read = readShare(location.hash);
+  if (read.kind === "none") return read;
+  if (read.kind === "draft") {
+    const { shared } = read;
+    saveDraft("source", shared.source);
+    saveDraft("facts", shared.facts);
+    saveDraft("queries", shared.queries);
+    // a version 1 link chose no versions: each binding reads NAME@latest, not this tab's last choice
+    saveDraft("datasets", shared.datasets);
+    saveDraft("origin", null);
+  }
   history.replaceState(null, "", location.pathname + location.search);
+  return read;
 }
 
 /** A run's answer: parsed and tabulated in the parse worker (10,000 answers with
@@ -99,8 +106,8 @@ function withDatasets(selectors: Record<string, string>): { datasets?: Record<st
  * whatever needs the API (why-not, the whole model, publish, decide) is left out. */
 export function Playground({ guest = false }: { guest?: boolean } = {}) {
   const { api, identity } = useSession();
-  useState(takeShared); // before the drafts are read below
-  const [shareLink, setShareLink] = useState<string | null>(null);
+  const [opened, setOpened] = useState(takeShared); // before the drafts are read below
+  const [shareLink, setShareLink] = useState<{ link: string; tooLong: boolean } | null>(null);
   const [source, setSource] = useState(() => loadDraft("source", EXAMPLES[0].source));
   const [factsText, setFactsText] = useState(() => loadDraft("facts", EXAMPLES[0].facts));
   const [queries, setQueries] = useState<string[]>(() => loadDraft("queries", EXAMPLES[0].queries));
@@ -354,9 +361,12 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
         <button
           type="button"
           onClick={() => {
-            const link = `${location.origin}/playground${encodeShare({ source, facts: factsText, queries })}`;
-            setShareLink(link);
-            navigator.clipboard?.writeText(link).catch(() => undefined);
+            // the versions the run sends (every binding, NAME@latest where none was chosen)
+            const hash = encodeShare({ source, facts: factsText, queries, datasets: selectors });
+            const link = `${location.origin}/playground${hash}`;
+            const tooLong = shareTooLong(hash);
+            setShareLink({ link, tooLong });
+            if (!tooLong) navigator.clipboard?.writeText(link).catch(() => undefined);
           }}
         >
           Share link
@@ -375,20 +385,27 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
           </select>
         </label>
       </div>
-      {shareLink && (
-        <p class="alert alert-ok" role="status">
-          <label>
-            Share link (copied; the program, facts and queries are in the part after #, which is never sent to a
-            server):{" "}
-            <input
-              readOnly
-              value={shareLink}
-              data-testid="share-link"
-              onFocus={(e) => (e.target as HTMLInputElement).select()}
-            />
-          </label>
-        </p>
-      )}
+      {shareLink &&
+        (shareLink.tooLong ? (
+          <p class="alert alert-error" role="alert" data-testid="share-too-long">
+            No share link: the program, facts and queries are more than {groupDigits(SHARE_MAX_CHARS)} characters once
+            encoded, and a link that long would be ignored when opened. Publish the program instead.
+          </p>
+        ) : (
+          <p class="alert alert-ok" role="status">
+            <label>
+              Share link (copied; the program, facts, queries and dataset versions are in the part after #, which is
+              never sent to a server):{" "}
+              <input
+                readOnly
+                value={shareLink.link}
+                data-testid="share-link"
+                onFocus={(e) => (e.target as HTMLInputElement).select()}
+              />
+            </label>
+          </p>
+        ))}
+      {opened.kind !== "none" && <SharedNotice read={opened} onDismiss={() => setOpened({ kind: "none" })} />}
       {pendingExample && (
         <div class="alert alert-rate" role="alertdialog" aria-labelledby="replace-q" data-testid="confirm-example">
           <p id="replace-q">
@@ -490,6 +507,7 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
               api={api}
               bindings={bindings}
               chosen={datasetChoice}
+              fromShare={opened.kind === "draft" ? opened.shared.datasets : {}}
               onChoose={(binding, selector) => {
                 const next = { ...datasetChoice, [binding]: selector };
                 setDatasetChoice(next);
@@ -733,6 +751,45 @@ export function Playground({ guest = false }: { guest?: boolean } = {}) {
 }
 
 export { groupDigits } from "../format";
+
+/** What a share link opened this page with: the draft and its dataset versions, or why the link was ignored. */
+export function SharedNotice({ read, onDismiss }: { read: ShareRead; onDismiss: () => void }) {
+  if (read.kind === "none") return null;
+  if (read.kind === "ignored") {
+    return (
+      <div class="alert alert-error" role="alert" data-testid="share-ignored">
+        <p>The share link was ignored: {read.problem}. Your own draft is unchanged.</p>
+        <button type="button" onClick={onDismiss}>
+          Dismiss
+        </button>
+      </div>
+    );
+  }
+  const chosen = Object.entries(read.shared.datasets);
+  return (
+    <div class="alert alert-ok" role="status" data-testid="share-opened">
+      <p>
+        Opened a share link: its program, facts and queries
+        {chosen.length > 0 ? (
+          <>
+            , reading{" "}
+            {chosen.map(([binding, selector], i) => (
+              <span key={binding}>
+                {i > 0 && ", "}
+                <code>{binding}</code> → <code>{selector}</code>
+              </span>
+            ))}{" "}
+            (as chosen under the facts; a tag or <code>latest</code> is read as it is now, here)
+          </>
+        ) : null}
+        .
+      </p>
+      <button type="button" onClick={onDismiss}>
+        Dismiss
+      </button>
+    </div>
+  );
+}
 
 /** The evaluation's statistics (derived facts, rounds, times), as the API reports them. */
 export function StatsView({ stats }: { stats: Record<string, unknown> | null | undefined }) {
