@@ -3,11 +3,14 @@ org chart uploaded through the API in two versions (the second tagged prod), an
 expense ruleset bound to orgchart@prod and a decision made with it. The Datasets
 page lists it; its page shows both versions with sizes and fact counts, the facts
 and the diff; the decision page links the exact version it read; the playground
-runs the same program against each version and gets each version's answers.
+runs the same program against each version and gets each version's answers; a
+share link made with v1 opens the playground with v1 chosen, one naming a version
+that does not exist says so, and a damaged one is ignored with a reason.
 axe-core finds no serious or critical violation on the way."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -148,5 +151,49 @@ def test_datasets_pages_decision_and_playground(page: Page, stack: LocalStack, c
     expect(page.get_by_test_id("run-datasets")).to_contain_text("orgchart v2")
     violations += axe_violations(page, "playground with a dataset")
 
+    # a share link carries the choice: made with v1, opened after the sender moved on to v2
+    binding.select_option("orgchart@1")
+    page.get_by_role("button", name="Share link").click()
+    link = page.get_by_test_id("share-link").input_value()
+    assert link.startswith(f"{stack.url}/playground#share=")
+    binding.select_option("orgchart@2")
+    open_share(page, stack, link.split("#", 1)[1])
+    expect(page.get_by_test_id("share-opened")).to_contain_text("orgchart → orgchart@1")
+    expect(binding).to_have_value("orgchart@1")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(answers).to_contain_text('may_approve("e1",bob)')
+    expect(page.get_by_test_id("run-datasets")).to_contain_text("orgchart v1")
+    violations += axe_violations(page, "playground opened from a share link")
+
+    # a link whose version does not exist here: said plainly, the choice kept in view
+    open_share(page, stack, share_fragment(PROGRAM, {"orgchart": "orgchart@9"})[1:])
+    expect(page.get_by_test_id("dataset-choice-problem")).to_have_text(
+        "The share link chose orgchart@9, which does not exist here: no such dataset, version or tag "
+        "for this key. Choose another version to run it here."
+    )
+    expect(binding).to_have_value("orgchart@9")
+    violations += axe_violations(page, "share link with a missing dataset version")
+
+    # a damaged link: ignored with a reason, the draft left as it was
+    open_share(page, stack, "share=!!")
+    expect(page.get_by_test_id("share-ignored")).to_contain_text("The share link was ignored")
+    expect(binding).to_have_value("orgchart@9")
+
     assert violations == []
-    assert console.unexpected() == []
+    # the missing version's lookup is a 404 the browser logs
+    assert console.unexpected("the server responded with a status of 404") == []
+
+
+def share_fragment(source: str, datasets: dict[str, str]) -> str:
+    """A version 2 share link's fragment, built as docs/web.md describes it."""
+    payload = [2, source, json.dumps(CASE), [QUERY], datasets]
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return "#share=" + base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
+def open_share(page: Page, stack: LocalStack, fragment: str) -> None:
+    """Open /playground#<fragment> as a fresh page load (from the playground itself a
+    fragment-only change is a same-document navigation, which loads no draft)."""
+    page.goto(f"{stack.url}/datasets")
+    expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
+    page.goto(f"{stack.url}/playground#{fragment}")
