@@ -324,7 +324,7 @@ class Materialised:
     F: list[Rows]
     I: list[defaultdict[Any, list[tuple[Any, ...]]]]
     inputs: list[Rows | frozenset[tuple[Any, ...]]]
-    nbytes: int
+    base_nbytes: int
     stats: dict[str, Any]
     bindings: tuple[str, ...]
     _digest: str | None = None
@@ -332,10 +332,50 @@ class Materialised:
     _limits: Limits | None = field(default=None, repr=False)
     _P: list[dict[tuple[Any, ...], Any]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # a model of the demand rewrite (demand.py): the ruleset it rewrote, and the full
+    # materialisation over the same facts once a case needed it (full_model)
+    _origin: Ruleset | None = field(default=None, repr=False)
+    _full: Materialised | None = field(default=None, repr=False)
+    _full_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def facts(self) -> int:
         return int(self.stats["facts"])
+
+    @property
+    def demand(self) -> bool:
+        """True for a model of the demand rewrite: the demanded predicates are not in
+        it; cases derive the part they ask about (demand.py)."""
+        return self._origin is not None
+
+    @property
+    def nbytes(self) -> int:
+        """The memory the model holds, the full materialisation included once built."""
+        full = self._full
+        return self.base_nbytes + (full.nbytes if full is not None else 0)
+
+    def full_model(self) -> Materialised:
+        """The model with every predicate materialised (itself unless a demand model):
+        built from the same converted dataset facts on the first call, once, and kept
+        (``nbytes`` grows by its size)."""
+        if self._origin is None:
+            return self
+        if self._full is None:
+            digest = self.digest
+            with self._full_lock:
+                if self._full is None:
+                    origin = self._origin
+                    own = self._ruleset
+                    assert own is not None
+                    pids = own._layout.pred_ids
+                    inputs: list[Rows | frozenset[tuple[Any, ...]]] = [
+                        self.inputs[pids[sig]] for sig in origin._sigs
+                    ]
+                    with gc_paused():
+                        full = _model(origin, inputs, {}, self.stats["dataset_facts"], self._limits, digest)
+                    full.stats["load_ms"] = self.stats["load_ms"]
+                    self._full = full
+        return self._full
 
     @property
     def digest(self) -> str:
@@ -363,6 +403,8 @@ class Materialised:
         """The memory the provenance holds once an explained decision computed it
         (0 before): a dict entry and a small record per derived fact. Not part of
         ``nbytes``, which is fixed when the model is made; a cache may add it."""
+        if self._full is not None:
+            return self._full.provenance_nbytes
         if self._P is None:
             return 0
         total = 0
@@ -432,6 +474,31 @@ def _materialise(
             converted = convert_rows(binding, decl.predicate, decl.types, rows, values)
             inputs[layout.pid(decl.signature)] = converted
             n_facts += len(converted)
+    digest = None
+    if hashes is not None:
+        h = hashlib.sha256(f"{MATERIALISED_SCHEMA}\n{ruleset.hash}\n".encode())
+        for binding in sorted(ruleset._datasets):
+            h.update(f"{binding} {hashes.get(binding, '')}\n".encode())
+        digest = h.hexdigest()
+    return _model(ruleset, inputs, values, n_facts, limits, digest, start)
+
+
+def _model(
+    ruleset: Ruleset,
+    inputs: list[Rows | frozenset[tuple[Any, ...]]],
+    values: dict[Any, Any],
+    n_facts: int,
+    limits: Limits | None,
+    digest: str | None,
+    start: float | None = None,
+) -> Materialised:
+    """Evaluate ``ruleset`` over converted dataset facts (per predicate id): the model.
+    ``values``: the interned dataset values the model holds (counted in its size)."""
+    limits = limits or ruleset._limits
+    layout = ruleset._layout
+    n = len(ruleset._sigs)
+    if start is None:
+        start = time.monotonic()
     heads = ruleset._heads
     base: list[Rows] = []
     for pid in range(n):
@@ -459,12 +526,6 @@ def _materialise(
         if index and slot not in kept:
             store.I[slot] = defaultdict(list)  # the plain code's, needed only to materialise
     facts = sum(len(s) for s in store.F)
-    digest = None
-    if hashes is not None:
-        h = hashlib.sha256(f"{MATERIALISED_SCHEMA}\n{ruleset.hash}\n".encode())
-        for binding in sorted(ruleset._datasets):
-            h.update(f"{binding} {hashes.get(binding, '')}\n".encode())
-        digest = h.hexdigest()
     stats = {
         "facts": facts,
         "dataset_facts": n_facts,
@@ -472,6 +533,7 @@ def _materialise(
         "rounds": store.rounds,
         "load_ms": round(load_ms, 3),
         "elapsed_ms": round((time.monotonic() - start) * 1000.0, 3),
+        "mode": "demand" if ruleset._origin is not None else "full",
     }
     return Materialised(
         ruleset.hash,
@@ -484,6 +546,7 @@ def _materialise(
         digest,
         ruleset,
         limits,
+        _origin=ruleset._origin,
     )
 
 

@@ -28,8 +28,10 @@ from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
 from .declarations import DatasetBinding, Declarations, collect_datasets
 from .declarations import collect as collect_declarations
+from .demand import DEMAND_BUDGET, demanded, rewrite
 from .errors import (
     DatasetPredicateInCase,
+    DerivedFactsLimitExceeded,
     Diagnostic,
     InputFactsLimitExceeded,
     ProgramError,
@@ -125,6 +127,15 @@ class Result:
     _reasons: ReasonWalker | None = field(default=None, repr=False)
     # with reference data: the materialised model and the predicates the case reached
     _reference: tuple[Materialised, set[int]] | None = field(default=None, repr=False)
+    # a result evaluated on demand (demand.py) holds only the demanded part of some
+    # relations: this evaluates the case over the full model, for what reads all of them
+    _complete_by: Callable[[], Result] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def complete(self) -> Result:
+        """This result with every relation complete: itself, unless it was evaluated on
+        demand (then the same case over the full model, computed on first use)."""
+        return self if self._complete_by is None else self._complete_by()
 
     @functools.cached_property
     def shown(self) -> list[tuple[str, tuple[Term, ...]]]:
@@ -157,6 +168,8 @@ class Result:
 
     def model_atoms(self) -> list[str]:
         """Every atom of the model (shown or not), in canonical order."""
+        if self._complete_by is not None:
+            return self.complete.model_atoms()
         return [
             format_atom(sig[0], t)
             for pid, sig in sorted(enumerate(self._sigs), key=lambda p: p[1])
@@ -167,6 +180,8 @@ class Result:
         """All facts of one predicate in the model, in canonical order."""
         if (predicate, arity) not in self._sigs:
             return []
+        if (predicate, arity) in self._ruleset._demanded and self._complete_by is not None:
+            return self.complete.facts(predicate, arity)
         return sort_rows(self._store.F[self._sigs.index((predicate, arity))])
 
     @functools.cached_property
@@ -226,7 +241,13 @@ class Ruleset:
         reasons: ReasonBook | None = None,
         declarations: Declarations | None = None,
         datasets: Mapping[str, DatasetBinding] | None = None,
+        *,
+        prefix: Sequence[Signature] = (),
+        demand: bool = True,
     ) -> None:
+        """``prefix``: signatures numbered first (a demand rewrite numbers its
+        predicates as the original does); ``demand``: build the demand rewrite
+        (demand.py) when the program has datasets."""
         clock = clock or CompileClock(limits.compile_time_ms)
         self.program = program
         self.reasons = reasons
@@ -238,6 +259,8 @@ class Ruleset:
         self._program_bytes = len(encoded)
         self._limits = limits
         layout = Layout()
+        for sig in prefix:
+            layout.pid(sig)
         for sig in analysis.signatures:
             layout.pid(sig)
         # ``%@dataset`` declarations (docs/datasets.md): binding name -> its predicates
@@ -311,6 +334,46 @@ class Ruleset:
             if self._datasets
             else self._shared_specs
         )
+        # with datasets: the program rewritten for demand-driven evaluation (demand.py),
+        # which materialise() uses by default; None when no predicate qualifies
+        self._demand: Ruleset | None = None
+        self._demanded: frozenset[Signature] = frozenset()
+        #: derived facts above which a case evaluated on demand is answered from the
+        #: full materialisation instead (built then, once): a case whose demand is
+        #: most of the closure costs less as lookups in it
+        self.demand_budget = DEMAND_BUDGET
+        self._origin: Ruleset | None = None  # of a demand rewrite: the program it rewrote
+        if self._datasets and demand:
+            self._demand, self._demanded = self._build_demand(clock)
+
+    def _build_demand(self, clock: CompileClock) -> tuple[Ruleset | None, frozenset[Signature]]:
+        """The demand rewrite of this program, compiled, and the predicates it demands;
+        (None, empty) when none qualifies or the rewrite is not stratified."""
+        datasets = {sig for b in self._datasets.values() for sig in (d.signature for d in b.predicates)}
+        found = demanded(self.program, self.analysis, datasets)
+        if not found.adornments:
+            return None, frozenset()
+        program = rewrite(self.program, found)
+        try:
+            analysis = analyse(program, clock.tick)
+        except ProgramError:
+            return None, frozenset()  # a magic rule closed a cycle through negation
+        inner = Ruleset(
+            program,
+            analysis,
+            self._limits,
+            clock,
+            None,
+            None,
+            self._datasets,
+            prefix=self._sigs,
+            demand=False,
+        )
+        # the same program to its callers: a model materialised from it is this ruleset's
+        inner.hash = self.hash
+        inner._program_bytes = self._program_bytes
+        inner._origin = self  # query notes as the original's (its input types)
+        return inner, found.predicates
 
     def _explain_code(self) -> list[CompiledStratum]:
         with self._explain_lock:
@@ -396,12 +459,19 @@ class Ruleset:
         *,
         limits: Limits | None = None,
         hashes: Mapping[str, str] | None = None,
+        demand: bool = True,
     ) -> Materialised:
         """The case-independent model over the dataset facts ``reference[binding][predicate]``
         (rows of JSON values, converted by the declared types; predicates the program
         does not declare are ignored). Raises DatasetTypeError or a LimitExceeded.
         ``hashes``: the datasets' content hashes per binding (the model's ``digest``
-        then costs nothing; without them it is computed from the facts on first use)."""
+        then costs nothing; without them it is computed from the facts on first use).
+
+        When some predicates can be evaluated on demand (demand.py), the model leaves
+        them out and each case derives the part it asks about; ``demand=False``
+        materialises everything (what a case over the demand budget falls back to)."""
+        if demand and self._demand is not None:
+            return materialise(self._demand, reference, limits, hashes)
         return materialise(self, reference, limits, hashes)
 
     @functools.cached_property
@@ -449,6 +519,11 @@ class Ruleset:
         if n_input > limits.input_facts:
             raise InputFactsLimitExceeded(limits.input_facts, n_input)
 
+        if reference is not None and reference._origin is self:  # a model of the demand rewrite
+            on_demand = self._evaluate_on_demand(factset, parsed, explain, limits, locale, reference)
+            if on_demand is not None:
+                return on_demand
+            reference = reference.full_model()
         layout = self._layout
         extra: dict[Signature, int] = {}
         base = [set(s) for s in self._ruleset_facts]
@@ -564,7 +639,58 @@ class Ruleset:
             # figures are in reference.stats)
             stats["strata_run"] = strata_run
             stats["reference_facts"] = reference.facts
+            if self._demand is not None:
+                stats["reference_mode"] = "full"  # the demand rewrite's cases say "demand"
             result._reference = (reference, reached)
+        return result
+
+    def _evaluate_on_demand(
+        self,
+        factset: FactSet,
+        parsed: list[Query],
+        explain: bool,
+        limits: Limits,
+        locale: str | None,
+        reference: Materialised,
+    ) -> Result | None:
+        """The case evaluated by the demand rewrite over its model (demand.py), as a
+        result of this ruleset; None when it must be answered from the full model: an
+        explained or reasoned decision (proofs cite the original rules), a query over a
+        demanded predicate (it needs the whole relation), or a case whose demand derives
+        more than ``demand_budget`` facts."""
+        inner_rs = self._demand
+        assert inner_rs is not None
+        if explain or (self.reasons is not None and parsed):
+            return None
+        if any(q.signature in self._demanded for q in parsed):
+            return None
+        own = inner_rs._layout.pred_ids
+        if any(sig in own and sig not in self._layout.pred_ids for sig in factset.facts):
+            return None  # names a magic predicate (only through a FactSet)
+        budget = dataclasses.replace(limits, derived_facts=min(limits.derived_facts, self.demand_budget))
+        try:
+            inner = inner_rs.evaluate(factset, parsed, limits=budget, locale=locale, reference=reference)
+        except DerivedFactsLimitExceeded:
+            return None
+        assert inner._reference is not None
+        # the original's predicates are the rewrite's first ids; then its magic ones, then
+        # the case's predicates the program does not know
+        n, n_inner = len(self._sigs), len(inner_rs._sigs)
+        rows = inner._store.F
+        done = inner._store
+        store = Store(rows[:n] + rows[n_inner:], None, done.derived, done.rounds, done.elapsed_ms)
+        sigs = self._sigs + inner._sigs[n_inner:]
+        reached = {p if p < n else p - n_inner + n for p in inner._reference[1] if p < n or p >= n_inner}
+        stats = dict(inner.stats)
+        stats["reference_mode"] = "demand"
+        result = Result(inner.answers, stats, False, store, self, sigs)
+        result._reference = (reference, reached)
+        full = reference.full_model
+
+        def complete() -> Result:
+            return self.evaluate(factset, parsed, limits=limits, locale=locale, reference=full())
+
+        result._complete_by = complete
         return result
 
     def _query_candidates(self, q: Query, pid: int, store: Store) -> Any:
@@ -619,6 +745,8 @@ class Ruleset:
 
     @functools.cached_property
     def _input_types(self) -> InputTypes:
+        if self._origin is not None:
+            return self._origin._input_types
         return InputTypes(self.program, self.analysis)
 
     @property
