@@ -15,24 +15,20 @@ of being retried for minutes.
 The API: ``BigQueryEmulator(project)`` with ``start()``/``stop()`` or ``with``;
 ``.endpoint``, ``.project``, ``.client()``, ``.env()`` (settings for a process)
 and ``.log()`` (its output, until ``stop()`` removes it); ``available()`` says
-why it cannot run, if it cannot. This module is deliberately not called
+why it cannot run, if it cannot. Starting, waiting for it and stopping it are
+``emulator_process.py``'s, shared with the Cloud Storage emulator. This module is deliberately not called
 ``bqemulator.py``: ``bqemulator_main.py`` runs with this folder first on
 ``sys.path`` and would import it instead of the emulator's package.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
-import time
 from pathlib import Path
+from subprocess import Popen
 from types import TracebackType
 from typing import Any
 
-import httpx
-
+from emulators.emulator_process import EmulatorProcess
 from entail.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,67 +53,43 @@ class BigQueryEmulator:
         self.port = free_port()
         self.grpc_port = free_port()
         self.ready_timeout_s = ready_timeout_s
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="bqemulator-", suffix=".log", delete=False)  # noqa: SIM115
+        self._process = EmulatorProcess(
+            "bqemulator", log_prefix="bqemulator-", ready_timeout_s=ready_timeout_s
+        )
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def proc(self) -> Popen[bytes] | None:
+        return self._process.proc
+
+    @property
     def log_path(self) -> Path:
-        return Path(self._log.name)
+        return self._process.log_path
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self._process.log()
 
     def start(self) -> BigQueryEmulator:
         reason = available()
         if reason:
             raise RuntimeError(reason)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_")},
-            "NO_PROXY": "127.0.0.1",
-            "OTEL_SDK_DISABLED": "true",
-        }
-        self.proc = subprocess.Popen(
+        self._process.start(
             [
                 str(PYTHON), str(MAIN), "start",
                 "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
                 "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port),
                 "--project", self.project, "--ephemeral", "--log-level", "warning",
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
+            ready_url=f"{self.endpoint}/bigquery/v2/projects/{self.project}/datasets",
+            env={"OTEL_SDK_DISABLED": "true"},
         )  # fmt: skip
-        deadline = time.monotonic() + self.ready_timeout_s
-        url = f"{self.endpoint}/bigquery/v2/projects/{self.project}/datasets"
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bqemulator exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                output = self.log()[-4000:]
-                self.stop()
-                raise RuntimeError(f"bqemulator not ready in {self.ready_timeout_s} s:\n{output}")
-            time.sleep(0.1)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)  # read log() before stop() to keep it
+        self._process.stop()  # read log() before stop() to keep it
 
     def client(self) -> Any:
         """A google-cloud-bigquery Client on the emulator with anonymous credentials."""

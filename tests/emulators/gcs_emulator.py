@@ -9,22 +9,20 @@ run by ``make emulators``). What it does not do, and tests must not expect: it
 ignores preconditions (``ifGenerationMatch=0`` overwrites an existing object
 instead of answering 412) and has no retention policies or locks; tests check
 create-once behaviour through the publisher's read-before-write, and the bucket
-lock through Terraform (tests/cloud).
+lock through Terraform (tests/cloud). Starting, waiting for it and stopping it
+are ``emulator_process.py``'s, shared with the BigQuery emulator.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
-import time
 from pathlib import Path
+from subprocess import Popen
 from types import TracebackType
 from urllib.parse import quote
 
 import httpx
 
+from emulators.emulator_process import EmulatorProcess
 from entail.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,59 +42,38 @@ class GcsEmulator:
         self.bucket = bucket
         self.port = free_port()
         self.ready_timeout_s = ready_timeout_s
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="gcs-emulator-", suffix=".log", delete=False)  # noqa: SIM115
+        self._process = EmulatorProcess(
+            "gcp-storage-emulator", log_prefix="gcs-emulator-", ready_timeout_s=ready_timeout_s
+        )
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def proc(self) -> Popen[bytes] | None:
+        return self._process.proc
+
+    @property
+    def log_path(self) -> Path:
+        return self._process.log_path
+
     def log(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
+        return self._process.log()
 
     def start(self) -> GcsEmulator:
         reason = available()
         if reason:
             raise RuntimeError(reason)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_")},
-            "NO_PROXY": "127.0.0.1",
-        }
-        self.proc = subprocess.Popen(
+        self._process.start(
             [str(BINARY), "start", "--host", "127.0.0.1", "--port", str(self.port),
              "--in-memory", "--default-bucket", self.bucket, "--quiet"],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
+            ready_url=f"{self.endpoint}/storage/v1/b/{self.bucket}",
         )  # fmt: skip
-        deadline = time.monotonic() + self.ready_timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"gcp-storage-emulator exited with {self.proc.returncode}:\n{self.log()[-4000:]}"
-                )
-            try:
-                if httpx.get(f"{self.endpoint}/storage/v1/b/{self.bucket}", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                output = self.log()[-4000:]
-                self.stop()
-                raise RuntimeError(f"gcp-storage-emulator not ready in {self.ready_timeout_s} s:\n{output}")
-            time.sleep(0.1)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
+        self._process.stop()
 
     def objects(self) -> dict[str, bytes]:
         """Every object of the bucket and its bytes."""
