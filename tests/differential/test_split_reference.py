@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from entail import reasoning
@@ -103,9 +103,26 @@ def test_split_reference_equals_clingo(program: Program, to_reference: list[bool
                 pytest.fail(
                     f"bad proof of {answer.atom}: {error}\n{json.dumps(answer.proof, indent=1)}\n{context}"
                 )
-    # the same decision gives the same hash, and a case that changes the answers another
+    # the same decision gives the same hash, and a case that changes the answers another;
+    # unexplained, it is evaluated on demand where the program allows (demand.py): the
+    # same shown atoms, answers and hash as the explained one (answered in full)
     again = rs.evaluate(case, queries, reference=mat)
     assert again.result_hash == result.result_hash, context
+    assert again.shown_atoms() == result.shown_atoms(), context
+    for got, want in zip(again.answers, whole.answers, strict=True):
+        assert [a.atom for a in got.answers] == [a.atom for a in want.answers], context
+    if mat.demand:
+        event("demand mode")
+        if again.stats.get("reference_mode") == "demand":
+            event("a case answered on demand")
+        # the whole model (read from the full one), and a budget of one fact: the full model
+        assert sorted(again.model_atoms()) == clingo_all_atoms(program.source, program.facts), context
+        rs.demand_budget = 1
+        over = rs.evaluate(case, queries, reference=mat)
+        assert over.result_hash == result.result_hash, context
+        assert over.shown_atoms() == result.shown_atoms(), context
+        full = rs.materialise({"ref": reference}, demand=False)
+        assert rs.evaluate(case, queries, reference=full).result_hash == result.result_hash, context
 
 
 def test_split_moves_facts_to_a_dataset_declaration() -> None:

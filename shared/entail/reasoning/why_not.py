@@ -217,7 +217,8 @@ def explain_absent(result: Result, atom: str, bounds: WhyNotBounds | None = None
     """Why the ground ``atom`` (clingo text, e.g. ``decision("bob",approved)``) is not in
     the model of ``result``. Raises :class:`WhyNotError` if it is not a ground atom or holds."""
     predicate, values = parse_ground_atom(atom)
-    explainer = _Explainer(result, bounds or WhyNotBounds())
+    # a result evaluated on demand holds part of some relations: why-not reads them all
+    explainer = _Explainer(result.complete, bounds or WhyNotBounds())
     if explainer.holds(predicate, values):
         raise WhyNotError(atom, "the atom holds in the model; ask for its proof instead")
     return explainer.explain(predicate, values, 0, frozenset())
@@ -801,7 +802,8 @@ def why_not_json(result: Result, atom: str, bounds: WhyNotBounds | None = None) 
     ``entail.why_not.v1`` document, or, for an atom that holds, ``"holds": true``
     and a message (a request may ask about atoms whose outcome it does not know)."""
     predicate, values = parse_ground_atom(atom)
-    explainer = _Explainer(result, bounds or WhyNotBounds())
+    # a result evaluated on demand holds part of some relations: why-not reads them all
+    explainer = _Explainer(result.complete, bounds or WhyNotBounds())
     if explainer.holds(predicate, values):
         return {
             "schema": SCHEMA,
