@@ -111,12 +111,20 @@ def count_commands(stack: Any, count: int) -> None:
     client.close()
 
 
-def profile(stack: Any, tag: str, duration: float, concurrency: int, rate: int) -> None:
+def profile(
+    stack: Any,
+    tag: str,
+    duration: float,
+    concurrency: int,
+    rate: int,
+    hits: bool = False,
+    processes: tuple[str, ...] = ("backend", "worker", "relay", "sink"),
+) -> None:
     out = HERE / "profiles"
     out.mkdir(exist_ok=True)
     pids = {c.name: c.process.pid for c in stack.children if c.process.poll() is None}
     recorders = []
-    for name in ("backend", "worker", "relay", "sink"):
+    for name in processes:
         if name not in pids:
             continue
         argv = [PYSPY, "record", "--nonblocking", "-r", str(rate), "-d", str(int(duration)), "-o",
@@ -125,6 +133,8 @@ def profile(stack: Any, tag: str, duration: float, concurrency: int, rate: int) 
             argv.insert(2, "--subprocesses")
         recorders.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     bodies = distinct(3 * 10**6, 100_000)
+    if hits:  # one case, repeated: after its first decision every request is a cache hit
+        bodies = [bodies[0]] * 1_000_000
     end = time.monotonic() + duration + 2
 
     async def drive() -> None:
@@ -162,12 +172,19 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument(
+        "--processes",
+        default="backend,worker,relay,sink",
+        help="comma-separated processes to record (default: all four)",
+    )
+    parser.add_argument("--hits", action="store_true", help="--profile a stream of cache hits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="entail-profile-") as tmp, bench_stack(Path(tmp)) as stack:
         if args.commands:
             count_commands(stack, args.count)
         if args.profile:
-            profile(stack, args.tag, args.duration, args.concurrency, args.rate)
+            names = tuple(n.strip() for n in args.processes.split(",") if n.strip())
+            profile(stack, args.tag, args.duration, args.concurrency, args.rate, args.hits, names)
     print(f"load average (1 min) {os.getloadavg()[0]:.2f}", file=sys.stderr)
     return 0
 

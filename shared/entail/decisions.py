@@ -29,6 +29,7 @@ from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decisio
 from .record_json import dump_record
 from .services import Services
 from .settings import Settings
+from .state.decisions import parse_record
 from .state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
 from .state.submit import admit_create_dispatch
 
@@ -74,6 +75,9 @@ async def withdraw(services: Services, tenant: str, decision_ids: list[str]) -> 
 class Submission:
     record: DecisionRecord
     outcome: Literal["cached", "submitted"]
+    # the record as stored (entail.record_json.dump_record): the answer is this text,
+    # not a third encoding of the record
+    text: str
 
 
 async def submit(
@@ -152,13 +156,12 @@ async def _submit(
         case = mask_case(facts, query, masked, services.settings.mask_secret)
         facts, query = case.facts, case.query
     digest = request_hash(facts, query, explain, limits, locale, explain_absent, datasets)
-    cached_id = await services.cache.get(tenant, ruleset.hash, digest)
-    if cached_id is not None:
-        original = await services.decisions.get(tenant, cached_id)
-        if original is not None and original.status == "succeeded":
-            if admitted_id is not None:
-                await withdraw(services, tenant, [admitted_id])
-            return Submission(await serve_cached(services, original, digest, ruleset), "cached")
+    original = await cached_original(services, tenant, ruleset.hash, digest)
+    if original is not None:
+        if admitted_id is not None:
+            await withdraw(services, tenant, [admitted_id])
+        served, text = await serve_cached(services, original, digest, ruleset)
+        return Submission(served, "cached", text)
     decision_id = admitted_id or new_decision_id()
     record = DecisionRecord(
         decision_id=decision_id,
@@ -196,12 +199,13 @@ async def _submit(
     # one durable script. The bus never holds a flood of one tenant's jobs for
     # another's to queue behind: a parked job is published when a slot frees
     q = quotas(services)
+    record_json = dump_record(record)
     try:
         dispatch = await admit_create_dispatch(
             q,
             tenant=tenant,
             decision_id=decision_id,
-            record_json=dump_record(record),
+            record_json=record_json,
             ttl_s=services.decisions.ttl_s,
             job_data=data,
             job_attributes=attributes,
@@ -228,18 +232,53 @@ async def _submit(
             await q.release(tenant, record.decision_id)
             await q.withdraw(tenant, [record.decision_id])
             raise
-    return Submission(record, "submitted")
+    return Submission(record, "submitted", record_json)
+
+
+async def cached_original(
+    services: Services, tenant: str, ruleset_hash: str, digest: str
+) -> DecisionRecord | None:
+    """The succeeded decision of this tenant whose result the request may repeat, or
+    None: from the process's :class:`~entail.state.cache.LocalHits` when it served
+    the same request a moment ago, else the cache entry and the record, read from Redis."""
+    settings = services.settings
+    local = services.cache.local
+    if settings.result_cache_local_s > 0:
+        remembered = local.get(tenant, ruleset_hash, digest)
+        if remembered is not None:
+            return remembered
+    cached_id = await services.cache.get(tenant, ruleset_hash, digest)
+    if cached_id is None:
+        return None
+    raw = await services.decisions.get_text(tenant, cached_id)
+    if raw is None:
+        return None
+    original = await parse_record(raw)
+    if original.tenant != tenant or original.status != "succeeded":
+        return None
+    local.put(
+        tenant,
+        ruleset_hash,
+        digest,
+        original,
+        len(raw),
+        keep_s=settings.result_cache_local_s,
+        cache_ttl_s=settings.cache_ttl_s,
+        record_ttl_s=services.decisions.ttl_s,
+    )
+    return original
 
 
 async def serve_cached(
     services: Services, original: DecisionRecord, digest: str, ruleset: RulesetRef
-) -> DecisionRecord:
+) -> tuple[DecisionRecord, str]:
     """A cache hit is a decision of its own: a new id, ``cached_from`` the decision
     whose result it repeats, stored and published on ``decisions`` (so it gets its
     own audit row) before it is answered. Its facts are the original's as stored
     (the request hash is the same, so the facts are too; masked values stay masked).
     Its ruleset is the one asked for: the cache is keyed by source hash, which two
-    rulesets (or two versions of one) with the same source share."""
+    rulesets (or two versions of one) with the same source share. Returns the
+    record and its JSON text, encoded once for the store, the bus and the answer."""
     now = utcnow()
     served = original.model_copy(
         update={
@@ -254,6 +293,7 @@ async def serve_cached(
             "completed_at": now,
         }
     )
-    await services.decisions.create(served)
-    await publish_decision(services.bus, served)
-    return served
+    text = dump_record(served)
+    await services.decisions.create(served, text)
+    await publish_decision(services.bus, served, text)
+    return served, text

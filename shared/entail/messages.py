@@ -41,13 +41,15 @@ async def publish_job(bus: Bus, data: bytes, attributes: dict[str, str]) -> str:
         return message_id
 
 
-async def publish_decision(bus: Bus, record: DecisionRecord) -> str:
+async def publish_decision(bus: Bus, record: DecisionRecord, text: str | None = None) -> str:
     """Publish a final ``record`` (any proof depth) on ``decisions`` with the
     attributes the audit sink routes on (and the ``traceparent`` of its span
-    ``decision.publish``); returns the message id."""
+    ``decision.publish``); returns the message id. ``text``: the record as
+    :func:`~entail.record_json.dump_record` wrote it already (not encoded twice)."""
+    data = (text if text is not None else dump_record(record)).encode()
     attributes = {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA}
     if not tracing.enabled():
-        return await bus.publish(DECISIONS, dump_record(record).encode(), attributes)
+        return await bus.publish(DECISIONS, data, attributes)
     with tracing.span(
         "decision.publish",
         {
@@ -57,6 +59,6 @@ async def publish_decision(bus: Bus, record: DecisionRecord) -> str:
             "cached": record.cached,
         },
     ) as span:
-        message_id = await bus.publish(DECISIONS, dump_record(record).encode(), tracing.inject(attributes))
+        message_id = await bus.publish(DECISIONS, data, tracing.inject(attributes))
         tracing.record(span, **{"messaging.message.id": message_id})
         return message_id

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     idempotency_in_flight_s: float = Field(default=300, gt=0)
     cache_ttl_s: int = 24 * 3600
+    # a backend remembers the records it served cache hits from this long (never
+    # past the cache entry's or the record's own expiry): repeats skip two Redis
+    # reads (entail/state/cache.py LocalHits); 0 turns it off
+    result_cache_local_s: float = Field(default=5.0, ge=0)
     # the worker's materialised reference models (entail/reference_cache.py): the
     # bytes all of a worker process's (ruleset version, dataset versions) may take
     reference_cache_bytes: int = Field(default=512 * 1024 * 1024, ge=0)

@@ -57,7 +57,7 @@ def open_pool(settings: Settings) -> ComputePool:
     )
 
 
-def get_pool(request: Request) -> ComputePool:
+async def get_pool(request: Request) -> ComputePool:  # async: a def would run in the thread pool
     pool: ComputePool = request.app.state.compute
     return pool
 

@@ -15,7 +15,9 @@ from entail.state.ratelimit import key_bucket
 from .problems import Problem
 
 
-def get_services(request: Request) -> Services:
+# async, as every dependency here: FastAPI runs a plain ``def`` dependency in its
+# thread pool, two thread hand-offs per request for an attribute read (py-spy)
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

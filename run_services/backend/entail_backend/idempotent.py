@@ -59,15 +59,18 @@ async def once(
     tenant: str,
     key: str | None,
     operation: str,
-    payload: Any,
+    payload: Callable[[], Any],
     run: Callable[[], Awaitable[Response]],
 ) -> Response:
-    """``run()``'s response; with a key, the stored one when this request was made before."""
+    """``run()``'s response; with a key, the stored one when this request was made before.
+
+    ``payload()`` is the request's canonical body, built only when a key is sent
+    (dumping a body model costs every request otherwise)."""
     if key is None:
         return await run()
     idempotency = Idempotency.of(services)
     try:
-        outcome = await idempotency.begin(tenant, key, fingerprint(operation, payload))
+        outcome = await idempotency.begin(tenant, key, fingerprint(operation, payload()))
     except InvalidKey as exc:
         raise Problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key", str(exc)) from None
     except KeyReused as exc:

@@ -93,21 +93,23 @@ class DecisionStore:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
-    async def create(self, record: DecisionRecord) -> bool:
+    async def create(self, record: DecisionRecord, text: str | None = None) -> bool:
         """Store a new record, durably; False if another record has the id (ids are
         never reused; the same record stored by a retried call counts as created).
+        ``text``: the record as :func:`~entail.record_json.dump_record` wrote it already.
 
         :class:`~entail.state.durability.DurabilityNotConfirmed` when no replica confirms."""
-        key, text = keys.decision(record.decision_id), _dump(record)
+        key = keys.decision(record.decision_id)
+        stored_text = text if text is not None else _dump(record)
         opened = {record.decision_id: int(time.time() * 1000)}
 
         def build(pipe: Pipeline) -> None:
-            pipe.set(key, text, ex=self.ttl_s, nx=True)
+            pipe.set(key, stored_text, ex=self.ttl_s, nx=True)
             if not record.done:  # the sweeper's index: ends it if nothing else does
                 pipe.zadd(keys.open_decisions(), opened, nx=True)
 
         stored = (await self.durability.write(build))[0]
-        return bool(stored) or _text(await self.redis.get(key)) == text
+        return bool(stored) or _text(await self.redis.get(key)) == stored_text
 
     async def get(self, tenant: str, decision_id: str) -> DecisionRecord | None:
         """The record, or None when absent or another tenant's (indistinguishable)."""

@@ -217,3 +217,55 @@ async def test_complete_caches_only_a_success_and_ready_gives_the_slot_back(coun
     assert await q.ready("acme") == []
     assert await q.ready("acme", release="dec_x") == []
     assert await counted.redis.zcard(running_key("acme")) == 0
+
+
+async def test_a_repeated_cache_hit_is_served_from_the_process_without_reading_redis(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    version = await published(counted)
+    limits = decisions.service_limits(settings, {})
+    sub = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    await jobs.handle_job(counted, settings, evaluator, await job_of(counted, sub.record.decision_id))
+
+    before = CountingConnection.sent
+    first = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    # the cache entry, the record; then the hit's own record and its audit message
+    assert CountingConnection.names[before:] == ["GET", "EVALSHA", "SET", "XADD"]
+    before = CountingConnection.sent
+    again = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    # remembered by the process (LocalHits): only the writes every decision needs
+    assert CountingConnection.names[before:] == ["SET", "XADD"]
+    for hit in (first, again):
+        assert hit.outcome == "cached" and hit.record.cached_from == sub.record.decision_id
+        # stored, published for its audit row, and answered as the same text
+        assert await counted.redis.get(keys.decision(hit.record.decision_id)) == hit.text.encode()
+    entries = await counted.redis.xrange(stream_key("decisions"))
+    audited = [
+        m
+        for m in (decode_entry(i, f) for i, f in entries)
+        if m.attributes["decision_id"] == again.record.decision_id
+    ]
+    # one audit message, the record as stored and answered (encoded once)
+    assert [m.data for m in audited] == [again.text.encode()]
+    assert first.record.decision_id != again.record.decision_id
+
+    # another tenant's identical request never finds it (the tenant is in the key)
+    other, _ = await counted.registry.publish("beta", "loan", SOURCE, "", [], "k2")
+    elsewhere = await decisions.submit(counted, "beta", other, FACTS, QUERY, False, limits)
+    assert elsewhere.outcome == "submitted"
+
+
+async def test_without_local_hits_every_hit_reads_the_cache_and_the_record(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    svc = counted
+    svc.settings = settings.model_copy(update={"result_cache_local_s": 0})
+    version = await published(svc)
+    limits = decisions.service_limits(settings, {})
+    sub = await decisions.submit(svc, "acme", version, FACTS, QUERY, False, limits)
+    await jobs.handle_job(svc, settings, evaluator, await job_of(svc, sub.record.decision_id))
+    for _ in range(2):
+        before = CountingConnection.sent
+        hit = await decisions.submit(svc, "acme", version, FACTS, QUERY, False, limits)
+        assert hit.outcome == "cached"
+        assert CountingConnection.names[before:] == ["GET", "EVALSHA", "SET", "XADD"]

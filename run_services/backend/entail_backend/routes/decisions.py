@@ -114,7 +114,7 @@ async def _submit(
     admitted_id: str | None = None,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
-) -> DecisionRecord:
+) -> decisions.Submission:
     """entail.decisions.submit, with the 429 of a full open quota and the metric."""
     try:
         submission = await decisions.submit(
@@ -134,7 +134,7 @@ async def _submit(
     except DatasetBindingError as exc:
         raise Problem(exc.status, exc.code, "Dataset binding", str(exc), binding=exc.binding) from None
     DECISIONS.labels(submission.outcome).inc()
-    return submission.record
+    return submission
 
 
 def _queue_full(exc: TenantQueueFull) -> Problem:
@@ -177,13 +177,14 @@ def _wait_s(services: Services, wait_ms: int) -> float:
     return min(wait_ms, services.settings.wait_ms_max) / 1000
 
 
-def _respond(record: DecisionRecord, response: Response) -> Response:
+def _respond(submission: decisions.Submission, response: Response) -> Response:
+    """The record as stored (its text, not encoded again): 200 when done, else 202."""
+    record = submission.record
     if record.done:
         DECISIONS.labels(record.status).inc()
-    else:
-        response.status_code = 202
-        response.headers["Location"] = f"/v1/decisions/{record.decision_id}"
-    return json_response(public(record), response)
+        return _text_response(public_text(submission.text.encode()), 200, response)
+    response.headers["Location"] = f"/v1/decisions/{record.decision_id}"
+    return _text_response(public_text(submission.text.encode()), 202, response)
 
 
 @router.post(
@@ -211,7 +212,7 @@ async def decide(
         key.tenant,
         idempotency_key,
         "POST /v1/decisions",
-        body.model_dump(mode="json"),
+        lambda: body.model_dump(mode="json"),
         lambda: _decide(body, response, services, pool, key),
     )
 
@@ -230,7 +231,7 @@ async def _decide(
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
     try:
-        record = await _submit(
+        submission = await _submit(
             services,
             key,
             ruleset,
@@ -241,6 +242,7 @@ async def _decide(
             locale=body.locale,
             explain_absent=body.explain_absent,
         )
+        record = submission.record
         logs.bind(decision_id=record.decision_id)
         final = None
         if not record.done and slot is not None:
@@ -253,7 +255,7 @@ async def _decide(
     if final is not None:
         DECISIONS.labels(head_status(final)).inc()
         return _text_response(public_text(final), 200, response)
-    return _respond(record, response)
+    return _respond(submission, response)
 
 
 @router.post(
@@ -280,7 +282,7 @@ async def decide_batch(
         key.tenant,
         idempotency_key,
         "POST /v1/decisions/batch",
-        body.model_dump(mode="json"),
+        lambda: body.model_dump(mode="json"),
         lambda: _decide_batch(body, response, services, pool, key),
     )
 
@@ -313,10 +315,10 @@ async def _decide_batch(
         # quota or none of it is accepted (429)
         ids = [new_decision_id() for _ in body.cases]
         await _admit(services, key.tenant, ids)
-        records = []
+        submissions = []
         for i, (case, decision_id) in enumerate(zip(body.cases, ids, strict=True)):
             try:
-                records.append(
+                submissions.append(
                     await _submit(
                         services,
                         key,
@@ -332,6 +334,7 @@ async def _decide_batch(
             except BaseException:
                 await decisions.withdraw(services, key.tenant, ids[i + 1 :])
                 raise
+        records = [sub.record for sub in submissions]
         finals: dict[str, bytes] = {}
         if slot is not None:
             wait_s = _wait_s(services, body.wait_ms)
@@ -345,8 +348,8 @@ async def _decide_batch(
             slot.release()
     # finished records are answered as stored, never parsed (entail.record_text)
     parts = [
-        public_text(finals[r.decision_id]) if r.decision_id in finals else dumps(public(r)).encode()
-        for r in records
+        public_text(finals[sub.record.decision_id] if sub.record.decision_id in finals else sub.text.encode())
+        for sub in submissions
     ]
     done = sum(r.done or r.decision_id in finals for r in records)
     status = 202 if done < len(records) else 200

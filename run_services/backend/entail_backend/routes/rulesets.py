@@ -157,7 +157,9 @@ async def publish(
         )
 
     payload = body.model_dump(mode="json")
-    return await idempotent.once(services, key.tenant, idempotency_key, "POST /v1/rulesets", payload, run)
+    return await idempotent.once(
+        services, key.tenant, idempotency_key, "POST /v1/rulesets", lambda: payload, run
+    )
 
 
 async def _publish(
