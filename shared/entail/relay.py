@@ -56,7 +56,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -65,6 +64,7 @@ from redis.typing import StreamIdT
 from . import tracing
 from .bus.port import DECISIONS, REASONING_JOBS, Bus, Message
 from .bus.push import PUSH_SECRET_HEADER, PUSH_SUCCESS_STATUSES, cloudevent_request, push_envelope
+from .bus.push_client import PushClient, encode_headers
 from .bus.redis_streams import decode_entry, stream_key
 from .bus.stream_queries import attempts_key, dead_letter_key, read_entries
 from .models import utcnow
@@ -160,7 +160,7 @@ class _SubscriptionRunner:
         redis: aioredis.Redis,
         subscription: Subscription,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: PushClient,
         consumer: str,
         *,
         max_in_flight: int,
@@ -175,6 +175,7 @@ class _SubscriptionRunner:
         self.max_in_flight = max_in_flight
         self.block_ms = block_ms
         self.max_retrying = max_retrying
+        self.static_headers = encode_headers(subscription.headers)  # ValueError: refused at start
         self.stream = stream_key(subscription.topic)
         self.group = subscription.name
         self.attempts_key = attempts_key(subscription.topic, subscription.name)
@@ -511,24 +512,23 @@ class _SubscriptionRunner:
     async def _post_once(
         self, message: Message, attempt: int, trace_headers: dict[str, str] | None = None
     ) -> str | None:
-        headers = {**self.sub.headers, **trace_headers} if trace_headers else self.sub.headers
         try:
+            # the subscription's own headers are encoded once; a message's are checked
+            # (no CR/LF from an attribute) and encoded per push
+            headers = self.static_headers + (encode_headers(trace_headers) if trace_headers else b"")
             if self.sub.format == "cloudevent":
                 ce_headers, body = cloudevent_request(message, self.sub.topic, self.sub.name)
-                response = await self.http.post(
-                    self.sub.push_url, content=body, headers={**headers, **ce_headers}
-                )
+                headers += encode_headers(ce_headers)
             else:
                 body = orjson.dumps(push_envelope(message, self.sub.name, attempt))
-                response = await self.http.post(
-                    self.sub.push_url, content=body, headers={**headers, "content-type": "application/json"}
-                )
-        except Exception as exc:  # refused, reset, timed out, bad URL: all a nack
+                headers += b"content-type: application/json\r\n"
+            response = await self.http.post(self.sub.push_url, body, headers)
+        except Exception as exc:  # refused, reset, timed out, bad URL or header: all a nack
             detail = str(exc)
             return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        if response.status_code in PUSH_SUCCESS_STATUSES:
+        if response.status in PUSH_SUCCESS_STATUSES:
             return None
-        return f"HTTP {response.status_code}: {response.text[:ERROR_BODY_CHARS]}"
+        return f"HTTP {response.status}: {response.text[:ERROR_BODY_CHARS]}"
 
     async def _ack(self, message: Message) -> None:
         """Acknowledge a delivered message; returns once the ack is written (a
@@ -684,14 +684,13 @@ class Relay:
         """Deliver until ``stop`` is set, then finish the deliveries in flight and
         return. Cancelling instead is a crash: nothing is acked or released, and
         the pending messages are reclaimed by a relay after the ack deadline."""
-        timeout = httpx.Timeout(self.settings.relay_ack_deadline_ms / 1000)
-        # a kept-alive connection for every delivery that may be in flight: with
-        # httpx's default of 20 kept alive, deliveries beyond it opened (and closed)
-        # a connection each
-        in_flight = self.max_in_flight * max(1, len(self.subscriptions))
-        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        # one kept-alive connection for every delivery that may be in flight to an
+        # endpoint (each subscription bounds its own deliveries); the whole exchange
+        # of one push is bounded by the ack deadline, as Pub/Sub's is
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits) as http,
+            PushClient(
+                timeout_s=self.settings.relay_ack_deadline_ms / 1000, max_idle=self.max_in_flight
+            ) as http,
             asyncio.TaskGroup() as group,
         ):
             for subscription in self.subscriptions:
