@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchResources",
+    "DatasetReaderOpener",
     "Services",
     "bigquery_client",
     "bootstrap",
@@ -21,6 +22,7 @@ __all__ = [
     "open_audit_store",
     "open_batch",
     "open_batch_database",
+    "open_dataset_reader",
     "open_dataset_store",
     "open_root_publisher",
     "open_services",
@@ -240,6 +242,28 @@ def open_dataset_store(
     )
 
 
+def open_dataset_reader(settings: Settings) -> DatasetStore:
+    """The dataset store ``settings`` ask for, opened in a compute pool process to
+    ``read()`` versions' rows on a cache miss (entail/dataset_eval.py): the adapter
+    :func:`bootstrap` chooses; its Redis client never connects (``read`` touches
+    files or objects alone; the metadata was resolved by the service process)."""
+    from .state.client import connect
+
+    return open_dataset_store(settings, connect(settings))
+
+
+@dataclass
+class DatasetReaderOpener:
+    """:func:`open_dataset_reader` of ``settings``, as a value a task takes across the
+    pool's pipe (a few KB of settings); equal for equal settings, so a pool process
+    opens one store per configuration and keeps it."""
+
+    settings: Settings
+
+    def __call__(self) -> DatasetStore:
+        return open_dataset_reader(self.settings)
+
+
 def _storage_token(endpoint: str) -> Callable[[], str] | None:
     """OAuth tokens of google-auth's default credentials for Cloud Storage itself;
     None (anonymous) for any other endpoint: an emulator."""
@@ -299,6 +323,7 @@ async def bootstrap(
         keys=KeyRing.from_settings(settings),
         durability=durability,
         datasets=open_dataset_store(settings, primary, durability),
+        dataset_reader=DatasetReaderOpener(settings),
         redis_read=replica if replica is not primary else None,
         _audit=audit,
         _open_audit=lambda: open_audit_store(settings),

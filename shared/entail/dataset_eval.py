@@ -1,35 +1,51 @@
 """Evaluating a decision that reads datasets: the recorded versions loaded and
-materialised once per process, then every case evaluated from that model.
+materialised once per compute process, then every case evaluated from that model.
 
-The worker (every decision with ``Job.datasets``), replay and impact (the
-versions a decision recorded, or impact's overrides) all come here, so a decision
-and its replay read the same versions the same way.
+The worker (every decision with ``Job.datasets``), replay, impact (the versions a
+decision recorded, or impact's overrides) and draft runs all come here, so a
+decision and its replay read the same versions the same way.
 
-Why in a thread of the calling process rather than in the compute pool: the
-materialised model (``Ruleset.materialise``) is a large graph of Python objects
-that does not cross a process boundary cheaply (pickled per decision it would
-cost what materialising saves). One model per process, in the process's
-:class:`~entail.reference_cache.ReferenceCache`, is shared by all its requests;
-the per-decision part (the case-dependent strata) is milliseconds. Everything
-here that blocks (the store's ``read()``, the engine) runs in
-``asyncio.to_thread``, never on the event loop.
+Where it runs: in a process of the caller's compute pool (:mod:`entail.compute`),
+as every other engine task. Reading a version and materialising it is seconds of
+CPU for a million facts; on a thread of the service it held the interpreter lock
+against the event loop (every other request of the process waited), with no
+supervisor kill and no memory cap, outside the pool's per-tenant fairness.
+
+- The service process resolves the versions' metadata (:func:`versions_of`,
+  Redis) and sends the case as plain data (:class:`DatasetCase`, a few KB): never
+  the dataset's rows, never the materialised model (a large graph of Python
+  objects: pickled per decision it would cost what materialising saves).
+- Each pool process keeps its own byte-bounded :class:`ReferenceCache`
+  (:func:`process_cache`, ``ENTAIL_REFERENCE_CACHE_BYTES`` each) and opens the
+  dataset store itself, on its first cache miss, through the composition root
+  (``Services.dataset_reader``: :class:`entail.bootstrap.DatasetReaderOpener`).
+- The task carries an affinity key (the ruleset source, the masked predicates and
+  the versions' hashes): the pool sends it to an idle process that already served
+  that key, so a version is not materialised in every process.
+- Failures are the pool's: past ``kill_factor`` x the budget the process is killed
+  (:class:`~entail.compute.TaskKilled`), past ``ENTAIL_COMPUTE_MEMORY_MB`` the
+  materialisation fails (:class:`~entail.compute.TaskOutOfMemory`, nothing cached);
+  each caller maps them as it maps its other pool tasks.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import hashlib
+import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import reasoning
 from .compute import tasks
+from .compute.pool import ComputePool
 from .dataset_binding import DatasetBindingError
-from .datasets.port import DatasetStore, DatasetVersion, Row
+from .datasets.port import DatasetError, DatasetStore, DatasetVersion, Row
 from .masking import mask_value
 from .models import DatasetRef
-from .reference_cache import ReferenceCache, reference_key
+from .reference_cache import CacheStats, ReferenceCache, reference_key
 
 Reference = dict[str, dict[str, list[Row]]]
 
@@ -68,8 +84,14 @@ async def versions_of(
     return found
 
 
+class DatasetReader(Protocol):
+    """What a pool process needs of the dataset store: a version's rows."""
+
+    def read(self, version: DatasetVersion) -> Iterator[tuple[str, int, Iterator[Row]]]: ...
+
+
 def load_reference(
-    store: DatasetStore, refs: Sequence[DatasetRef], versions: Sequence[DatasetVersion]
+    store: DatasetReader, refs: Sequence[DatasetRef], versions: Sequence[DatasetVersion]
 ) -> Reference:
     """Every predicate's rows of each version, by binding (blocking: the store reads
     files and verifies each version's content hash)."""
@@ -149,35 +171,62 @@ def mask_case_values(facts: dict[str, Any], macs: dict[int | str, str]) -> dict[
     return {name: walk(rows) for name, rows in facts.items()}
 
 
-def evaluate_with_reference(
-    cache: ReferenceCache[Any],
-    store: DatasetStore,
-    refs: Sequence[DatasetRef],
-    versions: Sequence[DatasetVersion],
-    source: str,
-    filename: str,
-    facts: dict[str, Any],
-    query: list[str],
-    explain: bool,
-    limits: dict[str, int],
-    *,
-    timed: bool = False,
-    locale: str | None = None,
-    explain_absent: list[str] | None = None,
-    masked: Sequence[str] = (),
-    mask_secret: str = "",
-) -> dict[str, Any]:
-    """:func:`entail.compute.tasks.evaluate`'s answer for a case over the datasets
-    ``refs``: the materialised model from ``cache`` (read and materialised once,
-    whoever asks at the same time), then the case. Blocking: call in a thread.
+#: the cache budget of a pool process when a caller names none (the setting's default)
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 
-    ``masked``: the ruleset version's masked predicates; those that are dataset
-    predicates have their values masked before materialising (and the same values
-    in the case), so answers and proofs hold HMACs, as for masked case inputs."""
-    mask = sorted(masked)
+
+@dataclass(frozen=True)
+class DatasetCase:
+    """A case over datasets as plain data: what crosses the pool's pipe (the case,
+    the program's source, the versions' metadata and how to open the store; a few
+    KB), never the datasets' rows.
+
+    ``reader`` opens the dataset store in the pool process (the composition root's
+    ``Services.dataset_reader``); ``versions`` are resolved by :func:`evaluate_recorded`
+    in the calling process. ``masked``: the ruleset version's masked predicates;
+    those that are dataset predicates have their values masked before materialising
+    (and the same values in the case), so answers and proofs hold HMACs, as for
+    masked case inputs. ``cache_bytes``: the pool process's cache budget
+    (``ENTAIL_REFERENCE_CACHE_BYTES``, made on the process's first such task)."""
+
+    reader: Callable[[], DatasetReader]
+    refs: tuple[DatasetRef, ...]
+    source: str
+    filename: str
+    facts: dict[str, Any]
+    query: list[str]
+    explain: bool
+    limits: dict[str, int]
+    timed: bool = False
+    locale: str | None = None
+    explain_absent: list[str] | None = None
+    masked: tuple[str, ...] = ()
+    mask_secret: str = ""
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    versions: tuple[DatasetVersion, ...] = ()
+
+    @property
+    def affinity(self) -> str:
+        """The pool's affinity key: what the materialised model depends on (the
+        program's source, the masked predicates, each binding's version hash),
+        known before compiling, so the calling process can name it."""
+        digest = hashlib.sha256(self.source.encode()).hexdigest()
+        bound = ",".join(f"{r.binding}={r.hash}" for r in sorted(self.refs, key=lambda r: r.binding))
+        return f"{digest}|{','.join(sorted(self.masked))}|{bound}"
+
+
+def evaluate_with_reference(
+    cache: ReferenceCache[Any], case: DatasetCase, open_reader: Callable[[], DatasetReader]
+) -> dict[str, Any]:
+    """:func:`entail.compute.tasks.evaluate`'s answer for ``case``: the materialised
+    model from ``cache`` (read with ``open_reader()`` and materialised on a miss,
+    once however many threads ask), then the case. Blocking: a pool process runs it
+    (:func:`evaluate_case`)."""
+    mask = sorted(case.masked)
+    refs, limits, facts = case.refs, case.limits, case.facts
     try:
-        with _compile_lock:  # the compiled-ruleset LRU is the pool's, made for one thread
-            ruleset = tasks.compiled(source, filename, limits)
+        with _compile_lock:  # the compiled-ruleset LRU is made for one thread
+            ruleset = tasks.compiled(case.source, case.filename, limits)
         # a masked model is another model: its own key (and digest, for the result hash)
         key = reference_key(
             ruleset.hash + ("|masked:" + ",".join(mask) if mask else ""),
@@ -186,7 +235,9 @@ def evaluate_with_reference(
         suffix = "+masked:" + ",".join(mask) if mask else ""
 
         def materialise() -> MaskedReference:
-            reference, macs = mask_reference(load_reference(store, refs, versions), mask, mask_secret)
+            rows = load_reference(open_reader(), refs, case.versions)
+            reference, macs = mask_reference(rows, mask, case.mask_secret)
+            del rows  # the clear rows go before the model is built (masked: a copy)
             model = ruleset.materialise(
                 reference,
                 limits=reasoning.Limits.from_mapping(limits),
@@ -197,60 +248,112 @@ def evaluate_with_reference(
         found = cache.get_or_load(key, materialise)
     except reasoning.EntailError as exc:
         return {"error": tasks.error_json(exc)}
-    materialised = found.materialised
+    except DatasetError as exc:  # e.g. dataset-corrupt: the files do not hash to the version
+        return {"error": {"code": exc.code, "message": str(exc), "kind": "evaluation"}}
     if found.macs:
         facts = mask_case_values(facts, found.macs)
     return tasks.evaluate(
-        source,
-        filename,
+        case.source,
+        case.filename,
         facts,
-        query,
-        explain,
+        case.query,
+        case.explain,
         limits,
-        timed,
-        locale,
-        explain_absent,
-        reference=materialised,
+        case.timed,
+        case.locale,
+        case.explain_absent,
+        reference=found.materialised,
     )
+
+
+# this process's opened dataset stores, by the opener (equal settings: one store)
+_readers: list[tuple[Callable[[], DatasetReader], DatasetReader]] = []
+_READERS_KEPT = 4
+
+
+def _reader(opener: Callable[[], DatasetReader]) -> DatasetReader:
+    for known, reader in _readers:
+        if known == opener:
+            return reader
+    reader = opener()
+    _readers.append((opener, reader))
+    if len(_readers) > _READERS_KEPT:
+        del _readers[0]
+    return reader
+
+
+def evaluate_case(case: DatasetCase) -> dict[str, Any]:
+    """The pool task: :func:`evaluate_with_reference` over this process's cache (the
+    store opened on the first miss), and under ``"reference"`` what the service
+    process reports (:class:`ReferenceStats`): this process's pid, whether this task
+    materialised, and its cache's counters."""
+    cache = process_cache(case.cache_bytes)
+    loads = cache.stats().loads
+    out = evaluate_with_reference(cache, case, lambda: _reader(case.reader))
+    stats = cache.stats()
+    out["reference"] = {
+        "pid": os.getpid(),
+        "materialised": stats.loads > loads,
+        "cache": dataclasses.asdict(stats),
+    }
+    return out
+
+
+class ReferenceStats:
+    """The pool processes' caches as the service process sees them: each task's
+    report (:func:`evaluate_case`), summed over the processes still alive (``pids``:
+    the pool's), for ``/metrics``; and the last report (tests, benches)."""
+
+    def __init__(self, pids: Callable[[], list[int]], max_bytes: int) -> None:
+        self._pids = pids
+        self._max_bytes = max_bytes
+        self._by_pid: dict[int, CacheStats] = {}
+        self.last: dict[str, Any] | None = None
+
+    def observe(self, report: dict[str, Any]) -> None:
+        self.last = report
+        self._by_pid[int(report["pid"])] = CacheStats(**report["cache"])
+
+    def stats(self) -> CacheStats:
+        alive = set(self._pids())
+        for pid in [p for p in self._by_pid if p not in alive]:
+            del self._by_pid[pid]  # replaced (killed, crashed): its cache is gone
+        kept = list(self._by_pid.values())
+        return CacheStats(
+            entries=sum(s.entries for s in kept),
+            bytes=sum(s.bytes for s in kept),
+            max_bytes=self._max_bytes * max(1, len(alive)),
+            hits=sum(s.hits for s in kept),
+            misses=sum(s.misses for s in kept),
+            loads=sum(s.loads for s in kept),
+            evictions=sum(s.evictions for s in kept),
+        )
 
 
 async def evaluate_recorded(
-    cache: ReferenceCache[Any],
+    pool: ComputePool,
     store: DatasetStore | None,
     tenant: str,
-    refs: Sequence[DatasetRef],
-    source: str,
-    filename: str,
-    facts: dict[str, Any],
-    query: list[str],
-    explain: bool,
-    limits: dict[str, int],
+    case: DatasetCase,
     *,
-    timed: bool = False,
-    locale: str | None = None,
-    explain_absent: list[str] | None = None,
-    masked: Sequence[str] = (),
-    mask_secret: str = "",
+    budget_ms: int,
+    task: Callable[..., dict[str, Any]] = evaluate_case,
+    args: tuple[Any, ...] = (),
+    stats: ReferenceStats | None = None,
 ) -> dict[str, Any]:
-    """:func:`evaluate_with_reference` for the recorded versions ``refs`` of ``tenant``
-    (their metadata read here, the rest in a thread)."""
-    versions = await versions_of(store, tenant, refs)
-    assert store is not None  # versions_of found them
-    return await asyncio.to_thread(
-        evaluate_with_reference,
-        cache,
-        store,
-        refs,
-        versions,
-        source,
-        filename,
-        facts,
-        query,
-        explain,
-        limits,
-        timed=timed,
-        locale=locale,
-        explain_absent=explain_absent,
-        masked=masked,
-        mask_secret=mask_secret,
+    """``case`` over the recorded versions ``case.refs`` of ``tenant``: their metadata
+    read here (:func:`versions_of`: ``DatasetBindingError`` when one is gone), the
+    rest in a process of ``pool`` (``task(case, *args)``: :func:`evaluate_case` or a
+    wrapper of it), with ``tenant``'s fairness, ``budget_ms`` (the supervisor kills
+    at ``kill_factor`` times it: reading, materialising and the case) and the case's
+    affinity. The pool's errors (busy, killed, out of memory) are raised as they are.
+    ``stats`` gets the process's report."""
+    versions = await versions_of(store, tenant, case.refs)
+    case = dataclasses.replace(case, versions=tuple(versions))
+    out: dict[str, Any] = await pool.run(
+        task, case, *args, budget_ms=budget_ms, tenant=tenant, affinity=case.affinity
     )
+    report = out.pop("reference", None)
+    if report is not None and stats is not None:
+        stats.observe(report)
+    return out

@@ -148,7 +148,7 @@ async def run(
                 try:
                     if record.datasets or datasets:
                         out = await _run_with_datasets(
-                            services, tenant, name, source, original, record, datasets or [], limits
+                            services, pool, tenant, name, source, original, record, datasets or [], limits
                         )
                     else:
                         out = await _run_waiting(
@@ -232,6 +232,7 @@ def with_overrides(recorded: list[DatasetRef], overrides: list[DatasetRef]) -> l
 
 async def _run_with_datasets(
     services: Services,
+    pool: ComputePool,
     tenant: str,
     name: str,
     source: str,
@@ -240,28 +241,33 @@ async def _run_with_datasets(
     overrides: list[DatasetRef],
     limits: dict[str, int],
 ) -> dict[str, Any]:
-    """:func:`entail.compute.tasks.impact_one` for a decision over datasets: in this
-    process (entail/dataset_eval.py), the candidate over the recorded versions with
-    ``overrides``, the original (to explain old answers) over the recorded ones."""
-    cache = dataset_eval.process_cache(services.settings.reference_cache_bytes)
+    """:func:`entail.compute.tasks.impact_one` for a decision over datasets: in the
+    pool (entail/dataset_eval.py: each version materialised once per process), the
+    candidate over the recorded versions with ``overrides``, the original (to
+    explain old answers) over the recorded ones."""
     store = services.datasets
+    # compile, read and materialise (the service's wall-time cap), then the case
+    budget_ms = services.settings.limit_wall_time_ms + limits["wall_time_ms"]
 
     async def run(program: str, refs: list[DatasetRef]) -> dict[str, Any]:
-        try:
-            return await dataset_eval.evaluate_recorded(
-                cache,
-                store,
-                tenant,
-                refs,
-                program,
-                f"{name}.lp",
-                record.facts or {},
-                record.query,
-                True,
-                limits,
-            )
-        except DatasetBindingError as exc:
-            return {"error": {"code": exc.code, "message": str(exc)}}
+        case = dataset_eval.DatasetCase(
+            reader=services.dataset_reader,
+            refs=tuple(refs),
+            source=program,
+            filename=f"{name}.lp",
+            facts=record.facts or {},
+            query=record.query,
+            explain=True,
+            limits=limits,
+            cache_bytes=services.settings.reference_cache_bytes,
+        )
+        while True:  # while the queue is full the job waits instead of failing (_run_waiting)
+            try:
+                return await dataset_eval.evaluate_recorded(pool, store, tenant, case, budget_ms=budget_ms)
+            except DatasetBindingError as exc:
+                return {"error": {"code": exc.code, "message": str(exc)}}
+            except PoolBusy:
+                await asyncio.sleep(BUSY_RETRY_S)
 
     new = await run(source, with_overrides(record.datasets, overrides))
     if "error" in new:

@@ -130,18 +130,25 @@ async def replay(services: Services, pool: ComputePool, tenant: str, decision_id
     limits = service_limits(services.settings, {})
     if record.datasets:
         # the dataset versions the decision recorded, never the current ones
+        case = dataset_eval.DatasetCase(
+            reader=services.dataset_reader,
+            refs=tuple(record.datasets),
+            source=stored.source,
+            filename=f"{ref.name}.lp",
+            facts=record.facts or {},
+            query=record.query,
+            explain=record.explain,
+            limits=limits,
+            cache_bytes=services.settings.reference_cache_bytes,
+        )
         try:
             out = await dataset_eval.evaluate_recorded(
-                dataset_eval.process_cache(services.settings.reference_cache_bytes),
+                pool,
                 services.datasets,
                 tenant,
-                record.datasets,
-                stored.source,
-                f"{ref.name}.lp",
-                record.facts or {},
-                record.query,
-                record.explain,
-                limits,
+                case,
+                # compile, read and materialise (the service's cap), then the case
+                budget_ms=services.settings.limit_wall_time_ms + limits["wall_time_ms"],
             )
         except DatasetBindingError as exc:
             raise NotReplayable(f"not replayable: {exc}") from None

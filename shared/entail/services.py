@@ -40,6 +40,9 @@ class Services:
     keys: KeyRing
     durability: Durability
     datasets: DatasetStore
+    # opens ``datasets`` in a compute pool process, to read versions' rows there
+    # (picklable: entail/dataset_eval.py, the composition root's choice of store)
+    dataset_reader: Callable[[], DatasetStore]
     redis_read: aioredis.Redis | None = None  # a replica for stale-tolerant reads; None: the primary
     _audit: AuditStore | None = None
     _open_audit: Callable[[], AuditStore] | None = None  # the composition root's choice of store

@@ -13,7 +13,10 @@ from taking every process: ``ENTAIL_WORKER_PROCESSES`` should exceed
 ``ENTAIL_TENANT_MAX_RUNNING``.
 
 Each process compiles a ruleset once and keeps it (by source hash and limits);
-the worker sends the source with each job, from a small in-process cache.
+the worker sends the source with each job, from a small in-process cache. A
+decision over datasets runs in the same pool: each process materialises a
+version once and keeps it (entail/dataset_eval.py), and the pool sends the next
+decision of that version to a process that holds it.
 Evaluations can run at a lower CPU priority than the processes that route
 requests (``ENTAIL_WORKER_NICENESS``, :mod:`.low_priority`).
 """
@@ -24,6 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 
 from entail import dataset_eval, reasoning, tracing
@@ -64,8 +68,9 @@ class Evaluations:
             memory_mb=settings.compute_memory_mb,
         )
         self._sources: OrderedDict[str, str] = OrderedDict()
-        # materialised reference data of decisions over datasets: one per process
-        self.references = dataset_eval.process_cache(settings.reference_cache_bytes)
+        # materialised reference data of decisions over datasets: a cache in each pool
+        # process, as their tasks report it (the worker's /metrics)
+        self.references = dataset_eval.ReferenceStats(self.pool.pids, settings.reference_cache_bytes)
         self._warming: asyncio.Task[None] | None = None
 
     def start_in_background(self) -> None:
@@ -129,35 +134,50 @@ class Evaluations:
     async def _evaluate_with_datasets(
         self, svc: Services, job: Job, source: str, limits: reasoning.Limits
     ) -> dict[str, Any]:
-        """A decision over datasets: the recorded versions materialised once in this
-        process (shared by all its decisions, entail/dataset_eval.py), the case in a thread."""
+        """A decision over datasets: the recorded versions materialised once in a pool
+        process and kept there (entail/dataset_eval.py), the case evaluated from them,
+        in the pool as every decision (fairness, the supervisor's kill, the memory cap)."""
+        case = dataset_eval.DatasetCase(
+            reader=svc.dataset_reader,
+            refs=tuple(job.datasets),
+            source=source,
+            filename=f"{job.ruleset.name}.lp",
+            facts=job.facts,
+            query=job.query,
+            explain=job.explain,
+            limits=limits.to_json(),
+            timed=tracing.enabled(),
+            locale=job.locale,
+            explain_absent=job.explain_absent,
+            masked=tuple(job.masked_predicates),
+            mask_secret=self.settings.mask_secret,
+            cache_bytes=self.settings.reference_cache_bytes,
+        )
         try:
-            out = await dataset_eval.evaluate_recorded(
-                self.references,
-                svc.datasets,
-                job.tenant,
-                job.datasets,
-                source,
-                f"{job.ruleset.name}.lp",
-                job.facts,
-                job.query,
-                job.explain,
-                limits.to_json(),
-                timed=tracing.enabled(),
-                locale=job.locale,
-                explain_absent=job.explain_absent,
-                masked=job.masked_predicates,
-                mask_secret=self.settings.mask_secret,
+            return await self._mapped(
+                dataset_eval.evaluate_recorded(
+                    self.pool,
+                    svc.datasets,
+                    job.tenant,
+                    case,
+                    # reading and materialising the versions (under the service's wall-time
+                    # cap), then the case (under the job's)
+                    budget_ms=self.settings.limit_wall_time_ms + limits.wall_time_ms,
+                    task=low_priority.evaluate_over_datasets,
+                    args=(
+                        self.settings.limit_answers,
+                        self.settings.record_max_bytes,
+                        self.settings.worker_niceness,
+                    ),
+                    stats=self.references,
+                )
             )
         except DatasetBindingError as exc:
             raise EvaluationFailed(DecisionError(code=exc.code, message=str(exc))) from None
-        return low_priority.capped(
-            out, job.facts, job.query, self.settings.limit_answers, self.settings.record_max_bytes
-        )
 
     async def _evaluate_in_pool(self, job: Job, source: str, limits: reasoning.Limits) -> dict[str, Any]:
-        try:
-            out: dict[str, Any] = await self.pool.run(
+        return await self._mapped(
+            self.pool.run(
                 low_priority.evaluate,
                 source,
                 f"{job.ruleset.name}.lp",
@@ -174,6 +194,15 @@ class Evaluations:
                 budget_ms=limits.wall_time_ms,
                 tenant=job.tenant,
             )
+        )
+
+    @staticmethod
+    async def _mapped(task: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """A pool task's answer; the pool's failures as the job's outcome: busy or
+        closing, the job comes back (redelivered); killed, out of memory or crashed,
+        the decision fails with the code that names why."""
+        try:
+            return await task
         except (PoolBusy, PoolClosed) as exc:
             raise WorkerBusy(str(exc)) from None
         except TaskKilled as exc:
@@ -185,7 +214,6 @@ class Evaluations:
             raise EvaluationFailed(DecisionError(code=code, message=str(exc))) from None
         except TaskCrashed as exc:
             raise EvaluationFailed(DecisionError(code="internal-error", message=str(exc))) from None
-        return out
 
 
 def trace_stages(stages: dict[str, list[int]], stats: dict[str, Any], answers: int, explain: bool) -> None:

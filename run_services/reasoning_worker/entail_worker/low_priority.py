@@ -8,7 +8,8 @@ latency grows with them. With ``ENTAIL_WORKER_NICENESS`` > 0 each evaluation
 process lowers its priority once, so the routing processes get the CPU first
 and evaluations compete with each other as equals. It is 0 by default: on a
 machine shared with other work (CI), niced evaluations starve behind it.
-Imported by the pool processes: it keeps its imports to the engine.
+Imported by the pool processes: it keeps its imports to the engine and the
+dataset evaluation (entail/dataset_eval.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 from typing import Any
 
 from entail.compute import tasks
+from entail.dataset_eval import DatasetCase, evaluate_case
 from entail.record_limits import answer_count, answers_error, record_bytes, record_size_error
 
 _lowered = False
@@ -40,13 +42,32 @@ def evaluate(
     """:func:`entail.compute.tasks.evaluate` with the record caps (:mod:`entail.record_caps`)
     checked here: answers over a cap never leave this process (no pickling, no
     copies in the worker), only the named error."""
+    _lower(niceness)
+    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale, explain_absent)
+    return capped(out, facts, query, max_answers, max_record_bytes)
+
+
+def evaluate_over_datasets(
+    case: DatasetCase, max_answers: int, max_record_bytes: int, niceness: int = 0
+) -> dict[str, Any]:
+    """A decision over datasets (:func:`entail.dataset_eval.evaluate_case`: the
+    versions materialised once in this process), with the record caps checked here
+    as for :func:`evaluate`; the process's cache report kept beside a capped error."""
+    _lower(niceness)
+    out = evaluate_case(case)
+    report = out.pop("reference", None)
+    out = capped(out, case.facts, case.query, max_answers, max_record_bytes)
+    if report is not None:
+        out["reference"] = report
+    return out
+
+
+def _lower(niceness: int) -> None:
     global _lowered
     if niceness > 0 and not _lowered:
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
             os.nice(niceness)
         _lowered = True
-    out = tasks.evaluate(source, filename, facts, query, explain, limits, timed, locale, explain_absent)
-    return capped(out, facts, query, max_answers, max_record_bytes)
 
 
 def capped(

@@ -15,7 +15,13 @@ Guarantees:
   times its budget (the engine's own wall-time checks should stop it long
   before), starts a replacement and fails the task with :class:`TaskKilled`;
 - a process that dies (out of memory, a crash) is replaced and its task fails
-  with :class:`TaskCrashed`; the pool keeps serving.
+  with :class:`TaskCrashed`; the pool keeps serving;
+- affinity (``run(..., affinity=key)``): a task that reads state a process keeps
+  between tasks (a materialised dataset model, entail/dataset_eval.py) goes to an
+  idle process that ran a task of the same key before, else to the key's stable
+  choice (a hash of the key over the processes) when that one is idle. It only
+  chooses among idle processes, after the round-robin chose the task: it never
+  holds a task back, so the guarantees above are unchanged.
 
 Tasks are plain module-level functions (pickled by reference) taking and
 returning picklable values; see :mod:`entail.compute.tasks`.
@@ -30,8 +36,9 @@ import os
 import signal
 import threading
 import time
+import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,6 +49,10 @@ T = TypeVar("T")
 
 # modules the fork server imports once, so each new pool process starts warm
 PRELOAD = ["entail.compute.tasks"]
+
+# the affinity keys a process is remembered to have served (most recent last): a
+# hint, the process's own cache decides what it still holds
+HELD_KEYS = 64
 
 
 class PoolError(Exception):
@@ -135,8 +146,11 @@ class _Slot:
         self.process: Any = None
         self.conn: Connection | None = None
         self.started = 0
+        self.generation = 0
         self.closed = False  # the pool is closing: never start a replacement
         self.lock = threading.Lock()  # a warm-up and a task never race on one slot
+        # affinity keys of tasks this process ran (touched on the event loop only)
+        self.held: OrderedDict[Hashable, None] = OrderedDict()
 
     def warm(self) -> None:
         with self.lock:
@@ -152,6 +166,7 @@ class _Slot:
         child.close()
         self.process, self.conn = process, parent
         self.started += 1
+        self.generation = self.started  # a new process holds nothing of the old one's
 
     def kill(self) -> None:
         # close() (shutting down) and the slot's own thread (seeing the pipe die)
@@ -228,6 +243,7 @@ class _Item:
     budget_ms: int
     future: asyncio.Future[Any]
     tenant: str
+    affinity: Hashable | None = None
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -310,9 +326,18 @@ class ComputePool:
         return [s.process.pid for s in self._slots if s.process is not None]
 
     # work -----------------------------------------------------------------------
-    async def run(self, fn: Callable[..., T], *args: Any, budget_ms: int, tenant: str = "") -> T:
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        budget_ms: int,
+        tenant: str = "",
+        affinity: Hashable | None = None,
+    ) -> T:
         """``fn(*args)`` in a pool process. Raises :class:`PoolBusy` at once when the
-        queue is full; the task's own exceptions come back as :class:`TaskError`."""
+        queue is full; the task's own exceptions come back as :class:`TaskError`.
+        ``affinity``: a key of the state the task reads and the process keeps (see
+        the module's doc); a string's choice is stable across runs."""
         if self._closed:
             raise PoolClosed("the service is shutting down")
         waiting = self._waiting.get(tenant)
@@ -323,7 +348,7 @@ class ComputePool:
                 f"all {self.size} compute processes are busy and {self._queued} task(s) wait; retry shortly"
             )
         loop = asyncio.get_running_loop()
-        item = _Item(fn, args, budget_ms, loop.create_future(), tenant)
+        item = _Item(fn, args, budget_ms, loop.create_future(), tenant, affinity)
         self._waiting.setdefault(tenant, deque()).append(item)
         self._queued += 1
         self._dispatch(loop)
@@ -357,20 +382,44 @@ class ComputePool:
             item = self._next()
             if item.future.done():  # cancelled while waiting
                 continue
-            slot = self._idle.pop()
+            slot = self._idle.pop(self._choose(item.affinity))
             self._running += 1
             kill_after_s = self.kill_factor * item.budget_ms / 1000
             done = self._threads.submit(slot.call, item.fn, item.args, item.budget_ms, kill_after_s)
-            done.add_done_callback(partial(self._on_thread_done, loop, slot, item))
+            done.add_done_callback(partial(self._on_thread_done, loop, slot, item, slot.generation))
+
+    def _choose(self, key: Hashable | None) -> int:
+        """The index in ``_idle`` of the process for a task of affinity ``key``: one
+        that served the key, else the key's stable process if it is idle, else the
+        last idle one. A task without a key takes the idle process that served the
+        fewest keys (the last one on a tie), leaving the others free for theirs."""
+        if key is None:
+            return min(range(len(self._idle)), key=lambda i: (len(self._idle[i].held), -i))
+        for index, slot in enumerate(self._idle):
+            if key in slot.held:
+                return index
+        stable = self._slots[zlib.crc32(repr(key).encode()) % self.size]
+        if stable in self._idle:
+            return self._idle.index(stable)
+        return len(self._idle) - 1
+
+    def holders(self, key: Hashable) -> list[int]:
+        """The pids of the processes that served a task of affinity ``key`` (a hint)."""
+        return [s.process.pid for s in self._slots if key in s.held and s.process is not None]
 
     def _on_thread_done(
-        self, loop: asyncio.AbstractEventLoop, slot: _Slot, item: _Item, done: Future[Any]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        slot: _Slot,
+        item: _Item,
+        generation: int,
+        done: Future[Any],
     ) -> None:
         """On the executor thread: hand the outcome back to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(self._finished, slot, item, done)
+            loop.call_soon_threadsafe(self._finished, slot, item, done, generation)
 
-    def _finished(self, slot: _Slot, item: _Item, done: Future[Any]) -> None:
+    def _finished(self, slot: _Slot, item: _Item, done: Future[Any], generation: int) -> None:
         self._running -= 1
         if self._closed:
             if not item.future.done():
@@ -378,6 +427,13 @@ class ComputePool:
             return
         self._idle.append(slot)
         error = done.exception()
+        if slot.generation != generation:  # replaced (killed, crashed): its state is gone
+            slot.held.clear()
+        if item.affinity is not None and error is None:
+            slot.held[item.affinity] = None
+            slot.held.move_to_end(item.affinity)
+            if len(slot.held) > HELD_KEYS:
+                slot.held.popitem(last=False)
         if isinstance(error, TaskKilled):
             self.killed += 1
         elif isinstance(error, TaskCrashed):

@@ -1,19 +1,25 @@
 """Binding and evaluating over datasets in the application layer, on the real local
-store (real Redis, real Parquet files) and the real engine: publish-time binding
-rules, resolution per decision, and the worker's shared model — materialised once
-for concurrent first decisions, evicted by bytes, answered as the whole program."""
+store (real Redis, real Parquet files), real compute pools and the real engine:
+publish-time binding rules, resolution per decision, and the model each pool
+process keeps — materialised in a pool process (not the caller's), reused there
+(affinity), evicted by bytes, capped in memory, answered as the whole program."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from support.waiting import eventually
 
 from entail import reasoning
+from entail.bootstrap import DatasetReaderOpener
+from entail.compute import ComputePool, TaskOutOfMemory
 from entail.dataset_binding import (
     DatasetBindingError,
     bind_at_publish,
@@ -21,11 +27,11 @@ from entail.dataset_binding import (
     override_bindings,
     resolve_bindings,
 )
-from entail.dataset_eval import evaluate_recorded, versions_of
+from entail.dataset_eval import DatasetCase, ReferenceStats, evaluate_recorded, versions_of
 from entail.datasets.local_store import LocalDatasetStore
-from entail.datasets.port import UploadPart
+from entail.datasets.port import DatasetVersion, UploadPart
 from entail.models import DatasetRef, request_hash
-from entail.reference_cache import ReferenceCache
+from entail.settings import Settings
 
 PROGRAM = """\
 %@dataset org: manages(manager: const, employee: const).
@@ -46,8 +52,52 @@ def chain(n: int) -> list[UploadPart]:
 
 
 @pytest.fixture
-def store(redis: aioredis.Redis, tmp_path: Path) -> LocalDatasetStore:
-    return LocalDatasetStore(redis, tmp_path / "datasets")
+def store(redis: aioredis.Redis, settings: Settings) -> LocalDatasetStore:
+    # where the pool processes open it (bootstrap.open_dataset_reader of the same settings)
+    return LocalDatasetStore(redis, settings.data_dir / "datasets")
+
+
+async def open_pool(size: int, memory_mb: int = 0) -> ComputePool:
+    pool = ComputePool(size, queue_max=32, queue_max_per_tenant=32, memory_mb=memory_mb)
+    await asyncio.to_thread(pool.start)
+    return pool
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ComputePool]:
+    p = await open_pool(2)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def refs_of(v: DatasetVersion) -> tuple[DatasetRef, ...]:
+    return (DatasetRef(binding="org", name=v.name, version=v.version, hash=v.hash),)
+
+
+def case_of(settings: Settings, v: DatasetVersion, facts: dict[str, Any], **extra: Any) -> DatasetCase:
+    fields: dict[str, Any] = {"query": ["ok(A, B)"], "explain": False, "limits": {}, **extra}
+    return DatasetCase(
+        reader=DatasetReaderOpener(settings),
+        refs=refs_of(v),
+        source=PROGRAM,
+        filename="org.lp",
+        facts=facts,
+        **fields,
+    )
+
+
+async def decide(
+    pool: ComputePool, store: LocalDatasetStore, case: DatasetCase, stats: ReferenceStats
+) -> dict[str, Any]:
+    return await evaluate_recorded(pool, store, "acme", case, budget_ms=30_000, stats=stats)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def test_binding_at_publish_and_resolving_per_decision(store: LocalDatasetStore) -> None:
@@ -88,36 +138,22 @@ async def test_binding_at_publish_and_resolving_per_decision(store: LocalDataset
     assert bad.value.code == "dataset-not-declared"
 
 
-async def test_concurrent_first_decisions_materialise_once_and_answer_as_the_whole_program(
-    store: LocalDatasetStore,
+async def test_decisions_run_in_a_pool_process_and_answer_as_the_whole_program(
+    store: LocalDatasetStore, pool: ComputePool, settings: Settings
 ) -> None:
     n = 60
     v, _ = await store.ingest("acme", "org", chain(n), created_by="k")
-    refs = [DatasetRef(binding="org", name="org", version=v.version, hash=v.hash)]
-    cache: ReferenceCache[Any] = ReferenceCache(1 << 30)
-    reads = 0
-    real_read = store.read
-
-    def counting_read(version: Any) -> Any:
-        nonlocal reads
-        reads += 1
-        return real_read(version)
-
-    store.read = counting_read  # type: ignore[method-assign]  # count the loads, read for real
+    stats = ReferenceStats(pool.pids, 1 << 30)
     cases = [{"ask": [[f"p{i}", f"p{i + 5}"], [f"p{i + 5}", f"p{i}"]]} for i in range(8)]
-    outs = await asyncio.gather(
-        *(
-            evaluate_recorded(cache, store, "acme", refs, PROGRAM, "org.lp", c, ["ok(A, B)"], False, {})
-            for c in cases
-        )
-    )
-    assert reads == 1 and cache.stats().loads == 1 and cache.stats().entries == 1
-    # each answer is the whole program's: the dataset as facts plus the case
+    outs = await asyncio.gather(*(decide(pool, store, case_of(settings, v, c), stats) for c in cases))
+    assert stats.last is not None and stats.last["pid"] in pool.pids() and stats.last["pid"] != os.getpid()
+    # concurrent first decisions: at most one materialisation per process
+    assert 1 <= stats.stats().loads <= pool.size
     whole = reasoning.compile(PROGRAM)
     facts = "".join(f"manages(p{i},p{i + 1}).\n" for i in range(n))
     plain = reasoning.compile(facts + PROGRAM.replace("%@dataset", "% dataset"))
     for case, out in zip(cases, outs, strict=True):
-        assert "error" not in out, out
+        assert "error" not in out and "reference" not in out, out
         (answers,) = out["answers"]
         expected = plain.evaluate(case, ["ok(A, B)"]).answers[0].to_json()["answers"]
         assert sorted(a["atom"] for a in answers["answers"]) == sorted(a["atom"] for a in expected)
@@ -125,30 +161,78 @@ async def test_concurrent_first_decisions_materialise_once_and_answer_as_the_who
     assert whole.datasets  # (the program declares its dataset)
 
 
+async def test_the_materialisation_takes_a_pool_processs_cpu_not_the_callers(
+    store: LocalDatasetStore, pool: ComputePool, settings: Settings
+) -> None:
+    """On a thread of the caller (before), the caller's process spent the whole
+    materialisation's CPU, holding the interpreter lock against its event loop."""
+    v, _ = await store.ingest("acme", "org", chain(500), created_by="k")  # 125k `above` facts
+    stats = ReferenceStats(pool.pids, 1 << 30)
+    children = {pid: cpu_s(pid) for pid in pool.pids()}
+    mine = time.process_time()
+    out = await decide(pool, store, case_of(settings, v, {"ask": [["p0", "p9"]]}), stats)
+    mine = time.process_time() - mine
+    assert "error" not in out, out
+    assert stats.last is not None and stats.last["materialised"]
+    theirs = cpu_s(stats.last["pid"]) - children[stats.last["pid"]]
+    assert theirs > 0.2, theirs  # the materialisation is real work...
+    assert mine < 0.25 * theirs, (mine, theirs)  # ...done elsewhere
+
+
+async def test_a_version_is_served_by_the_process_that_materialised_it(
+    store: LocalDatasetStore, pool: ComputePool, settings: Settings
+) -> None:
+    """Affinity: each round, the dataset decision is dispatched first and a plain
+    task (which takes longer) second; without affinity the decision would take the
+    process the plain task left last, the other one every round, and materialise
+    the version again there."""
+    v, _ = await store.ingest("acme", "org", chain(30), created_by="k")
+    stats = ReferenceStats(pool.pids, 1 << 30)
+    pids = []
+    for i in range(4):
+        decided = asyncio.create_task(
+            decide(pool, store, case_of(settings, v, {"ask": [["p0", f"p{i + 1}"]]}), stats)
+        )
+        await eventually(
+            lambda d=decided: pool.stats()["running"] == 1 or d.done(),  # type: ignore[misc]
+            what="the decision running",
+        )
+        out, _ = await asyncio.gather(decided, pool.run(time.sleep, 0.1, budget_ms=5_000))
+        assert out["answers"][0]["answers"][0]["atom"] == f"ok(p0,p{i + 1})"
+        assert stats.last is not None
+        pids.append(stats.last["pid"])
+    assert len(set(pids)) == 1, pids
+    assert stats.stats().loads == 1 and stats.stats().hits == 3
+    assert pool.holders(case_of(settings, v, {}).affinity) == pids[:1]
+
+
 async def test_the_cache_evicts_by_bytes_and_a_missing_version_fails_cleanly(
-    store: LocalDatasetStore,
+    store: LocalDatasetStore, settings: Settings
 ) -> None:
     small, _ = await store.ingest("acme", "a", chain(20), created_by="k")
     other, _ = await store.ingest("acme", "b", chain(22), created_by="k")
     ask = {"ask": [["p0", "p3"]]}
-
-    def refs(v: Any) -> list[DatasetRef]:
-        return [DatasetRef(binding="org", name=v.name, version=v.version, hash=v.hash)]
-
-    sizes = []
-    for v in (small, other):
-        probe: ReferenceCache[Any] = ReferenceCache(1 << 30)
-        await evaluate_recorded(probe, store, "acme", refs(v), PROGRAM, "o.lp", ask, ["ok(A, B)"], False, {})
-        sizes.append(probe.stats().bytes)
+    probe = await open_pool(1)  # one process: every model lands in the same cache
+    try:
+        stats = ReferenceStats(probe.pids, 1 << 30)
+        sizes = []
+        for v in (small, other):
+            await decide(probe, store, case_of(settings, v, ask), stats)
+            sizes.append(stats.stats().bytes - sum(sizes))
+    finally:
+        probe.close()
     assert min(sizes) > 0
-    cache: ReferenceCache[Any] = ReferenceCache(int(max(sizes) * 1.2))  # room for one model, not two
-    for v in (small, other, small):
-        out = await evaluate_recorded(
-            cache, store, "acme", refs(v), PROGRAM, "o.lp", ask, ["ok(A, B)"], False, {}
-        )
-        assert out["answers"][0]["answers"][0]["atom"] == "ok(p0,p3)"
-    stats = cache.stats()
-    assert stats.loads == 3 and stats.evictions == 2 and stats.entries == 1 and stats.bytes <= cache.max_bytes
+    budget = int(max(sizes) * 1.2)  # room for one model, not two
+    pool = await open_pool(1)
+    try:
+        stats = ReferenceStats(pool.pids, budget)
+        for v in (small, other, small):
+            out = await decide(pool, store, case_of(settings, v, ask, cache_bytes=budget), stats)
+            assert out["answers"][0]["answers"][0]["atom"] == "ok(p0,p3)"
+        kept = stats.stats()
+        assert (kept.loads, kept.evictions, kept.entries) == (3, 2, 1) and kept.bytes <= budget
+    finally:
+        pool.close()
 
     gone = [DatasetRef(binding="org", name="a", version=small.version, hash="0" * 64)]  # not its content
     with pytest.raises(DatasetBindingError) as failed:
@@ -156,18 +240,49 @@ async def test_the_cache_evicts_by_bytes_and_a_missing_version_fails_cleanly(
     assert (failed.value.code, failed.value.status) == ("dataset-not-found", 409)
 
 
+async def test_a_materialisation_over_the_memory_cap_fails_and_the_pool_keeps_serving(
+    store: LocalDatasetStore, settings: Settings
+) -> None:
+    small, _ = await store.ingest("acme", "small", chain(10), created_by="k")
+    big, _ = await store.ingest("acme", "big", chain(2500), created_by="k")  # 3M `above` facts
+    ask = {"ask": [["p0", "p3"]]}
+    # the cap: what a process takes once it has answered a decision over datasets,
+    # plus 200 MB (the address space of the engine, DuckDB and its threads varies by machine)
+    probe = await open_pool(1)
+    try:
+        await decide(probe, store, case_of(settings, small, ask), ReferenceStats(probe.pids, 0))
+        status = await probe.run(Path.read_text, Path("/proc/self/status"), budget_ms=5_000)
+    finally:
+        probe.close()
+    vm_kb = int(status.split("VmSize:")[1].split()[0])
+    pool = await open_pool(1, memory_mb=vm_kb // 1024 + 200)
+    try:
+        stats = ReferenceStats(pool.pids, 1 << 30)
+        assert "error" not in await decide(pool, store, case_of(settings, small, ask), stats)
+        with pytest.raises(TaskOutOfMemory, match="more than the pool's"):
+            await decide(pool, store, case_of(settings, big, ask), stats)
+        out = await decide(pool, store, case_of(settings, small, {"ask": [["p1", "p4"]]}), stats)
+        assert out["answers"][0]["answers"][0]["atom"] == "ok(p1,p4)"
+        assert stats.last is not None and not stats.last["materialised"]  # its model survived
+        assert pool.stats()["crashed"] == 0 and pool.stats()["killed"] == 0
+    finally:
+        pool.close()
+
+
 async def test_a_masked_dataset_predicate_masks_its_values_and_joins_the_case(
-    store: LocalDatasetStore,
+    store: LocalDatasetStore, pool: ComputePool, settings: Settings
 ) -> None:
     v, _ = await store.ingest("acme", "org", chain(4), created_by="k")
-    refs = [DatasetRef(binding="org", name="org", version=v.version, hash=v.hash)]
-    cache: ReferenceCache[Any] = ReferenceCache(1 << 30)
-    args = (cache, store, "acme", refs, PROGRAM, "o.lp", {"ask": [["p0", "p3"]]}, ["ok(A, B)"], True, {})
-    masked = await evaluate_recorded(*args, masked=["manages/2"], mask_secret="s")
-    clear = await evaluate_recorded(*args)
+    stats = ReferenceStats(pool.pids, 1 << 30)
+    ask = {"ask": [["p0", "p3"]]}
+    masked = await decide(
+        pool, store, case_of(settings, v, ask, explain=True, masked=("manages/2",), mask_secret="s"), stats
+    )
+    assert stats.last is not None and stats.last["materialised"]
+    clear = await decide(pool, store, case_of(settings, v, ask, explain=True), stats)
+    assert stats.last["materialised"]  # the masked model is another entry
     atoms = [a["atom"] for a in masked["answers"][0]["answers"]]
     assert len(atoms) == 1 and "p0" not in atoms[0] and "hmac_sha256_" in atoms[0]
     assert '"p1"' not in str(masked["answers"]) and "p1" not in str(masked["answers"])
     assert clear["answers"][0]["answers"][0]["atom"] == "ok(p0,p3)"
-    assert cache.stats().entries == 2  # the masked model is another entry
     assert masked["result_hash"] != clear["result_hash"]

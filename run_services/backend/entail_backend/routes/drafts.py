@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from entail import dataset_eval, reasoning
-from entail.compute import ComputePool, tasks
+from entail.compute import ComputePool, PoolError, tasks
 from entail.dataset_binding import DatasetBindingError, bind_at_publish, resolve_bindings
 from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps
@@ -160,9 +160,10 @@ async def _evaluate_with_datasets(
     tenant: str,
 ) -> Response:
     """A draft that reads datasets: its ``%@dataset`` names (compiled in the pool) bound
-    as a publish binds them, the versions resolved now, and the case evaluated over the
-    process's materialised model of them (entail/dataset_eval.py, as a decision's
-    replay is): the first run of a version materialises it, later ones reuse it."""
+    as a publish binds them, the versions resolved now, and the case evaluated in the
+    pool over a process's materialised model of them (entail/dataset_eval.py, as a
+    decision's replay is): the first run of a version materialises it, later ones
+    reuse it."""
     compile_ms = compile_budget_ms(services)
     compiled = await compute.run(
         pool,
@@ -183,20 +184,25 @@ async def _evaluate_with_datasets(
     try:
         bindings = await bind_at_publish(store, tenant, declared, body.datasets)
         refs = await resolve_bindings(store, tenant, bindings)
-        result = await dataset_eval.evaluate_recorded(
-            dataset_eval.process_cache(services.settings.reference_cache_bytes),
-            store,
-            tenant,
-            refs,
-            body.source,
-            "draft.lp",
-            body.facts,
-            body.query,
-            body.explain,
-            limits.to_json(),
+        case = dataset_eval.DatasetCase(
+            reader=services.dataset_reader,
+            refs=tuple(refs),
+            source=body.source,
+            filename="draft.lp",
+            facts=body.facts,
+            query=body.query,
+            explain=body.explain,
+            limits=limits.to_json(),
             locale=body.locale,
             explain_absent=body.explain_absent,
+            cache_bytes=services.settings.reference_cache_bytes,
         )
+        # in the pool: compile, read and materialise (the compile budget), then the case
+        result = await dataset_eval.evaluate_recorded(
+            pool, store, tenant, case, budget_ms=compile_ms + limits.wall_time_ms
+        )
+    except PoolError as exc:  # busy, killed, out of memory: as every pool task of a route
+        raise compute.pool_problem(exc) from None
     except DatasetBindingError as exc:
         # the draft's selectors are the caller's input: a 422 naming the binding
         raise Problem(
