@@ -179,3 +179,31 @@ async def test_closing_ends_running_and_waiting_tasks() -> None:
     assert time.monotonic() - started < 5 and p.pids() == []
     with pytest.raises(PoolClosed):
         await p.run(operator.add, 1, 1, budget_ms=1000)
+
+
+async def test_a_task_goes_to_the_idle_process_that_served_its_affinity_key() -> None:
+    """Each round the keyed task is dispatched first and a slower plain task second.
+    Without affinity the keyed task would take the process the plain task left
+    last (the other one every round); with it, always the process that served the
+    key first. A plain task takes the process that served fewer keys, and a
+    replaced process holds none of its predecessor's."""
+    p = ComputePool(2, queue_max=8, queue_max_per_tenant=8)
+    await asyncio.to_thread(p.start)
+    try:
+        pids = []
+        for _ in range(4):
+            keyed = asyncio.create_task(p.run(os.getpid, budget_ms=1000, affinity="graph@1"))
+            await asyncio.sleep(0)  # dispatched before the plain task is submitted
+            plain = p.run(time.sleep, 0.05, budget_ms=1000)
+            pid, _ = await asyncio.gather(keyed, plain)
+            pids.append(pid)
+        assert len(set(pids)) == 1 and p.holders("graph@1") == pids[:1]
+        # a plain task leaves the holder free: the keyed one still finds it idle
+        plain_pid = await p.run(os.getpid, budget_ms=1000)
+        assert plain_pid != pids[0]
+        # the holder's process dies: its replacement holds nothing
+        with pytest.raises(TaskCrashed):
+            await p.run(os._exit, 3, budget_ms=1000, affinity="graph@1")
+        assert p.holders("graph@1") == []
+    finally:
+        p.close()
