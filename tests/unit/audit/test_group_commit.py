@@ -99,6 +99,17 @@ def test_callers_arriving_during_a_write_share_the_next_call(gated: GatedStore) 
     assert stored_ids(gated) == [f"dec_{i:06d}" for i in range(40)]
 
 
+def test_an_arrival_does_not_wake_the_callers_waiting_for_a_write(gated: GatedStore) -> None:
+    """Callers queued behind a write wake when a write ends, not whenever another
+    caller arrives (waking every waiting thread on each arrival made 338 wakeups here)."""
+    committer = GroupCommitter(lambda: gated)
+    run_all(committer, gated, [record(i) for i in range(32)])
+    assert gated.calls == [1, 31]
+    # each of the 31 wakes once when the first write ends (one of them to lead)
+    # and the 30 others once more when their batch is written
+    assert committer.stats.wakeups <= 31 + 30
+
+
 def test_max_batch_bounds_each_call(gated: GatedStore) -> None:
     committer = GroupCommitter(lambda: gated, max_batch=10)
     run_all(committer, gated, [record(i) for i in range(26)])
