@@ -373,6 +373,17 @@ class Ruleset:
         inner.hash = self.hash
         inner._program_bytes = self._program_bytes
         inner._origin = self  # query notes as the original's (its input types)
+        # proofs cite the original rules: a rewritten rule's step is the original's,
+        # without its guard (the guard's variables are the head's, bound by the body);
+        # magic facts are never a premise of an original rule, so never in a proof
+        # (its values in the rewrite's order; what each assignment assigns as in the
+        # original's plan: with the guard first, ``Y = W + 0`` may be solved for W)
+        for index, info in list(inner._rule_infos.items()):
+            if index in self._rule_infos:
+                own = self._rule_infos[index]
+                inner._rule_infos[index] = RuleInfo(
+                    own.rule, info.binding_names, own.assignments, own.assigning_aggregates
+                )
         return inner, found.predicates
 
     def _explain_code(self) -> list[CompiledStratum]:
@@ -654,13 +665,13 @@ class Ruleset:
         reference: Materialised,
     ) -> Result | None:
         """The case evaluated by the demand rewrite over its model (demand.py), as a
-        result of this ruleset; None when it must be answered from the full model: an
-        explained or reasoned decision (proofs cite the original rules), a query over a
-        demanded predicate (it needs the whole relation), or a case whose demand derives
-        more than ``demand_budget`` facts."""
+        result of this ruleset (proofs cite the original rules); None when it must be
+        answered from the full model: a decision with reason templates (they read the
+        original program's rules), a query over a demanded predicate (it needs the whole
+        relation), or a case whose demand derives more than ``demand_budget`` facts."""
         inner_rs = self._demand
         assert inner_rs is not None
-        if explain or (self.reasons is not None and parsed):
+        if self.reasons is not None and parsed:
             return None
         if any(q.signature in self._demanded for q in parsed):
             return None
@@ -669,7 +680,9 @@ class Ruleset:
             return None  # names a magic predicate (only through a FactSet)
         budget = dataclasses.replace(limits, derived_facts=min(limits.derived_facts, self.demand_budget))
         try:
-            inner = inner_rs.evaluate(factset, parsed, limits=budget, locale=locale, reference=reference)
+            inner = inner_rs.evaluate(
+                factset, parsed, explain=explain, limits=budget, locale=locale, reference=reference
+            )
         except DerivedFactsLimitExceeded:
             return None
         assert inner._reference is not None
@@ -678,17 +691,20 @@ class Ruleset:
         n, n_inner = len(self._sigs), len(inner_rs._sigs)
         rows = inner._store.F
         done = inner._store
-        store = Store(rows[:n] + rows[n_inner:], None, done.derived, done.rounds, done.elapsed_ms)
+        records = None if done.P is None else done.P[:n] + done.P[n_inner:]
+        store = Store(rows[:n] + rows[n_inner:], records, done.derived, done.rounds, done.elapsed_ms)
         sigs = self._sigs + inner._sigs[n_inner:]
         reached = {p if p < n else p - n_inner + n for p in inner._reference[1] if p < n or p >= n_inner}
         stats = dict(inner.stats)
         stats["reference_mode"] = "demand"
-        result = Result(inner.answers, stats, False, store, self, sigs)
+        result = Result(inner.answers, stats, explain, store, self, sigs)
         result._reference = (reference, reached)
         full = reference.full_model
 
         def complete() -> Result:
-            return self.evaluate(factset, parsed, limits=limits, locale=locale, reference=full())
+            return self.evaluate(
+                factset, parsed, explain=explain, limits=limits, locale=locale, reference=full()
+            )
 
         result._complete_by = complete
         return result

@@ -5,6 +5,7 @@ as from the full one (answers, hash, proofs, why-not), with the fallback over bu
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -164,17 +165,64 @@ def test_the_hash_is_the_same_in_both_modes_with_the_datasets_hashes() -> None:
     assert other != rs.evaluate(case, reference=demand).result_hash
 
 
-def test_explained_decisions_cite_only_the_programs_rules() -> None:
+def steps(node: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """Each rule step of a proof: (fact, rule text, premises' facts)."""
+    if node.get("kind") != "rule":
+        return []
+    out = [(node["fact"], node["rule"]["text"], [child["fact"] for child in node["body"]])]
+    for child in node["body"]:
+        out.extend(steps(child))
+    return out
+
+
+def test_explained_decisions_on_demand_cite_only_the_programs_rules() -> None:
     rs = reasoning.compile(TC)
     mat = rs.materialise(chains(2, 5))
     result = rs.evaluate({"ask": [[1, 4]]}, ["ok(A, B)"], explain=True, reference=mat)
-    assert result.stats["reference_mode"] == "full"
+    assert result.stats["reference_mode"] == "demand"
+    assert not mat.demand or mat._full is None  # no full model was needed
     proof = result.answers[0].answers[0].proof
     assert proof is not None
-    text = json.dumps(proof)
-    assert "#magic" not in text
-    assert "path(X, Z) :- path(X, Y), edge(Y, Z)." in text
-    assert "edge(3,4)" in text  # down to the dataset facts
+    assert "#magic" not in json.dumps(proof)
+    assert steps(proof) == [
+        ("ok(1,4)", "ok(A, B) :- ask(A, B), path(A, B).", ["ask(1,4)", "path(1,4)"]),
+        ("path(1,4)", "path(X, Z) :- path(X, Y), edge(Y, Z).", ["path(1,3)", "edge(3,4)"]),
+        ("path(1,3)", "path(X, Z) :- path(X, Y), edge(Y, Z).", ["path(1,2)", "edge(2,3)"]),
+        ("path(1,2)", "path(X, Y) :- edge(X, Y).", ["edge(1,2)"]),
+    ]
+    bindings = proof["body"][1]["bindings"]
+    assert bindings == {"X": 1, "Y": 3, "Z": 4}
+    assert proof["body"][1]["body"][1]["kind"] == "dataset_fact"
+    full = rs.evaluate({"ask": [[1, 4]]}, ["ok(A, B)"], explain=True, reference=mat.full_model())
+    assert full.stats["reference_mode"] == "full" and full.result_hash == result.result_hash
+
+
+def test_explained_assignments_map_to_the_original_literals() -> None:
+    # the guard shifts the body by one: an assignment's step must name the original literal
+    source = TC.replace(
+        "ok(A, B) :- ask(A, B), path(A, B).", "ok(A, C) :- ask(A, B), path(A, B), C = B * 10."
+    )
+    rs = reasoning.compile(
+        source.replace("path(X, Y) :- edge(X, Y).", "path(X, Y) :- edge(X, W), Y = W + 0.")
+    )
+    assert rs._demanded == {("path", 2)}
+    mat = rs.materialise(chains(1, 3))
+    result = rs.evaluate({"ask": [[1, 2]]}, ["ok(A, C)"], explain=True, reference=mat)
+    assert result.stats["reference_mode"] == "demand"
+    whole = rs.evaluate({"ask": [[1, 2]]}, ["ok(A, C)"], explain=True, reference=mat.full_model())
+    assert result.answers[0].answers[0].proof == whole.answers[0].answers[0].proof
+
+
+def test_reason_templates_are_answered_from_the_full_model() -> None:
+    rs = reasoning.compile(
+        TC + '%@reason code=R1 weight=1 severity=info "{A} reaches {B}"\n'
+        "flag(A, B) :- ok(A, B).\n#show flag/2.\n"
+    )
+    mat = rs.materialise(chains(1, 5))
+    result = rs.evaluate({"ask": [[1, 5]]}, ["flag(A, B)"], reference=mat)
+    assert result.stats["reference_mode"] == "full"
+    reasons = result.answers[0].answers[0].reasons
+    assert reasons is not None and [r.code for r in reasons] == ["R1"]
 
 
 def test_a_query_over_a_demanded_predicate_reads_the_whole_relation() -> None:
