@@ -110,6 +110,14 @@ return {1, text}
 # new tag past the most tags. A newest
 # move with this call's tag, version, author and time is this call retried after
 # a lost reply: returned as it is, not logged twice.
+# A name's latest version in one round trip (was two HGETs, one after the other):
+# both keys are known beforehand, the tenant's index of names and the name's versions
+_LATEST = """
+local latest = redis.call('HGET', KEYS[1], ARGV[1])
+if not latest then return false end
+return redis.call('HGET', KEYS[2], latest)
+"""
+
 _SET_TAG = """
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return false end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
@@ -153,6 +161,7 @@ class RulesetRegistry:
         self.redis = redis
         self.replica = replica or redis
         self.durability = durability or Durability(redis)
+        self._latest = redis.register_script(_LATEST)
 
     async def publish(
         self,
@@ -294,10 +303,10 @@ class RulesetRegistry:
 
     async def get(self, tenant: str, name: str, version: int | str) -> RulesetVersion | None:
         if version == "latest":
-            latest = await self.redis.hget(keys.ruleset_names(tenant), name)
-            if latest is None:
-                return None
-            version = int(latest)
+            raw = await self._latest(
+                keys=[keys.ruleset_names(tenant), keys.ruleset(tenant, name, "versions")], args=[name]
+            )
+            return _version(raw) if raw else None
         raw = await self.redis.hget(keys.ruleset(tenant, name, "versions"), str(version))
         return _version(raw) if raw is not None else None
 

@@ -269,3 +269,16 @@ async def test_without_local_hits_every_hit_reads_the_cache_and_the_record(
         hit = await decisions.submit(svc, "acme", version, FACTS, QUERY, False, limits)
         assert hit.outcome == "cached"
         assert CountingConnection.names[before:] == ["GET", "EVALSHA", "SET", "XADD"]
+
+
+async def test_resolving_a_name_to_its_latest_version_is_one_round_trip(counted: Services) -> None:
+    first = await published(counted)
+    second, _ = await counted.registry.publish("acme", "loan", SOURCE + "% v2\n", "", [], "k1")
+    assert await counted.registry.resolve("acme", "loan") == second  # loads the script
+    before = CountingConnection.sent
+    for ref in ("loan", "loan@latest"):
+        assert await counted.registry.resolve("acme", ref) == second
+    assert CountingConnection.names[before:] == ["EVALSHA", "EVALSHA"]  # was HGET, HGET each
+    assert await counted.registry.resolve("acme", "loan@1") == first
+    assert await counted.registry.resolve("acme", "nope") is None
+    assert await counted.registry.resolve("beta", "loan") is None  # another tenant's name
