@@ -1,10 +1,11 @@
 """The worker's materialised reference models: a byte-bounded LRU, single-flight.
 
-For each (ruleset hash, dataset hashes) the worker materialises once the part of
-the model no case fact can reach (``Ruleset.materialise``, docs/datasets.md) and
-every decision of that ruleset version over those dataset versions starts from
-it. One cache per worker process, shared by all its requests; entries are
-read-only once made, so concurrent decisions share one without copying.
+For each (ruleset hash, dataset hashes) a compute pool process materialises once
+the part of the model no case fact can reach (``Ruleset.materialise``,
+docs/datasets.md) and every decision of that ruleset version over those dataset
+versions that the pool sends there starts from it (entail/dataset_eval.py). One
+cache per pool process; entries are read-only once made, so decisions share one
+without copying.
 
 - **Bounded in bytes**, not entries: one materialised org chart may be kilobytes,
   a permissions graph gigabytes. Each value reports its size (``nbytes``); the
@@ -17,8 +18,9 @@ read-only once made, so concurrent decisions share one without copying.
   every waiter of that flight and is not cached: the next request tries again.
 
 Blocking by design (a lock and events of :mod:`threading`): loads read files and
-run the engine, so callers run it in a thread (``asyncio.to_thread``), never on
-the event loop.
+run the engine, so it lives in a pool process (one task at a time there; the
+single flight matters to a caller that shares one cache between threads), never
+on an event loop.
 """
 
 from __future__ import annotations

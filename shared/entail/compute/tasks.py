@@ -106,8 +106,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """``{"answers": [...], "result_hash": ..., "stats": {...}}`` or ``{"error": ...}``.
 
-    ``reference``: the ruleset's materialised dataset facts (``Ruleset.materialise``;
-    in-process callers only, entail/dataset_eval.py: it does not cross the pool's pipe).
+    ``reference``: the ruleset's materialised dataset facts (``Ruleset.materialise``),
+    kept by the pool process that runs this (entail/dataset_eval.py): it never
+    crosses the pool's pipe.
 
     ``explain_absent``: ground atoms to explain why they do not hold; then also
     ``"why_not"``, one document per atom (reasoning/why_not.py).
