@@ -34,10 +34,13 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from . import tracing
 from .audit.group_commit import GroupCommitter, Outcome
@@ -46,6 +49,7 @@ from .bus.push import PUSH_SECRET_HEADER
 from .logs import TIMED_TEXT_FORMAT, configure
 from .settings import Settings
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 RAW_CHARS = 10_000  # of an undecodable payload kept in the rejected row
 MAX_BATCH = 500  # decisions per store call at most
 GATHER_MS = 40  # a lone decision waits this long for company (audit.group_commit)
@@ -89,16 +93,32 @@ def decode_payload(data: Any) -> dict[str, Any]:
     except (binascii.Error, ValueError) as exc:
         return _undecodable(encoded, f"message data is not valid base64: {exc}")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _undecodable(raw.decode("utf-8", errors="replace"), f"message data is not UTF-8: {exc}")
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _undecodable(text, f"message data is not JSON: {exc}")
+        # the record as the worker wrote it, in one C call; but orjson reads an
+        # integer past 64 bits as a float, so a run of 19 digits (rare: a fact's
+        # integers are 32-bit) takes the standard library's exact reading
+        if _LONG_DIGITS.search(raw) is not None:
+            raise orjson.JSONDecodeError("a long integer", "", 0)
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        payload, why = _decode_slowly(raw)  # the reason (not UTF-8, not JSON), or the value
+        if why is not None:
+            return why
     if not isinstance(payload, dict):
+        text = raw.decode("utf-8", errors="replace")
         return _undecodable(text, f"message data is a JSON {type(payload).__name__}, not an object")
     return payload
+
+
+def _decode_slowly(raw: bytes) -> tuple[Any, dict[str, Any] | None]:
+    """``raw`` decoded by the standard library, or the ``{"raw", "error"}`` dict of why not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, _undecodable(raw.decode("utf-8", errors="replace"), f"message data is not UTF-8: {exc}")
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, _undecodable(text, f"message data is not JSON: {exc}")
 
 
 def _line_fields(payload: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
