@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from entail import reasoning
@@ -70,6 +71,51 @@ def _snapshot(mat: reasoning.Materialised) -> tuple[list[Any], list[Any]]:
 @given(stratified_programs(), st.lists(st.booleans(), max_size=12))
 def test_split_reference_equals_clingo(program: Program, to_reference: list[bool]) -> None:
     source, reference, case = split(program, to_reference)
+    check_split(program, source, reference, case)
+
+
+@settings(SETTINGS, max_examples=example_count(40))
+@given(
+    stratified_programs(), st.lists(st.sampled_from([True, True, False]), min_size=1, max_size=12), st.data()
+)
+def test_split_reference_asked_with_bound_arguments_equals_clingo(
+    program: Program, to_reference: list[bool], data: st.DataObject
+) -> None:
+    """As above, with one more rule that asks about a derived predicate with its first
+    arguments bound by a case-only predicate (``zq__(Z..) :- zask__(Z1..Zb), p(Z..).``,
+    the only one shown): the shape a demanded predicate has (reasoning/demand.py)."""
+    heads = sorted(
+        {
+            r.head.signature
+            for r in reasoning.compile(program.source).program.rules
+            if not r.is_fact and r.head.arity > 0
+        }
+    )
+    assume(heads)
+    name, arity = data.draw(st.sampled_from(heads))
+    bound = data.draw(st.integers(1, arity))
+    seen = sorted({json.dumps(v) for rows in program.facts.values() for row in rows for v in row})
+    pool = [json.loads(v) for v in seen] or list(range(-2, 5))
+    asks = data.draw(st.lists(st.lists(st.sampled_from(pool), min_size=bound, max_size=bound), max_size=4))
+    zs = [f"Z{i}" for i in range(1, arity + 1)]
+    rule = f"zq__({','.join(zs)}) :- zask__({','.join(zs[:bound])}), {name}({','.join(zs)}).\n"
+    shows = tuple(program.shown) if re.search(r"^#show", program.source, re.M) else ()
+    asked = Program(
+        program.source + rule + f"#show zq__/{arity}.\n",
+        {**program.facts, "zask__": asks},
+        (*program.predicates, ("zq__", arity), ("zask__", bound)),
+        (*shows, ("zq__", arity)),
+        program.features,
+        program.queries,
+    )
+    source, reference, case = split(program, to_reference)
+    source += rule + f"#show zq__/{arity}.\n"
+    check_split(asked, source, reference, {**case, "zask__": asks})
+
+
+def check_split(program: Program, source: str, reference: Facts, case: Facts) -> None:
+    """The split program (``source``: ``program``'s with the %@dataset line) answers as
+    clingo on the whole program, on demand where it can, and in full."""
     context = (
         f"{program.describe()}--- reference ---\n{json.dumps(reference)}\n--- case ---\n{json.dumps(case)}\n"
     )
