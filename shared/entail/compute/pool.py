@@ -18,10 +18,10 @@ Guarantees:
   with :class:`TaskCrashed`; the pool keeps serving;
 - affinity (``run(..., affinity=key)``): a task that reads state a process keeps
   between tasks (a materialised dataset model, entail/dataset_eval.py) goes to an
-  idle process that ran a task of the same key before, else to the key's stable
-  choice (a hash of the key over the processes) when that one is idle. It only
-  chooses among idle processes, after the round-robin chose the task: it never
-  holds a task back, so the guarantees above are unchanged.
+  idle process that ran a task of the same key before, else to the idle process
+  that served the fewest keys. It only chooses among idle processes, after the
+  round-robin chose the task: it never holds a task back, so the guarantees
+  above are unchanged.
 
 Tasks are plain module-level functions (pickled by reference) taking and
 returning picklable values; see :mod:`entail.compute.tasks`.
@@ -390,18 +390,19 @@ class ComputePool:
 
     def _choose(self, key: Hashable | None) -> int:
         """The index in ``_idle`` of the process for a task of affinity ``key``: one
-        that served the key, else the key's stable process if it is idle, else the
-        last idle one. A task without a key takes the idle process that served the
-        fewest keys (the last one on a tie), leaving the others free for theirs."""
+        that served the key, else the idle process that served the fewest keys (so
+        distinct keys spread over the processes; on a tie, the first in an order
+        the key's hash chooses). A task without a key also takes the idle process
+        that served the fewest keys (the last one on a tie), leaving the others
+        free for theirs."""
         if key is None:
             return min(range(len(self._idle)), key=lambda i: (len(self._idle[i].held), -i))
         for index, slot in enumerate(self._idle):
             if key in slot.held:
                 return index
-        stable = self._slots[zlib.crc32(repr(key).encode()) % self.size]
-        if stable in self._idle:
-            return self._idle.index(stable)
-        return len(self._idle) - 1
+        start = zlib.crc32(repr(key).encode())
+        order = {id(slot): (start + n) % self.size for n, slot in enumerate(self._slots)}
+        return min(range(len(self._idle)), key=lambda i: (len(self._idle[i].held), order[id(self._idle[i])]))
 
     def holders(self, key: Hashable) -> list[int]:
         """The pids of the processes that served a task of affinity ``key`` (a hint)."""
