@@ -92,6 +92,7 @@ async def submit(
     admitted_id: str | None = None,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    decision_id: str | None = None,
 ) -> Submission:
     """:func:`_submit` in a span ``decision.submit`` (when tracing is on)."""
     if not tracing.enabled():
@@ -106,6 +107,7 @@ async def submit(
             admitted_id=admitted_id,
             locale=locale,
             explain_absent=explain_absent,
+            decision_id=decision_id,
         )
     with tracing.span(
         "decision.submit", {"tenant": tenant, "ruleset": version.name, "version": version.version}
@@ -121,6 +123,7 @@ async def submit(
             admitted_id=admitted_id,
             locale=locale,
             explain_absent=explain_absent,
+            decision_id=decision_id,
         )
         tracing.record(span, decision_id=submission.record.decision_id, outcome=submission.outcome)
         return submission
@@ -138,13 +141,15 @@ async def _submit(
     admitted_id: str | None = None,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    decision_id: str | None = None,
 ) -> Submission:
     """A cached decision, or a new pending one whose job is on the bus (or parked).
 
     A new decision counts towards the tenant's open quota: admitted here
     (:class:`~entail.state.quotas.TenantQueueFull` when full), or already by the
     caller under ``admitted_id`` (a batch, all at once; given back when the case
-    turns out to be a cache hit)."""
+    turns out to be a cache hit). ``decision_id``: the id a new decision gets (one the
+    caller chose, to wait for it: entail.state.waiters.DoneWaiters.watch), else a fresh one."""
     ruleset = RulesetRef(tenant=tenant, name=version.name, version=version.version, hash=version.hash)
     # the exact dataset versions this decision reads (floating selectors resolved
     # now; DatasetBindingError when one names nothing any more): recorded, queued
@@ -162,7 +167,7 @@ async def _submit(
             await withdraw(services, tenant, [admitted_id])
         served, text = await serve_cached(services, original, digest, ruleset)
         return Submission(served, "cached", text)
-    decision_id = admitted_id or new_decision_id()
+    decision_id = admitted_id or decision_id or new_decision_id()
     record = DecisionRecord(
         decision_id=decision_id,
         tenant=tenant,

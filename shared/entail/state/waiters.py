@@ -17,6 +17,12 @@ and cut off streams of everyone else. Here one pattern subscription
 A waiter registers before it reads the record, and the subscription is
 confirmed before the first read: a completion between the read and the wait
 sets the waiter's event, it is not missed.
+
+A process that creates a decision and then waits for it (``POST /v1/decisions``
+with ``wait_ms``) registers with :meth:`DoneWaiters.watch` before the decision
+is created: its first read is then skipped when the subscription was up at
+registration (the record is the pending one it just wrote; any signal since has
+set the event). One record read per waited decision instead of two.
 """
 
 from __future__ import annotations
@@ -65,6 +71,15 @@ class Slot:
             self._owner = None
 
 
+class Watch:
+    """Interest in one decision registered before it was created (:meth:`DoneWaiters.watch`)."""
+
+    __slots__ = ("decision_id", "event", "subscribed")
+
+    def __init__(self, decision_id: str, event: asyncio.Event, subscribed: bool) -> None:
+        self.decision_id, self.event, self.subscribed = decision_id, event, subscribed
+
+
 class DoneWaiters:
     """The waiters of one process and the subscription that wakes them."""
 
@@ -95,28 +110,59 @@ class DoneWaiters:
         finally:
             held.release()
 
-    async def wait_final(self, tenant: str, decision_id: str, timeout_s: float) -> bytes | None:
-        """The final record's stored JSON, unparsed (:mod:`entail.record_text`), as
-        soon as it exists; None after ``timeout_s``, and at once when the decision
-        does not exist or is another tenant's. The caller holds a :meth:`slot`."""
-        deadline = time.monotonic() + timeout_s
+    def watch(self, decision_id: str) -> Watch:
+        """Register for the done signal of a decision about to be created, before it
+        is (its job published): pass the watch to :meth:`wait_final`, and to
+        :meth:`forget` in any case once done with it."""
         self._ensure_reader()
         event = asyncio.Event()
         self._events.setdefault(decision_id, set()).add(event)
+        return Watch(decision_id, event, self._subscribed.is_set())
+
+    def forget(self, watch: Watch) -> None:
+        """Unregister a watch (idempotent)."""
+        waiting = self._events.get(watch.decision_id)
+        if waiting is not None:
+            waiting.discard(watch.event)
+            if not waiting:
+                del self._events[watch.decision_id]
+
+    async def wait_final(
+        self, tenant: str, decision_id: str, timeout_s: float, *, watch: Watch | None = None
+    ) -> bytes | None:
+        """The final record's stored JSON, unparsed (:mod:`entail.record_text`), as
+        soon as it exists; None after ``timeout_s``, and at once when the decision
+        does not exist or is another tenant's. The caller holds a :meth:`slot`.
+
+        With a ``watch`` made before the decision was created while the
+        subscription was up, the first read is skipped until a signal (or the
+        subscription's return, or the poll) says to read."""
+        deadline = time.monotonic() + timeout_s
+        if watch is None:
+            watch = self.watch(decision_id)
+            skip_read = False
+        else:
+            skip_read = watch.subscribed
+        event = watch.event
         try:
             # the first read must follow the subscription, or a signal can be missed;
             # a subscription that does not come up leaves the waiter polling
-            with contextlib.suppress(TimeoutError):
-                subscribe_s = min(POLL_UNSUBSCRIBED_S, max(0.0, deadline - time.monotonic()))
-                await asyncio.wait_for(self._subscribed.wait(), subscribe_s)
+            if not skip_read:
+                with contextlib.suppress(TimeoutError):
+                    subscribe_s = min(POLL_UNSUBSCRIBED_S, max(0.0, deadline - time.monotonic()))
+                    await asyncio.wait_for(self._subscribed.wait(), subscribe_s)
             while True:
-                event.clear()
-                async with self._reads:
-                    text = await self.decisions.get_text(tenant, decision_id)
-                if text is None:
-                    return None
-                if is_final(text):
-                    return text
+                if skip_read and not event.is_set():
+                    text = None  # pending, as its creator wrote it: nothing signalled yet
+                else:
+                    event.clear()
+                    async with self._reads:
+                        text = await self.decisions.get_text(tenant, decision_id)
+                    if text is None:
+                        return None
+                    if is_final(text):
+                        return text
+                skip_read = False
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -124,11 +170,7 @@ class DoneWaiters:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(remaining, poll))
         finally:
-            waiting = self._events.get(decision_id)
-            if waiting is not None:
-                waiting.discard(event)
-                if not waiting:
-                    del self._events[decision_id]
+            self.forget(watch)
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from entail.models import DecisionRecord, RulesetRef
 from entail.state.decisions import DecisionStore
 from entail.state.quotas import running_key
-from entail.state.waiters import READS_AT_ONCE, DoneWaiters, TooManyWaiters
+from entail.state.waiters import READS_AT_ONCE, DoneWaiters, TooManyWaiters, Watch
 
 from .stack import KEYS, LocalStack, local_stack
 
@@ -75,6 +75,58 @@ async def test_waiters_share_one_connection_and_are_bounded(redis: aioredis.Redi
         for slot in slots:
             slot.release()
         assert waiters.active == 10
+    finally:
+        await waiters.aclose()
+
+
+class CountingReads(DecisionStore):
+    """The real store, counting its record reads."""
+
+    reads = 0
+
+    async def get_text(self, tenant: str, decision_id: str) -> bytes | None:
+        self.reads += 1
+        return await super().get_text(tenant, decision_id)
+
+
+async def test_a_watch_made_before_the_decision_skips_the_first_read(redis: aioredis.Redis) -> None:
+    store = CountingReads(redis, ttl_s=60)
+    waiters = DoneWaiters(store, max_waiters=10)
+    try:
+        waiters.watch("dec_warm")  # starts the subscription
+        await asyncio.wait_for(waiters._subscribed.wait(), 5)
+        # registered before the decision exists, as POST /v1/decisions does
+        watch = waiters.watch("dec_x")
+        assert watch.subscribed
+        await store.create(_pending("dec_x"))
+        waiting = asyncio.create_task(waiters.wait_final("acme", "dec_x", 10, watch=watch))
+        await asyncio.sleep(0.3)
+        assert store.reads == 0 and not waiting.done()  # nothing signalled: nothing read
+        await store.complete(_pending("dec_x").model_copy(update={"status": "succeeded", "answers": []}))
+        text = await asyncio.wait_for(waiting, 5)
+        assert text is not None and b'"status":"succeeded"' in text
+        assert store.reads == 1
+        assert "dec_x" not in waiters._events  # unregistered
+
+        # finished before the wait began: the signal set the watch's event, one read
+        early = waiters.watch("dec_y")
+        await store.create(_pending("dec_y"))
+        await store.complete(_pending("dec_y").model_copy(update={"status": "failed"}))
+        await asyncio.sleep(0.2)
+        text = await asyncio.wait_for(waiters.wait_final("acme", "dec_y", 10, watch=early), 5)
+        assert text is not None and b'"status":"failed"' in text
+        assert store.reads == 2
+
+        # a watch made while the subscription was down reads first, as before
+        late = Watch("dec_z", asyncio.Event(), subscribed=False)
+        await store.create(_pending("dec_z"))
+        assert await waiters.wait_final("acme", "dec_z", 0.2, watch=late) is None
+        assert store.reads >= 3
+        # forgetting twice, or a watch never waited for, leaves nothing behind
+        unused = waiters.watch("dec_unused")
+        waiters.forget(unused)
+        waiters.forget(unused)
+        assert "dec_unused" not in waiters._events
     finally:
         await waiters.aclose()
 

@@ -114,6 +114,7 @@ async def _submit(
     admitted_id: str | None = None,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
+    decision_id: str | None = None,
 ) -> decisions.Submission:
     """entail.decisions.submit, with the 429 of a full open quota and the metric."""
     try:
@@ -128,6 +129,7 @@ async def _submit(
             admitted_id=admitted_id,
             locale=locale,
             explain_absent=explain_absent,
+            decision_id=decision_id,
         )
     except TenantQueueFull as exc:
         raise _queue_full(exc) from None
@@ -230,6 +232,9 @@ async def _decide(
     # a waiting slot is taken before anything is created: past the bound the
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
+    decision_id = new_decision_id()
+    # registered before the job is published: the wait need not read the pending record
+    watch = services.waiters.watch(decision_id) if slot is not None else None
     try:
         submission = await _submit(
             services,
@@ -241,15 +246,18 @@ async def _decide(
             limits,
             locale=body.locale,
             explain_absent=body.explain_absent,
+            decision_id=decision_id,
         )
         record = submission.record
         logs.bind(decision_id=record.decision_id)
         final = None
-        if not record.done and slot is not None:
+        if not record.done and watch is not None:
             final = await services.waiters.wait_final(
-                key.tenant, record.decision_id, _wait_s(services, body.wait_ms)
+                key.tenant, record.decision_id, _wait_s(services, body.wait_ms), watch=watch
             )
     finally:
+        if watch is not None:
+            services.waiters.forget(watch)
         if slot is not None:
             slot.release()
     if final is not None:
