@@ -19,9 +19,12 @@ Guarantees:
 - affinity (``run(..., affinity=key)``): a task that reads state a process keeps
   between tasks (a materialised dataset model, entail/dataset_eval.py) goes to an
   idle process that ran a task of the same key before, else to the idle process
-  that served the fewest keys. It only chooses among idle processes, after the
-  round-robin chose the task: it never holds a task back, so the guarantees
-  above are unchanged.
+  that served the fewest keys. While the processes that hold its key (or are
+  loading it) are all busy, the task waits for one of them, at most
+  ``affinity_wait_ms`` from when it was queued; meanwhile the round-robin serves
+  the next tenant in line (the waiting task's tenant keeps its place), so the
+  wait delays no other tenant's task, and a process is left idle only when no
+  task waiting could use it. Past the wait the task takes any idle process.
 
 Tasks are plain module-level functions (pickled by reference) taking and
 returning picklable values; see :mod:`entail.compute.tasks`.
@@ -47,8 +50,18 @@ from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
-# modules the fork server imports once, so each new pool process starts warm
-PRELOAD = ["entail.compute.tasks"]
+# modules the fork server imports once, so each new pool process starts warm: the
+# engine's tasks, and what a task over datasets needs on its first cache miss (the
+# dataset evaluation, the local store and the Redis client it is built with: seconds
+# of imports on a loaded machine, paid once here instead of by a decision). Named,
+# not imported: a module that fails to import here is imported by its first task.
+PRELOAD = [
+    "entail.compute.tasks",
+    "entail.dataset_eval",
+    "entail.datasets.local_store",
+    "entail.state.client",
+    "entail.bootstrap",
+]
 
 # the affinity keys a process is remembered to have served (most recent last): a
 # hint, the process's own cache decides what it still holds
@@ -149,8 +162,10 @@ class _Slot:
         self.generation = 0
         self.closed = False  # the pool is closing: never start a replacement
         self.lock = threading.Lock()  # a warm-up and a task never race on one slot
-        # affinity keys of tasks this process ran (touched on the event loop only)
+        # affinity keys of tasks this process ran, and of the one it runs (touched on
+        # the event loop only)
         self.held: OrderedDict[Hashable, None] = OrderedDict()
+        self.running: Hashable | None = None
 
     def warm(self) -> None:
         with self.lock:
@@ -263,6 +278,7 @@ class ComputePool:
         kill_factor: float = 2.0,
         memory_mb: int = 0,
         start_method: str = "forkserver",
+        affinity_wait_ms: int = 250,
     ) -> None:
         if size < 1:
             raise ValueError("a compute pool needs at least one process")
@@ -270,6 +286,7 @@ class ComputePool:
         self.queue_max = queue_max
         self.queue_max_per_tenant = queue_max_per_tenant
         self.kill_factor = kill_factor
+        self.affinity_wait_s = affinity_wait_ms / 1000
         ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             ctx.set_forkserver_preload(PRELOAD)
@@ -280,6 +297,7 @@ class ComputePool:
         self._running = 0
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="entail-compute")
         self._closed = False
+        self._wake: asyncio.TimerHandle | None = None  # a task waiting for its process gives up
         self.killed = 0  # tasks stopped by the supervisor since start
         self.crashed = 0
 
@@ -297,6 +315,8 @@ class ComputePool:
 
     def close(self) -> None:
         self._closed = True
+        if self._wake is not None:
+            self._wake.cancel()
         for queue in self._waiting.values():
             for item in queue:
                 if not item.future.done():
@@ -366,23 +386,70 @@ class ComputePool:
             if not queue:
                 del self._waiting[item.tenant]
 
-    def _next(self) -> _Item:
-        """Round-robin: the first tenant in line gives one task and goes to the back."""
-        tenant, queue = next(iter(self._waiting.items()))
-        item = queue.popleft()
-        if queue:
-            self._waiting.move_to_end(tenant)
-        else:
-            del self._waiting[tenant]
-        self._queued -= 1
-        return item
+    def _next(self, now: float) -> _Item | None:
+        """Round-robin: the first tenant in line whose first task can start now gives
+        it and goes to the back; a tenant whose first task waits for its process
+        (:meth:`_waits`) keeps its place. None: every first task waits."""
+        for tenant, queue in list(self._waiting.items()):
+            while queue and queue[0].future.done():  # cancelled while waiting
+                queue.popleft()
+                self._queued -= 1
+            if not queue:
+                del self._waiting[tenant]
+                continue
+            if self._waits(queue[0], now):
+                continue
+            item = queue.popleft()
+            if queue:
+                self._waiting.move_to_end(tenant)
+            else:
+                del self._waiting[tenant]
+            self._queued -= 1
+            return item
+        return None
+
+    def _waits(self, item: _Item, now: float) -> bool:
+        """Whether ``item`` waits for a busy process that holds (or is loading) its
+        key: none of the idle ones holds it, and it has waited less than the bound."""
+        key = item.affinity
+        if key is None or now - item.queued_at >= self.affinity_wait_s:
+            return False
+        if any(key in slot.held for slot in self._idle):
+            return False
+        return any(
+            slot not in self._idle and (key in slot.held or slot.running == key) for slot in self._slots
+        )
+
+    def _wake_at(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        """Dispatch again when the first waiting task's wait ends (a process may
+        have stayed idle for it)."""
+        ends = [
+            q[0].queued_at + self.affinity_wait_s
+            for q in self._waiting.values()
+            if q and q[0].affinity is not None
+        ]
+        if not ends:
+            return
+        when = loop.time() + max(0.0, min(ends) - now)
+        if self._wake is not None and self._wake.when() <= when:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = loop.call_at(when, self._woken, loop)
+
+    def _woken(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wake = None
+        self._dispatch(loop)
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._idle and self._queued and not self._closed:
-            item = self._next()
-            if item.future.done():  # cancelled while waiting
-                continue
+            now = time.monotonic()
+            item = self._next(now)
+            if item is None:
+                self._wake_at(loop, now)
+                return
             slot = self._idle.pop(self._choose(item.affinity))
+            slot.running = item.affinity
             self._running += 1
             kill_after_s = self.kill_factor * item.budget_ms / 1000
             done = self._threads.submit(slot.call, item.fn, item.args, item.budget_ms, kill_after_s)
@@ -426,6 +493,7 @@ class ComputePool:
             if not item.future.done():
                 item.future.set_exception(PoolClosed("the service is shutting down"))
             return
+        slot.running = None
         self._idle.append(slot)
         error = done.exception()
         if slot.generation != generation:  # replaced (killed, crashed): its state is gone

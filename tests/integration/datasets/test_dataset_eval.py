@@ -166,7 +166,7 @@ async def test_the_materialisation_takes_a_pool_processs_cpu_not_the_callers(
 ) -> None:
     """On a thread of the caller (before), the caller's process spent the whole
     materialisation's CPU, holding the interpreter lock against its event loop."""
-    v, _ = await store.ingest("acme", "org", chain(500), created_by="k")  # 125k `above` facts
+    v, _ = await store.ingest("acme", "org", chain(1000), created_by="k")  # 500k `above` facts
     stats = ReferenceStats(pool.pids, 1 << 30)
     children = {pid: cpu_s(pid) for pid in pool.pids()}
     mine = time.process_time()

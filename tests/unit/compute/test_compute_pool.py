@@ -207,3 +207,37 @@ async def test_a_task_goes_to_the_idle_process_that_served_its_affinity_key() ->
         assert p.holders("graph@1") == []
     finally:
         p.close()
+
+
+async def test_a_keyed_task_waits_a_bounded_time_for_its_busy_process() -> None:
+    """The process that holds a key is busy: a task of that key waits for it rather
+    than load the key again in the idle process, up to ``affinity_wait_ms``; past
+    that it takes the idle process. Another tenant's task meanwhile takes the idle
+    process at once."""
+    p = ComputePool(2, queue_max=8, queue_max_per_tenant=8, affinity_wait_ms=3_000)
+    await asyncio.to_thread(p.start)
+    try:
+        holder = await p.run(os.getpid, budget_ms=1000, affinity="graph@1")
+        # the holder busy for a moment (the plain task takes the other process first:
+        # a task without a key prefers the process that served none)
+        plain = asyncio.create_task(p.run(os.getpid, budget_ms=1000))
+        assert await plain != holder
+        busy = asyncio.create_task(p.run(time.sleep, 0.3, budget_ms=2000, affinity="graph@1"))
+        await asyncio.sleep(0)
+        keyed = asyncio.create_task(p.run(os.getpid, budget_ms=1000, affinity="graph@1", tenant="a"))
+        other = await p.run(os.getpid, budget_ms=1000, tenant="b")  # not held back by the wait
+        assert other != holder and not keyed.done()
+        assert await keyed == holder
+        await busy
+    finally:
+        p.close()
+    p = ComputePool(2, queue_max=8, queue_max_per_tenant=8, affinity_wait_ms=100)
+    await asyncio.to_thread(p.start)
+    try:
+        holder = await p.run(os.getpid, budget_ms=1000, affinity="graph@1")
+        busy = asyncio.create_task(p.run(time.sleep, 1, budget_ms=5000, affinity="graph@1"))
+        await asyncio.sleep(0)
+        assert await p.run(os.getpid, budget_ms=1000, affinity="graph@1") != holder  # waited 100 ms
+        await busy
+    finally:
+        p.close()
