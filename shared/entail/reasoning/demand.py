@@ -8,10 +8,10 @@ only for the bindings the case's rules ask about:
 
 - :func:`demanded` picks the predicates ``Q`` evaluated on demand (below);
 - :func:`rewrite` adds to each rule of a ``Q`` predicate ``p`` a *guard*
-  ``p#magic(bound args)`` as its first literal, and for each positive use of a
+  ``p#magic(bound args)`` as its last literal, and for each positive use of a
   ``Q`` predicate ``q`` in a rule, a *magic rule*
-  ``q#magic(q's bound args) :- <the rule's guard>, <its positive literals of
-  other predicates>, <its comparisons over their variables>.``
+  ``q#magic(q's bound args) :- <its positive literals of other predicates>,
+  <its comparisons over their variables>, <the rule's guard>.``
 
 The rewritten program keeps every predicate's name: each ``p`` fact it derives is
 one the original derives (its rules are the original rules with one more
@@ -217,7 +217,10 @@ def rewrite(program: Program, demand: Demand) -> Program:
         if sig in adorn:
             name, _ = magic_signature(sig, adorn[sig])
             guard = Positive(Atom(name, tuple(r.head.args[j] for j in adorn[sig]), r.head.span))
-            out.append(Rule(r.head, (guard, *r.body), r.span, r.text, r.index))
+            # last: the planner breaks ties by body position, and a guard read before a
+            # literal that binds as much would be scanned per delta fact (a closure's
+            # guard holds a row per demanded pair); last, it is a membership test
+            out.append(Rule(r.head, (*r.body, guard), r.span, r.text, r.index))
         else:
             out.append(r)
         uses = [lit.atom for lit in r.body if isinstance(lit, Positive) and lit.atom.signature in adorn]
@@ -225,14 +228,17 @@ def rewrite(program: Program, demand: Demand) -> Program:
             continue
         guard_vars = {v.name for v in guard.atom.vars()} if guard is not None else set()
         bound = _bound_vars(r, guard_vars, demand.predicates)
-        context: list[Positive | Comparison] = [guard] if guard is not None else []
-        context += [lit for lit in r.body if isinstance(lit, Positive) and lit.atom.signature not in adorn]
+        context: list[Positive | Comparison] = [
+            lit for lit in r.body if isinstance(lit, Positive) and lit.atom.signature not in adorn
+        ]
         context += [
             lit
             for lit in r.body
             if isinstance(lit, Comparison)
             and all(v.name in bound for v in (*term_vars(lit.left), *term_vars(lit.right)))
         ]
+        if guard is not None:
+            context.append(guard)
         for atom in uses:
             name, _ = magic_signature(atom.signature, adorn[atom.signature])
             head = Atom(name, tuple(atom.args[j] for j in adorn[atom.signature]), atom.span)

@@ -402,12 +402,11 @@ class Materialised:
     def provenance_nbytes(self) -> int:
         """The memory the provenance holds once an explained decision computed it
         (0 before): a dict entry and a small record per derived fact. Not part of
-        ``nbytes``, which is fixed when the model is made; a cache may add it."""
-        if self._full is not None:
-            return self._full.provenance_nbytes
+        ``nbytes``; a cache may add it. With the full model built (``full_model``):
+        both models' provenance."""
+        total = self._full.provenance_nbytes if self._full is not None else 0
         if self._P is None:
-            return 0
-        total = 0
+            return total
         for records in self._P:
             total += sys.getsizeof(records)
             if records:
@@ -509,8 +508,13 @@ def _model(
         else:
             base.append(set(own) | data)
     load_ms = (time.monotonic() - start) * 1000.0
+    strata = ruleset._plain[0]
+    if ruleset._on_demand:
+        # the demand rewrite's demanded and magic predicates: no fact without a case
+        # (demand.py), so their strata would only scan the dataset for their guards
+        strata = [st for st in strata if not set(st.pids) <= ruleset._on_demand]
     store = evaluate(
-        ruleset._plain[0],
+        strata,
         n,
         ruleset._shared_specs,
         len(layout.index_slots),

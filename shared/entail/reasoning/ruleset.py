@@ -343,6 +343,8 @@ class Ruleset:
         #: most of the closure costs less as lookups in it
         self.demand_budget = DEMAND_BUDGET
         self._origin: Ruleset | None = None  # of a demand rewrite: the program it rewrote
+        # of a demand rewrite: the demanded and magic predicates (empty without a case)
+        self._on_demand: frozenset[int] = frozenset()
         if self._datasets and demand:
             self._demand, self._demanded = self._build_demand(clock)
 
@@ -373,6 +375,7 @@ class Ruleset:
         inner.hash = self.hash
         inner._program_bytes = self._program_bytes
         inner._origin = self  # query notes as the original's (its input types)
+        inner._on_demand = frozenset(inner._layout.pid(sig) for sig in found.predicates | found.magic())
         # proofs cite the original rules: a rewritten rule's step is the original's,
         # without its guard (the guard's variables are the head's, bound by the body);
         # magic facts are never a premise of an original rule, so never in a proof
@@ -531,9 +534,13 @@ class Ruleset:
             raise InputFactsLimitExceeded(limits.input_facts, n_input)
 
         if reference is not None and reference._origin is self:  # a model of the demand rewrite
-            on_demand = self._evaluate_on_demand(factset, parsed, explain, limits, locale, reference)
-            if on_demand is not None:
-                return on_demand
+            # once a case needed the full model it is kept, and an unexplained case is
+            # cheaper there (a lookup instead of a derivation; the same answers); an
+            # explained one stays on demand (the full model's proofs cost a run of their own)
+            if reference._full is None or explain:
+                on_demand = self._evaluate_on_demand(factset, parsed, explain, limits, locale, reference)
+                if on_demand is not None:
+                    return on_demand
             reference = reference.full_model()
         layout = self._layout
         extra: dict[Signature, int] = {}

@@ -149,8 +149,16 @@ def test_a_case_over_the_budget_is_answered_from_the_full_model_built_once() -> 
     assert full.facts > mat.facts
     again = rs.evaluate(case, ["ok(A, B)"], reference=mat)
     assert mat.full_model() is full and again.result_hash == small.result_hash
-    # a case within the budget is still answered on demand
-    assert rs.evaluate({"ask": [[1, 2]]}, ["ok(A, B)"], reference=mat).stats["reference_mode"] == "demand"
+    # from now on the full model, paid for, answers unexplained cases (a lookup)
+    within = rs.evaluate({"ask": [[1, 2]]}, ["ok(A, B)"], reference=mat)
+    assert within.stats["reference_mode"] == "full" and atoms(within) == ["ok(1,2)"]
+    # an explained case stays on demand within the budget, and over it has the full
+    # model's proofs, counted with the model's
+    explained = rs.evaluate({"ask": [[1, 2]]}, ["ok(A, B)"], explain=True, reference=mat)
+    assert explained.stats["reference_mode"] == "demand"
+    explained = rs.evaluate(case, ["ok(A, B)"], explain=True, reference=mat)
+    assert explained.stats["reference_mode"] == "full"
+    assert mat.provenance_nbytes >= full.provenance_nbytes > 0
 
 
 def test_the_hash_is_the_same_in_both_modes_with_the_datasets_hashes() -> None:
