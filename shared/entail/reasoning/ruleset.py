@@ -28,7 +28,7 @@ from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
 from .declarations import DatasetBinding, Declarations, collect_datasets
 from .declarations import collect as collect_declarations
-from .demand import DEMAND_BUDGET, demanded, rewrite
+from .demand import DEMAND_BUDGET, MAGIC_SUFFIX, demanded, rewrite
 from .errors import (
     DatasetPredicateInCase,
     DerivedFactsLimitExceeded,
@@ -619,6 +619,8 @@ class Ruleset:
         walker = self._reason_walker(store, leaves, pred_ids, locale) if traced and self.reasons else None
         answers: list[QueryResult] = []
         clashes = self._input_types.clashes(factset.facts) if parsed and factset.facts else []
+        # what a query's "did you mean" may name: not a demand rewrite's magic predicates
+        known = sigs if self._origin is None else [s for s in sigs if MAGIC_SUFFIX not in s[0]]
         for q in parsed:
             pid = pred_ids.get(q.signature)
             shared = (
@@ -642,7 +644,7 @@ class Ruleset:
             ]
             # near-miss hints scan the relation: not a materialised one of reference size
             hinted = rows_of if not shared or len(rows_of) <= SHARED_HINT_ROWS else set()
-            notes = query_notes(q, hinted if pid is not None else None, items, sigs, self, clashes)
+            notes = query_notes(q, hinted if pid is not None else None, items, known, self, clashes)
             answers.append(QueryResult(q.text, items, notes))
         stats: dict[str, Any] = {
             "input_facts": n_input,

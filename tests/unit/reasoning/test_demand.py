@@ -93,6 +93,10 @@ def test_magic_predicates_are_not_in_the_results() -> None:
     assert result.shown_atoms() == ["ok(1,4)"]
     assert not any("#" in a for a in result.model_atoms())
     assert [sig for sig, _ in result.shown_relations().items()] == [("ok", 2)]
+    # nor in a query's "did you mean"
+    near = rs.evaluate({"ask": [[1, 4]]}, ["pathmagic(X, Y)"], reference=rs.materialise(chains(2, 5)))
+    assert near.stats["reference_mode"] == "demand"
+    assert "#magic" not in str([d.message for d in near.answers[0].diagnostics])
 
 
 # --- answers, hash, proofs ---------------------------------------------------------
