@@ -29,7 +29,7 @@ from entail.dataset_binding import (
 )
 from entail.dataset_eval import DatasetCase, ReferenceStats, evaluate_recorded, versions_of
 from entail.datasets.local_store import LocalDatasetStore
-from entail.datasets.port import DatasetVersion, UploadPart
+from entail.datasets.port import DatasetStore, DatasetVersion, UploadPart
 from entail.models import DatasetRef, request_hash
 from entail.settings import Settings
 
@@ -89,7 +89,7 @@ def case_of(settings: Settings, v: DatasetVersion, facts: dict[str, Any], **extr
 
 
 async def decide(
-    pool: ComputePool, store: LocalDatasetStore, case: DatasetCase, stats: ReferenceStats | None
+    pool: ComputePool, store: DatasetStore, case: DatasetCase, stats: ReferenceStats | None
 ) -> dict[str, Any]:
     return await evaluate_recorded(pool, store, "acme", case, budget_ms=30_000, stats=stats)
 
@@ -215,7 +215,7 @@ async def test_the_cache_evicts_by_bytes_and_a_missing_version_fails_cleanly(
     probe = await open_pool(1)  # one process: every model lands in the same cache
     try:
         stats = ReferenceStats(probe.pids, 1 << 30)
-        sizes = []
+        sizes: list[int] = []
         for v in (small, other):
             await decide(probe, store, case_of(settings, v, ask), stats)
             sizes.append(stats.stats().bytes - sum(sizes))
