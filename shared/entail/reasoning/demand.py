@@ -94,7 +94,7 @@ def _bound_vars(rule: Rule, guard_vars: set[str], outside: frozenset[Signature] 
     bound = set(guard_vars)
     for lit in rule.body:
         if isinstance(lit, Positive) and lit.atom.signature not in outside:
-            bound.update(v.name for v in lit.atom.vars())
+            bound.update(v.name for v in lit.atom.vars() if not v.anonymous)
     changed = True
     while changed:
         changed = False

@@ -267,3 +267,32 @@ def test_a_case_may_give_facts_of_a_demanded_predicate() -> None:
     assert atoms(got) == ["ok(1,3)", "ok(9,2)"]
     full = rs.evaluate(case, ["ok(A, B)"], reference=rs.materialise(chains(1, 4), demand=False))
     assert got.result_hash == full.result_hash
+
+
+def test_mutual_recursion_constants_and_program_facts_answer_as_in_full() -> None:
+    # even/odd distance along the chain, one demanded component; reach/2 has a
+    # program fact of its own; the asks bind the first argument by a constant too
+    source = """%@dataset graph: edge(int, int).
+even(X, X) :- edge(X, _).
+even(X, Z) :- odd(X, Y), edge(Y, Z).
+odd(X, Z) :- even(X, Y), edge(Y, Z).
+reach(1, 1000).
+reach(X, Y) :- edge(X, Y).
+reach(X, Z) :- reach(X, Y), edge(Y, Z).
+ok(B) :- ask(B), even(1, B).
+far(A) :- ask(A), reach(A, 1000).
+far(A) :- ask(A), reach(A, 1000 + 0).
+#show ok/1.
+#show far/1.
+"""
+    rs = reasoning.compile(source)
+    assert rs._demanded == {("even", 2), ("odd", 2), ("reach", 2)}
+    data = chains(1, 8)
+    demand = rs.materialise(data)
+    full = rs.materialise(data, demand=False)
+    case = {"ask": [[1], [3], [4], [5], [8]]}
+    on_demand = rs.evaluate(case, reference=demand)
+    in_full = rs.evaluate(case, reference=full)
+    assert on_demand.stats["reference_mode"] == "demand"
+    assert on_demand.shown_atoms() == in_full.shown_atoms() == ["far(1)", "ok(1)", "ok(3)", "ok(5)"]
+    assert on_demand.result_hash == in_full.result_hash
