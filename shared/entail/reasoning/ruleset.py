@@ -380,7 +380,7 @@ class Ruleset:
         # without its guard (the guard's variables are the head's, bound by the body);
         # magic facts are never a premise of an original rule, so never in a proof
         # (its values in the rewrite's order; what each assignment assigns as in the
-        # original's plan: with the guard first, ``Y = W + 0`` may be solved for W)
+        # original's plan: a variant led by the guard may solve ``Y = W + 0`` for W)
         for index, info in list(inner._rule_infos.items()):
             if index in self._rule_infos:
                 own = self._rule_infos[index]
