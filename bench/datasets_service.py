@@ -129,9 +129,7 @@ def main() -> int:
                     assert body.get("status") == "succeeded", body
                     warm.append(elapsed)
     ms = 1000.0
-    print(
-        f"decisions over a {args.facts:,}-edge dataset through the local stack (two-hop relation materialised)"
-    )
+    print(f"decisions over a {args.facts:,}-edge dataset through the local stack")
     print(
         f"first decision (materialisation): {first_s:.2f} s; worker process CPU meanwhile {worker_cpu:.2f} s"
     )
@@ -144,14 +142,13 @@ def main() -> int:
         f"p99 {percentile(busy, 0.99) * ms:.1f} ms, max {max(busy) * ms:.1f} ms ({len(busy)} round trips)"
     )
     print(
-        f"warm decisions ({len(warm)}, one at a time, end to end): p50 {statistics.median(warm) * ms:.1f} ms, "
-        f"p99 {percentile(warm, 0.99) * ms:.1f} ms"
+        f"warm decisions ({len(warm)}, one at a time, end to end): "
+        f"p50 {statistics.median(warm) * ms:.1f} ms, p99 {percentile(warm, 0.99) * ms:.1f} ms"
     )
     load1, _, _ = os.getloadavg()
     print(f"load average (1 min) {load1:.2f} at end, {os.cpu_count()} CPUs")
-    print(
-        f"command: .venv/bin/python bench/datasets_service.py --facts {args.facts} --decisions {args.decisions}"
-    )
+    command = "command: .venv/bin/python bench/datasets_service.py"
+    print(f"{command} --facts {args.facts} --decisions {args.decisions}")
     return 0
 
 
