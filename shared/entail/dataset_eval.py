@@ -56,7 +56,8 @@ _compile_lock = threading.Lock()
 
 def process_cache(max_bytes: int) -> ReferenceCache[Any]:
     """This process's cache (made on first use with ``max_bytes``,
-    ``ENTAIL_REFERENCE_CACHE_BYTES``): one per process, shared by all its requests."""
+    ``ENTAIL_REFERENCE_CACHE_BYTES``): one per pool process, shared by every task
+    over datasets the pool sends there (:func:`evaluate_case`)."""
     global _shared
     with _shared_lock:
         if _shared is None:
