@@ -49,6 +49,7 @@ _NUL_QUERY = re.compile(rb"%00")
 _JSON_TYPES = ("application/json", "application/problem+json")
 # POST /v1/datasets/{name}: read by the route as it streams (routes/datasets.py)
 STREAMED_UPLOAD = re.compile(r"/v1/datasets/[^/]+\Z")
+ROUTABLE_PATHS_KEPT = 4096
 
 
 class _TooLarge(Exception):
@@ -135,6 +136,9 @@ class RequestGuard:
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
+        # path -> whether an API route matches it: the routes are fixed once the app
+        # is built, and trying each one's pattern was a visible part of every request
+        self._routable: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,7 +155,7 @@ class RequestGuard:
         if declared is not None and declared.isdigit() and int(declared) > self.limit and not streamed:
             await self._refuse(self._too_large(int(declared)), scope, receive, send)
             return
-        api = path.startswith(API_PREFIX) and scope["method"] != "OPTIONS" and _is_route(scope)
+        api = path.startswith(API_PREFIX) and scope["method"] != "OPTIONS" and self._is_route(scope)
         if api:
             refused = await self._authenticate(scope)
             if refused is not None:
@@ -237,6 +241,16 @@ class RequestGuard:
                 headers={"Retry-After": str(retry)},
             )
         return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+    def _is_route(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        known = self._routable.get(path)
+        if known is None:
+            known = _is_route(scope)
+            if len(self._routable) >= ROUTABLE_PATHS_KEPT:
+                self._routable.clear()  # ids make paths unbounded: start over
+            self._routable[path] = known
+        return known
 
     async def _refuse(self, problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
         await problem_response(problem, scope["path"])(scope, receive, _with_headers(send, no_store=True))

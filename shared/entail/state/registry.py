@@ -402,5 +402,18 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# stored version JSON -> its parsed version: a version entry never changes once
+# written, and every decision resolves one (validating it was ~2% of a decision's
+# backend CPU). Bounded; each caller gets its own shallow copy
+_PARSED: dict[bytes | str, RulesetVersion] = {}
+_PARSED_MAX = 256
+
+
 def _version(raw: bytes | str) -> RulesetVersion:
-    return RulesetVersion.model_validate_json(raw)
+    found = _PARSED.get(raw)
+    if found is None:
+        found = RulesetVersion.model_validate_json(raw)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[raw] = found
+    return found.model_copy()

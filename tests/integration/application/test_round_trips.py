@@ -280,5 +280,8 @@ async def test_resolving_a_name_to_its_latest_version_is_one_round_trip(counted:
         assert await counted.registry.resolve("acme", ref) == second
     assert CountingConnection.names[before:] == ["EVALSHA", "EVALSHA"]  # was HGET, HGET each
     assert await counted.registry.resolve("acme", "loan@1") == first
+    # parsed once per stored text, each caller its own copy
+    a, b = await counted.registry.resolve("acme", "loan"), await counted.registry.resolve("acme", "loan")
+    assert a == b == second and a is not b
     assert await counted.registry.resolve("acme", "nope") is None
     assert await counted.registry.resolve("beta", "loan") is None  # another tenant's name
