@@ -30,7 +30,8 @@ def _probe(env: dict[str, str]) -> list[str]:
 
 def test_the_local_sink_serves_the_relays_pushes_in_flight_at_once() -> None:
     env = {k: v for k, v in os.environ.items() if k != "THREADS"}
-    in_flight = Relay.__init__.__kwdefaults__["max_in_flight"]
+    defaults = Relay.__init__.__kwdefaults__ or {}
+    in_flight = defaults["max_in_flight"]
     threads, gather_rows, gather_s = _probe(env)
     assert int(threads) == int(gather_rows) == in_flight == 16
     assert float(gather_s) == 0.1

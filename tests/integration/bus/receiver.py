@@ -39,6 +39,7 @@ class Push:
     envelope: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    client_port: int = 0  # the relay's end of the connection: which connection carried it
 
     @property
     def message_id(self) -> str:
@@ -76,7 +77,8 @@ class Receiver:
         return [p for p in self.pushes if p.message_id == message_id]
 
     async def _handle(self, request: Request) -> PlainTextResponse:
-        push = Push(request.url.path, await request.json(), dict(request.headers))
+        port = request.client.port if request.client is not None else 0
+        push = Push(request.url.path, await request.json(), dict(request.headers), client_port=port)
         self.pushes.append(push)
         status = self.plan(push)
         if status == HANG:

@@ -1,16 +1,24 @@
 """The relay's HTTP/1.1 client (entail.bus.push_client) against a real server on
 127.0.0.1 that writes exactly the bytes each test scripts: keep-alive reuse, a
 server closing idle connections, chunked and oversized answers, interim answers,
-slow servers, malformed answers and refused headers."""
+slow servers, malformed answers, refused headers, and TLS."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from entail.bus.push_client import MAX_HEAD, PushClient, PushProtocolError, encode_headers
 
@@ -301,3 +309,55 @@ async def test_unsupported_urls_are_refused(url: str, error: str) -> None:
 
 def test_encode_headers_writes_one_line_per_header() -> None:
     assert encode_headers({"a": "1", "ce-id": "x y"}) == b"a: 1\r\nce-id: x y\r\n"
+
+
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_https_pushes_verify_the_server_and_reuse_the_connection(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    server = RawServer()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_tls)
+    port = listener.sockets[0].getsockname()[1]
+    url = f"https://127.0.0.1:{port}/push"
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert_file))
+        async with PushClient(timeout_s=5, ssl_context=trusting) as client:
+            assert (await client.post(url, b"a")).status == 200
+            assert (await client.post(url, b"b")).status == 200
+            assert server.connections == 1
+        async with PushClient(timeout_s=5) as client:  # the system's roots do not know it
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await client.post(url, b"c")
+        assert [r.body for r in server.requests] == [b"a", b"b"]
+    finally:
+        listener.close()

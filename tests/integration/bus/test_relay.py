@@ -76,6 +76,17 @@ async def acked(redis: aioredis.Redis, ids: list[str], group: str = "sub") -> bo
 # -- envelope and acknowledgement ---------------------------------------------------------
 
 
+async def test_deliveries_reuse_kept_alive_connections(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    """60 messages, 4 deliveries in flight: at most 4 connections, each reused."""
+    ids = await publish(redis, 60)
+    async with running(relay(redis, relay_settings, subscription(receiver), max_in_flight=4)):
+        await eventually(lambda: acked(redis, ids), what="every message acked")
+    assert {p.message_id for p in receiver.pushes} == set(ids)
+    assert 1 <= len({p.client_port for p in receiver.pushes}) <= 4
+
+
 async def test_envelope_is_the_exact_pubsub_push_format(
     redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
 ) -> None:
