@@ -204,7 +204,11 @@ class PushClient:
         now = time.monotonic()
         while conns:
             conn = conns.pop()
-            if now - conn.idle_since < self.idle_s and not conn.reader.at_eof():
+            # an idle connection holds nothing to read: bytes there are an answer
+            # nobody asked for (a server's 408 before it closes), which would be
+            # taken for the next request's
+            unread = len(getattr(conn.reader, "_buffer", b""))
+            if now - conn.idle_since < self.idle_s and not conn.reader.at_eof() and not unread:
                 return conn
             conn.close()
         return None

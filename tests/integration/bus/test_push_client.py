@@ -118,6 +118,18 @@ async def test_a_connection_closed_by_the_server_while_idle_is_replaced() -> Non
         assert client.opened == 2
 
 
+async def test_an_answer_nobody_asked_for_is_not_taken_for_the_next_one() -> None:
+    # the server answers, then writes a 408 on the idle connection and closes it
+    # (as some servers do on their keep-alive timeout): not the next push's answer
+    unsolicited = OK + b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    server = RawServer(script=lambda n, request: unsolicited if n == 0 else OK, close_after=lambda n: n == 0)
+    async with serving(server), PushClient(timeout_s=5) as client:
+        assert (await client.post(server.url, b"a")).status == 200
+        await asyncio.sleep(0.05)
+        assert (await client.post(server.url, b"b")).status == 200
+        assert [r.connection for r in server.requests] == [0, 1]
+
+
 async def test_a_reused_connection_dropped_before_the_answer_is_retried_once() -> None:
     # the second request is read and dropped unanswered on the reused connection:
     # sent again on a new one (at least once: the server saw it twice)
