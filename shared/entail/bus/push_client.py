@@ -7,8 +7,8 @@ response object per push), so the relay speaks HTTP/1.1 itself on asyncio
 streams, with every bound a push needs:
 
 * **connections** are kept alive per origin and reused (last in, first out,
-  at most ``max_idle`` idle per origin, none idle longer than ``idle_s``); a
-  connection is closed on any protocol error, on ``Connection: close``, on an
+  at most ``max_idle`` idle per origin, none idle longer than ``idle_s``, none
+  holding unread bytes); a connection is closed on any protocol error, on ``Connection: close``, on an
   HTTP/1.0 answer, on a body read until the server closed it, or when a body
   is larger than ``max_body`` (its status still counts);
 * a request on a **reused** connection that fails before a single byte of the
