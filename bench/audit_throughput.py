@@ -16,6 +16,10 @@ reported with the ratio (target: on ≥ 90% of off). Report, don't assert: the l
 generator shares the machine's cores with everything it measures.
 
     .venv/bin/python bench/audit_throughput.py [--decisions 600] [--concurrency 16] [--runs 3]
+
+``--floor N`` measures only functions-framework's own CPU per request (the audit
+sink's adapter with a no-op target, N pushes, median of 3): the part of the
+sink's CPU per decision that no change to the sink can remove.
 """
 
 from __future__ import annotations
@@ -284,13 +288,96 @@ def sink_capacity(count: int) -> dict[str, Any]:
     }
 
 
+NOOP_FUNCTION = """
+import functions_framework
+
+
+@functions_framework.cloud_event
+def noop(cloud_event):
+    cloud_event.get_data()
+"""
+
+
+def framework_floor(count: int) -> float:
+    """CPU ms per request of functions-framework itself: the sink's adapter with a
+    target that only reads the CloudEvent, served as the local sink is (16
+    threads), fed the audit sink's pushes by the relay's client at 16 in flight."""
+    from entail.bus.port import Message
+    from entail.bus.push import cloudevent_request
+    from entail.bus.push_client import PushClient, encode_headers
+
+    payload = realistic_records(1)[0]
+    with tempfile.TemporaryDirectory(prefix="entail-floor-") as tmp:
+        source = Path(tmp) / "main.py"
+        source.write_text(NOOP_FUNCTION)
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "noop",
+            "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port),
+        ]  # fmt: skip
+        server = subprocess.Popen(
+            argv,
+            env={**os.environ, "THREADS": "16"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("functions-framework did not start") from None
+                    time.sleep(0.05)
+
+            async def push_all(n: int) -> None:
+                numbers = iter(range(n))
+                async with PushClient(timeout_s=30, max_idle=16) as client:
+
+                    async def one() -> None:
+                        for i in numbers:
+                            message = Message(f"{i}-0", payload, {"decision_id": str(i)}, utcnow())
+                            headers, body = cloudevent_request(message, DECISIONS, AUDIT_SINK_SUBSCRIPTION)
+                            url = f"http://127.0.0.1:{port}/"
+                            answer = await client.post(url, body, encode_headers(headers))
+                            if answer.status != 200:
+                                raise RuntimeError(f"the no-op function answered {answer.status}")
+
+                    await asyncio.gather(*(one() for _ in range(16)))
+
+            asyncio.run(push_all(200))  # warm: connections, imports
+            before = tree_cpu(server.pid)
+            asyncio.run(push_all(count))
+            return 1000 * (tree_cpu(server.pid) - before) / count
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(20)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--decisions", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--capacity", type=int, default=2000, help="decisions for the sink-alone drain")
+    parser.add_argument(
+        "--floor",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure functions-framework's own CPU per request (a no-op target, N pushes)",
+    )
     args = parser.parse_args()
+    if args.floor:
+        floor_ms = statistics.median(framework_floor(args.floor) for _ in range(3))
+        print(
+            f"functions-framework with a no-op CloudEvent target: {floor_ms:.2f} ms CPU per request "
+            f"(median of 3 x {args.floor}; load average {os.getloadavg()[0]:.2f})"
+        )
+        return 0
     capacity = [sink_capacity(args.capacity) for _ in range(args.runs)]
     for c in capacity:
         print(
