@@ -30,7 +30,10 @@ components (strata), that are
 - bound at some argument position at every use (the *adornment*: the positions
   bound at every positive use, by the guard and the rule's literals of predicates
   outside ``Q``; a predicate with no such position is not demanded, it would be
-  the whole relation per case);
+  the whole relation per case). For a directly recursive predicate the adornment
+  starts from the positions its recursion passes on unchanged (``X`` in
+  ``path(X, Z) :- path(X, Y), edge(Y, Z).``) when some use binds them: the demand
+  is then the seeds alone, without magic recursion;
 - read, outside ``Q``'s own rules, only by rules with a positive literal of a
   predicate that is empty without case facts (no facts, no dataset, no rule that
   can fire without the case): then no demand exists without a case, the
@@ -119,6 +122,26 @@ def _bound_positions(atom: Atom, bound: set[str]) -> set[int]:
     return {j for j, arg in enumerate(atom.args) if all(v.name in bound for v in term_vars(arg))}
 
 
+def _stable_positions(sig: Signature, rules: list[Rule]) -> set[int]:
+    """The argument positions of ``sig`` that each of its rules passes unchanged (the
+    same variable as the head's) to each use of ``sig`` in its body; empty when no rule
+    of ``sig`` reads ``sig`` (no direct recursion)."""
+    positions = set(range(sig[1]))
+    recursive = False
+    for r in rules:
+        if r.head.signature != sig:
+            continue
+        for lit in r.body:
+            if isinstance(lit, Positive) and lit.atom.signature == sig:
+                recursive = True
+                positions &= {
+                    j
+                    for j, (head, used) in enumerate(zip(r.head.args, lit.atom.args, strict=True))
+                    if isinstance(head, Var) and isinstance(used, Var) and head.name == used.name
+                }
+    return positions if recursive else set()
+
+
 def demanded(program: Program, analysis: Analysis, datasets: Iterable[Signature]) -> Demand:
     """The predicates of ``program`` to evaluate on demand (see the module docstring)."""
     rules = [r for r in program.rules if not r.is_fact]
@@ -153,8 +176,17 @@ def demanded(program: Program, analysis: Analysis, datasets: Iterable[Signature]
         if any(other not in candidates for other in members.get(component.get(sig, -1), [sig])):
             candidates.discard(sig)
 
+    # a recursive predicate's arguments that every recursive use passes on unchanged
+    # (``X`` in ``path(X, Z) :- path(X, Y), edge(Y, Z).``): bound only there, the
+    # recursion needs no magic rule (the demand is the seeds) and reads its base
+    # relation in one direction only (one index on ``edge``, not two)
+    stable = {sig: _stable_positions(sig, rules) for sig in candidates}
+    unrestricted: set[Signature] = set()
     while True:
-        adornment: dict[Signature, set[int]] = {sig: set(range(sig[1])) for sig in candidates}
+        adornment: dict[Signature, set[int]] = {}
+        for sig in candidates:
+            keep = stable[sig]
+            adornment[sig] = set(keep) if keep and sig not in unrestricted else set(range(sig[1]))
         # a guard copies the head's arguments: only variables and constants can be matched
         for r in rules:
             sig = r.head.signature
@@ -193,7 +225,12 @@ def demanded(program: Program, analysis: Analysis, datasets: Iterable[Signature]
                     if kept != adornment[atom.signature]:
                         adornment[atom.signature] = kept
                         changed = True
-        bad.update(sig for sig, positions in adornment.items() if not positions)
+        empty = {sig for sig, positions in adornment.items() if not positions}
+        lift = {sig for sig in empty if stable[sig] and sig not in unrestricted}
+        if lift:  # a use binds none of the stable arguments: try with all of them
+            unrestricted |= lift
+            continue
+        bad |= empty
         if not bad:
             return Demand({sig: tuple(sorted(adornment[sig])) for sig in sorted(candidates)})
         for sig in bad:
@@ -242,8 +279,8 @@ def rewrite(program: Program, demand: Demand) -> Program:
         for atom in uses:
             name, _ = magic_signature(atom.signature, adorn[atom.signature])
             head = Atom(name, tuple(atom.args[j] for j in adorn[atom.signature]), atom.span)
-            if guard is not None and str(head) == str(guard.atom) and len(context) == 1:
-                continue  # p#magic(X) :- p#magic(X).
+            if guard is not None and str(head) == str(guard.atom):
+                continue  # p#magic(X) :- ..., p#magic(X).: derives only what it reads
             body = tuple(context)
             text = f"{head} :- {', '.join(str(lit) for lit in body)}." if body else f"{head}."
             if text in seen:
