@@ -684,13 +684,12 @@ class Relay:
         """Deliver until ``stop`` is set, then finish the deliveries in flight and
         return. Cancelling instead is a crash: nothing is acked or released, and
         the pending messages are reclaimed by a relay after the ack deadline."""
-        # one kept-alive connection for every delivery that may be in flight to an
-        # endpoint (each subscription bounds its own deliveries); the whole exchange
-        # of one push is bounded by the ack deadline, as Pub/Sub's is
+        # a kept-alive connection for every delivery that may be in flight to an
+        # endpoint (subscriptions may share one); the whole exchange of one push
+        # is bounded by the ack deadline, as Pub/Sub's is
+        in_flight = self.max_in_flight * max(1, len(self.subscriptions))
         async with (
-            PushClient(
-                timeout_s=self.settings.relay_ack_deadline_ms / 1000, max_idle=self.max_in_flight
-            ) as http,
+            PushClient(timeout_s=self.settings.relay_ack_deadline_ms / 1000, max_idle=in_flight) as http,
             asyncio.TaskGroup() as group,
         ):
             for subscription in self.subscriptions:
