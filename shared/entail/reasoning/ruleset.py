@@ -533,11 +533,13 @@ class Ruleset:
         if n_input > limits.input_facts:
             raise InputFactsLimitExceeded(limits.input_facts, n_input)
 
-        if reference is not None and reference._origin is self:  # a model of the demand rewrite
-            # once a case needed the full model it is kept, and an unexplained case is
-            # cheaper there (a lookup instead of a derivation; the same answers); an
-            # explained one stays on demand (the full model's proofs cost a run of their own)
-            if reference._full is None or explain:
+        if reference is not None and reference.demand and self._origin is None:
+            # a model of the demand rewrite (made by this ruleset or by another compile of
+            # the same source: the same rewrite, numbered alike). Once a case needed the
+            # full model it is kept, and an unexplained case is cheaper there (a lookup
+            # instead of a derivation; the same answers); an explained one stays on
+            # demand (the full model's proofs cost a run of their own)
+            if self._demand is not None and (reference._full is None or explain):
                 on_demand = self._evaluate_on_demand(factset, parsed, explain, limits, locale, reference)
                 if on_demand is not None:
                     return on_demand

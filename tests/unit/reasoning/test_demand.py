@@ -5,6 +5,7 @@ as from the full one (answers, hash, proofs, why-not), with the fallback over bu
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -320,3 +321,38 @@ def test_a_recursion_that_passes_an_argument_on_is_demanded_by_it_alone() -> Non
     assert got.shown_atoms() == ["ok(1,4)", "ok(2,4)", "ok(3,4)"]
     # same generation passes nothing on: both arguments
     assert adornments(SG) == {("sg", 2): (0, 1)}
+
+
+def test_a_model_serves_another_compile_of_the_same_source() -> None:
+    # a service may compile a ruleset again (its compile cache evicted it) and keep the
+    # materialised model: the rewrite is the same, numbered alike
+    first, second = reasoning.compile(TC), reasoning.compile(TC)
+    mat = first.materialise(chains(3, 6))
+    case = {"ask": [[1, 5], [101, 106], [2, 1]]}
+    got = second.evaluate(case, ["ok(A, B)"], reference=mat)
+    assert got.stats["reference_mode"] == "demand"
+    assert atoms(got) == ["ok(1,5)", "ok(101,106)"]
+    assert got.result_hash == first.evaluate(case, ["ok(A, B)"], reference=mat).result_hash
+    second.demand_budget = 1
+    over = second.evaluate(case, ["ok(A, B)"], explain=True, reference=mat)
+    assert over.stats["reference_mode"] == "full" and over.result_hash == got.result_hash
+
+
+def test_threads_over_the_budget_build_the_full_model_once() -> None:
+    rs = reasoning.compile(TC)
+    rs.demand_budget = 1
+    mat = rs.materialise(chains(50, 20))
+    results: list[str] = []
+    fulls: list[object] = []
+
+    def decide() -> None:
+        results.append(rs.evaluate({"ask": [[1, 20], [501, 519]]}, reference=mat).result_hash)
+        fulls.append(mat._full)
+
+    threads = [threading.Thread(target=decide) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and len(results) == 8
+    assert len({id(f) for f in fulls}) == 1 and fulls[0] is mat.full_model()
