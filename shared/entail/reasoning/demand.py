@@ -48,6 +48,7 @@ name them (``#`` starts a directive).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -149,17 +150,26 @@ def demanded(program: Program, analysis: Analysis, datasets: Iterable[Signature]
     heads = {r.head.signature for r in rules}
     # predicates that may hold without any case fact: a least fixpoint from the
     # program's facts and the datasets over rules whose positive literals may all hold
-    nonempty = {r.head.signature for r in program.rules if r.is_fact} | dataset
-    grew = True
-    while grew:
-        grew = False
-        for r in rules:
-            sig = r.head.signature
-            if sig not in nonempty and all(
-                lit.atom.signature in nonempty for lit in r.body if isinstance(lit, Positive)
-            ):
-                nonempty.add(sig)
-                grew = True
+    # (a worklist: a rule fires once its last positive literal's predicate may hold)
+    nonempty: set[Signature] = set()
+    waiting: list[int] = []  # per rule, its positive literals' predicates not yet known to hold
+    readers: dict[Signature, list[int]] = {}
+    for i, r in enumerate(rules):
+        needs = {lit.atom.signature for lit in r.body if isinstance(lit, Positive)}
+        waiting.append(len(needs))
+        for sig in needs:
+            readers.setdefault(sig, []).append(i)
+    todo = [r.head.signature for r in program.rules if r.is_fact] + sorted(dataset)
+    todo += [r.head.signature for i, r in enumerate(rules) if not waiting[i]]
+    while todo:
+        sig = todo.pop()
+        if sig in nonempty:
+            continue
+        nonempty.add(sig)
+        for i in readers.get(sig, ()):
+            waiting[i] -= 1
+            if not waiting[i]:
+                todo.append(rules[i].head.signature)
     complete: set[Signature] = set(dataset) | _shown(program, analysis.signatures)
     for r in rules:
         for lit in r.body:
@@ -180,62 +190,114 @@ def demanded(program: Program, analysis: Analysis, datasets: Iterable[Signature]
     # (``X`` in ``path(X, Z) :- path(X, Y), edge(Y, Z).``): bound only there, the
     # recursion needs no magic rule (the demand is the seeds) and reads its base
     # relation in one direction only (one index on ``edge``, not two)
-    stable = {sig: _stable_positions(sig, rules) for sig in candidates}
+    by_head: dict[Signature, list[int]] = {}
+    for i, r in enumerate(rules):
+        by_head.setdefault(r.head.signature, []).append(i)
+    stable = {sig: _stable_positions(sig, [rules[i] for i in by_head.get(sig, [])]) for sig in candidates}
+    positives = [[lit.atom for lit in r.body if isinstance(lit, Positive)] for r in rules]
+    matchable = {
+        sig: set.intersection(
+            *(
+                {j for j, arg in enumerate(rules[i].head.args) if isinstance(arg, Var) or _is_ground(arg)}
+                for i in by_head.get(sig, [])
+            )
+        )
+        for sig in candidates
+    }
     unrestricted: set[Signature] = set()
-    while True:
-        adornment: dict[Signature, set[int]] = {}
-        for sig in candidates:
-            keep = stable[sig]
-            adornment[sig] = set(keep) if keep and sig not in unrestricted else set(range(sig[1]))
-        # a guard copies the head's arguments: only variables and constants can be matched
-        for r in rules:
-            sig = r.head.signature
-            if sig in adornment:
-                adornment[sig] &= {
-                    j for j, arg in enumerate(r.head.args) if isinstance(arg, Var) or _is_ground(arg)
-                }
-        bad: set[Signature] = set()
-        changed = True
-        while changed:
-            changed = False
-            for r in rules:
-                sig = r.head.signature
-                uses = [
-                    lit.atom
-                    for lit in r.body
-                    if isinstance(lit, Positive) and lit.atom.signature in candidates
-                ]
-                if not uses:
-                    continue
-                if sig in candidates:
-                    guard = _guard_vars(r, tuple(sorted(adornment[sig])))
-                else:
-                    guard = set()
-                    # a seed from outside Q must need a case fact, or Q is demanded without a case
-                    if not any(
-                        isinstance(lit, Positive)
-                        and lit.atom.signature not in candidates
-                        and lit.atom.signature not in nonempty
-                        for lit in r.body
-                    ):
-                        bad.update(atom.signature for atom in uses)
-                bound = _bound_vars(r, guard, candidates)
-                for atom in uses:
-                    kept = adornment[atom.signature] & _bound_positions(atom, bound)
-                    if kept != adornment[atom.signature]:
-                        adornment[atom.signature] = kept
-                        changed = True
-        empty = {sig for sig, positions in adornment.items() if not positions}
-        lift = {sig for sig in empty if stable[sig] and sig not in unrestricted}
-        if lift:  # a use binds none of the stable arguments: try with all of them
-            unrestricted |= lift
+    while True:  # again only when a predicate's stable restriction is lifted
+        found = _settle(
+            rules,
+            positives,
+            by_head,
+            candidates,
+            nonempty,
+            stable,
+            matchable,
+            unrestricted,
+            component,
+            members,
+        )
+        if isinstance(found, Demand):
+            return found
+        unrestricted |= found
+
+
+def _settle(
+    rules: list[Rule],
+    positives: list[list[Atom]],
+    by_head: dict[Signature, list[int]],
+    candidates: set[Signature],
+    nonempty: set[Signature],
+    stable: dict[Signature, set[int]],
+    matchable: dict[Signature, set[int]],
+    unrestricted: set[Signature],
+    component: dict[Signature, int],
+    members: dict[int, list[Signature]],
+) -> Demand | set[Signature]:
+    """The adornments of ``candidates`` (a worklist over the rules: a rule is read again
+    when its head's adornment shrinks or its head leaves the candidates; each adornment
+    only shrinks, so near-linear in the program), dropping the components that fail;
+    or the predicates whose stable restriction must be lifted (no use binds them)."""
+    cands = set(candidates)
+    adornment: dict[Signature, set[int]] = {}
+    for sig in cands:
+        keep = stable[sig] if stable[sig] and sig not in unrestricted else set(range(sig[1]))
+        adornment[sig] = keep & matchable[sig]
+    work = deque(range(len(rules)))
+    queued = [True] * len(rules)
+    lift: set[Signature] = set()
+
+    def push(sig: Signature) -> None:
+        for i in by_head.get(sig, ()):
+            if not queued[i]:
+                queued[i] = True
+                work.append(i)
+
+    def drop(sig: Signature) -> None:
+        for other in members.get(component.get(sig, -1), [sig]):
+            if other in cands:
+                cands.discard(other)
+                push(other)  # its rules now read demanded predicates from outside
+
+    for sig in list(cands):
+        if not adornment[sig]:
+            drop(sig)
+    while work:
+        i = work.popleft()
+        queued[i] = False
+        r = rules[i]
+        uses = [atom for atom in positives[i] if atom.signature in cands]
+        if not uses:
             continue
-        bad |= empty
-        if not bad:
-            return Demand({sig: tuple(sorted(adornment[sig])) for sig in sorted(candidates)})
-        for sig in bad:
-            for other in members.get(component.get(sig, -1), [sig]):
-                candidates.discard(other)
+        head = r.head.signature
+        if head in cands:
+            guard = _guard_vars(r, tuple(sorted(adornment[head])))
+        else:
+            guard = set()
+            # a seed from outside Q must need a case fact, or Q is demanded without a case
+            if not any(a.signature not in cands and a.signature not in nonempty for a in positives[i]):
+                for atom in uses:
+                    drop(atom.signature)
+                continue
+        bound = _bound_vars(r, guard, cands)
+        for atom in uses:
+            sig = atom.signature
+            if sig not in cands:
+                continue
+            kept = adornment[sig] & _bound_positions(atom, bound)
+            if kept == adornment[sig]:
+                continue
+            adornment[sig] = kept
+            if kept:
+                push(sig)
+            elif stable[sig] and sig not in unrestricted:
+                lift.add(sig)
+            else:
+                drop(sig)
+        if lift:
+            return lift
+    return Demand({sig: tuple(sorted(adornment[sig])) for sig in sorted(cands)})
 
 
 def rewrite(program: Program, demand: Demand) -> Program:

@@ -34,6 +34,7 @@ from .errors import (
     DerivedFactsLimitExceeded,
     Diagnostic,
     InputFactsLimitExceeded,
+    LimitExceeded,
     ProgramError,
     ProgramSizeLimitExceeded,
     RuleBodyLimitExceeded,
@@ -180,7 +181,7 @@ class Result:
         """All facts of one predicate in the model, in canonical order."""
         if (predicate, arity) not in self._sigs:
             return []
-        if (predicate, arity) in self._ruleset._demanded and self._complete_by is not None:
+        if self._complete_by is not None and (predicate, arity) in self._ruleset._demanded:
             return self.complete.facts(predicate, arity)
         return sort_rows(self._store.F[self._sigs.index((predicate, arity))])
 
@@ -335,9 +336,11 @@ class Ruleset:
             else self._shared_specs
         )
         # with datasets: the program rewritten for demand-driven evaluation (demand.py),
-        # which materialise() uses by default; None when no predicate qualifies
-        self._demand: Ruleset | None = None
-        self._demanded: frozenset[Signature] = frozenset()
+        # which materialise() uses by default: compiled on first use (a ruleset never
+        # materialised, or compiled again by a service, pays nothing for it)
+        self._demand_enabled = bool(self._datasets) and demand
+        self._demand_built: tuple[Ruleset | None, frozenset[Signature]] | None = None
+        self._demand_lock = threading.Lock()
         #: derived facts above which a case evaluated on demand is answered from the
         #: full materialisation instead (built then, once): a case whose demand is
         #: most of the closure costs less as lookups in it
@@ -345,8 +348,30 @@ class Ruleset:
         self._origin: Ruleset | None = None  # of a demand rewrite: the program it rewrote
         # of a demand rewrite: the demanded and magic predicates (empty without a case)
         self._on_demand: frozenset[int] = frozenset()
-        if self._datasets and demand:
-            self._demand, self._demanded = self._build_demand(clock)
+
+    @property
+    def _demand(self) -> Ruleset | None:
+        """The demand rewrite, compiled (on first use); None when no predicate qualifies."""
+        return self._demand_state()[0]
+
+    @property
+    def _demanded(self) -> frozenset[Signature]:
+        """The predicates evaluated on demand (those the rewrite leaves out of a model)."""
+        return self._demand_state()[1]
+
+    def _demand_state(self) -> tuple[Ruleset | None, frozenset[Signature]]:
+        if self._demand_built is None:
+            with self._demand_lock:
+                if self._demand_built is None:
+                    built: tuple[Ruleset | None, frozenset[Signature]] = (None, frozenset())
+                    if self._demand_enabled:
+                        try:
+                            with gc_paused():
+                                built = self._build_demand(CompileClock(self._limits.compile_time_ms))
+                        except (ProgramError, LimitExceeded):
+                            pass  # the rewrite too large to compile: every model materialised whole
+                    self._demand_built = built
+        return self._demand_built
 
     def _build_demand(self, clock: CompileClock) -> tuple[Ruleset | None, frozenset[Signature]]:
         """The demand rewrite of this program, compiled, and the predicates it demands;
@@ -661,8 +686,7 @@ class Ruleset:
             # figures are in reference.stats)
             stats["strata_run"] = strata_run
             stats["reference_facts"] = reference.facts
-            if self._demand is not None:
-                stats["reference_mode"] = "full"  # the demand rewrite's cases say "demand"
+            stats["reference_mode"] = "full"  # the demand rewrite's cases say "demand"
             result._reference = (reference, reached)
         return result
 

@@ -356,3 +356,14 @@ def test_threads_over_the_budget_build_the_full_model_once() -> None:
         t.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert len({id(f) for f in fulls}) == 1 and fulls[0] is mat.full_model()
+
+
+def test_the_rewrite_is_compiled_on_the_first_materialisation() -> None:
+    rs = reasoning.compile(TC)
+    assert rs._demand_built is None  # compile() pays nothing for it
+    rs.materialise(chains(1, 3))
+    assert rs._demand_built is not None and rs._demand is not None
+    # a program without datasets never builds one
+    plain = reasoning.compile(TC.split("\n", 1)[1])
+    assert plain.evaluate({"ask": [[1, 2]]}).stats.get("reference_mode") is None
+    assert plain._demand is None
