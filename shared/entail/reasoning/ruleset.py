@@ -356,8 +356,14 @@ class Ruleset:
 
     @property
     def _demanded(self) -> frozenset[Signature]:
-        """The predicates evaluated on demand (those the rewrite leaves out of a model)."""
         return self._demand_state()[1]
+
+    @property
+    def demanded(self) -> frozenset[Signature]:
+        """The predicates a materialised model leaves out and cases derive on demand
+        (docs/engine.md, "Demand-driven evaluation"); the first read compiles the
+        rewrite (once per ruleset, as the first ``materialise`` would)."""
+        return self._demanded
 
     def _demand_state(self) -> tuple[Ruleset | None, frozenset[Signature]]:
         if self._demand_built is None:
