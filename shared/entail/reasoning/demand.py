@@ -37,8 +37,8 @@ components (strata), that are
 - read, outside ``Q``'s own rules, only by rules with a positive literal of a
   predicate that is empty without case facts (no facts, no dataset, no rule that
   can fire without the case): then no demand exists without a case, the
-  materialised model holds no ``Q`` fact, and materialising costs only the
-  dataset's conversion and indexes.
+  materialised model derives no ``Q`` fact (it holds their program facts only),
+  and materialising costs the dataset's conversion and indexes.
 
 A program whose rewrite is not stratified (a magic rule can close a cycle
 through ``not``) gets no demand: :func:`rewrite` is then not used (ruleset.py).
