@@ -370,6 +370,12 @@ def test_audit_sink_function_and_alert_policies(entail: dict[tuple[str, str], di
     assert "audit_sink" in (iac.ROOT / "functions" / "audit_sink" / "main.py").read_text()
     push = entail[("google_pubsub_subscription", "audit_sink_push")]
     assert push["topic"] == "${google_pubsub_topic.decisions.id}"
+    # as many gunicorn threads as concurrent pushes (functions-framework's default is 4
+    # per CPU): the extra pushes would queue in front of the group commit, not join it
+    service = one(sink["service_config"])
+    assert service["max_instance_request_concurrency"] == "${local.audit_sink_concurrency}"
+    assert "THREADS = tostring(local.audit_sink_concurrency)" in service["environment_variables"]
+    assert iac.locals_of(MODULE)["audit_sink_concurrency"] == 16
     alerts = {name for (rtype, name) in entail if rtype == "google_monitoring_alert_policy"}
     assert alerts == {
         "backend_5xx",

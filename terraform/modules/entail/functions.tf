@@ -35,6 +35,10 @@ resource "google_storage_bucket" "function_sources" {
   depends_on = [google_project_service.enabled]
 }
 
+locals {
+  audit_sink_concurrency = 16
+}
+
 resource "google_cloudfunctions2_function" "audit_sink" {
   project     = var.project_id
   name        = "audit-sink"
@@ -61,11 +65,14 @@ resource "google_cloudfunctions2_function" "audit_sink" {
     min_instance_count               = 0
     max_instance_count               = var.audit_sink_max_instances
     available_memory                 = "${var.audit_sink_memory_mib}M"
-    max_instance_request_concurrency = 16 # group commit: concurrent messages share one insert
+    max_instance_request_concurrency = local.audit_sink_concurrency # group commit: concurrent messages share one insert
     available_cpu                    = "1"
     timeout_seconds                  = 60
 
-    environment_variables = local.settings_env
+    # functions-framework's gunicorn runs 4 threads per CPU unless THREADS says
+    # otherwise: as many threads as concurrent requests, or the extra requests
+    # queue in front of the group commit instead of joining its batch
+    environment_variables = merge(local.settings_env, { THREADS = tostring(local.audit_sink_concurrency) })
 
     secret_environment_variables {
       key        = "ENTAIL_MASK_SECRET"
