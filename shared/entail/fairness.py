@@ -45,15 +45,30 @@ class Turn:
     claim's rhythm, then given back, and the tenant's parked jobs that fit now are
     republished (:meth:`end`)."""
 
-    def __init__(self, svc: Services, settings: Settings, job: Job) -> None:
+    def __init__(self, svc: Services, settings: Settings, job: Job, *, renew: bool = True) -> None:
+        """``renew=False``: the caller renews the slot (:meth:`renew_once`) with its own timer."""
         self.svc, self.job = svc, job
         self.quotas = quotas(svc, settings)
-        self.renew = asyncio.create_task(_keep_turn(self.quotas, job, settings.claim_lease_ms / 3000))
+        self.renew: asyncio.Task[None] | None = None
+        if renew:
+            self.renew = asyncio.create_task(_keep_turn(self.quotas, job, settings.claim_lease_ms / 3000))
 
-    async def end(self) -> None:
-        self.renew.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.renew
+    async def renew_once(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.quotas.renew(self.job.tenant, self.job.decision_id)
+
+    async def end(self, *, drain_parked: bool = True) -> None:
+        """Stop renewing; give the slot back and republish the parked jobs that fit.
+        ``drain_parked=False``: the slot was given back already and the tenant had no
+        parked job then (:meth:`~entail.state.decisions.DecisionStore.complete_job`);
+        a job parked since is drained by the holder of the slot it waits for, or by
+        the timer (:func:`drainer`)."""
+        if self.renew is not None:
+            self.renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renew
+        if not drain_parked:
+            return
         try:
             # the slot given back and the parked jobs that fit now, in one round trip
             await drain(self.svc, self.quotas, self.job.tenant, release=self.job.decision_id)

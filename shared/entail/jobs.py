@@ -88,6 +88,11 @@ Evaluated = tuple[list[dict[str, Any]], str, dict[str, Any], list[dict[str, Any]
 
 
 class Evaluator(Protocol):
+    """Where decisions are evaluated. An evaluator whose ``caps_checked`` attribute is
+    True applies the record caps (:mod:`entail.record_caps`) to every result itself
+    (the worker's pool checks them in the evaluation process): the job does not
+    measure the answers a second time."""
+
     async def evaluate(self, svc: Services, job: Job) -> tuple[Evaluated, float]:
         """The decision's result and the seconds it took; :class:`EvaluationFailed`
         for a decision that fails, :class:`EvaluatorBusy` to retry later."""
@@ -203,8 +208,10 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             "claimed", f"decision {job.decision_id} is being evaluated by another worker", redeliver=True
         )
 
-    renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings))
-    turn = fairness.Turn(svc, settings, job)
+    # one timer renews the claim and the slot (each had its own task)
+    turn = fairness.Turn(svc, settings, job, renew=False)
+    renew = asyncio.create_task(_keep_claim(svc, job.decision_id, settings, turn))
+    drain_parked = True  # the slot is given back at the end, and the parked jobs that fit republished
     try:
         if start == "changed" and not await svc.decisions.mark_running(
             job.decision_id, settings.worker_id, started
@@ -214,27 +221,37 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             status = ended.status if ended is not None else "gone"
             return JobOutcome("duplicate", f"decision {job.decision_id} is already {status}")
         record, seconds = await _evaluate(svc, settings, evaluator, job, started)
-        record = await asyncio.to_thread(cap_record, record, settings)
+        if not getattr(evaluator, "caps_checked", False):
+            record = await asyncio.to_thread(cap_record, record, settings)
         with tracing.span("job.complete", {"decision_id": job.decision_id, "status": record.status}):
             # stored, signalled, its quotas freed, and (when it succeeded) cached
             # before the signal, in one durable round trip: a client told "done"
             # that repeats the request at once hits the cache. Safe if the store
-            # loses a race: the backend serves only a cached decision that succeeded
-            stored = await svc.decisions.complete(record, cache_ttl_s=settings.cache_ttl_s)
-            final = record if stored else (await svc.decisions.get(job.tenant, job.decision_id) or record)
-            await publish_decision(svc.bus, final)
+            # loses a race: the backend serves only a cached decision that succeeded.
+            # The record is encoded once, for the store and the bus
+            text = dump_record(record)
+            stored, drain_parked = await svc.decisions.complete_job(
+                record, cache_ttl_s=settings.cache_ttl_s, text=text
+            )
+            if stored:
+                final = record
+                await publish_decision(svc.bus, final, text)
+            else:  # another final record won: the audit trail gets that one
+                final = await svc.decisions.get(job.tenant, job.decision_id) or record
+                await publish_decision(svc.bus, final)
     finally:
         renew.cancel()
         with suppress(asyncio.CancelledError):
             await renew
-        await turn.end()
+        await turn.end(drain_parked=drain_parked)
     return JobOutcome(final.status, f"decision {job.decision_id} {final.status}", evaluation_s=seconds)
 
 
-async def _keep_claim(svc: Services, decision_id: str, settings: Settings) -> None:
-    """Renew the claim lease at a third of its length while the job runs."""
+async def _keep_claim(svc: Services, decision_id: str, settings: Settings, turn: fairness.Turn) -> None:
+    """Renew the claim lease and the running slot at a third of the lease while the job runs."""
     while True:
         await asyncio.sleep(settings.claim_lease_ms / 3000)
+        await turn.renew_once()
         await svc.decisions.claim_renew(decision_id, settings.worker_id, settings.claim_lease_ms)
 
 

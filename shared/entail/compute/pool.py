@@ -111,6 +111,33 @@ class TaskError(PoolError):
         self.type_name = type_name
 
 
+class _Watchdog:
+    """The pool process's backstop when its parent (the supervisor) is gone: exits
+    the process once a task runs past its deadline. One thread for the process's
+    life, looking every ``period_s``: a task arms it with one assignment (a
+    ``threading.Timer`` per task started a thread for every decision). It runs
+    between bytecodes, so a spin in pure Python still yields to it."""
+
+    def __init__(self, period_s: float = 1.0) -> None:
+        self.deadline: float | None = None
+        self._period_s = period_s
+        threading.Thread(target=self._watch, name="entail-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            deadline = self.deadline
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                os._exit(70)
+            time.sleep(self._period_s if deadline is None else min(self._period_s, deadline - now))
+
+    def arm(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def disarm(self) -> None:
+        self.deadline = None
+
+
 def _serve(conn: Connection, memory_mb: int) -> None:
     """A pool process: run tasks from ``conn`` until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops us
@@ -121,6 +148,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard == resource.RLIM_INFINITY or hard > limit:
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    watchdog = _Watchdog()
     while True:
         try:
             message = conn.recv()
@@ -129,11 +157,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         if message is None:
             return
         fn, args, self_kill_s = message
-        # the parent is the supervisor; this timer is the backstop when the parent is gone
-        # (it runs between bytecodes, so a spin in pure Python still yields to it)
-        watchdog = threading.Timer(self_kill_s, os._exit, args=(70,))
-        watchdog.daemon = True
-        watchdog.start()
+        # the parent is the supervisor; the watchdog is the backstop when the parent is gone
+        watchdog.arm(self_kill_s)
         try:
             reply: tuple[str, Any] = ("ok", fn(*args))
         except MemoryError:
@@ -141,7 +166,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         except BaseException as exc:  # every failure goes back to the caller, named
             reply = ("error", (type(exc).__name__, str(exc)))
         finally:
-            watchdog.cancel()
+            watchdog.disarm()
         try:
             conn.send(reply)
         except MemoryError:

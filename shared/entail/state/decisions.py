@@ -23,20 +23,26 @@ from .durability import Durability
 # With a sixth key, the result cache's entry for the request is set first (to
 # ARGV[3], for ARGV[4] s), in the same round trip: before the done signal, so a
 # client told "done" that repeats the request at once hits the cache.
+# KEYS: 1 record, 2 done channel, 3 open index, 4 tenant's open, 5 tenant's running,
+#       6 result cache entry (set when ARGV[4] > 0), 7 (optional) tenant's parked list.
+# Returns 1 when stored (0 when another final record was), plus 2 when KEYS[7] is
+# given and the tenant has parked jobs (its worker then republishes those that fit).
 _COMPLETE = """
-if KEYS[6] then redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[4]) end
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[4]) end
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('ZREM', KEYS[5], ARGV[3])
+local parked = 0
+if KEYS[7] and redis.call('LLEN', KEYS[7]) > 0 then parked = 2 end
 local current = redis.call('GET', KEYS[1])
 if current then
-  if current == ARGV[1] then return 1 end
+  if current == ARGV[1] then return 1 + parked end
   local ok, doc = pcall(cjson.decode, current)
-  if ok and (doc['status'] == 'succeeded' or doc['status'] == 'failed') then return 0 end
+  if ok and (doc['status'] == 'succeeded' or doc['status'] == 'failed') then return parked end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('PUBLISH', KEYS[2], 'done')
-return 1
+return 1 + parked
 """
 
 # The record only when it is the tenant's: its head carries the tenant (records
@@ -185,20 +191,33 @@ class DecisionStore:
         result cache (:class:`~entail.state.cache.ResultCache`) for that long, before
         the done signal and whether or not this store wins: the backend serves only
         a cached decision whose stored record succeeded."""
+        stored, _ = await self.complete_job(record, cache_ttl_s=cache_ttl_s)
+        return stored
+
+    async def complete_job(
+        self, record: DecisionRecord, *, cache_ttl_s: int | None = None, text: str | None = None
+    ) -> tuple[bool, bool]:
+        """:meth:`complete` for the worker that held the job's running slot: whether
+        the record was stored, and whether its tenant has parked jobs (the slot is
+        given back here; only then must the worker republish the parked jobs that
+        fit, :func:`entail.fairness.drain`, a round trip saved on every other job).
+        ``text``: the record as :func:`~entail.record_json.dump_record` wrote it."""
+        cache = cache_ttl_s is not None and cache_ttl_s > 0 and record.status == "succeeded"
         script_keys = [
             keys.decision(record.decision_id),
             keys.done_channel(record.decision_id),
             keys.open_decisions(),
             quotas.open_key(record.tenant),  # the tenant's quotas (state/quotas.py)
             quotas.running_key(record.tenant),
+            keys.cache(record.tenant, record.ruleset.hash, record.request_hash),
+            quotas.parked_key(record.tenant),
         ]
-        if cache_ttl_s and cache_ttl_s > 0 and record.status == "succeeded":
-            script_keys.append(keys.cache(record.tenant, record.ruleset.hash, record.request_hash))
-        args = (_dump(record), self.ttl_s, record.decision_id, cache_ttl_s or 0)
-        (stored,) = await self.durability.write(
+        dumped = text if text is not None else _dump(record)
+        args = (dumped, self.ttl_s, record.decision_id, cache_ttl_s if cache and cache_ttl_s else 0)
+        (outcome,) = await self.durability.write(
             lambda pipe: pipe.eval(_COMPLETE, len(script_keys), *script_keys, *args)
         )
-        return bool(stored)
+        return bool(int(outcome) & 1), bool(int(outcome) & 2)
 
     async def wait_done(self, tenant: str, decision_id: str, timeout_s: float) -> DecisionRecord | None:
         """The final record as soon as it exists, or None after ``timeout_s`` (also at

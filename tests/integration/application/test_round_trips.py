@@ -25,7 +25,16 @@ from entail.services import Services
 from entail.settings import Settings
 from entail.state import keys
 from entail.state.job_start import start_job
-from entail.state.quotas import TenantQueueFull, TenantQuotas, open_key, parked_key, running_key
+from entail.state.quotas import (
+    PARKED_ATTRIBUTE,
+    PARKED_TENANTS,
+    TenantQueueFull,
+    TenantQuotas,
+    encode_parked,
+    open_key,
+    parked_key,
+    running_key,
+)
 from entail.state.submit import DecisionIdTaken, admit_create_dispatch
 
 SOURCE = "decision(A, approve) :- applicant(A), income(A, I), I >= 3000000.\n"
@@ -87,7 +96,7 @@ def quotas(services: Services, **update: int) -> TenantQuotas:
     )
 
 
-async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_five_to_run(
+async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_four_to_run(
     counted: Services, settings: Settings, evaluator: Evaluations
 ) -> None:
     version = await published(counted)
@@ -106,14 +115,46 @@ async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_five_t
     before = CountingConnection.sent
     outcome = await jobs.handle_job(counted, settings, evaluator, message)
     assert outcome.outcome == "succeeded", outcome
-    # read the record; slot + claim + running; complete + cache; publish; slot back + drain
-    # (was eleven: slot, claim, WATCH, GET, MULTI..EXEC, cache SET, release each on its own)
+    # read the record; slot + claim + running; complete + cache + slot back (and whether
+    # the tenant has parked jobs: none, so no drain); publish (was eleven: slot, claim,
+    # WATCH, GET, MULTI..EXEC, cache SET, release each on its own; then five)
     sent = CountingConnection.names[before:]
-    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD", "EVAL"], sent
+    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD"], sent
     assert await counted.cache.get("acme", version.hash, sub.record.request_hash) == sub.record.decision_id
     assert await counted.redis.zscore(running_key("acme"), sub.record.decision_id) is None
     stored = await counted.decisions.get("acme", sub.record.decision_id)
     assert stored is not None and stored.status == "succeeded" and stored.worker == settings.worker_id
+
+
+async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    """The complete script tells the worker whether the tenant has parked jobs: then
+    (only then) the slot back + drain round trip follows, and the parked job that
+    fits is republished at once, not a drain interval later."""
+    version = await published(counted)
+    limits = decisions.service_limits(settings, {})
+    warm = await decisions.submit(counted, "acme", version, {"applicant": [["bob"]]}, QUERY, False, limits)
+    await jobs.handle_job(counted, settings, evaluator, await job_of(counted, warm.record.decision_id))
+    sub = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    message = await job_of(counted, sub.record.decision_id)
+    # a job republished from the parked list: it may start while others stay parked
+    message.attributes[PARKED_ATTRIBUTE] = "1"
+    parked = encode_parked("dec_parked", b'{"parked": true}', {"decision_id": "dec_parked", "tenant": "acme"})
+    await counted.redis.rpush(parked_key("acme"), parked)
+    await counted.redis.sadd(PARKED_TENANTS, "acme")
+
+    before = CountingConnection.sent
+    outcome = await jobs.handle_job(counted, settings, evaluator, message)
+    assert outcome.outcome == "succeeded", outcome
+    sent = CountingConnection.names[before:]
+    # ... then slot back + ready, the parked job's XADD, its unpark
+    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD", "EVAL", "XADD", "EVAL"], sent
+    assert await counted.redis.llen(parked_key("acme")) == 0
+    republished = [decode_entry(i, f) for i, f in await counted.redis.xrange(stream_key(REASONING_JOBS))]
+    assert [m.data for m in republished if m.attributes["decision_id"] == "dec_parked"] == [
+        b'{"parked": true}'
+    ]
 
 
 async def test_submit_script_is_all_or_nothing_and_idempotent(counted: Services) -> None:

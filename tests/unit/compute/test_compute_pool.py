@@ -6,6 +6,7 @@ pickle by reference) or the pool's own tasks."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import operator
 import os
 import time
@@ -23,6 +24,7 @@ from entail.compute import (
     TaskOutOfMemory,
     tasks,
 )
+from entail.compute.pool import _Watchdog
 
 LIMITS = {"derived_facts": 100_000, "wall_time_ms": 1_000, "input_facts": 10_000, "program_bytes": 100_000}
 
@@ -241,3 +243,25 @@ async def test_a_keyed_task_waits_a_bounded_time_for_its_busy_process() -> None:
         await busy
     finally:
         p.close()
+
+
+def _spin_under_watchdog(disarm: bool) -> None:
+    watchdog = _Watchdog(period_s=0.05)
+    watchdog.arm(0.2)
+    if disarm:
+        watchdog.disarm()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:  # a spin in pure Python: the watchdog still gets its turn
+        pass
+
+
+@pytest.mark.parametrize(("disarm", "exit_code"), [(False, 70), (True, 0)])
+def test_the_pool_process_watchdog_exits_past_the_deadline_unless_disarmed(
+    disarm: bool, exit_code: int
+) -> None:
+    """The backstop when the supervisor is gone: one thread per process (no thread
+    started per task), armed and disarmed by each task."""
+    process = multiprocessing.get_context("fork").Process(target=_spin_under_watchdog, args=(disarm,))
+    process.start()
+    process.join(10)
+    assert process.exitcode == exit_code
