@@ -9,8 +9,9 @@ instances ordered below and above everything else, as in clingo.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import chain
+from operator import itemgetter
 from typing import Any, ClassVar
 
 INT_MIN = -(2**31)
@@ -159,14 +160,52 @@ def row_key(row: tuple[Term, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple(sort_key(v) for v in row)
 
 
+# below this many rows one native sort is as fast as anything else
+_BUCKETED_FROM = 4096
+_GET_HEAD = itemgetter(0)
+
+
 def sort_rows(rows: Any) -> list[tuple[Term, ...]]:
-    """Tuples in canonical (term) order.
+    """Tuples (all of one arity) in canonical (term) order.
 
     Native tuple comparison agrees with the term order whenever it only ever
     compares values of the same type (int or str); it raises TypeError on a
     mixed comparison or a constant, and then the exact key is used.
     """
     try:
+        if len(rows) >= _BUCKETED_FROM:
+            return _sort_large(rows)
         return sorted(rows)
     except TypeError:
         return sorted(rows, key=row_key)
+
+
+def _sort_large(rows: Collection[tuple[Term, ...]]) -> list[tuple[Term, ...]]:
+    """:func:`sort_rows` of a large relation; raises TypeError where a native comparison does.
+
+    ``sorted`` on tuples pays a generic equality and a generic comparison
+    whenever two rows share their first value (the transitive closure of a
+    1000-node chain: 0.4 s for its 499,500 rows). Grouping the rows by their
+    first value first and sorting each group by the rest compares only values,
+    each comparison one C call (0.1 s). Only where many rows share a first value:
+    with mostly distinct first values the grouping costs more than it saves.
+    """
+    arity = len(next(iter(rows)))
+    if arity < 2:
+        return sorted(rows)
+    heads = set(map(_GET_HEAD, rows))
+    if len(heads) == len(rows):
+        return sorted(rows, key=_GET_HEAD)  # no ties: the first value decides
+    if len(heads) * 8 > len(rows):
+        return sorted(rows)
+    groups: dict[Term, list[tuple[Term, ...]]] = {head: [] for head in heads}
+    for row in rows:
+        groups[row[0]].append(row)
+    rest = itemgetter(*range(1, arity))
+    ordered: list[tuple[Term, ...]] = []
+    for head in sorted(heads):  # mixed types or a constant: TypeError, as in sort_rows
+        group = groups[head]
+        if len(group) > 1:
+            group.sort(key=rest)
+        ordered += group
+    return ordered
