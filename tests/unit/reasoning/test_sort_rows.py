@@ -36,8 +36,12 @@ def _consts(rng: random.Random) -> Term:
     return Const(rng.choice(["a", "b", "c_1", "z'"]) + str(rng.randrange(10_000)))
 
 
+def _infinities(rng: random.Random) -> Term:
+    return rng.choice([INF, SUP])
+
+
 def _mixed(rng: random.Random) -> Term:
-    return rng.choice([_ints, _strs, _consts, lambda _: rng.choice([INF, SUP])])(rng)
+    return rng.choice([_ints, _strs, _consts, _infinities])(rng)
 
 
 KINDS: dict[str, Callable[[random.Random], Term]] = {
