@@ -25,6 +25,7 @@ from typing import Any
 from .codegen import TICK
 from .errors import DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .limits import Limits
+from .linear import GiveUp, LinearClosure, close
 
 RuleFn = Callable[..., None]
 RELEASE_S_PER_ELEMENT = 4e-7
@@ -37,6 +38,9 @@ class CompiledStratum:
     recursive: bool
     full: list[RuleFn]
     delta: list[tuple[RuleFn, int]]  # function and the predicate it reads from delta
+    # linear recursion of the closure shape (linear.py): after the first round the
+    # stratum is closed in one step instead of by rounds (plain evaluation only)
+    closure: LinearClosure | None = None
 
 
 @dataclass
@@ -167,6 +171,28 @@ def evaluate(
             grew = commit()
             if not stratum.recursive:
                 continue
+            if grew and stratum.closure is not None:
+                try:
+                    derived += close(
+                        stratum.closure,
+                        F,
+                        I,
+                        getters,
+                        limits.derived_facts,
+                        deadline,
+                        start,
+                        limits.wall_time_ms,
+                        limits.derived_facts,
+                        derived,
+                    )
+                    rounds += 1
+                    grew = False
+                except GiveUp as partial:
+                    # too large to close in sets: the rounds go on (and stop at the
+                    # limit as usual), the next one over every fact of the relation,
+                    # since the closure added some without a delta
+                    derived += partial.added
+                    D[stratum.closure.pid] = set(F[stratum.closure.pid])
             while grew:
                 check()
                 for fn, delta_pid in stratum.delta:

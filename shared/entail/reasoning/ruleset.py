@@ -42,6 +42,7 @@ from .errors import (
 from .evaluate import CompiledStratum, RuleFn, Store, evaluate, gc_paused
 from .facts import FactSet, facts_from_json
 from .limits import Limits
+from .linear import detect as linear_closure
 from .parse import parse
 from .plan import AggregateStep, Assign, RulePlan, plan_rule
 from .prove import SCHEMA, ProofBuilder, RuleInfo, render_text
@@ -456,7 +457,15 @@ class Ruleset:
                     assert v.reads_delta_of is not None
                     delta_fns.append((namespace[v.name], v.reads_delta_of))
             pids = [self._layout.pid(s) for s in stratum.predicates]
-            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns))
+            # proofs need each fact's premises: explaining keeps the rounds
+            closure = (
+                None
+                if explain
+                else linear_closure(
+                    [p.rule for p in plans], stratum.predicates, stratum.recursive, self._layout.pid
+                )
+            )
+            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns, closure))
         return compiled, module
 
     def _compile_plans(

@@ -1,0 +1,314 @@
+"""Linear recursion as closure: the stratum of ``p(X, Z) :- p(X, Y), e(Y, Z).``.
+
+A stratum whose only predicate ``p/2`` is derived by non-recursive rules and by
+rules of the transitive-closure shape, all passing the same column through
+unchanged:
+
+- right-linear, column 0 passes: ``p(X, Z) :- p(X, Y), e(Y, Z).``
+- left-linear, column 1 passes: ``p(X, Z) :- e(X, Y), p(Y, Z).``
+
+(either body order, ``e`` read either way round, ``e`` of a lower stratum), has
+the model ``p = {(x, z) : (x, y) in p0, y ->* z}`` where ``p0`` is what the
+other rules (and the input) give ``p`` and ``->`` is the union of the step
+relations. So the stratum is evaluated as a graph closure instead of semi-naive
+rounds: the strongly connected components of the step graph (only the part
+reachable from ``p0``'s moving column), then, sinks first, one set per
+component of everything it reaches, built with C-level set unions (members of a
+component share one set), and last the tuples of ``p``, made in C by
+``zip(repeat(x), ...)``. A chain of 1,000 nodes is 1,000 set unions instead of
+499,500 Python-level joins.
+
+The model is the same as semi-naive evaluation's; the generic path stays for
+explaining (proofs need each fact's premises) and for every other shape. The
+limits hold: the wall time is checked as the sets are built, and a closure
+whose intermediate sets outgrow the derived-facts limit is given back to the
+generic rounds (which then stop at the limit as they always did), so no
+program stops here that the rounds would have finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
+
+from .bindings import Signature
+from .errors import DerivedFactsLimitExceeded, WallTimeLimitExceeded
+from .syntax import Atom, Comparison, Negative, Positive, Rule, Var
+
+Indexes = list[defaultdict[Any, list[tuple[Any, ...]]]]
+Getters = list[list[tuple[int, Callable[[tuple[Any, ...]], Any]]]]
+# how many component sets are built between two wall-time checks
+CHECK_EVERY = 256
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recursive rule's step relation: ``pid``'s column ``src`` to column ``dst``."""
+
+    pid: int
+    src: int
+    dst: int
+
+
+@dataclass(frozen=True)
+class LinearClosure:
+    """A stratum evaluated as a closure: ``pid``'s column ``keep`` passes through,
+    the other column moves along ``steps``; ``recursive_rules``: their indexes."""
+
+    pid: int
+    keep: int
+    steps: tuple[Step, ...]
+    recursive_rules: frozenset[int]
+
+
+class GiveUp(Exception):
+    """The closure's intermediate sets outgrew the derived-facts limit; ``added``:
+    the facts already added to the relation (and its indexes)."""
+
+    def __init__(self, added: int) -> None:
+        super().__init__(added)
+        self.added = added
+
+
+def _plain_var(term: object) -> str | None:
+    if isinstance(term, Var) and not term.anonymous:
+        return term.name
+    return None
+
+
+def _linear_step(rule: Rule, head_sig: Signature) -> tuple[int, Atom, int, int] | None:
+    """For ``rule`` of the closure shape: (kept column, the step atom, its source
+    column, its target column); None otherwise."""
+    head = rule.head
+    if head.signature != head_sig or len(rule.body) != 2:
+        return None
+    if not all(isinstance(lit, Positive) for lit in rule.body):
+        return None
+    atoms = [lit.atom for lit in rule.body if isinstance(lit, Positive)]
+    own = [a for a in atoms if a.signature == head_sig]
+    other = [a for a in atoms if a.signature != head_sig]
+    if len(own) != 1 or len(other) != 1 or other[0].arity != 2:
+        return None
+    rec, step = own[0], other[0]
+    h = [_plain_var(t) for t in head.args]
+    r = [_plain_var(t) for t in rec.args]
+    s = [_plain_var(t) for t in step.args]
+    names = h + r + s
+    if any(n is None for n in names) or h[0] == h[1] or r[0] == r[1] or s[0] == s[1]:
+        return None
+    for keep in (0, 1):
+        move = 1 - keep
+        # p(.., H) :- p(.., R), e(..): the kept variable in the same column of both,
+        # the recursive atom's moving variable joins e, e's other variable is the head's
+        if h[keep] != r[keep] or h[keep] in s or h[move] == r[move]:
+            continue
+        if set(s) != {r[move], h[move]}:
+            continue
+        src = s.index(r[move])
+        # right-linear (keep 0): from p's Y along e to Z; left-linear (keep 1): from
+        # p's Y back along e to X, i.e. e read from its Y column to its X column
+        return keep, step, src, 1 - src
+    return None
+
+
+def detect(
+    rules: Sequence[Rule],
+    stratum_sigs: Sequence[Signature],
+    recursive: bool,
+    pid_of: Callable[[Signature], int],
+) -> LinearClosure | None:
+    """The closure form of a stratum, or None when it has another shape."""
+    if not recursive or len(stratum_sigs) != 1 or stratum_sigs[0][1] != 2:
+        return None
+    sig = stratum_sigs[0]
+    keeps: set[int] = set()
+    steps: list[Step] = []
+    rec_rules: set[int] = set()
+    for rule in rules:
+        if not all(isinstance(lit, Positive | Negative | Comparison) for lit in rule.body):
+            return None  # an aggregate: left to the rounds
+        if not any(isinstance(lit, Positive | Negative) and lit.atom.signature == sig for lit in rule.body):
+            continue  # a seed rule (run once, by its generated code)
+        found = _linear_step(rule, sig)
+        if found is None:
+            return None
+        keep, atom, src, dst = found
+        keeps.add(keep)
+        steps.append(Step(pid_of(atom.signature), src, dst))
+        rec_rules.add(rule.index)
+    if len(keeps) != 1 or not steps:
+        return None
+    return LinearClosure(pid_of(sig), keeps.pop(), tuple(steps), frozenset(rec_rules))
+
+
+def _components(roots: set[Any], succ: dict[Any, set[Any]]) -> tuple[list[list[Any]], dict[Any, int]]:
+    """Tarjan's strongly connected components of the graph ``succ`` reachable from
+    ``roots``, iteratively, sinks first; and each node's component number."""
+    index: dict[Any, int] = {}
+    low: dict[Any, int] = {}
+    comp: dict[Any, int] = {}
+    stack: list[Any] = []
+    on_stack: set[Any] = set()
+    comps: list[list[Any]] = []
+    empty: set[Any] = set()
+    counter = 0
+    for root in roots:
+        if root in index:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        work: list[tuple[Any, Any]] = [(root, iter(succ.get(root, empty)))]
+        while work:
+            node, it = work[-1]
+            pushed = False
+            for nxt in it:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(succ.get(nxt, empty))))
+                    pushed = True
+                    break
+                if nxt in on_stack and index[nxt] < low[node]:
+                    low[node] = index[nxt]
+            if pushed:
+                continue
+            work.pop()
+            if work and low[node] < low[work[-1][0]]:
+                low[work[-1][0]] = low[node]
+            if low[node] == index[node]:
+                members: list[Any] = []
+                cid = len(comps)
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    comp[m] = cid
+                    members.append(m)
+                    if m == node:
+                        break
+                comps.append(members)
+    return comps, comp
+
+
+def close(
+    spec: LinearClosure,
+    relations: list[set[tuple[Any, ...]]],
+    indexes: Indexes,
+    getters: Getters,
+    budget: int,
+    deadline: float,
+    start: float,
+    wall_time_ms: int,
+    derived_limit: int,
+    derived: int,
+) -> int:
+    """Add the closure of ``spec.pid`` to ``relations`` (and its indexes); the
+    number of facts added. Raises GiveUp when the sets built pass ``budget``
+    elements in all (the facts added by then are correct, and counted in it)."""
+    keep, move = spec.keep, 1 - spec.keep
+    facts = relations[spec.pid]
+    seed: defaultdict[Any, set[Any]] = defaultdict(set)
+    for t in facts:
+        seed[t[keep]].add(t[move])
+    succ: defaultdict[Any, set[Any]] = defaultdict(set)
+    for step in spec.steps:
+        src, dst = step.src, step.dst
+        for e in relations[step.pid]:
+            succ[e[src]].add(e[dst])
+    roots: set[Any] = set().union(*seed.values()) if seed else set()
+    comps, comp = _components(roots, succ)
+    n = len(comps)
+    # what each component's set is still needed for: the components with a step
+    # into it and the sources whose seed is in it; a set no one needs is dropped,
+    # so the sets held at once stay few (a chain holds two, not a thousand)
+    empty: set[Any] = set()
+    directs: list[set[Any] | None] = []
+    outs: list[set[int]] = []
+    users = [0] * n
+    for cid, members in enumerate(comps):
+        direct: set[Any] = set().union(*(succ.get(m, empty) for m in members))
+        out_c = {comp[v] for v in direct}
+        out_c.discard(cid)
+        for d in out_c:
+            users[d] += 1
+        directs.append(direct)
+        outs.append(out_c)
+    del succ
+    waiting: defaultdict[int, list[Any]] = defaultdict(list)
+    source_comps: dict[Any, set[int]] = {}
+    remaining: dict[Any, int] = {}
+    for x, ys in seed.items():
+        cids = {comp[y] for y in ys}
+        source_comps[x] = cids
+        remaining[x] = len(cids)
+        for c in cids:
+            users[c] += 1
+            waiting[c].append(x)
+    del seed, comp
+    own_getters = getters[spec.pid]
+    # reach[c]: every node a path of one step or more leads to from component c,
+    # built sinks first (members of a component share one set)
+    reach: list[set[Any] | None] = [None] * n
+    held = 0
+    added = 0
+
+    def release(c: int) -> None:
+        users[c] -= 1
+        if users[c] == 0:
+            reach[c] = None
+
+    def emit(x: Any) -> int:
+        """Add the facts of source ``x``: its seed's components' sets, as tuples
+        made in C; the count is what the relation grew by."""
+        before = len(facts)
+        sets = [reach[c] for c in source_comps[x]]
+        if own_getters:
+            new: set[tuple[Any, ...]] = set()
+            for got in sets:
+                assert got is not None
+                rows = zip(repeat(x), got) if keep == 0 else zip(got, repeat(x))
+                new |= set(rows).difference(facts)  # C-level: iterates the new rows only
+            facts.update(new)
+            for slot, key in own_getters:
+                index = indexes[slot]
+                for t in new:
+                    index[key(t)].append(t)
+        else:
+            for got in sets:
+                assert got is not None
+                facts.update(zip(repeat(x), got) if keep == 0 else zip(got, repeat(x)))
+        return len(facts) - before
+
+    for cid in range(n):
+        out = directs[cid]
+        assert out is not None
+        directs[cid] = None
+        for d in outs[cid]:
+            got = reach[d]
+            assert got is not None
+            out |= got
+            release(d)
+        reach[cid] = out
+        held += len(out)
+        if held > budget:
+            raise GiveUp(added)
+        if cid % CHECK_EVERY == 0:
+            now = time.monotonic()
+            if now > deadline:
+                raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+        for x in waiting.pop(cid, ()):
+            remaining[x] -= 1
+            if remaining[x] == 0:
+                added += emit(x)
+                if derived + added > derived_limit:
+                    raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+                for c in source_comps.pop(x):
+                    release(c)
+    return added
