@@ -196,9 +196,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 for d in answered.diagnostics:
                     print(d.render(), file=err)
         if args.format == "atoms":
-            atoms = result.shown_atoms()
-            if atoms:  # one join and one write: a print per atom was a tenth of a large run
-                out.write("\n".join(atoms) + "\n")
+            # one text, one write: a print per atom was a tenth of a large run
+            out.write(result.shown_text())
         elif args.format == "text":
             if len(sources) > 1:
                 print(f"== {name}", file=out)

@@ -66,7 +66,7 @@ from .reference import (
 )
 from .runtime import NAMESPACE, evaluate_term
 from .syntax import Aggregate, Program
-from .terms import Term, format_atom, format_atoms, sort_rows, to_json
+from .terms import Term, format_atom, format_atoms, format_atoms_text, sort_rows, to_json
 from .type_infer import Clash, InputTypes, infer, type_clashes
 
 RESULT_SCHEMA = "entail.result.v1"
@@ -167,6 +167,10 @@ class Result:
     def shown_atoms(self) -> list[str]:
         """Shown atoms in clingo's text form, in canonical order."""
         return list(self._shown_text)
+
+    def shown_text(self) -> str:
+        """:meth:`shown_atoms` as one text, each atom and a newline (``entail run --format atoms``)."""
+        return "".join(format_atoms_text(name, rows) for name, rows in self._shown_groups)
 
     def model_atoms(self) -> list[str]:
         """Every atom of the model (shown or not), in canonical order."""
