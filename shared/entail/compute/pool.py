@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -264,16 +264,26 @@ class _Slot:
             self.replace()
             raise TaskKilled(budget_ms, round((time.monotonic() - started) * 1000))
         try:
-            status, payload = conn.recv()
+            reply = conn.recv()
         except (EOFError, OSError):
-            code = self.process.exitcode if self.process is not None else None
-            self.replace()
-            raise TaskCrashed(f"the pool process died while working (exit code {code})") from None
-        if status == "ok":
-            return payload
-        if status == "memory":
-            raise TaskOutOfMemory(payload)
-        raise TaskError(*payload)
+            self.crashed()
+        return _outcome(reply)
+
+    def crashed(self) -> NoReturn:
+        """The pipe closed under a task: the process died. Replaced (blocking)."""
+        code = self.process.exitcode if self.process is not None else None
+        self.replace()
+        raise TaskCrashed(f"the pool process died while working (exit code {code})") from None
+
+
+def _outcome(reply: tuple[str, Any]) -> Any:
+    """A task's result, or its failure raised, from the pool process's reply."""
+    status, payload = reply
+    if status == "ok":
+        return payload
+    if status == "memory":
+        raise TaskOutOfMemory(payload)
+    raise TaskError(*payload)
 
 
 @dataclass
@@ -323,6 +333,9 @@ class ComputePool:
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="entail-compute")
         self._closed = False
         self._wake: asyncio.TimerHandle | None = None  # a task waiting for its process gives up
+        # tasks whose reply the event loop waits for: id(slot) -> (the loop, the pipe's fd,
+        # the task, the supervisor's timer)
+        self._on_loop: dict[int, tuple[asyncio.AbstractEventLoop, int, _Item, asyncio.TimerHandle]] = {}
         self.killed = 0  # tasks stopped by the supervisor since start
         self.crashed = 0
 
@@ -348,6 +361,15 @@ class ComputePool:
                     item.future.set_exception(PoolClosed("the service is shutting down"))
         self._waiting.clear()
         self._queued = 0
+        for key, (loop, fd, item, overrun) in list(self._on_loop.items()):
+            # replies the loop waits for: nobody reads them now (the processes die below)
+            overrun.cancel()
+            with contextlib.suppress(Exception):
+                loop.remove_reader(fd)
+            del self._on_loop[key]
+            self._running -= 1
+            if not item.future.done():
+                item.future.set_exception(PoolClosed("the service is shutting down"))
         for slot in self._slots:
             if slot in self._idle:
                 slot.closed = True
@@ -477,8 +499,112 @@ class ComputePool:
             slot.running = item.affinity
             self._running += 1
             kill_after_s = self.kill_factor * item.budget_ms / 1000
+            if self._send_on_loop(loop, slot, item, kill_after_s):
+                continue
             done = self._threads.submit(slot.call, item.fn, item.args, item.budget_ms, kill_after_s)
             done.add_done_callback(partial(self._on_thread_done, loop, slot, item, slot.generation))
+
+    # the round trip on the event loop ---------------------------------------------
+    # A task for a live, idle process is sent from the loop and its reply read when
+    # the pipe turns readable (add_reader), the supervisor's kill a loop timer: no
+    # executor thread woken, no GIL hand-offs, no call_soon_threadsafe per task (it
+    # halved the pool's CPU per task). Only what blocks goes to the pool's threads:
+    # starting a process (first use, after a death) and replacing one that was
+    # killed or died, with the task's failure reported when it is replaced.
+    def _send_on_loop(
+        self, loop: asyncio.AbstractEventLoop, slot: _Slot, item: _Item, kill_after_s: float
+    ) -> bool:
+        conn, process = slot.conn, slot.process
+        if conn is None or process is None or not slot.lock.acquire(blocking=False):
+            return False  # not started yet, or a warm-up holds it: the thread path starts it
+        try:
+            conn.send((item.fn, item.args, kill_after_s + 5.0))
+        except (BrokenPipeError, EOFError, OSError):
+            slot.lock.release()  # died while idle: the thread path replaces it and runs the task
+            return False
+        except Exception as exc:  # e.g. arguments that do not pickle (nothing was sent): the task's failure
+            slot.lock.release()
+            self._finished(slot, item, slot.generation, None, exc)
+            return True
+        fd = conn.fileno()
+        generation = slot.generation
+        overrun = loop.call_later(
+            kill_after_s, self._overran, loop, slot, item, generation, fd, item.budget_ms, time.monotonic()
+        )
+        self._on_loop[id(slot)] = (loop, fd, item, overrun)
+        loop.add_reader(fd, self._replied, loop, slot, item, generation, fd, conn, overrun)
+        return True
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop, slot: _Slot, fd: int) -> None:
+        if self._on_loop.pop(id(slot), None) is not None:
+            loop.remove_reader(fd)
+
+    def _replied(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        slot: _Slot,
+        item: _Item,
+        generation: int,
+        fd: int,
+        conn: Connection,
+        overrun: asyncio.TimerHandle,
+    ) -> None:
+        overrun.cancel()
+        self._unwatch(loop, slot, fd)
+        try:
+            reply = conn.recv()
+        except (EOFError, OSError):  # the process died (or close() killed it)
+            self._in_thread(loop, slot, item, generation, slot.crashed)
+            return
+        slot.lock.release()
+        try:
+            result, error = _outcome(reply), None
+        except PoolError as exc:
+            result, error = None, exc
+        self._finished(slot, item, generation, result, error)
+
+    def _overran(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        slot: _Slot,
+        item: _Item,
+        generation: int,
+        fd: int,
+        budget_ms: int,
+        started: float,
+    ) -> None:
+        self._unwatch(loop, slot, fd)
+        killed_after_ms = round((time.monotonic() - started) * 1000)
+
+        def kill() -> NoReturn:
+            slot.replace()
+            raise TaskKilled(budget_ms, killed_after_ms)
+
+        self._in_thread(loop, slot, item, generation, kill)
+
+    def _in_thread(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        slot: _Slot,
+        item: _Item,
+        generation: int,
+        work: Callable[[], Any],
+    ) -> None:
+        """Replace the slot's process on a pool thread (blocking), then finish the task
+        with the failure ``work`` raises; the slot's lock is held until then."""
+        if self._closed:
+            slot.lock.release()
+            self._finished(slot, item, generation, None, PoolClosed("the service is shutting down"))
+            return
+
+        def locked() -> Any:
+            try:
+                return work()
+            finally:
+                slot.lock.release()
+
+        done = self._threads.submit(locked)
+        done.add_done_callback(partial(self._on_thread_done, loop, slot, item, generation))
 
     def _choose(self, key: Hashable | None) -> int:
         """The index in ``_idle`` of the process for a task of affinity ``key``: one
@@ -509,10 +635,14 @@ class ComputePool:
         done: Future[Any],
     ) -> None:
         """On the executor thread: hand the outcome back to the loop."""
+        error = done.exception()
+        result = None if error is not None else done.result()
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(self._finished, slot, item, done, generation)
+            loop.call_soon_threadsafe(self._finished, slot, item, generation, result, error)
 
-    def _finished(self, slot: _Slot, item: _Item, done: Future[Any], generation: int) -> None:
+    def _finished(
+        self, slot: _Slot, item: _Item, generation: int, result: Any, error: BaseException | None
+    ) -> None:
         self._running -= 1
         if self._closed:
             if not item.future.done():
@@ -520,7 +650,6 @@ class ComputePool:
             return
         slot.running = None
         self._idle.append(slot)
-        error = done.exception()
         if slot.generation != generation:  # replaced (killed, crashed): its state is gone
             slot.held.clear()
         if item.affinity is not None and error is None:
@@ -536,5 +665,5 @@ class ComputePool:
             if error is not None:
                 item.future.set_exception(error)
             else:
-                item.future.set_result(done.result())
+                item.future.set_result(result)
         self._dispatch(asyncio.get_running_loop())

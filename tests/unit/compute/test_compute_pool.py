@@ -11,6 +11,7 @@ import operator
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -265,3 +266,32 @@ def test_the_pool_process_watchdog_exits_past_the_deadline_unless_disarmed(
     process.start()
     process.join(10)
     assert process.exitcode == exit_code
+
+
+async def test_arguments_that_do_not_pickle_fail_their_task_and_leave_the_process_serving(
+    pool: ComputePool,
+) -> None:
+    """Sent from the event loop, a task whose arguments cannot cross the pipe fails
+    alone: its process goes back to the idle ones, unharmed."""
+    with pytest.raises(Exception, match="pickle"):
+        await pool.run(operator.add, lambda: 1, 2, budget_ms=1_000)
+    assert pool.stats()["running"] == 0
+    assert await pool.run(operator.add, 1, 2, budget_ms=1_000) == 3
+
+
+async def test_replies_are_read_on_the_event_loop_without_a_pool_thread(pool: ComputePool) -> None:
+    """A live process's round trip needs no executor thread (the pool's threads only
+    start and replace processes): many tasks leave the thread count where it was."""
+    await pool.run(operator.add, 1, 2, budget_ms=1_000)
+    submitted = []
+    submit = pool._threads.submit
+
+    def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        submitted.append(fn)
+        return submit(fn, *args, **kwargs)
+
+    pool._threads.submit = counted  # type: ignore[method-assign,assignment]
+    for _ in range(20):
+        assert await pool.run(operator.add, 1, 2, budget_ms=1_000) == 3
+    assert submitted == []
+    assert not pool._on_loop
