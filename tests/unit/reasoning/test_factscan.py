@@ -149,6 +149,19 @@ def test_on_anything_else_the_scanner_agrees_or_hands_over(text: str) -> None:
         ('s("a,b", 1). s(c, 2).', {("s", 2): {("a,b", 1), (Const("c"), 2)}}),
         ('t(" 1", -1,"-1", x).', {("t", 4): {(" 1", -1, "-1", Const("x"))}}),
         ("", {}),
+        # a name with a nullary fact or several arities between others: the values of
+        # the file are converted at once and cut per name, so each must take its share
+        (
+            "a(1). p(x). p. p(2, 3). z(4, 5).",
+            {
+                ("a", 1): {(1,)},
+                ("p", 1): {(Const("x"),)},
+                ("p", 0): {()},
+                ("p", 2): {(2, 3)},
+                ("z", 2): {(4, 5)},
+            },
+        ),
+        ("a(1). p(7). p. z(8).", {("a", 1): {(1,)}, ("p", 0): {()}, ("p", 1): {(7,)}, ("z", 1): {(8,)}}),
     ],
 )
 def test_examples(text: str, facts: dict[tuple[str, int], set[tuple[object, ...]]]) -> None:
