@@ -124,14 +124,10 @@ def scan_ground_facts(text: str) -> Facts | None:
 def _facts(rows: list[tuple[str, str, str]]) -> Facts | None:
     # one group per predicate name (a stable sort of an already grouped file is linear)
     rows.sort(key=_NAME)
+    facts: Facts = {}
     global _VALUES
     values = _VALUES  # only ever added to, so a concurrent call never misses a key it added
     try:
-        try:
-            return _facts_at_once(rows, values)
-        except _CommaInString:
-            pass
-        facts: Facts = {}
         for name, group in groupby(rows, key=_NAME):
             if name == _KEYWORD:
                 return None  # "'not' is not allowed in a rule head"
@@ -139,48 +135,6 @@ def _facts(rows: list[tuple[str, str, str]]) -> Facts | None:
     finally:
         if len(values) > _VALUES_KEPT:
             _VALUES = {}  # a large file leaves nothing behind; calls under way keep theirs
-    return facts
-
-
-def _facts_at_once(rows: list[tuple[str, str, str]], values: dict[str, Term]) -> Facts | None:
-    """All argument lists of the file split and converted in one go, then cut per predicate.
-
-    A small file (a loan case: 157 facts of 13 predicates) paid the join, the
-    split and the token check once per predicate. Raises _CommaInString where
-    a string holds a ','; a name with several arities goes through _add_one_by_one.
-    """
-    arg_lists = list(map(_ARGS, rows))
-    commas = list(map(str.count, arg_lists, repeat(",")))
-    joined = ",".join(filter(None, arg_lists))
-    pieces = joined.split(",") if joined else []
-    converted: Sequence[Term]
-    if _NOT_AN_INTEGER.search(joined) is None:
-        numbers = list(map(int, pieces))  # int() allows the blanks around a piece
-        if numbers and (min(numbers) < INT_MIN or max(numbers) > INT_MAX):
-            raise _NotPlain
-        converted = numbers
-    else:
-        for piece in set(pieces).difference(values):
-            values[piece] = _value(piece)
-        converted = list(map(values.__getitem__, pieces))
-    facts: Facts = {}
-    start = position = 0
-    for name, group in groupby(rows, key=_NAME):
-        if name == _KEYWORD:
-            return None  # "'not' is not allowed in a rule head"
-        count = len(list(group))
-        end = start + count
-        lists = arg_lists[start:end]
-        arities = set(commas[start:end])
-        if len(arities) == 1 and all(lists):
-            arity = arities.pop() + 1
-            width = count * arity
-            _add_tuples(facts, name, arity, converted[position : position + width])
-            position += width
-        else:  # nullary facts, or several arities of one name
-            position += sum(c + 1 for c, a in zip(commas[start:end], lists, strict=True) if a)
-            _add_rows(facts, values, name, lists)
-        start = end
     return facts
 
 
