@@ -25,7 +25,7 @@ from typing import Any
 from .codegen import TICK
 from .errors import DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .limits import Limits
-from .linear import GiveUp, LinearClosure, close
+from .linear import GiveUp, GroupedRounds, LinearClosure, close, grouped_rounds
 
 RuleFn = Callable[..., None]
 RELEASE_S_PER_ELEMENT = 4e-7
@@ -40,7 +40,7 @@ class CompiledStratum:
     delta: list[tuple[RuleFn, int]]  # function and the predicate it reads from delta
     # linear recursion of the closure shape (linear.py): after the first round the
     # stratum is closed in one step instead of by rounds (plain evaluation only)
-    closure: LinearClosure | None = None
+    closure: LinearClosure | GroupedRounds | None = None
 
 
 @dataclass
@@ -171,7 +171,24 @@ def evaluate(
             grew = commit()
             if not stratum.recursive:
                 continue
-            if grew and stratum.closure is not None:
+            if grew and isinstance(stratum.closure, GroupedRounds):
+                pid = stratum.closure.pid
+                more, run = grouped_rounds(
+                    stratum.closure,
+                    F,
+                    D[pid],
+                    I,
+                    getters,
+                    deadline,
+                    start,
+                    limits.wall_time_ms,
+                    limits.derived_facts,
+                    derived,
+                )
+                derived += more
+                rounds += run
+                grew = False
+            if grew and isinstance(stratum.closure, LinearClosure):
                 try:
                     derived += close(
                         stratum.closure,

@@ -18,6 +18,13 @@ component share one set), and last the tuples of ``p``, made in C by
 ``zip(repeat(x), ...)``. A chain of 1,000 nodes is 1,000 set unions instead of
 499,500 Python-level joins.
 
+A stratum of the same-generation shape, ``p(X, Y) :- a(X, XP), p(XP, YP),
+b(Y, YP).`` (one such rule besides the seeds), moves both columns, so nothing
+is shared between sources; it keeps its semi-naive rounds, but grouped
+(:class:`GroupedRounds`): per ``XP`` with new ``YP``s one union of their
+``b``-neighbours, then per ``X`` (an ``a``-neighbour of ``XP``) the candidate
+tuples made and tested against the relation with C-level set operations.
+
 The model is the same as semi-naive evaluation's; the generic path stays for
 explaining (proofs need each fact's premises) and for every other shape. The
 limits hold: the wall time is checked as the sets are built, and a closure
@@ -33,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from .bindings import Signature
@@ -63,6 +71,18 @@ class LinearClosure:
     keep: int
     steps: tuple[Step, ...]
     recursive_rules: frozenset[int]
+
+
+@dataclass(frozen=True)
+class GroupedRounds:
+    """A stratum of ``p(X, Y) :- a(X, XP), p(XP, YP), b(Y, YP).`` (same generation):
+    both columns move, column 0 along ``left``, column 1 along ``right``; evaluated
+    by semi-naive rounds over ``p`` grouped by its first column, one set operation
+    per group instead of one Python-level join per fact."""
+
+    pid: int
+    left: Step
+    right: Step
 
 
 class GiveUp(Exception):
@@ -115,12 +135,41 @@ def _linear_step(rule: Rule, head_sig: Signature) -> tuple[int, Atom, int, int] 
     return None
 
 
+def _lift_steps(rule: Rule, head_sig: Signature) -> tuple[tuple[Atom, int], tuple[Atom, int]] | None:
+    """For ``p(X, Y) :- a(X, XP), p(XP, YP), b(Y, YP).`` (any body order, ``a`` and
+    ``b`` read either way round): ``a`` and the column of ``XP`` in it, ``b`` and
+    the column of ``YP`` in it; None for any other rule."""
+    if len(rule.body) != 3 or not all(isinstance(lit, Positive) for lit in rule.body):
+        return None
+    atoms = [lit.atom for lit in rule.body if isinstance(lit, Positive)]
+    own = [a for a in atoms if a.signature == head_sig]
+    others = [a for a in atoms if a.signature != head_sig]
+    if len(own) != 1 or len(others) != 2 or any(a.arity != 2 for a in others):
+        return None
+    h = [_plain_var(t) for t in rule.head.args]
+    r = [_plain_var(t) for t in own[0].args]
+    names = [*h, *r]
+    if any(n is None for n in names) or len(set(names)) != 4:
+        return None
+    found: list[tuple[Atom, int]] = []
+    for col in (0, 1):
+        want = {h[col], r[col]}
+        match = [a for a in others if {_plain_var(t) for t in a.args} == want]
+        if len(match) != 1:
+            return None
+        args = [_plain_var(t) for t in match[0].args]
+        found.append((match[0], args.index(r[col])))
+    if found[0][0] is found[1][0]:
+        return None
+    return found[0], found[1]
+
+
 def detect(
     rules: Sequence[Rule],
     stratum_sigs: Sequence[Signature],
     recursive: bool,
     pid_of: Callable[[Signature], int],
-) -> LinearClosure | None:
+) -> LinearClosure | GroupedRounds | None:
     """The closure form of a stratum, or None when it has another shape."""
     if not recursive or len(stratum_sigs) != 1 or stratum_sigs[0][1] != 2:
         return None
@@ -128,6 +177,7 @@ def detect(
     keeps: set[int] = set()
     steps: list[Step] = []
     rec_rules: set[int] = set()
+    lifted_rules: list[tuple[int, tuple[tuple[Atom, int], tuple[Atom, int]]]] = []
     for rule in rules:
         if not all(isinstance(lit, Positive | Negative | Comparison) for lit in rule.body):
             return None  # an aggregate: left to the rounds
@@ -135,11 +185,24 @@ def detect(
             continue  # a seed rule (run once, by its generated code)
         found = _linear_step(rule, sig)
         if found is None:
-            return None
+            lifted = _lift_steps(rule, sig)
+            if lifted is None:
+                return None
+            lifted_rules.append((rule.index, lifted))
+            continue
         keep, atom, src, dst = found
         keeps.add(keep)
         steps.append(Step(pid_of(atom.signature), src, dst))
         rec_rules.add(rule.index)
+    if lifted_rules:
+        if steps or len(lifted_rules) != 1:
+            return None
+        (left, right) = lifted_rules[0][1]
+        return GroupedRounds(
+            pid_of(sig),
+            Step(pid_of(left[0].signature), left[1], 1 - left[1]),
+            Step(pid_of(right[0].signature), right[1], 1 - right[1]),
+        )
     if len(keeps) != 1 or not steps:
         return None
     return LinearClosure(pid_of(sig), keeps.pop(), tuple(steps), frozenset(rec_rules))
@@ -312,3 +375,73 @@ def close(
                 for c in source_comps.pop(x):
                     release(c)
     return added
+
+
+def grouped_rounds(
+    spec: GroupedRounds,
+    relations: list[set[tuple[Any, ...]]],
+    delta: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]],
+    indexes: Indexes,
+    getters: Getters,
+    deadline: float,
+    start: float,
+    wall_time_ms: int,
+    derived_limit: int,
+    derived: int,
+) -> tuple[int, int]:
+    """Run ``spec``'s rounds from ``delta`` (the facts the first round added) to the
+    fixpoint; (facts added, rounds run). The relation is grouped by its first column
+    (a set of second values per first value) while the rounds run, and its new
+    tuples are made in C at the end."""
+    facts = relations[spec.pid]
+    news: defaultdict[Any, set[Any]] = defaultdict(set)
+    for t in delta:
+        news[t[0]].add(t[1])
+    up: defaultdict[Any, set[Any]] = defaultdict(set)
+    for e in relations[spec.left.pid]:
+        up[e[spec.left.src]].add(e[spec.left.dst])
+    across: defaultdict[Any, set[Any]] = defaultdict(set)
+    for e in relations[spec.right.pid]:
+        across[e[spec.right.src]].add(e[spec.right.dst])
+    empty: set[Any] = set()
+    across_get = across.get
+    second = itemgetter(1)
+    own_getters = getters[spec.pid]
+    added = 0
+    rounds = 0
+    while news:
+        rounds += 1
+        now = time.monotonic()
+        if now > deadline:
+            raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+        following: defaultdict[Any, set[Any]] = defaultdict(set)
+        for step, (xp, yps) in enumerate(news.items()):
+            # the limits inside a round too: one round can be most of the model
+            if derived + added > derived_limit:
+                raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+            if step % CHECK_EVERY == CHECK_EVERY - 1:
+                now = time.monotonic()
+                if now > deadline:
+                    raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+            xs = up.get(xp)
+            if not xs:
+                continue
+            ys = set().union(*map(across_get, yps, repeat(empty)))
+            if not ys:
+                continue
+            for x in xs:
+                # the candidate tuples, made and tested against the relation in C
+                # (the relation itself is the membership test: no second copy)
+                new = set(zip(repeat(x), ys)).difference(facts)
+                if new:
+                    facts |= new
+                    following[x].update(map(second, new))
+                    added += len(new)
+                    for slot, key in own_getters:
+                        index = indexes[slot]
+                        for t in new:
+                            index[key(t)].append(t)
+        if derived + added > derived_limit:
+            raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+        news = following
+    return added, rounds

@@ -11,14 +11,14 @@ import random
 import pytest
 
 from entail import reasoning
-from entail.reasoning.linear import LinearClosure, detect
+from entail.reasoning.linear import GroupedRounds, LinearClosure, detect
 from entail.reasoning.parse import parse
 
 TC = "path(X, Y) :- edge(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n"
 TC_LEFT = "path(X, Y) :- edge(X, Y).\npath(X, Z) :- edge(X, Y), path(Y, Z).\n"
 
 
-def _closure(src: str) -> LinearClosure | None:
+def _closure(src: str) -> LinearClosure | GroupedRounds | None:
     rs = reasoning.compile(src)
     found = [st.closure for st in rs._plain[0] if st.closure is not None]
     assert len(found) <= 1
@@ -71,7 +71,7 @@ def test_detect_reports_the_kept_column_and_steps() -> None:
     rules = [r for r in program.rules if not r.is_fact]
     pids = {("path", 2): 0, ("edge", 2): 1}
     found = detect(rules, [("path", 2)], True, pids.__getitem__)
-    assert found is not None
+    assert isinstance(found, LinearClosure)
     assert (found.pid, found.keep) == (0, 1)
     assert [(s.pid, s.src, s.dst) for s in found.steps] == [(1, 1, 0)]
     assert detect(rules, [("path", 2)], False, pids.__getitem__) is None
@@ -141,3 +141,52 @@ def test_giving_up_after_some_facts_were_added_keeps_the_model() -> None:
     assert plain.model_atoms() == rounds.model_atoms()
     assert plain.stats["derived_facts"] == rounds.stats["derived_facts"]
     assert plain.stats["rounds"] > 100
+
+
+SG = "sg(X, Y) :- par(X, P), par(Y, P), X != Y.\nsg(X, Y) :- par(X, XP), sg(XP, YP), par(Y, YP).\n"
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        SG,
+        # body order; up read backwards
+        "sg(X, Y) :- e(X, Y).\nsg(X, Y) :- sg(XP, YP), up(XP, X), par(Y, YP).\n",
+    ],
+)
+def test_same_generation_runs_grouped_rounds(src: str) -> None:
+    assert isinstance(_closure(src), GroupedRounds)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "sg(X, Y) :- e(X, Y).\nsg(X, Y) :- par(X, P), sg(P, P), par(Y, P).\n",  # a repeated variable
+        "sg(X, Y) :- e(X, Y).\nsg(X, Y) :- par(X, XP), sg(XP, YP), par(Y, YP), X != Y.\n",  # a filter
+        "sg(X, Y) :- e(X, Y).\nsg(X, Y) :- par(X, XP, Y, YP), sg(XP, YP).\n",  # one atom for both
+        SG + "sg(X, Y) :- sg(X, Z), par(Z, Y).\n",  # two recursive rules
+    ],
+)
+def test_other_same_generation_shapes_keep_the_rounds(src: str) -> None:
+    assert _closure(src) is None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_same_generation_on_random_graphs_matches_the_rounds(seed: int) -> None:
+    rnd = random.Random(seed)
+    n = rnd.randint(2, 30)
+    par: list[list[object]] = [[rnd.randrange(n), rnd.randrange(n)] for _ in range(rnd.randint(1, 2 * n))]
+    src = SG + "far(X) :- sg(X, Y), not sg(Y, X).\nnear(X) :- sg(X, 1).\n"
+    result = _same_model(src, {"par": par})
+    rounds = reasoning.compile(src).evaluate({"par": par}, explain=True)
+    assert result.stats["derived_facts"] == rounds.stats["derived_facts"]
+
+
+def test_same_generation_stops_at_the_derived_facts_limit() -> None:
+    # a complete binary tree of depth 8: 65,024 sg facts
+    par = [[c, (c - 1) // 2] for c in range(1, 2**9 - 1)]
+    rs = reasoning.compile(SG)
+    assert len(rs.evaluate({"par": par}).model_atoms()) > 60_000
+    with pytest.raises(reasoning.DerivedFactsLimitExceeded) as info:
+        rs.evaluate({"par": par}, limits=reasoning.Limits(derived_facts=10_000))
+    assert info.value.limit == 10_000 and info.value.value > 10_000
