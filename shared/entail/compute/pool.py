@@ -552,6 +552,9 @@ class ComputePool:
         overrun.cancel()
         self._unwatch(loop, slot, fd)
         try:
+            # uvloop (libuv) leaves a watched fd non-blocking: a reply larger than the
+            # pipe's buffer would fail half read, and the next task's send half written
+            os.set_blocking(fd, True)
             reply = conn.recv()
         except (EOFError, OSError):  # the process died (or close() killed it)
             self._in_thread(loop, slot, item, generation, slot.crashed)

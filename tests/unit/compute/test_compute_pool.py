@@ -295,3 +295,22 @@ async def test_replies_are_read_on_the_event_loop_without_a_pool_thread(pool: Co
         assert await pool.run(operator.add, 1, 2, budget_ms=1_000) == 3
     assert submitted == []
     assert not pool._on_loop
+
+
+def test_a_reply_larger_than_the_pipe_buffer_comes_back_whole_under_uvloop() -> None:
+    """The worker serves on uvloop, which makes a watched fd non-blocking: a large
+    answer (and the next task's large arguments) still cross the pipe whole."""
+    import uvloop
+
+    async def main() -> None:
+        pool = ComputePool(1, queue_max=2, queue_max_per_tenant=2)
+        await asyncio.to_thread(pool.start)
+        try:
+            big = "x" * 3_000_000
+            for _ in range(3):
+                assert await pool.run(operator.add, big, "y", budget_ms=10_000) == big + "y"
+        finally:
+            pool.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
