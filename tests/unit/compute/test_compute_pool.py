@@ -262,7 +262,8 @@ def test_the_pool_process_watchdog_exits_past_the_deadline_unless_disarmed(
 ) -> None:
     """The backstop when the supervisor is gone: one thread per process (no thread
     started per task), armed and disarmed by each task."""
-    process = multiprocessing.get_context("fork").Process(target=_spin_under_watchdog, args=(disarm,))
+    # spawn, not fork: the test process has threads (pytest-xdist, earlier pools)
+    process = multiprocessing.get_context("spawn").Process(target=_spin_under_watchdog, args=(disarm,))
     process.start()
     process.join(10)
     assert process.exitcode == exit_code
