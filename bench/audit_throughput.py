@@ -56,6 +56,21 @@ from entail.relay import AUDIT_SINK_SUBSCRIPTION, Relay, default_subscriptions
 from entail.settings import Settings
 from entail.state.embedded import EmbeddedRedis
 
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout_s: float = 30.0) -> None:
+    """Return once 127.0.0.1:``port`` accepts a connection; RuntimeError if ``process``
+    exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from load import bench_stack, loan_case  # noqa: E402
@@ -247,15 +262,7 @@ def sink_capacity(count: int) -> dict[str, Any]:
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or sink.poll() is not None:
-                        raise RuntimeError("the audit sink did not start") from None
-                    time.sleep(0.05)
+            wait_for_port(port, sink, "the audit sink")
             settings = Settings(data_dir=Path(tmp), redis_url=redis_server.url)
 
             async def publish_all() -> None:
@@ -323,15 +330,7 @@ def framework_floor(count: int) -> float:
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("functions-framework did not start") from None
-                    time.sleep(0.05)
+            wait_for_port(port, server, "functions-framework")
 
             async def push_all(n: int) -> None:
                 numbers = iter(range(n))
