@@ -43,7 +43,7 @@ from .services import Services
 from .settings import Settings
 from .state.decisions import parse_record
 from .state.durability import DurabilityNotConfirmed
-from .state.job_start import start_job
+from .state.job_start import Start, Stored, start_job
 
 log = logging.getLogger("entail.jobs")
 
@@ -160,34 +160,15 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
         tenant=job.tenant, ruleset=job.ruleset.name, version=job.ruleset.version, decision_id=job.decision_id
     )
 
-    # the stored text is kept: the record is marked running below only if unchanged
-    raw = await svc.decisions.get_text(job.tenant, job.decision_id)
-    if raw is None:
-        # only the backend creates decisions: a job for an id it never created (or
-        # another tenant's) is not evaluated, whoever managed to publish it
-        log.warning("job for unknown decision %s of tenant %s dropped", job.decision_id, job.tenant)
-        return JobOutcome("unknown-decision", f"decision {job.decision_id} does not exist; job dropped")
-    existing = await parse_record(raw)
-    if existing.done:
-        # a redelivery after the result was stored: make sure the audit trail has it
-        await publish_decision(svc.bus, existing)
-        return JobOutcome("duplicate", f"decision {job.decision_id} is already {existing.status}")
-    if (
-        existing.ruleset.hash != job.ruleset.hash
-        or existing.request_hash != job.request_hash
-        or existing.datasets != job.datasets  # the versions read are the ones recorded
-    ):
-        log.warning("job for decision %s does not match its record; dropped", job.decision_id)
-        return JobOutcome(
-            "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
-        )
-
     # one of the tenant's running slots (or parked), the claim, and the record
-    # marked running if it is still what we just read: one durable round trip
+    # marked running if it is still the pending record the backend stored for this
+    # job: one durable round trip. The record is not read first: it is a function
+    # of the job (entail.decisions.submit builds both), so the script compares it
+    # with the one expected, and only when it differs (the job ran or ended
+    # already, another release wrote it, or nobody did) the worker reads and checks
+    # it, then starts as before (state/job_start.py)
     started = utcnow()
-    running = existing.model_copy(
-        update={"status": "running", "worker": settings.worker_id, "started_at": started}
-    )
+    pending = _pending_record(job)
     start = await start_job(
         fairness.quotas(svc, settings),
         tenant=job.tenant,
@@ -196,9 +177,15 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
         job_attributes=attributes,
         worker=settings.worker_id,
         claim_lease_ms=settings.claim_lease_ms,
-        record_as_read=raw,
-        running_record=dump_record(running),
+        record_as_read=dump_record(pending),
+        running_record=dump_record(_running(pending, settings, started)),
+        expected=True,
     )
+    if isinstance(start, Stored):
+        checked = await _start_checked(svc, settings, job, message, start.text, started)
+        if isinstance(checked, JobOutcome):
+            return checked
+        start = checked
     if start == "parked":
         # over its tenant's running quota: parked, republished when a slot frees
         return JobOutcome("deferred", f"decision {job.decision_id} waits for a slot of its tenant")
@@ -245,6 +232,71 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             await renew
         await turn.end(drain_parked=drain_parked)
     return JobOutcome(final.status, f"decision {job.decision_id} {final.status}", evaluation_s=seconds)
+
+
+def _pending_record(job: Job) -> DecisionRecord:
+    """The record :func:`entail.decisions.submit` stored for ``job``, field for field
+    (the same text through :func:`~entail.record_json.dump_record`)."""
+    return DecisionRecord(
+        decision_id=job.decision_id,
+        tenant=job.tenant,
+        ruleset=job.ruleset,
+        request_hash=job.request_hash,
+        status="pending",
+        facts=job.facts,
+        query=job.query,
+        explain=job.explain,
+        masked_predicates=job.masked_predicates,
+        datasets=job.datasets,
+        submitted_at=job.submitted_at,
+    )
+
+
+def _running(record: DecisionRecord, settings: Settings, started: str) -> DecisionRecord:
+    update = {"status": "running", "worker": settings.worker_id, "started_at": started}
+    return record.model_copy(update=update)
+
+
+async def _start_checked(
+    svc: Services, settings: Settings, job: Job, message: Message, raw: bytes | None, started: str
+) -> Start | JobOutcome:
+    """The start of a job whose stored record is not the pending one it implies: the
+    record checked against the job (unknown, another tenant's, ended, not the one
+    the job was created for), then slot, claim and running with the record as read
+    (compare and set), or the outcome that ends this delivery."""
+    existing = await parse_record(raw) if raw is not None else None
+    if raw is None or existing is None or existing.tenant != job.tenant:
+        # only the backend creates decisions: a job for an id it never created (or
+        # another tenant's) is not evaluated, whoever managed to publish it
+        log.warning("job for unknown decision %s of tenant %s dropped", job.decision_id, job.tenant)
+        return JobOutcome("unknown-decision", f"decision {job.decision_id} does not exist; job dropped")
+    if existing.done:
+        # a redelivery after the result was stored: make sure the audit trail has it
+        await publish_decision(svc.bus, existing)
+        return JobOutcome("duplicate", f"decision {job.decision_id} is already {existing.status}")
+    if (
+        existing.ruleset.hash != job.ruleset.hash
+        or existing.request_hash != job.request_hash
+        or existing.datasets != job.datasets  # the versions read are the ones recorded
+    ):
+        log.warning("job for decision %s does not match its record; dropped", job.decision_id)
+        return JobOutcome(
+            "mismatched-job", f"the job is not the one decision {job.decision_id} was created for"
+        )
+    start = await start_job(
+        fairness.quotas(svc, settings),
+        tenant=job.tenant,
+        decision_id=job.decision_id,
+        job_data=message.data,
+        job_attributes=message.attributes,
+        worker=settings.worker_id,
+        claim_lease_ms=settings.claim_lease_ms,
+        record_as_read=raw,
+        running_record=dump_record(_running(existing, settings, started)),
+    )
+    if isinstance(start, Stored):  # a record as read is not compared first: never
+        raise RuntimeError("job start compared a record it was not asked to")
+    return start
 
 
 async def _keep_claim(svc: Services, decision_id: str, settings: Settings, turn: fairness.Turn) -> None:

@@ -24,7 +24,7 @@ from entail.record_json import dump_record
 from entail.services import Services
 from entail.settings import Settings
 from entail.state import keys
-from entail.state.job_start import start_job
+from entail.state.job_start import Stored, start_job
 from entail.state.quotas import (
     PARKED_ATTRIBUTE,
     PARKED_TENANTS,
@@ -96,7 +96,7 @@ def quotas(services: Services, **update: int) -> TenantQuotas:
     )
 
 
-async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_four_to_run(
+async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_three_to_run(
     counted: Services, settings: Settings, evaluator: Evaluations
 ) -> None:
     version = await published(counted)
@@ -115,11 +115,13 @@ async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_four_t
     before = CountingConnection.sent
     outcome = await jobs.handle_job(counted, settings, evaluator, message)
     assert outcome.outcome == "succeeded", outcome
-    # read the record; slot + claim + running; complete + cache + slot back (and whether
-    # the tenant has parked jobs: none, so no drain); publish (was eleven: slot, claim,
-    # WATCH, GET, MULTI..EXEC, cache SET, release each on its own; then five)
+    # slot + claim + running if the record is the pending one the job implies (not
+    # read first); complete + cache + slot back (and whether the tenant has parked
+    # jobs: none, so no drain); publish (was eleven: slot, claim, WATCH, GET,
+    # MULTI..EXEC, cache SET, release each on its own; then five, then four with
+    # the record read first)
     sent = CountingConnection.names[before:]
-    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD"], sent
+    assert sent == ["EVAL", "EVAL", "XADD"], sent
     assert await counted.cache.get("acme", version.hash, sub.record.request_hash) == sub.record.decision_id
     assert await counted.redis.zscore(running_key("acme"), sub.record.decision_id) is None
     stored = await counted.decisions.get("acme", sub.record.decision_id)
@@ -149,7 +151,7 @@ async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
     assert outcome.outcome == "succeeded", outcome
     sent = CountingConnection.names[before:]
     # ... then slot back + ready, the parked job's XADD, its unpark
-    assert sent == ["EVALSHA", "EVAL", "EVAL", "XADD", "EVAL", "XADD", "EVAL"], sent
+    assert sent == ["EVAL", "EVAL", "XADD", "EVAL", "XADD", "EVAL"], sent
     assert await counted.redis.llen(parked_key("acme")) == 0
     republished = [decode_entry(i, f) for i, f in await counted.redis.xrange(stream_key(REASONING_JOBS))]
     assert [m.data for m in republished if m.attributes["decision_id"] == "dec_parked"] == [
@@ -236,6 +238,80 @@ async def test_job_start_marks_running_only_the_record_it_read(counted: Services
     # another worker: the slot (its own id) is full, so it parks; a held slot, another's claim
     assert await start_job(q, record_as_read=as_read, **{**start, "decision_id": "dec_t"}) == "parked"
     assert await start_job(q, record_as_read=as_read, **{**start, "worker": "w2"}) == "claimed"
+
+
+async def test_job_start_expecting_a_record_takes_nothing_when_another_is_stored(counted: Services) -> None:
+    """``expected=True`` compares before taking anything: the record stored when it
+    is not the one expected (or None), with no slot, claim or parking taken."""
+    q = quotas(counted, tenant_max_running=1)
+    record = await decisions_record(counted, "dec_e")
+    assert await counted.decisions.create(record)
+    as_stored = dump_record(record).encode()
+    running = record.model_copy(update={"status": "running", "worker": "w1"})
+    start: dict[str, Any] = {
+        "tenant": "acme",
+        "decision_id": "dec_e",
+        "job_data": b"{}",
+        "job_attributes": {"decision_id": "dec_e", "tenant": "acme"},
+        "worker": "w1",
+        "claim_lease_ms": 10_000,
+        "running_record": dump_record(running),
+        "expected": True,
+    }
+    # the tenant's one slot is full: a job that compared first is not parked either
+    await counted.redis.zadd(running_key("acme"), {"dec_other": 10**13})
+    assert await start_job(q, record_as_read="another record", **start) == Stored(as_stored)
+    assert await start_job(q, record_as_read="", **{**start, "decision_id": "dec_none"}) == Stored(None)
+    assert await counted.redis.exists(keys.claim("dec_e"), keys.claim("dec_none")) == 0
+    assert await counted.redis.llen(parked_key("acme")) == 0
+    assert await counted.redis.zrange(running_key("acme"), 0, -1) == [b"dec_other"]
+    assert await counted.redis.get(keys.decision("dec_e")) == as_stored
+    # the one expected: slot (or parking), claim and running in the same step
+    assert await start_job(q, record_as_read=as_stored, **start) == "parked"
+    await counted.redis.delete(running_key("acme"), parked_key("acme"))
+    assert await start_job(q, record_as_read=as_stored, **start) == "running"
+    assert await counted.redis.get(keys.claim("dec_e")) == b"w1"
+    assert await counted.redis.get(keys.decision("dec_e")) == dump_record(running).encode()
+
+
+async def test_a_job_whose_record_is_not_the_pending_one_it_implies_reads_it_and_runs(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    """The worker expects the pending record the job implies; a record that is not
+    it (here: running, left by a worker that died, its claim expired) is read back
+    from the same script, checked, and the job started the way it was before: one
+    round trip more, and the decision ends as it must."""
+    version = await published(counted)
+    limits = decisions.service_limits(settings, {})
+    # warm: the scripts loaded on the server, the ruleset in the worker's cache
+    warm = await decisions.submit(counted, "acme", version, {"applicant": [["bob"]]}, QUERY, False, limits)
+    await jobs.handle_job(counted, settings, evaluator, await job_of(counted, warm.record.decision_id))
+    sub = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
+    message = await job_of(counted, sub.record.decision_id)
+    crashed = sub.record.model_copy(update={"status": "running", "worker": "dead", "started_at": "x"})
+    await counted.redis.set(keys.decision(sub.record.decision_id), dump_record(crashed), keepttl=True)
+
+    before = CountingConnection.sent
+    outcome = await jobs.handle_job(counted, settings, evaluator, message)
+    assert outcome.outcome == "succeeded", outcome
+    # expected (the stored record comes back), slot + claim + running as read,
+    # complete, publish
+    sent = CountingConnection.names[before:]
+    assert sent == ["EVAL", "EVAL", "EVAL", "XADD"], sent
+    stored = await counted.decisions.get("acme", sub.record.decision_id)
+    assert stored is not None and stored.status == "succeeded" and stored.worker == settings.worker_id
+
+    # another tenant's decision: not evaluated, and nothing of it taken
+    sub = await decisions.submit(counted, "acme", version, {"applicant": [["cy"]]}, QUERY, False, limits)
+    message = await job_of(counted, sub.record.decision_id)
+    forged = Message(
+        message.id, message.data.replace(b'"tenant":"acme"', b'"tenant":"evil"'), message.attributes
+    )
+    outcome = await jobs.handle_job(counted, settings, evaluator, forged)
+    assert outcome.outcome == "unknown-decision", outcome
+    assert await counted.redis.exists(keys.claim(sub.record.decision_id)) == 0
+    assert await counted.redis.zcard(running_key("evil")) == 0
+    assert await counted.decisions.get("acme", sub.record.decision_id) == sub.record
 
 
 async def test_complete_caches_only_a_success_and_ready_gives_the_slot_back(counted: Services) -> None:
