@@ -27,12 +27,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.datastructures import Headers
 
 from entail import fairness, logs
 from entail.bootstrap import open_services
 from entail.bus.push import BadEnvelope, decode_push
 from entail.jobs import TRANSIENT, Handler, JobOutcome, handle_dead_letter, handle_job
-from entail.problems import MEDIA_TYPE, encode_problem, problem_body
 from entail.request_context import RequestContext
 from entail.services import Services
 from entail.settings import Settings
@@ -40,6 +40,7 @@ from entail.sweeper import sweep_once
 
 from .evaluation import Evaluations
 from .push_auth import CertsUnavailable, PushAuthenticator
+from .push_route import PushHandler, Reply, WorkerApp, answer
 
 log = logging.getLogger("entail.worker")
 
@@ -80,23 +81,26 @@ def _watch_references(evaluations: Evaluations) -> None:
 
 def _reply(
     status: int, outcome: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
+) -> Reply:
     JOBS.labels(outcome).inc()
-    if status >= 400:  # Pub/Sub only reads the status; a person reading the log gets a problem
-        problem = problem_body(status, outcome, detail, title=outcome, outcome=outcome, **extra)
-        return Response(encode_problem(problem), status_code=status, media_type=MEDIA_TYPE, headers=headers)
-    body: dict[str, Any] = {"outcome": outcome, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return answer(status, outcome, detail, headers=headers, **extra)
 
 
-def _answer(outcome: JobOutcome) -> Response:
+def _answer(outcome: JobOutcome) -> Reply:
     if outcome.evaluation_s is not None:
         EVAL_SECONDS.observe(outcome.evaluation_s)
     status = 503 if outcome.redeliver else 200
     return _reply(status, outcome.outcome, outcome.detail, **outcome.extra)
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+def _response(reply: Reply) -> Response:
+    """A reply as a FastAPI route returns it (``/sweep``)."""
+    return Response(
+        reply.body, status_code=reply.status, media_type=reply.media_type, headers=dict(reply.headers)
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> WorkerApp:
     settings = settings or Settings()
     evaluations = Evaluations(settings)  # decisions run in a pool of processes (evaluation.py)
     _watch_references(evaluations)
@@ -114,7 +118,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         finally:
             evaluations.close()
 
-    app = FastAPI(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
+    app = WorkerApp(title="Entail reasoning worker", version="1.0.0", lifespan=lifespan)
     app.add_middleware(RequestContext)  # a request id and a log context per push (entail.logs)
 
     @app.get("/healthz")
@@ -135,55 +139,59 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(REGISTRY).decode(), media_type=CONTENT_TYPE_LATEST)
 
-    async def authenticate(request: Request) -> Response | None:
+    async def authenticate(headers: Headers) -> Reply | None:
         """None when the caller may push (or sweep), else the refusal to answer."""
         try:
-            denied = await authenticator.check(request.headers)
+            denied = await authenticator.check(headers)
         except CertsUnavailable as exc:
             log.warning("push not verified, it will be redelivered: %s", exc)
             return _reply(503, "transient-failure", str(exc))
         if denied is not None:
             outcome = "unauthorized" if denied.status == 401 else "forbidden"
-            headers = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
-            return _reply(denied.status, outcome, denied.reason, headers=headers)
+            headers_out = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
+            return _reply(denied.status, outcome, denied.reason, headers=headers_out)
         return None
 
-    async def delivered(request: Request, handle: Handler) -> Response:
+    def delivered(handle: Handler) -> PushHandler:
         """One push: authenticated, decoded, handled; an outcome to redeliver (a
         Redis outage, a claim held elsewhere) is a 503, so Pub/Sub (or the relay)
-        delivers the message again."""
-        if (refused := await authenticate(request)) is not None:
-            return refused
-        try:
-            message = decode_push(await request.body())
-        except BadEnvelope as exc:
-            return _reply(400, "malformed-envelope", str(exc))
-        logs.bind(tenant=message.attributes.get("tenant"), decision_id=message.attributes.get("decision_id"))
-        return _answer(await handle(request.app.state.services, message))
+        delivers the message again. Served without FastAPI (push_route.py): one per decision."""
 
-    @app.post("/push/reasoning-jobs")
-    async def push(request: Request) -> Response:
-        return await delivered(request, lambda svc, m: handle_job(svc, settings, evaluations, m))
+        async def push(headers: Headers, body: bytes) -> Reply:
+            if (refused := await authenticate(headers)) is not None:
+                return refused
+            try:
+                message = decode_push(body)
+            except BadEnvelope as exc:
+                return _reply(400, "malformed-envelope", str(exc))
+            attributes = message.attributes
+            logs.bind(tenant=attributes.get("tenant"), decision_id=attributes.get("decision_id"))
+            return _answer(await handle(app.state.services, message))
 
-    @app.post("/push/dead-letters")
-    async def push_dead_letter(request: Request) -> Response:
-        """The cloud's dead-letter path: Pub/Sub pushes each job it gave up on (topic
-        ``reasoning-jobs-dead-letter``); its decision ends ``failed`` with code
-        ``delivery-failed``. A no-op for a decision that ended or never existed."""
-        return await delivered(request, handle_dead_letter)
+        return push
+
+    app.serve_pushes(
+        {
+            "/push/reasoning-jobs": delivered(lambda svc, m: handle_job(svc, settings, evaluations, m)),
+            # the cloud's dead-letter path: Pub/Sub pushes each job it gave up on (topic
+            # reasoning-jobs-dead-letter); its decision ends failed with code
+            # delivery-failed. A no-op for a decision that ended or never existed
+            "/push/dead-letters": delivered(handle_dead_letter),
+        }
+    )
 
     @app.post("/sweep")
     async def sweep(request: Request) -> Response:
         """Fail the decisions open past ``ENTAIL_DECISION_DEADLINE_S`` (Cloud Scheduler
         calls this every minute in the cloud, with the push service account's token)."""
-        if (refused := await authenticate(request)) is not None:
-            return refused
+        if (refused := await authenticate(request.headers)) is not None:
+            return _response(refused)
         svc: Services = request.app.state.services
         try:
             failed = await sweep_once(svc.decisions, svc.bus, settings)
         except TRANSIENT as exc:
             log.warning("sweep failed, the next one retries: %s", exc)
-            return _reply(503, "transient-failure", "state store unavailable (logged)")
-        return _reply(200, "swept", f"{failed} overdue decision(s) failed", failed=failed)
+            return _response(_reply(503, "transient-failure", "state store unavailable (logged)"))
+        return _response(_reply(200, "swept", f"{failed} overdue decision(s) failed", failed=failed))
 
     return app
