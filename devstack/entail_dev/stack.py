@@ -4,7 +4,8 @@ Part of the ``entail-dev`` package, which depends on the library, both services
 and functions-framework, so that ``pip install entail-dev`` gives a working
 ``entail up`` without a checkout: the audit sink runs from this package's
 :mod:`entail_dev.sink`. Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set; with ``--ha`` a
-primary, 2 replicas and 3 Sentinels instead), the backend, the reasoning worker
+primary, 2 replicas and 3 Sentinels instead; the single server's clients connect
+over a Unix socket in its data directory), the backend, the reasoning worker
 and the push relay, each with its output prefixed; waits until
 they are ready; publishes the bundled example rulesets for the ``dev`` tenant;
 prints the URLs, the dev API key and a curl that returns a decision with its proof.
@@ -38,6 +39,9 @@ from .examples import example_case, example_rulesets
 __all__ = ["SINK_SOURCE", "Child", "Stack", "StackError", "example_case", "run"]
 
 COLOURS = {"redis": 31, "backend": 32, "worker": 33, "relay": 36, "sink": 35}
+
+#: The embedded Redis's Unix socket, in its data directory (made 0700).
+SOCKET_NAME = "valkey.sock"
 
 #: The functions-framework source file of the local audit sink (installed with this package).
 SINK_SOURCE = Path(__file__).resolve().with_name("sink.py")
@@ -78,9 +82,14 @@ class Stack:
         extra_env: dict[str, str] | None = None,
         extra_keys: list[dict[str, Any]] | None = None,
         ha: bool = False,
+        redis_unix_socket: bool = True,
     ) -> None:
         self.settings = settings
         self.ha = ha
+        # the embedded server's clients connect over a Unix socket in its 0700 data
+        # directory: cheaper per round trip than loopback TCP (bench/redis_client.py
+        # --transport); False (or a path past the kernel's limit) keeps TCP
+        self.redis_unix_socket = redis_unix_socket
         self.extra_env = extra_env or {}
         self.extra_keys = extra_keys or []
         self.out = out or sys.stdout
@@ -117,10 +126,7 @@ class Stack:
                 f"{self.redis.sentinels_setting} (data in {data_dir / 'redis-ha'})",
             )
         elif not redis_url:
-            from entail.state.embedded import EmbeddedRedis
-
-            # a fresh password per start, which reaches every process in ENTAIL_REDIS_URL
-            self.redis = EmbeddedRedis(data_dir / "redis", password=secrets.token_urlsafe(24)).start()
+            self.redis = self._embedded_redis(data_dir / "redis").start()
             redis_env = {"ENTAIL_REDIS_URL": self.redis.url}
             self._say(
                 "redis",
@@ -169,6 +175,20 @@ class Stack:
         self._wait_ready(f"{self.worker_url}/readyz", "worker", ready_timeout_s)
         if publish_examples:
             self.publish_examples()
+
+    def _embedded_redis(self, redis_dir: Path) -> Any:
+        """The single embedded server, on a Unix socket in its own directory when asked
+        and the path fits; a fresh password per start, which reaches every process in
+        ENTAIL_REDIS_URL."""
+        from entail.state.embedded import EmbeddedRedis, UnixSocketPathTooLong
+
+        password = secrets.token_urlsafe(24)
+        if self.redis_unix_socket:
+            try:
+                return EmbeddedRedis(redis_dir, password=password, unix_socket=redis_dir / SOCKET_NAME)
+            except UnixSocketPathTooLong as exc:
+                self._say("redis", f"{exc}; the services connect over TCP instead")
+        return EmbeddedRedis(redis_dir, password=password)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         try:

