@@ -1,5 +1,10 @@
 """A lean keep-alive HTTP/1.1 client for push deliveries (the relay's POSTs).
 
+:meth:`PushClient.request` sends other methods too (``GET``, ``HEAD``), so the
+closed-loop load generator (``bench/load.py``) drives the backend with it: an
+httpx client cost the generator as much CPU per request as the backend spent
+answering, on the same two cores.
+
 The relay makes one POST per message, to one or two local endpoints, and needs
 only the status (and, for a nack, the start of the body). httpx did that at
 about a third of the relay's CPU (anyio, httpcore's pool, h11, a request and a
@@ -50,6 +55,7 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: [^\r\n]*)?")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 _NO_BODY = frozenset({204, 304})
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no content-length unless a body
 
 
 class PushProtocolError(Exception):
@@ -76,7 +82,7 @@ class PushResponse:
 @dataclass(frozen=True, slots=True)
 class _Target:
     origin: tuple[str, str, int]  # scheme, host, port
-    request_line: bytes  # "POST /path HTTP/1.1\r\nhost: h:p\r\n"
+    request_line: bytes  # " /path HTTP/1.1\r\nhost: h:p\r\n", after the method
 
 
 class _Connection:
@@ -111,7 +117,7 @@ def _target(url: str) -> _Target:
         path += "?" + parts.query
     if any(c in path for c in " \r\n\x00"):
         raise ValueError(f"push URL {url!r}: the path must not hold blanks or control characters")
-    line = f"POST {path} HTTP/1.1\r\nhost: {netloc}\r\n".encode("ascii", errors="strict")
+    line = f" {path} HTTP/1.1\r\nhost: {netloc}\r\n".encode("ascii", errors="strict")
     return _Target((parts.scheme, host, port), line)
 
 
@@ -182,22 +188,37 @@ class PushClient:
         """POST ``body`` to ``url``; the final answer, whatever its status. Raises
         OSError (refused, reset), TimeoutError, :class:`PushProtocolError` or
         ValueError (a bad URL or header)."""
+        return await self.request("POST", url, body, headers)
+
+    async def request(
+        self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | bytes = b""
+    ) -> PushResponse:
+        """``method`` (an HTTP token, e.g. ``GET``) on ``url`` with ``body``, as
+        :meth:`post`. ``GET``, ``HEAD``, ``DELETE`` and ``OPTIONS`` carry no
+        ``content-length`` when ``body`` is empty; an answer to ``HEAD`` has no body.
+        A reused connection found closed is retried once whatever the method (the
+        relay's deliveries are at-least-once; callers of other methods must accept
+        the same)."""
         if self._closed:
             raise RuntimeError("the push client is closed")
+        if not _TOKEN.fullmatch(method):
+            raise ValueError(f"method {method!r} is not an HTTP token")
         target = self._targets.get(url)
         if target is None:
             target = self._targets[url] = _target(url)
         extra = headers if isinstance(headers, bytes) else encode_headers(headers)
-        request = b"".join((target.request_line, extra, b"content-length: %d\r\n\r\n" % len(body), body))
+        length = b"" if not body and method in _BODYLESS_METHODS else b"content-length: %d\r\n" % len(body)
+        request = b"".join((method.encode("ascii"), target.request_line, extra, length, b"\r\n", body))
+        head_only = method == "HEAD"
         async with asyncio.timeout(self.timeout_s):
             conn = self._take(target.origin)
             if conn is not None:
                 try:
-                    return await self._exchange(target.origin, conn, request)
+                    return await self._exchange(target.origin, conn, request, head_only)
                 except _Stale:
                     pass  # closed by the server while idle: once more, on a new connection
             conn = await self._open(target.origin)
-            return await self._exchange(target.origin, conn, request)  # a new one is never _Stale
+            return await self._exchange(target.origin, conn, request, head_only)  # a new one is never _Stale
 
     def _take(self, origin: tuple[str, str, int]) -> _Connection | None:
         conns = self._idle.get(origin)
@@ -235,7 +256,7 @@ class PushClient:
         conns.append(conn)
 
     async def _exchange(
-        self, origin: tuple[str, str, int], conn: _Connection, request: bytes
+        self, origin: tuple[str, str, int], conn: _Connection, request: bytes, head_only: bool = False
     ) -> PushResponse:
         keep = False
         try:
@@ -247,7 +268,7 @@ class PushClient:
                 if conn.reused and (not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial):
                     raise _Stale from exc
                 raise
-            response, keep = await self._body(conn, status, version, fields)
+            response, keep = await self._body(conn, status, version, fields, head_only)
             return response
         except asyncio.IncompleteReadError as exc:
             raise PushProtocolError(
@@ -290,11 +311,17 @@ class PushClient:
         raise PushProtocolError(f"more than {MAX_INTERIM} interim (1xx) answers")
 
     async def _body(
-        self, conn: _Connection, status: int, version: int, fields: dict[bytes, bytes]
+        self,
+        conn: _Connection,
+        status: int,
+        version: int,
+        fields: dict[bytes, bytes],
+        head_only: bool = False,
     ) -> tuple[PushResponse, bool]:
-        """The body and whether the connection may be reused."""
+        """The body and whether the connection may be reused (``head_only``: the
+        answer to a HEAD, whose framing headers describe a body not sent)."""
         keep = version == 1 and b"close" not in _tokens(fields.get(b"connection", b""))
-        if status in _NO_BODY:
+        if head_only or status in _NO_BODY:
             return PushResponse(status, b""), keep
         coding = fields.get(b"transfer-encoding")
         if coding is not None:

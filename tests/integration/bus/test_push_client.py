@@ -106,6 +106,41 @@ async def test_the_request_on_the_wire_and_a_kept_alive_connection() -> None:
         assert first.body == b'{"n": 0}'
 
 
+async def test_a_get_carries_no_content_length_and_keeps_the_connection() -> None:
+    # bench/load.py's GET /healthz: no body, no content-length, then a POST on the same connection
+    async with serving(RawServer()) as server, PushClient(timeout_s=5) as client:
+        response = await client.request("GET", server.url, headers={"authorization": "Bearer k"})
+        assert (response.status, response.body) == (200, b"ok")
+        assert (await client.request("POST", server.url, b"{}")).status == 200
+        assert server.connections == 1 and client.opened == 1
+        get, post = (r.head.split(b"\r\n") for r in server.requests)
+        assert get[0] == b"GET /push/x?y=1 HTTP/1.1" and b"authorization: Bearer k" in get
+        assert not any(line.lower().startswith(b"content-length") for line in get)
+        assert post[0] == b"POST /push/x?y=1 HTTP/1.1" and b"content-length: 2" in post
+
+
+async def test_a_head_answer_has_no_body_whatever_its_content_length_says() -> None:
+    # the content-length of a HEAD answer describes the body a GET would get: read
+    # as a body, it would wait for bytes that never come (a timeout), or eat the
+    # next answer's head; the connection stays usable
+    head_answer = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    server = RawServer(script=lambda n, request: head_answer if n == 0 else OK)
+    async with serving(server), PushClient(timeout_s=2) as client:
+        response = await client.request("HEAD", server.url)
+        assert (response.status, response.body) == (200, b"")
+        assert (await client.request("GET", server.url)).body == b"ok"
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize("method", ["GE T", "POST\r\nx: y", ""])
+async def test_a_method_that_is_not_a_token_is_refused_before_anything_is_sent(method: str) -> None:
+    server = RawServer()
+    async with serving(server), PushClient(timeout_s=5) as client:
+        with pytest.raises(ValueError, match="not an HTTP token"):
+            await client.request(method, server.url)
+        assert server.requests == []
+
+
 async def test_a_connection_closed_by_the_server_while_idle_is_replaced() -> None:
     # the server answers, then closes (as a keep-alive timeout does): the next
     # post finds a dead connection, and goes out once more on a new one
