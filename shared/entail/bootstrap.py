@@ -351,10 +351,12 @@ def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker
 
     from . import tracing
     from .logs import configure
+    from .process_heap import freeze_startup_heap
 
     configure(settings, service)
     if tracing.setup(settings, service):
         tracing.instrument_app(app)  # a server span per request, the parent of the app's own spans
+    freeze_startup_heap()  # full collections skip the startup heap: 100-400 ms pauses under load
     uvicorn.run(
         app,
         host=settings.host,

@@ -796,9 +796,11 @@ async def serve(
 def run_relay(settings: Settings) -> None:
     """``entail relay``: run the default local subscriptions until SIGINT/SIGTERM."""
     from .logs import TIMED_TEXT_FORMAT, configure
+    from .process_heap import freeze_startup_heap
 
     configure(settings, "relay", text_format=TIMED_TEXT_FORMAT)
     tracing.setup(settings, "relay")
+    freeze_startup_heap()  # full collections skip the startup heap (entail.process_heap)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve(settings))
 

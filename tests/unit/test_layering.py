@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "entail.tracing": 1,  # spans and the trace context of bus messages: every tier traces
     "entail.examples": 1,
     "entail.record_limits": 1,  # stdlib only: the worker's evaluation processes import it
+    "entail.process_heap": 1,  # every service process freezes its startup heap (gc.freeze)
     # adapters and infrastructure
     "entail.state": 2,
     "entail.bus": 2,
