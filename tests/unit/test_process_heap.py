@@ -12,8 +12,12 @@ import textwrap
 from pathlib import Path
 
 import entail_dev
+import pytest
 
-SINK_SOURCE = Path(entail_dev.__file__).parent / "sink.py"
+SINK_SOURCES = {
+    "local": Path(entail_dev.__file__).parent / "sink.py",
+    "cloud function": Path(__file__).resolve().parents[2] / "functions" / "audit_sink" / "main.py",
+}
 
 
 def run_python(code: str, tmp_path: Path) -> dict[str, int]:
@@ -89,12 +93,13 @@ def test_the_relay_freezes_before_serving(tmp_path: Path) -> None:
     assert result["frozen"] > 10_000
 
 
-def test_the_local_audit_sink_freezes_once_loaded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", sorted(SINK_SOURCES))
+def test_the_audit_sink_freezes_once_loaded(which: str, tmp_path: Path) -> None:
     # functions-framework loads the target's file as a module, as runpy does here
     result = run_python(
         f"""
         import gc, json, runpy
-        runpy.run_path({str(SINK_SOURCE)!r})
+        runpy.run_path({str(SINK_SOURCES[which])!r})
         print(json.dumps({{"frozen": gc.get_freeze_count()}}))
         """,
         tmp_path,
