@@ -51,6 +51,7 @@ from entail_dev.stack import Stack, example_case
 
 from entail.bus.push_client import PushClient, PushProtocolError
 from entail.net import free_port
+from entail.process_heap import freeze_startup_heap
 from entail.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -285,6 +286,7 @@ def main() -> int:
         uvloop.run if args.client == "lean" else asyncio.run  # type: ignore[assignment]
     )
     with tempfile.TemporaryDirectory(prefix="entail-load-") as tmp, bench_stack(Path(tmp)) as stack:
+        freeze_startup_heap()  # the generator's own full collections paused it 100+ ms under load
         rows = run(measure(stack.backend_url, stack.api_key, args.seconds, levels, args.client))
     print(table(rows))
     load = os.getloadavg()[0]

@@ -23,7 +23,6 @@ process per decision (``/proc``), the wall time that is *not* CPU being waits
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -35,12 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import uvloop
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from audit_throughput import stack_cpu, tree_cpu  # noqa: E402
-from load import bench_stack, loan_case  # noqa: E402
+from load import LeanClient, bench_stack, loan_case  # noqa: E402
 
 Span = dict[str, Any]
 
@@ -102,24 +101,24 @@ def stamps(spans: list[Span], client: tuple[int, int]) -> dict[str, int]:
 
 async def drive(url: str, key: str, first: int, count: int) -> tuple[list[tuple[str, int, int]], list[float]]:
     """``count`` distinct decisions one at a time: (decision id, send ns, receipt
-    ns) each, and the wall time of each in ms."""
+    ns) each, and the wall time of each in ms (``bench/load.py``'s lean client)."""
     sent: list[tuple[str, int, int]] = []
     walls: list[float] = []
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
-    ) as client:
+    client = LeanClient(url, key, 2)
+    try:
         for i in range(first, first + count):
             body = {"ruleset": "loan", "facts": loan_case(i), "query": ["decision(A, D)"], "wait_ms": 10_000}
             t0 = time.time_ns()
             p0 = time.perf_counter()
-            r = await client.post("/v1/decisions", json=body)
+            status, record = await client.post("/v1/decisions", body)
             p1 = time.perf_counter()
             t1 = time.time_ns()
-            record = r.json()
-            if r.status_code != 200 or record.get("status") != "succeeded":
-                raise SystemExit(f"decision {i}: {r.status_code} {r.text[:300]}")
+            if status != 200 or record.get("status") != "succeeded":
+                raise SystemExit(f"decision {i}: {status} {str(record)[:300]}")
             sent.append((record["decision_id"], t0, t1))
             walls.append((p1 - p0) * 1000)
+    finally:
+        await client.aclose()
     return sent, walls
 
 
@@ -151,9 +150,9 @@ def timeline(count: int, warmup: int) -> list[dict[str, Any]]:
         trace_dir = Path(tmp) / "traces"
         env = {"ENTAIL_TRACE_FILE": str(trace_dir / "trace-{service}-{pid}.jsonl")}
         with bench_stack(Path(tmp), extra_env=env) as stack:
-            asyncio.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
+            uvloop.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
             time.sleep(0.5)
-            sent, _ = asyncio.run(drive(stack.backend_url, stack.api_key, 2 * 10**7, count))
+            sent, _ = uvloop.run(drive(stack.backend_url, stack.api_key, 2 * 10**7, count))
             time.sleep(1.0)  # the audit's spans land; nothing below reads them
         spans = spans_by_decision(trace_dir)
     hops: dict[str, list[float]] = defaultdict(list)
@@ -205,12 +204,12 @@ def plain(count: int, warmup: int) -> dict[str, Any]:
     """Tracing off: the client's wall time and each process's CPU per decision
     (the load generator's own: ``client``)."""
     with tempfile.TemporaryDirectory(prefix="entail-timeline-") as tmp, bench_stack(Path(tmp)) as stack:
-        asyncio.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
+        uvloop.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
         time.sleep(1.0)
         before = processes_cpu(stack)
         client0 = time.process_time()
         started = time.perf_counter()
-        _, walls = asyncio.run(drive(stack.backend_url, stack.api_key, 3 * 10**7, count))
+        _, walls = uvloop.run(drive(stack.backend_url, stack.api_key, 3 * 10**7, count))
         elapsed = time.perf_counter() - started
         client = time.process_time() - client0
         time.sleep(1.0)  # the audit of the last decisions; the idle polling is subtracted below
