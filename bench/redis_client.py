@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -63,7 +64,8 @@ class Sample:
 async def one_async_run(url: str, rounds: int, parser: type | None = None) -> tuple[float, float]:
     """CPU seconds per round of GET (2 KB) + HGETALL (20 fields) + INCR, and the
     median wall seconds of a round."""
-    client = aioredis.Redis.from_url(url, **({"parser_class": parser} if parser else {}))
+    options: dict[str, Any] = {"parser_class": parser} if parser else {}
+    client = aioredis.Redis.from_url(url, **options)
     try:
         for _ in range(200):  # connect, warm the code paths
             await client.get("bench:record")

@@ -9,15 +9,60 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "dev-push-secret", "dev-mask-secret"}
+#: The longest Unix socket path Linux takes, in bytes: ``sun_path`` is 108 with its NUL.
+MAX_UNIX_SOCKET_PATH = 107
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL, or None: ``redis://[:password@]host[:port][/db]``,
+    ``rediss://`` the same over TLS, ``unix://[:password@]/path/to/socket[?db=N]``.
+
+    Checked when the settings load, so a typo fails at start with the reason rather
+    than at the first command with redis-py's. The message never repeats the URL (it
+    may hold the password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "must start with redis://, rediss:// or unix://"
+    query = parse_qs(parts.query)
+    if "password" in query:
+        # the log redaction (entail.logs) finds the password before the '@' only
+        return (
+            "carries its password in the query: put it before the host, as in redis://:PASSWORD@host:6379/0"
+        )
+    for db in query.get("db", []):
+        if not db.isdigit():
+            return f"has db={db!r} in its query: the database is a whole number (db=0)"
+    path = unquote(parts.path)
+    if parts.scheme == "unix":
+        if parts.hostname or port is not None:
+            return "names a host: a unix:// URL is unix://[:PASSWORD@]/absolute/path/to/socket[?db=N]"
+        if not path.startswith("/"):
+            return "names no absolute socket path: unix:///absolute/path/to/socket"
+        size = len(os.fsencode(path))
+        if size > MAX_UNIX_SOCKET_PATH:
+            return f"names a socket path of {size} bytes: Unix sockets take at most {MAX_UNIX_SOCKET_PATH}"
+        return None
+    if not parts.hostname:
+        return "names no host: redis://host:6379/0"
+    if path.strip("/") and not path.strip("/").isdigit():
+        return f"has the path {path!r}: after the host only the database number may follow (/0)"
+    return None
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENTAIL_", extra="ignore")
+    # errors name the setting and the reason without echoing values: a Redis URL
+    # or a secret would otherwise land in the log of a service that fails to start
+    model_config = SettingsConfigDict(env_prefix="ENTAIL_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path(".entail")
@@ -38,6 +83,8 @@ class Settings(BaseSettings):
     # embedded server and pass its URL on. With Sentinels (comma list of
     # host:port) the primary and the replicas are found through them instead;
     # a read URL (Memorystore's read endpoint) serves the stale-tolerant reads.
+    # redis:// and rediss:// (TLS) over TCP; unix:///path/to/socket?db=0 for a server on
+    # this machine (`entail up`'s); checked by redis_url_problem.
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_sentinels: str = ""
     redis_master_name: str = "entail"
@@ -261,6 +308,20 @@ class Settings(BaseSettings):
     # worker
     ruleset_cache_size: int = 256
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @model_validator(mode="after")
+    def _redis_urls_valid(self) -> Settings:
+        # the URL is unused with Sentinels: the services ask them for the primary
+        urls = {"ENTAIL_REDIS_READ_URL": self.redis_read_url}
+        if not self.redis_sentinels:
+            urls["ENTAIL_REDIS_URL"] = self.redis_url
+        for name, url in urls.items():
+            if not url and name == "ENTAIL_REDIS_READ_URL":
+                continue
+            problem = redis_url_problem(url) if url else "is empty: set it or ENTAIL_REDIS_SENTINELS"
+            if problem:
+                raise ValueError(f"{name} {problem}")
+        return self
 
     @model_validator(mode="after")
     def _redis_timeouts_fit(self) -> Settings:

@@ -25,13 +25,12 @@ from urllib.parse import quote
 import redis
 
 from ..net import free_port
+from ..settings import MAX_UNIX_SOCKET_PATH
 
 LOG_NAME = "valkey.log"
 CONFIG_NAME = "valkey.conf"
 # attempts with another free port when the one we picked was taken meanwhile
 _PORT_ATTEMPTS = 3
-#: The longest Unix socket path Linux takes, in bytes: ``sun_path`` is 108 with its NUL.
-MAX_UNIX_SOCKET_PATH = 107
 
 
 def binary_path() -> str:
