@@ -21,14 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from redis.asyncio.client import Pipeline
+
 from . import reasoning, tracing
+from .bus.port import DECISIONS, InStoreBus
 from .dataset_binding import resolve_bindings
 from .masking import mask_case
-from .messages import job_message, publish_decision, publish_job
+from .messages import decision_message, job_message, publish_decision, publish_job
 from .models import DecisionRecord, Job, RulesetRef, RulesetVersion, new_decision_id, request_hash, utcnow
 from .record_json import dump_record
 from .services import Services
 from .settings import Settings
+from .state import keys
 from .state.decisions import parse_record
 from .state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
 from .state.submit import admit_create_dispatch
@@ -299,6 +303,27 @@ async def serve_cached(
         }
     )
     text = dump_record(served)
+    await _store_and_publish(services, served, text)
+    return served, text
+
+
+async def _store_and_publish(services: Services, served: DecisionRecord, text: str) -> None:
+    """Store a cache hit's record, then publish it for its audit row. When the bus
+    keeps its messages in the same store (Redis Streams, entail.bus.port.InStoreBus)
+    both go in one durable write, one round trip (with replicas, one ``WAIT``);
+    stored as :meth:`~entail.state.decisions.DecisionStore.create` stores a final
+    record (never overwriting an id). With tracing on, the publish keeps its own
+    span, so the two go apart as they do on Pub/Sub."""
+    bus = services.bus
+    if isinstance(bus, InStoreBus) and bus.joins(services.durability) and not tracing.enabled():
+        data, attributes = decision_message(served, text)
+        key = keys.decision(served.decision_id)
+
+        def build(pipe: Pipeline) -> None:
+            pipe.set(key, text, ex=services.decisions.ttl_s, nx=True)
+            bus.queue_publish(pipe, DECISIONS, data, attributes)
+
+        await services.durability.write(build, one_trip=True)
+        return
     await services.decisions.create(served, text)
     await publish_decision(services.bus, served, text)
-    return served, text

@@ -41,13 +41,18 @@ async def publish_job(bus: Bus, data: bytes, attributes: dict[str, str]) -> str:
         return message_id
 
 
+def decision_message(record: DecisionRecord, text: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The data and attributes of a final ``record``'s message on ``decisions``."""
+    data = (text if text is not None else dump_record(record)).encode()
+    return data, {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA}
+
+
 async def publish_decision(bus: Bus, record: DecisionRecord, text: str | None = None) -> str:
     """Publish a final ``record`` (any proof depth) on ``decisions`` with the
     attributes the audit sink routes on (and the ``traceparent`` of its span
     ``decision.publish``); returns the message id. ``text``: the record as
     :func:`~entail.record_json.dump_record` wrote it already (not encoded twice)."""
-    data = (text if text is not None else dump_record(record)).encode()
-    attributes = {"decision_id": record.decision_id, "tenant": record.tenant, "schema": DECISION_SCHEMA}
+    data, attributes = decision_message(record, text)
     if not tracing.enabled():
         return await bus.publish(DECISIONS, data, attributes)
     with tracing.span(

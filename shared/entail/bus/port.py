@@ -10,7 +10,7 @@ Pub/Sub pushes to the services itself; locally :mod:`entail.relay` does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 REASONING_JOBS = "reasoning-jobs"
 """Topic: one :class:`entail.models.Job` per message, published by the backend."""
@@ -36,6 +36,23 @@ class Bus(Protocol):
 
     async def close(self) -> None:
         """Release what the adapter owns (not a Redis client it was given)."""
+        ...
+
+
+@runtime_checkable
+class InStoreBus(Protocol):
+    """Optional, besides :class:`Bus`: a bus whose messages are kept in the state
+    store itself (Redis Streams), so that a publish can join a durable write of
+    that store, one round trip for both (a cache hit's record and its audit
+    message). Pub/Sub is not one: there, state writes and publishes stay apart."""
+
+    def joins(self, durability: Any) -> bool:
+        """Whether this bus writes through ``durability`` (the same server, the same ``WAIT``)."""
+        ...
+
+    def queue_publish(self, pipe: Any, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        """Queue a publish on ``pipe``, the pipeline of a ``durability.write`` this bus
+        :meth:`joins`: the message is stored when that write returns."""
         ...
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from ..models import utcnow
 from ..state.durability import Durability
@@ -88,6 +89,17 @@ class RedisStreamsBus(Bus):
         self._closed = False
 
     async def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        (entry_id,) = await self._durability.write(
+            lambda pipe: self.queue_publish(pipe, topic, data, attributes)
+        )
+        return _text(entry_id)
+
+    def joins(self, durability: Durability) -> bool:
+        """Whether this bus writes through ``durability`` (entail.bus.port.InStoreBus)."""
+        return durability is self._durability
+
+    def queue_publish(self, pipe: Pipeline, topic: str, data: bytes, attributes: dict[str, str]) -> None:
+        """Queue the ``XADD`` of a publish on ``pipe`` (entail.bus.port.InStoreBus)."""
         if self._closed:
             raise RuntimeError("publish on a closed bus")
         fields: dict[Any, Any] = {
@@ -95,10 +107,7 @@ class RedisStreamsBus(Bus):
             "attributes": json.dumps(attributes, sort_keys=True, separators=(",", ":")),
             "publish_time": utcnow(),
         }
-        (entry_id,) = await self._durability.write(
-            lambda pipe: pipe.xadd(stream_key(topic), fields, maxlen=self._max_len, approximate=True)
-        )
-        return _text(entry_id)
+        pipe.xadd(stream_key(topic), fields, maxlen=self._max_len, approximate=True)
 
     async def backlog(self, topic: str, subscription: str) -> int | None:
         from .stream_queries import pending_lag  # it builds on this module

@@ -81,19 +81,21 @@ class Durability:
             self._checked_at = time.monotonic()
         return self._connected
 
-    async def write(self, build: Callable[[Pipeline], Any]) -> list[Any]:
+    async def write(self, build: Callable[[Pipeline], Any], *, one_trip: bool = False) -> list[Any]:
         """Queue commands with ``build(pipe)``, run them on one connection followed by
         ``WAIT`` when replicas exist, and return their replies (without WAIT's).
+        ``one_trip``: several commands go as one pipeline even with nothing to wait
+        for (one round trip instead of one per command).
 
         Scripts must be queued with ``pipe.eval`` (not EVALSHA): a promoted replica
         has an empty script cache. A READONLY reply (a primary endpoint still
         pointing at a demoted node) is retried within the retry window, like a
         connection error."""
         if self.replicas == 0:
-            return await self._run(build, 0)
+            return await self._run(build, 0, one_trip)
         required = min(self.replicas, await self.connected_replicas())
         if required == 0:
-            return await self._run(build, 0)
+            return await self._run(build, 0, one_trip)
         replies = await self._run(build, required)
         confirmed = int(replies.pop())
         if confirmed < required:
@@ -103,7 +105,9 @@ class Durability:
                 raise DurabilityNotConfirmed(now_required, confirmed, self.timeout_ms)
         return replies
 
-    async def _run(self, build: Callable[[Pipeline], Any], wait_for: int) -> list[Any]:
+    async def _run(
+        self, build: Callable[[Pipeline], Any], wait_for: int, one_trip: bool = False
+    ) -> list[Any]:
         async def direct() -> list[Any]:
             # nothing to wait for: the commands as plain calls, which cost what
             # they cost before durability existed (a pipeline adds ~50 us per write)
@@ -132,4 +136,5 @@ class Durability:
                     raise
                 return replies
 
-        return await retry_until(self.retry_window_s, attempt if wait_for else direct, (ReadOnlyError,))
+        pipelined = wait_for or one_trip
+        return await retry_until(self.retry_window_s, attempt if pipelined else direct, (ReadOnlyError,))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -118,6 +119,60 @@ if not latest then return false end
 return redis.call('HGET', KEYS[2], latest)
 """
 
+# A version named by reference to its name (``name``, ``name@latest``, ``name@3``,
+# ``name@tag``), resolved where the keys are: a Lua function that this module's
+# resolve script and the decision routes' rate limit + resolve
+# (entail.state.ratelimit.RateLimiter.take_resolving) both call, so a decision
+# pays one round trip for its token and its version. KEYS of the caller: the
+# tenant's names, the name's versions and its tags (all known beforehand);
+# ``kind``: 'latest', 'number' or 'tag'.
+RESOLVE_NAME_LUA = """
+local function resolve_name(names, versions, tags, name, kind, selector)
+  local version = selector
+  if kind == 'latest' then version = redis.call('HGET', names, name)
+  elseif kind == 'tag' then version = redis.call('HGET', tags, selector) end
+  if not version then return false end
+  return redis.call('HGET', versions, version)
+end
+"""
+
+_RESOLVE_NAME = (
+    RESOLVE_NAME_LUA + "return resolve_name(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])\n"
+)
+
+
+@dataclass(frozen=True)
+class NameRef:
+    """A reference by name, as the keys and arguments of :data:`RESOLVE_NAME_LUA`."""
+
+    keys: tuple[str, str, str]  # the tenant's names, the name's versions, its tags
+    args: tuple[str, str, str]  # the name, the kind ('latest', 'number', 'tag'), the selector
+
+
+def name_ref(tenant: str, ref: str) -> NameRef | None:
+    """``ref`` of ``tenant`` as a :class:`NameRef`, or None when it is not a well-formed
+    reference by name (a version hash, or nothing :meth:`RulesetRegistry.resolve` finds)."""
+    if HASH_RE.match(ref):
+        return None
+    name, at, selector = ref.partition("@")
+    if not NAME_RE.match(name):
+        return None
+    if not at or selector == "latest":
+        kind, selector = "latest", ""
+    elif VERSION_RE.match(selector):
+        kind, selector = "number", str(int(selector))  # "007" is version 7
+    elif TAG_RE.match(selector):
+        kind = "tag"
+    else:
+        return None
+    names = (
+        keys.ruleset_names(tenant),
+        keys.ruleset(tenant, name, "versions"),
+        keys.ruleset(tenant, name, "tags"),
+    )
+    return NameRef(names, (name, kind, selector))
+
+
 _SET_TAG = """
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return false end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
@@ -162,6 +217,7 @@ class RulesetRegistry:
         self.replica = replica or redis
         self.durability = durability or Durability(redis)
         self._latest = redis.register_script(_LATEST)
+        self._resolve_name = redis.register_script(_RESOLVE_NAME)
 
     async def publish(
         self,
@@ -226,7 +282,7 @@ class RulesetRegistry:
         )
         if created == -1:
             raise RegistryFull("versions", max_versions)
-        version = _version(text)
+        version = parse_version(text)
         if version.datasets:
             await self._index_bindings(version)
         return version, bool(created)
@@ -272,7 +328,7 @@ class RulesetRegistry:
 
     async def versions(self, tenant: str, name: str) -> builtins.list[RulesetVersion]:
         raw = await self.redis.hgetall(keys.ruleset(tenant, name, "versions"))
-        return sorted((_version(v) for v in raw.values()), key=lambda v: v.version)
+        return sorted((parse_version(v) for v in raw.values()), key=lambda v: v.version)
 
     async def versions_page(
         self, tenant: str, name: str, before: int | None, size: int
@@ -289,7 +345,7 @@ class RulesetRegistry:
             return [], None
         numbers = [str(n) for n in range(low, top + 1)]
         raw = await self.redis.hmget(keys.ruleset(tenant, name, "versions"), numbers)
-        page = [_version(r) for r in raw if r is not None]
+        page = [parse_version(r) for r in raw if r is not None]
         return page, (low if low > 1 else None)
 
     async def tag_history_page(
@@ -306,26 +362,21 @@ class RulesetRegistry:
             raw = await self._latest(
                 keys=[keys.ruleset_names(tenant), keys.ruleset(tenant, name, "versions")], args=[name]
             )
-            return _version(raw) if raw else None
+            return parse_version(raw) if raw else None
         raw = await self.redis.hget(keys.ruleset(tenant, name, "versions"), str(version))
-        return _version(raw) if raw is not None else None
+        return parse_version(raw) if raw is not None else None
 
     async def resolve(self, tenant: str, ref: str) -> RulesetVersion | None:
         """``name``, ``name@3``, ``name@latest``, ``name@tag``, or a version hash of this
         tenant (another tenant's hash resolves to None, like a hash nobody published)."""
         if HASH_RE.match(ref):
             return await self._by_hash(tenant, ref)
-        name, at, selector = ref.partition("@")
-        if not NAME_RE.match(name):
+        found = name_ref(tenant, ref)
+        if found is None:
             return None
-        if not at or selector == "latest":
-            return await self.get(tenant, name, "latest")
-        if VERSION_RE.match(selector):
-            return await self.get(tenant, name, int(selector))
-        if not TAG_RE.match(selector):
-            return None
-        tagged = await self.redis.hget(keys.ruleset(tenant, name, "tags"), selector)
-        return await self.get(tenant, name, int(tagged)) if tagged is not None else None
+        # one round trip whatever the form (a tag was two: the tag, then its version)
+        raw = await self._resolve_name(keys=list(found.keys), args=list(found.args))
+        return parse_version(raw) if raw else None
 
     async def _by_hash(self, tenant: str, digest: str) -> RulesetVersion | None:
         """The latest version of this tenant with this source hash."""
@@ -409,7 +460,8 @@ _PARSED: dict[bytes | str, RulesetVersion] = {}
 _PARSED_MAX = 256
 
 
-def _version(raw: bytes | str) -> RulesetVersion:
+def parse_version(raw: bytes | str) -> RulesetVersion:
+    """A stored version entry as a :class:`RulesetVersion` (the caller's own copy)."""
     found = _PARSED.get(raw)
     if found is None:
         found = RulesetVersion.model_validate_json(raw)

@@ -27,7 +27,7 @@ from entail.state.waiters import Slot, TooManyWaiters
 
 from .. import idempotent
 from ..compute import PoolDep
-from ..deps import Decide, ServicesDep
+from ..deps import Decide, DecideNamingRuleset, ServicesDep, resolved_ruleset
 from ..facts_check import check_facts, ruleset_arities, ruleset_declarations
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
@@ -94,8 +94,11 @@ def _check_why_not(atoms: list[str], version: RulesetVersion) -> None:
             raise Problem(422, "invalid-why-not", "Invalid why-not", f"/explain_absent/{i}: {exc}") from None
 
 
-async def _resolve(services: Services, key: ApiKey, ref: str) -> RulesetVersion:
-    version = await services.registry.resolve(key.tenant, ref)
+async def _resolve(services: Services, key: ApiKey, ref: str, request: Request) -> RulesetVersion:
+    # read with the rate-limit token when the body names it by name (deps.require)
+    known, version = resolved_ruleset(request, key.tenant, ref)
+    if not known:
+        version = await services.registry.resolve(key.tenant, ref)
     if version is None:
         raise not_found(f"ruleset {ref!r}")
     logs.bind(ruleset=version.name, version=version.version)
@@ -200,10 +203,11 @@ def _respond(submission: decisions.Submission, response: Response) -> Response:
 )
 async def decide(
     body: DecisionRequest,
+    request: Request,
     response: Response,
     services: ServicesDep,
     pool: PoolDep,
-    key: Decide,
+    key: DecideNamingRuleset,
     idempotency_key: idempotent.IdempotencyKey = None,
 ) -> Any:
     """Evaluate a ruleset over case facts. 200 with the answers when done within
@@ -215,16 +219,21 @@ async def decide(
         idempotency_key,
         "POST /v1/decisions",
         lambda: body.model_dump(mode="json"),
-        lambda: _decide(body, response, services, pool, key),
+        lambda: _decide(body, request, response, services, pool, key),
     )
 
 
 async def _decide(
-    body: DecisionRequest, response: Response, services: Services, pool: ComputePool, key: ApiKey
+    body: DecisionRequest,
+    request: Request,
+    response: Response,
+    services: Services,
+    pool: ComputePool,
+    key: ApiKey,
 ) -> Response:
     _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
-    ruleset = await _resolve(services, key, body.ruleset)
+    ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
     check_facts(body.facts, arities, limits, "", await ruleset_declarations(services, ruleset))
     check_queries(body.query, arities, body.facts, "")
@@ -278,10 +287,11 @@ async def _decide(
 )
 async def decide_batch(
     body: BatchRequest,
+    request: Request,
     response: Response,
     services: ServicesDep,
     pool: PoolDep,
-    key: Decide,
+    key: DecideNamingRuleset,
     idempotency_key: idempotent.IdempotencyKey = None,
 ) -> Any:
     """Many cases against one ruleset version, each its own decision."""
@@ -291,12 +301,17 @@ async def decide_batch(
         idempotency_key,
         "POST /v1/decisions/batch",
         lambda: body.model_dump(mode="json"),
-        lambda: _decide_batch(body, response, services, pool, key),
+        lambda: _decide_batch(body, request, response, services, pool, key),
     )
 
 
 async def _decide_batch(
-    body: BatchRequest, response: Response, services: Services, pool: ComputePool, key: ApiKey
+    body: BatchRequest,
+    request: Request,
+    response: Response,
+    services: Services,
+    pool: ComputePool,
+    key: ApiKey,
 ) -> Response:
     limit = services.settings.batch_max_cases
     if len(body.cases) > limit:
@@ -309,7 +324,7 @@ async def _decide_batch(
         _check_case(case.facts, case.query if case.query is not None else body.query, f"/cases/{i}")
         await asyncio.sleep(0)
     limits = _limits(services, body.limits)
-    ruleset = await _resolve(services, key, body.ruleset)
+    ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
     declarations = await ruleset_declarations(services, ruleset)
     for i, case in enumerate(body.cases):
