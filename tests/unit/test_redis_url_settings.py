@@ -48,7 +48,7 @@ BAD = [
 def test_invalid_urls_are_refused_with_the_reason(url: str, reason: str) -> None:
     for name, field in (("ENTAIL_REDIS_URL", "redis_url"), ("ENTAIL_REDIS_READ_URL", "redis_read_url")):
         with pytest.raises(ValidationError) as caught:
-            Settings(**{field: url})
+            Settings.model_validate({field: url})
         (error,) = caught.value.errors()
         assert error["msg"].startswith(f"Value error, {name} ")
         assert reason in error["msg"]
