@@ -81,6 +81,12 @@ AUDIT_SINK_SUBSCRIPTION = "audit-sink"
 """The local subscription of the audit sink function to ``decisions`` (CloudEvents)."""
 
 ERROR_BODY_CHARS = 500
+# the audit subscription's read window: at the local stack's 50 to 150 decisions
+# a second a read took one or two messages, so each decision paid a read and a
+# count round trip of its own in the relay and came alone to the sink; the sink
+# gathers a batch for up to 100 ms anyway (entail.audit_sink.GATHER_MS), and no
+# client waits for the audit row (its SLO allows a minute)
+AUDIT_READ_WINDOW_MS = 50
 ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is away
 IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, are removed after this
 
@@ -104,6 +110,12 @@ class Subscription:
     max_attempts: int = 5
     format: Literal["push", "cloudevent"] = "push"
     on_dead_letter: DeadLetterHook | None = None
+    read_window_ms: int = 0
+    """After a read that left delivery slots free, wait this long before the next
+    read, so that the messages published meanwhile are read (and their attempts
+    counted) in one round trip instead of one each, and reach the subscriber
+    together. Only for a subscriber no client waits on: the audit sink
+    (:data:`AUDIT_READ_WINDOW_MS`); 0 reads again at once (the worker's jobs)."""
 
 
 def backoff_s(attempt: int, initial_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
@@ -314,6 +326,9 @@ class _SubscriptionRunner:
             for message, attempt in zip(fresh, attempts, strict=True):
                 self.owned[message.id] = _Owned(message, now)
                 self._spawn(message, recheck=False, attempt=attempt)
+            if self.sub.read_window_ms > 0 and self.capacity > 0:  # not a backlog: let more come
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.sub.read_window_ms / 1000)
 
     async def _count_attempts(self, messages: list[Message]) -> list[int]:
         """Count a delivery attempt for each of ``messages`` in one round trip (a
@@ -740,6 +755,7 @@ def default_subscriptions(
             headers={PUSH_SECRET_HEADER: settings.push_secret},  # the local sink requires it
             max_attempts=settings.relay_max_attempts,
             format="cloudevent",
+            read_window_ms=AUDIT_READ_WINDOW_MS,
         ),
     ]
     if not settings.audit_sink_enabled:  # benchmarks only: production refuses it

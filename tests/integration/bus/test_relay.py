@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from entail.bus.push import PUSH_SECRET_HEADER
 from entail.bus.redis_streams import RedisStreamsBus, stream_key
 from entail.bus.stream_queries import attempts_key, dead_letter_key, dead_letters, pending_lag
 from entail.relay import (
+    AUDIT_READ_WINDOW_MS,
     AUDIT_SINK_SUBSCRIPTION,
     REASONING_WORKER_SUBSCRIPTION,
     Relay,
@@ -157,6 +159,33 @@ async def test_messages_published_while_running_are_delivered(
         ids = await publish(redis, 25)
         await eventually(lambda: acked(redis, ids), what="25 acks")
     assert sorted({p.message_id for p in receiver.pushes}) == sorted(ids)
+
+
+async def xreadgroup_calls(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_xreadgroup", {}).get("calls", 0))
+
+
+async def test_a_read_window_reads_a_trickle_of_messages_together(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    """With ``read_window_ms`` (the audit sink's subscription) messages published
+    one at a time are read several to a round trip, not one read each; each is
+    still delivered once and acked. Without it this trickle took a read each."""
+    sub = replace(subscription(receiver), read_window_ms=150)
+    async with running(relay(redis, relay_settings, sub)):
+        await eventually(lambda: redis.exists(STREAM), what="the group's stream")
+        before = await xreadgroup_calls(redis)
+        ids = []
+        for _ in range(20):  # 20 messages over some 200 ms
+            ids += await publish(redis)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: acked(redis, ids), what="20 acks")
+        reads = await xreadgroup_calls(redis) - before
+        started = time.monotonic()
+    assert time.monotonic() - started < 1  # a stop does not wait out the window
+    assert reads <= 6, f"{reads} reads for 20 messages"
+    assert sorted(p.message_id for p in receiver.pushes) == sorted(ids)
 
 
 # -- retries and dead letters -------------------------------------------------------------
@@ -422,6 +451,7 @@ def test_default_subscription_pushes_jobs_to_the_worker(settings: Settings) -> N
     assert sub.push_url == settings.worker_push_url
     assert sub.headers == {PUSH_SECRET_HEADER: settings.push_secret}
     assert sub.max_attempts == settings.relay_max_attempts
+    assert sub.read_window_ms == 0  # a client waits for the job: read again at once
 
 
 def test_default_subscription_delivers_decisions_to_the_audit_sink_as_cloudevents(
@@ -434,6 +464,7 @@ def test_default_subscription_delivers_decisions_to_the_audit_sink_as_cloudevent
     assert sub.format == "cloudevent"
     assert sub.headers == {PUSH_SECRET_HEADER: settings.push_secret}  # the local sink requires it
     assert sub.max_attempts == settings.relay_max_attempts
+    assert sub.read_window_ms == AUDIT_READ_WINDOW_MS > 0  # nobody waits for the audit row
 
 
 async def test_cloudevent_format_is_eventarcs_binary_mode_pubsub_event(
