@@ -188,6 +188,31 @@ async def test_a_read_window_reads_a_trickle_of_messages_together(
     assert sorted(p.message_id for p in receiver.pushes) == sorted(ids)
 
 
+async def test_a_message_alone_costs_a_read_a_count_and_an_ack_without_transactions(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    """A trickle (one message per read, as the worker's jobs come): one
+    ``XREADGROUP``, one ``HINCRBY`` (not in a pipeline) and one ack round trip of
+    ``XACK`` + ``HDEL`` without ``MULTI``/``EXEC`` per message; the count is gone
+    with the ack."""
+    async with running(relay(redis, relay_settings, subscription(receiver))):
+        await eventually(lambda: redis.exists(STREAM), what="the group's stream")
+        before = await command_calls(redis)
+        ids: list[str] = []
+        for _ in range(5):
+            ids.extend(await publish(redis))
+            await eventually(lambda: acked(redis, ids), what="the ack")
+        used = {k: v - before.get(k, 0) for k, v in (await command_calls(redis)).items()}
+    assert used.get("hincrby") == 5 and used.get("xack") == 5 and used.get("hdel") == 5
+    assert used.get("multi", 0) == 0 and used.get("exec", 0) == 0
+    assert await redis.hlen(attempts_key(TOPIC, "sub")) == 0
+
+
+async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
+    stats = await redis.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
 # -- retries and dead letters -------------------------------------------------------------
 
 
