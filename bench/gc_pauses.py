@@ -12,12 +12,12 @@ up whole in the p99.
     .venv/bin/python bench/gc_pauses.py [--seconds 10] [--concurrency 16] [--profile TAG]
 
 ``--profile TAG``: py-spy (``PYSPY``, default ``/tmp/pyspy/bin/py-spy``) records
-the backend and the sink meanwhile, native frames included (a collection shows
+the backend and the sink meanwhile (50 Hz; native frames need py-spy to pause the process per sample), native frames included (a collection shows
 as CPython's ``gc_collect_main`` under whatever allocation triggered it), to
 ``bench/profiles/{backend,sink}-gc-TAG.svg``.
 
-The services come from the import path: to measure another tree, put its
-``shared``, ``run_services/*`` and ``devstack`` first on ``PYTHONPATH``.
+``--services-pythonpath``: the services from another tree (its ``shared``,
+``run_services/*`` and ``devstack``), the generator from this one.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import uvloop
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from load import LeanClient, bench_stack, loan_case  # noqa: E402
+from load import LeanClient, bench_stack, loan_case, services_env  # noqa: E402
 
 PROBE = HERE / "gcprobe"
 PYSPY = os.environ.get("PYSPY", "/tmp/pyspy/bin/py-spy")
@@ -78,14 +78,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", metavar="TAG", help="py-spy the backend and the sink meanwhile")
+    parser.add_argument("--services-pythonpath", help="PYTHONPATH of the services only (another tree)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="entail-gc-") as tmp:
         probe_dir = Path(tmp) / "gc"
         probe_dir.mkdir()
         # the stack's processes inherit this process's environment
         os.environ["GC_PROBE_DIR"] = str(probe_dir)
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), os.environ.get("PYTHONPATH")]))
-        with bench_stack(Path(tmp)) as stack:
+        env = services_env(args.services_pythonpath)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), env.get("PYTHONPATH")]))
+        with bench_stack(Path(tmp), extra_env=env) as stack:
             names = {c.process.pid: c.name for c in stack.children if c.process is not None}
             uvloop.run(drive(stack.backend_url, stack.api_key, 4, 2.0))  # warm up
             recorders = []
@@ -93,7 +95,7 @@ def main() -> int:
                 for name in ("backend", "sink"):
                     pid = next(p for p, n in names.items() if n == name)
                     svg = HERE / "profiles" / f"{name}-gc-{args.profile}.svg"
-                    argv = [PYSPY, "record", "--native", "--nonblocking", "-r", "100", "-d",
+                    argv = [PYSPY, "record", "--native", "-r", "50", "-d",
                             str(int(args.seconds)), "-o", str(svg), "--pid", str(pid)]  # fmt: skip
                     recorders.append(
                         subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -57,6 +57,22 @@ from entail.settings import Settings
 HERE = Path(__file__).resolve().parent
 
 
+def services_env(pythonpath: str | None) -> dict[str, str]:
+    """``PYTHONPATH`` for the stack's services only (``--services-pythonpath``: the
+    tree before a change, from ``git archive``), while this process, the load
+    generator, stays on the current tree: before and after are measured by the
+    same generator. The audit sink's functions-framework source follows."""
+    if not pythonpath:
+        return {}
+    import entail_dev.stack
+
+    for entry in pythonpath.split(os.pathsep):
+        source = Path(entry) / "entail_dev" / "sink.py"
+        if source.exists():
+            entail_dev.stack.SINK_SOURCE = source  # read by Stack.start()
+    return {"PYTHONPATH": pythonpath}
+
+
 @contextmanager
 def bench_stack(
     tmp: Path,
@@ -279,13 +295,18 @@ def main() -> int:
     parser.add_argument(
         "--client", choices=sorted(CLIENTS), default="lean", help="the generator's HTTP client (default lean)"
     )
+    parser.add_argument("--services-pythonpath", help="PYTHONPATH of the services only (another tree)")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     # the lean client runs on uvloop, as the services do; httpx on asyncio's own loop, as before
     run: Callable[[Awaitable[list[dict[str, Any]]]], list[dict[str, Any]]] = (
         uvloop.run if args.client == "lean" else asyncio.run  # type: ignore[assignment]
     )
-    with tempfile.TemporaryDirectory(prefix="entail-load-") as tmp, bench_stack(Path(tmp)) as stack:
+    env = services_env(args.services_pythonpath)
+    with (
+        tempfile.TemporaryDirectory(prefix="entail-load-") as tmp,
+        bench_stack(Path(tmp), extra_env=env) as stack,
+    ):
         freeze_startup_heap()  # the generator's own full collections paused it 100+ ms under load
         rows = run(measure(stack.backend_url, stack.api_key, args.seconds, levels, args.client))
     print(table(rows))
