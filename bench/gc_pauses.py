@@ -12,8 +12,9 @@ up whole in the p99.
     .venv/bin/python bench/gc_pauses.py [--seconds 10] [--concurrency 16] [--profile TAG]
 
 ``--profile TAG``: py-spy (``PYSPY``, default ``/tmp/pyspy/bin/py-spy``) records
-the backend and the sink meanwhile (50 Hz; native frames need py-spy to pause the process per sample), native frames included (a collection shows
-as CPython's ``gc_collect_main`` under whatever allocation triggered it), to
+the backend and the sink meanwhile at 50 Hz, native frames included (py-spy
+pauses the process for each such sample; a collection shows as CPython's
+``gc_collect_main`` under whatever allocation triggered it), to
 ``bench/profiles/{backend,sink}-gc-TAG.svg``.
 
 ``--services-pythonpath``: the services from another tree (its ``shared``,
