@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from .codegen import TICK
 from .errors import DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .limits import Limits
-from .linear import GiveUp, GroupedRounds, LinearClosure, close, grouped_rounds
+from .linear import GiveUp, GroupedRounds, LinearClosure, close, close_bits, grouped_rounds
 
 RuleFn = Callable[..., None]
 RELEASE_S_PER_ELEMENT = 4e-7
@@ -41,6 +41,9 @@ class CompiledStratum:
     # linear recursion of the closure shape (linear.py): after the first round the
     # stratum is closed in one step instead of by rounds (plain evaluation only)
     closure: LinearClosure | GroupedRounds | None = None
+    # a rule of another stratum reads the closure's predicate (so its indexes, if it
+    # has any, must hold every fact)
+    closure_read_later: bool = True
 
 
 @dataclass
@@ -126,6 +129,9 @@ def evaluate(
     derived = 0
     rounds = 0
     current: list[int] = []
+    # a closure may be kept grouped (closed.py) only in a model nothing extends: not
+    # one materialised for reference data, whose relations later cases add to
+    grouped_ok = not keep_indexes and grown_specs is None
 
     def check(collecting: int = 0) -> int:
         """Called by the generated loops every TICK steps; ``collecting`` is the size
@@ -188,6 +194,26 @@ def evaluate(
                 derived += more
                 rounds += run
                 grew = False
+            if grew and isinstance(stratum.closure, LinearClosure) and grouped_ok:
+                pid = stratum.closure.pid
+                if not getters[pid] or not stratum.closure_read_later:
+                    closed = close_bits(
+                        stratum.closure,
+                        F,
+                        deadline,
+                        start,
+                        limits.wall_time_ms,
+                        limits.derived_facts,
+                        derived,
+                    )
+                    if closed is not None:
+                        # read-only from here on (no index of it is read again, nothing
+                        # extends it: see grouped_ok): a Set that reads like the set
+                        # it replaces
+                        F[pid] = cast(set[tuple[Any, ...]], closed[0])
+                        derived += closed[1]
+                        rounds += 1
+                        grew = False
             if grew and isinstance(stratum.closure, LinearClosure):
                 try:
                     derived += close(

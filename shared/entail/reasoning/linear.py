@@ -44,6 +44,7 @@ from operator import itemgetter
 from typing import Any
 
 from .bindings import Signature
+from .closed import ClosedRelation
 from .errors import DerivedFactsLimitExceeded, WallTimeLimitExceeded
 from .syntax import Atom, Comparison, Negative, Positive, Rule, Var
 
@@ -51,6 +52,10 @@ Indexes = list[defaultdict[Any, list[tuple[Any, ...]]]]
 Getters = list[list[tuple[int, Callable[[tuple[Any, ...]], Any]]]]
 # how many component sets are built between two wall-time checks
 CHECK_EVERY = 256
+# the most the ints of close_bits may hold in all before it leaves the closure to the
+# sets of close (tc-random-2000's 2.55M facts are under 1 MB of them; a graph whose
+# targets are few and far apart in the numbering would waste bits on the gaps)
+BITS_MAX_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -375,6 +380,87 @@ def close(
                 for c in source_comps.pop(x):
                     release(c)
     return added
+
+
+def close_bits(
+    spec: LinearClosure,
+    relations: list[set[tuple[Any, ...]]],
+    deadline: float,
+    start: float,
+    wall_time_ms: int,
+    derived_limit: int,
+    derived: int,
+) -> tuple[ClosedRelation, int] | None:
+    """The closure of ``spec.pid`` kept grouped (closed.py): per source one int whose
+    bits are its targets; and the number of facts it adds to ``relations[spec.pid]``
+    (which it replaces). None when the ints pass ``BITS_MAX_BYTES`` in all (targets
+    spread thinly over many nodes): then :func:`close` builds the tuples instead.
+
+    The nodes are numbered in the order Tarjan closes their components, sinks
+    first, so a component reaches only lower numbers, and what one tree of the
+    graph reaches is numbered together; each int starts at the lowest number it
+    holds (its offset), so its length is the span of its targets, not the number
+    of nodes. A union of reaches is one C-level ``|`` of two shifted ints."""
+    keep, move = spec.keep, 1 - spec.keep
+    facts = relations[spec.pid]
+    seed: defaultdict[Any, set[Any]] = defaultdict(set)
+    for t in facts:
+        seed[t[keep]].add(t[move])
+    succ: defaultdict[Any, set[Any]] = defaultdict(set)
+    for step in spec.steps:
+        src, dst = step.src, step.dst
+        for e in relations[step.pid]:
+            succ[e[src]].add(e[dst])
+    roots: set[Any] = set().union(*seed.values()) if seed else set()
+    comps, comp = _components(roots, succ)
+    nodes = [m for members in comps for m in members]
+    ids = {v: i for i, v in enumerate(nodes)}
+    empty: set[Any] = set()
+    limit_bits = BITS_MAX_BYTES * 8
+    held = 0
+    # reach[c]: (offset, bits) of the nodes a path of one step or more leads to from
+    # component c; bits 0 when there are none
+    reach: list[tuple[int, int]] = []
+    for cid, members in enumerate(comps):
+        targets = {ids[v] for m in members for v in succ.get(m, empty)}
+        outs = {comp[nodes[i]] for i in targets}
+        outs.discard(cid)
+        joined = [reach[d] for d in outs if reach[d][1]]
+        lo = min(min(targets, default=0), min((o for o, _ in joined), default=len(nodes)))
+        bits = 0
+        for i in targets:
+            bits |= 1 << (i - lo)
+        for o, b in joined:
+            bits |= b << (o - lo)
+        reach.append((lo, bits))
+        held += bits.bit_length()
+        if held > limit_bits:
+            return None
+        if cid % CHECK_EVERY == 0:
+            now = time.monotonic()
+            if now > deadline:
+                raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+    del succ
+    rows: dict[Any, tuple[int, int]] = {}
+    for x, ys in seed.items():
+        own = [ids[y] for y in ys]
+        joined = [reach[c] for c in {comp[y] for y in ys} if reach[c][1]]
+        lo = min(min(own), min((o for o, _ in joined), default=len(nodes)))
+        bits = 0
+        for i in own:
+            bits |= 1 << (i - lo)
+        for o, b in joined:
+            bits |= b << (o - lo)
+        rows[x] = (lo, bits)
+        held += bits.bit_length()
+        if held > limit_bits:
+            return None
+    del reach
+    relation = ClosedRelation(rows, nodes, ids, keep)
+    added = len(relation) - len(facts)
+    if derived + added > derived_limit:
+        raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+    return relation, added
 
 
 def grouped_rounds(

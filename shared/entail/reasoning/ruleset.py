@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analyse import Analysis, analyse
+from .analyse import Analysis, analyse, body_atoms
 from .bindings import Signature
 from .clock import CompileClock
 from .codegen import Layout, Module, binding_vars, generate
@@ -451,7 +451,15 @@ class Ruleset:
         fulls, deltas = module.fulls, module.deltas
         by_rule = {p.rule.index: (f, d) for p, f, d in zip(all_plans, fulls, deltas, strict=True)}
         compiled: list[CompiledStratum] = []
-        for stratum, plans in zip(self.analysis.strata, self._strata_plans, strict=True):
+        # per predicate, the strata with a rule that reads it (a closure no other
+        # stratum reads may be kept without its indexes: evaluate.py, closed.py)
+        readers: dict[Signature, set[int]] = {}
+        for k, st in enumerate(self.analysis.strata):
+            for r in st.rules:
+                for lit in r.body:
+                    for atom, _ in body_atoms(lit):
+                        readers.setdefault(atom.signature, set()).add(k)
+        for k, (stratum, plans) in enumerate(zip(self.analysis.strata, self._strata_plans, strict=True)):
             full_fns: list[RuleFn] = []
             delta_fns: list[tuple[RuleFn, int]] = []
             for plan in plans:
@@ -469,7 +477,12 @@ class Ruleset:
                     [p.rule for p in plans], stratum.predicates, stratum.recursive, self._layout.pid
                 )
             )
-            compiled.append(CompiledStratum(pids, stratum.recursive, full_fns, delta_fns, closure))
+            read_later = closure is not None and any(
+                readers.get(sig, set()) - {k} for sig in stratum.predicates
+            )
+            compiled.append(
+                CompiledStratum(pids, stratum.recursive, full_fns, delta_fns, closure, read_later)
+            )
         return compiled, module
 
     def _compile_plans(

@@ -7,10 +7,13 @@ always uses (proofs need premises), and the round count shows which path ran.
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 
 from entail import reasoning
+from entail.reasoning import linear
+from entail.reasoning.closed import ClosedRelation
 from entail.reasoning.linear import GroupedRounds, LinearClosure, detect
 from entail.reasoning.parse import parse
 
@@ -116,22 +119,27 @@ def test_the_derived_facts_limit_holds() -> None:
     assert info.value.limit == 5_000 and info.value.value > 5_000
 
 
+# a later rule reading path through an index: the closure is made of tuples (sets per
+# component, linear.close), not kept grouped as bits (linear.close_bits)
+INDEXED = "at(X) :- path(X, 7).\n"
+
+
 def test_sets_larger_than_the_limit_give_the_stratum_back_to_the_rounds() -> None:
     # one source at the head of a chain of 300: the model is 300 facts, but the
     # closure's per-node sets hold 300*299/2 nodes, more than the limit allows
-    src = "path(X, Y) :- start(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n#show path/2.\n"
+    src = "path(X, Y) :- start(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n#show path/2.\n" + INDEXED
     facts: dict[str, list[list[object]]] = {"start": [[0, 1]], "edge": [[i, i + 1] for i in range(1, 300)]}
     rs = reasoning.compile(src)
     result = rs.evaluate(facts, limits=reasoning.Limits(derived_facts=1_000))
     assert len(result.shown_atoms()) == 300
     assert result.stats["rounds"] > 100  # the rounds finished it
-    assert rs.evaluate(facts).stats["rounds"] <= 4
+    assert rs.evaluate(facts).stats["rounds"] <= 5  # 4 and the stratum of at/1
 
 
 def test_giving_up_after_some_facts_were_added_keeps_the_model() -> None:
     # sources near the chain's end are added first (sinks first), then the sets
     # toward the head pass the limit: the rounds go on from every fact so far
-    src = "path(X, Y) :- start(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n"
+    src = "path(X, Y) :- start(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n" + INDEXED
     starts: list[list[object]] = [[f"s{k}", k] for k in range(290, 300)] + [["s0", 1]]
     facts: dict[str, list[list[object]]] = {"start": starts, "edge": [[i, i + 1] for i in range(1, 300)]}
     rs = reasoning.compile(src)
@@ -190,3 +198,108 @@ def test_same_generation_stops_at_the_derived_facts_limit() -> None:
     with pytest.raises(reasoning.DerivedFactsLimitExceeded) as info:
         rs.evaluate({"par": par}, limits=reasoning.Limits(derived_facts=10_000))
     assert info.value.limit == 10_000 and info.value.value > 10_000
+
+
+# ---------------------------------------------------------------- kept grouped (closed.py)
+
+
+def _relation(result: reasoning.Result, name: str) -> object:
+    return result._store.F[result._sigs.index((name, 2))]
+
+
+def test_a_closure_nothing_indexes_is_kept_as_bits() -> None:
+    edges: list[list[object]] = [[i, i + 1] for i in range(50)] + [[50, 0], [7, "x"], ["x", "y"]]
+    rs = reasoning.compile(TC + "#show path/2.\n")
+    plain, rounds = rs.evaluate({"edge": edges}), rs.evaluate({"edge": edges}, explain=True)
+    kept, made = _relation(plain, "path"), _relation(rounds, "path")
+    assert isinstance(kept, ClosedRelation) and isinstance(made, set)
+    # it reads like the set of tuples the rounds made
+    assert len(kept) == len(made) == 51 * 53 + 1 and set(kept) == made and kept == made
+    assert (3, "y") in kept and (0, 0) in kept and ("y", 3) not in kept and (3, "nowhere") not in kept
+    assert (3,) not in kept and "path" not in kept and (3, 4, 5) not in kept
+    assert kept | {(1, "new")} == made | {(1, "new")} and isinstance(kept - made, set)
+    assert plain.shown_atoms() == rounds.shown_atoms()
+    assert plain.stats["derived_facts"] == rounds.stats["derived_facts"]
+
+
+def test_a_left_linear_closure_keeps_its_second_column() -> None:
+    edges: list[list[object]] = [["a", "b"], ["b", "c"], ["c", "a"], ["c", "d"], ["e", "a"]]
+    rs = reasoning.compile(TC_LEFT)
+    kept = _relation(rs.evaluate({"edge": edges}), "path")
+    assert isinstance(kept, ClosedRelation)
+    assert set(kept) == set(_relation(rs.evaluate({"edge": edges}, explain=True), "path"))
+    assert ("e", "d") in kept and ("d", "e") not in kept
+
+
+def test_an_indexed_or_materialised_closure_stays_a_set() -> None:
+    edges: list[list[object]] = [[i, i + 1] for i in range(20)]
+    assert isinstance(_relation(reasoning.compile(TC + INDEXED).evaluate({"edge": edges}), "path"), set)
+
+
+def test_bits_close_what_the_sets_gave_back_to_the_rounds() -> None:
+    # the case of test_sets_larger_than_the_limit_...: 300 facts under a limit of 1,000,
+    # which the sets' intermediate 300*299/2 nodes passed; the bits finish it in one step
+    src = "path(X, Y) :- start(X, Y).\npath(X, Z) :- path(X, Y), edge(Y, Z).\n#show path/2.\n"
+    facts: dict[str, list[list[object]]] = {"start": [[0, 1]], "edge": [[i, i + 1] for i in range(1, 300)]}
+    result = reasoning.compile(src).evaluate(facts, limits=reasoning.Limits(derived_facts=1_000))
+    assert len(result.shown_atoms()) == 300
+    assert result.stats["rounds"] <= 4
+
+
+def test_bits_keep_the_model_small() -> None:
+    # a chain of 400: 80,200 facts, about 7 MB as a set of tuples; as bits, 400 ints
+    # of at most 400 bits (the tuples are made when the relation is read)
+    rs = reasoning.compile(TC)
+    edges: list[list[object]] = [[i, i + 1] for i in range(400)]
+    tracemalloc.start()
+    try:
+        result = rs.evaluate({"edge": edges})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.stats["derived_facts"] == 400 * 401 // 2
+    assert peak < 1_000_000, peak
+
+
+def _peak(rs: reasoning.Ruleset, facts: dict[str, list[list[object]]]) -> tuple[int, object]:
+    tracemalloc.start()
+    try:
+        result = rs.evaluate(facts)
+        return tracemalloc.get_traced_memory()[1], _relation(result, "path")
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_forest_is_kept_in_short_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3,000 separate edges, 6,000 nodes: each int starts at its lowest target, so a
+    # source's is one bit long, not up to 6,000 (which would be 2 MB in all)
+    edges: list[list[object]] = [[2 * i, 2 * i + 1] for i in range(3_000)]
+    rs = reasoning.compile(TC)
+    peak, kept = _peak(rs, {"edge": edges})
+    assert isinstance(kept, ClosedRelation) and len(kept) == 3_000
+    assert set(kept) == {(a, b) for a, b in edges}
+    monkeypatch.setattr(linear, "BITS_MAX_BYTES", 0)
+    peak_sets, made = _peak(rs, {"edge": edges})
+    assert isinstance(made, set) and made == kept
+    assert peak < peak_sets, (peak, peak_sets)
+
+
+def test_bits_past_their_bound_leave_the_closure_to_the_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    edges: list[list[object]] = [[i, i + 1] for i in range(200)] + [[200, 0]]
+    rs = reasoning.compile(TC)
+    assert isinstance(_relation(rs.evaluate({"edge": edges}), "path"), ClosedRelation)
+    # a cycle of 201: 201 ints of 201 bits, more than 1,000 bytes
+    monkeypatch.setattr(linear, "BITS_MAX_BYTES", 1_000)
+    result = rs.evaluate({"edge": edges})
+    kept = _relation(result, "path")
+    assert isinstance(kept, set) and len(kept) == 201 * 201
+    assert result.stats["rounds"] <= 3
+
+
+def test_bits_stop_at_the_derived_facts_limit() -> None:
+    rs = reasoning.compile(TC)
+    with pytest.raises(reasoning.DerivedFactsLimitExceeded) as info:
+        rs.evaluate(
+            {"edge": [[i, i + 1] for i in range(1000)]}, limits=reasoning.Limits(derived_facts=100_000)
+        )
+    assert info.value.limit == 100_000 and info.value.value == 1000 * 1001 // 2
