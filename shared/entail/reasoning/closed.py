@@ -24,7 +24,7 @@ from typing import Any
 
 # bin(bits)[:1:-1] is the bits as '0'/'1', lowest first; this maps them to bytes 0/1,
 # the selectors itertools.compress wants
-_SELECTORS = bytes.maketrans(b"01", b"\x00\x01")
+SELECTORS = bytes.maketrans(b"01", b"\x00\x01")
 
 
 class ClosedRelation(Set[tuple[Any, ...]]):
@@ -61,7 +61,7 @@ class ClosedRelation(Set[tuple[Any, ...]]):
 
     def _source_rows(self, item: tuple[Any, tuple[int, int]]) -> Iterator[tuple[Any, ...]]:
         x, (lo, bits) = item
-        selectors = bin(bits)[:1:-1].encode("ascii").translate(_SELECTORS)
+        selectors = bin(bits)[:1:-1].encode("ascii").translate(SELECTORS)
         # a slice, not islice: islice walks the `lo` nodes it skips, one by one
         targets = compress(self._nodes[lo : lo + len(selectors)], selectors)
         return zip(repeat(x), targets) if self._keep == 0 else zip(targets, repeat(x))

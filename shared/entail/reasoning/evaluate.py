@@ -25,7 +25,15 @@ from typing import Any, cast
 from .codegen import TICK
 from .errors import DerivedFactsLimitExceeded, LimitExceeded, WallTimeLimitExceeded
 from .limits import Limits
-from .linear import GiveUp, GroupedRounds, LinearClosure, close, close_bits, grouped_rounds
+from .linear import (
+    GiveUp,
+    GroupedRounds,
+    LinearClosure,
+    close,
+    close_bits,
+    grouped_rounds,
+    grouped_rounds_bits,
+)
 
 RuleFn = Callable[..., None]
 RELEASE_S_PER_ELEMENT = 4e-7
@@ -177,6 +185,25 @@ def evaluate(
             grew = commit()
             if not stratum.recursive:
                 continue
+            if grew and isinstance(stratum.closure, GroupedRounds) and grouped_ok:
+                pid = stratum.closure.pid
+                if not getters[pid] or not stratum.closure_read_later:
+                    grouped = grouped_rounds_bits(
+                        stratum.closure,
+                        F,
+                        D[pid],
+                        deadline,
+                        start,
+                        limits.wall_time_ms,
+                        limits.derived_facts,
+                        derived,
+                    )
+                    if grouped is not None:
+                        # read-only from here on, as the closure's below
+                        F[pid] = cast(set[tuple[Any, ...]], grouped[0])
+                        derived += grouped[1]
+                        rounds += grouped[2]
+                        grew = False
             if grew and isinstance(stratum.closure, GroupedRounds):
                 pid = stratum.closure.pid
                 more, run = grouped_rounds(

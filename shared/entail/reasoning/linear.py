@@ -39,12 +39,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter
+from functools import reduce
+from itertools import compress, repeat
+from operator import itemgetter, or_
 from typing import Any
 
 from .bindings import Signature
-from .closed import ClosedRelation
+from .closed import SELECTORS, ClosedRelation
 from .errors import DerivedFactsLimitExceeded, WallTimeLimitExceeded
 from .syntax import Atom, Comparison, Negative, Positive, Rule, Var
 
@@ -461,6 +462,92 @@ def close_bits(
     if derived + added > derived_limit:
         raise DerivedFactsLimitExceeded(derived_limit, derived + added)
     return relation, added
+
+
+def grouped_rounds_bits(
+    spec: GroupedRounds,
+    relations: list[set[tuple[Any, ...]]],
+    delta: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]],
+    deadline: float,
+    start: float,
+    wall_time_ms: int,
+    derived_limit: int,
+    derived: int,
+) -> tuple[ClosedRelation, int, int] | None:
+    """:func:`grouped_rounds` with each group an int (closed.py): per first value, its
+    second values as the bits of one int over a numbering of the values the second
+    column can take; a round is, per ``XP`` with new ``YP``s, one ``|`` of their
+    ``b``-neighbours' ints and per ``X`` one ``& ~`` against what ``X`` has. Returns
+    the relation that replaces ``relations[spec.pid]``, the facts added and the
+    rounds run; None (before any work) when the ints could pass ``BITS_MAX_BYTES``."""
+    facts = relations[spec.pid]
+    up: defaultdict[Any, set[Any]] = defaultdict(set)
+    for e in relations[spec.left.pid]:
+        up[e[spec.left.src]].add(e[spec.left.dst])
+    across: defaultdict[Any, set[Any]] = defaultdict(set)
+    for e in relations[spec.right.pid]:
+        across[e[spec.right.src]].add(e[spec.right.dst])
+    ids: dict[Any, int] = {}
+    for t in facts:
+        ids.setdefault(t[1], len(ids))
+    for ys in across.values():
+        for y in ys:
+            ids.setdefault(y, len(ids))
+    sources = {t[0] for t in facts}.union(*up.values())
+    if len(sources) * (len(ids) // 8 + 1) > BITS_MAX_BYTES:
+        return None
+    nodes = list(ids)
+    # across_bits[i]: the b-neighbours of the value numbered i, as bits
+    across_bits = [0] * len(nodes)
+    for yp, ys in across.items():
+        i = ids.get(yp)
+        if i is not None:
+            bits = 0
+            for y in ys:
+                bits |= 1 << ids[y]
+            across_bits[i] = bits
+    del across
+    rows: dict[Any, int] = {}
+    for t in facts:
+        rows[t[0]] = rows.get(t[0], 0) | 1 << ids[t[1]]
+    news: dict[Any, int] = {}
+    for t in delta:
+        news[t[0]] = news.get(t[0], 0) | 1 << ids[t[1]]
+    added = 0
+    rounds = 0
+    while news:
+        rounds += 1
+        now = time.monotonic()
+        if now > deadline:
+            raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+        following: dict[Any, int] = {}
+        for step, (xp, yps) in enumerate(news.items()):
+            if derived + added > derived_limit:
+                raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+            if step % CHECK_EVERY == CHECK_EVERY - 1:
+                now = time.monotonic()
+                if now > deadline:
+                    raise WallTimeLimitExceeded(wall_time_ms, int((now - start) * 1000))
+            xs = up.get(xp)
+            if not xs:
+                continue
+            # the b-neighbours of every new YP: their ints picked by the bits of yps
+            # and joined, all in C
+            picked = compress(across_bits, bin(yps)[:1:-1].encode("ascii").translate(SELECTORS))
+            reached: int = reduce(or_, picked, 0)
+            if not reached:
+                continue
+            for x in xs:
+                old = rows.get(x, 0)
+                new = reached & ~old
+                if new:
+                    rows[x] = old | new
+                    following[x] = following.get(x, 0) | new
+                    added += new.bit_count()
+        if derived + added > derived_limit:
+            raise DerivedFactsLimitExceeded(derived_limit, derived + added)
+        news = following
+    return ClosedRelation({x: (0, bits) for x, bits in rows.items()}, nodes, ids, 0), added, rounds
 
 
 def grouped_rounds(

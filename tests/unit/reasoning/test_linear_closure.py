@@ -303,3 +303,35 @@ def test_bits_stop_at_the_derived_facts_limit() -> None:
             {"edge": [[i, i + 1] for i in range(1000)]}, limits=reasoning.Limits(derived_facts=100_000)
         )
     assert info.value.limit == 100_000 and info.value.value == 1000 * 1001 // 2
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_same_generation_as_bits_matches_the_rounds(seed: int) -> None:
+    rnd = random.Random(100 + seed)
+    n = rnd.randint(2, 30)
+    par: list[list[object]] = [[rnd.randrange(n), rnd.randrange(n)] for _ in range(rnd.randint(1, 2 * n))]
+    par += [[f"c{k}", rnd.randrange(n)] for k in range(3)]  # mixed terms
+    rs = reasoning.compile(SG)
+    plain, rounds = rs.evaluate({"par": par}), rs.evaluate({"par": par}, explain=True)
+    kept = _relation(plain, "sg")
+    assert isinstance(kept, ClosedRelation)
+    assert kept == _relation(rounds, "sg") and plain.model_atoms() == rounds.model_atoms()
+    assert plain.stats["derived_facts"] == rounds.stats["derived_facts"]
+
+
+def test_same_generation_as_bits_keeps_the_model_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a complete binary tree of depth 7: 21,844 sg facts
+    par: list[list[object]] = [[c, (c - 1) // 2] for c in range(1, 2**8 - 1)]
+    rs = reasoning.compile(SG)
+    tracemalloc.start()
+    try:
+        result = rs.evaluate({"par": par})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(_relation(result, "sg"), ClosedRelation) and len(result.model_atoms()) > 21_000
+    assert peak < 1_000_000, peak
+    # past the bound: the grouped rounds over tuples, the same model
+    monkeypatch.setattr(linear, "BITS_MAX_BYTES", 0)
+    again = rs.evaluate({"par": par})
+    assert isinstance(_relation(again, "sg"), set) and again.model_atoms() == result.model_atoms()
