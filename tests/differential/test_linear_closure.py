@@ -49,6 +49,9 @@ def test_closures_match_clingo(seed: int) -> None:
     given: FactsJson = facts
     assert any(st.closure is not None for st in rs._plain[0])
     assert sorted(rs.evaluate(given).model_atoms()) == clingo_all_atoms(src, given)
+    # alone, nothing reads p after its stratum: the closure is kept as bits (closed.py)
+    alone = src.replace(LATER, "")
+    assert sorted(reasoning.compile(alone).evaluate(given).model_atoms()) == clingo_all_atoms(alone, given)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -71,3 +74,5 @@ def test_same_generation_matches_clingo(seed: int) -> None:
     rs = reasoning.compile(src)
     assert any(st.closure is not None for st in rs._plain[0])
     assert sorted(rs.evaluate(given).model_atoms()) == clingo_all_atoms(src, given)
+    alone = f"{seedrule}\n{step}\n"  # nothing reads sg after its stratum: bits (closed.py)
+    assert sorted(reasoning.compile(alone).evaluate(given).model_atoms()) == clingo_all_atoms(alone, given)
