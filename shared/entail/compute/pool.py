@@ -637,9 +637,13 @@ class ComputePool:
         generation: int,
         done: Future[Any],
     ) -> None:
-        """On the executor thread: hand the outcome back to the loop."""
-        error = done.exception()
-        result = None if error is not None else done.result()
+        """On the executor thread (or the closing one): hand the outcome back to the loop."""
+        if done.cancelled():  # still queued when close() shut the threads down
+            error: BaseException | None = PoolClosed("the service is shutting down")
+            result = None
+        else:
+            error = done.exception()
+            result = None if error is not None else done.result()
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             loop.call_soon_threadsafe(self._finished, slot, item, generation, result, error)
 

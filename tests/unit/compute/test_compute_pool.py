@@ -315,3 +315,16 @@ def test_a_reply_larger_than_the_pipe_buffer_comes_back_whole_under_uvloop() -> 
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+async def test_closing_while_a_first_task_waits_for_its_process_ends_it() -> None:
+    """A task for a process not started yet waits on the pool's thread queue behind
+    the warm-up; close() cancels it there, and the caller gets PoolClosed (it waited
+    forever, and the cancelled future's callback raised on the closing thread)."""
+    p = ComputePool(1, queue_max=2)
+    p.start_in_background()  # the pool's one thread is busy starting the process
+    task = asyncio.create_task(p.run(operator.add, 1, 1, budget_ms=10_000))
+    await asyncio.sleep(0)  # dispatched: queued on the thread behind the warm-up
+    await asyncio.to_thread(p.close)
+    with pytest.raises(PoolClosed):
+        await asyncio.wait_for(task, 5)
