@@ -20,6 +20,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from .analyse import Analysis, analyse, body_atoms
@@ -495,7 +496,7 @@ class Ruleset:
         namespace: dict[str, Any] = dict(NAMESPACE)
         namespace.update(self._layout.constants)
         try:
-            code = builtins.compile(source, f"<entail rules {self.hash[:12]}>", "exec")
+            codes = _compile_in_pieces(source, f"<entail rules {self.hash[:12]}>")
         except (SyntaxError, RecursionError, MemoryError) as exc:
             # generated code beyond what CPython accepts (e.g. thousands of literals in one rule)
             raise ProgramError(
@@ -509,7 +510,8 @@ class Ruleset:
                     )
                 ]
             ) from None
-        exec(code, namespace)
+        for code in codes:
+            exec(code, namespace)
         for name, factory, args, _ in module.instances:
             namespace[name] = namespace[factory](*args)
         tick()
@@ -878,6 +880,49 @@ class Ruleset:
             for pid, sig in sorted(enumerate(sigs), key=lambda p: p[1])
             if sig in selected
         ]
+
+
+# the generated module is compiled this many characters at a time (see _compile_in_pieces)
+COMPILE_PIECE_CHARS = 8192
+
+
+def _compile_in_pieces(source: str, filename: str) -> list[CodeType]:
+    """``source`` (a generated module) compiled as pieces of whole top-level statements.
+
+    CPython's compiler holds the whole module's tokens, AST and symbol tables at
+    once: about 120 bytes per character of source, so the 57 KB module of the
+    loan program peaked at 7 MiB, more than everything its ruleset keeps (under 1
+    MiB) and most of a decision worker's own peak RSS. Pieces of a few KB bound
+    that to a fraction of a MiB. Each piece starts on the line it has in the
+    whole module (blank lines before it), so tracebacks and the listing agree;
+    the pieces are run in order in one namespace, which is what running the
+    module does. A top-level line that starts with white space or a closing
+    bracket continues the statement above, so a piece only ends before a line
+    that starts a statement."""
+    lines = source.splitlines(keepends=True)
+    try:
+        return _pieces(lines, filename)
+    except SyntaxError:
+        # a statement split where this reading of the layout did not foresee: the
+        # whole module at once (a real error in it raises again here)
+        return [builtins.compile(source, filename, "exec")]
+
+
+def _pieces(lines: list[str], filename: str) -> list[CodeType]:
+    pieces: list[CodeType] = []
+    first = 0
+    size = 0
+    for i, line in enumerate(lines):
+        if size >= COMPILE_PIECE_CHARS and line[:1] not in _CONTINUES:
+            pieces.append(builtins.compile("\n" * first + "".join(lines[first:i]), filename, "exec"))
+            first, size = i, 0
+        size += len(line)
+    pieces.append(builtins.compile("\n" * first + "".join(lines[first:]), filename, "exec"))
+    return pieces
+
+
+# what a line of the generated module can start with when it is not a new statement
+_CONTINUES = frozenset(" \t\n)]}#")
 
 
 def compile(source: str, filename: str = "<program>", *, limits: Limits | None = None) -> Ruleset:
