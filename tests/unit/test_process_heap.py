@@ -14,6 +14,8 @@ from pathlib import Path
 import entail_dev
 import pytest
 
+from entail.process_heap import YOUNG_THRESHOLD
+
 SINK_SOURCES = {
     "local": Path(entail_dev.__file__).parent / "sink.py",
     "cloud function": Path(__file__).resolve().parents[2] / "functions" / "audit_sink" / "main.py",
@@ -50,13 +52,16 @@ def test_freezing_takes_the_startup_heap_out_of_every_later_collection(tmp_path:
         tracked = len(gc.get_objects())
         from entail.process_heap import freeze_startup_heap
         frozen = freeze_startup_heap()
-        print(json.dumps({"tracked": tracked, "frozen": frozen, "left": len(gc.get_objects())}))
+        left, young = len(gc.get_objects()), gc.get_threshold()[0]
+        print(json.dumps({"tracked": tracked, "frozen": frozen, "left": left, "young": young}))
         """,
         tmp_path,
     )
     assert result["frozen"] > 30_000
     # what a full collection still traverses: a sliver of what it did
     assert result["left"] < result["tracked"] // 20
+    # young collections ~14 times fewer than CPython's default (700)
+    assert result["young"] == YOUNG_THRESHOLD
 
 
 def test_the_backend_and_worker_freeze_before_serving(tmp_path: Path) -> None:
