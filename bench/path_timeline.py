@@ -39,7 +39,7 @@ import uvloop
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from audit_throughput import stack_cpu, tree_cpu  # noqa: E402
-from load import LeanClient, bench_stack, loan_case  # noqa: E402
+from load import LeanClient, bench_stack, loan_case, services_env  # noqa: E402
 
 Span = dict[str, Any]
 
@@ -144,11 +144,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def timeline(count: int, warmup: int) -> list[dict[str, Any]]:
+def timeline(count: int, warmup: int, services: dict[str, str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="entail-timeline-") as tmp:
         trace_dir = Path(tmp) / "traces"
-        env = {"ENTAIL_TRACE_FILE": str(trace_dir / "trace-{service}-{pid}.jsonl")}
+        env = {**services, "ENTAIL_TRACE_FILE": str(trace_dir / "trace-{service}-{pid}.jsonl")}
         with bench_stack(Path(tmp), extra_env=env) as stack:
             uvloop.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
             time.sleep(0.5)
@@ -200,10 +200,13 @@ def processes_cpu(stack: Any) -> dict[str, float]:
     return cpu
 
 
-def plain(count: int, warmup: int) -> dict[str, Any]:
+def plain(count: int, warmup: int, services: dict[str, str]) -> dict[str, Any]:
     """Tracing off: the client's wall time and each process's CPU per decision
     (the load generator's own: ``client``)."""
-    with tempfile.TemporaryDirectory(prefix="entail-timeline-") as tmp, bench_stack(Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="entail-timeline-") as tmp,
+        bench_stack(Path(tmp), extra_env=services) as stack,
+    ):
         uvloop.run(drive(stack.backend_url, stack.api_key, 10**7, warmup))
         time.sleep(1.0)
         before = processes_cpu(stack)
@@ -234,16 +237,18 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--no-trace", action="store_true", help="only the run with tracing off")
+    parser.add_argument("--services-pythonpath", help="PYTHONPATH of the services only (another tree)")
     args = parser.parse_args()
+    services = services_env(args.services_pythonpath)
     if not args.no_trace:
-        rows = timeline(args.count, args.warmup)
+        rows = timeline(args.count, args.warmup, services)
         print(f"\nuncached decisions one at a time, traced ({args.count}; medians per decision):")
         print("| moment (the hop before it) | hop p50 | hop p90 | at (p50 after the send) |")
         print("|---|---|---|---|")
         for r in rows:
             at = f"{r['at_ms']:.2f} ms" if r["at_ms"] is not None else "(beside)"
             print(f"| {r['hop']} | {r['p50_ms']:.2f} ms | {r['p90_ms']:.2f} ms | {at} |")
-    p = plain(args.count, args.warmup)
+    p = plain(args.count, args.warmup, services)
     cells = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p["cpu_ms"].items()))
     print(
         f"\ntracing off: wall p50 {p['p50_ms']:.2f} ms, p90 {p['p90_ms']:.2f} ms; "
