@@ -160,7 +160,9 @@ class Result:
         """The shown part of the model as raw sets of tuples: no sorting, no formatting.
 
         The fastest way to the answers as Python values (what a benchmark or a
-        bulk consumer wants); treat the sets as read-only.
+        bulk consumer wants); treat the sets as read-only. A closure kept grouped
+        (closed.py) is a read-only ``Set`` whose tuples are made as it is iterated:
+        a timer around the answers should include reading them.
         """
         selected = self._ruleset._shown_signatures(self._sigs)
         return {sig: self._store.F[pid] for pid, sig in enumerate(self._sigs) if sig in selected}
