@@ -20,6 +20,7 @@ from entail.state.durability import DurabilityNotConfirmed
 from . import compute, openapi, problems, webapp
 from .allowed_methods import MethodNotAllowed
 from .edge import Edge
+from .fast_decisions import FastDecisions
 from .guard import RequestGuard
 from .problems import Problem, problem_response
 from .routes import audit, datasets, decisions, drafts, health, reports, rulesets, trail, whoami
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         async def root() -> dict[str, Any]:
             return {"service": "entail-backend", "docs": "/docs", "openapi": "/openapi.json"}
 
+    # innermost: a plain POST /v1/decisions without FastAPI's per-request work
+    # (the route's own code; anything unusual goes to the route: fast_decisions.py)
+    app.add_middleware(FastDecisions, api=app)
     # metrics, a 503 for Redis unreachable, the rate headers: one plain ASGI layer
     # (three BaseHTTPMiddleware layers cost more CPU than the decision route)
     app.add_middleware(Edge)

@@ -63,37 +63,9 @@ def require(*scopes: str, resolves_ruleset: bool = False) -> Callable[..., Corou
     async def dependency(
         request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(authenticate)]
     ) -> ApiKey:
-        if not any(key.allows(s) for s in scopes):
-            raise Problem(
-                403,
-                "forbidden",
-                "Forbidden",
-                f"this API key lacks the scope {' or '.join(repr(s) for s in scopes)}",
-            )
-        settings = services.settings
-        if resolves_ruleset:
-            decision = await _take_resolving(request, services, key)
-        else:
-            decision = await services.rate_limiter.take(
-                key_bucket(key.tenant, key.id), settings.rate_limit_per_s, settings.rate_limit_burst
-            )
-        headers = {
-            "RateLimit-Limit": str(decision.limit),
-            "RateLimit-Remaining": str(decision.remaining),
-            "RateLimit-Reset": str(max(0, round(decision.reset_s))),
-        }
-        if not decision.allowed:
-            retry = max(1, round(decision.retry_after_s + 0.499))
-            raise Problem(
-                429,
-                "rate-limited",
-                "Too many requests",
-                f"rate limit of {settings.rate_limit_per_s:g} requests/s (burst {settings.rate_limit_burst}) "
-                f"exceeded for key {key.id!r}; retry after {retry} s",
-                headers={**headers, "Retry-After": str(retry)},
-            )
-        request.state.rate_headers = headers
-        logs.bind(tenant=key.tenant)  # every line of this request says whose it is
+        check_scope(key, scopes)
+        ruleset = await _body_ruleset(request) if resolves_ruleset else None
+        await take_token(request, services, key, ruleset=ruleset)
         return key
 
     return dependency
@@ -107,29 +79,66 @@ Reader = Annotated[ApiKey, Depends(require("decide", "author", "audit"))]
 Auditor = Annotated[ApiKey, Depends(require("audit"))]
 
 
-async def _take_resolving(request: Request, services: Services, key: ApiKey) -> RateDecision:
-    """The key's token, and the version the body's ``"ruleset"`` names when it names
-    one by name (kept on ``request.state`` for :func:`resolved_ruleset`). FastAPI has
-    parsed a JSON body before it solves dependencies (cached on the request); any
-    other body (a version hash, a malformed one) takes the token alone, and the
-    route resolves as before."""
+def check_scope(key: ApiKey, scopes: tuple[str, ...]) -> None:
+    """403 unless ``key`` holds one of ``scopes``."""
+    if not any(key.allows(s) for s in scopes):
+        raise Problem(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"this API key lacks the scope {' or '.join(repr(s) for s in scopes)}",
+        )
+
+
+async def take_token(request: Request, services: Services, key: ApiKey, *, ruleset: object = None) -> None:
+    """One token from the key's bucket, its ``RateLimit-*`` headers left on
+    ``request.state`` for the answer (edge.py), or the 429. ``ruleset``: what a
+    decision body's ``"ruleset"`` holds; when it names a version by name, that
+    version is read in the same round trip and kept for :func:`resolved_ruleset`
+    (anything else, a version hash say, is resolved by the route as before)."""
     settings = services.settings
     bucket = key_bucket(key.tenant, key.id)
-    ref = None
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:  # FastAPI's 422 comes after the token, as on every route
-            body = None
-        ref = body.get("ruleset") if isinstance(body, dict) else None
-    named = name_ref(key.tenant, ref) if isinstance(ref, str) else None
+    named = name_ref(key.tenant, ruleset) if isinstance(ruleset, str) else None
+    decision: RateDecision
     if named is None:
-        return await services.rate_limiter.take(bucket, settings.rate_limit_per_s, settings.rate_limit_burst)
-    decision, raw = await services.rate_limiter.take_resolving(
-        bucket, settings.rate_limit_per_s, settings.rate_limit_burst, named
-    )
-    request.state.resolved_ruleset = (key.tenant, ref, raw)
-    return decision
+        decision = await services.rate_limiter.take(
+            bucket, settings.rate_limit_per_s, settings.rate_limit_burst
+        )
+    else:
+        decision, raw = await services.rate_limiter.take_resolving(
+            bucket, settings.rate_limit_per_s, settings.rate_limit_burst, named
+        )
+        request.state.resolved_ruleset = (key.tenant, ruleset, raw)
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(max(0, round(decision.reset_s))),
+    }
+    if not decision.allowed:
+        retry = max(1, round(decision.retry_after_s + 0.499))
+        raise Problem(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"rate limit of {settings.rate_limit_per_s:g} requests/s (burst {settings.rate_limit_burst}) "
+            f"exceeded for key {key.id!r}; retry after {retry} s",
+            headers={**headers, "Retry-After": str(retry)},
+        )
+    request.state.rate_headers = headers
+    logs.bind(tenant=key.tenant)  # every line of this request says whose it is
+
+
+async def _body_ruleset(request: Request) -> object:
+    """The ``"ruleset"`` of a JSON object body, or None. FastAPI has parsed a JSON
+    body before it solves dependencies (cached on the request); a body it could
+    not parse never gets here (its 422 comes first)."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body.get("ruleset") if isinstance(body, dict) else None
 
 
 def resolved_ruleset(request: Request, tenant: str, ref: str) -> tuple[bool, RulesetVersion | None]:
