@@ -19,7 +19,10 @@ generator shares the machine's cores with everything it measures.
 
 ``--floor N`` measures only functions-framework's own CPU per request (the audit
 sink's adapter with a no-op target, N pushes, median of 3): the part of the
-sink's CPU per decision that no change to the sink can remove.
+sink's CPU per decision that no change to the sink can remove. It depends on
+how the requests come: ``--burst 1/16,6/100`` adds the floor of pushes sent one
+every 16 ms and six every 100 ms (the relay's read window sends the audit
+sink's pushes in bursts; in the stack they come a few at a time, not 16 in flight).
 """
 
 from __future__ import annotations
@@ -305,10 +308,13 @@ def noop(cloud_event):
 """
 
 
-def framework_floor(count: int) -> float:
+def framework_floor(count: int, burst: int = 0, every_ms: float = 0.0) -> float:
     """CPU ms per request of functions-framework itself: the sink's adapter with a
     target that only reads the CloudEvent, served as the local sink is (16
-    threads), fed the audit sink's pushes by the relay's client at 16 in flight."""
+    threads), fed the audit sink's pushes by the relay's client at 16 in flight;
+    or, with ``burst`` and ``every_ms``, ``burst`` pushes at once every
+    ``every_ms`` (as the relay's read window sends them in the stack: the
+    framework's cost per request grows as the requests come fewer at a time)."""
     from entail.bus.port import Message
     from entail.bus.push import cloudevent_request
     from entail.bus.push_client import PushClient, encode_headers
@@ -347,9 +353,26 @@ def framework_floor(count: int) -> float:
 
                     await asyncio.gather(*(one() for _ in range(16)))
 
-            asyncio.run(push_all(200))  # warm: connections, imports
+            async def push_paced(n: int) -> None:
+                async with PushClient(timeout_s=30, max_idle=max(16, burst)) as client:
+
+                    async def one(i: int) -> None:
+                        message = Message(f"{i}-0", payload, {"decision_id": str(i)}, utcnow())
+                        headers, body = cloudevent_request(message, DECISIONS, AUDIT_SINK_SUBSCRIPTION)
+                        answer = await client.post(f"http://127.0.0.1:{port}/", body, encode_headers(headers))
+                        if answer.status != 200:
+                            raise RuntimeError(f"the no-op function answered {answer.status}")
+
+                    sent: list[asyncio.Task[None]] = []
+                    for first in range(0, n, burst):
+                        sent += [asyncio.create_task(one(i)) for i in range(first, min(n, first + burst))]
+                        await asyncio.sleep(every_ms / 1000)
+                    await asyncio.gather(*sent)
+
+            push = push_paced if burst > 0 and every_ms > 0 else push_all
+            asyncio.run(push(200))  # warm: connections, imports
             before = tree_cpu(server.pid)
-            asyncio.run(push_all(count))
+            asyncio.run(push(count))
             return 1000 * (tree_cpu(server.pid) - before) / count
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -369,13 +392,26 @@ def main() -> int:
         metavar="N",
         help="only measure functions-framework's own CPU per request (a no-op target, N pushes)",
     )
+    parser.add_argument(
+        "--burst",
+        default="",
+        metavar="B/MS[,B/MS...]",
+        help="with --floor: also pushes in bursts of B every MS milliseconds (e.g. 1/16,6/100,12/200)",
+    )
     args = parser.parse_args()
     if args.floor:
         floor_ms = statistics.median(framework_floor(args.floor) for _ in range(3))
         print(
             f"functions-framework with a no-op CloudEvent target: {floor_ms:.2f} ms CPU per request "
-            f"(median of 3 x {args.floor}; load average {os.getloadavg()[0]:.2f})"
+            f"(median of 3 x {args.floor}, 16 in flight; load average {os.getloadavg()[0]:.2f})"
         )
+        for pace in filter(None, args.burst.split(",")):
+            size, _, every = pace.partition("/")
+            paced = statistics.median(framework_floor(args.floor, int(size), float(every)) for _ in range(3))
+            print(
+                f"  in bursts of {size} every {every} ms: {paced:.2f} ms CPU per request "
+                f"(load average {os.getloadavg()[0]:.2f})"
+            )
         return 0
     capacity = [sink_capacity(args.capacity) for _ in range(args.runs)]
     for c in capacity:

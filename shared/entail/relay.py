@@ -83,10 +83,12 @@ AUDIT_SINK_SUBSCRIPTION = "audit-sink"
 ERROR_BODY_CHARS = 500
 # the audit subscription's read window: at the local stack's 50 to 150 decisions
 # a second a read took one or two messages, so each decision paid a read and a
-# count round trip of its own in the relay and came alone to the sink; the sink
-# gathers a batch for up to 100 ms anyway (entail.audit_sink.GATHER_MS), and no
-# client waits for the audit row (its SLO allows a minute)
-AUDIT_READ_WINDOW_MS = 50
+# count round trip of its own in the relay and came alone to the sink, where
+# functions-framework costs 0.95 ms of CPU a request one at a time but 0.45 to
+# 0.55 in bursts of 6 to 12 (bench/audit_throughput.py --floor --burst); the
+# sink gathers a batch for up to 100 ms anyway (entail.audit_sink.GATHER_MS),
+# and no client waits for the audit row (its SLO allows a minute)
+AUDIT_READ_WINDOW_MS = 100
 ERROR_PAUSE_S = 1.0  # after a Redis error in a loop: do not spin while Redis is away
 IDLE_CONSUMER_MS = 3_600_000  # consumers of gone relays, with nothing pending, are removed after this
 
