@@ -46,13 +46,37 @@ class InvalidLimits(ValueError):
 def service_limits(settings: Settings, requested: dict[str, int]) -> dict[str, int]:
     """The engine limits of a request: what it asked for, each capped by the
     service's setting (a request may lower a cap, never raise it)."""
+    caps = (
+        settings.limit_derived_facts,
+        settings.limit_wall_time_ms,
+        settings.limit_input_facts,
+        settings.limit_program_bytes,
+        settings.limit_compile_time_ms,
+        settings.limit_rule_body_literals,
+    )
+    if not requested:  # most requests: the caps themselves, worked out once
+        found = _DEFAULTS.get(caps)
+        if found is None:
+            if len(_DEFAULTS) >= 64:
+                _DEFAULTS.clear()
+            found = _DEFAULTS[caps] = _capped(caps, {})
+        return dict(found)
+    return _capped(caps, requested)
+
+
+# the limits of a request that asks for none, by the caps they come from (few: one per settings)
+_DEFAULTS: dict[tuple[int, ...], dict[str, int]] = {}
+
+
+def _capped(caps: tuple[int, ...], requested: dict[str, int]) -> dict[str, int]:
+    derived, wall, inputs, program, compile_ms, body = caps
     cap = reasoning.Limits(
-        derived_facts=settings.limit_derived_facts,
-        wall_time_ms=settings.limit_wall_time_ms,
-        input_facts=settings.limit_input_facts,
-        program_bytes=settings.limit_program_bytes,
-        compile_time_ms=settings.limit_compile_time_ms,
-        rule_body_literals=settings.limit_rule_body_literals,
+        derived_facts=derived,
+        wall_time_ms=wall,
+        input_facts=inputs,
+        program_bytes=program,
+        compile_time_ms=compile_ms,
+        rule_body_literals=body,
     )
     try:
         return reasoning.Limits.from_mapping(requested).capped_by(cap).to_json()

@@ -36,3 +36,18 @@ def test_the_capped_rule_body_is_enforced_by_the_engine() -> None:
     with pytest.raises(reasoning.EntailError) as refused:
         reasoning.compile(f"p(X) :- {body}.", limits=limits)
     assert refused.value.code == "limit-rule-body"
+
+
+def test_the_caps_of_a_request_asking_for_none_are_worked_out_once_and_copied() -> None:
+    from entail.decisions import service_limits
+
+    settings = Settings(limit_wall_time_ms=4321)
+    first = service_limits(settings, {})
+    first["wall_time_ms"] = 1  # the caller's own copy
+    again = service_limits(settings, {})
+    assert again["wall_time_ms"] == 4321 and again is not first
+    # other caps (another settings object, or the same one changed) are their own
+    assert service_limits(Settings(limit_wall_time_ms=99), {})["wall_time_ms"] == 99
+    settings.limit_wall_time_ms = 77
+    assert service_limits(settings, {})["wall_time_ms"] == 77
+    assert service_limits(settings, {"wall_time_ms": 5})["wall_time_ms"] == 5
