@@ -4,8 +4,8 @@ Part of the ``entail-dev`` package, which depends on the library, both services
 and functions-framework, so that ``pip install entail-dev`` gives a working
 ``entail up`` without a checkout: the audit sink runs from this package's
 :mod:`entail_dev.sink`. Starts the embedded Redis (unless ``ENTAIL_REDIS_URL`` is set; with ``--ha`` a
-primary, 2 replicas and 3 Sentinels instead; the single server's clients connect
-over a Unix socket in its data directory), the backend, the reasoning worker
+primary, 2 replicas and 3 Sentinels instead; ``redis_unix_socket=True``: the
+services connect over a Unix socket in its data directory), the backend, the reasoning worker
 and the push relay, each with its output prefixed; waits until
 they are ready; publishes the bundled example rulesets for the ``dev`` tenant;
 prints the URLs, the dev API key and a curl that returns a decision with its proof.
@@ -82,13 +82,14 @@ class Stack:
         extra_env: dict[str, str] | None = None,
         extra_keys: list[dict[str, Any]] | None = None,
         ha: bool = False,
-        redis_unix_socket: bool = True,
+        redis_unix_socket: bool = False,
     ) -> None:
         self.settings = settings
         self.ha = ha
-        # the embedded server's clients connect over a Unix socket in its 0700 data
-        # directory: cheaper per round trip than loopback TCP (bench/redis_client.py
-        # --transport); False (or a path past the kernel's limit) keeps TCP
+        # True: the services reach the embedded server over a Unix socket in its 0700
+        # data directory (TCP still when the path is past the kernel's limit). Off by
+        # default: on the 2-core VM it cost the backend no less CPU per request than
+        # loopback TCP (bench/PROFILE.md, "The local Redis over a Unix socket")
         self.redis_unix_socket = redis_unix_socket
         self.extra_env = extra_env or {}
         self.extra_keys = extra_keys or []
