@@ -6,11 +6,11 @@ Two comparisons (CPU time, not wall: the machine is shared):
   pure-Python one. redis-py parses replies in Python unless ``hiredis`` is
   installed; the library depends on ``redis[hiredis]`` for that.
 * ``--transport``: loopback TCP against a Unix socket, for the asyncio client
-  (what the services use, hiredis) and the synchronous one (tools). A loopback TCP
-  ``send`` runs the receiver's network stack inside the sender's system call: it
-  was the largest single frame of the backend's and the worker's profiles. Both
-  sides are counted: the client process (``time.process_time``) and the server
-  (``/proc/<pid>/stat``), with the round trip's wall time (median per round).
+  (what the services use, hiredis, on uvloop unless ``--loop asyncio``) and the
+  synchronous one (tools). The Redis ``send`` was the largest single frame of the
+  backend's and the worker's profiles; this asks how much of it the transport is.
+  Both sides are counted: the client process (``time.process_time``) and the
+  server (``/proc/<pid>/stat``), with the round trip's wall time (median per round).
 
 Every decision costs the backend and the worker about ten requests to Redis
 (``tests/integration/application/test_round_trips.py`` pins the counts), and the
