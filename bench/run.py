@@ -308,9 +308,10 @@ def worker_graph_entail(settings: Settings, workload: GraphWorkload) -> Json:
     # the library's default limits (60 s, 5M derived facts) guard services, not benchmarks
     limits = reasoning.Limits(derived_facts=GRAPH_LIMIT_DERIVED_FACTS, wall_time_ms=GRAPH_LIMIT_WALL_TIME_MS)
     times: list[int] = []
+    cpu: list[int] = []
     count, sha = 0, ""
     for _ in range(settings.reps):
-        start = time.perf_counter_ns()
+        start, start_cpu = time.perf_counter_ns(), time.process_time_ns()
         facts = {workload.predicate: [list(e) for e in edges]}
         ruleset = reasoning.compile(workload.program, filename=workload.name)
         result = ruleset.evaluate(facts, limits=limits)
@@ -319,10 +320,11 @@ def worker_graph_entail(settings: Settings, workload: GraphWorkload) -> Json:
         # happens after the timer
         answers = {sig: list(rows) for sig, rows in result.shown_relations().items()}
         times.append(time.perf_counter_ns() - start)
+        cpu.append(time.process_time_ns() - start_cpu)
         count, sha = set_digest(format_atom(sig[0], row) for sig, rows in answers.items() for row in rows)
         del result, ruleset, facts, answers
     rss = peak_rss_kib()
-    return {"times_ns": times, "maxrss_kib": rss, "count": count, "sha256": sha}
+    return {"times_ns": times, "cpu_ns": cpu, "maxrss_kib": rss, "count": count, "sha256": sha}
 
 
 def worker_graph_clingo(settings: Settings, workload: GraphWorkload) -> Json:
@@ -331,27 +333,30 @@ def worker_graph_clingo(settings: Settings, workload: GraphWorkload) -> Json:
     edges = workload.edges()
     totals: list[int] = []
     ground_solve: list[int] = []
+    ground_solve_cpu: list[int] = []
     count, sha = 0, ""
     for _ in range(settings.reps):
         start = time.perf_counter_ns()
         text = "".join(f"{workload.predicate}({u},{v}).\n" for u, v in edges)
         ctl = clingo.Control(["--warn=none"])
         ctl.add("base", [], workload.program + text)
-        ground_start = time.perf_counter_ns()
+        ground_start, ground_start_cpu = time.perf_counter_ns(), time.process_time_ns()
         ctl.ground([("base", [])])
         symbols: list[clingo.Symbol] = []
         with ctl.solve(yield_=True) as handle:
             for model in handle:
                 symbols = model.symbols(shown=True)
-        ground_end = time.perf_counter_ns()
+        ground_end, ground_end_cpu = time.perf_counter_ns(), time.process_time_ns()
         totals.append(time.perf_counter_ns() - start)
         ground_solve.append(ground_end - ground_start)
+        ground_solve_cpu.append(ground_end_cpu - ground_start_cpu)
         count, sha = set_digest(str(s) for s in symbols)
         del symbols, ctl
     rss = peak_rss_kib()
     return {
         "times_ns": totals,
         "ground_solve_ns": ground_solve,
+        "ground_solve_cpu_ns": ground_solve_cpu,
         "maxrss_kib": rss,
         "count": count,
         "sha256": sha,
@@ -630,6 +635,18 @@ def measure_graph(
             f"(sha256 {clingo.data['sha256'][:12]})"
         )
     row.notes.append(f"{row.extra.get('clingo_atoms', row.extra.get('entail_atoms'))} answers")
+    # CPU time of the same steps (time.process_time): steadier than wall time on a
+    # shared machine, where another process's load lengthens either engine's wall time
+    entail_cpu = entail.data.get("cpu_ns") if entail is not None and entail.data else None
+    clingo_cpu = clingo.data.get("ground_solve_cpu_ns") if clingo is not None and clingo.data else None
+    if entail_cpu:
+        row.extra["entail_cpu_median_ms"] = median_ns(entail_cpu) / 1e6
+    if clingo_cpu:
+        row.extra["clingo_cpu_median_ms"] = median_ns(clingo_cpu) / 1e6
+    if entail_cpu and clingo_cpu:
+        cpu_ratio = median_ns(entail_cpu) / median_ns(clingo_cpu)
+        row.extra["cpu_ratio_entail_over_clingo"] = cpu_ratio
+        row.notes.append(f"CPU time {cpu_ratio:.2f}x clingo's")
     return row
 
 
