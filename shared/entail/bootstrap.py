@@ -73,12 +73,12 @@ def open_audit_store(settings: Settings, *, steady_writer: bool = False) -> Audi
         from .audit.bigquery_store import BigQueryAuditStore  # the gcp extra: only in cloud mode
 
         return BigQueryAuditStore.from_settings(settings)
-    from .audit.duckdb_store import DuckDBAuditStore
+    from .audit.duckdb_store import STEADY_WRITER_LINGER_MS, DuckDBAuditStore
 
     path = settings.audit_path
     path.parent.mkdir(parents=True, exist_ok=True)
     # shared: the audit sink and the backend are separate processes on one file
-    return DuckDBAuditStore(path, shared=True, linger_ms=200 if steady_writer else 0)
+    return DuckDBAuditStore(path, shared=True, linger_ms=STEADY_WRITER_LINGER_MS if steady_writer else 0)
 
 
 def open_audit_sink(settings: Settings | None = None) -> AuditSink:

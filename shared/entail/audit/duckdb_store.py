@@ -186,6 +186,12 @@ def ask_for_the_file(path: str | Path) -> None:
 CONFLICT_RETRIES = 8  # an insert racing another store of this process on the same ids
 LOCK_WAIT_S = 10.0  # shared mode: how long to wait for another process's lock
 RELEASE_GAP_S = 0.03  # shared mode: after a long hold, how long the file is left to others
+# the audit sink's linger (bootstrap.open_audit_store, steady_writer): the relay's
+# read window spaces its batches 100 to 250 ms apart, and at 200 ms the file was
+# closed and reopened between batches (some 25 ms of CPU each, a tenth of the
+# sink's samples); a process asking for the file still gets it within a check
+STEADY_WRITER_LINGER_MS = 1_000
+IDLE_CHECK_S = 0.05  # shared mode: how often a lingering holder looks for idleness and a waiting process
 
 
 class DuckDBAuditStore(SearchableStore):
@@ -322,7 +328,8 @@ class DuckDBAuditStore(SearchableStore):
         """Close the lingering connection once idle for ``linger_s`` or held for
         ``max_hold_s``; ends when nothing is held."""
         while True:
-            time.sleep(min(self.linger_s, self.max_hold_s) / 4)
+            # however long the linger, a process asking for the file gets it within a check
+            time.sleep(min(self.linger_s / 4, self.max_hold_s / 4, IDLE_CHECK_S))
             with self._lock:
                 if self._held is None:
                     return
