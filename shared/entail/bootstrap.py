@@ -345,8 +345,11 @@ async def open_services(settings: Settings, services: Services | None = None) ->
         await owned.aclose()
 
 
-def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker"]) -> None:
-    """Run an ASGI app with uvicorn on 127.0.0.1 (``ENTAIL_HOST``) and ``PORT`` or the default."""
+def serve_http(
+    app: Any, settings: Settings, service: Literal["backend", "worker"], *, http: Any = "auto"
+) -> None:
+    """Run an ASGI app with uvicorn on 127.0.0.1 (``ENTAIL_HOST``) and ``PORT`` or the
+    default; ``http``: uvicorn's HTTP protocol (a class, or its name)."""
     import uvicorn
 
     from . import tracing
@@ -366,4 +369,5 @@ def serve_http(app: Any, settings: Settings, service: Literal["backend", "worker
         access_log=False,  # entail.request_context writes the access lines
         proxy_headers=True,
         timeout_graceful_shutdown=5,
+        http=http,
     )

@@ -6,11 +6,13 @@ from entail.bootstrap import serve_http
 from entail.settings import Settings
 
 from .app import create_app
+from .one_write import OneWriteHttpTools
 
 
 def main() -> None:
     settings = Settings()
-    serve_http(create_app(settings), settings, "backend")
+    # each answer in one write (one_write.py)
+    serve_http(create_app(settings), settings, "backend", http=OneWriteHttpTools)
 
 
 if __name__ == "__main__":
