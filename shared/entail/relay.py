@@ -301,12 +301,13 @@ class _SubscriptionRunner:
             if self.capacity <= 0 or len(self.retries) >= self.max_retrying:
                 await self._pause(None)
                 continue
+            asked = self.capacity
             try:
                 reply = await self.redis.xreadgroup(
                     self.group,
                     self.consumer,
                     {self.stream: ">"},
-                    count=self.capacity,
+                    count=asked,
                     block=self.block_ms,
                 )
             except RedisError as exc:
@@ -328,7 +329,9 @@ class _SubscriptionRunner:
             for message, attempt in zip(fresh, attempts, strict=True):
                 self.owned[message.id] = _Owned(message, now)
                 self._spawn(message, recheck=False, attempt=attempt)
-            if self.sub.read_window_ms > 0 and self.capacity > 0:  # not a backlog: let more come
+            # fewer than asked: the stream is drained, let more come (a backlog
+            # fills every read, and deliveries ending during one free more slots)
+            if self.sub.read_window_ms > 0 and len(fresh) < asked:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), self.sub.read_window_ms / 1000)
 

@@ -188,6 +188,35 @@ async def test_a_read_window_reads_a_trickle_of_messages_together(
     assert sorted(p.message_id for p in receiver.pushes) == sorted(ids)
 
 
+async def test_a_read_window_never_holds_back_a_backlog(
+    redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
+) -> None:
+    """A stream with a backlog fills every read, so the window is never waited:
+    deliveries ending while a read is on its way (slots free again by the time
+    it returns) must not pass for a drained stream."""
+    ids = await publish(redis, 200)
+    answers = iter(range(10**6))
+    receiver.plan = lambda push: HANG if next(answers) % 2 else 200  # every other one a little later
+
+    async def answer_the_held_ones() -> None:
+        while True:
+            receiver.release.set()  # wakes the requests held now
+            receiver.release.clear()
+            await asyncio.sleep(0.003)
+
+    sub = replace(subscription(receiver), read_window_ms=2_000)
+    pulses = asyncio.create_task(answer_the_held_ones())
+    started = time.monotonic()
+    try:
+        async with running(relay(redis, relay_settings, sub, max_in_flight=8)):
+            await eventually(lambda: acked(redis, ids), what="the backlog acked", timeout_s=120)
+            drained = time.monotonic() - started
+    finally:
+        pulses.cancel()
+    assert drained < 8, f"a 200-message backlog took {drained:.1f} s"
+    assert sorted({p.message_id for p in receiver.pushes}) == sorted(ids)
+
+
 async def test_a_message_alone_costs_a_read_a_count_and_an_ack_without_transactions(
     redis: aioredis.Redis, relay_settings: Settings, receiver: Receiver
 ) -> None:
