@@ -84,8 +84,8 @@ ERROR_BODY_CHARS = 500
 # the audit subscription's read window: at the local stack's 50 to 150 decisions
 # a second a read took one or two messages, so each decision paid a read and a
 # count round trip of its own in the relay and came alone to the sink, where
-# functions-framework costs 0.95 ms of CPU a request one at a time but 0.45 to
-# 0.55 in bursts of 6 to 12 (bench/audit_throughput.py --floor --burst); the
+# functions-framework costs 0.9 to 1.2 ms of CPU a request one at a time but
+# 0.65 to 0.8 in bursts of 6 to 12 (bench/audit_throughput.py --floor --burst); the
 # sink gathers a batch for up to 100 ms anyway (entail.audit_sink.GATHER_MS),
 # and no client waits for the audit row (its SLO allows a minute)
 AUDIT_READ_WINDOW_MS = 100
@@ -113,8 +113,9 @@ class Subscription:
     format: Literal["push", "cloudevent"] = "push"
     on_dead_letter: DeadLetterHook | None = None
     read_window_ms: int = 0
-    """After a read that left delivery slots free, wait this long before the next
-    read, so that the messages published meanwhile are read (and their attempts
+    """After a read that came back with fewer messages than it asked for (the
+    stream drained; a backlog never waits), wait this long before the next read,
+    so that the messages published meanwhile are read (and their attempts
     counted) in one round trip instead of one each, and reach the subscriber
     together. Only for a subscriber no client waits on: the audit sink
     (:data:`AUDIT_READ_WINDOW_MS`); 0 reads again at once (the worker's jobs)."""
