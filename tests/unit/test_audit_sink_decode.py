@@ -1,5 +1,5 @@
-"""The audit sink's decoding of a message (entail.audit_sink.decode_payload): orjson
-on the hot path, the standard library's reading and reasons for everything else."""
+"""The audit sink's decoding of a message (entail.audit_sink.decode_payload): pydantic's
+JSON parser on the hot path, the standard library's reading and reasons for everything else."""
 
 from __future__ import annotations
 
@@ -30,8 +30,21 @@ def test_what_orjson_refuses_but_json_reads_is_decoded_as_before() -> None:
     }
     assert decode_payload(event(b'{"n": -9223372036854775809}')) == {"n": -9223372036854775809}
     assert decode_payload(event(b'{"n": 9223372036854775807}')) == {"n": 9223372036854775807}
-    nan = decode_payload(event(b'{"x": NaN}'))["x"]  # orjson refuses NaN; json reads it, as before
+    nan = decode_payload(event(b'{"x": NaN}'))["x"]  # orjson refused NaN; json reads it, as before
     assert nan != nan
+
+
+def test_a_record_is_read_the_way_the_standard_library_reads_it() -> None:
+    """The hot path reads what ``json.loads`` reads, value for value: long integers
+    exactly (no scan for digit runs any more), the last of repeated keys, escapes,
+    and a lone surrogate through the standard library."""
+    for data in (
+        b'{"n": 18446744073709551616, "m": [1234567890123456789012, -1e400], "s": "\\u00e9\\n"}',
+        b'{"a": 1, "a": 2, "f": 0.1, "g": 1e-7, "h": 12345678901234567890.5}',
+        b'{"x": "\\ud800"}',
+        b'{"proof": {"facts": [["c1", 1000000, "salary"]], "hash": "0123456789012345678901"}}',
+    ):
+        assert decode_payload(event(data)) == json.loads(data)
 
 
 @pytest.mark.parametrize(
