@@ -19,6 +19,10 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# gathered bytes that are sent at once instead of at the end of the turn: above
+# an answer's usual size, below the transport's default high-water mark (64 KiB)
+FLUSH_AT = 16 * 1024
+
 
 class GatheringTransport:
     """A transport that sends the writes of one event-loop turn as one write."""
@@ -27,6 +31,7 @@ class GatheringTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -34,6 +39,12 @@ class GatheringTransport:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= FLUSH_AT:
+            # a large answer goes out now: the real transport's buffer limits then
+            # pause the writer (uvicorn's flow control), which a body held back for
+            # the end of the turn would never do
+            self._flush()
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
@@ -44,6 +55,7 @@ class GatheringTransport:
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending.clear()
+        self._size = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 

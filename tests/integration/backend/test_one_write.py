@@ -55,7 +55,15 @@ async def streamed(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
-APP = Starlette(routes=[Route("/small", small), Route("/streamed", streamed)])
+async def large(request: Request) -> StreamingResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(8):  # never suspends: only the size sends them on
+            yield bytes([65 + i]) * 32 * 1024
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+APP = Starlette(routes=[Route("/small", small), Route("/streamed", streamed), Route("/large", large)])
 
 
 class _QuietServer(uvicorn.Server):
@@ -113,4 +121,18 @@ async def test_a_streamed_answer_sends_each_chunk_as_it_comes() -> None:
         await asyncio.wait_for(reader.readuntil(b"first\n"), 5)  # before the second chunk exists
         assert len(Counted.writes) == 1  # the head and the first chunk, together
         await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+        writer.close()
+
+
+async def test_a_large_answer_is_not_held_for_the_end_of_the_turn() -> None:
+    # held back, 256 KiB written in one turn would reach the socket in one piece
+    # after the producer finished, and the transport's high-water mark could
+    # never pause it (flow control)
+    Counted.writes.clear()
+    async with serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        writer.write(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 10)
+        assert len(Counted.writes) >= 8
+        assert max(len(w) for w in Counted.writes) < 64 * 1024
         writer.close()
