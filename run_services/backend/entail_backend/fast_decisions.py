@@ -69,7 +69,9 @@ class FastDecisions:
         body = await _read(receive)
         try:
             request_body = DecisionRequest.model_validate(json.loads(body))
-        except (ValueError, ValidationError):  # the route's 422, with its pointers
+        # the route's answer, with its pointers (RecursionError: nested past the
+        # parser's limit, which FastAPI answers as a body it could not parse)
+        except (ValueError, ValidationError, RecursionError):
             await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self._decision_route()  # what the router sets (metrics' label)
