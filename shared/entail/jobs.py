@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import fairness, logs, reasoning, tracing
@@ -273,6 +274,13 @@ async def _start_checked(
     if existing.done:
         # a redelivery after the result was stored: make sure the audit trail has it
         await publish_decision(svc.bus, existing)
+        # and give back a running slot reserved for it since: two drains racing over
+        # one parked job (the slot-back's and the timer's) can both publish it, and
+        # the second reserves a slot after the first delivery ended; nobody else
+        # would give that one back before its dispatch lease (a minute) ran out, and
+        # with a quota of one the tenant's every job would wait parked meanwhile
+        with suppress(RedisError, OSError):  # else the lease ends it
+            await fairness.drain(svc, fairness.quotas(svc, settings), job.tenant, release=job.decision_id)
         return JobOutcome("duplicate", f"decision {job.decision_id} is already {existing.status}")
     if (
         existing.ruleset.hash != job.ruleset.hash

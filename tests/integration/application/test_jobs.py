@@ -14,13 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 from entail_worker.evaluation import Evaluations
 
-from entail import decisions, jobs
+from entail import decisions, fairness, jobs
 from entail.bootstrap import bootstrap
 from entail.bus.port import DECISIONS, REASONING_JOBS, Message
 from entail.bus.redis_streams import decode_entry, stream_key
 from entail.models import DecisionRecord, RulesetVersion
 from entail.services import Services
 from entail.settings import Settings
+from entail.state.quotas import running_key
 
 SOURCE = "decision(A, approve) :- applicant(A), income(A, I), I >= 3000000.\n"
 FACTS: dict[str, Any] = {"applicant": [["ann"], ["bob"]], "income": [["ann", 5200000], ["bob", 100]]}
@@ -89,6 +90,27 @@ async def test_a_job_in_redis_ends_completed_and_published_once(
     assert (again.outcome, again.redeliver, again.evaluation_s) == ("duplicate", False, None)
     assert len(await messages(redis, DECISIONS)) == 2
     assert await services.decisions.get("acme", record.decision_id) == stored
+
+
+async def test_a_redelivery_of_a_finished_job_gives_back_a_slot_reserved_for_it(
+    services: Services, settings: Settings, evaluator: Evaluations, redis: aioredis.Redis
+) -> None:
+    # two drains racing over one parked job both publish it; the second reserves a
+    # running slot (for its dispatch lease, a minute) after the first delivery
+    # ended. Its delivery must give that slot back: with a quota of one, every other
+    # job of the tenant waited parked for the lease (the HA failover test's 36
+    # decisions left pending for 40 s)
+    record, message = await queued_job(services)
+    outcome = await jobs.handle_job(services, settings, evaluator, message)
+    assert outcome.outcome == "succeeded"
+    q = fairness.quotas(services, settings)
+    assert await q.running_count("acme") == 0
+    await redis.zadd(running_key("acme"), {record.decision_id: 10**13})  # the second drain's reservation
+    assert await q.running_count("acme") == 1
+
+    again = await jobs.handle_job(services, settings, evaluator, message)
+    assert again.outcome == "duplicate"
+    assert await q.running_count("acme") == 0
 
 
 async def test_a_job_the_engine_refuses_fails_its_decision_with_the_engine_error(
