@@ -32,11 +32,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entail.auth import ApiKey
 
 from .deps import take_token
+from .guard import replay_body
 from .routes.decisions import _decide
 from .schemas import DecisionRequest
 
@@ -72,11 +73,11 @@ class FastDecisions:
         # the route's answer, with its pointers (RecursionError: nested past the
         # parser's limit, which FastAPI answers as a body it could not parse)
         except (ValueError, ValidationError, RecursionError):
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = self._decision_route()  # what the router sets (metrics' label)
         scope.setdefault("path_params", {})
-        request = Request(scope, _replay(body, receive))
+        request = Request(scope, replay_body(body, receive))
         app = scope["app"]
         services = app.state.services
         # FastAPI's sub-response: headers a route sets (Location) without a status
@@ -128,17 +129,3 @@ async def _read(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body once more, then what the connection says (a disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

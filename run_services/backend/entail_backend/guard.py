@@ -171,7 +171,7 @@ class RequestGuard:
             if invalid is not None:
                 await self._refuse(invalid, scope, receive, send)
                 return
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
         await self.app(scope, receive, _with_headers(send, no_store=api))
 
     async def _read(self, receive: Receive) -> bytes:
@@ -268,8 +268,9 @@ def _is_route(scope: Scope) -> bool:
     return False
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body read by the guard, once, then whatever the client sends next (a disconnect)."""
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A body already read, once, then whatever the client sends next (a disconnect):
+    the guard's and the fast decision path's (fast_decisions.py)."""
     sent = False
 
     async def replay() -> Message:
