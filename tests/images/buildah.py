@@ -247,11 +247,31 @@ def listening_pids(port: int) -> dict[int, int]:
         if not entry.name.isdigit():
             continue
         try:
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-            if links & inodes:
+            if _fd_links(entry) & inodes:
                 status = (entry / "status").read_text()
                 uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
                 owners[int(entry.name)] = int(uid_line.split()[1])
         except (OSError, StopIteration):
             continue
     return owners
+
+
+def wait_listening(port: int, timeout_s: float = 5.0) -> dict[int, int]:
+    """``listening_pids(port)``, asked again for up to ``timeout_s`` while it is
+    empty: /proc is read without a lock, so one reading can miss a process."""
+    deadline = time.monotonic() + timeout_s
+    while not (owners := listening_pids(port)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return owners
+
+
+def _fd_links(process: Path) -> set[str]:
+    """What ``process``'s open descriptors point to. One descriptor closed
+    between the listing and its readlink (a server still opening and closing
+    pipes and connections, as the worker's compute pool does after boot) is
+    skipped, not the whole process: skipping the process hid the listener."""
+    links: set[str] = set()
+    for fd in (process / "fd").iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    return links

@@ -19,7 +19,7 @@ import pytest
 
 from entail.net import free_port
 
-from .buildah import ROOT, SCRIPTS, build, inspect, listening_pids, run_image, wait_http
+from .buildah import ROOT, SCRIPTS, build, inspect, listening_pids, run_image, wait_http, wait_listening
 from .conftest import Timings
 
 FUNCTIONS = {"audit_sink": "cloudevent", "batch_reason": "http", "trail_roots": "http"}
@@ -78,7 +78,7 @@ def test_function_image_builds_and_serves_as_non_root(
     ) as running:
         with timings.step(f"boot function {name}"):
             wait_http(running, "/")  # any answer: the framework listens
-        owners = listening_pids(port)
+        owners = wait_listening(port)
         assert owners and all(uid != 0 for uid in owners.values()), f"the function runs as root: {owners}"
 
         if name == "audit_sink":

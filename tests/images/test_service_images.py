@@ -13,7 +13,7 @@ import pytest
 from entail.net import free_port
 from entail.state.embedded import EmbeddedRedis
 
-from .buildah import ROOT, build, inspect, listening_pids, run_image, wait_http
+from .buildah import ROOT, build, inspect, listening_pids, run_image, wait_http, wait_listening
 from .conftest import Timings
 
 SERVICES = ["backend", "reasoning_worker"]
@@ -50,7 +50,7 @@ def test_service_image_builds_and_boots_as_non_root(
         status, body = wait_http(running, "/readyz")
         assert status == 200, (body, running.log())
 
-        owners = listening_pids(port)
+        owners = wait_listening(port)
         assert owners, f"no process listens on {port}"
         assert all(uid != 0 for uid in owners.values()), f"the server runs as root: {owners}"
 
