@@ -22,7 +22,7 @@ from .messages import publish_job
 from .models import Job
 from .services import Services
 from .settings import Settings
-from .state.quotas import TenantQuotas
+from .state.quotas import ParkedJob, TenantQuotas
 
 log = logging.getLogger("entail.worker.fairness")
 
@@ -89,12 +89,16 @@ async def drain(svc: Services, q: TenantQuotas, tenant: str, *, release: str | N
 
     Each is published before it is taken off the list: a crash in between
     delivers it twice (the claim makes that harmless), never zero times."""
-    republished = 0
-    for parked in await q.ready(tenant, release=release):
+    return await republish(svc, q, tenant, await q.ready(tenant, release=release))
+
+
+async def republish(svc: Services, q: TenantQuotas, tenant: str, handed_out: list[ParkedJob]) -> int:
+    """Republish parked jobs handed out to free slots (:meth:`TenantQuotas.ready`, or
+    the worker's complete script), each before it is taken off the list; how many."""
+    for parked in handed_out:
         await publish_job(svc.bus, parked.data, parked.attributes)
         await q.unpark(tenant, parked)
-        republished += 1
-    return republished
+    return len(handed_out)
 
 
 async def drain_all(svc: Services, settings: Settings) -> int:

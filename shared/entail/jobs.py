@@ -45,6 +45,7 @@ from .settings import Settings
 from .state.decisions import parse_record
 from .state.durability import DurabilityNotConfirmed
 from .state.job_start import Start, Stored, start_job
+from .state.quotas import ParkedJob
 
 log = logging.getLogger("entail.jobs")
 
@@ -217,10 +218,16 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             # that repeats the request at once hits the cache. Safe if the store
             # loses a race: the backend serves only a cached decision that succeeded.
             # The record is encoded once, for the store and the bus
+            # The complete script also hands the freed slot to the tenant's parked
+            # jobs that fit: no drain round trip of its own. They are republished
+            # first, so the next job of a tenant at its quota starts sooner
             text = dump_record(record)
-            stored, drain_parked = await svc.decisions.complete_job(
-                record, cache_ttl_s=settings.cache_ttl_s, text=text
+            stored, _, handed_out = await svc.decisions.complete_job(
+                record, cache_ttl_s=settings.cache_ttl_s, text=text, hand_out=turn.quotas.max_running
             )
+            drain_parked = False
+            if handed_out:
+                await _republish(svc, turn, handed_out)
             if stored:
                 final = record
                 await publish_decision(svc.bus, final, text)
@@ -233,6 +240,14 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             await renew
         await turn.end(drain_parked=drain_parked)
     return JobOutcome(final.status, f"decision {job.decision_id} {final.status}", evaluation_s=seconds)
+
+
+async def _republish(svc: Services, turn: fairness.Turn, handed_out: list[ParkedJob]) -> None:
+    """Republish the parked jobs the complete script handed this job's slot to."""
+    try:
+        await fairness.republish(svc, turn.quotas, turn.job.tenant, handed_out)
+    except (RedisError, OSError) as exc:  # still parked, slots reserved: the drain timer hands them out
+        log.warning("parked jobs of %s not republished (%s); the drain timer will", turn.job.tenant, exc)
 
 
 def _pending_record(job: Job) -> DecisionRecord:

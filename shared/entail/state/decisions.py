@@ -45,6 +45,31 @@ redis.call('PUBLISH', KEYS[2], 'done')
 return 1 + parked
 """
 
+# The worker's complete: _COMPLETE, then, when the tenant has parked jobs, the ones
+# that fit into its free slots now handed out in the same step (quotas._READY, the
+# drain's own script, run as a function on these keys: the slot was given back
+# above, so nothing is released there). Saves the drain's separate round trip on
+# every job that ends while its tenant has parked jobs, which is every job of a
+# tenant over its running quota. A crash before the handed-out jobs are
+# republished leaves them parked with their slots reserved: the drain timer hands
+# them out again, as it does after a drain that did not finish.
+# KEYS: as _COMPLETE (all seven), 8 the parked tenants.
+# ARGV: as _COMPLETE, 5 the tenant's max running, 6 the tenant, 7 the dispatch lease ms.
+# Returns {_COMPLETE's outcome, parked entries handed out...}.
+_COMPLETE_HANDING_OUT = (
+    "local function complete(KEYS, ARGV)\n"
+    + _COMPLETE
+    + "end\nlocal function ready(KEYS, ARGV)\n"
+    + quotas.READY_SCRIPT
+    + """end
+local outcome = complete(KEYS, ARGV)
+local out = {}
+if outcome >= 2 then out = ready({KEYS[5], KEYS[7], KEYS[8]}, {ARGV[5], ARGV[6], ARGV[7], ''}) end
+table.insert(out, 1, outcome)
+return out
+"""
+)
+
 # The record only when it is the tenant's: its head carries the tenant (records
 # are written with ``"tenant"`` among the first fields, before any nested one), so
 # another tenant's record is neither sent nor parsed.
@@ -191,17 +216,28 @@ class DecisionStore:
         result cache (:class:`~entail.state.cache.ResultCache`) for that long, before
         the done signal and whether or not this store wins: the backend serves only
         a cached decision whose stored record succeeded."""
-        stored, _ = await self.complete_job(record, cache_ttl_s=cache_ttl_s)
+        stored, _, _ = await self.complete_job(record, cache_ttl_s=cache_ttl_s)
         return stored
 
     async def complete_job(
-        self, record: DecisionRecord, *, cache_ttl_s: int | None = None, text: str | None = None
-    ) -> tuple[bool, bool]:
+        self,
+        record: DecisionRecord,
+        *,
+        cache_ttl_s: int | None = None,
+        text: str | None = None,
+        hand_out: int | None = None,
+    ) -> tuple[bool, bool, list[quotas.ParkedJob]]:
         """:meth:`complete` for the worker that held the job's running slot: whether
-        the record was stored, and whether its tenant has parked jobs (the slot is
-        given back here; only then must the worker republish the parked jobs that
-        fit, :func:`entail.fairness.drain`, a round trip saved on every other job).
-        ``text``: the record as :func:`~entail.record_json.dump_record` wrote it."""
+        the record was stored, whether its tenant has parked jobs (the slot is given
+        back here), and the parked jobs handed out to the free slots.
+        ``text``: the record as :func:`~entail.record_json.dump_record` wrote it.
+
+        ``hand_out``: the tenant's running quota; the parked jobs that fit into its
+        free slots now are handed out in the same round trip (slots reserved while
+        they come back through the bus, left parked until the caller republishes and
+        unparks them, :func:`entail.fairness.republish`). Without it, only the flag:
+        the caller republishes them with :func:`entail.fairness.drain`, a round trip
+        of its own."""
         cache = cache_ttl_s is not None and cache_ttl_s > 0 and record.status == "succeeded"
         script_keys = [
             keys.decision(record.decision_id),
@@ -213,11 +249,21 @@ class DecisionStore:
             quotas.parked_key(record.tenant),
         ]
         dumped = text if text is not None else _dump(record)
-        args = (dumped, self.ttl_s, record.decision_id, cache_ttl_s if cache and cache_ttl_s else 0)
-        (outcome,) = await self.durability.write(
-            lambda pipe: pipe.eval(_COMPLETE, len(script_keys), *script_keys, *args)
-        )
-        return bool(int(outcome) & 1), bool(int(outcome) & 2)
+        args: list[str | int | bytes] = [
+            dumped,
+            self.ttl_s,
+            record.decision_id,
+            cache_ttl_s if cache and cache_ttl_s else 0,
+        ]
+        if hand_out is None:
+            outcome = int(await self.durability.script(_COMPLETE, script_keys, args))
+            return bool(outcome & 1), bool(outcome & 2), []
+        script_keys.append(quotas.PARKED_TENANTS)
+        args += [max(1, hand_out), record.tenant, quotas.DISPATCH_LEASE_MS]
+        reply = await self.durability.script(_COMPLETE_HANDING_OUT, script_keys, args)
+        outcome = int(reply[0])
+        ready = [quotas.decode_parked(entry) for entry in reply[1:]]
+        return bool(outcome & 1), bool(outcome & 2), ready
 
     async def wait_done(self, tenant: str, decision_id: str, timeout_s: float) -> DecisionRecord | None:
         """The final record as soon as it exists, or None after ``timeout_s`` (also at

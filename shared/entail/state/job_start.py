@@ -133,9 +133,7 @@ async def start_job(
         running_record,
         "1" if expected else "0",
     ]
-    (outcome,) = await q.durability.write(
-        lambda pipe: pipe.eval(_START, len(script_keys), *script_keys, *args)
-    )
+    outcome = await q.durability.script(_START, script_keys, args)
     if isinstance(outcome, list):
         if not expected or len(outcome) != 2 or _text(outcome[0]) != "read":
             raise RuntimeError(f"unexpected job start outcome {outcome!r}")

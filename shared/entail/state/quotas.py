@@ -176,6 +176,12 @@ def _decode_parked(raw: bytes | str) -> ParkedJob:
     return ParkedJob(text, str(doc["data"]).encode(), {str(k): str(v) for k, v in doc["attributes"].items()})
 
 
+# the worker's complete script hands out parked jobs with the drain's own script,
+# run as a Lua function (state/decisions.py), and decodes what it returns
+READY_SCRIPT = _READY
+decode_parked = _decode_parked
+
+
 class TenantQuotas:
     def __init__(
         self,

@@ -119,21 +119,47 @@ async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_three_
     # read first); complete + cache + slot back (and whether the tenant has parked
     # jobs: none, so no drain); publish (was eleven: slot, claim, WATCH, GET,
     # MULTI..EXEC, cache SET, release each on its own; then five, then four with
-    # the record read first)
+    # the record read first). The scripts go by their SHA1 (EVALSHA), loaded by
+    # the warm-up: their text is not sent again on every job
     sent = CountingConnection.names[before:]
-    assert sent == ["EVAL", "EVAL", "XADD"], sent
+    assert sent == ["EVALSHA", "EVALSHA", "XADD"], sent
     assert await counted.cache.get("acme", version.hash, sub.record.request_hash) == sub.record.decision_id
     assert await counted.redis.zscore(running_key("acme"), sub.record.decision_id) is None
     stored = await counted.decisions.get("acme", sub.record.decision_id)
     assert stored is not None and stored.status == "succeeded" and stored.worker == settings.worker_id
 
 
+async def test_a_job_runs_on_a_server_that_lost_its_scripts(
+    counted: Services, settings: Settings, evaluator: Evaluations
+) -> None:
+    """The worker's scripts go by SHA1; a server without them (restarted, or a
+    replica promoted since) answers NOSCRIPT, and the script follows once as text
+    (which loads it): the job runs, and the next one goes by SHA1 again."""
+    version = await published(counted)
+    limits = decisions.service_limits(settings, {})
+    for name in ("bob", "cy", "di"):
+        sub = await decisions.submit(counted, "acme", version, {"applicant": [[name]]}, QUERY, False, limits)
+        message = await job_of(counted, sub.record.decision_id)
+        if name == "cy":
+            await counted.redis.script_flush()
+            expected = ["EVALSHA", "EVAL", "EVALSHA", "EVAL", "XADD"]
+        else:  # warm: the scripts loaded; then loaded again by the NOSCRIPT fallback
+            expected = ["EVALSHA", "EVALSHA", "XADD"]
+        before = CountingConnection.sent
+        outcome = await jobs.handle_job(counted, settings, evaluator, message)
+        assert outcome.outcome == "succeeded", outcome
+        if name != "bob":
+            assert CountingConnection.names[before:] == expected, name
+        stored = await counted.decisions.get("acme", sub.record.decision_id)
+        assert stored is not None and stored.status == "succeeded"
+
+
 async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
     counted: Services, settings: Settings, evaluator: Evaluations
 ) -> None:
-    """The complete script tells the worker whether the tenant has parked jobs: then
-    (only then) the slot back + drain round trip follows, and the parked job that
-    fits is republished at once, not a drain interval later."""
+    """The complete script gives the slot back and hands it to the tenant's parked
+    job that fits, in the same round trip (there was a slot back + drain round trip
+    of its own), and the job is republished at once, not a drain interval later."""
     version = await published(counted)
     limits = decisions.service_limits(settings, {})
     warm = await decisions.submit(counted, "acme", version, {"applicant": [["bob"]]}, QUERY, False, limits)
@@ -150,8 +176,12 @@ async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
     outcome = await jobs.handle_job(counted, settings, evaluator, message)
     assert outcome.outcome == "succeeded", outcome
     sent = CountingConnection.names[before:]
-    # ... then slot back + ready, the parked job's XADD, its unpark
-    assert sent == ["EVAL", "EVAL", "XADD", "EVAL", "XADD", "EVAL"], sent
+    # start; complete + slot back + the parked job handed the slot; the parked
+    # job's XADD (first: the tenant's next job starts sooner), its unpark; the
+    # decision's XADD (there was a separate slot back + ready round trip too)
+    assert sent == ["EVALSHA", "EVALSHA", "XADD", "EVAL", "XADD"], sent
+    # its slot is reserved while it comes back through the bus
+    assert await counted.redis.zscore(running_key("acme"), "dec_parked") is not None
     assert await counted.redis.llen(parked_key("acme")) == 0
     republished = [decode_entry(i, f) for i, f in await counted.redis.xrange(stream_key(REASONING_JOBS))]
     assert [m.data for m in republished if m.attributes["decision_id"] == "dec_parked"] == [
@@ -297,7 +327,7 @@ async def test_a_job_whose_record_is_not_the_pending_one_it_implies_reads_it_and
     # expected (the stored record comes back), slot + claim + running as read,
     # complete, publish
     sent = CountingConnection.names[before:]
-    assert sent == ["EVAL", "EVAL", "EVAL", "XADD"], sent
+    assert sent == ["EVALSHA", "EVALSHA", "EVALSHA", "XADD"], sent
     stored = await counted.decisions.get("acme", sub.record.decision_id)
     assert stored is not None and stored.status == "succeeded" and stored.worker == settings.worker_id
 
