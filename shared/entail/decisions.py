@@ -18,6 +18,7 @@ queued. Nothing here knows HTTP: the backend's route parses, calls
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,8 @@ from .settings import Settings
 from .state import keys
 from .state.decisions import parse_record
 from .state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
+from .state.ratelimit import RateDecision, StreamAdd
+from .state.registry import NameRef
 from .state.submit import admit_create_dispatch
 
 
@@ -184,11 +187,9 @@ async def _submit(
     # and hashed, so a new dataset version is never answered from the old one's cache
     datasets = await resolve_bindings(services.datasets, tenant, version.datasets) if version.datasets else []
     masked = version.masked_predicates
-    if masked:
-        # before anything is hashed, stored or queued: the clear values end here
-        case = mask_case(facts, query, masked, services.settings.mask_secret)
-        facts, query = case.facts, case.query
-    digest = request_hash(facts, query, explain, limits, locale, explain_absent, datasets)
+    facts, query, digest = _keyed(
+        services, version, facts, query, explain, limits, locale, explain_absent, datasets
+    )
     original = await cached_original(services, tenant, ruleset.hash, digest)
     if original is not None:
         if admitted_id is not None:
@@ -312,6 +313,32 @@ async def serve_cached(
     Its ruleset is the one asked for: the cache is keyed by source hash, which two
     rulesets (or two versions of one) with the same source share. Returns the
     record and its JSON text, encoded once for the store, the bus and the answer."""
+    served, text = _served(original, digest, ruleset)
+    await _store_and_publish(services, served, text)
+    return served, text
+
+
+def _keyed(
+    services: Services,
+    version: RulesetVersion,
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+    locale: str | None,
+    explain_absent: list[str] | None,
+    datasets: list[Any],
+) -> tuple[dict[str, Any], list[str], str]:
+    """The case as it is stored and queued (masked predicates masked, before anything
+    is hashed, stored or queued: the clear values end here) and its request hash."""
+    if version.masked_predicates:
+        case = mask_case(facts, query, version.masked_predicates, services.settings.mask_secret)
+        facts, query = case.facts, case.query
+    return facts, query, request_hash(facts, query, explain, limits, locale, explain_absent, datasets)
+
+
+def _served(original: DecisionRecord, digest: str, ruleset: RulesetRef) -> tuple[DecisionRecord, str]:
+    """The cache hit's own record (see :func:`serve_cached`) and its JSON text."""
     now = utcnow()
     served = original.model_copy(
         update={
@@ -326,9 +353,7 @@ async def serve_cached(
             "completed_at": now,
         }
     )
-    text = dump_record(served)
-    await _store_and_publish(services, served, text)
-    return served, text
+    return served, dump_record(served)
 
 
 async def _store_and_publish(services: Services, served: DecisionRecord, text: str) -> None:
@@ -351,3 +376,98 @@ async def _store_and_publish(services: Services, served: DecisionRecord, text: s
         return
     await services.decisions.create(served, text)
     await publish_decision(services.bus, served, text)
+
+
+@dataclass(frozen=True)
+class RepeatedHit:
+    """What :func:`repeat_hit` got back from its one round trip."""
+
+    rate: RateDecision  # the request's token
+    version_entry: bytes | None  # what the name resolves to now (None: nothing, or no token)
+    submission: Submission | None  # the hit, stored and published; None: not served
+
+
+async def repeat_hit(
+    services: Services,
+    tenant: str,
+    bucket: str,
+    named: NameRef,
+    version_entry: bytes,
+    version: RulesetVersion,
+    facts: dict[str, Any],
+    query: list[str],
+    explain: bool,
+    limits: dict[str, int],
+    *,
+    locale: str | None = None,
+    explain_absent: list[str] | None = None,
+) -> RepeatedHit | None:
+    """A cache hit this process served a moment ago (:class:`~entail.state.cache.LocalHits`),
+    served again in one round trip: the request's rate-limit token, the version its
+    ruleset name resolves to now, and, when the token is granted and that is still
+    ``version`` (the stored entry ``version_entry``, as an earlier request of this
+    process read it), the hit's record and its audit message
+    (:meth:`~entail.state.ratelimit.RateLimiter.take_resolving_serving`). The record
+    and the message are those :func:`serve_cached` stores and publishes.
+
+    None when it cannot be tried, with nothing taken or written: not a repeat the
+    process remembers, tracing on (the publish has its own span), a bus outside
+    the store (Pub/Sub), a ruleset reading datasets (resolved first, in Redis).
+    Otherwise the token is taken: a refused token or another version comes back
+    with ``submission`` None, and the caller goes on as from a take + resolve."""
+    settings = services.settings
+    bus = services.bus
+    if (
+        settings.result_cache_local_s <= 0
+        or version.datasets
+        or tracing.enabled()
+        or not isinstance(bus, InStoreBus)
+        or not bus.joins(services.durability)
+    ):
+        return None
+    ruleset = RulesetRef(tenant=tenant, name=version.name, version=version.version, hash=version.hash)
+    _, _, digest = _keyed(services, version, facts, query, explain, limits, locale, explain_absent, [])
+    original = services.cache.local.get(tenant, ruleset.hash, digest)
+    if original is None:
+        return None
+    served, text = _served(original, digest, ruleset)
+    data, attributes = decision_message(served, text)
+    recorded = _RecordedAdd()
+    bus.queue_publish(recorded, DECISIONS, data, attributes)
+    if recorded.add is None:
+        return None
+    rate, entry, done = await services.rate_limiter.take_resolving_serving(
+        bucket,
+        settings.rate_limit_per_s,
+        settings.rate_limit_burst,
+        named,
+        hashlib.sha1(version_entry).hexdigest(),
+        keys.decision(served.decision_id),
+        text,
+        services.decisions.ttl_s,
+        recorded.add,
+        services.durability,
+    )
+    return RepeatedHit(rate, entry, Submission(served, "cached", text) if done else None)
+
+
+class _RecordedAdd:
+    """A pipeline stand-in that keeps the ``XADD`` a bus queues on it
+    (:meth:`~entail.bus.port.InStoreBus.queue_publish`), to be sent inside a script;
+    anything but a plain ``*`` add with at most a MAXLEN is left unrecorded."""
+
+    add: StreamAdd | None = None
+
+    def xadd(
+        self,
+        name: str,
+        fields: dict[Any, Any],
+        id: str = "*",
+        maxlen: int | None = None,
+        approximate: bool = True,
+        nomkstream: bool = False,
+        minid: Any = None,
+        limit: int | None = None,
+    ) -> None:
+        if id == "*" and not nomkstream and minid is None and limit is None:
+            self.add = StreamAdd(name, list(fields.items()), maxlen, approximate)

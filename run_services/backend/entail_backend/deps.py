@@ -108,7 +108,15 @@ async def take_token(request: Request, services: Services, key: ApiKey, *, rules
         decision, raw = await services.rate_limiter.take_resolving(
             bucket, settings.rate_limit_per_s, settings.rate_limit_burst, named
         )
-        request.state.resolved_ruleset = (key.tenant, ruleset, raw)
+        assert isinstance(ruleset, str)
+        resolved(request, key.tenant, ruleset, raw)
+    apply_token(request, services, key, decision)
+
+
+def apply_token(request: Request, services: Services, key: ApiKey, decision: RateDecision) -> None:
+    """The ``RateLimit-*`` headers of a token taken for this request left for the
+    answer, or the 429 of a refused one (the same for every route)."""
+    settings = services.settings
     headers = {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
@@ -139,6 +147,31 @@ async def _body_ruleset(request: Request) -> object:
     except ValueError:
         return None
     return body.get("ruleset") if isinstance(body, dict) else None
+
+
+# (tenant, reference by name) -> the stored entry of the version it named when this
+# process last read it: what a repeated cache hit is built against
+# (routes.decisions.repeat_hit), checked against the store in the hit's one round trip
+_RECENT_VERSIONS: dict[tuple[str, str], bytes] = {}
+_RECENT_VERSIONS_MAX = 1024
+
+
+def resolved(request: Request, tenant: str, ref: str, raw: bytes | None) -> None:
+    """What ``ref`` of ``tenant`` names, read with this request's token: left for
+    :func:`resolved_ruleset`, and remembered for the process (:func:`recent_version`)."""
+    request.state.resolved_ruleset = (tenant, ref, raw)
+    if raw is None:
+        _RECENT_VERSIONS.pop((tenant, ref), None)
+        return
+    if len(_RECENT_VERSIONS) >= _RECENT_VERSIONS_MAX:
+        _RECENT_VERSIONS.clear()
+    _RECENT_VERSIONS[(tenant, ref)] = raw
+
+
+def recent_version(tenant: str, ref: str) -> bytes | None:
+    """The stored entry ``ref`` of ``tenant`` named when this process last read it
+    (it may have changed since: a user of it checks, in the store)."""
+    return _RECENT_VERSIONS.get((tenant, ref))
 
 
 def resolved_ruleset(request: Request, tenant: str, ref: str) -> tuple[bool, RulesetVersion | None]:

@@ -80,6 +80,15 @@ async def ruleset_arities(
     return arities
 
 
+def known_checks(version: RulesetVersion) -> tuple[dict[str, int], Declarations | None] | None:
+    """The version's arities and declarations when this process has both already
+    (:func:`ruleset_arities`, :func:`ruleset_declarations`), without a read; else None."""
+    arities = _ARITIES.get(version.hash)
+    if arities is None or version.hash not in _DECLARATIONS:
+        return None
+    return arities, _DECLARATIONS[version.hash]
+
+
 def check_facts(
     facts: dict[str, Any],
     arities: dict[str, int] | None,

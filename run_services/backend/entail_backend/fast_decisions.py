@@ -11,7 +11,9 @@ the same code:
 * the body parsed as FastAPI parses it (``json.loads``) and validated by the same
   model (:class:`~.schemas.DecisionRequest`);
 * the token and the ruleset version (:func:`.deps.take_token`), then the route's
-  own body (:func:`.routes.decisions._decide`);
+  own body (:func:`.routes.decisions._decide`); a cache hit this process served a
+  moment ago first tries :func:`.routes.decisions.repeat_hit` (the token, the
+  version and the hit's record and audit message in one round trip);
 * an exception answered by the app's own handler for it (problem+json), or
   raised on to the layers outside (edge.py's 503 when Redis is down).
 
@@ -38,7 +40,7 @@ from entail.auth import ApiKey
 
 from .deps import take_token
 from .guard import replay_body
-from .routes.decisions import _decide
+from .routes.decisions import _decide, repeat_hit
 from .schemas import DecisionRequest
 
 PATH = "/v1/decisions"
@@ -85,8 +87,11 @@ class FastDecisions:
         del response.headers["content-length"]
         response.status_code = None  # type: ignore[assignment]
         try:
-            await take_token(request, services, key, ruleset=request_body.ruleset)
-            answer = await _decide(request_body, request, response, services, app.state.compute, key)
+            answer, taken = await repeat_hit(request_body, request, response, services, key)
+            if answer is None:
+                if not taken:
+                    await take_token(request, services, key, ruleset=request_body.ruleset)
+                answer = await _decide(request_body, request, response, services, app.state.compute, key)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:

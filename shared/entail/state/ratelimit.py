@@ -12,12 +12,18 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ReadOnlyError
 
 from . import keys
+from .durability import Durability
 from .registry import RESOLVE_NAME_LUA, NameRef
+from .retry import retry_until
 
 # the take as a Lua function: its own script, and the first part of the decision
 # routes' take + resolve (one round trip for the token and the ruleset version)
@@ -59,6 +65,48 @@ return {taken[1], taken[2], version}
 )
 
 
+# A repeated cache hit in one round trip (entail.decisions.repeat_hit): the token,
+# the version the name resolves to now, and, only when the token is granted and the
+# version is the one the hit was built against (its entry's SHA-1), the hit's
+# record (SET NX, as DecisionStore.create stores a final record) and its audit
+# message (the XADD the bus would send: stream, MAXLEN, then its fields). A retry
+# whose first attempt did write finds the record stored and adds no second message.
+# KEYS: bucket, the NameRef's three keys, the record, the stream. ARGV: rate,
+# burst, token, the NameRef's three arguments, the expected SHA-1, the record, its
+# TTL, the XADD's trimming ('' or 'MAXLEN', '~' or '=', the length), its fields.
+_TAKE_RESOLVING_SERVING = (
+    TAKE_LUA
+    + RESOLVE_NAME_LUA
+    + """
+local taken = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+if taken[1] ~= 1 then return {taken[1], taken[2], false, 0} end
+local version = resolve_name(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[6])
+if not version or redis.sha1hex(version) ~= ARGV[7] then return {taken[1], taken[2], version, 0} end
+local stored = redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9], 'NX')
+if not stored then return {taken[1], taken[2], version, 1} end
+local xadd = {KEYS[6]}
+if ARGV[10] ~= '' then
+  xadd[2] = ARGV[10]; xadd[3] = ARGV[11]; xadd[4] = ARGV[12]
+end
+xadd[#xadd + 1] = '*'
+for i = 13, #ARGV do xadd[#xadd + 1] = ARGV[i] end
+redis.call('XADD', unpack(xadd))
+return {taken[1], taken[2], version, 1}
+"""
+)
+
+
+@dataclass(frozen=True)
+class StreamAdd:
+    """An ``XADD`` as a bus would send it (``*`` ids only): what
+    :meth:`RateLimiter.take_resolving_serving` adds after the record."""
+
+    stream: str
+    fields: Sequence[tuple[Any, Any]]
+    maxlen: int | None = None
+    approximate: bool = True
+
+
 def key_bucket(tenant: str, key_id: str) -> str:
     """The bucket of one API key: its tenant and id (two tenants' keys may share an
     id), JSON-encoded so that no (tenant, id) pair can spell another's."""
@@ -83,8 +131,10 @@ class RateDecision:
 
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
         self._take = redis.register_script(_TAKE)
         self._take_resolving = redis.register_script(_TAKE_RESOLVING)
+        self._take_resolving_serving = redis.register_script(_TAKE_RESOLVING_SERVING)
 
     async def take(self, bucket: str, rate_per_s: float, burst: int) -> RateDecision:
         """Take one token from ``bucket`` (:func:`key_bucket`, :func:`address_bucket`:
@@ -107,6 +157,59 @@ class RateLimiter:
             keys=[keys.rate_bucket(bucket), *ruleset.keys], args=[rate_per_s, burst, token, *ruleset.args]
         )
         return _decision(allowed, raw, rate_per_s, burst), version or None
+
+    async def take_resolving_serving(
+        self,
+        bucket: str,
+        rate_per_s: float,
+        burst: int,
+        ruleset: NameRef,
+        expected_sha1: str,
+        record_key: str,
+        record: str,
+        ttl_s: int,
+        message: StreamAdd,
+        durability: Durability,
+    ) -> tuple[RateDecision, bytes | None, bool]:
+        """:meth:`take_resolving`, and when the token is granted and ``ruleset`` still
+        names the version entry whose SHA-1 is ``expected_sha1``, ``record`` stored
+        under ``record_key`` (never over another) and ``message`` added, all in one
+        script: (the token, the entry the name resolves to, whether it was served).
+
+        A durable write (``durability``): with replicas the script is sent as
+        ``EVAL`` (a promoted replica has no script cache) followed by ``WAIT``;
+        without (none asked for, or none connected: ``Durability.write`` would not
+        wait either), as ``EVALSHA`` (reloaded after a restart or a failover). A retried call
+        gets its first attempt's token back, and stores and adds nothing twice."""
+        _check(rate_per_s, burst)
+        token = secrets.token_hex(8)
+        trim: list[Any] = ["", "", ""]
+        if message.maxlen is not None:
+            trim = ["MAXLEN", "~" if message.approximate else "=", message.maxlen]
+        script_keys = [keys.rate_bucket(bucket), *ruleset.keys, record_key, message.stream]
+        args: list[Any] = [rate_per_s, burst, token, *ruleset.args, expected_sha1, record, ttl_s, *trim]
+        for name, value in message.fields:
+            args += (name, value)
+        if durability.replicas == 0 or await durability.connected_replicas() == 0:
+            reply = await self._unwaited(script_keys, args, durability.retry_window_s)
+        else:
+
+            def build(pipe: Pipeline) -> None:
+                pipe.eval(_TAKE_RESOLVING_SERVING, len(script_keys), *script_keys, *args)
+
+            (reply,) = await durability.write(build)
+        allowed, raw, version, served = reply
+        return _decision(allowed, raw, rate_per_s, burst), version or None, served == 1
+
+    async def _unwaited(self, script_keys: list[str], args: list[Any], window_s: float) -> Any:
+        async def attempt() -> Any:
+            try:
+                return await self._take_resolving_serving(keys=script_keys, args=args)
+            except ReadOnlyError:  # a primary endpoint still on a demoted node (Durability.write)
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
+                raise
+
+        return await retry_until(window_s, attempt, (ReadOnlyError,))
 
 
 def _check(rate_per_s: float, burst: int) -> None:

@@ -23,12 +23,22 @@ from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
 from entail.state.quotas import TenantQueueFull
+from entail.state.ratelimit import key_bucket
+from entail.state.registry import name_ref, parse_version
 from entail.state.waiters import Slot, TooManyWaiters
 
 from .. import idempotent
 from ..compute import PoolDep
-from ..deps import Decide, DecideNamingRuleset, ServicesDep, resolved_ruleset
-from ..facts_check import check_facts, ruleset_arities, ruleset_declarations
+from ..deps import (
+    Decide,
+    DecideNamingRuleset,
+    ServicesDep,
+    apply_token,
+    recent_version,
+    resolved,
+    resolved_ruleset,
+)
+from ..facts_check import check_facts, known_checks, ruleset_arities, ruleset_declarations
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
 from ..query_check import check_queries
@@ -221,6 +231,69 @@ async def decide(
         lambda: body.model_dump(mode="json"),
         lambda: _decide(body, request, response, services, pool, key),
     )
+
+
+async def repeat_hit(
+    body: DecisionRequest, request: Request, response: Response, services: Services, key: ApiKey
+) -> tuple[Response | None, bool]:
+    """A cache hit this process served a moment ago, answered in one round trip
+    (:func:`entail.decisions.repeat_hit`): (the answer, whether the token was taken).
+
+    Tried only when everything :func:`_decide` checks before it submits can be
+    checked now without a read, against the version the ruleset's name named when
+    this process last read it, and passes: a request that would get any 4xx or 503
+    from those checks goes the usual way (the token first, so a client past its
+    limit gets its 429 whatever it sends). The script takes the token and serves
+    the hit only while the name still names that version; when it names another,
+    the token is taken and the route goes on with that version (as after
+    :func:`~..deps.take_token`)."""
+    ref = body.ruleset
+    raw = recent_version(key.tenant, ref)
+    named = name_ref(key.tenant, ref) if raw is not None else None
+    if raw is None or named is None:
+        return None, False
+    version = parse_version(raw)
+    try:
+        _check_case(body.facts, body.query, "")
+        limits = _limits(services, body.limits)
+        known = known_checks(version)
+        if known is None:
+            return None, False
+        arities, declarations = known
+        check_facts(body.facts, arities, limits, "", declarations)
+        check_queries(body.query, arities, body.facts, "")
+        _check_why_not(body.explain_absent, version)
+        slot = _wait_slot(services) if body.wait_ms > 0 else None
+    except Problem:
+        return None, False
+    try:
+        found = await decisions.repeat_hit(
+            services,
+            key.tenant,
+            key_bucket(key.tenant, key.id),
+            named,
+            raw,
+            version,
+            body.facts,
+            body.query,
+            body.explain,
+            limits,
+            locale=body.locale,
+            explain_absent=body.explain_absent,
+        )
+    finally:
+        if slot is not None:
+            slot.release()
+    if found is None:
+        return None, False
+    resolved(request, key.tenant, ref, found.version_entry)
+    apply_token(request, services, key, found.rate)  # the 429 of a refused token
+    submission = found.submission
+    if submission is None:  # the name names another version now: the usual way, token taken
+        return None, True
+    logs.bind(ruleset=version.name, version=version.version, decision_id=submission.record.decision_id)
+    DECISIONS.labels(submission.outcome).inc()
+    return _respond(submission, response), True
 
 
 async def _decide(
