@@ -37,26 +37,35 @@ _STRING = r'"[^"\\\n\x00]*+(?:\\[n\\"][^"\\\n\x00]*+)*+"'
 _ARG = rf"(?>-?[0-9]++|{_IDENT}|{_STRING})"
 _COMMENT = r"%\*(?s:.*?)\*%|%(?!\*)[^\n]*+"
 _LEAD = rf"{_B}*+(?:(?:{_COMMENT}){_B}*+)*+"
-# One match per fact, the blanks and comments before it included: (the whole match,
-# the name, the argument text). The matches must tile the text up to its last fact.
-_FACTS = re.compile(
-    rf"({_LEAD}({_IDENT})(?:\(({_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+)\))?+{_B}*+\.(?!\.))"
-)
-_TAIL = re.compile(_LEAD)
-_FACT = rf"{_IDENT}(?:\({_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+\))?+{_B}*+\.(?!\.)"
-# plain facts to the end: group 1 ends where the last fact ends
-_FILE = re.compile(rf"((?:{_LEAD}{_FACT})*+){_LEAD}")
+_ARGS = rf"{_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+"
+# Every pass is anchored (``fullmatch`` of the whole file, then ``findall`` up to where
+# its facts end, so the matches tile): an unanchored search retries at every position
+# of text that is not facts, and 40,000 letters took 10 s (quadratic).
+#
+# The loose pass reads an argument list as anything up to ')': three times faster than
+# the strict grammar, and enough, because each distinct ','-separated piece is then
+# checked to be one whole token (``_value``) or the list to be integers (``_INTEGERS``);
+# any piece that is not (a string holding ',' or ')', a comment, a nested term) sends
+# the file to the strict pass. One match per fact: (the name, the argument text).
+_LOOSE_FACTS = re.compile(rf"{_LEAD}({_IDENT})(?:\(([^)]++)\))?+{_B}*+\.(?!\.)")
+_LOOSE_FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\([^)]++\))?+{_B}*+\.(?!\.))*+){_LEAD}")
+# The strict pass: clingo's grammar of plain facts; group 1 of _FILE ends where the last fact ends.
+_FACTS = re.compile(rf"{_LEAD}({_IDENT})(?:\(({_ARGS})\))?+{_B}*+\.(?!\.)")
+_FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\({_ARGS}\))?+{_B}*+\.(?!\.))*+){_LEAD}")
+_INTEGERS = re.compile(rf"{_B}*+-?[0-9]++{_B}*+(?:,{_B}*+-?[0-9]++{_B}*+)*+")
 _TOKEN = re.compile(rf"-?[0-9]++|{_IDENT}|{_STRING}")
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_AN_INTEGER = re.compile('[A-Za-z_"]')
 _KEYWORD = "not"
-_WHOLE, _NAME, _ARGS = itemgetter(0), itemgetter(1), itemgetter(2)
+_NAME, _ARG_TEXT = itemgetter(0), itemgetter(1)
 # token -> value, kept across calls (case files repeat their ids, constants and amounts);
 # values are immutable; the dict is replaced by an empty one once it outgrows this many entries
 _VALUES: dict[str, Term] = {}
 _VALUES_KEPT = 200_000
+# files up to this many characters (to the end of their last fact) are converted at once
+_SMALL = 64 * 1024
 
 
 class _NotPlain(Exception):
@@ -65,6 +74,10 @@ class _NotPlain(Exception):
 
 class _CommaInString(Exception):
     """A piece of an argument list split at ',' is not a whole token: a string holds a ','."""
+
+
+class _Unchecked(Exception):
+    """The loose pass met an argument list it does not vouch for: the strict pass decides."""
 
 
 def _unescape(match: re.Match[str]) -> str:
@@ -94,26 +107,29 @@ def scan_ground_facts(text: str) -> Facts | None:
     """The facts of ``text`` grouped by (name, arity), or None if it is not plain ground facts.
 
     None also for any text the general parser refuses: the caller reports its diagnostic.
+    Linear in the text: both passes are anchored.
     """
     if not text.isascii() and _SURROGATE.search(text) is not None:
         return None
-    rows = _FACTS.findall(text)
-    # findall skips what does not match: the file is plain facts only if the matches,
-    # put end to end, are the text up to the last fact, and only blanks and comments follow
-    covered = "".join(map(_WHOLE, rows))
-    if not text.startswith(covered) or _TAIL.fullmatch(text, len(covered)) is None:
-        # not plain facts, or a fact written inside a comment after the last one
-        # ('% p(1).'): where the facts end decides
-        whole = _FILE.fullmatch(text)
-        if whole is None:
-            return None
-        rows = _FACTS.findall(text, 0, whole.end(1))
     # the cyclic collector is paused: a collection every 700 new tuples, each visiting
     # the growing sets of facts, was half the time of a large file
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _facts(rows)
+        loose = _LOOSE_FILE.fullmatch(text)
+        if loose is not None:
+            end = loose.end(1)
+            try:
+                if end <= _SMALL:
+                    parts = _LOOSE_FACTS.split(text if end == len(text) else text[:end])
+                    return _small_file_facts(parts[1::3], parts[2::3])
+                return _facts(_LOOSE_FACTS.findall(text, 0, end), checked=False)
+            except (_Unchecked, _NotPlain):
+                pass  # a piece of a string split at ',' may look like '2147483648' or 'not'
+        whole = _FILE.fullmatch(text)
+        if whole is None:
+            return None
+        return _facts(_FACTS.findall(text, 0, whole.end(1)), checked=True)
     except _NotPlain:
         return None
     finally:
@@ -121,7 +137,68 @@ def scan_ground_facts(text: str) -> Facts | None:
             gc.enable()
 
 
-def _facts(rows: list[tuple[str, str, str]]) -> Facts | None:
+def _small_file_facts(names: list[str], arg_lists: list[str | None]) -> Facts | None:
+    """The loose pass's facts of a small file: its values converted at once, cut per run of one name.
+
+    A case file has a dozen names in 150 facts, so steps per name were most of its
+    time: here the file is split, checked and converted in one go, and each run of
+    facts of one name and arity is one ``zip``. A name in several runs (an unsorted
+    file) or with several arities just has several runs.
+    """
+    if not arg_lists:
+        return {}
+    global _VALUES
+    values = _VALUES
+    try:
+        try:
+            joined = ",".join(arg_lists)  # type: ignore[arg-type]
+        except TypeError:  # a nullary fact (no argument text): the path by name handles it
+            return _facts([(n, a or "") for n, a in zip(names, arg_lists, strict=True)], checked=False)
+        pieces = joined.split(",")
+        converted = _converted(joined, pieces, values)
+    finally:
+        if len(values) > _VALUES_KEPT:
+            _VALUES = {}
+    facts: Facts = {}
+    start = 0
+    commas = map(str.count, arg_lists, repeat(","))  # type: ignore[arg-type]
+    for (name, comma), run in groupby(zip(names, commas, strict=True)):
+        if name == _KEYWORD:
+            return None  # "'not' is not allowed in a rule head"
+        arity = comma + 1
+        stop = start + arity * len(list(run))
+        bucket = facts.setdefault((name, arity), set())
+        if arity == 1:
+            bucket.update(zip(converted[start:stop]))
+        else:
+            bucket.update(zip(*[iter(converted[start:stop])] * arity, strict=True))
+        start = stop
+    return facts
+
+
+def _converted(joined: str, pieces: list[str], values: dict[str, Term]) -> Sequence[Term]:
+    """The values of the loose pass's ``pieces`` (``joined`` split at ','), each checked."""
+    if _NOT_AN_INTEGER.search(joined) is None:
+        # int() allows more than clingo (``+1``, ``1_0``, other blanks): checked first
+        if _INTEGERS.fullmatch(joined) is None:
+            raise _Unchecked
+        numbers = list(map(int, pieces))
+        if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+            raise _NotPlain
+        return numbers
+    try:
+        return list(map(values.__getitem__, pieces))
+    except KeyError:  # new tokens: each checked and converted once, then kept
+        try:
+            for piece in set(pieces).difference(values):
+                values[piece] = _value(piece)
+        except _CommaInString:
+            raise _Unchecked from None
+        return list(map(values.__getitem__, pieces))
+
+
+def _facts(rows: list[tuple[str, str]], *, checked: bool) -> Facts | None:
+    """``rows``: (name, argument text) per fact; ``checked``: the strict grammar matched each."""
     # one group per predicate name (a stable sort of an already grouped file is linear)
     rows.sort(key=_NAME)
     facts: Facts = {}
@@ -131,14 +208,14 @@ def _facts(rows: list[tuple[str, str, str]]) -> Facts | None:
         for name, group in groupby(rows, key=_NAME):
             if name == _KEYWORD:
                 return None  # "'not' is not allowed in a rule head"
-            _add_rows(facts, values, name, list(map(_ARGS, group)))
+            _add_rows(facts, values, name, list(map(_ARG_TEXT, group)), checked)
     finally:
         if len(values) > _VALUES_KEPT:
             _VALUES = {}  # a large file leaves nothing behind; calls under way keep theirs
     return facts
 
 
-def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[str]) -> None:
+def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[str], checked: bool) -> None:
     """The facts of one name: per arity, its argument lists split at ',' and converted at once."""
     nullary = arg_lists.count("")
     if nullary:
@@ -148,13 +225,19 @@ def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[
         arg_lists = [a for a in arg_lists if a]
     commas = set(map(str.count, arg_lists, repeat(",")))
     if len(commas) != 1:
-        _add_one_by_one(facts, values, name, arg_lists)  # several arities, or ',' in strings
+        # several arities, or ',' in strings: read list by list, on the strict pass only
+        if not checked:
+            raise _Unchecked
+        _add_one_by_one(facts, values, name, arg_lists)
         return
     arity = commas.pop() + 1
     joined = ",".join(arg_lists)
     pieces = joined.split(",")
     if _NOT_AN_INTEGER.search(joined) is None:
-        # integers only (ids, amounts, graph nodes): converted in C; int() allows the blanks
+        # integers only (ids, amounts, graph nodes): converted in C; int() allows more
+        # than clingo (``+1``, ``1_0``, other blanks), so the loose pass checks first
+        if not checked and _INTEGERS.fullmatch(joined) is None:
+            raise _Unchecked
         numbers = list(map(int, pieces))
         if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
             raise _NotPlain
@@ -164,6 +247,8 @@ def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[
         for piece in set(pieces).difference(values):
             values[piece] = _value(piece)
     except _CommaInString:
+        if not checked:
+            raise _Unchecked from None
         _add_one_by_one(facts, values, name, arg_lists)
         return
     _add_tuples(facts, name, arity, list(map(values.__getitem__, pieces)))

@@ -12,6 +12,8 @@ near-misses the scanner must refuse.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -96,6 +98,22 @@ def mutated_file(draw: st.DrawFn) -> str:
     return text[:at] + draw(st.sampled_from(MUTATIONS)) + text[at:]
 
 
+def scan(text: str) -> dict[tuple[str, int], set[tuple[object, ...]]] | None:
+    """``scan_ground_facts`` on both of its paths: a small file at once, and name by name."""
+    from entail.reasoning import factscan
+
+    at_once = scan_ground_facts(text)
+    small = factscan._SMALL
+    factscan._SMALL = -1
+    try:
+        by_name = scan_ground_facts(text)
+    finally:
+        factscan._SMALL = small
+    assert (at_once is None) == (by_name is None), text
+    assert at_once is None or by_name is None or typed(at_once) == typed(by_name), text
+    return at_once
+
+
 def general(text: str) -> dict[tuple[str, int], set[tuple[object, ...]]] | reasoning.ProgramError:
     try:
         return parse_facts_general(text, "f.lp").facts
@@ -113,7 +131,7 @@ def typed(facts: dict[tuple[str, int], set[tuple[object, ...]]]) -> set[tuple[ob
 def test_plain_fact_files_take_the_fast_path_and_agree(text: str) -> None:
     expected = general(text)
     assert not isinstance(expected, reasoning.ProgramError), expected.render()
-    got = scan_ground_facts(text)
+    got = scan(text)
     assert got is not None, f"the scanner refused a plain facts file: {text!r}"
     assert typed(got) == typed(expected)
     assert reasoning.parse_facts_lp(text).facts == expected
@@ -123,7 +141,7 @@ def test_plain_fact_files_take_the_fast_path_and_agree(text: str) -> None:
 @given(mutated_file())
 def test_on_anything_else_the_scanner_agrees_or_hands_over(text: str) -> None:
     expected = general(text)
-    got = scan_ground_facts(text)
+    got = scan(text)
     if got is not None:
         assert not isinstance(expected, reasoning.ProgramError), f"scanner accepted {text!r}"
         assert typed(got) == typed(expected)
@@ -165,7 +183,7 @@ def test_on_anything_else_the_scanner_agrees_or_hands_over(text: str) -> None:
     ],
 )
 def test_examples(text: str, facts: dict[tuple[str, int], set[tuple[object, ...]]]) -> None:
-    got = scan_ground_facts(text)
+    got = scan(text)
     assert got is not None and typed(got) == typed(facts)
     assert typed(general(text)) == typed(facts)  # type: ignore[arg-type]
 
@@ -198,3 +216,64 @@ def test_a_large_file_is_one_pass_and_its_tokens_are_not_kept() -> None:
     assert got is not None
     assert len(got[("edge", 2)]) == len(got[("name", 2)]) == 120_000
     assert len(factscan._VALUES) <= factscan._VALUES_KEPT
+
+
+# The loose pass reads an argument list up to ')' and vouches for it only if every
+# ','-separated piece is one whole token (or the list is integers clingo would read):
+# each of these must reach the strict pass or the parser and come out as the parser says.
+@pytest.mark.parametrize(
+    "text",
+    [
+        's("a)b"). s("c").',  # ')' in a string: the loose fact ends early
+        's("a).b"). t(1).',
+        's("a,2147483648,b"). s(x).',  # a piece of a string looks like an integer out of range
+        's("x,not,y"). s(y).',  # ... or like the keyword
+        's("a,b", 1). s(c, 2). s(d).',
+        "p(+1).", "p(1_0).", "p(1\v).", "p(\u0661).", "p(1,\f2).", "p( ).", "p().",
+        "p(1 % c\n).", "p(1 %* c *%).", "p(1,\n 2).\np(3,\r\n4).",
+        "a(1). b(2). a(3). b(\"x\"). a(4, 5). a.",  # interleaved names, several arities, nullary
+        "p(1). p(1, 2). p(1, 2, 3). p. p(x).",
+        "not.", "p(1). not(2).", "p(f(1)).", "p(1)).", "p((1)).", "p(1) (2).",
+        "p(-1, - 1).", "p(--1).", "p(1-2).",
+    ],
+)  # fmt: skip
+def test_the_loose_pass_vouches_only_for_what_the_parser_reads_the_same(text: str) -> None:
+    expected = general(text)
+    got = scan(text)
+    if isinstance(expected, reasoning.ProgramError):
+        assert got is None, f"scanner accepted {text!r}"
+        with pytest.raises(reasoning.ProgramError) as exc:
+            reasoning.parse_facts_lp(text, "f.lp")
+        assert [d.to_json() for d in exc.value.diagnostics] == [d.to_json() for d in expected.diagnostics]
+    else:
+        assert got is None or typed(got) == typed(expected)
+        assert typed(reasoning.parse_facts_lp(text, "f.lp").facts) == typed(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ('s("a)b"). s("c").', {("s", 1): {("a)b",), ("c",)}}),
+        ('s("a,2147483648,b"). s(x).', {("s", 1): {("a,2147483648,b",), (Const("x"),)}}),
+        ('a(1). b(2). a(3). b("x"). a(4, 5). a.',
+         {("a", 1): {(1,), (3,)}, ("b", 1): {(2,), ("x",)}, ("a", 2): {(4, 5)}, ("a", 0): {()}}),
+        ("p(1,\n 2).\np(3,\r\n4).", {("p", 2): {(1, 2), (3, 4)}}),
+    ],
+)  # fmt: skip
+def test_files_the_loose_pass_hands_on_are_still_read_without_the_parser(
+    text: str, facts: dict[tuple[str, int], set[tuple[object, ...]]]
+) -> None:
+    got = scan(text)
+    assert got is not None and typed(got) == typed(facts)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 100_000, " " * 100_000 + "X", "p(" * 50_000, "%*" * 50_000, "p(1" * 40_000,
+     "p(1). " * 20_000 + "X", "_" * 100_000, '"' * 100_000, "p(1)" * 30_000],
+)  # fmt: skip
+def test_text_that_is_not_facts_is_refused_in_linear_time(text: str) -> None:
+    # an unanchored search retried every position: 40,000 letters took 10 s, 100,000 about a minute
+    started = time.process_time()
+    assert scan_ground_facts(text) is None
+    assert time.process_time() - started < 1.0
