@@ -15,7 +15,7 @@ from entail.compute import ComputePool
 from entail.models import RulesetVersion
 from entail.reasoning.declarations import Declarations
 from entail.reasoning.declarations import collect as collect_declarations
-from entail.reasoning.facts import validate_facts
+from entail.reasoning.facts import FactSet, _pointer, validate_facts
 
 from . import compute
 from .problems import Problem
@@ -95,10 +95,14 @@ def check_facts(
     limits: dict[str, int],
     where: str,
     declarations: Declarations | None = None,
+    decoded: FactSet | None = None,
 ) -> None:
     """422 with the JSON pointer of the first problem, or of the input limit. With
     declarations, first every declared-type problem (strict: an undeclared
-    predicate is one), each in ``errors`` with its pointer into the request body."""
+    predicate is one), each in ``errors`` with its pointer into the request body.
+    ``decoded``: ``facts`` as their shape check decoded them (the route's
+    ``_check_case``): only the arities and the limit are left to check, not the
+    whole case again."""
     if declarations is not None:
         found = declarations.problems(facts, strict=True)
         if found:
@@ -115,7 +119,10 @@ def check_facts(
                 errors=errors,
             )
     try:
-        validate_facts(facts, arities, reasoning.Limits.from_mapping(limits))
+        if decoded is None:
+            validate_facts(facts, arities, reasoning.Limits.from_mapping(limits))
+        else:
+            _check_decoded(decoded, arities, limits.get("input_facts", reasoning.Limits.input_facts))
     except reasoning.FactsError as exc:
         raise Problem(
             422, "invalid-facts", "Invalid facts", f"{where}/facts{exc.path}: {exc}", path=exc.path
@@ -124,3 +131,22 @@ def check_facts(
         raise Problem(
             422, exc.code, "Limit exceeded", f"{where}/facts: {exc}", limit=exc.limit, value=exc.value
         ) from None
+
+
+def _check_decoded(decoded: FactSet, arities: dict[str, int] | None, max_facts: int) -> None:
+    """What :func:`~entail.reasoning.facts.validate_facts` finds in a case whose shape
+    and values are known to be right (every row of a predicate has its first
+    row's arity): the first predicate, in the body's order, that the program uses
+    with another arity (at its first row), or the input limit, passed at the same
+    fact and reported with the same count."""
+    count = 0
+    for (name, arity), rows in decoded.facts.items():
+        expected = arities.get(name) if arities else None
+        if expected is not None and arity != expected:
+            raise reasoning.FactsError(
+                f"'{name}' has {arity} argument(s) here but the program uses '{name}/{expected}'",
+                _pointer(name, 0),
+            )
+        count += len(rows)
+        if count > max_facts:
+            raise reasoning.InputFactsLimitExceeded(max_facts, max_facts + 1)

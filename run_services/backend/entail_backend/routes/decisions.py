@@ -19,6 +19,7 @@ from entail.models import (
     RulesetVersion,
     new_decision_id,
 )
+from entail.reasoning.facts import FactSet
 from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps, record_dict
 from entail.record_text import head_status, is_final, public_text
@@ -41,7 +42,7 @@ from ..deps import (
 from ..facts_check import check_facts, known_checks, ruleset_arities, ruleset_declarations
 from ..metrics import DECISIONS
 from ..problems import Problem, not_found
-from ..query_check import check_queries
+from ..query_check import check_queries, query_signature
 from ..schemas import BatchOut, BatchRequest, DecisionOut, DecisionRequest
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -71,18 +72,21 @@ def _limits(services: Services, requested: dict[str, int]) -> dict[str, int]:
         raise Problem(422, "invalid-limits", "Invalid limits", f"/limits: {exc}") from None
 
 
-def _check_case(facts: dict[str, Any], query: list[str], where: str) -> None:
+def _check_case(facts: dict[str, Any], query: list[str], where: str) -> FactSet:
+    """The case's shape and values, and its queries' syntax (nothing about the
+    ruleset yet); returns the facts decoded, for :func:`check_facts`."""
     try:
-        reasoning.facts_from_json(facts)
+        decoded = reasoning.facts_from_json(facts)
     except reasoning.FactsError as exc:
         raise Problem(
             422, "invalid-facts", "Invalid facts", f"{where}/facts{exc.path}: {exc}", path=exc.path
         ) from None
     for i, q in enumerate(query):
         try:
-            reasoning.parse_query(q)
+            query_signature(q)
         except reasoning.EntailError as exc:
             raise Problem(422, "invalid-query", "Invalid query", f"{where}/query/{i}: {exc}") from None
+    return decoded
 
 
 def _check_why_not(atoms: list[str], version: RulesetVersion) -> None:
@@ -254,13 +258,13 @@ async def repeat_hit(
         return None, False
     version = parse_version(raw)
     try:
-        _check_case(body.facts, body.query, "")
+        decoded = _check_case(body.facts, body.query, "")
         limits = _limits(services, body.limits)
         known = known_checks(version)
         if known is None:
             return None, False
         arities, declarations = known
-        check_facts(body.facts, arities, limits, "", declarations)
+        check_facts(body.facts, arities, limits, "", declarations, decoded)
         check_queries(body.query, arities, body.facts, "")
         _check_why_not(body.explain_absent, version)
         slot = _wait_slot(services) if body.wait_ms > 0 else None
@@ -304,11 +308,12 @@ async def _decide(
     pool: ComputePool,
     key: ApiKey,
 ) -> Response:
-    _check_case(body.facts, body.query, "")
+    decoded = _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
-    check_facts(body.facts, arities, limits, "", await ruleset_declarations(services, ruleset))
+    declarations = await ruleset_declarations(services, ruleset)
+    check_facts(body.facts, arities, limits, "", declarations, decoded)
     check_queries(body.query, arities, body.facts, "")
     _check_why_not(body.explain_absent, ruleset)
     # a waiting slot is taken before anything is created: past the bound the
@@ -393,15 +398,17 @@ async def _decide_batch(
         )
     # a batch is checked and submitted case by case, giving the event loop back
     # between cases: one tenant's big batch must not hold up other requests
+    decoded = []
     for i, case in enumerate(body.cases):
-        _check_case(case.facts, case.query if case.query is not None else body.query, f"/cases/{i}")
+        query = case.query if case.query is not None else body.query
+        decoded.append(_check_case(case.facts, query, f"/cases/{i}"))
         await asyncio.sleep(0)
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
     declarations = await ruleset_declarations(services, ruleset)
     for i, case in enumerate(body.cases):
-        check_facts(case.facts, arities, limits, f"/cases/{i}", declarations)
+        check_facts(case.facts, arities, limits, f"/cases/{i}", declarations, decoded[i])
         query = case.query if case.query is not None else body.query
         check_queries(query, arities, case.facts, f"/cases/{i}")
         await asyncio.sleep(0)
