@@ -34,13 +34,15 @@ client's path too.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import tracing
@@ -120,3 +122,26 @@ def direct_calls(redis: aioredis.Redis) -> DirectCalls:
     if calls is None:
         calls = _BY_CLIENT[redis] = DirectCalls(redis)
     return calls
+
+
+async def run_script(redis: aioredis.Redis, text: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """An idempotent Lua script's reply, by SHA1 on a direct connection: its text is
+    sent only after a ``NOSCRIPT`` (a server restarted or promoted since), which
+    loads it."""
+    calls = direct_calls(redis)
+    try:
+        return await calls.call("EVALSHA", script_sha1(text), len(keys), *keys, *args)
+    except NoScriptError:
+        return await calls.call("EVAL", text, len(keys), *keys, *args)
+
+
+_SHA1: dict[str, str] = {}
+
+
+def script_sha1(text: str) -> str:
+    """The script's SHA1 as Redis names it (computed once per script text: the
+    scripts are module constants)."""
+    sha = _SHA1.get(text)
+    if sha is None:
+        sha = _SHA1[text] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+    return sha

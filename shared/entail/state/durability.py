@@ -19,17 +19,16 @@ rather than promise durability they lack. The write itself may have happened.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError, ReadOnlyError
+from redis.exceptions import ReadOnlyError
 
 from ..settings import Settings
-from .direct_calls import direct_calls
+from .direct_calls import direct_calls, run_script
 from .retry import retry_until
 
 
@@ -121,15 +120,10 @@ class Durability:
         if self.replicas > 0 and min(self.replicas, await self.connected_replicas()) > 0:
             (reply,) = await self.write(lambda pipe: pipe.eval(text, len(keys), *keys, *args))
             return reply
-        sha = _sha1(text)
-        calls = direct_calls(self.redis)
 
         async def direct() -> Any:
             try:
-                try:
-                    return await calls.call("EVALSHA", sha, len(keys), *keys, *args)
-                except NoScriptError:
-                    return await calls.call("EVAL", text, len(keys), *keys, *args)
+                return await run_script(self.redis, text, keys, args)
             except ReadOnlyError:
                 await self.redis.connection_pool.disconnect(inuse_connections=False)
                 raise
@@ -168,14 +162,3 @@ class Durability:
 
         pipelined = wait_for or one_trip
         return await retry_until(self.retry_window_s, attempt if pipelined else direct, (ReadOnlyError,))
-
-
-_SHA1: dict[str, str] = {}
-
-
-def _sha1(text: str) -> str:
-    """The script's SHA1 as Redis names it (computed once per script text)."""
-    sha = _SHA1.get(text)
-    if sha is None:
-        sha = _SHA1[text] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
-    return sha

@@ -38,6 +38,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..settings import Settings
+from .direct_calls import run_script
 from .durability import Durability
 
 OPEN_HORIZON_MS = 3_600_000  # an open entry older than this is dropped at the next admit
@@ -297,11 +298,11 @@ class TenantQuotas:
         :meth:`unpark`). ``release``: a decision id whose slot is given back first
         (:meth:`release` and this in one round trip)."""
         script_keys = [running_key(tenant), parked_key(tenant), PARKED_TENANTS]
-        raw = await self.redis.eval(
-            _READY, len(script_keys), *script_keys, self.max_running, tenant, DISPATCH_LEASE_MS, release or ""
+        raw = await run_script(
+            self.redis, _READY, script_keys, [self.max_running, tenant, DISPATCH_LEASE_MS, release or ""]
         )
         return [_decode_parked(entry) for entry in raw or []]
 
     async def unpark(self, tenant: str, job: ParkedJob) -> None:
         """Take a republished job off the tenant's list."""
-        await self.redis.eval(_UNPARK, 2, parked_key(tenant), PARKED_TENANTS, job.raw, tenant)
+        await run_script(self.redis, _UNPARK, [parked_key(tenant), PARKED_TENANTS], [job.raw, tenant])

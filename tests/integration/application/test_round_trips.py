@@ -178,8 +178,9 @@ async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
     sent = CountingConnection.names[before:]
     # start; complete + slot back + the parked job handed the slot; the parked
     # job's XADD (first: the tenant's next job starts sooner), its unpark; the
-    # decision's XADD (there was a separate slot back + ready round trip too)
-    assert sent == ["EVALSHA", "EVALSHA", "XADD", "EVAL", "XADD"], sent
+    # decision's XADD (there was a separate slot back + ready round trip too).
+    # The unpark goes by SHA1 too: its first use here, so NOSCRIPT, then its text
+    assert sent == ["EVALSHA", "EVALSHA", "XADD", "EVALSHA", "EVAL", "XADD"], sent
     # its slot is reserved while it comes back through the bus
     assert await counted.redis.zscore(running_key("acme"), "dec_parked") is not None
     assert await counted.redis.llen(parked_key("acme")) == 0
