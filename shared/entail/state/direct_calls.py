@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -74,8 +74,7 @@ class DirectCalls:
             reply = await self.redis.parse_response(conn, args[0], **options)
         except ReadOnlyError:
             await self._drop(conn)
-            for idle in self._idle:
-                await idle.disconnect(nowait=True)
+            await self._forget_idle()
             raise
         except ResponseError:
             self._idle.append(conn)
@@ -88,6 +87,51 @@ class DirectCalls:
             raise
         self._idle.append(conn)
         return reply
+
+    async def pipeline(
+        self,
+        commands: Sequence[tuple[Sequence[Any], Mapping[str, Any]]],
+        fallback: Callable[[], Awaitable[list[Any]]],
+    ) -> list[Any]:
+        """The replies of ``commands`` (``(args, options)``, as a pipeline's command
+        stack holds them) sent in one write, as a non-transactional pipeline gives
+        them: every reply read, then the first error raised. ``fallback`` runs the
+        client's pipeline instead (tracing on, no connection free, or the connection
+        failed: it reconnects and retries, and the commands may run twice)."""
+        if tracing.enabled():
+            return await fallback()
+        conn = await self._take()
+        if conn is None:
+            return await fallback()
+        try:
+            if not conn.is_connected:
+                await conn.connect()  # type: ignore[no-untyped-call]
+            await conn.send_packed_command(conn.pack_commands([args for args, _ in commands]), False)
+            replies: list[Any] = []
+            for args, options in commands:
+                try:
+                    replies.append(await self.redis.parse_response(conn, args[0], **options))
+                except ResponseError as error:
+                    replies.append(error)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await self._drop(conn)
+            return await fallback()
+        except BaseException:
+            await self._drop(conn)
+            raise
+        self._idle.append(conn)  # every reply was read: the connection is clean
+        for reply in replies:
+            if isinstance(reply, ReadOnlyError):
+                await self._forget_idle()
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def _forget_idle(self) -> None:
+        """Disconnect every idle connection: they reconnect on their next call
+        (through a primary endpoint that moved, to the new primary)."""
+        for idle in self._idle:
+            await idle.disconnect(nowait=True)
 
     async def _take(self) -> Connection | None:
         if self._idle:

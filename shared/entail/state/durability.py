@@ -160,5 +160,18 @@ class Durability:
                     raise
                 return replies
 
-        pipelined = wait_for or one_trip
-        return await retry_until(self.retry_window_s, attempt if pipelined else direct, (ReadOnlyError,))
+        async def one_trip_direct() -> list[Any]:
+            # nothing to wait for, several commands: one write on a direct
+            # connection (state/direct_calls.py), the client's pipeline if it fails
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
+            commands = list(pipe.command_stack)
+            await pipe.reset()  # type: ignore[no-untyped-call]
+            try:
+                return await direct_calls(self.redis).pipeline(commands, attempt)
+            except ReadOnlyError:
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
+                raise
+
+        run = attempt if wait_for else one_trip_direct if one_trip else direct
+        return await retry_until(self.retry_window_s, run, (ReadOnlyError,))

@@ -96,7 +96,7 @@ def quotas(services: Services, **update: int) -> TenantQuotas:
     )
 
 
-async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_three_to_run(
+async def test_an_uncached_decision_costs_two_round_trips_to_submit_and_three_to_run(
     counted: Services, settings: Settings, evaluator: Evaluations
 ) -> None:
     version = await published(counted)
@@ -107,9 +107,10 @@ async def test_an_uncached_decision_costs_three_round_trips_to_submit_and_three_
 
     before = CountingConnection.sent
     sub = await decisions.submit(counted, "acme", version, FACTS, QUERY, False, limits)
-    # the cache lookup, admit + create + slot in one script, the job's XADD (was six)
+    # the cache lookup, then admit + create + slot + the job's XADD in one script
+    # (was six, then three with the XADD on its own)
     sent = CountingConnection.names[before:]
-    assert sent == ["GET", "EVAL", "XADD"], sent
+    assert sent == ["GET", "EVAL"], sent
     message = await job_of(counted, sub.record.decision_id)
 
     before = CountingConnection.sent
@@ -365,6 +366,38 @@ async def test_complete_caches_only_a_success_and_ready_gives_the_slot_back(coun
     assert await q.ready("acme") == []
     assert await q.ready("acme", release="dec_x") == []
     assert await counted.redis.zcard(running_key("acme")) == 0
+
+
+async def test_the_workers_complete_hands_out_only_the_parked_jobs_that_fit(counted: Services) -> None:
+    """``complete_job(hand_out=...)`` gives the job's slot back and hands the free
+    slots to the oldest parked jobs, each slot reserved and the job left parked
+    (the caller republishes, then unparks); a retry after a lost reply hands the
+    same job out again, as a drain that did not finish does."""
+    record = await decisions_record(counted, "dec_h")
+    assert await counted.decisions.create(record)
+    await counted.redis.zadd(running_key("acme"), {"dec_h": 10**13, "dec_other": 10**13})
+    entries = [encode_parked(f"dec_p{i}", b"{}", {"decision_id": f"dec_p{i}"}) for i in range(3)]
+    await counted.redis.rpush(parked_key("acme"), *entries)
+    await counted.redis.sadd(PARKED_TENANTS, "acme")
+    ended = {"status": "succeeded", "answers": [], "completed_at": record.submitted_at}
+    done = record.model_copy(update=ended)
+
+    stored, parked, handed = await counted.decisions.complete_job(done, hand_out=2)
+    # two slots, one still held by another job: one parked job fits
+    assert (stored, parked) == (True, True)
+    assert [(h.raw, h.attributes) for h in handed] == [(entries[0], {"decision_id": "dec_p0"})]
+    running = {m.decode() for m in await counted.redis.zrange(running_key("acme"), 0, -1)}
+    assert running == {"dec_other", "dec_p0"}
+    assert await counted.redis.llen(parked_key("acme")) == 3  # parked until republished
+
+    stored, parked, handed = await counted.decisions.complete_job(done, hand_out=2)
+    assert (stored, parked) == (True, True)  # the same record: stored already counts
+    assert [h.raw for h in handed] == [entries[0]]
+    assert await counted.redis.zcard(running_key("acme")) == 2
+
+    # without parked jobs: nothing handed out, and no flag
+    await counted.redis.delete(parked_key("acme"))
+    assert (await counted.decisions.complete_job(done, hand_out=2))[1:] == (False, [])
 
 
 async def test_a_repeated_cache_hit_is_served_from_the_process_without_reading_redis(

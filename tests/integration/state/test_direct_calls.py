@@ -72,3 +72,43 @@ async def test_connections_are_few_and_calls_beyond_them_take_the_clients_path(
     await redis.connection_pool.disconnect()
     assert all(not conn.is_connected for conn in calls._idle)
     assert await calls.call("GET", "k") == b"v"  # and a later call reconnects
+
+
+async def test_a_pipeline_answers_as_the_clients_and_raises_its_first_error_after_reading_all(
+    redis: aioredis.Redis,
+) -> None:
+    calls = DirectCalls(redis, max_connections=1)
+
+    def commands(prefix: str) -> list[tuple[tuple[object, ...], dict[str, object]]]:
+        return [(("SET", f"{prefix}k", "v"), {}), (("GET", f"{prefix}k"), {}), (("INCR", f"{prefix}n"), {})]
+
+    async def client_pipeline(prefix: str) -> list[object]:
+        async with redis.pipeline(transaction=False) as pipe:
+            for args, _ in commands(prefix):
+                pipe.execute_command(*args)
+            return await pipe.execute()  # type: ignore[no-any-return]
+
+    async def unused() -> list[object]:
+        raise AssertionError("the direct pipeline fell back")
+
+    assert await calls.pipeline(commands("a:"), unused) == await client_pipeline("b:")
+    failing = [(("SET", "s", "x"), {}), (("INCR", "s"), {}), (("SET", "after", "1"), {})]
+    with pytest.raises(ResponseError):
+        await calls.pipeline(failing, unused)
+    assert await redis.get("after") == b"1"  # the commands after the error ran
+    assert await calls.call("GET", "s") == b"x"  # and every reply was read: the next is its own
+
+
+async def test_a_pipeline_on_a_dropped_connection_takes_the_fallback(redis: aioredis.Redis) -> None:
+    calls = DirectCalls(redis, max_connections=1)
+    assert await calls.call("PING") is True
+    await redis.execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
+    fell_back: list[bool] = []
+
+    async def fallback() -> list[object]:
+        fell_back.append(True)
+        return ["through the client"]
+
+    assert await calls.pipeline([(("GET", "k"), {})], fallback) == ["through the client"]
+    assert fell_back == [True]
+    assert await calls.pipeline([(("SET", "k", "v"), {})], fallback) == [True]  # reconnected
