@@ -25,7 +25,7 @@ from typing import Any, Literal
 from redis.asyncio.client import Pipeline
 
 from . import reasoning, tracing
-from .bus.port import DECISIONS, InStoreBus
+from .bus.port import DECISIONS, REASONING_JOBS, InStoreBus
 from .dataset_binding import resolve_bindings
 from .masking import mask_case
 from .messages import decision_message, job_message, publish_decision, publish_job
@@ -36,8 +36,9 @@ from .settings import Settings
 from .state import keys
 from .state.decisions import parse_record
 from .state.quotas import DISPATCH_LEASE_MS, TenantQueueFull, TenantQuotas
-from .state.ratelimit import RateDecision, StreamAdd
+from .state.ratelimit import RateDecision
 from .state.registry import NameRef
+from .state.stream_add import RecordedAdd
 from .state.submit import admit_create_dispatch
 
 
@@ -234,6 +235,13 @@ async def _submit(
     # another's to queue behind: a parked job is published when a slot frees
     q = quotas(services)
     record_json = dump_record(record)
+    # a bus kept in the same store: the job's XADD goes inside the submit script
+    # (with the slot it reserves), one round trip fewer; tracing on keeps the
+    # publish's own span, so the two stay apart as they do on Pub/Sub
+    recorded = RecordedAdd()
+    bus = services.bus
+    if isinstance(bus, InStoreBus) and bus.joins(services.durability) and not tracing.enabled():
+        bus.queue_publish(recorded, REASONING_JOBS, data, attributes)
     try:
         dispatch = await admit_create_dispatch(
             q,
@@ -245,6 +253,7 @@ async def _submit(
             job_attributes=attributes,
             dispatch_lease_ms=DISPATCH_LEASE_MS,
             admit=admitted_id is None,
+            publish=recorded.add,
         )
     except TenantQueueFull:
         raise
@@ -256,7 +265,7 @@ async def _submit(
         await q.release(tenant, decision_id)
         await q.withdraw(tenant, [decision_id])
         raise
-    if dispatch.action == "publish":
+    if dispatch.action == "publish" and not dispatch.published:
         try:
             await publish_job(services.bus, data, attributes)
         except BaseException:
@@ -432,7 +441,7 @@ async def repeat_hit(
         return None
     served, text = _served(original, digest, ruleset)
     data, attributes = decision_message(served, text)
-    recorded = _RecordedAdd()
+    recorded = RecordedAdd()
     bus.queue_publish(recorded, DECISIONS, data, attributes)
     if recorded.add is None:
         return None
@@ -449,25 +458,3 @@ async def repeat_hit(
         services.durability,
     )
     return RepeatedHit(rate, entry, Submission(served, "cached", text) if done else None)
-
-
-class _RecordedAdd:
-    """A pipeline stand-in that keeps the ``XADD`` a bus queues on it
-    (:meth:`~entail.bus.port.InStoreBus.queue_publish`), to be sent inside a script;
-    anything but a plain ``*`` add with at most a MAXLEN is left unrecorded."""
-
-    add: StreamAdd | None = None
-
-    def xadd(
-        self,
-        name: str,
-        fields: dict[Any, Any],
-        id: str = "*",
-        maxlen: int | None = None,
-        approximate: bool = True,
-        nomkstream: bool = False,
-        minid: Any = None,
-        limit: int | None = None,
-    ) -> None:
-        if id == "*" and not nomkstream and minid is None and limit is None:
-            self.add = StreamAdd(name, list(fields.items()), maxlen, approximate)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from . import keys
 from .durability import Durability
 from .registry import RESOLVE_NAME_LUA, NameRef
 from .retry import retry_until
+from .stream_add import STREAM_ADD_LUA, StreamAdd
 
 # the take as a Lua function: its own script, and the first part of the decision
 # routes' take + resolve (one round trip for the token and the ruleset version)
@@ -77,6 +77,7 @@ return {taken[1], taken[2], version}
 _TAKE_RESOLVING_SERVING = (
     TAKE_LUA
     + RESOLVE_NAME_LUA
+    + STREAM_ADD_LUA
     + """
 local taken = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 if taken[1] ~= 1 then return {taken[1], taken[2], false, 0} end
@@ -84,27 +85,10 @@ local version = resolve_name(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[6
 if not version or redis.sha1hex(version) ~= ARGV[7] then return {taken[1], taken[2], version, 0} end
 local stored = redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9], 'NX')
 if not stored then return {taken[1], taken[2], version, 1} end
-local xadd = {KEYS[6]}
-if ARGV[10] ~= '' then
-  xadd[2] = ARGV[10]; xadd[3] = ARGV[11]; xadd[4] = ARGV[12]
-end
-xadd[#xadd + 1] = '*'
-for i = 13, #ARGV do xadd[#xadd + 1] = ARGV[i] end
-redis.call('XADD', unpack(xadd))
+stream_add(KEYS[6], 10)
 return {taken[1], taken[2], version, 1}
 """
 )
-
-
-@dataclass(frozen=True)
-class StreamAdd:
-    """An ``XADD`` as a bus would send it (``*`` ids only): what
-    :meth:`RateLimiter.take_resolving_serving` adds after the record."""
-
-    stream: str
-    fields: Sequence[tuple[Any, Any]]
-    maxlen: int | None = None
-    approximate: bool = True
 
 
 def key_bucket(tenant: str, key_id: str) -> str:
@@ -183,13 +167,9 @@ class RateLimiter:
         gets its first attempt's token back, and stores and adds nothing twice."""
         _check(rate_per_s, burst)
         token = secrets.token_hex(8)
-        trim: list[Any] = ["", "", ""]
-        if message.maxlen is not None:
-            trim = ["MAXLEN", "~" if message.approximate else "=", message.maxlen]
         script_keys = [keys.rate_bucket(bucket), *ruleset.keys, record_key, message.stream]
-        args: list[Any] = [rate_per_s, burst, token, *ruleset.args, expected_sha1, record, ttl_s, *trim]
-        for name, value in message.fields:
-            args += (name, value)
+        args: list[Any] = [rate_per_s, burst, token, *ruleset.args, expected_sha1, record, ttl_s]
+        args += message.args()
         if durability.replicas == 0 or await durability.connected_replicas() == 0:
             reply = await self._unwaited(script_keys, args, durability.retry_window_s)
         else:

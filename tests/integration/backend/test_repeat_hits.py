@@ -25,8 +25,9 @@ from entail.services import Services
 from entail.settings import Settings
 from entail.state import EmbeddedRedis
 from entail.state import keys as state_keys
-from entail.state.ratelimit import StreamAdd, key_bucket
+from entail.state.ratelimit import key_bucket
 from entail.state.registry import name_ref
+from entail.state.stream_add import StreamAdd
 
 from .served import FACTS, SOURCE, CountingConnection, backend, configured
 from .test_decision_round_trips import run_job, sent_by
