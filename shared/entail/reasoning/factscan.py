@@ -52,6 +52,7 @@ _LOOSE_FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\([^)]++\))?+{_B}*+\.(?!\.))*+
 # The strict pass: clingo's grammar of plain facts; group 1 of _FILE ends where the last fact ends.
 _FACTS = re.compile(rf"{_LEAD}({_IDENT})(?:\(({_ARGS})\))?+{_B}*+\.(?!\.)")
 _FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\({_ARGS}\))?+{_B}*+\.(?!\.))*+){_LEAD}")
+_ARG_LIST = re.compile(_ARGS)
 _INTEGERS = re.compile(rf"{_B}*+-?[0-9]++{_B}*+(?:,{_B}*+-?[0-9]++{_B}*+)*+")
 _TOKEN = re.compile(rf"-?[0-9]++|{_IDENT}|{_STRING}")
 _ESCAPE = re.compile(r"\\(.)")
@@ -155,7 +156,15 @@ def _small_file_facts(names: list[str], arg_lists: list[str | None]) -> Facts | 
         except TypeError:  # a nullary fact (no argument text): the path by name handles it
             return _facts([(n, a or "") for n, a in zip(names, arg_lists, strict=True)], checked=False)
         pieces = joined.split(",")
-        converted = _converted(joined, pieces, values)
+        try:
+            converted = _converted(joined, pieces, values)
+        except _CommaInString:
+            # a string holds ',': where every argument list is in the strict grammar, the
+            # loose pass cut the facts where the strict one would (nothing in a list can
+            # reach past its ')'), so they are read name by name, list by list
+            if all(map(_ARG_LIST.fullmatch, arg_lists)):  # type: ignore[arg-type]
+                return _facts(list(zip(names, arg_lists, strict=True)), checked=True)  # type: ignore[arg-type]
+            raise _Unchecked from None
     finally:
         if len(values) > _VALUES_KEPT:
             _VALUES = {}
@@ -177,7 +186,10 @@ def _small_file_facts(names: list[str], arg_lists: list[str | None]) -> Facts | 
 
 
 def _converted(joined: str, pieces: list[str], values: dict[str, Term]) -> Sequence[Term]:
-    """The values of the loose pass's ``pieces`` (``joined`` split at ','), each checked."""
+    """The values of the loose pass's ``pieces`` (``joined`` split at ','), each checked.
+
+    Raises _CommaInString for a piece that is not a whole token.
+    """
     if _NOT_AN_INTEGER.search(joined) is None:
         # int() allows more than clingo (``+1``, ``1_0``, other blanks): checked first
         if _INTEGERS.fullmatch(joined) is None:
@@ -189,11 +201,8 @@ def _converted(joined: str, pieces: list[str], values: dict[str, Term]) -> Seque
     try:
         return list(map(values.__getitem__, pieces))
     except KeyError:  # new tokens: each checked and converted once, then kept
-        try:
-            for piece in set(pieces).difference(values):
-                values[piece] = _value(piece)
-        except _CommaInString:
-            raise _Unchecked from None
+        for piece in set(pieces).difference(values):
+            values[piece] = _value(piece)
         return list(map(values.__getitem__, pieces))
 
 
