@@ -396,12 +396,18 @@ class RepeatedHit:
     submission: Submission | None  # the hit, stored and published; None: not served
 
 
-async def repeat_hit(
+@dataclass(frozen=True)
+class RepeatCandidate:
+    """A request :func:`remembered_hit` found a remembered original for."""
+
+    ruleset: RulesetRef
+    digest: str
+    original: DecisionRecord
+
+
+def remembered_hit(
     services: Services,
     tenant: str,
-    bucket: str,
-    named: NameRef,
-    version_entry: bytes,
     version: RulesetVersion,
     facts: dict[str, Any],
     query: list[str],
@@ -410,24 +416,15 @@ async def repeat_hit(
     *,
     locale: str | None = None,
     explain_absent: list[str] | None = None,
-) -> RepeatedHit | None:
-    """A cache hit this process served a moment ago (:class:`~entail.state.cache.LocalHits`),
-    served again in one round trip: the request's rate-limit token, the version its
-    ruleset name resolves to now, and, when the token is granted and that is still
-    ``version`` (the stored entry ``version_entry``, as an earlier request of this
-    process read it), the hit's record and its audit message
-    (:meth:`~entail.state.ratelimit.RateLimiter.take_resolving_serving`). The record
-    and the message are those :func:`serve_cached` stores and publishes.
-
-    None when it cannot be tried, with nothing taken or written: not a repeat the
-    process remembers, tracing on (the publish has its own span), a bus outside
-    the store (Pub/Sub), a ruleset reading datasets (resolved first, in Redis).
-    Otherwise the token is taken: a refused token or another version comes back
-    with ``submission`` None, and the caller goes on as from a take + resolve."""
-    settings = services.settings
+) -> RepeatCandidate | None:
+    """The succeeded decision this process served the same request from a moment ago
+    (:class:`~entail.state.cache.LocalHits`), against ``version``, when
+    :func:`repeat_hit` can serve it again; no read. None when it cannot: nothing
+    remembered, tracing on (the publish has its own span), a bus outside the store
+    (Pub/Sub), a ruleset reading datasets (resolved first, in Redis)."""
     bus = services.bus
     if (
-        settings.result_cache_local_s <= 0
+        services.settings.result_cache_local_s <= 0
         or version.datasets
         or tracing.enabled()
         or not isinstance(bus, InStoreBus)
@@ -437,9 +434,33 @@ async def repeat_hit(
     ruleset = RulesetRef(tenant=tenant, name=version.name, version=version.version, hash=version.hash)
     _, _, digest = _keyed(services, version, facts, query, explain, limits, locale, explain_absent, [])
     original = services.cache.local.get(tenant, ruleset.hash, digest)
-    if original is None:
-        return None
-    served, text = _served(original, digest, ruleset)
+    return None if original is None else RepeatCandidate(ruleset, digest, original)
+
+
+async def repeat_hit(
+    services: Services,
+    bucket: str,
+    named: NameRef,
+    version_entry: bytes,
+    candidate: RepeatCandidate,
+) -> RepeatedHit | None:
+    """A cache hit this process served a moment ago (:func:`remembered_hit`), served
+    again in one round trip: the request's rate-limit token, the version its
+    ruleset name resolves to now, and, when the token is granted and that is still
+    the version ``candidate`` was found against (the stored entry
+    ``version_entry``, as an earlier request of this process read it), the hit's
+    record and its audit message
+    (:meth:`~entail.state.ratelimit.RateLimiter.take_resolving_serving`). The record
+    and the message are those :func:`serve_cached` stores and publishes.
+
+    None when the bus queues its message in a form the script does not send
+    (nothing taken or written). Otherwise the token is taken: a refused token or
+    another version comes back with ``submission`` None, and the caller goes on as
+    from a take + resolve."""
+    settings = services.settings
+    bus = services.bus
+    assert isinstance(bus, InStoreBus)  # remembered_hit checked
+    served, text = _served(candidate.original, candidate.digest, candidate.ruleset)
     data, attributes = decision_message(served, text)
     recorded = RecordedAdd()
     bus.queue_publish(recorded, DECISIONS, data, attributes)

@@ -87,11 +87,12 @@ class FastDecisions:
         del response.headers["content-length"]
         response.status_code = None  # type: ignore[assignment]
         try:
-            answer, taken = await repeat_hit(request_body, request, response, services, key)
+            answer, taken, decoded = await repeat_hit(request_body, request, response, services, key)
             if answer is None:
                 if not taken:
                     await take_token(request, services, key, ruleset=request_body.ruleset)
-                answer = await _decide(request_body, request, response, services, app.state.compute, key)
+                compute = app.state.compute
+                answer = await _decide(request_body, request, response, services, compute, key, decoded)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:

@@ -239,65 +239,68 @@ async def decide(
 
 async def repeat_hit(
     body: DecisionRequest, request: Request, response: Response, services: Services, key: ApiKey
-) -> tuple[Response | None, bool]:
+) -> tuple[Response | None, bool, FactSet | None]:
     """A cache hit this process served a moment ago, answered in one round trip
-    (:func:`entail.decisions.repeat_hit`): (the answer, whether the token was taken).
+    (:func:`entail.decisions.repeat_hit`): (the answer, whether the token was taken,
+    the facts as :func:`_check_case` decoded them when it ran).
 
-    Tried only when everything :func:`_decide` checks before it submits can be
-    checked now without a read, against the version the ruleset's name named when
-    this process last read it, and passes: a request that would get any 4xx or 503
-    from those checks goes the usual way (the token first, so a client past its
-    limit gets its 429 whatever it sends). The script takes the token and serves
-    the hit only while the name still names that version; when it names another,
-    the token is taken and the route goes on with that version (as after
-    :func:`~..deps.take_token`)."""
+    Tried only for a request this process remembers the answer of
+    (:func:`entail.decisions.remembered_hit`, no read), against the version the
+    ruleset's name named when this process last read it, and only when everything
+    :func:`_decide` checks before it submits can be checked now without a read,
+    and passes: a request that would get any 4xx or 503 from those checks goes the
+    usual way (the token first, so a client past its limit gets its 429 whatever
+    it sends). The script takes the token and serves the hit only while the name
+    still names that version; when it names another, the token is taken and the
+    route goes on with that version (as after :func:`~..deps.take_token`)."""
     ref = body.ruleset
     raw = recent_version(key.tenant, ref)
     named = name_ref(key.tenant, ref) if raw is not None else None
     if raw is None or named is None:
-        return None, False
+        return None, False, None
     version = parse_version(raw)
     try:
         decoded = _check_case(body.facts, body.query, "")
         limits = _limits(services, body.limits)
-        known = known_checks(version)
-        if known is None:
-            return None, False
-        arities, declarations = known
+    except Problem:
+        return None, False, None
+    candidate = decisions.remembered_hit(
+        services,
+        key.tenant,
+        version,
+        body.facts,
+        body.query,
+        body.explain,
+        limits,
+        locale=body.locale,
+        explain_absent=body.explain_absent,
+    )
+    known = known_checks(version) if candidate is not None else None
+    if candidate is None or known is None:
+        return None, False, decoded
+    arities, declarations = known
+    try:
         check_facts(body.facts, arities, limits, "", declarations, decoded)
         check_queries(body.query, arities, body.facts, "")
         _check_why_not(body.explain_absent, version)
         slot = _wait_slot(services) if body.wait_ms > 0 else None
     except Problem:
-        return None, False
+        return None, False, decoded
     try:
-        found = await decisions.repeat_hit(
-            services,
-            key.tenant,
-            key_bucket(key.tenant, key.id),
-            named,
-            raw,
-            version,
-            body.facts,
-            body.query,
-            body.explain,
-            limits,
-            locale=body.locale,
-            explain_absent=body.explain_absent,
-        )
+        found = await decisions.repeat_hit(services, key_bucket(key.tenant, key.id), named, raw, candidate)
     finally:
         if slot is not None:
             slot.release()
     if found is None:
-        return None, False
+        return None, False, decoded
     resolved(request, key.tenant, ref, found.version_entry)
     apply_token(request, services, key, found.rate)  # the 429 of a refused token
     submission = found.submission
     if submission is None:  # the name names another version now: the usual way, token taken
-        return None, True
+        return None, True, decoded
     logs.bind(ruleset=version.name, version=version.version, decision_id=submission.record.decision_id)
     DECISIONS.labels(submission.outcome).inc()
-    return _respond(submission, response), True
+    return _respond(submission, response), True, decoded
 
 
 async def _decide(
@@ -307,8 +310,12 @@ async def _decide(
     services: Services,
     pool: ComputePool,
     key: ApiKey,
+    decoded: FactSet | None = None,
 ) -> Response:
-    decoded = _check_case(body.facts, body.query, "")
+    """``decoded``: the facts as :func:`_check_case` decoded them already (with the
+    queries checked), when :func:`repeat_hit` ran it."""
+    if decoded is None:
+        decoded = _check_case(body.facts, body.query, "")
     limits = _limits(services, body.limits)
     ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
