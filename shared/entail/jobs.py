@@ -33,10 +33,10 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import fairness, logs, reasoning, tracing
-from .bus.port import Message
+from .bus.port import DECISIONS, REASONING_JOBS, InStoreBus, Message
 from .ending import fail_dead_letter
 from .masking import mask_case
-from .messages import publish_decision
+from .messages import decision_message, publish_decision
 from .models import DecisionError, DecisionRecord, Job, utcnow
 from .record_caps import cap_record
 from .record_json import dump_record
@@ -220,20 +220,15 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
             # The record is encoded once, for the store and the bus
             # The complete script also hands the freed slot to the tenant's parked
             # jobs that fit: no drain round trip of its own. They are republished
-            # first, so the next job of a tenant at its quota starts sooner
+            # with the decision's message (first, so the tenant's next job starts sooner)
             text = dump_record(record)
             stored, _, handed_out = await svc.decisions.complete_job(
                 record, cache_ttl_s=settings.cache_ttl_s, text=text, hand_out=turn.quotas.max_running
             )
             drain_parked = False
-            if handed_out:
-                await _republish(svc, turn, handed_out)
-            if stored:
-                final = record
-                await publish_decision(svc.bus, final, text)
-            else:  # another final record won: the audit trail gets that one
-                final = await svc.decisions.get(job.tenant, job.decision_id) or record
-                await publish_decision(svc.bus, final)
+            # another final record won: the audit trail gets that one
+            final = record if stored else await svc.decisions.get(job.tenant, job.decision_id) or record
+            await _publish_final(svc, turn, final, text if stored else None, handed_out)
     finally:
         renew.cancel()
         with suppress(asyncio.CancelledError):
@@ -242,12 +237,43 @@ async def _handle(svc: Services, settings: Settings, evaluator: Evaluator, messa
     return JobOutcome(final.status, f"decision {job.decision_id} {final.status}", evaluation_s=seconds)
 
 
-async def _republish(svc: Services, turn: fairness.Turn, handed_out: list[ParkedJob]) -> None:
-    """Republish the parked jobs the complete script handed this job's slot to."""
-    try:
-        await fairness.republish(svc, turn.quotas, turn.job.tenant, handed_out)
-    except (RedisError, OSError) as exc:  # still parked, slots reserved: the drain timer hands them out
-        log.warning("parked jobs of %s not republished (%s); the drain timer will", turn.job.tenant, exc)
+async def _publish_final(
+    svc: Services, turn: fairness.Turn, final: DecisionRecord, text: str | None, handed_out: list[ParkedJob]
+) -> None:
+    """Publish the final record on ``decisions`` and republish the parked jobs the
+    complete script handed this job's slot to (each then taken off the parked list).
+
+    When the bus keeps its messages in the state store (Redis Streams,
+    :class:`~entail.bus.port.InStoreBus`), the jobs and the decision go in one
+    durable write, one round trip; the unparks follow once it returned, so a job
+    is never unparked unpublished. Otherwise (Pub/Sub, or tracing on: each publish
+    keeps its span) one publish after the other. A failed republish leaves the jobs
+    parked with their slots reserved (the drain timer hands them out again); a
+    failed publish of the decision fails the delivery (redelivered, it republishes
+    the stored record)."""
+    tenant = turn.job.tenant
+    bus = svc.bus
+    if handed_out and isinstance(bus, InStoreBus) and bus.joins(svc.durability) and not tracing.enabled():
+        data, attributes = decision_message(final, text)
+
+        def build(pipe: Any) -> None:
+            for parked in handed_out:
+                bus.queue_publish(pipe, REASONING_JOBS, parked.data, parked.attributes)
+            bus.queue_publish(pipe, DECISIONS, data, attributes)
+
+        await svc.durability.write(build, one_trip=True)
+        try:
+            for parked in handed_out:
+                await turn.quotas.unpark(tenant, parked)
+        except (RedisError, OSError) as exc:  # published: a second drain publishes it twice (harmless)
+            log.warning("parked jobs of %s republished but not unparked (%s)", tenant, exc)
+        return
+    if handed_out:
+        try:
+            await fairness.republish(svc, turn.quotas, tenant, handed_out)
+        except (RedisError, OSError) as exc:  # still parked, slots reserved: the drain timer hands them out
+            log.warning("parked jobs of %s not republished (%s); the drain timer will", tenant, exc)
+    await publish_decision(bus, final, text)
 
 
 def _pending_record(job: Job) -> DecisionRecord:

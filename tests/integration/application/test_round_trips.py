@@ -17,7 +17,7 @@ from entail_worker.evaluation import Evaluations
 
 from entail import decisions, jobs
 from entail.bootstrap import bootstrap
-from entail.bus.port import REASONING_JOBS, Message
+from entail.bus.port import DECISIONS, REASONING_JOBS, Message
 from entail.bus.redis_streams import decode_entry, stream_key
 from entail.models import RulesetVersion
 from entail.record_json import dump_record
@@ -178,10 +178,13 @@ async def test_a_job_ending_while_its_tenant_has_parked_jobs_republishes_them(
     assert outcome.outcome == "succeeded", outcome
     sent = CountingConnection.names[before:]
     # start; complete + slot back + the parked job handed the slot; the parked
-    # job's XADD (first: the tenant's next job starts sooner), its unpark; the
-    # decision's XADD (there was a separate slot back + ready round trip too).
-    # The unpark goes by SHA1 too: its first use here, so NOSCRIPT, then its text
-    assert sent == ["EVALSHA", "EVALSHA", "XADD", "EVALSHA", "EVAL", "XADD"], sent
+    # job's XADD and the decision's in one write; then its unpark (there were a
+    # slot back + ready round trip and an XADD more). The unpark goes by SHA1
+    # too: its first use here, so NOSCRIPT, then its text
+    assert sent == ["EVALSHA", "EVALSHA", "XADD", "EVALSHA", "EVAL"], sent
+    decisions_stream = await counted.redis.xrange(stream_key(DECISIONS))
+    audited = [decode_entry(i, f).attributes["decision_id"] for i, f in decisions_stream]
+    assert audited[-1] == sub.record.decision_id
     # its slot is reserved while it comes back through the bus
     assert await counted.redis.zscore(running_key("acme"), "dec_parked") is not None
     assert await counted.redis.llen(parked_key("acme")) == 0
