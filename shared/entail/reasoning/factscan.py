@@ -44,7 +44,7 @@ _ARGS = rf"{_B}*+{_ARG}{_B}*+(?:,{_B}*+{_ARG}{_B}*+)*+"
 #
 # The loose pass reads an argument list as anything up to ')': three times faster than
 # the strict grammar, and enough, because each distinct ','-separated piece is then
-# checked to be one whole token (``_value``) or the list to be integers (``_INTEGERS``);
+# checked to be one whole token (``_value``) or the list to be integers (``_integers``);
 # any piece that is not (a string holding ',' or ')', a comment, a nested term) sends
 # the file to the strict pass. One match per fact: (the name, the argument text).
 _LOOSE_FACTS = re.compile(rf"{_LEAD}({_IDENT})(?:\(([^)]++)\))?+{_B}*+\.(?!\.)")
@@ -53,12 +53,14 @@ _LOOSE_FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\([^)]++\))?+{_B}*+\.(?!\.))*+
 _FACTS = re.compile(rf"{_LEAD}({_IDENT})(?:\(({_ARGS})\))?+{_B}*+\.(?!\.)")
 _FILE = re.compile(rf"((?:{_LEAD}{_IDENT}(?:\({_ARGS}\))?+{_B}*+\.(?!\.))*+){_LEAD}")
 _ARG_LIST = re.compile(_ARGS)
-_INTEGERS = re.compile(rf"{_B}*+-?[0-9]++{_B}*+(?:,{_B}*+-?[0-9]++{_B}*+)*+")
 _TOKEN = re.compile(rf"-?[0-9]++|{_IDENT}|{_STRING}")
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "\\": "\\", '"': '"'}
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_NOT_AN_INTEGER = re.compile('[A-Za-z_"]')
+# over these characters only, int() reads exactly clingo's integers (blanks around them
+# allowed) and raises ValueError for anything else ('--1', '1 2', ''); it also reads
+# '+1', '1_0', other blanks and other scripts' digits, which clingo does not
+_NOT_AN_INTEGER = re.compile("[^-0-9, \t\r\n]")
 _KEYWORD = "not"
 _NAME, _ARG_TEXT = itemgetter(0), itemgetter(1)
 # token -> value, kept across calls (case files repeat their ids, constants and amounts);
@@ -131,7 +133,7 @@ def scan_ground_facts(text: str) -> Facts | None:
         if whole is None:
             return None
         return _facts(_FACTS.findall(text, 0, whole.end(1)), checked=True)
-    except _NotPlain:
+    except (_NotPlain, _Unchecked):  # _Unchecked: never after the strict pass; None is safe
         return None
     finally:
         if collecting:
@@ -191,19 +193,24 @@ def _converted(joined: str, pieces: list[str], values: dict[str, Term]) -> Seque
     Raises _CommaInString for a piece that is not a whole token.
     """
     if _NOT_AN_INTEGER.search(joined) is None:
-        # int() allows more than clingo (``+1``, ``1_0``, other blanks): checked first
-        if _INTEGERS.fullmatch(joined) is None:
-            raise _Unchecked
-        numbers = list(map(int, pieces))
-        if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
-            raise _NotPlain
-        return numbers
+        return _integers(pieces)
     try:
         return list(map(values.__getitem__, pieces))
     except KeyError:  # new tokens: each checked and converted once, then kept
         for piece in set(pieces).difference(values):
             values[piece] = _value(piece)
         return list(map(values.__getitem__, pieces))
+
+
+def _integers(pieces: list[str]) -> list[int]:
+    """``pieces`` (with no character outside ``_NOT_AN_INTEGER``'s set) as 32-bit integers."""
+    try:
+        numbers = list(map(int, pieces))
+    except ValueError:
+        raise _Unchecked from None  # not integers: '--1', '1 2', '1-2', an empty piece
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+        raise _NotPlain
+    return numbers
 
 
 def _facts(rows: list[tuple[str, str]], *, checked: bool) -> Facts | None:
@@ -243,14 +250,8 @@ def _add_rows(facts: Facts, values: dict[str, Term], name: str, arg_lists: list[
     joined = ",".join(arg_lists)
     pieces = joined.split(",")
     if _NOT_AN_INTEGER.search(joined) is None:
-        # integers only (ids, amounts, graph nodes): converted in C; int() allows more
-        # than clingo (``+1``, ``1_0``, other blanks), so the loose pass checks first
-        if not checked and _INTEGERS.fullmatch(joined) is None:
-            raise _Unchecked
-        numbers = list(map(int, pieces))
-        if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
-            raise _NotPlain
-        _add_tuples(facts, name, arity, numbers)
+        # integers only (ids, amounts, graph nodes): converted in C
+        _add_tuples(facts, name, arity, _integers(pieces))
         return
     try:
         for piece in set(pieces).difference(values):

@@ -234,7 +234,7 @@ def test_a_large_file_is_one_pass_and_its_tokens_are_not_kept() -> None:
         "a(1). b(2). a(3). b(\"x\"). a(4, 5). a.",  # interleaved names, several arities, nullary
         "p(1). p(1, 2). p(1, 2, 3). p. p(x).",
         "not.", "p(1). not(2).", "p(f(1)).", "p(1)).", "p((1)).", "p(1) (2).",
-        "p(-1, - 1).", "p(--1).", "p(1-2).",
+        "p(-1, - 1).", "p(--1).", "p(1-2).", "p(1 2).", "p(1,,2).", "p(1,\u00a02).", "p(-).",
     ],
 )  # fmt: skip
 def test_the_loose_pass_vouches_only_for_what_the_parser_reads_the_same(text: str) -> None:
