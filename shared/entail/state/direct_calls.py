@@ -48,7 +48,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .. import tracing
 
 DIRECT_CONNECTIONS = 8
-"""Connections a process keeps for direct calls (taken from its pool's budget)."""
+"""Connections a client keeps for direct calls, taken from its pool's budget (at
+most a quarter of ``ENTAIL_REDIS_MAX_CONNECTIONS``)."""
 
 
 class DirectCalls:
@@ -144,6 +145,9 @@ class DirectCalls:
             # pool's in-use set, so the pool's limit counts it and aclose closes it
             conn: Connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
             return conn
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._held -= 1
+            return None  # the server is not there now: the client's path, with its retries
         except BaseException:
             self._held -= 1
             raise
@@ -164,7 +168,9 @@ def direct_calls(redis: aioredis.Redis) -> DirectCalls:
     """The client's :class:`DirectCalls` (one per client, however many users it has)."""
     calls = _BY_CLIENT.get(redis)
     if calls is None:
-        calls = _BY_CLIENT[redis] = DirectCalls(redis)
+        # at most a quarter of the pool: the client's own calls always find one
+        pool_max = getattr(redis.connection_pool, "max_connections", DIRECT_CONNECTIONS * 4)
+        calls = _BY_CLIENT[redis] = DirectCalls(redis, max_connections=min(DIRECT_CONNECTIONS, pool_max // 4))
     return calls
 
 

@@ -10,6 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
+from entail.settings import Settings
+from entail.state import connect
 from entail.state.direct_calls import DIRECT_CONNECTIONS, DirectCalls, direct_calls
 
 
@@ -112,3 +114,17 @@ async def test_a_pipeline_on_a_dropped_connection_takes_the_fallback(redis: aior
     assert await calls.pipeline([(("GET", "k"), {})], fallback) == ["through the client"]
     assert fell_back == [True]
     assert await calls.pipeline([(("SET", "k", "v"), {})], fallback) == [True]  # reconnected
+
+
+async def test_a_small_pool_lends_at_most_a_quarter_of_its_connections(settings: Settings) -> None:
+    client = connect(settings.model_copy(update={"redis_max_connections": 4}))
+    try:
+        calls = direct_calls(client)
+        assert calls.max_connections == 1
+        await client.set("k", "v")
+        # more calls at once than the pool has connections: all answered, none waits out
+        replies = await asyncio.wait_for(asyncio.gather(*(calls.call("GET", "k") for _ in range(12))), 5)
+        assert replies == [b"v"] * 12
+        assert await client.get("k") == b"v"  # the client's own calls find a connection
+    finally:
+        await client.aclose()
