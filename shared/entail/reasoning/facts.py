@@ -189,7 +189,7 @@ def _is_identifier(name: str) -> bool:
 def parse_facts_lp(text: str, filename: str = "<facts>") -> FactSet:
     """Ground facts written in program syntax (``edge(1,2). person("ann", 31).``).
 
-    Plain ground facts are read by the scanner of ``factscan.py`` (about 40 times
+    Plain ground facts are read by the scanner of ``factscan.py`` (15 to 25 times
     faster); anything else, errors included, by the general parser, whose facts
     and diagnostics the scanner's agree with.
     """

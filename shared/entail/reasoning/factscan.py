@@ -6,6 +6,11 @@ dataset uploads are nearly always plain ground facts, so this module reads them
 with C-level passes (regular expressions, ``str`` methods, ``zip``, ``map``)
 and a few Python steps per predicate rather than per fact.
 
+Two passes, both anchored so that any text costs linear time: a loose one (an
+argument list is anything up to ``)``, each distinct piece then checked to be
+one token), and, for what it does not vouch for, the strict grammar below.
+Small files are converted at once and cut per run of one name and arity.
+
 It accepts a strict subset of what the general parser accepts: facts whose
 arguments are integers (``-`` directly before the digits), symbolic constants
 or strings with clingo's escapes (``\\"``, ``\\\\``, ``\\n``), separated by
