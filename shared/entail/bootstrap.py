@@ -319,7 +319,7 @@ async def bootstrap(
         decisions=DecisionStore(primary, settings.decision_ttl_s, durability=durability),
         cache=ResultCache(primary, replica=replica),
         registry=RulesetRegistry(primary, replica=replica, durability=durability),
-        rate_limiter=RateLimiter(primary),
+        rate_limiter=RateLimiter(primary, retry_window_s=settings.redis_retry_window_s),
         keys=KeyRing.from_settings(settings),
         durability=durability,
         datasets=open_dataset_store(settings, primary, durability),

@@ -20,6 +20,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ReadOnlyError
 
 from . import keys
+from .direct_calls import run_script
 from .durability import Durability
 from .registry import RESOLVE_NAME_LUA, NameRef
 from .retry import retry_until
@@ -114,11 +115,9 @@ class RateDecision:
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, retry_window_s: float = 1.0) -> None:
         self.redis = redis
-        self._take = redis.register_script(_TAKE)
-        self._take_resolving = redis.register_script(_TAKE_RESOLVING)
-        self._take_resolving_serving = redis.register_script(_TAKE_RESOLVING_SERVING)
+        self.retry_window_s = retry_window_s
 
     async def take(self, bucket: str, rate_per_s: float, burst: int) -> RateDecision:
         """Take one token from ``bucket`` (:func:`key_bucket`, :func:`address_bucket`:
@@ -126,7 +125,7 @@ class RateLimiter:
         one token is left."""
         _check(rate_per_s, burst)
         token = secrets.token_hex(8)
-        allowed, raw = await self._take(keys=[keys.rate_bucket(bucket)], args=[rate_per_s, burst, token])
+        allowed, raw = await self._script(_TAKE, [keys.rate_bucket(bucket)], [rate_per_s, burst, token])
         return _decision(allowed, raw, rate_per_s, burst)
 
     async def take_resolving(
@@ -137,8 +136,10 @@ class RateLimiter:
         the token is refused) in the same round trip."""
         _check(rate_per_s, burst)
         token = secrets.token_hex(8)
-        allowed, raw, version = await self._take_resolving(
-            keys=[keys.rate_bucket(bucket), *ruleset.keys], args=[rate_per_s, burst, token, *ruleset.args]
+        allowed, raw, version = await self._script(
+            _TAKE_RESOLVING,
+            [keys.rate_bucket(bucket), *ruleset.keys],
+            [rate_per_s, burst, token, *ruleset.args],
         )
         return _decision(allowed, raw, rate_per_s, burst), version or None
 
@@ -171,7 +172,7 @@ class RateLimiter:
         args: list[Any] = [rate_per_s, burst, token, *ruleset.args, expected_sha1, record, ttl_s]
         args += message.args()
         if durability.replicas == 0 or await durability.connected_replicas() == 0:
-            reply = await self._unwaited(script_keys, args, durability.retry_window_s)
+            reply = await self._script(_TAKE_RESOLVING_SERVING, script_keys, args, durability.retry_window_s)
         else:
 
             def build(pipe: Pipeline) -> None:
@@ -181,15 +182,20 @@ class RateLimiter:
         allowed, raw, version, served = reply
         return _decision(allowed, raw, rate_per_s, burst), version or None, served == 1
 
-    async def _unwaited(self, script_keys: list[str], args: list[Any], window_s: float) -> Any:
-        async def attempt() -> Any:
-            try:
-                return await self._take_resolving_serving(keys=script_keys, args=args)
-            except ReadOnlyError:  # a primary endpoint still on a demoted node (Durability.write)
-                await self.redis.connection_pool.disconnect(inuse_connections=False)
-                raise
+    async def _script(
+        self, text: str, script_keys: list[str], args: list[Any], window_s: float | None = None
+    ) -> Any:
+        """The script by SHA1 on a direct connection (entail.state.direct_calls:
+        without the pool's per-call work; its text only after a NOSCRIPT). Every
+        script here is idempotent (the take's token; the hit's SET NX), so a
+        connection error's resend through the client's path (reconnect, Sentinel
+        lookup, retries) and a READONLY reply's retry within the window are safe."""
 
-        return await retry_until(window_s, attempt, (ReadOnlyError,))
+        async def attempt() -> Any:
+            return await run_script(self.redis, text, script_keys, args)
+
+        window = self.retry_window_s if window_s is None else window_s
+        return await retry_until(window, attempt, (ReadOnlyError,))
 
 
 def _check(rate_per_s: float, burst: int) -> None:

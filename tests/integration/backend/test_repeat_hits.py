@@ -23,7 +23,7 @@ from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import decode_entry, stream_key
 from entail.services import Services
 from entail.settings import Settings
-from entail.state import EmbeddedRedis
+from entail.state import EmbeddedRedis, ratelimit
 from entail.state import keys as state_keys
 from entail.state.ratelimit import key_bucket
 from entail.state.registry import name_ref
@@ -151,7 +151,9 @@ async def test_a_repeat_the_checks_refuse_gets_the_routes_422_after_its_token(
         assert sent == ["EVALSHA"], sent  # the usual take + resolve, nothing served
 
 
-async def test_a_retried_repeat_stores_and_audits_the_hit_once(settings: Settings) -> None:
+async def test_a_retried_repeat_stores_and_audits_the_hit_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The script run twice with the same arguments (a reply lost, the call retried):
     the same token outcome, the record stored once, one audit message."""
     settings = configured(settings)
@@ -164,15 +166,8 @@ async def test_a_retried_repeat_stores_and_audits_the_hit_once(settings: Setting
         limiter = services.rate_limiter
         message = StreamAdd(stream_key(DECISIONS), [("data", b"{}"), ("attributes", "{}")], 100)
         args = ("acme:k1", 1000.0, 10, named, hashlib.sha1(entry).hexdigest(), state_keys.decision("d1"))
-        token_sent: list[Any] = []
-        original = limiter._take_resolving_serving
-
-        async def same_token(keys: list[str], args: list[Any]) -> Any:
-            token_sent.append(args[2])
-            args[2] = token_sent[0]  # the retry re-sends the first attempt's arguments
-            return await original(keys=keys, args=args)
-
-        limiter._take_resolving_serving = same_token  # type: ignore[assignment,method-assign]
+        # the retry re-sends the first attempt's arguments, its token included
+        monkeypatch.setattr(ratelimit.secrets, "token_hex", lambda _: "the-first-attempts-token")
         replies = [
             await limiter.take_resolving_serving(*args, '{"a":1}', 60, message, services.durability)
             for _ in range(2)
