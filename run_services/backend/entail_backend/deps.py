@@ -154,13 +154,14 @@ async def _body_ruleset(request: Request) -> object:
 # (routes.decisions.repeat_hit), checked against the store in the hit's one round trip
 _RECENT_VERSIONS: dict[tuple[str, str], bytes] = {}
 _RECENT_VERSIONS_MAX = 1024
+_RECENT_VERSION_MAX_BYTES = 64 * 1024  # a larger entry (many tests) is read each time: at most 64 MiB
 
 
 def resolved(request: Request, tenant: str, ref: str, raw: bytes | None) -> None:
     """What ``ref`` of ``tenant`` names, read with this request's token: left for
     :func:`resolved_ruleset`, and remembered for the process (:func:`recent_version`)."""
     request.state.resolved_ruleset = (tenant, ref, raw)
-    if raw is None:
+    if raw is None or len(raw) > _RECENT_VERSION_MAX_BYTES:
         _RECENT_VERSIONS.pop((tenant, ref), None)
         return
     if len(_RECENT_VERSIONS) >= _RECENT_VERSIONS_MAX:
