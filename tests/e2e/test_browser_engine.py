@@ -82,7 +82,11 @@ def test_browser_engine_gives_the_servers_hashes(page: Page, stack: LocalStack, 
         f"(incl. cold start); warm runs over {len(warm)} examples: median {warm[len(warm) // 2]:.0f} ms, "
         f"max {warm[-1]:.0f} ms"
     )
-    assert not console.unexpected(), console.errors
+    # offline, choosing the example also asks the server for its ruleset's schema
+    # (the editor's hints, debounced 400 ms): whether that request fires before the
+    # page is back online is timing, and the browser logs its failure as a console
+    # error. The app catches it; nothing else fails offline (the run above passed)
+    assert not console.unexpected("net::ERR_INTERNET_DISCONNECTED"), console.errors
 
 
 def test_playground_without_a_key_runs_in_the_browser(
