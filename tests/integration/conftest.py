@@ -23,6 +23,8 @@ from entail.state.client import connect
 from entail.state.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
+    from entail_worker.evaluation import Evaluations
+
     from entail.audit.bigquery_store import BigQueryAuditStore
 
     from .services.stack import LocalStack
@@ -55,6 +57,20 @@ async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
+    """The worker's evaluation processes (one), for tests that run jobs in-process;
+    its process starts in the background, as in the worker."""
+    from entail_worker.evaluation import Evaluations  # the worker's package: only the tests that ask
+
+    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
+    evaluations.start_in_background()
+    try:
+        yield evaluations
+    finally:
+        evaluations.close()
 
 
 @pytest.fixture(scope="session")

@@ -37,16 +37,6 @@ async def services(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[S
         await svc.aclose()
 
 
-@pytest.fixture
-async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
-    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
-    evaluations.start_in_background()
-    try:
-        yield evaluations
-    finally:
-        evaluations.close()
-
-
 async def publish(services: Services, source: str) -> RulesetVersion:
     version, _ = await services.registry.publish("acme", "loan", source, "", [], "k1")
     return version

@@ -67,16 +67,6 @@ async def counted(settings: Settings) -> AsyncIterator[Services]:
         await client.aclose()
 
 
-@pytest.fixture
-async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
-    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
-    evaluations.start_in_background()
-    try:
-        yield evaluations
-    finally:
-        evaluations.close()
-
-
 async def published(services: Services) -> RulesetVersion:
     version, _ = await services.registry.publish("acme", "loan", SOURCE, "", [], "k1")
     return version

@@ -7,11 +7,9 @@ the rate headers are the same on both paths."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from entail_worker.evaluation import Evaluations
 
 from entail import jobs
@@ -24,16 +22,6 @@ from entail.state.ratelimit import key_bucket
 from entail.state.registry import name_ref
 
 from .served import FACTS, SOURCE, CountingConnection, backend, configured
-
-
-@pytest.fixture
-async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
-    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
-    evaluations.start_in_background()
-    try:
-        yield evaluations
-    finally:
-        evaluations.close()
 
 
 async def run_job(services: Services, settings: Settings, evaluator: Evaluations, decision_id: str) -> None:

@@ -6,11 +6,8 @@ a request the checks refuse and a retried script each do what they did before.""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +15,14 @@ import httpx
 import pytest
 import redis
 from entail_worker.evaluation import Evaluations
+from support.replicas import primary_and_replica
 
 from entail.bus.port import DECISIONS
 from entail.bus.redis_streams import decode_entry, stream_key
 from entail.services import Services
 from entail.settings import Settings
-from entail.state import EmbeddedRedis, ratelimit
 from entail.state import keys as state_keys
+from entail.state import ratelimit
 from entail.state.ratelimit import key_bucket
 from entail.state.registry import name_ref
 from entail.state.stream_add import StreamAdd
@@ -36,16 +34,6 @@ BODY: dict[str, Any] = {"ruleset": "loan", "facts": FACTS, "query": ["decision(A
 # what differs between two answers of the same hit by nature
 VARYING_HEADERS = {"date", "x-request-id", "ratelimit-remaining", "content-length"}
 VARYING_FIELDS = {"decision_id", "submitted_at", "started_at", "completed_at"}
-
-
-@pytest.fixture
-async def evaluator(settings: Settings) -> AsyncIterator[Evaluations]:
-    evaluations = Evaluations(settings.model_copy(update={"worker_processes": 1}))
-    evaluations.start_in_background()
-    try:
-        yield evaluations
-    finally:
-        evaluations.close()
 
 
 async def decided(
@@ -189,30 +177,20 @@ async def test_a_retried_repeat_stores_and_audits_the_hit_once(
 async def test_with_a_replica_the_repeat_is_one_eval_and_wait(tmp_path: Path, settings: Settings) -> None:
     """With a replica the script goes as EVAL followed by WAIT in one pipeline (a
     promoted replica has no script cache), and the hit is on the replica when answered."""
-    with EmbeddedRedis(tmp_path / "primary") as primary:
-        replica = EmbeddedRedis(
-            tmp_path / "replica",
-            extra_args=["--replicaof", "127.0.0.1", str(primary.port), "--repl-diskless-sync-delay", "0"],
-        )
-        with replica:
-            deadline = time.monotonic() + 15
-            with redis.Redis(port=replica.port) as r:
-                while r.info("replication").get("master_link_status") != "up":
-                    assert time.monotonic() < deadline, "the replica did not link up"
-                    await asyncio.sleep(0.05)
-            ha = configured(settings, redis_url=primary.url, redis_wait_replicas=1)
-            worker = Evaluations(ha.model_copy(update={"worker_processes": 1}))
-            worker.start_in_background()
-            try:
-                async with backend(ha) as (services, http):
-                    await decided(services, ha, worker, http)
-                    for _ in range(2):
-                        assert (await http.post("/v1/decisions", json=BODY)).json()["cached"]
-                    CountingConnection.names.clear()
-                    hit, sent = await sent_by(http.post("/v1/decisions", json=BODY))
-                    assert hit.status_code == 200 and hit.json()["cached"], hit.text
-                    assert sent == ["EVAL"], sent  # EVAL ... WAIT: one pipeline
-                    with redis.Redis(port=replica.port) as r:
-                        assert r.exists(state_keys.decision(hit.json()["decision_id"])) == 1
-            finally:
-                worker.close()
+    with primary_and_replica(tmp_path) as (primary, replica):
+        ha = configured(settings, redis_url=primary.url, redis_wait_replicas=1)
+        worker = Evaluations(ha.model_copy(update={"worker_processes": 1}))
+        worker.start_in_background()
+        try:
+            async with backend(ha) as (services, http):
+                await decided(services, ha, worker, http)
+                for _ in range(2):
+                    assert (await http.post("/v1/decisions", json=BODY)).json()["cached"]
+                CountingConnection.names.clear()
+                hit, sent = await sent_by(http.post("/v1/decisions", json=BODY))
+                assert hit.status_code == 200 and hit.json()["cached"], hit.text
+                assert sent == ["EVAL"], sent  # EVAL ... WAIT: one pipeline
+                with redis.Redis(port=replica.port) as r:
+                    assert r.exists(state_keys.decision(hit.json()["decision_id"])) == 1
+        finally:
+            worker.close()

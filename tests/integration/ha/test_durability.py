@@ -17,6 +17,7 @@ import redis
 from entail_backend.app import create_app
 from starlette.testclient import TestClient
 from support.records import open_record as record
+from support.replicas import primary_and_replica
 
 from entail.auth import key_entry
 from entail.settings import Settings
@@ -29,19 +30,8 @@ WAIT_MS = 300
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedRedis, EmbeddedRedis]]:
     """A primary and one replica, linked and in sync."""
-    root = tmp_path_factory.mktemp("pair")
-    with EmbeddedRedis(root / "primary") as primary:
-        replica = EmbeddedRedis(
-            root / "replica",
-            extra_args=["--replicaof", "127.0.0.1", str(primary.port), "--repl-diskless-sync-delay", "0"],
-        )
-        with replica:
-            deadline = time.monotonic() + 15
-            with redis.Redis(port=replica.port) as r:
-                while r.info("replication").get("master_link_status") != "up":
-                    assert time.monotonic() < deadline, "the replica did not link up"
-                    time.sleep(0.05)
-            yield primary, replica
+    with primary_and_replica(tmp_path_factory.mktemp("pair")) as pair:
+        yield pair
 
 
 @pytest.fixture
