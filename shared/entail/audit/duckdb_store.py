@@ -8,6 +8,8 @@ enforced keys; here the idempotency keys are PRIMARY KEYs, and an index on
 
 One connection guarded by a lock: DuckDB allows a single writing process per
 file, and serialising the calls keeps "check duplicates, then insert" atomic.
+In shared mode (two processes taking turns) each open-to-close span also
+passes ``file_gate``: DuckDB's own hand-over between processes lost rows.
 The session time zone is UTC so TIMESTAMPTZ values come back as UTC datetimes,
 which are returned in the ``models.utcnow()`` string form.
 """
@@ -29,6 +31,7 @@ from typing import Any
 import duckdb
 
 from ..models import DecisionRecord
+from .file_gate import FileGate
 from .port import (
     ANOTHER_TENANT,
     InsertResult,
@@ -236,6 +239,9 @@ class DuckDBAuditStore(SearchableStore):
         self._last_used = 0.0
         self._released_at = 0.0
         self._closer: threading.Thread | None = None
+        # taken before each open and given back after the close (file_gate: DuckDB's
+        # own hand-over between processes lost committed rows)
+        self._gate = FileGate(self.path) if self.shared else None
         self._conn: duckdb.DuckDBPyConnection | None = None if self.shared else self._open()
         with self._session() as conn:
             existing: dict[str, set[str]] = {}
@@ -289,18 +295,34 @@ class DuckDBAuditStore(SearchableStore):
                     self._last_used = time.monotonic()
                     self._start_closer()
                 else:
-                    conn.close()
+                    self._close_shared(conn)
 
     def _open_waiting(self) -> duckdb.DuckDBPyConnection:
+        """Pass the gate, then open: waits up to :data:`LOCK_WAIT_S` in all for
+        another process of ours (the gate) and for one that opened the file
+        without it (DuckDB's own lock, a DuckDB shell)."""
+        assert self._gate is not None
         deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                return self._open()
-            except duckdb.IOException as exc:  # another process holds the file
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                self._ask_for_the_file()
-                time.sleep(0.005)
+        self._gate.acquire(LOCK_WAIT_S, self._ask_for_the_file)
+        try:
+            while True:
+                try:
+                    return self._open()
+                except duckdb.IOException as exc:  # a process outside the gate holds the file
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+        except BaseException:
+            self._gate.release()
+            raise
+
+    def _close_shared(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Close a shared-mode connection, and only then let the next process in."""
+        try:
+            conn.close()
+        finally:
+            assert self._gate is not None
+            self._gate.release()
 
     def _ask_for_the_file(self) -> None:
         ask_for_the_file(self.path)
@@ -315,8 +337,8 @@ class DuckDBAuditStore(SearchableStore):
     def _release(self) -> None:
         """Close the lingering connection (the caller holds ``_lock``)."""
         if self._held is not None:
-            self._held.close()
-            self._held = None
+            held, self._held = self._held, None
+            self._close_shared(held)
             self._released_at = time.monotonic()
 
     def _start_closer(self) -> None:

@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from entail.audit.duckdb_store import ask_for_the_file
+from entail.audit.file_gate import gate_held
 from entail.bus.push import PUSH_SECRET_HEADER
 from entail.models import DecisionRecord, RulesetRef, new_decision_id, utcnow
 from entail.net import free_port
@@ -98,18 +101,20 @@ def rejected(path: Path, timeout_s: float = 10.0) -> list[tuple[str | None, str,
     return [(d, str(r), json.loads(p)) for d, r, p in rows]
 
 
-def _connect(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + timeout_s
-    while True:
+@contextmanager
+def _connect(path: Path, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the file, opened and closed inside the gate the sink passes
+    (entail.audit.file_gate): an open racing the sink's close read a half-written file."""
+    with gate_held(
+        path, timeout_s, on_wait=lambda: ask_for_the_file(path)
+    ):  # the sink lets go at its next check
+        # not read_only: in-process, a store of the same process may share the
+        # database instance, and DuckDB refuses a second one with another config
+        conn = duckdb.connect(str(path))
         try:
-            # not read_only: in-process, the sink's lingering connection shares the
-            # database instance, and DuckDB refuses a second one with another config
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            ask_for_the_file(path)  # the sink's lingering writer lets go at its next check
-            time.sleep(0.01)
+            yield conn
+        finally:
+            conn.close()
 
 
 class SinkProcess:
