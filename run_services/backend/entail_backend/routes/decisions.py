@@ -19,6 +19,7 @@ from entail.models import (
     RulesetVersion,
     new_decision_id,
 )
+from entail.reasoning.declarations import Declarations
 from entail.reasoning.facts import FactSet
 from entail.reasoning.why_not import parse_ground_atom
 from entail.record_json import dumps, record_dict
@@ -237,6 +238,21 @@ async def decide(
     )
 
 
+def _check_against(
+    body: DecisionRequest,
+    version: RulesetVersion,
+    arities: dict[str, int] | None,
+    declarations: Declarations | None,
+    limits: dict[str, int],
+    decoded: FactSet,
+) -> None:
+    """The checks of a case against its ruleset version (facts, queries, why-not),
+    the same for a repeated hit and the usual way: any 4xx is the route's."""
+    check_facts(body.facts, arities, limits, "", declarations, decoded)
+    check_queries(body.query, arities, body.facts, "")
+    _check_why_not(body.explain_absent, version)
+
+
 async def repeat_hit(
     body: DecisionRequest, request: Request, response: Response, services: Services, key: ApiKey
 ) -> tuple[Response | None, bool, FactSet | None]:
@@ -280,9 +296,7 @@ async def repeat_hit(
         return None, False, decoded
     arities, declarations = known
     try:
-        check_facts(body.facts, arities, limits, "", declarations, decoded)
-        check_queries(body.query, arities, body.facts, "")
-        _check_why_not(body.explain_absent, version)
+        _check_against(body, version, arities, declarations, limits, decoded)
         slot = _wait_slot(services) if body.wait_ms > 0 else None
     except Problem:
         return None, False, decoded
@@ -320,9 +334,7 @@ async def _decide(
     ruleset = await _resolve(services, key, body.ruleset, request)
     arities = await ruleset_arities(services, pool, ruleset, limits)
     declarations = await ruleset_declarations(services, ruleset)
-    check_facts(body.facts, arities, limits, "", declarations, decoded)
-    check_queries(body.query, arities, body.facts, "")
-    _check_why_not(body.explain_absent, ruleset)
+    _check_against(body, ruleset, arities, declarations, limits, decoded)
     # a waiting slot is taken before anything is created: past the bound the
     # request is refused whole (503), never accepted and then cut off
     slot = _wait_slot(services) if body.wait_ms > 0 else None
